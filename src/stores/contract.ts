@@ -1,0 +1,154 @@
+import type { SecretValue } from '../secret-value.js';
+
+/**
+ * The interface every secret-store adapter implements (one folder per adapter under src/stores/).
+ * The engine owns the meaning of the rotation record; a store persists it next to the versions,
+ * atomically with the version changes of the same `apply` call where it can, and *before* them where
+ * it cannot (write-ahead: the record announces the side effect, the side effect is idempotent).
+ */
+
+export type Stage = 'CURRENT' | 'PENDING' | 'PREVIOUS';
+
+export interface VersionInfo {
+  id: string;
+  stages: Stage[];
+  createdAt: string; // ISO 8601
+}
+
+export interface RetiredVersion {
+  id: string;
+  retiredAt: string;
+}
+
+/** The engine's record of an in-flight or recently finished rotation (no secret values). */
+export interface RotationRecord {
+  rotationId: string;
+  /** overlap: new version PENDING; fallback: new is CURRENT, old is PREVIOUS; failed: needs a rerun. */
+  phase: 'overlap' | 'fallback' | 'failed';
+  newVersionId: string;
+  oldVersionId: string | null;
+  startedAt: string;
+  switchedAt: string | null;
+  /** When the old version may be decommissioned (switchedAt + fallback window). */
+  decommissionAfter: string | null;
+  reason: string;
+  ticket: string | null;
+  emergency: boolean;
+  operator: string;
+  error: string | null;
+}
+
+/**
+ * An evidence event announced by a store write. It is written in the same `apply` as the change it
+ * describes; if the process dies before the evidence line is appended, the next run finds the draft
+ * and appends it (see src/engine/evidence-recovery.ts).
+ */
+export interface EvidenceDraft {
+  event: EvidenceEvent;
+  rotationId: string | null;
+  secret: string;
+  environment: string;
+  store: string;
+  fromVersion: string | null;
+  toVersion: string | null;
+  fingerprint: string | null;
+  at: string;
+  operator: string;
+  reason: string;
+  ticket: string | null;
+  emergency: boolean;
+  checks: unknown[];
+  runId: string;
+  error?: string;
+}
+
+export type EvidenceEvent =
+  | 'provisioned'
+  | 'issued'
+  | 'deployed'
+  | 'verified'
+  | 'switched'
+  | 'decommissioned'
+  | 'rolled-back'
+  | 'failed';
+
+/** Everything the engine keeps with a secret besides its versions. Replaced whole on each apply. */
+export interface EntryMeta {
+  rotation: RotationRecord | null;
+  /** When the current version became CURRENT (provision or switch). */
+  lastRotatedAt: string | null;
+  pendingEvent: EvidenceDraft | null;
+}
+
+export interface EntryState extends EntryMeta {
+  versions: VersionInfo[];
+  retired: RetiredVersion[];
+}
+
+/**
+ * Version changes. Each one is idempotent, so a rerun after a crash may repeat it safely:
+ * - create: add a version with the given stage; no-op if `versionId` exists already. `CURRENT` only
+ *   when the entry has no CURRENT (provisioning).
+ * - promote: make `versionId` CURRENT; the old CURRENT becomes PREVIOUS, a version that held
+ *   PREVIOUS before is retired (value removed). PENDING leaves `versionId`. No-op if already CURRENT.
+ * - retire: remove the version and its value, remember its id and time. Refused for the CURRENT
+ *   version (a store always has one readable CURRENT). No-op if absent.
+ */
+export type VersionOp =
+  | { type: 'create'; versionId: string; value: SecretValue; stage: 'CURRENT' | 'PENDING' }
+  | { type: 'promote'; versionId: string }
+  | { type: 'retire'; versionId: string };
+
+/** Store-wide data the engine keeps: the evidence anchor that `evidence verify` compares against. */
+export interface StoreMeta {
+  evidenceAnchors: Record<string, EvidenceAnchor>; // by evidence chain id
+  confirmedRuns: string[]; // runs whose evidence drafts are known to be appended (newest last)
+}
+
+export interface EvidenceAnchor {
+  seq: number;
+  hash: string;
+  at: string;
+}
+
+export interface StoreLock {
+  release(): Promise<void>;
+}
+
+export interface LockOptions {
+  /** How long to wait for a live holder before giving up with exit 3. */
+  waitMs: number;
+  /** Who we are, written into the lock so a blocked user sees it. */
+  owner: string;
+}
+
+export interface SecretStore {
+  /** Store type as in policies (`local`, `aws-secrets-manager`, …). */
+  readonly kind: string;
+  /** Human-readable location for messages and evidence (a path, an ARN). */
+  readonly location: string;
+
+  /** Versions and engine metadata of one secret, no values. `null` when the secret does not exist. */
+  read(key: string): Promise<EntryState | null>;
+  /** One version's value. Throws ERR_VERSION_NOT_FOUND when it is gone. */
+  readValue(key: string, versionId: string): Promise<SecretValue>;
+  /** Keyed fingerprint of a value (`hmac-sha256:…`), never a bare hash. */
+  fingerprint(value: SecretValue): string;
+
+  /** Take the writer lock for this store. Waits up to `waitMs` for a live holder, then ERR_LOCKED (exit 3). */
+  lock(options: LockOptions): Promise<StoreLock>;
+  /** Apply version ops and replace the entry's metadata, atomically where the store allows. Caller holds the lock. */
+  apply(key: string, ops: VersionOp[], meta: EntryMeta): Promise<EntryState>;
+
+  readMeta(): Promise<StoreMeta>;
+  /** Caller holds the lock. */
+  writeMeta(meta: StoreMeta): Promise<void>;
+
+  close(): Promise<void>;
+}
+
+export const emptyStoreMeta = (): StoreMeta => ({ evidenceAnchors: {}, confirmedRuns: [] });
+
+export function versionWithStage(state: EntryState, stage: Stage): VersionInfo | undefined {
+  return state.versions.find((v) => v.stages.includes(stage));
+}
