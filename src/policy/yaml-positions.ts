@@ -1,0 +1,75 @@
+import { isMap, isScalar, type Document, type LineCounter, type Node } from 'yaml';
+
+/** A parsed policy file: enough to turn a data path into the line and column the user sees. */
+export interface PolicySource {
+  /** The path as the user would type it (relative to the working directory when under it). */
+  file: string;
+  doc: Document;
+  lineCounter: LineCounter;
+}
+
+export type DataPath = ReadonlyArray<PropertyKey>;
+
+export interface LineCol {
+  line: number;
+  col: number;
+}
+
+/**
+ * Where the value at `path` starts. A missing value (a required key left out) points at the
+ * nearest ancestor that exists, usually the map the key belongs in.
+ */
+export function valuePosition(source: PolicySource, path: DataPath): LineCol {
+  for (let depth = path.length; depth >= 0; depth--) {
+    const node = nodeAt(source.doc, path.slice(0, depth));
+    if (node?.range) return toLineCol(source, node.range[0]);
+  }
+  return { line: 1, col: 1 };
+}
+
+/** Where the key `path[last]` itself is written in its map (for unknown keys). */
+export function keyPosition(source: PolicySource, path: DataPath): LineCol {
+  const key = path[path.length - 1];
+  const parent = nodeAt(source.doc, path.slice(0, -1));
+  if (isMap(parent)) {
+    for (const pair of parent.items) {
+      const keyNode = pair.key as Node | null;
+      const text = isScalar(keyNode) ? String(keyNode.value) : String(keyNode);
+      if (text === String(key) && keyNode?.range) return toLineCol(source, keyNode.range[0]);
+    }
+  }
+  return valuePosition(source, path.slice(0, -1));
+}
+
+/** Offset (from a node range or a YAML error) → 1-based line and column. */
+export function toLineCol(source: PolicySource, offset: number): LineCol {
+  const { line, col } = source.lineCounter.linePos(offset);
+  return { line, col };
+}
+
+/** `secrets[0].environments[1].store` — how messages name a field. */
+export function formatPath(path: DataPath): string {
+  let text = '';
+  for (const segment of path) {
+    if (typeof segment === 'number') text += `[${segment}]`;
+    else text += text === '' ? String(segment) : `.${String(segment)}`;
+  }
+  return text;
+}
+
+/** The plain-data value at `path`, or undefined when any step is missing. */
+export function valueAt(data: unknown, path: DataPath): unknown {
+  let current = data;
+  for (const segment of path) {
+    if (current === null || typeof current !== 'object') return undefined;
+    current = (current as Record<PropertyKey, unknown>)[segment];
+  }
+  return current;
+}
+
+function nodeAt(doc: Document, path: DataPath): Node | null | undefined {
+  if (path.length === 0) return doc.contents as Node | null;
+  // keepScalar: we want the Scalar node (with its range), not its value.
+  const found = doc.getIn(path as PropertyKey[] as unknown[], true) as unknown;
+  return found !== null && typeof found === 'object' && 'range' in found ? (found as Node) : undefined;
+}
