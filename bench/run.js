@@ -1,0 +1,94 @@
+#!/usr/bin/env node
+// keyshift benchmarks: start-up against `node -e 0`, and rotate --all --force throughput and memory
+// on one local store. Prints a Markdown table; `--write` also records it in bench/RESULTS.md.
+// Usage: node bench/run.js [--runs 5] [--sizes 1000,10000] [--write]
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync, mkdirSync, readFileSync, rmSync, cpSync } from 'node:fs';
+import { tmpdir, cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const bin = join(root, 'bin', 'keyshift.js');
+const probe = join(root, 'bench', 'rss-probe.js');
+const args = process.argv.slice(2);
+const runs = Number(argValue('--runs') ?? 5);
+const sizes = (argValue('--sizes') ?? '1000,10000').split(',').map(Number);
+const env = { PATH: process.env.PATH, HOME: process.env.HOME, KEYSHIFT_OPERATOR: 'bench@keyshift' };
+
+function argValue(name) {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1] : undefined;
+}
+
+function timeRun(argv, cwd, extraEnv = {}) {
+  const start = process.hrtime.bigint();
+  const result = spawnSync(process.execPath, argv, { cwd, env: { ...env, ...extraEnv }, encoding: 'utf8' });
+  const ms = Number(process.hrtime.bigint() - start) / 1e6;
+  if (result.status !== 0) throw new Error(`${argv.join(' ')} exited ${result.status}: ${result.stderr}`);
+  return ms;
+}
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+function startup() {
+  const dir = mkdtempSync(join(tmpdir(), 'keyshift-bench-startup-'));
+  cpSync(join(root, 'policies'), join(dir, 'policies'), { recursive: true });
+  const cases = { 'node -e 0': ['-e', '0'], 'keyshift --version': [bin, '--version'], 'keyshift plan (examples)': [bin, 'plan'] };
+  const samples = Object.fromEntries(Object.keys(cases).map((k) => [k, []]));
+  timeRun(cases['keyshift plan (examples)'], dir); // warm the file cache
+  for (let i = 0; i < runs; i++) for (const [name, argv] of Object.entries(cases)) samples[name].push(timeRun(argv, dir));
+  rmSync(dir, { recursive: true, force: true });
+  const base = median(samples['node -e 0']);
+  return Object.entries(samples).map(([name, xs]) => ({ name, ms: median(xs), ratio: median(xs) / base }));
+}
+
+function policyFor(count) {
+  let text = 'secrets:\n';
+  for (let i = 0; i < count; i++) {
+    text += `  - name: s-${i}\n    interval: 90d\n    fallbackWindow: 1h\n    generator: { type: random, bytes: 32 }\n    environments:\n      - name: prod\n        store: { type: local, path: .keyshift/prod.store }\n`;
+  }
+  return text;
+}
+
+function rotation(count) {
+  const dir = mkdtempSync(join(tmpdir(), `keyshift-bench-${count}-`));
+  mkdirSync(join(dir, 'policies'));
+  writeFileSync(join(dir, 'policies', 'bench.yaml'), policyFor(count));
+  timeRun([bin, 'rotate', '--all', '-q'], dir); // provision
+  const rssFile = join(dir, 'rss.txt');
+  const times = [];
+  for (let i = 0; i < runs; i++) {
+    times.push(timeRun(['--import', probe, bin, 'rotate', '--all', '--force', '--reason', 'bench', '-q'], dir, { KEYSHIFT_BENCH_RSS_FILE: rssFile }));
+  }
+  const rssKiB = readFileSync(rssFile, 'utf8').trim().split('\n').map(Number);
+  rmSync(dir, { recursive: true, force: true });
+  const ms = median(times);
+  return { count, ms, perSecond: (count / ms) * 1000, peakMb: Math.max(...rssKiB) / 1024 };
+}
+
+const startupRows = startup();
+const rotationRows = sizes.map(rotation);
+const first = rotationRows[0];
+const lines = [
+  `## ${new Date().toISOString().slice(0, 10)} — node ${process.version}, ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, medians of ${runs} runs`,
+  '',
+  '| start-up | median ms | × node -e 0 |',
+  '|---|---:|---:|',
+  ...startupRows.map((r) => `| ${r.name} | ${r.ms.toFixed(1)} | ${r.ratio.toFixed(2)} |`),
+  '',
+  '| rotate --all --force, one local store | median s | secrets/s | × first size | peak RSS MB |',
+  '|---|---:|---:|---:|---:|',
+  ...rotationRows.map((r) => `| ${r.count} secrets | ${(r.ms / 1000).toFixed(2)} | ${r.perSecond.toFixed(0)} | ${(r.ms / first.ms).toFixed(2)} | ${r.peakMb.toFixed(0)} |`),
+  '',
+];
+console.log(lines.join('\n'));
+if (args.includes('--write')) {
+  const file = join(root, 'bench', 'RESULTS.md');
+  let previous = '';
+  try {
+    previous = readFileSync(file, 'utf8');
+  } catch {}
+  const header = '# Benchmark results\n\nRecorded by `node bench/run.js --write` (see bench/README.md). Newest first.\n\n';
+  writeFileSync(file, header + lines.join('\n') + '\n' + previous.replace(header, ''));
+}

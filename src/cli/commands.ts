@@ -1,0 +1,165 @@
+import { resolve } from 'node:path';
+import { ExitCode, usageError } from '../errors.js';
+import type { EngineContext } from '../engine/context.js';
+import type { Stage } from '../stores/contract.js';
+import { loadPolicies } from '../policy/load.js';
+import { parseDurationAllowZero } from '../policy/durations.js';
+import type { SecretPolicy } from '../policy/types.js';
+import { createLogger, resolveLogLevel } from './logger.js';
+import type { GlobalOptions, Io } from './main.js';
+import { printJson, printTable, shortTime } from './output.js';
+import { printRotateReport } from './rotate-output.js';
+
+/** Command handlers: parse options into engine calls and print. No rotation logic lives here. */
+
+interface Selected {
+  all?: boolean;
+  env?: string[];
+}
+
+export async function planCommand(g: GlobalOptions, names: string[], o: Selected & { force: boolean; horizon: string }, io: Io): Promise<number> {
+  const horizonMs = parseDurationAllowZero(o.horizon);
+  if (horizonMs === null) throw usageError(`--horizon "${o.horizon}" is not a duration`, 'use a whole number with a unit s, m, h, d or w, e.g. 14d');
+  return withPolicies(g, io, async (ctx, policies) => {
+    const { planRun } = await import('../engine/runner.js');
+    const actions = await planRun(ctx, policies, { names, all: o.all ?? false, envs: o.env ?? [], force: o.force, horizonMs });
+    printPlan(g, io, actions);
+    return ExitCode.ok;
+  });
+}
+
+export async function rotateCommand(
+  g: GlobalOptions,
+  names: string[],
+  o: Selected & { force: boolean; dryRun: boolean; reason?: string; ticket?: string; concurrency: string },
+  io: Io,
+): Promise<number> {
+  if (names.length === 0 && !o.all) throw usageError('rotate needs secret names or --all', 'e.g. keyshift rotate --all, or keyshift rotate webhook-signing-key');
+  if (names.length > 0 && o.all) throw usageError('give secret names or --all, not both');
+  const concurrency = Number(o.concurrency);
+  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 256) throw usageError(`--concurrency "${o.concurrency}" must be a whole number from 1 to 256`);
+  return withPolicies(g, io, async (ctx, policies) => {
+    const { planRun, rotateRun } = await import('../engine/runner.js');
+    const selection = { names, all: o.all ?? false, envs: o.env ?? [] };
+    if (o.dryRun) {
+      printPlan(g, io, await planRun(ctx, policies, { ...selection, force: o.force, horizonMs: 0 }));
+      return ExitCode.ok;
+    }
+    const report = await rotateRun(ctx, policies, { ...selection, force: o.force, reason: o.reason, ticket: o.ticket, concurrency });
+    printRotateReport(g, io, report);
+    return report.exitCode;
+  });
+}
+
+export async function statusCommand(g: GlobalOptions, names: string[], o: Selected, io: Io): Promise<number> {
+  return withPolicies(g, io, async (ctx, policies) => {
+    const { statusRun } = await import('../engine/inspect.js');
+    const rows = await statusRun(ctx, policies, { names, all: names.length === 0, envs: o.env ?? [] });
+    if (g.json) {
+      printJson(io.out, { secrets: rows });
+      return ExitCode.ok;
+    }
+    printTable(
+      io.out,
+      ['SECRET', 'ENV', 'PHASE', 'CURRENT', 'PREVIOUS', 'PENDING', 'LAST ROTATED', 'NEXT DUE'],
+      rows.map((r) => [r.secret, r.environment, r.phase, r.currentVersion, r.previousVersion, r.pendingVersion, shortTime(r.lastRotatedAt), r.nextDueAt === null ? 'now (not provisioned)' : `${shortTime(r.nextDueAt)}${r.overdue ? ' OVERDUE' : ''}`]),
+    );
+    return ExitCode.ok;
+  });
+}
+
+export async function getCommand(g: GlobalOptions, name: string, o: { env?: string; stage: string }, io: Io): Promise<number> {
+  return withPolicies(g, io, async (ctx, policies) => {
+    const { getRun } = await import('../engine/inspect.js');
+    const result = await getRun(ctx, policies, name, o.env, o.stage.toUpperCase() as Stage);
+    // The one place a value reaches stdout, by design.
+    if (g.json) printJson(io.out, { secret: result.secret, environment: result.environment, stage: o.stage, versionId: result.versionId, value: result.value.reveal() });
+    else io.out.stdout(`${result.value.reveal()}\n`);
+    return ExitCode.ok;
+  });
+}
+
+export async function rollbackCommand(g: GlobalOptions, name: string, o: { env?: string[]; reason?: string; ticket?: string }, io: Io): Promise<number> {
+  return withPolicies(g, io, async (ctx, policies) => {
+    const { rollbackRun } = await import('../engine/rollback-run.js');
+    const report = await rollbackRun(ctx, policies, { name, envs: o.env ?? [], reason: o.reason, ticket: o.ticket });
+    printRotateReport(g, io, report);
+    return report.exitCode;
+  });
+}
+
+export async function validateCommand(g: GlobalOptions, io: Io): Promise<number> {
+  return withPolicies(g, io, async (_ctx, policies, files) => {
+    if (g.json) printJson(io.out, { valid: true, secrets: policies.map((p) => p.name), files, errors: [] });
+    else io.out.stdout(`${policies.length} secret(s) in ${files.length} file(s): valid\n`);
+    return ExitCode.ok;
+  });
+}
+
+export async function schemaCommand(_g: GlobalOptions, io: Io): Promise<number> {
+  const { policyJsonSchema } = await import('../policy/json-schema.js');
+  printJson(io.out, policyJsonSchema());
+  return ExitCode.ok;
+}
+
+export async function initCommand(g: GlobalOptions, dir: string | undefined, io: Io): Promise<number> {
+  const { scaffold } = await import('./init.js');
+  const written = await scaffold(resolve(io.cwd, dir ?? '.'));
+  if (g.json) printJson(io.out, { created: written });
+  else {
+    io.out.stdout(`created ${written.join(', ')}\n`);
+    io.out.stdout(`next: keyshift plan, then keyshift rotate --all (run them in ${dir ?? 'this directory'})\n`);
+    io.out.stdout('keep .keyshift/*.key out of version control: it is the master key of the local store\n');
+  }
+  return ExitCode.ok;
+}
+
+export async function verifyCommand(g: GlobalOptions, io: Io): Promise<number> {
+  const { verifyWithAnchors } = await import('./verify.js');
+  return verifyWithAnchors(g, io, await tryLoadPolicies(g, io));
+}
+
+/** Load and validate policies; print every problem as file:line:col: message and exit 2 on any. */
+async function withPolicies(g: GlobalOptions, io: Io, body: (ctx: EngineContext, policies: SecretPolicy[], files: string[]) => Promise<number>): Promise<number> {
+  const ctx = engineContext(g, io);
+  const loaded = await loadPolicies(g.policies, { cwd: io.cwd });
+  for (const w of loaded.warnings) io.out.stderr(`${w.file}:${w.line}:${w.col}: warning: ${w.message}\n`);
+  if (loaded.errors.length > 0) {
+    for (const e of loaded.errors) io.out.stderr(`${e.file}:${e.line}:${e.col}: ${e.message}\n`);
+    if (g.json) printJson(io.out, { errors: loaded.errors });
+    return ExitCode.usage;
+  }
+  return body(ctx, loaded.policies, loaded.files);
+}
+
+async function tryLoadPolicies(g: GlobalOptions, io: Io): Promise<{ ctx: EngineContext; policies: SecretPolicy[] | null }> {
+  const ctx = engineContext(g, io);
+  const loaded = await loadPolicies(g.policies, { cwd: io.cwd });
+  return { ctx, policies: loaded.errors.length === 0 ? loaded.policies : null };
+}
+
+function engineContext(g: GlobalOptions, io: Io): EngineContext {
+  const level = resolveLogLevel(g.logLevel, g.quiet, io.env);
+  if (level instanceof Error) throw usageError(level.message);
+  const lockWaitMs = parseDurationAllowZero(g.lockTimeout);
+  if (lockWaitMs === null) throw usageError(`--lock-timeout "${g.lockTimeout}" is not a duration`, 'e.g. 30s or 5m');
+  return {
+    cwd: io.cwd,
+    env: io.env,
+    now: () => new Date(),
+    logger: createLogger(level),
+    evidenceDir: resolve(io.cwd, g.evidenceDir),
+    lockWaitMs,
+  };
+}
+
+function printPlan(g: GlobalOptions, io: Io, actions: Array<{ secret: string; environment: string; action: string; reason: string; at: string }>): void {
+  if (g.json) {
+    printJson(io.out, { actions });
+    return;
+  }
+  printTable(io.out, ['SECRET', 'ENV', 'ACTION', 'AT', 'REASON'], actions.map((a) => [a.secret, a.environment, a.action, shortTime(a.at), a.reason]));
+  const work = actions.filter((a) => a.action !== 'none' && a.action !== 'wait').length;
+  io.out.stdout(`\n${work} action(s) planned; nothing was changed\n`);
+}
+

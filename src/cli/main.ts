@@ -1,0 +1,122 @@
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError, Option } from 'commander';
+import { ExitCode } from '../errors.js';
+import { printError, processOutput, type Output } from './output.js';
+
+/**
+ * The command table. It only declares commands and options; the handlers (src/cli/commands.ts) are
+ * imported when a command runs, so `keyshift --version` and `--help` load almost nothing.
+ */
+
+export interface Io {
+  env: NodeJS.ProcessEnv;
+  cwd: string;
+  out: Output;
+}
+
+export interface GlobalOptions {
+  policies: string;
+  evidenceDir: string;
+  json: boolean;
+  logLevel?: string;
+  quiet: boolean;
+  lockTimeout: string;
+}
+
+export async function main(argv: string[], io: Io = { env: process.env, cwd: process.cwd(), out: processOutput }): Promise<number> {
+  let exitCode: number = ExitCode.ok;
+  let json = argv.includes('--json');
+  const program = new Command('keyshift')
+    .description('Rotate secrets and encryption keys from YAML policies, with overlap, fallback and audit evidence.')
+    .version(packageVersion(), '-V, --version')
+    .option('-p, --policies <file|dir>', 'policy file or directory', 'policies')
+    .option('--evidence-dir <dir>', 'where evidence is appended', 'evidence')
+    .option('--json', 'print one JSON document on stdout', false)
+    .addOption(new Option('--log-level <level>', 'log level on stderr (default warn; env KEYSHIFT_LOG_LEVEL)'))
+    .option('-q, --quiet', 'only errors on stderr', false)
+    .option('--lock-timeout <duration>', 'how long to wait for another run holding a store', '30s')
+    .showHelpAfterError('(run keyshift --help for usage)')
+    .configureOutput({ writeOut: (s) => io.out.stdout(s), writeErr: (s) => io.out.stderr(s) })
+    .exitOverride();
+
+  const run = (handler: (commands: typeof import('./commands.js'), globals: GlobalOptions, ...args: any[]) => Promise<number>) =>
+    async (...args: any[]) => {
+      const command = args[args.length - 1] as Command;
+      const globals = command.optsWithGlobals() as GlobalOptions;
+      json = globals.json;
+      exitCode = await handler(await import('./commands.js'), globals, ...args.slice(0, -1), io);
+    };
+
+  program
+    .command('init [dir]')
+    .description('scaffold policies/ with a working example on the local store (refuses to overwrite)')
+    .action(run((c, g, dir: string | undefined, _o, io2: Io) => c.initCommand(g, dir, io2)));
+  program
+    .command('validate')
+    .description('check every policy; errors as file:line:col: message (exit 2)')
+    .action(run((c, g, _o, io2: Io) => c.validateCommand(g, io2)));
+  program
+    .command('schema')
+    .description('print the JSON Schema of policy files (for editors)')
+    .action(run((c, g, _o, io2: Io) => c.schemaCommand(g, io2)));
+  program
+    .command('plan [names...]')
+    .description('show what `rotate` would do; changes nothing')
+    .option('--all', 'every secret (the default for plan)', false)
+    .option('--force', 'plan as if --force were given to rotate', false)
+    .option('--env <env...>', 'only these environments')
+    .option('--horizon <duration>', 'also show work that falls due within this time', '0s')
+    .action(run((c, g, names: string[], o, io2: Io) => c.planCommand(g, names, o, io2)));
+  program
+    .command('rotate [names...]')
+    .description('advance each selected secret: resume, decommission, rotate where due (or forced)')
+    .option('--all', 'every secret in the policies', false)
+    .option('--force', 'rotate now even if not due; retire a previous version early', false)
+    .option('--dry-run', 'print the plan and change nothing', false)
+    .option('--reason <text>', 'why (recorded in evidence)')
+    .option('--ticket <id>', 'change ticket (recorded in evidence)')
+    .option('--env <env...>', 'only these environments')
+    .option('--concurrency <n>', 'secrets rotated at once', '4')
+    .action(run((c, g, names: string[], o, io2: Io) => c.rotateCommand(g, names, o, io2)));
+  program
+    .command('status [names...]')
+    .description('phase, versions, last rotated, next due and overdue per secret and environment')
+    .option('--env <env...>', 'only these environments')
+    .action(run((c, g, names: string[], o, io2: Io) => c.statusCommand(g, names, o, io2)));
+  program
+    .command('get <name>')
+    .description('print one value (the only command that prints a secret)')
+    .option('--env <env>', 'environment (default: the first in the policy)')
+    .addOption(new Option('--stage <stage>', 'which version').choices(['current', 'previous', 'pending']).default('current'))
+    .action(run((c, g, name: string, o, io2: Io) => c.getCommand(g, name, o, io2)));
+  program
+    .command('rollback <name>')
+    .description('before decommission: old version back to CURRENT, new one discarded')
+    .option('--env <env...>', 'only these environments')
+    .option('--reason <text>', 'why (recorded in evidence)')
+    .option('--ticket <id>', 'change ticket (recorded in evidence)')
+    .action(run((c, g, name: string, o, io2: Io) => c.rollbackCommand(g, name, o, io2)));
+  program
+    .command('evidence')
+    .description('audit evidence')
+    .command('verify')
+    .description('check the evidence chain; exit 1 at the first broken record')
+    .action(run((c, g, _o, io2: Io) => c.verifyCommand(g, io2)));
+
+  try {
+    await program.parseAsync(argv);
+    return exitCode;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help') return ExitCode.ok;
+      return ExitCode.usage;
+    }
+    printError(io.out, error, json);
+    return (error as { exitCode?: number }).exitCode ?? ExitCode.failed;
+  }
+}
+
+function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}

@@ -1,0 +1,37 @@
+import { relative } from 'node:path';
+import type { RotateReport } from '../engine/runner.js';
+import type { GlobalOptions, Io } from './main.js';
+import { printJson, printTable } from './output.js';
+
+/** `rotate` and `rollback` results: the JSON contract, or a table and a one-line summary. */
+export function printRotateReport(g: GlobalOptions, io: Io, report: RotateReport): void {
+  if (g.json) {
+    printJson(io.out, {
+      results: report.results.map((r) => ({
+        secret: r.secret,
+        environment: r.environment,
+        action: r.action,
+        outcome: r.outcome,
+        fromVersion: r.fromVersion,
+        toVersion: r.toVersion,
+        rotationId: r.rotationId,
+        ...(r.reason ? { reason: r.reason } : {}),
+        ...(r.error ? { error: r.error } : {}),
+      })),
+      evidence: report.evidenceFile,
+      runId: report.runId,
+    });
+    return;
+  }
+  const shown = report.results.filter((r) => r.outcome !== 'skipped' || report.results.length <= 50);
+  printTable(
+    io.out,
+    ['SECRET', 'ENV', 'ACTION', 'OUTCOME', 'FROM', 'TO', 'NOTE'],
+    shown.map((r) => [r.secret, r.environment, r.action, r.outcome, r.fromVersion, r.toVersion, r.error ? `${r.error.message}${r.error.hint ? ` (${r.error.hint})` : ''}` : r.outcome === 'skipped' ? r.reason : '']),
+  );
+  const counts = new Map<string, number>();
+  for (const r of report.results) counts.set(r.outcome, (counts.get(r.outcome) ?? 0) + 1);
+  const summary = [...counts].map(([outcome, n]) => `${n} ${outcome}`).join(', ');
+  io.out.stdout(`\n${summary || 'nothing selected'}\n`);
+  if (report.evidenceFile) io.out.stdout(`evidence: ${relative(io.cwd, report.evidenceFile) || report.evidenceFile} (check it with: keyshift evidence verify)\n`);
+}

@@ -1,0 +1,26 @@
+import type { Logger } from 'pino';
+import type { SecretPolicy, EnvironmentPolicy } from '../policy/types.js';
+import type { SecretStore } from '../stores/contract.js';
+
+/** What the engine needs from the outside world, injected so tests can fix the clock and env. */
+export interface EngineContext {
+  cwd: string;
+  env: NodeJS.ProcessEnv;
+  now: () => Date;
+  logger: Logger;
+  evidenceDir: string;
+  lockWaitMs: number;
+}
+
+/** One secret in one environment: the unit the store holds and the planner decides on. */
+export interface Target {
+  policy: SecretPolicy;
+  environment: EnvironmentPolicy;
+  store: SecretStore;
+  storeId: string;
+  key: string;
+}
+
+export function targetLabel(target: Pick<Target, 'policy' | 'environment'>): string {
+  return `${target.policy.name}/${target.environment.name}`;
+}

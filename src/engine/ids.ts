@@ -1,0 +1,33 @@
+import { randomBytes } from 'node:crypto';
+import { hostname, userInfo } from 'node:os';
+
+/**
+ * Rotation ids carry their start time and 64 random bits. The new version's id is derived from the
+ * rotation id, so a rerun after a crash writes the same version id and the store recognises the
+ * repeat (on AWS it is the ClientRequestToken: 32–64 characters of letters, digits and hyphens).
+ */
+export function newRotationId(now: Date): string {
+  const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\.\d+/, '').toLowerCase();
+  return `r-${stamp}-${randomBytes(8).toString('hex')}`;
+}
+
+export function versionIdFor(rotationId: string): string {
+  return `v-${rotationId.slice(2)}`;
+}
+
+export function newRunId(): string {
+  return `run-${randomBytes(6).toString('hex')}`;
+}
+
+/** Who is rotating: KEYSHIFT_OPERATOR, else the OS user at this host. */
+export function operatorName(env: NodeJS.ProcessEnv): string {
+  const configured = env.KEYSHIFT_OPERATOR?.trim();
+  if (configured) return configured;
+  let user = env.USER ?? env.LOGNAME ?? 'unknown';
+  try {
+    user = userInfo().username;
+  } catch {
+    // no passwd entry (containers): keep the environment's idea of the user
+  }
+  return `${user}@${hostname()}`;
+}

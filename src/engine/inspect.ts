@@ -1,0 +1,85 @@
+import { KeyshiftError, usageError } from '../errors.js';
+import type { SecretPolicy } from '../policy/types.js';
+import type { SecretValue } from '../secret-value.js';
+import type { Stage } from '../stores/contract.js';
+import { StoreRegistry } from '../stores/registry.js';
+import type { EngineContext } from './context.js';
+import { selectPolicies, targetsOf, type Selection } from './selection.js';
+import { currentVersion, lastRotatedAt, nextDueAt, pendingVersion, phaseOf, previousVersion, type Phase } from './state.js';
+
+export interface StatusRow {
+  secret: string;
+  environment: string;
+  phase: Phase;
+  currentVersion: string | null;
+  previousVersion: string | null;
+  pendingVersion: string | null;
+  lastRotatedAt: string | null;
+  nextDueAt: string | null;
+  overdue: boolean;
+  rotationId: string | null;
+  decommissionAfter: string | null;
+  error: string | null;
+}
+
+/** Per secret and environment: what the store holds now. Reads only. */
+export async function statusRun(ctx: EngineContext, policies: SecretPolicy[], selection: Selection): Promise<StatusRow[]> {
+  const stores = new StoreRegistry(ctx.env);
+  try {
+    const now = ctx.now();
+    const rows: StatusRow[] = [];
+    for (const target of await targetsOf(selectPolicies(policies, selection), selection.envs, stores)) {
+      const state = await target.store.read(target.key);
+      const due = nextDueAt(target.policy, state);
+      const rotation = state?.rotation ?? null;
+      rows.push({
+        secret: target.policy.name,
+        environment: target.environment.name,
+        phase: phaseOf(state),
+        currentVersion: currentVersion(state)?.id ?? null,
+        previousVersion: previousVersion(state)?.id ?? null,
+        pendingVersion: pendingVersion(state)?.id ?? null,
+        lastRotatedAt: lastRotatedAt(state)?.toISOString() ?? null,
+        nextDueAt: due?.toISOString() ?? null,
+        overdue: due === null || due <= now,
+        rotationId: rotation?.rotationId ?? null,
+        decommissionAfter: rotation?.decommissionAfter ?? null,
+        error: rotation?.error ?? null,
+      });
+    }
+    return rows;
+  } finally {
+    await stores.closeAll();
+  }
+}
+
+export interface GetResult {
+  secret: string;
+  environment: string;
+  stage: Stage;
+  versionId: string;
+  value: SecretValue;
+}
+
+/** One value, by stage. Without --env: the secret's first environment. */
+export async function getRun(ctx: EngineContext, policies: SecretPolicy[], name: string, env: string | undefined, stage: Stage): Promise<GetResult> {
+  const stores = new StoreRegistry(ctx.env);
+  try {
+    const [policy] = selectPolicies(policies, { names: [name], all: false, envs: env ? [env] : [] });
+    const environment = env ?? policy?.environments[0]?.name;
+    const [target] = await targetsOf(policy ? [policy] : [], environment ? [environment] : [], stores);
+    if (!target) throw usageError(`secret "${name}" has no environment "${env}"`);
+    const state = await target.store.read(target.key);
+    const version = state?.versions.find((v) => v.stages.includes(stage));
+    if (!version) {
+      throw new KeyshiftError('ERR_NO_SUCH_STAGE', `${name}/${target.environment.name} has no ${stage} version`, {
+        exitCode: 1,
+        hint: state ? 'run `keyshift status` to see which versions exist' : 'run `keyshift rotate` to provision it first',
+      });
+    }
+    const value = await target.store.readValue(target.key, version.id);
+    return { secret: name, environment: target.environment.name, stage, versionId: version.id, value };
+  } finally {
+    await stores.closeAll();
+  }
+}

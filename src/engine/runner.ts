@@ -1,0 +1,240 @@
+import { EvidenceLog } from '../evidence/index.js';
+import { errorMessage, ExitCode, KeyshiftError } from '../errors.js';
+import { generateValue } from '../generators/index.js';
+import type { SecretPolicy } from '../policy/types.js';
+import type { EntryState, SecretStore, StoreLock, StoreMeta } from '../stores/contract.js';
+import { StoreRegistry } from '../stores/registry.js';
+import type { EngineContext, Target } from './context.js';
+import { targetLabel } from './context.js';
+import { recoverEvidence } from './evidence-recovery.js';
+import { newRunId, operatorName } from './ids.js';
+import { isExecutable, planTarget, type PlannedAction } from './planner.js';
+import { decommission, markFailed, provision, resumeRotation, startRotation, type RunInfo } from './steps.js';
+import { selectPolicies, targetsOf, type Selection } from './selection.js';
+import { mapWithConcurrency } from './concurrency.js';
+import { unconfirmedDraft } from './state.js';
+import { join } from 'node:path';
+
+export interface RotateOptions extends Selection {
+  force: boolean;
+  reason?: string;
+  ticket?: string;
+  concurrency: number;
+}
+
+export interface RotateResult {
+  secret: string;
+  environment: string;
+  action: PlannedAction['action'] | 'rollback';
+  outcome: 'provisioned' | 'rotated' | 'resumed' | 'decommissioned' | 'skipped' | 'failed' | 'blocked';
+  fromVersion: string | null;
+  toVersion: string | null;
+  rotationId: string | null;
+  reason?: string;
+  error?: { code: string; message: string; hint?: string };
+}
+
+export interface RotateReport {
+  runId: string;
+  results: RotateResult[];
+  evidenceFile: string | null;
+  exitCode: number;
+}
+
+/** Read every selected target's state (no lock, no writes) and plan. Used by `plan` and `--dry-run`. */
+export async function planRun(ctx: EngineContext, policies: SecretPolicy[], options: Selection & { force: boolean; horizonMs: number }): Promise<PlannedAction[]> {
+  const stores = new StoreRegistry(ctx.env);
+  try {
+    const targets = await targetsOf(selectPolicies(policies, options), options.envs, stores);
+    const now = ctx.now();
+    const planned: PlannedAction[] = [];
+    for (const target of targets) {
+      const state = await target.store.read(target.key);
+      planned.push(...planTarget({ policy: target.policy, environment: target.environment, state }, { now, force: options.force, horizonMs: options.horizonMs }));
+    }
+    return planned;
+  } finally {
+    await stores.closeAll();
+  }
+}
+
+/** Advance each selected secret: resume, decommission where the window elapsed, rotate where due or forced. */
+export async function rotateRun(ctx: EngineContext, policies: SecretPolicy[], options: RotateOptions): Promise<RotateReport> {
+  const stores = new StoreRegistry(ctx.env);
+  const evidence = new EvidenceLog(ctx.evidenceDir, { lockWaitMs: ctx.lockWaitMs });
+  const runId = newRunId();
+  const run: RunInfo = {
+    runId,
+    operator: operatorName(ctx.env),
+    reason: options.reason ?? (options.force ? 'forced' : 'scheduled'),
+    ticket: options.ticket ?? null,
+    emergency: options.force,
+    now: ctx.now,
+    generate: (target) => generateValue(target.policy.generator, { cwd: ctx.cwd, env: ctx.env }),
+    record: async (draft) => {
+      await evidence.append([draft]);
+    },
+  };
+  const log = ctx.logger.child({ runId });
+  const locks = new Map<string, StoreLock>();
+  const blocked = new Map<string, KeyshiftError>();
+  let wroteEvidence = false;
+  try {
+    const targets = await targetsOf(selectPolicies(policies, options), options.envs, stores);
+    const planOptions = { now: ctx.now(), force: options.force, horizonMs: 0 };
+    const states = new Map<Target, EntryState | null>();
+    for (const target of targets) states.set(target, await target.store.read(target.key));
+
+    // Lock every store with work to do, in a fixed order so two runs cannot deadlock.
+    const unlockedMetas = new Map<string, StoreMeta>();
+    for (const target of targets) {
+      if (!unlockedMetas.has(target.storeId)) unlockedMetas.set(target.storeId, await target.store.readMeta());
+    }
+    const needed = new Map<string, SecretStore>();
+    for (const target of targets) {
+      const state = states.get(target) ?? null;
+      const actions = planTarget({ ...target, state }, planOptions);
+      const recovery = unconfirmedDraft(state, unlockedMetas.get(target.storeId) as StoreMeta);
+      if (recovery || actions.some((a) => isExecutable(a, planOptions.now))) needed.set(target.storeId, target.store);
+    }
+    for (const [id, store] of [...needed].sort(([a], [b]) => a.localeCompare(b))) {
+      try {
+        locks.set(id, await store.lock({ waitMs: ctx.lockWaitMs, owner: `keyshift rotate (${run.operator}, ${runId})` }));
+      } catch (error) {
+        if (!(error instanceof KeyshiftError) || error.code !== 'ERR_LOCKED') throw error;
+        blocked.set(id, error);
+        log.warn({ store: store.location, err: error.message }, 'store is locked by another run');
+      }
+    }
+
+    // Fresh state under the lock, then evidence a crashed run announced but never appended.
+    const metas = new Map<string, StoreMeta>();
+    for (const [id] of locks) {
+      const storeTargets = targets.filter((t) => t.storeId === id);
+      const store = storeTargets[0]?.store as SecretStore;
+      for (const target of storeTargets) states.set(target, await store.read(target.key));
+      const meta = await store.readMeta();
+      metas.set(id, meta);
+      const recovered = await recoverEvidence(storeTargets, states, meta, ctx.evidenceDir, (drafts) => evidence.append(drafts).then(() => undefined));
+      if (recovered > 0) {
+        wroteEvidence = true;
+        log.warn({ store: store.location, recovered }, 'appended evidence that an interrupted run had not written');
+      }
+    }
+
+    const bySecret = groupBySecret(targets);
+    const perSecret = await mapWithConcurrency(bySecret, Math.max(1, options.concurrency), async (secretTargets) => {
+      const results: RotateResult[] = [];
+      let failedEarlier = false;
+      for (const target of secretTargets) {
+        const lockError = blocked.get(target.storeId);
+        if (lockError) {
+          results.push(outcomeOnly(target, 'none', 'blocked', { error: toErrorInfo(lockError) }));
+          continue;
+        }
+        if (failedEarlier) {
+          results.push(outcomeOnly(target, 'none', 'skipped', { reason: 'an earlier environment of this secret failed' }));
+          continue;
+        }
+        const targetResults = await advanceTarget(target, run, options.force, log);
+        if (targetResults.some((r) => r.outcome !== 'skipped')) wroteEvidence = true;
+        failedEarlier = targetResults.some((r) => r.outcome === 'failed');
+        results.push(...targetResults);
+      }
+      return results;
+    });
+    const results = perSecret.flat();
+
+    for (const [id, lock] of locks) {
+      const store = targets.find((t) => t.storeId === id)?.store as SecretStore;
+      await anchorEvidence(store, metas.get(id) as StoreMeta, evidence, runId).catch((error: unknown) =>
+        log.error({ store: store.location, err: errorMessage(error) }, 'could not record the evidence anchor in the store'),
+      );
+      await lock.release();
+      locks.delete(id);
+    }
+    const exitCode = results.some((r) => r.outcome === 'failed') ? ExitCode.failed : results.some((r) => r.outcome === 'blocked') ? ExitCode.blocked : ExitCode.ok;
+    return { runId, results, evidenceFile: wroteEvidence ? join(ctx.evidenceDir, 'evidence.jsonl') : null, exitCode };
+  } finally {
+    for (const lock of locks.values()) await lock.release().catch(() => undefined);
+    await evidence.close();
+    await stores.closeAll();
+  }
+}
+
+async function advanceTarget(target: Target, run: RunInfo, force: boolean, log: EngineContext['logger']): Promise<RotateResult[]> {
+  const results: RotateResult[] = [];
+  let state = await target.store.read(target.key);
+  const now = run.now();
+  const actions = planTarget({ ...target, state }, { now, force, horizonMs: 0 });
+  for (const action of actions) {
+    if (!isExecutable(action, now)) {
+      results.push(outcomeOnly(target, action.action, 'skipped', { reason: action.reason }));
+      continue;
+    }
+    try {
+      const step =
+        action.action === 'provision'
+          ? await provision(target, run)
+          : action.action === 'resume'
+            ? await resumeRotation(target, state as EntryState, run)
+            : action.action === 'decommission'
+              ? await decommission(target, state as EntryState, run)
+              : await startRotation(target, state as EntryState, run);
+      state = step.state;
+      log.info({ secret: target.policy.name, environment: target.environment.name, action: step.action, rotationId: step.rotationId }, step.outcome);
+      results.push({
+        secret: target.policy.name,
+        environment: target.environment.name,
+        action: action.action,
+        outcome: step.outcome as RotateResult['outcome'],
+        fromVersion: step.fromVersion,
+        toVersion: step.toVersion,
+        rotationId: step.rotationId,
+        reason: action.reason,
+      });
+    } catch (error) {
+      log.error({ target: targetLabel(target), action: action.action, err: errorMessage(error) }, 'step failed');
+      if (action.action === 'rotate' || action.action === 'resume') await markFailed(target, run, error);
+      results.push(outcomeOnly(target, action.action, 'failed', { error: toErrorInfo(error) }));
+      break;
+    }
+  }
+  return results;
+}
+
+/** Record the log's head in the store (truncation of the log cannot reach it) and confirm this run's drafts. */
+export async function anchorEvidence(store: SecretStore, meta: StoreMeta, evidence: EvidenceLog, runId: string): Promise<void> {
+  const head = await evidence.head();
+  const anchors = { ...meta.evidenceAnchors };
+  if (head) anchors[head.chainId] = { seq: head.seq, hash: head.hash, at: new Date().toISOString() };
+  await store.writeMeta({ evidenceAnchors: anchors, confirmedRuns: [...meta.confirmedRuns, runId].slice(-50) });
+}
+
+function groupBySecret(targets: Target[]): Target[][] {
+  const groups = new Map<string, Target[]>();
+  for (const target of targets) {
+    const group = groups.get(target.policy.name) ?? [];
+    group.push(target);
+    groups.set(target.policy.name, group);
+  }
+  return [...groups.values()];
+}
+
+function outcomeOnly(target: Target, action: RotateResult['action'], outcome: RotateResult['outcome'], extra: Partial<RotateResult>): RotateResult {
+  return {
+    secret: target.policy.name,
+    environment: target.environment.name,
+    action,
+    outcome,
+    fromVersion: null,
+    toVersion: null,
+    rotationId: null,
+    ...extra,
+  };
+}
+
+export function toErrorInfo(error: unknown): { code: string; message: string; hint?: string } {
+  if (error instanceof KeyshiftError) return { code: error.code, message: error.message, ...(error.hint ? { hint: error.hint } : {}) };
+  return { code: 'ERR_INTERNAL', message: errorMessage(error) };
+}

@@ -1,0 +1,45 @@
+import { usageError } from '../errors.js';
+import type { SecretPolicy } from '../policy/types.js';
+import { StoreRegistry, storeId } from '../stores/registry.js';
+import type { Target } from './context.js';
+
+export interface Selection {
+  names: string[];
+  all: boolean;
+  envs: string[];
+}
+
+/** Resolve names/--all/--env to targets, in policy order. Unknown names are a usage error (exit 2). */
+export function selectPolicies(policies: SecretPolicy[], selection: Selection): SecretPolicy[] {
+  const known = new Map(policies.map((p) => [p.name, p]));
+  const unknown = selection.names.filter((name) => !known.has(name));
+  if (unknown.length > 0) {
+    throw usageError(`unknown secret ${unknown.map((n) => `"${n}"`).join(', ')}`, `known secrets: ${[...known.keys()].join(', ') || '(none)'}`);
+  }
+  const chosen = selection.all || selection.names.length === 0 ? policies : selection.names.map((name) => known.get(name) as SecretPolicy);
+  if (selection.envs.length > 0) {
+    const envNames = new Set(chosen.flatMap((p) => p.environments.map((e) => e.name)));
+    const missing = selection.envs.filter((e) => !envNames.has(e));
+    if (missing.length > 0) {
+      throw usageError(`unknown environment ${missing.map((n) => `"${n}"`).join(', ')}`, `environments of the selected secrets: ${[...envNames].join(', ')}`);
+    }
+  }
+  return chosen;
+}
+
+export async function targetsOf(policies: SecretPolicy[], envs: string[], stores: StoreRegistry): Promise<Target[]> {
+  const targets: Target[] = [];
+  for (const policy of policies) {
+    for (const environment of policy.environments) {
+      if (envs.length > 0 && !envs.includes(environment.name)) continue;
+      targets.push({
+        policy,
+        environment,
+        store: await stores.get(environment.store),
+        storeId: storeId(environment.store),
+        key: environment.store.key,
+      });
+    }
+  }
+  return targets;
+}

@@ -1,0 +1,46 @@
+import type { EntryState, StoreMeta, VersionInfo } from '../stores/contract.js';
+import { versionWithStage } from '../stores/contract.js';
+import type { SecretPolicy } from '../policy/types.js';
+
+export type Phase = 'idle' | 'overlap' | 'fallback' | 'failed';
+
+/** The phase a user sees, derived only from what the store holds. */
+export function phaseOf(state: EntryState | null): Phase {
+  const rotation = state?.rotation;
+  if (!rotation) return 'idle';
+  return rotation.phase;
+}
+
+export function currentVersion(state: EntryState | null): VersionInfo | undefined {
+  return state ? versionWithStage(state, 'CURRENT') : undefined;
+}
+
+export function previousVersion(state: EntryState | null): VersionInfo | undefined {
+  return state ? versionWithStage(state, 'PREVIOUS') : undefined;
+}
+
+export function pendingVersion(state: EntryState | null): VersionInfo | undefined {
+  return state ? versionWithStage(state, 'PENDING') : undefined;
+}
+
+/** When the current version was put in place: the last switch or provision. */
+export function lastRotatedAt(state: EntryState | null): Date | null {
+  if (!state) return null;
+  const at = state.lastRotatedAt ?? currentVersion(state)?.createdAt;
+  return at ? new Date(at) : null;
+}
+
+export function nextDueAt(policy: SecretPolicy, state: EntryState | null): Date | null {
+  const last = lastRotatedAt(state);
+  return last ? new Date(last.getTime() + policy.intervalMs) : null;
+}
+
+/**
+ * The evidence event a previous run announced in the store but may not have appended (it died in
+ * between). Drafts of runs that finished cleanly are listed in the store's confirmedRuns.
+ */
+export function unconfirmedDraft(state: EntryState | null, meta: StoreMeta) {
+  const draft = state?.pendingEvent;
+  if (!draft || meta.confirmedRuns.includes(draft.runId)) return null;
+  return draft;
+}

@@ -1,0 +1,205 @@
+import { errorMessage, KeyshiftError } from '../errors.js';
+import type { SecretValue } from '../secret-value.js';
+import type { EntryMeta, EntryState, EvidenceDraft, EvidenceEvent, RotationRecord, VersionOp } from '../stores/contract.js';
+import type { Target } from './context.js';
+import { newRotationId, versionIdFor } from './ids.js';
+import { currentVersion, previousVersion } from './state.js';
+
+/**
+ * The state machine of one secret in one environment. Every step reads what the store holds first
+ * and writes its record in the same store call as the change it announces, so any step can be
+ * repeated after a crash: a version with the rotation's id exists → not issued again; CURRENT is
+ * already the new version → the switch is done.
+ */
+
+export interface RunInfo {
+  runId: string;
+  operator: string;
+  reason: string;
+  ticket: string | null;
+  emergency: boolean;
+  now: () => Date;
+  generate: (target: Target) => Promise<SecretValue>;
+  /** Appends evidence; resolves once the line is durable. */
+  record: (draft: EvidenceDraft) => Promise<void>;
+}
+
+export interface StepResult {
+  action: 'provision' | 'rotate' | 'resume' | 'decommission' | 'rollback';
+  outcome: 'provisioned' | 'rotated' | 'resumed' | 'decommissioned' | 'rolled-back';
+  fromVersion: string | null;
+  toVersion: string | null;
+  rotationId: string | null;
+  state: EntryState;
+}
+
+export async function provision(target: Target, run: RunInfo): Promise<StepResult> {
+  const now = run.now();
+  const rotationId = newRotationId(now);
+  const versionId = versionIdFor(rotationId);
+  const value = await run.generate(target);
+  const draft = evidence(target, run, 'provisioned', { rotationId, fromVersion: null, toVersion: versionId, value });
+  const state = await target.store.apply(target.key, [{ type: 'create', versionId, value, stage: 'CURRENT' }], {
+    rotation: null,
+    lastRotatedAt: now.toISOString(),
+    pendingEvent: draft,
+  });
+  await run.record(draft);
+  return { action: 'provision', outcome: 'provisioned', fromVersion: null, toVersion: versionId, rotationId, state };
+}
+
+/** issue: the new value is stored as PENDING together with the rotation record; then overlap → switch. */
+export async function startRotation(target: Target, state: EntryState, run: RunInfo): Promise<StepResult> {
+  const now = run.now();
+  const current = currentVersion(state);
+  if (!current) throw new KeyshiftError('ERR_INTERNAL', `${target.key} has no CURRENT version to rotate`);
+  const rotationId = newRotationId(now);
+  const record: RotationRecord = {
+    rotationId,
+    phase: 'overlap',
+    newVersionId: versionIdFor(rotationId),
+    oldVersionId: current.id,
+    startedAt: now.toISOString(),
+    switchedAt: null,
+    decommissionAfter: null,
+    reason: run.reason,
+    ticket: run.ticket,
+    emergency: run.emergency,
+    operator: run.operator,
+    error: null,
+  };
+  const issued = await issue(target, { ...state, rotation: record }, run);
+  const done = await finishOverlap(target, issued, run);
+  return { ...done, action: 'rotate', outcome: 'rotated' };
+}
+
+/** Continue an in-flight (or failed) rotation from wherever the store says it stopped. */
+export async function resumeRotation(target: Target, state: EntryState, run: RunInfo): Promise<StepResult> {
+  const record = requireRotation(target, state);
+  const hasNew = state.versions.some((v) => v.id === record.newVersionId);
+  const issued = hasNew ? state : await issue(target, state, run);
+  const done = await finishOverlap(target, issued, run);
+  return { ...done, action: 'resume', outcome: 'resumed' };
+}
+
+export async function decommission(target: Target, state: EntryState, run: RunInfo): Promise<StepResult> {
+  const record = requireRotation(target, state);
+  const old = record.oldVersionId;
+  const value = old && state.versions.some((v) => v.id === old) ? await target.store.readValue(target.key, old) : null;
+  const draft = evidence(target, run, 'decommissioned', { rotationId: record.rotationId, fromVersion: old, toVersion: record.newVersionId, value });
+  const ops: VersionOp[] = old ? [{ type: 'retire', versionId: old }] : [];
+  const next = await target.store.apply(target.key, ops, meta(state, { rotation: null, pendingEvent: draft }));
+  await run.record(draft);
+  return { action: 'decommission', outcome: 'decommissioned', fromVersion: old, toVersion: record.newVersionId, rotationId: record.rotationId, state: next };
+}
+
+/** Before decommission: the old version back to CURRENT, the new one discarded. */
+export async function rollback(target: Target, state: EntryState, run: RunInfo): Promise<StepResult> {
+  const record = requireRotation(target, state);
+  const old = record.oldVersionId;
+  const fresh = record.newVersionId;
+  const switched = currentVersion(state)?.id === fresh;
+  const oldVersion = state.versions.find((v) => v.id === old);
+  if (switched && (!old || previousVersion(state)?.id !== old || !oldVersion)) {
+    throw new KeyshiftError('ERR_ROLLBACK_IMPOSSIBLE', `${target.policy.name}/${target.environment.name}: the old version is no longer in the store`, {
+      exitCode: 2,
+    });
+  }
+  const value = old ? await target.store.readValue(target.key, old) : null;
+  const draft = evidence(target, run, 'rolled-back', { rotationId: record.rotationId, fromVersion: fresh, toVersion: old, value });
+  const ops: VersionOp[] = switched ? [{ type: 'promote', versionId: old as string }, { type: 'retire', versionId: fresh }] : [{ type: 'retire', versionId: fresh }];
+  const lastRotatedAt = switched ? (oldVersion?.createdAt ?? state.lastRotatedAt) : state.lastRotatedAt;
+  const next = await target.store.apply(target.key, ops, { rotation: null, lastRotatedAt, pendingEvent: draft });
+  await run.record(draft);
+  return { action: 'rollback', outcome: 'rolled-back', fromVersion: fresh, toVersion: old, rotationId: record.rotationId, state: next };
+}
+
+/** Best effort: mark an in-flight rotation failed so `status` shows it; a rerun resumes it. */
+export async function markFailed(target: Target, run: RunInfo, error: unknown): Promise<void> {
+  try {
+    const state = await target.store.read(target.key);
+    if (!state?.rotation || state.rotation.phase === 'fallback') return;
+    const draft = evidence(target, run, 'failed', {
+      rotationId: state.rotation.rotationId,
+      fromVersion: state.rotation.oldVersionId,
+      toVersion: state.rotation.newVersionId,
+      value: null,
+    });
+    draft.error = errorMessage(error);
+    await target.store.apply(target.key, [], meta(state, { rotation: { ...state.rotation, phase: 'failed', error: draft.error }, pendingEvent: draft }));
+    await run.record(draft);
+  } catch {
+    // The store itself is failing; the rotation record already says overlap, which a rerun resumes.
+  }
+}
+
+async function issue(target: Target, state: EntryState, run: RunInfo): Promise<EntryState> {
+  const record = requireRotation(target, state);
+  const value = await run.generate(target);
+  const draft = evidence(target, run, 'issued', { rotationId: record.rotationId, fromVersion: record.oldVersionId, toVersion: record.newVersionId, value });
+  const next = await target.store.apply(
+    target.key,
+    [{ type: 'create', versionId: record.newVersionId, value, stage: 'PENDING' }],
+    meta(state, { rotation: { ...record, phase: 'overlap', error: null }, pendingEvent: draft }),
+  );
+  await run.record(draft);
+  return next;
+}
+
+/** Overlap: both versions valid (deploy/verify hooks come here), then the switch. */
+async function finishOverlap(target: Target, state: EntryState, run: RunInfo): Promise<Omit<StepResult, 'action' | 'outcome'>> {
+  const record = requireRotation(target, state);
+  const base = { fromVersion: record.oldVersionId, toVersion: record.newVersionId, rotationId: record.rotationId };
+  if (record.phase === 'fallback') return { ...base, state };
+  const now = run.now();
+  const value = await target.store.readValue(target.key, record.newVersionId);
+  const draft = evidence(target, run, 'switched', { ...base, value });
+  const switched: RotationRecord = {
+    ...record,
+    phase: 'fallback',
+    switchedAt: now.toISOString(),
+    decommissionAfter: new Date(now.getTime() + target.policy.fallbackWindowMs).toISOString(),
+    error: null,
+  };
+  const next = await target.store.apply(target.key, [{ type: 'promote', versionId: record.newVersionId }], {
+    rotation: switched,
+    lastRotatedAt: now.toISOString(),
+    pendingEvent: draft,
+  });
+  await run.record(draft);
+  return { ...base, state: next };
+}
+
+function requireRotation(target: Target, state: EntryState): RotationRecord {
+  if (!state.rotation) throw new KeyshiftError('ERR_INTERNAL', `${target.key}: no rotation in progress`);
+  return state.rotation;
+}
+
+function meta(state: EntryState, change: Partial<EntryMeta>): EntryMeta {
+  return { rotation: state.rotation, lastRotatedAt: state.lastRotatedAt, pendingEvent: state.pendingEvent, ...change };
+}
+
+function evidence(
+  target: Target,
+  run: RunInfo,
+  event: EvidenceEvent,
+  detail: { rotationId: string | null; fromVersion: string | null; toVersion: string | null; value: SecretValue | null },
+): EvidenceDraft {
+  return {
+    event,
+    rotationId: detail.rotationId,
+    secret: target.policy.name,
+    environment: target.environment.name,
+    store: target.store.kind,
+    fromVersion: detail.fromVersion,
+    toVersion: detail.toVersion,
+    fingerprint: detail.value ? target.store.fingerprint(detail.value) : null,
+    at: run.now().toISOString(),
+    operator: run.operator,
+    reason: run.reason,
+    ticket: run.ticket,
+    emergency: run.emergency,
+    checks: [],
+    runId: run.runId,
+  };
+}
