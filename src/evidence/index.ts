@@ -1,0 +1,12 @@
+/** Tamper-evident evidence: the hash-chained log, its verifier, and the crash-recovery lookup. */
+export { EvidenceLog, type EvidenceLogOptions } from './writer.js';
+export { verifyEvidence, type EvidenceAnchorRef, type VerifyResult } from './verify.js';
+export { findLoggedEvents } from './index-events.js';
+export {
+  EVIDENCE_EVENTS,
+  ZERO_HASH,
+  canonicalJson,
+  recordHash,
+  type EvidenceHead,
+  type EvidenceRecord,
+} from './record.js';

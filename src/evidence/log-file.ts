@@ -1,0 +1,120 @@
+import { createReadStream, promises as fs, constants } from 'node:fs';
+import { MAX_LINE_BYTES } from './record.js';
+
+/**
+ * Byte-level access to evidence.jsonl. Lines are split on \n bytes ourselves (not readline) so that
+ * line numbers are exact, a last line without its newline is visible, and one huge line cannot
+ * exhaust memory. UTF-8 never has a 0x0a byte inside a character, so splitting bytes is safe.
+ */
+
+export interface LogLine {
+  /** 1-based line number. */
+  number: number;
+  bytes: Buffer;
+  /** False for a last line without its newline (a torn write or a cut file). */
+  terminated: boolean;
+  /** The line is longer than MAX_LINE_BYTES; `bytes` holds only its start. */
+  tooLong: boolean;
+}
+
+const NL = 0x0a;
+const CHUNK = 64 * 1024;
+
+/** Streams the lines of `file` up to byte `end` (exclusive), in constant memory. */
+export async function* readLines(file: string, end: number): AsyncGenerator<LogLine> {
+  if (end <= 0) return;
+  let number = 0;
+  let parts: Buffer[] = [];
+  let length = 0;
+  for await (const chunk of createReadStream(file, { start: 0, end: end - 1, highWaterMark: CHUNK }) as AsyncIterable<Buffer>) {
+    let from = 0;
+    for (let nl = chunk.indexOf(NL); nl >= 0; nl = chunk.indexOf(NL, from)) {
+      const piece = chunk.subarray(from, nl);
+      const bytes = length === 0 ? piece : Buffer.concat([...parts, piece]);
+      yield { number: ++number, bytes, terminated: true, tooLong: false };
+      parts = [];
+      length = 0;
+      from = nl + 1;
+    }
+    if (from < chunk.length) {
+      if (length + chunk.length - from > MAX_LINE_BYTES) {
+        yield { number: number + 1, bytes: Buffer.concat(parts), terminated: false, tooLong: true };
+        return;
+      }
+      parts.push(chunk.subarray(from));
+      length += chunk.length - from;
+    }
+  }
+  if (length > 0) yield { number: number + 1, bytes: Buffer.concat(parts), terminated: false, tooLong: false };
+}
+
+export async function openForAppend(file: string): Promise<{ handle: fs.FileHandle; created: boolean }> {
+  try {
+    return { handle: await fs.open(file, constants.O_RDWR | constants.O_APPEND), created: false };
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    return { handle: await fs.open(file, constants.O_RDWR | constants.O_APPEND | constants.O_CREAT, 0o600), created: true };
+  }
+}
+
+/** The last newline-terminated line, and whether a partial line follows it. Reads backwards. */
+export async function readLastLine(handle: fs.FileHandle, size: number): Promise<{ line: string | null; torn: boolean }> {
+  let start = size;
+  let buf = Buffer.alloc(0);
+  for (;;) {
+    const from = Math.max(0, start - CHUNK);
+    buf = Buffer.concat([await readAt(handle, from, start - from), buf]);
+    start = from;
+    const torn = buf[buf.length - 1] !== NL;
+    const end = torn ? buf.lastIndexOf(NL) : buf.length - 1;
+    if (end >= 0) {
+      const begin = end === 0 ? -1 : buf.lastIndexOf(NL, end - 1);
+      if (begin >= 0 || start === 0) return { line: buf.subarray(begin + 1, end).toString('utf8'), torn };
+    } else if (start === 0) {
+      return { line: null, torn };
+    }
+    if (buf.length > 2 * MAX_LINE_BYTES) return { line: '', torn };
+  }
+}
+
+export async function readFirstLine(handle: fs.FileHandle): Promise<string> {
+  const parts: Buffer[] = [];
+  for (let at = 0; at < MAX_LINE_BYTES; at += CHUNK) {
+    const chunk = await readAt(handle, at, CHUNK);
+    const nl = chunk.indexOf(NL);
+    parts.push(nl >= 0 ? chunk.subarray(0, nl) : chunk);
+    if (nl >= 0 || chunk.length < CHUNK) break;
+  }
+  return Buffer.concat(parts).toString('utf8');
+}
+
+/** Newlines in the file: only on the error path, to name the damaged line exactly. */
+export async function countLines(handle: fs.FileHandle, size: number): Promise<number> {
+  let count = 0;
+  for (let at = 0; at < size; at += CHUNK) {
+    const chunk = await readAt(handle, at, Math.min(CHUNK, size - at));
+    for (let i = chunk.indexOf(NL); i >= 0; i = chunk.indexOf(NL, i + 1)) count += 1;
+  }
+  return count;
+}
+
+export async function readAt(handle: fs.FileHandle, position: number, length: number): Promise<Buffer> {
+  const buf = Buffer.alloc(length);
+  let done = 0;
+  while (done < length) {
+    const { bytesRead } = await handle.read(buf, done, length - done, position + done);
+    if (bytesRead === 0) break;
+    done += bytesRead;
+  }
+  return buf.subarray(0, done);
+}
+
+export async function syncDir(dir: string): Promise<void> {
+  const handle = await fs.open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+

@@ -1,0 +1,138 @@
+import { createHash } from 'node:crypto';
+import { KeyshiftError } from '../errors.js';
+import type { EvidenceDraft, EvidenceEvent } from '../stores/contract.js';
+
+/**
+ * One line of evidence.jsonl: the draft's fields plus its place in the hash chain. The format is
+ * documented in docs/evidence.md so that an auditor can re-check it without keyshift.
+ */
+export interface EvidenceRecord extends EvidenceDraft {
+  seq: number;
+  prevHash: string;
+  hash: string;
+}
+
+/** The newest record of a log, and the chain id (hash of its seq-1 record) that names the log. */
+export interface EvidenceHead {
+  chainId: string;
+  seq: number;
+  hash: string;
+}
+
+/** `prevHash` of the seq-1 record. */
+export const ZERO_HASH = `sha256:${'0'.repeat(64)}`;
+
+/** Longest line we write or read; a record is a few hundred bytes, so more means a damaged file. */
+export const MAX_LINE_BYTES = 1024 * 1024;
+
+export const EVIDENCE_EVENTS: readonly EvidenceEvent[] = [
+  'provisioned', 'issued', 'deployed', 'verified', 'switched', 'decommissioned', 'rolled-back', 'failed',
+];
+
+/** Field order of a written line (after `seq`); other draft fields follow, then prevHash and hash. */
+export const DRAFT_FIELD_ORDER = [
+  'at', 'event', 'rotationId', 'secret', 'environment', 'store', 'fromVersion', 'toVersion',
+  'fingerprint', 'operator', 'reason', 'ticket', 'emergency', 'checks',
+] as const;
+
+const RESERVED = new Set<string>(['seq', 'prevHash', 'hash', ...DRAFT_FIELD_ORDER]);
+const HASH_PATTERN = /^sha256:[0-9a-f]{64}$/;
+type Kind = 'string' | 'string|null' | 'boolean' | 'array';
+const FIELD_KINDS: ReadonlyArray<readonly [string, Kind]> = [
+  ['at', 'string'], ['event', 'string'], ['rotationId', 'string|null'], ['secret', 'string'],
+  ['environment', 'string'], ['store', 'string'], ['fromVersion', 'string|null'],
+  ['toVersion', 'string|null'], ['fingerprint', 'string|null'], ['operator', 'string'],
+  ['reason', 'string'], ['ticket', 'string|null'], ['emergency', 'boolean'], ['checks', 'array'],
+];
+
+/**
+ * JSON with object keys sorted recursively (JavaScript's default string order, i.e. by UTF-16 code
+ * unit, the same as byte order for ASCII keys) and no whitespace. Input is a parsed JSON value.
+ */
+export function canonicalJson(value: unknown): string {
+  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
+  if (Array.isArray(value)) return `[${value.map((item) => canonicalJson(item)).join(',')}]`;
+  const entries = Object.keys(value)
+    .sort()
+    .filter((key) => (value as Record<string, unknown>)[key] !== undefined)
+    .map((key) => `${JSON.stringify(key)}:${canonicalJson((value as Record<string, unknown>)[key])}`);
+  return `{${entries.join(',')}}`;
+}
+
+/** `sha256:` + hex SHA-256 of the canonical JSON of the record without its `hash` field. */
+export function recordHash(record: Record<string, unknown>): string {
+  const { hash: _ignored, ...body } = record;
+  return `sha256:${createHash('sha256').update(canonicalJson(body), 'utf8').digest('hex')}`;
+}
+
+export function isHash(value: unknown): value is string {
+  return typeof value === 'string' && HASH_PATTERN.test(value);
+}
+
+/**
+ * Why a parsed record is not valid evidence (one line for a user), or null. Checks the fields of
+ * DESIGN.md and their types; seq, prevHash and hash are checked by the chain logic, not here.
+ */
+export function recordShapeProblem(record: Record<string, unknown>): string | null {
+  for (const [name, kind] of FIELD_KINDS) {
+    if (!hasKind(record[name], kind)) return `field "${name}" is missing or not ${describe(kind)}`;
+  }
+  if (!EVIDENCE_EVENTS.includes(record.event as EvidenceEvent)) {
+    return `field "event" is "${String(record.event)}", not one of ${EVIDENCE_EVENTS.join(', ')}`;
+  }
+  if (Number.isNaN(Date.parse(record.at as string))) return `field "at" is not an ISO 8601 time`;
+  for (const name of ['runId', 'error']) {
+    if (record[name] !== undefined && typeof record[name] !== 'string') return `field "${name}" is not a string`;
+  }
+  return null;
+}
+
+/** The record for `fields` at `seq`, and its line as written: the hash goes last. */
+export function sealRecord(seq: number, fields: Record<string, unknown>, prevHash: string): { record: EvidenceRecord; line: string } {
+  const body: Record<string, unknown> = { seq, ...fields, prevHash };
+  const record = { ...body, hash: recordHash(body) } as unknown as EvidenceRecord;
+  return { record, line: `${JSON.stringify(record)}\n` };
+}
+
+/**
+ * The draft's fields in the documented order (seq, prevHash and hash are added by sealRecord), as
+ * plain JSON: what is hashed is exactly what a reader parses back. Throws on a malformed draft.
+ */
+export function draftFields(draft: EvidenceDraft): Record<string, unknown> {
+  const source = draft as unknown as Record<string, unknown>;
+  const ordered: Record<string, unknown> = {};
+  for (const key of DRAFT_FIELD_ORDER) ordered[key] = source[key];
+  for (const [key, value] of Object.entries(source)) if (!RESERVED.has(key)) ordered[key] = value;
+  const text = JSON.stringify(ordered);
+  const fields = JSON.parse(text) as Record<string, unknown>;
+  const problem = Buffer.byteLength(text) > MAX_LINE_BYTES - 512 ? 'the record is larger than 1 MiB' : recordShapeProblem(fields);
+  if (problem) {
+    throw new KeyshiftError('ERR_EVIDENCE_DRAFT_INVALID', `evidence for ${String(source.secret)}/${String(source.environment)} is invalid: ${problem}`, {
+      hint: 'this is a bug in keyshift, please report it',
+    });
+  }
+  return fields;
+}
+
+/** seq and hash of one written line, or null when it is not a record whose hash recomputes. */
+export function parseSealedRecord(line: string): { seq: number; hash: string } | null {
+  try {
+    const record = JSON.parse(line) as Record<string, unknown>;
+    if (!Number.isSafeInteger(record.seq) || (record.seq as number) < 1 || !isHash(record.hash)) return null;
+    if (recordHash(record) !== record.hash) return null;
+    return { seq: record.seq as number, hash: record.hash as string };
+  } catch {
+    return null;
+  }
+}
+
+function hasKind(value: unknown, kind: Kind): boolean {
+  if (kind === 'array') return Array.isArray(value);
+  if (kind === 'string|null') return value === null || typeof value === 'string';
+  return typeof value === kind;
+}
+
+function describe(kind: Kind): string {
+  if (kind === 'string|null') return 'a string or null';
+  return kind === 'array' ? 'an array' : `a ${kind}`;
+}

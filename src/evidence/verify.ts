@@ -1,0 +1,130 @@
+import { promises as fs } from 'node:fs';
+import { join } from 'node:path';
+import { acquireFileLock } from '../util/file-lock.js';
+import { readLines, type LogLine } from './log-file.js';
+import { ZERO_HASH, isHash, recordHash, recordShapeProblem, type EvidenceHead } from './record.js';
+
+/** The last seq/hash a store recorded for a chain (StoreMeta.evidenceAnchors), and which store. */
+export interface EvidenceAnchorRef {
+  source: string;
+  chainId: string;
+  seq: number;
+  hash: string;
+}
+
+export type VerifyResult =
+  | { ok: true; records: number; head: EvidenceHead | null; anchorsChecked: number }
+  | { ok: false; line: number; seq: number | null; problem: string; records: number };
+
+type Failure = Extract<VerifyResult, { ok: false }>;
+
+/**
+ * Checks the whole chain of `<dir>/evidence.jsonl` in one streaming pass and stops at the first
+ * broken record. The chain finds edits, deletions, reordering and insertions; anchors kept in the
+ * stores find records cut off the end, which the chain alone cannot see.
+ */
+export async function verifyEvidence(dir: string, anchors: EvidenceAnchorRef[] = []): Promise<VerifyResult> {
+  const file = join(dir, 'evidence.jsonl');
+  const end = await committedSize(dir, file);
+  if (end === null) return { ok: true, records: 0, head: null, anchorsChecked: 0 };
+
+  let head = null as EvidenceHead | null;
+  let checked = 0;
+  const bySeq = new Map<number, EvidenceAnchorRef[]>();
+  for (const anchor of anchors) bySeq.set(anchor.seq, [...(bySeq.get(anchor.seq) ?? []), anchor]);
+  const fail = (line: number, seq: number | null, problem: string): Failure =>
+    ({ ok: false, line, seq, problem, records: head?.seq ?? 0 });
+
+  for await (const line of readLines(file, end)) {
+    const outcome = checkLine(line, head);
+    if ('problem' in outcome) return fail(line.number, outcome.seq, outcome.problem);
+    head = { chainId: head?.chainId ?? outcome.hash, seq: outcome.seq, hash: outcome.hash };
+    for (const anchor of bySeq.get(head.seq) ?? []) {
+      if (anchor.chainId !== head.chainId) continue;
+      checked += 1;
+      if (anchor.hash !== head.hash) {
+        return fail(line.number, head.seq, `record seq ${head.seq} is not the one ${anchor.source} recorded (its hash differs): the log was rewritten from here or before`);
+      }
+    }
+  }
+
+  const records = head?.seq ?? 0;
+  let cut: EvidenceAnchorRef | null = null;
+  for (const anchor of anchors) {
+    if (head === null || anchor.chainId !== head.chainId || anchor.seq <= records) continue;
+    checked += 1;
+    if (cut === null || anchor.seq > cut.seq) cut = anchor;
+  }
+  if (cut) {
+    return fail(records + 1, null, `log ends at seq ${records} but ${cut.source} recorded seq ${cut.seq} (records were cut off)`);
+  }
+  return { ok: true, records, head, anchorsChecked: checked };
+}
+
+type LineOutcome = { seq: number; hash: string } | { seq: number | null; problem: string };
+
+/** One line against the record before it. Order matters: the first failing check names the cause. */
+function checkLine(line: LogLine, prev: EvidenceHead | null): LineOutcome {
+  if (line.tooLong) return { seq: null, problem: 'the line is longer than 1 MiB: not a keyshift record' };
+  if (!line.terminated) {
+    return { seq: null, problem: 'the line is incomplete (no newline at the end): the log was cut or a write was interrupted' };
+  }
+  let record: Record<string, unknown>;
+  try {
+    record = JSON.parse(line.bytes.toString('utf8')) as Record<string, unknown>;
+  } catch {
+    return { seq: null, problem: 'not valid JSON: the line was edited or corrupted' };
+  }
+  if (record === null || typeof record !== 'object' || Array.isArray(record)) {
+    return { seq: null, problem: 'not a JSON object: the line was edited or corrupted' };
+  }
+  const seq = record.seq;
+  if (!Number.isSafeInteger(seq) || (seq as number) < 1) {
+    return { seq: null, problem: 'seq is missing or not a positive integer: the record was edited' };
+  }
+  const n = seq as number;
+  const expected = (prev?.seq ?? 0) + 1;
+  if (n !== expected) return { seq: n, problem: seqProblem(n, prev) };
+  if (!isHash(record.hash)) return { seq: n, problem: 'hash is missing or not "sha256:" + 64 hex digits: the record was edited' };
+  if (recordHash(record) !== record.hash) return { seq: n, problem: 'hash mismatch: the record was edited' };
+  if (record.prevHash !== (prev?.hash ?? ZERO_HASH)) {
+    return {
+      seq: n,
+      problem: prev
+        ? `prevHash is not the hash of seq ${prev.seq}: a record was replaced, inserted or removed here`
+        : 'prevHash of seq 1 is not the zero hash: the start of the log was replaced',
+    };
+  }
+  const shape = recordShapeProblem(record);
+  if (shape) return { seq: n, problem: `${shape}: not valid keyshift evidence` };
+  return { seq: n, hash: record.hash };
+}
+
+function seqProblem(seq: number, prev: EvidenceHead | null): string {
+  if (prev === null) return `the log starts at seq ${seq} instead of 1: its first records were removed or the record was edited`;
+  if (seq > prev.seq) return `seq ${seq} follows seq ${prev.seq}: a record was deleted or reordered`;
+  return `seq ${seq} follows seq ${prev.seq}: a record was duplicated, inserted or reordered`;
+}
+
+/**
+ * The file size at a moment when no writer is mid-append: writers append whole lines under the
+ * evidence lock, so a size read under it ends on a line boundary and a concurrent `rotate` is not
+ * mistaken for a torn line. A read-only copy (an auditor's) cannot be locked and has no writer.
+ */
+async function committedSize(dir: string, file: string): Promise<number | null> {
+  const size = () => fs.stat(file).then((stat) => stat.size, () => null);
+  if ((await size()) === null) return null;
+  let lock;
+  try {
+    lock = await acquireFileLock(join(dir, 'evidence.lock'), { waitMs: 30_000, owner: `keyshift evidence verify (pid ${process.pid})`, what: `evidence log ${dir}` });
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') return size();
+    throw error;
+  }
+  try {
+    return await size();
+  } finally {
+    await lock.release();
+  }
+}

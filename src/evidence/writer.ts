@@ -1,0 +1,226 @@
+import { promises as fs } from 'node:fs';
+import { join } from 'node:path';
+import { KeyshiftError } from '../errors.js';
+import type { EvidenceDraft } from '../stores/contract.js';
+import { acquireFileLock } from '../util/file-lock.js';
+import {
+  ZERO_HASH, draftFields, parseSealedRecord, sealRecord, type EvidenceHead, type EvidenceRecord,
+} from './record.js';
+import { countLines, openForAppend, readFirstLine, readLastLine, syncDir } from './log-file.js';
+
+export interface EvidenceLogOptions {
+  /** How long a flush waits for another process holding the evidence lock (default 30s). */
+  lockWaitMs?: number;
+}
+
+type Fields = Record<string, unknown>;
+interface Pending {
+  fields: Fields[];
+  resolve(records: EvidenceRecord[]): void;
+  reject(error: unknown): void;
+}
+interface Cached { ino: number; size: number; head: EvidenceHead | null }
+
+const HINT = 'run `keyshift evidence verify` for details; keyshift never repairs evidence itself: restore the file from a backup, or move it aside (keep it for the audit) to start a new chain';
+
+/**
+ * The append-only, hash-chained evidence log `<dir>/evidence.jsonl`, shared by every process that
+ * uses the same evidence dir. Appends issued concurrently in this process are group-committed: one
+ * inter-process lock, one write and one fsync per batch instead of per record.
+ */
+export class EvidenceLog {
+  readonly file: string;
+  readonly #dir: string;
+  readonly #lockPath: string;
+  readonly #lockWaitMs: number;
+  #queue: Pending[] = [];
+  #draining: Promise<void> | null = null;
+  #mutex: Promise<void> = Promise.resolve();
+  // Head and size as of our last read or write; the tail is re-read only when the size changed.
+  #cache: Cached | null = null;
+  #dirReady = false;
+  #closed = false;
+
+  constructor(dir: string, options: EvidenceLogOptions = {}) {
+    this.#dir = dir;
+    this.file = join(dir, 'evidence.jsonl');
+    this.#lockPath = join(dir, 'evidence.lock');
+    this.#lockWaitMs = options.lockWaitMs ?? 30_000;
+  }
+
+  /** Appends one record per draft, in order and contiguous; resolves once they are fsynced. */
+  async append(drafts: EvidenceDraft[]): Promise<EvidenceRecord[]> {
+    if (this.#closed) throw new KeyshiftError('ERR_EVIDENCE_CLOSED', `evidence log ${this.file} is closed`);
+    const fields = drafts.map((draft) => draftFields(draft));
+    if (fields.length === 0) return [];
+    return new Promise((resolve, reject) => {
+      this.#queue.push({ fields, resolve, reject });
+      this.#schedule();
+    });
+  }
+
+  /** The newest record of the log as it is on disk now (any process), or null when it is empty. */
+  async head(): Promise<EvidenceHead | null> {
+    await this.#idle();
+    return this.#exclusive(async () => {
+      if (!(await exists(this.file))) return null;
+      const lock = await this.#lock();
+      try {
+        const handle = await fs.open(this.file, 'r');
+        try {
+          return await this.#currentHead(handle);
+        } finally {
+          await handle.close();
+        }
+      } finally {
+        await lock.release();
+      }
+    });
+  }
+
+  /** Waits for pending appends; later appends are refused. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    await this.#idle();
+  }
+
+  #schedule(): void {
+    if (this.#draining) return;
+    this.#draining = this.#drain().finally(() => {
+      this.#draining = null;
+      if (this.#queue.length > 0) this.#schedule();
+    });
+  }
+
+  async #drain(): Promise<void> {
+    await Promise.resolve(); // appends issued in the same tick join the first batch
+    while (this.#queue.length > 0) {
+      const batch = this.#queue.splice(0);
+      try {
+        const records = await this.#exclusive(() => this.#writeBatch(batch.map((p) => p.fields)));
+        batch.forEach((pending, i) => pending.resolve(records[i] ?? []));
+      } catch (error) {
+        for (const pending of batch) pending.reject(error);
+      }
+    }
+  }
+
+  async #writeBatch(groups: Fields[][]): Promise<EvidenceRecord[][]> {
+    const lock = await this.#lockCreatingDir();
+    try {
+      const { handle, created } = await this.#open();
+      try {
+        const head = await this.#currentHead(handle);
+        const { ino, size: before } = this.#cache as Cached;
+        let seq = head?.seq ?? 0;
+        let prevHash = head?.hash ?? ZERO_HASH;
+        let chainId = head?.chainId ?? null;
+        const lines: string[] = [];
+        const out = groups.map((group) =>
+          group.map((fields) => {
+            const { record, line } = sealRecord(++seq, fields, prevHash);
+            lines.push(line);
+            prevHash = record.hash;
+            chainId ??= record.hash;
+            return record;
+          }),
+        );
+        const data = Buffer.from(lines.join(''), 'utf8');
+        this.#cache = null; // until the write is known to be complete
+        try {
+          await handle.writeFile(data);
+          await handle.datasync();
+        } catch (error) {
+          // Under the lock nobody else writes: take back our own partial line so no torn record remains.
+          await handle.truncate(before).catch(() => undefined);
+          throw error;
+        }
+        if (created) await syncDir(this.#dir);
+        this.#cache = { ino, size: before + data.length, head: { chainId: chainId as string, seq, hash: prevHash } };
+        return out;
+      } finally {
+        await handle.close();
+      }
+    } finally {
+      await lock.release();
+    }
+  }
+
+  /** Opened per flush (a long-lived handle would keep writing to a file moved aside meanwhile). */
+  async #open(): Promise<{ handle: fs.FileHandle; created: boolean }> {
+    if (this.#cache?.head && !(await exists(this.file))) {
+      throw new KeyshiftError('ERR_EVIDENCE_CORRUPT', `evidence log ${this.file} disappeared while keyshift was appending to it (it held ${this.#cache.head.seq} records)`, { hint: HINT });
+    }
+    return openForAppend(this.file);
+  }
+
+  async #lockCreatingDir() {
+    if (!this.#dirReady) await fs.mkdir(this.#dir, { recursive: true, mode: 0o700 });
+    this.#dirReady = true;
+    try {
+      return await this.#lock();
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      await fs.mkdir(this.#dir, { recursive: true, mode: 0o700 }); // removed while we ran
+      return this.#lock();
+    }
+  }
+
+  /** Head of the open file; caller holds the lock. Reads only the tail (and line 1 for a new file). */
+  async #currentHead(handle: fs.FileHandle): Promise<EvidenceHead | null> {
+    const { ino, size } = await handle.stat();
+    const cache = this.#cache;
+    if (cache && cache.ino === ino && cache.size === size) return cache.head;
+    if (cache && cache.ino === ino && size < cache.size) {
+      throw corrupt(this.file, await countLines(handle, size), `the file shrank from ${cache.size} to ${size} bytes while keyshift was appending: records were removed`);
+    }
+    let head: EvidenceHead | null = null;
+    if (size > 0) {
+      const { line, torn } = await readLastLine(handle, size);
+      if (torn) {
+        const lines = await countLines(handle, size);
+        throw corrupt(this.file, lines + 1, 'the last line is incomplete (a write was interrupted or the file was cut)');
+      }
+      const last = parseSealedRecord(line ?? '');
+      if (!last) throw corrupt(this.file, await countLines(handle, size), 'the last record is not valid evidence');
+      const chainId = cache && cache.ino === ino && cache.head ? cache.head.chainId : await this.#chainId(handle, last);
+      head = { chainId, seq: last.seq, hash: last.hash };
+    }
+    this.#cache = { ino, size, head };
+    return head;
+  }
+
+  async #chainId(handle: fs.FileHandle, last: { seq: number; hash: string }): Promise<string> {
+    if (last.seq === 1) return last.hash;
+    const first = parseSealedRecord(await readFirstLine(handle));
+    if (!first || first.seq !== 1) throw corrupt(this.file, 1, 'the first record is not valid evidence with seq 1');
+    return first.hash;
+  }
+
+  #lock() {
+    return acquireFileLock(this.#lockPath, {
+      waitMs: this.#lockWaitMs,
+      owner: `keyshift evidence writer (pid ${process.pid})`,
+      what: `evidence log ${this.#dir}`,
+    });
+  }
+
+  /** Serialises locked work inside this process: the file lock itself only polls. */
+  #exclusive<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.#mutex.then(work);
+    this.#mutex = run.then(() => undefined, () => undefined);
+    return run;
+  }
+
+  async #idle(): Promise<void> {
+    while (this.#draining) await this.#draining;
+  }
+}
+
+function corrupt(file: string, line: number, what: string): KeyshiftError {
+  return new KeyshiftError('ERR_EVIDENCE_CORRUPT', `evidence log ${file} is damaged at line ${line}: ${what}; nothing was appended`, { hint: HINT });
+}
+
+async function exists(path: string): Promise<boolean> {
+  return fs.stat(path).then(() => true, () => false);
+}

@@ -1,0 +1,217 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, appendFileSync, statSync, existsSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { EvidenceLog, verifyEvidence, findLoggedEvents, canonicalJson, ZERO_HASH } from '../../dist/evidence/index.js';
+
+const distUrl = new URL('../../dist/evidence/index.js', import.meta.url).href;
+
+function draft(i, over = {}) {
+  return {
+    event: 'issued', rotationId: `r-${i}`, secret: 'webhook-signing-key', environment: 'prod', store: 'local',
+    fromVersion: 'v-old', toVersion: `v-${i}`, fingerprint: `hmac-sha256:${'ab'.repeat(32)}`,
+    at: '2026-11-23T10:00:00.000Z', operator: 'alice@host', reason: 'scheduled', ticket: null,
+    emergency: false, checks: [], runId: 'run-1', ...over,
+  };
+}
+const freshDir = () => join(mkdtempSync(join(tmpdir(), 'keyshift-evidence-')), 'evidence');
+const lines = (dir) => readFileSync(join(dir, 'evidence.jsonl'), 'utf8').split('\n').slice(0, -1);
+
+test('append writes a chained, verifiable log in the documented field order', async () => {
+  const dir = freshDir();
+  const log = new EvidenceLog(dir);
+  const records = await log.append([draft(1), draft(2, { event: 'failed', error: 'verify hook exited 1' })]);
+  await log.close();
+  assert.deepEqual(records.map((r) => r.seq), [1, 2]);
+  assert.equal(records[0].prevHash, ZERO_HASH);
+  assert.equal(records[1].prevHash, records[0].hash);
+  assert.deepEqual(Object.keys(JSON.parse(lines(dir)[1])), [
+    'seq', 'at', 'event', 'rotationId', 'secret', 'environment', 'store', 'fromVersion', 'toVersion',
+    'fingerprint', 'operator', 'reason', 'ticket', 'emergency', 'checks', 'runId', 'error', 'prevHash', 'hash',
+  ]);
+  const result = await verifyEvidence(dir);
+  assert.deepEqual(result, { ok: true, records: 2, head: { chainId: records[0].hash, seq: 2, hash: records[1].hash }, anchorsChecked: 0 });
+  assert.equal(statSync(dir).mode & 0o777, 0o700);
+  assert.equal(statSync(join(dir, 'evidence.jsonl')).mode & 0o777, 0o600);
+});
+
+test('nothing is created before the first append; a missing log verifies as empty', async () => {
+  const dir = freshDir();
+  const log = new EvidenceLog(dir);
+  assert.equal(await log.head(), null);
+  assert.equal(existsSync(dir), false);
+  assert.deepEqual(await verifyEvidence(dir), { ok: true, records: 0, head: null, anchorsChecked: 0 });
+  assert.deepEqual(await findLoggedEvents(dir, new Set(['r-1'])), new Set());
+});
+
+test('the chain id is the hash of seq 1 and survives new instances', async () => {
+  const dir = freshDir();
+  const first = new EvidenceLog(dir);
+  const [one] = await first.append([draft(1)]);
+  await first.append([draft(2)]);
+  await first.close();
+  const second = new EvidenceLog(dir);
+  const [three] = await second.append([draft(3)]);
+  assert.equal(three.seq, 3);
+  assert.deepEqual(await second.head(), { chainId: one.hash, seq: 3, hash: three.hash });
+  await second.close();
+});
+
+test('group commit: 100 concurrent appends get seqs 1..100 without gaps', async () => {
+  const dir = freshDir();
+  const log = new EvidenceLog(dir);
+  const results = await Promise.all(Array.from({ length: 100 }, (_, i) => log.append([draft(i)])));
+  await log.close();
+  assert.deepEqual(results.map(([r]) => r.seq), Array.from({ length: 100 }, (_, i) => i + 1));
+  assert.equal(lines(dir).length, 100);
+  assert.equal((await verifyEvidence(dir)).records, 100);
+});
+
+test('two instances on one dir (two processes) interleave into one valid chain', async () => {
+  const dir = freshDir();
+  const a = new EvidenceLog(dir);
+  const b = new EvidenceLog(dir);
+  const run = async (log, tag) => {
+    for (let i = 0; i < 40; i += 1) await log.append([draft(i, { runId: tag }), draft(i, { runId: tag, event: 'switched' })]);
+  };
+  await Promise.all([run(a, 'a'), run(b, 'b')]);
+  await Promise.all([a.close(), b.close()]);
+  const seqs = lines(dir).map((line) => JSON.parse(line).seq);
+  assert.deepEqual(seqs, Array.from({ length: 160 }, (_, i) => i + 1));
+  assert.equal((await verifyEvidence(dir)).ok, true);
+  // Each append's two records stay adjacent.
+  const parsed = lines(dir).map((line) => JSON.parse(line));
+  for (let i = 0; i < parsed.length; i += 2) assert.equal(parsed[i].runId, parsed[i + 1].runId);
+});
+
+test('a child process appending at the same time keeps the chain valid, and verify never sees a torn line', async () => {
+  const dir = freshDir();
+  const script = `
+    const { EvidenceLog } = await import(${JSON.stringify(distUrl)});
+    const log = new EvidenceLog(process.env.EVIDENCE_DIR);
+    const draft = ${draft.toString()};
+    await Promise.all(Array.from({ length: 4 }, async (_, w) => {
+      for (let i = 0; i < 75; i += 1) await log.append([draft(w * 1000 + i, { runId: 'child' })]);
+    }));
+    await log.close();`;
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
+    env: { ...process.env, EVIDENCE_DIR: dir }, stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  const exited = new Promise((resolve) => child.on('exit', resolve));
+  const log = new EvidenceLog(dir);
+  let done = false;
+  exited.then(() => { done = true; });
+  const writer = Promise.all(Array.from({ length: 4 }, async () => {
+    for (let i = 0; i < 75; i += 1) await log.append([draft(i, { runId: 'parent' })]);
+  }));
+  let verifications = 0;
+  while (!done) {
+    const result = await verifyEvidence(dir);
+    assert.equal(result.ok, true, JSON.stringify(result));
+    verifications += 1;
+  }
+  await writer;
+  await log.close();
+  assert.equal(await exited, 0);
+  assert.ok(verifications > 0);
+  const result = await verifyEvidence(dir);
+  assert.equal(result.ok && result.records, 600);
+  const runIds = lines(dir).map((line) => JSON.parse(line).runId);
+  assert.equal(runIds.filter((id) => id === 'child').length, 300);
+});
+
+test('a torn last line stops the writer with ERR_EVIDENCE_CORRUPT and is never repaired', async () => {
+  const dir = freshDir();
+  const log = new EvidenceLog(dir);
+  await log.append(Array.from({ length: 10 }, (_, i) => draft(i)));
+  const file = join(dir, 'evidence.jsonl');
+  appendFileSync(file, '{"seq":11,"at":"2026-');
+  const before = readFileSync(file, 'utf8');
+  await assert.rejects(log.append([draft(11)]), (error) => {
+    assert.equal(error.code, 'ERR_EVIDENCE_CORRUPT');
+    assert.match(error.message, new RegExp(`${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} is damaged at line 11`));
+    assert.match(error.hint, /keyshift evidence verify/);
+    return true;
+  });
+  await assert.rejects(new EvidenceLog(dir).append([draft(11)]), { code: 'ERR_EVIDENCE_CORRUPT' });
+  assert.equal(readFileSync(file, 'utf8'), before);
+  const result = await verifyEvidence(dir);
+  assert.equal(result.ok, false);
+  assert.equal(result.line, 11);
+  assert.match(result.problem, /incomplete/);
+  await log.close();
+});
+
+test('a malformed draft is refused before anything is written', async () => {
+  const dir = freshDir();
+  const log = new EvidenceLog(dir);
+  await assert.rejects(log.append([draft(1, { event: 'exploded' })]), { code: 'ERR_EVIDENCE_DRAFT_INVALID' });
+  await assert.rejects(log.append([draft(1, { emergency: 'yes' })]), /field "emergency" is missing or not a boolean/);
+  assert.equal(existsSync(dir), false);
+  await log.close();
+});
+
+test('large records: the head is found from the tail chunk by chunk', async () => {
+  const dir = freshDir();
+  const big = { checks: [{ name: 'smoke', output: 'x'.repeat(150_000) }] };
+  const first = new EvidenceLog(dir);
+  await first.append([draft(1, big), draft(2), draft(3, big)]);
+  await first.close();
+  const second = new EvidenceLog(dir);
+  const [four] = await second.append([draft(4, big)]);
+  assert.equal(four.seq, 4);
+  assert.equal((await second.head()).seq, 4);
+  await second.close();
+  assert.equal((await verifyEvidence(dir)).records, 4);
+});
+
+test('canonical JSON sorts keys recursively and has no whitespace', () => {
+  assert.equal(canonicalJson({ b: 1, a: { d: [1, { z: 1, y: 'é' }], c: null } }), '{"a":{"c":null,"d":[1,{"y":"é","z":1}]},"b":1}');
+});
+
+test('findLoggedEvents returns rotationId|event|environment for the asked rotations only', async () => {
+  const dir = freshDir();
+  const log = new EvidenceLog(dir);
+  await log.append([
+    draft(1, { rotationId: 'r-a', event: 'issued', environment: 'dev' }),
+    draft(2, { rotationId: 'r-a', event: 'deployed', environment: 'dev' }),
+    draft(3, { rotationId: 'r-b', event: 'issued', environment: 'prod' }),
+    draft(4, { rotationId: null, event: 'failed', environment: 'prod', checks: [{ rotationId: 'r-a' }] }),
+    draft(5, { rotationId: 'r-c', event: 'switched', environment: 'staging' }),
+  ]);
+  await log.close();
+  appendFileSync(join(dir, 'evidence.jsonl'), '{"rotationId":"r-a","event":"switched"'); // torn: ignored
+  assert.deepEqual(
+    await findLoggedEvents(dir, new Set(['r-a', 'r-c', 'r-zzz'])),
+    new Set(['r-a|issued|dev', 'r-a|deployed|dev', 'r-c|switched|staging']),
+  );
+  assert.deepEqual(await findLoggedEvents(dir, new Set()), new Set());
+});
+
+test('the standalone auditor script in docs/evidence.md agrees with verify', async () => {
+  const dir = freshDir();
+  const log = new EvidenceLog(dir);
+  await log.append([draft(1), draft(2, { checks: [{ name: 'tls', ok: true, ms: 12 }], ticket: 'SEC-1' })]);
+  await log.close();
+  const docs = readFileSync(new URL('../../docs/evidence.md', import.meta.url), 'utf8');
+  const script = /```js\n(\/\/ verify-evidence\.mjs[\s\S]*?)```/.exec(docs)?.[1];
+  assert.ok(script, 'docs/evidence.md has the verify-evidence.mjs block');
+  const path = join(dir, '..', 'verify-evidence.mjs');
+  writeFileSync(path, script);
+  const run = () => new Promise((resolve) => {
+    const child = spawn(process.execPath, [path, join(dir, 'evidence.jsonl')], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (chunk) => { out += chunk; });
+    child.on('exit', (code) => resolve({ code, out }));
+  });
+  const good = await run();
+  assert.equal(good.code, 0, good.out);
+  assert.match(good.out, /ok: 2 records/);
+  const file = join(dir, 'evidence.jsonl');
+  writeFileSync(file, readFileSync(file, 'utf8').replace('"SEC-1"', '"SEC-2"'));
+  const bad = await run();
+  assert.equal(bad.code, 1);
+  assert.match(bad.out, /line 2/);
+});
