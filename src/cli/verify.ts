@@ -15,7 +15,18 @@ export async function verifyWithAnchors(g: GlobalOptions, io: Io, loaded: { ctx:
   const anchors = loaded.policies ? await collectAnchors(loaded.ctx, loaded.policies) : [];
   const file = join(loaded.ctx.evidenceDir, 'evidence.jsonl');
   const shown = relative(io.cwd, file) || file;
-  const result = await verifyEvidence(loaded.ctx.evidenceDir, anchors);
+  const verified = await verifyEvidence(loaded.ctx.evidenceDir, anchors);
+  // Stores that recorded a chain this log is not (or no log at all): it was deleted or replaced.
+  const result =
+    verified.ok && anchors.length > 0 && verified.anchorsChecked === 0
+      ? {
+          ok: false as const,
+          line: verified.records === 0 ? 1 : verified.records,
+          seq: verified.head?.seq ?? null,
+          problem: `${anchors.length} store anchor(s) name an evidence chain this log is not (${[...new Set(anchors.map((a) => a.source))].join(', ')}): the log was deleted or replaced, or those stores write evidence to another --evidence-dir`,
+          records: verified.records,
+        }
+      : verified;
   if (!result.ok) {
     if (g.json) printJson(io.out, { ok: false, file: shown, line: result.line, seq: result.seq, problem: result.problem, records: result.records });
     else io.out.stdout(`${shown}:${result.line}: ${result.problem}\n`);

@@ -5,7 +5,7 @@ import type { Stage } from '../stores/contract.js';
 import { StoreRegistry } from '../stores/registry.js';
 import type { EngineContext } from './context.js';
 import { selectPolicies, targetsOf, type Selection } from './selection.js';
-import { currentVersion, lastRotatedAt, nextDueAt, pendingVersion, phaseOf, previousVersion, type Phase } from './state.js';
+import { currentVersion, decommissionAt, lastRotatedAt, nextDueAt, pendingVersion, phaseOf, previousVersion, type Phase } from './state.js';
 
 export interface StatusRow {
   secret: string;
@@ -43,7 +43,7 @@ export async function statusRun(ctx: EngineContext, policies: SecretPolicy[], se
         nextDueAt: due?.toISOString() ?? null,
         overdue: due === null || due <= now,
         rotationId: rotation?.rotationId ?? null,
-        decommissionAfter: rotation?.decommissionAfter ?? null,
+        decommissionAfter: rotation ? (decommissionAt(target.policy, rotation)?.toISOString() ?? null) : null,
         error: rotation?.error ?? null,
       });
     }

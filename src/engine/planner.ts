@@ -1,6 +1,6 @@
 import type { EnvironmentPolicy, SecretPolicy } from '../policy/types.js';
 import type { EntryState } from '../stores/contract.js';
-import { currentVersion, nextDueAt, phaseOf } from './state.js';
+import { currentVersion, decommissionAt, nextDueAt, phaseOf } from './state.js';
 
 /**
  * The pure planner: policies + store states + clock in, actions out. `plan`, `rotate --dry-run` and
@@ -53,7 +53,7 @@ export function planTarget(input: PlanInput, options: PlanOptions): PlannedActio
 
   const actions: PlannedAction[] = [];
   if (phaseOf(state) === 'fallback' && rotation) {
-    const windowEnds = new Date(rotation.decommissionAfter ?? now.toISOString());
+    const windowEnds = decommissionAt(policy, rotation) ?? now;
     if (windowEnds <= now) {
       actions.push(action('decommission', `fallback window ended ${windowEnds.toISOString()}: retire ${rotation.oldVersionId}`));
     } else if (options.force) {

@@ -1,4 +1,4 @@
-import type { EntryState, StoreMeta, VersionInfo } from '../stores/contract.js';
+import type { EntryState, RotationRecord, StoreMeta, VersionInfo } from '../stores/contract.js';
 import { versionWithStage } from '../stores/contract.js';
 import type { SecretPolicy } from '../policy/types.js';
 
@@ -43,4 +43,12 @@ export function unconfirmedDraft(state: EntryState | null, meta: StoreMeta) {
   const draft = state?.pendingEvent;
   if (!draft || meta.confirmedRuns.includes(draft.runId)) return null;
   return draft;
+}
+
+/** When the old version of a switched rotation may be retired: switch time + the policy's window
+ * (or the window chosen for that rotation). Editing the policy's window takes effect at once. */
+export function decommissionAt(policy: SecretPolicy, rotation: RotationRecord): Date | null {
+  if (!rotation.switchedAt) return null;
+  const windowMs = rotation.fallbackWindowOverrideMs ?? policy.fallbackWindowMs;
+  return new Date(Date.parse(rotation.switchedAt) + windowMs);
 }

@@ -30,10 +30,11 @@ export function crossCheckSecrets(entries: SecretEntry[]): PolicyProblem[] {
   const secretNames = new Map<string, First>();
   const storeEntries = new Map<string, First & { environment: string }>();
   for (const entry of entries) {
-    checkSecretName(entry, secretNames, report);
+    const unique = checkSecretName(entry, secretNames, report);
     checkEnvironmentNames(entry, report);
     checkFallbackWindow(entry, report);
-    checkStoreEntries(entry, storeEntries, report);
+    // A duplicated secret's store entries clash by construction: one problem is enough.
+    if (unique) checkStoreEntries(entry, storeEntries, report);
   }
   return problems;
 }
@@ -41,16 +42,18 @@ export function crossCheckSecrets(entries: SecretEntry[]): PolicyProblem[] {
 type Report = (entry: SecretEntry, path: DataPath, message: string) => void;
 type First = { entry: SecretEntry; at: LineCol };
 
-function checkSecretName(entry: SecretEntry, seen: Map<string, First>, report: Report): void {
+/** False when the name repeats an earlier secret's. */
+function checkSecretName(entry: SecretEntry, seen: Map<string, First>, report: Report): boolean {
   const name = validName(valueAt(entry.raw, ['name']));
-  if (name === null) return;
+  if (name === null) return true;
   const first = seen.get(name);
   if (!first) {
     seen.set(name, { entry, at: entry.locate(['name']) });
-    return;
+    return true;
   }
   const where = `${first.entry.file}:${first.at.line}`;
   report(entry, ['name'], `duplicate secret name "${name}"; first defined at ${where}; names must be unique across all policy files`);
+  return false;
 }
 
 /** Two environments (of any secrets) writing one store entry would overwrite each other's versions. */

@@ -29,8 +29,11 @@ export interface RotationRecord {
   oldVersionId: string | null;
   startedAt: string;
   switchedAt: string | null;
-  /** When the old version may be decommissioned (switchedAt + fallback window). */
+  /** When the old version may be decommissioned, as computed at the switch (informational: the
+   * planner recomputes it from switchedAt and the policy, so editing the policy takes effect). */
   decommissionAfter: string | null;
+  /** A fallback window chosen for this rotation only (emergency `--fallback-window`), in ms. */
+  fallbackWindowOverrideMs?: number | null;
   reason: string;
   ticket: string | null;
   emergency: boolean;

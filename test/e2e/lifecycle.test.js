@@ -1,7 +1,7 @@
 // The whole life of a secret on the local store, driven through the real CLI.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, writeFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync, statSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { runCli, tempProject, writeFiles, json, readEvidence, assertNoStackTrace } from '../helpers/cli.js';
@@ -111,6 +111,10 @@ test('cutting off the last evidence records is caught by the store anchor', () =
   const verify = runCli(['evidence', 'verify'], { cwd: dir });
   assert.equal(verify.code, 1, verify.stdout);
   assert.match(verify.stdout, /cut off/);
+  rmSync(file);
+  const deleted = runCli(['evidence', 'verify'], { cwd: dir });
+  assert.equal(deleted.code, 1, 'a deleted log is caught by the anchors too');
+  assert.match(deleted.stdout, /deleted or replaced/);
 });
 
 test('usage errors exit 2 with one line and a hint', () => {
