@@ -195,7 +195,7 @@ async function advanceTarget(target: Target, run: RunInfo, force: boolean, log: 
       });
     } catch (error) {
       log.error({ target: targetLabel(target), action: action.action, err: errorMessage(error) }, 'step failed');
-      if (action.action === 'rotate' || action.action === 'resume') await markFailed(target, run, error);
+      await markFailed(target, run, error);
       results.push(outcomeOnly(target, action.action, 'failed', { error: toErrorInfo(error) }));
       break;
     }

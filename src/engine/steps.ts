@@ -114,19 +114,25 @@ export async function rollback(target: Target, state: EntryState, run: RunInfo):
   return { action: 'rollback', outcome: 'rolled-back', fromVersion: fresh, toVersion: old, rotationId: record.rotationId, state: next };
 }
 
-/** Best effort: mark an in-flight rotation failed so `status` shows it; a rerun resumes it. */
+/**
+ * Best effort after a failed step: an in-flight rotation is marked failed (status shows it, a rerun
+ * resumes it); a failure before anything was written (e.g. the issuer failed) is only recorded.
+ */
 export async function markFailed(target: Target, run: RunInfo, error: unknown): Promise<void> {
   try {
     const state = await target.store.read(target.key);
-    if (!state?.rotation || state.rotation.phase === 'fallback') return;
+    const rotation = state?.rotation;
+    const inFlight = rotation && rotation.phase !== 'fallback' ? rotation : null;
     const draft = evidence(target, run, 'failed', {
-      rotationId: state.rotation.rotationId,
-      fromVersion: state.rotation.oldVersionId,
-      toVersion: state.rotation.newVersionId,
+      rotationId: inFlight?.rotationId ?? null,
+      fromVersion: inFlight ? inFlight.oldVersionId : (currentVersion(state)?.id ?? null),
+      toVersion: inFlight?.newVersionId ?? null,
       value: null,
     });
     draft.error = errorMessage(error);
-    await target.store.apply(target.key, [], meta(state, { rotation: { ...state.rotation, phase: 'failed', error: draft.error }, pendingEvent: draft }));
+    if (inFlight && state) {
+      await target.store.apply(target.key, [], meta(state, { rotation: { ...inFlight, phase: 'failed', error: draft.error }, pendingEvent: draft }));
+    }
     await run.record(draft);
   } catch {
     // The store itself is failing; the rotation record already says overlap, which a rerun resumes.

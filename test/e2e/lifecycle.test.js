@@ -147,3 +147,24 @@ test('rotate --all touches only what is due; --dry-run changes nothing', () => {
   assert.deepEqual(plan.actions.map((a) => a.action), ['rotate', 'rotate']);
   assert.ok(Date.parse(plan.actions[0].at) > Date.now() + 29 * 86400_000);
 });
+
+test('a failing issuer leaves nothing issued, exits 1 with one line, and is recorded as failed', () => {
+  const dir = tempProject();
+  const policy = (run) =>
+    `secrets:\n  - name: vendor-key\n    interval: 30d\n    fallbackWindow: 1h\n    generator: { type: command, run: ${run} }\n    environments:\n      - name: dev\n        store: { type: local, path: .keyshift/dev.store }\n`;
+  writeFiles(dir, { 'policies/p.yaml': policy('["node", "-e", "console.log(\'first-value\')"]') });
+  assert.equal(runCli(['rotate', '--all'], { cwd: dir }).code, 0);
+  writeFiles(dir, { 'policies/p.yaml': policy('["node", "-e", "process.exit(4)"]') });
+  const failed = runCli(['rotate', '--all', '--force', '--reason', 'test', '--json'], { cwd: dir });
+  assert.equal(failed.code, 1);
+  assertNoStackTrace(assert, failed.stderr);
+  const result = json(failed).results[0];
+  assert.equal(result.outcome, 'failed');
+  assert.match(result.error.message, /exited with status 4; nothing was issued/);
+  const status = json(runCli(['status', '--json'], { cwd: dir })).secrets[0];
+  assert.equal(status.phase, 'idle');
+  assert.equal(status.pendingVersion, null);
+  assert.equal(runCli(['get', 'vendor-key'], { cwd: dir }).stdout, 'first-value\n');
+  assert.deepEqual(readEvidence(dir).map((e) => e.event), ['provisioned', 'failed']);
+  assert.equal(runCli(['evidence', 'verify'], { cwd: dir }).code, 0);
+});
