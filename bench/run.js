@@ -23,7 +23,7 @@ function argValue(name) {
 
 function timeRun(argv, cwd, extraEnv = {}) {
   const start = process.hrtime.bigint();
-  const result = spawnSync(process.execPath, argv, { cwd, env: { ...env, ...extraEnv }, encoding: 'utf8' });
+  const result = spawnSync(process.execPath, argv, { cwd, env: { ...env, ...extraEnv }, encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'], maxBuffer: 64 * 2 ** 20 });
   const ms = Number(process.hrtime.bigint() - start) / 1e6;
   if (result.status !== 0) throw new Error(`${argv.join(' ')} exited ${result.status}: ${result.stderr}`);
   return ms;
