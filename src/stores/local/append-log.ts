@@ -1,0 +1,246 @@
+import { promises as fs } from 'node:fs';
+import type { StoreMeta } from '../contract.js';
+import { encodeItem, type LogItem, type StoredEntry } from './entry-codec.js';
+import { buildHeader, encodeRecord } from './file-format.js';
+import { emptySnapshot, fileIdOf, refreshSnapshot, type LogSnapshot } from './log-reader.js';
+import type { MasterKeyProvider } from './master-key.js';
+import { compactInto, createStoreFile, removeStaleTemps } from './store-file.js';
+import { changedError, readError, writeError } from './store-errors.js';
+
+/**
+ * The writer side of the store: an in-memory replay of the file plus an append queue. Concurrent
+ * commits are written as one batch with one write and one fsync (group commit); a commit resolves
+ * only once its record is durable. All file work runs one step at a time (`#serial`).
+ */
+
+export interface AppendLogOptions {
+  /** Compact once dead records exceed max(this, 2 × live records). */
+  compactMinDead: number;
+}
+
+export interface LogStats {
+  records: number;
+  live: number;
+  bytes: number;
+  generation: number;
+  /** Appends (write + fsync) this instance made: fewer than its applies when group commit works. */
+  batches: number;
+}
+
+interface Queued {
+  item: LogItem;
+  resolve(): void;
+  reject(error: unknown): void;
+}
+
+export class AppendLog {
+  #snap: LogSnapshot = emptySnapshot();
+  /** Committed-but-not-yet-durable states, so a later apply on the same key builds on them. */
+  readonly #pending = new Map<string, StoredEntry>();
+  #queue: Queued[] = [];
+  #draining: Promise<void> | null = null;
+  #tail: Promise<unknown> = Promise.resolve();
+  #compactAfterCount = 0;
+  #batches = 0;
+  #writing = false;
+  /** The store file, open for appends while we hold the lock (saves an open and close per batch). */
+  #handle: fs.FileHandle | null = null;
+
+  constructor(
+    private readonly path: string,
+    private readonly keys: MasterKeyProvider,
+    private readonly options: AppendLogOptions,
+  ) {}
+
+  /** Re-reads what other processes wrote (cheap when nothing changed; free while we hold the lock). */
+  refresh(): Promise<void> {
+    if (this.#writing) return Promise.resolve(); // nobody else writes while we hold the lock
+    return this.#serial(async () => {
+      try {
+        this.#snap = await refreshSnapshot(this.path, this.#snap, () => this.keys.forExistingStore());
+      } catch (error) {
+        throw readError(this.path, error);
+      }
+    });
+  }
+
+  /** Called with the writer lock just taken: reload, and sweep temp files a crashed writer left. */
+  async startWriting(): Promise<void> {
+    await this.refresh();
+    await removeStaleTemps(this.path);
+    this.#writing = true;
+  }
+
+  /** Called before the writer lock is released: finish in-flight writes, let go of the file. */
+  async stopWriting(): Promise<void> {
+    await this.idle();
+    this.#writing = false;
+    await this.#serial(() => this.#closeHandle());
+  }
+
+  /** Durable state of one entry. */
+  entry(key: string): StoredEntry | undefined {
+    return this.#snap.entries.get(key);
+  }
+
+  /** Including commits still waiting for their fsync: what the next apply must build on. */
+  latestEntry(key: string): StoredEntry | undefined {
+    return this.#pending.get(key) ?? this.#snap.entries.get(key);
+  }
+
+  meta(): StoreMeta | null {
+    return this.#snap.meta;
+  }
+
+  get stats(): LogStats {
+    const s = this.#snap;
+    return { records: s.recordCount, live: liveCount(s), bytes: s.validEnd, generation: s.header?.header.generation ?? 0, batches: this.#batches };
+  }
+
+  /** Queues one record; resolves once it is on disk. */
+  commit(item: LogItem): Promise<void> {
+    if (item.type === 'entry') this.#pending.set(item.key, item.entry);
+    return new Promise<void>((resolve, reject) => {
+      this.#queue.push({ item, resolve, reject });
+      this.#draining ??= this.#drain();
+    });
+  }
+
+  /** Resolves when no write or compaction is in flight (before a lock is released). */
+  async idle(): Promise<void> {
+    while (this.#draining) await this.#draining;
+    await this.#tail;
+  }
+
+  /** Forget everything in memory (close). */
+  reset(): void {
+    this.#snap = emptySnapshot();
+    this.#pending.clear();
+  }
+
+  async #drain(): Promise<void> {
+    await null; // let commits made in the same tick join the first batch
+    while (this.#queue.length > 0) {
+      const batch = this.#queue.splice(0);
+      try {
+        await this.#serial(() => this.#writeBatch(batch.map((q) => q.item)));
+      } catch (error) {
+        // Later commits may build on the failed ones: fail them too and fall back to the file.
+        const failed = [...batch, ...this.#queue.splice(0)];
+        this.#pending.clear();
+        const wrapped = writeError(this.path, error);
+        for (const q of failed) q.reject(wrapped);
+        continue;
+      }
+      for (const q of batch) q.resolve();
+      if (this.#shouldCompact()) await this.#serial(() => this.#compact()).catch(() => this.#backOffCompaction());
+    }
+    this.#draining = null;
+  }
+
+  async #writeBatch(items: LogItem[]): Promise<void> {
+    const keys = this.keys.forWriting();
+    if (!this.#snap.header) {
+      const header = await createStoreFile(this.path, keys);
+      this.#snap = { ...emptySnapshot(), header, validEnd: header.bytes.length, fileId: fileIdOf(await fs.stat(this.path)) };
+    }
+    const snap = this.#snap;
+    const header = snap.header!;
+    const handle = this.#handle ?? (this.#handle = await this.#openForAppend());
+    if ((await handle.stat()).size !== snap.validEnd) {
+      // Someone appended behind our back (a lock taken over while we stalled): stop, never interleave.
+      await this.#closeHandle();
+      throw changedError(this.path);
+    }
+    let index = snap.recordCount;
+    const data = Buffer.concat(items.map((item) => encodeRecord(keys, header.digest, index++, encodeItem(item))));
+    try {
+      await writeAll(handle, data, snap.validEnd);
+      await handle.sync();
+    } catch (error) {
+      await this.#closeHandle(); // the next batch reopens and cuts off whatever this one left
+      throw error;
+    }
+    snap.validEnd += data.length;
+    snap.recordCount = index;
+    this.#batches += 1;
+    for (const item of items) this.#markDurable(item);
+  }
+
+  async #openForAppend(): Promise<fs.FileHandle> {
+    const snap = this.#snap;
+    const handle = await fs.open(this.path, 'r+');
+    try {
+      const st = await handle.stat();
+      if (st.ino !== snap.fileId?.ino || st.dev !== snap.fileId.dev) {
+        throw changedError(this.path);
+      }
+      if (st.size !== snap.validEnd) await handle.truncate(snap.validEnd); // a torn tail, never acknowledged
+      return handle;
+    } catch (error) {
+      await handle.close();
+      throw error;
+    }
+  }
+
+  async #closeHandle(): Promise<void> {
+    const handle = this.#handle;
+    this.#handle = null;
+    // Our appends moved size and mtime: make the next refresh look at the file again.
+    if (this.#snap.fileId) this.#snap.fileId = { ...this.#snap.fileId, size: -1 };
+    await handle?.close();
+  }
+
+  #markDurable(item: LogItem): void {
+    if (item.type === 'meta') {
+      this.#snap.meta = item.meta;
+      return;
+    }
+    this.#snap.entries.set(item.key, item.entry);
+    if (this.#pending.get(item.key) === item.entry) this.#pending.delete(item.key);
+  }
+
+  #shouldCompact(): boolean {
+    const s = this.#snap;
+    const live = liveCount(s);
+    return s.recordCount >= this.#compactAfterCount && s.recordCount - live > Math.max(this.options.compactMinDead, 2 * live);
+  }
+
+  /** Rewrites the live state as a new generation (temp file, fsync, rename, fsync directory). */
+  async #compact(): Promise<void> {
+    await this.#closeHandle(); // the rename retires this inode
+    const keys = this.keys.forWriting();
+    const old = this.#snap.header!.header;
+    const header = buildHeader({ storeId: old.storeId, generation: old.generation + 1, createdAt: old.createdAt }, keys);
+    const items: LogItem[] = [];
+    if (this.#snap.meta) items.push({ type: 'meta', meta: this.#snap.meta });
+    for (const [key, entry] of this.#snap.entries) items.push({ type: 'entry', key, entry });
+    const records = items.map((item, index) => () => encodeRecord(keys, header.digest, index, encodeItem(item)));
+    await compactInto(this.path, header, records, (fileId) => {
+      // The rename happened: from here on appends must use the new header, whatever fails next.
+      Object.assign(this.#snap, { header, fileId, validEnd: fileId.size, recordCount: items.length });
+    });
+  }
+
+  #backOffCompaction(): void {
+    this.#compactAfterCount = this.#snap.recordCount + this.options.compactMinDead;
+  }
+
+  #serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.#tail.then(fn, fn);
+    this.#tail = run.catch(() => undefined);
+    return run;
+  }
+}
+
+function liveCount(s: LogSnapshot): number {
+  return s.entries.size + (s.meta ? 1 : 0);
+}
+
+async function writeAll(handle: fs.FileHandle, data: Buffer, position: number): Promise<void> {
+  let done = 0;
+  while (done < data.length) {
+    const { bytesWritten } = await handle.write(data, done, data.length - done, position + done);
+    done += bytesWritten;
+  }
+}

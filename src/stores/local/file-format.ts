@@ -1,0 +1,162 @@
+import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { KeyshiftError } from '../../errors.js';
+import { corruptError } from './store-errors.js';
+import { keyCheckValue, MASTER_KEY_ENV, type StoreKeys } from './master-key.js';
+
+/**
+ * The bytes of a local store file (docs/local-store.md is the reference):
+ *   "KEYSHIFT" | u32 header length | header JSON | SHA-256 of everything before it
+ *   then records: u32 length | u32 ~length | 12-byte nonce | AES-256-GCM ciphertext | 16-byte tag
+ * A record's AAD is the header digest plus its index, so records cannot be reordered, duplicated,
+ * or moved to another store or generation.
+ */
+
+export const FORMAT_VERSION = 1;
+const MAGIC = Buffer.from('KEYSHIFT', 'ascii');
+export const HEADER_PREFIX_BYTES = MAGIC.length + 4;
+const DIGEST_BYTES = 32;
+const MAX_HEADER_JSON = 64 * 1024;
+export const FRAME_PREFIX_BYTES = 8;
+const NONCE_BYTES = 12;
+const TAG_BYTES = 16;
+const MAX_FRAME = 64 * 1024 * 1024;
+
+export interface StoreHeader {
+  format: number;
+  storeId: string;
+  generation: number;
+  createdAt: string;
+  keyCheck: string;
+  mac: string;
+}
+
+export interface ParsedHeader {
+  header: StoreHeader;
+  /** SHA-256 of magic, length and JSON: the AAD prefix of every record. */
+  digest: Buffer;
+  /** The whole header block as on disk (records start right after it). */
+  bytes: Buffer;
+}
+
+/** Total header block length from the first HEADER_PREFIX_BYTES bytes. */
+export function headerBlockLength(prefix: Buffer, path: string): number {
+  if (prefix.length < HEADER_PREFIX_BYTES || !prefix.subarray(0, MAGIC.length).equals(MAGIC)) {
+    throw corruptError(path, 'it does not start with a keyshift local store header');
+  }
+  const jsonLength = prefix.readUInt32BE(MAGIC.length);
+  if (jsonLength === 0 || jsonLength > MAX_HEADER_JSON) throw corruptError(path, 'its header length is invalid');
+  return HEADER_PREFIX_BYTES + jsonLength + DIGEST_BYTES;
+}
+
+/** Structural checks only (no key needed), so damage is reported even without a key. */
+export function parseHeader(block: Buffer, path: string): ParsedHeader {
+  const end = block.length - DIGEST_BYTES;
+  const digest = sha256(block.subarray(0, end));
+  if (!digest.equals(block.subarray(end))) throw corruptError(path, 'its header checksum does not match');
+  let header: StoreHeader;
+  try {
+    header = JSON.parse(block.subarray(HEADER_PREFIX_BYTES, end).toString('utf8')) as StoreHeader;
+  } catch {
+    throw corruptError(path, 'its header is not valid JSON');
+  }
+  if (typeof header.format === 'number' && header.format > FORMAT_VERSION) {
+    throw new KeyshiftError('ERR_STORE_UNSUPPORTED', `store ${path} uses format ${header.format}, newer than this keyshift understands`, {
+      hint: 'upgrade keyshift to the version that wrote this store',
+    });
+  }
+  if (!isHeader(header)) throw corruptError(path, 'its header fields are invalid');
+  return { header, digest, bytes: block };
+}
+
+/** A key check mismatch means the wrong key; a MAC mismatch with a matching key check means damage. */
+export function verifyHeader(parsed: ParsedHeader, keys: StoreKeys, path: string): void {
+  const { header } = parsed;
+  if (!equalText(header.keyCheck, keyCheckValue(keys, header.storeId))) {
+    throw new KeyshiftError('ERR_STORE_WRONG_KEY', `the master key from ${keys.source} does not open store ${path}`, {
+      hint: `use the key this store was created with: restore ${path}.key from your backup or set ${MASTER_KEY_ENV} to it (${MASTER_KEY_ENV} takes precedence over the key file); the store file was left unchanged`,
+    });
+  }
+  if (!equalText(header.mac, headerMac(keys, header))) throw corruptError(path, 'its header fails authentication');
+}
+
+export function buildHeader(fields: { storeId: string; generation: number; createdAt: string }, keys: StoreKeys): ParsedHeader {
+  const unsigned = { format: FORMAT_VERSION, ...fields, keyCheck: keyCheckValue(keys, fields.storeId), mac: '' };
+  const header: StoreHeader = { ...unsigned, mac: headerMac(keys, unsigned) };
+  const json = Buffer.from(JSON.stringify(header), 'utf8');
+  const prefix = Buffer.alloc(HEADER_PREFIX_BYTES);
+  MAGIC.copy(prefix);
+  prefix.writeUInt32BE(json.length, MAGIC.length);
+  const digest = sha256(Buffer.concat([prefix, json]));
+  return { header, digest, bytes: Buffer.concat([prefix, json, digest]) };
+}
+
+export function encodeRecord(keys: StoreKeys, headerDigest: Buffer, index: number, plaintext: Buffer): Buffer {
+  const nonce = randomBytes(NONCE_BYTES);
+  const cipher = createCipheriv('aes-256-gcm', keys.encryption, nonce);
+  cipher.setAAD(recordAad(headerDigest, index));
+  const ciphertext = Buffer.concat([cipher.update(plaintext), cipher.final()]);
+  const length = NONCE_BYTES + ciphertext.length + TAG_BYTES;
+  const prefix = Buffer.alloc(FRAME_PREFIX_BYTES);
+  prefix.writeUInt32BE(length, 0);
+  prefix.writeUInt32BE(~length >>> 0, 4);
+  return Buffer.concat([prefix, nonce, ciphertext, cipher.getAuthTag()]);
+}
+
+/** Body length from a frame prefix, or null when the prefix is damaged. */
+export function frameBodyLength(prefix: Buffer): number | null {
+  const length = prefix.readUInt32BE(0);
+  if ((~length >>> 0) !== prefix.readUInt32BE(4)) return null;
+  if (length < NONCE_BYTES + TAG_BYTES || length > MAX_FRAME) return null;
+  return length;
+}
+
+/** The plaintext, or null when the record fails authentication. */
+export function decryptRecord(keys: StoreKeys, headerDigest: Buffer, index: number, body: Buffer): Buffer | null {
+  const nonce = body.subarray(0, NONCE_BYTES);
+  const tag = body.subarray(body.length - TAG_BYTES);
+  const decipher = createDecipheriv('aes-256-gcm', keys.encryption, nonce);
+  decipher.setAAD(recordAad(headerDigest, index));
+  decipher.setAuthTag(tag);
+  try {
+    return Buffer.concat([decipher.update(body.subarray(NONCE_BYTES, body.length - TAG_BYTES)), decipher.final()]);
+  } catch {
+    return null;
+  }
+}
+
+/** A record whose tag is all zero bytes at the end of the file: an append cut short by a power loss. */
+export function looksUnwritten(body: Buffer): boolean {
+  return body.subarray(body.length - TAG_BYTES).every((byte) => byte === 0);
+}
+
+
+function headerMac(keys: StoreKeys, header: Omit<StoreHeader, 'mac'>): string {
+  const fields = JSON.stringify([header.format, header.storeId, header.generation, header.createdAt, header.keyCheck]);
+  return createHmac('sha256', keys.header).update(`keyshift header mac${fields}`).digest('base64');
+}
+
+function recordAad(headerDigest: Buffer, index: number): Buffer {
+  const aad = Buffer.alloc(DIGEST_BYTES + 8);
+  headerDigest.copy(aad);
+  aad.writeBigUInt64BE(BigInt(index), DIGEST_BYTES);
+  return aad;
+}
+
+function isHeader(value: unknown): value is StoreHeader {
+  const h = value as StoreHeader;
+  return (
+    typeof h === 'object' && h !== null && h.format === FORMAT_VERSION && typeof h.storeId === 'string' && h.storeId.length > 0 &&
+    Number.isSafeInteger(h.generation) && h.generation >= 1 && typeof h.createdAt === 'string' &&
+    typeof h.keyCheck === 'string' && typeof h.mac === 'string'
+  );
+}
+
+function equalText(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+function sha256(bytes: Buffer): Buffer {
+  return createHash('sha256').update(bytes).digest();
+}

@@ -1,0 +1,128 @@
+import { promises as fs, existsSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { KeyshiftError } from '../../errors.js';
+import { SecretValue } from '../../secret-value.js';
+import { acquireFileLock, type HeldLock } from '../../util/file-lock.js';
+import { emptyStoreMeta, type EntryMeta, type EntryState, type LockOptions, type SecretStore, type StoreLock, type StoreMeta, type VersionOp } from '../contract.js';
+import { AppendLog, type LogStats } from './append-log.js';
+import { clone, toEntryState } from './entry-codec.js';
+import { applyOps, notFound } from './entry-ops.js';
+import { fingerprintValue, MasterKeyProvider, type StoreKeys } from './master-key.js';
+
+/**
+ * The embedded `local` store: one encrypted append-only file (docs/local-store.md). Readers take no
+ * lock and never create or change a file, so `plan` and `--dry-run` leave the disk untouched;
+ * writers hold `<path>.lock` and append one authenticated record per apply.
+ */
+
+export interface LocalStoreOptions {
+  /** Clock for version and retirement times (tests). */
+  now?: () => Date;
+  /** Compact once dead records exceed max(this, 2 × live records). Default 1000. */
+  compactMinDead?: number;
+}
+
+export class LocalStore implements SecretStore {
+  readonly kind = 'local';
+  readonly location: string;
+  readonly #keys: MasterKeyProvider;
+  readonly #log: AppendLog;
+  readonly #now: () => Date;
+  #held: HeldLock | null = null;
+
+  constructor(path: string, env: NodeJS.ProcessEnv, options: LocalStoreOptions = {}) {
+    this.location = path;
+    this.#keys = new MasterKeyProvider(path, env);
+    this.#log = new AppendLog(path, this.#keys, { compactMinDead: options.compactMinDead ?? 1000 });
+    this.#now = options.now ?? (() => new Date());
+  }
+
+  async read(key: string): Promise<EntryState | null> {
+    checkKey(key);
+    await this.#log.refresh();
+    const entry = this.#log.entry(key);
+    return entry ? toEntryState(entry) : null;
+  }
+
+  async readValue(key: string, versionId: string): Promise<SecretValue> {
+    checkKey(key);
+    await this.#log.refresh();
+    const version = this.#log.entry(key)?.versions.find((v) => v.id === versionId);
+    if (!version) throw notFound(this.#where(key), versionId);
+    return SecretValue.fromBytes(version.value);
+  }
+
+  fingerprint(value: SecretValue): string {
+    return fingerprintValue(this.#fingerprintKeys(), value.revealBytes());
+  }
+
+  async lock(options: LockOptions): Promise<StoreLock> {
+    await fs.mkdir(dirname(this.location), { recursive: true, mode: 0o700 });
+    const held = await acquireFileLock(`${this.location}.lock`, { waitMs: options.waitMs, owner: options.owner, what: `store ${this.location}` });
+    try {
+      await this.#log.startWriting(); // see what other processes wrote before we build on it
+    } catch (error) {
+      await held.release();
+      throw error;
+    }
+    this.#held = held;
+    return {
+      release: async () => {
+        if (this.#held !== held) return;
+        this.#held = null;
+        await this.#log.stopWriting().finally(() => held.release());
+      },
+    };
+  }
+
+  async apply(key: string, ops: VersionOp[], meta: EntryMeta): Promise<EntryState> {
+    checkKey(key);
+    this.#requireLock('apply');
+    const next = applyOps(this.#log.latestEntry(key), ops, meta, this.#now().toISOString(), this.#where(key));
+    await this.#log.commit({ type: 'entry', key, entry: next });
+    return toEntryState(next);
+  }
+
+  async readMeta(): Promise<StoreMeta> {
+    await this.#log.refresh();
+    return clone(this.#log.meta()) ?? emptyStoreMeta();
+  }
+
+  async writeMeta(meta: StoreMeta): Promise<void> {
+    this.#requireLock('writeMeta');
+    await this.#log.commit({ type: 'meta', meta: clone(meta) });
+  }
+
+  async close(): Promise<void> {
+    const held = this.#held;
+    this.#held = null;
+    await this.#log.stopWriting().finally(() => held?.release());
+    this.#log.reset();
+  }
+
+  /** Record counts and size, for tests and `doctor`-style diagnostics. */
+  get stats(): LogStats {
+    return this.#log.stats;
+  }
+
+  #fingerprintKeys(): StoreKeys {
+    // A writer may create the key (it is about to write the store); a reader never does.
+    if (this.#held) return this.#keys.forWriting();
+    if (existsSync(this.location)) return this.#keys.forExistingStore();
+    return this.#keys.forFingerprint();
+  }
+
+  #requireLock(what: string): void {
+    if (!this.#held) {
+      throw new KeyshiftError('ERR_INTERNAL', `${what} on store ${this.location} without holding its lock (this is a bug in keyshift)`);
+    }
+  }
+
+  #where(key: string): string {
+    return `store ${this.location}, secret ${key}`;
+  }
+}
+
+function checkKey(key: unknown): void {
+  if (typeof key !== 'string' || key.length === 0) throw new KeyshiftError('ERR_INTERNAL', 'a store key must be a non-empty string (this is a bug in keyshift)');
+}

@@ -1,0 +1,132 @@
+import { promises as fs, constants } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { basename, dirname, join } from 'node:path';
+import { KeyshiftError } from '../../errors.js';
+import { buildHeader, type ParsedHeader } from './file-format.js';
+import { fileIdOf, type FileId } from './log-reader.js';
+import type { StoreKeys } from './master-key.js';
+
+/**
+ * Whole-file writes: creating a store and compacting it. Both write a temp file (mode 0600) in the
+ * store's directory, fsync it, put it in place atomically and fsync the directory, so a crash leaves
+ * either the old file or the complete new one. Called only by the lock holder.
+ */
+
+const WRITE_CHUNK = 1024 * 1024;
+
+/** Creates an empty store (header only). Never replaces an existing file. */
+export async function createStoreFile(path: string, keys: StoreKeys): Promise<ParsedHeader> {
+  await fs.mkdir(dirname(path), { recursive: true, mode: 0o700 });
+  const header = buildHeader({ storeId: randomBytes(16).toString('hex'), generation: 1, createdAt: new Date().toISOString() }, keys);
+  const temp = tempPath(path);
+  try {
+    await writeTemp(temp, async (handle) => {
+      await handle.write(header.bytes, 0, header.bytes.length, 0);
+    });
+    await placeWithoutReplacing(temp, path);
+  } finally {
+    await fs.rm(temp, { force: true });
+  }
+  await fsyncDir(dirname(path));
+  return header;
+}
+
+/**
+ * Writes `header` and the records into a temp file and renames it over the store. `onRenamed` runs
+ * right after the rename, before the directory fsync, so the caller switches to the new file even
+ * if that fsync fails.
+ */
+export async function compactInto(path: string, header: ParsedHeader, records: Array<() => Buffer>, onRenamed: (fileId: FileId) => void): Promise<void> {
+  const temp = tempPath(path);
+  let fileId: FileId | undefined;
+  try {
+    await writeTemp(temp, async (handle) => {
+      let position = 0;
+      let chunk: Buffer[] = [header.bytes];
+      let chunkBytes = header.bytes.length;
+      const flush = async () => {
+        const data = Buffer.concat(chunk);
+        for (let done = 0; done < data.length; ) done += (await handle.write(data, done, data.length - done, position + done)).bytesWritten;
+        position += data.length;
+        chunk = [];
+        chunkBytes = 0;
+      };
+      for (const encode of records) {
+        const record = encode();
+        chunk.push(record);
+        chunkBytes += record.length;
+        if (chunkBytes >= WRITE_CHUNK) await flush();
+      }
+      await flush();
+      fileId = fileIdOf(await handle.stat());
+    });
+    await fs.rename(temp, path);
+  } catch (error) {
+    await fs.rm(temp, { force: true });
+    throw error;
+  }
+  onRenamed(fileId!);
+  await fsyncDir(dirname(path));
+}
+
+/** Removes temp files a crashed writer left (they hold only ciphertext, but they are clutter). */
+export async function removeStaleTemps(path: string): Promise<void> {
+  const prefix = `${basename(path)}.tmp-`;
+  let names: string[];
+  try {
+    names = await fs.readdir(dirname(path));
+  } catch {
+    return;
+  }
+  await Promise.all(names.filter((name) => name.startsWith(prefix)).map((name) => fs.rm(join(dirname(path), name), { force: true })));
+}
+
+async function writeTemp(temp: string, fill: (handle: fs.FileHandle) => Promise<void>): Promise<void> {
+  const handle = await fs.open(temp, constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY, 0o600);
+  try {
+    await fill(handle);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** link() fails if the target exists, unlike rename(): a store that appeared meanwhile is kept. */
+async function placeWithoutReplacing(temp: string, path: string): Promise<void> {
+  try {
+    await fs.link(temp, path);
+    return;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') throw appeared(path);
+    if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'ENOSYS') throw error;
+  }
+  // No hard links on this file system: check, then rename (we hold the writer lock).
+  if (await fs.stat(path).then(() => true, () => false)) throw appeared(path);
+  await fs.rename(temp, path);
+}
+
+async function fsyncDir(dir: string): Promise<void> {
+  let handle: fs.FileHandle | undefined;
+  try {
+    handle = await fs.open(dir, 'r');
+    await handle.sync();
+  } catch (error) {
+    // Windows and some network file systems cannot fsync a directory; nothing better to do there.
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== 'EISDIR' && code !== 'EINVAL' && code !== 'EPERM' && code !== 'EBADF') throw error;
+  } finally {
+    await handle?.close();
+  }
+}
+
+function appeared(path: string): KeyshiftError {
+  return new KeyshiftError('ERR_STORE_CHANGED', `store ${path} was created by another process while this run held its lock`, {
+    retryable: true,
+    hint: 'rerun; if it happens again, check that every writer uses keyshift (which locks the store)',
+  });
+}
+
+function tempPath(path: string): string {
+  return `${path}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`;
+}
