@@ -43,18 +43,21 @@ function startup() {
   return Object.entries(samples).map(([name, xs]) => ({ name, ms: median(xs), ratio: median(xs) / base }));
 }
 
-function policyFor(count) {
-  let text = 'secrets:\n';
-  for (let i = 0; i < count; i++) {
-    text += `  - name: s-${i}\n    interval: 90d\n    fallbackWindow: 1h\n    generator: { type: random, bytes: 32 }\n    environments:\n      - name: prod\n        store: { type: local, path: .keyshift/prod.store }\n`;
+/** N secrets in files of 100 (as a team would split them), all in one local store. */
+function writePolicies(dir, count) {
+  mkdirSync(join(dir, 'policies'));
+  for (let file = 0; file * 100 < count; file++) {
+    let text = 'secrets:\n';
+    for (let i = file * 100; i < Math.min(count, (file + 1) * 100); i++) {
+      text += `  - name: s-${i}\n    interval: 90d\n    fallbackWindow: 1h\n    generator: { type: random, bytes: 32 }\n    environments:\n      - name: prod\n        store: { type: local, path: .keyshift/prod.store }\n`;
+    }
+    writeFileSync(join(dir, 'policies', `team-${String(file).padStart(3, '0')}.yaml`), text);
   }
-  return text;
 }
 
 function rotation(count) {
   const dir = mkdtempSync(join(tmpdir(), `keyshift-bench-${count}-`));
-  mkdirSync(join(dir, 'policies'));
-  writeFileSync(join(dir, 'policies', 'bench.yaml'), policyFor(count));
+  writePolicies(dir, count);
   timeRun([bin, 'rotate', '--all', '-q'], dir); // provision
   const rssFile = join(dir, 'rss.txt');
   const times = [];

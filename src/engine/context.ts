@@ -1,4 +1,4 @@
-import type { Logger } from 'pino';
+import type { Log } from '../log.js';
 import type { SecretPolicy, EnvironmentPolicy } from '../policy/types.js';
 import type { SecretStore } from '../stores/contract.js';
 
@@ -7,7 +7,7 @@ export interface EngineContext {
   cwd: string;
   env: NodeJS.ProcessEnv;
   now: () => Date;
-  logger: Logger;
+  logger: Log;
   evidenceDir: string;
   lockWaitMs: number;
 }
