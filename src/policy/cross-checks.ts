@@ -3,17 +3,42 @@ import { NAME_PATTERN } from './schema.js';
 import type { PolicyProblem, SecretPolicy } from './types.js';
 import { formatPath, valueAt, type DataPath, type LineCol } from './yaml-positions.js';
 
-/** One list item of `secrets:` in one file, valid or not, as the run-wide rules see it. */
+/**
+ * One list item of `secrets:` in one file, valid or not, as the run-wide rules see it: only the
+ * fields they read, and the positions they point at, taken while the YAML document was alive
+ * (entries outlive their file's document, which is dropped once the file is validated).
+ */
 export interface SecretEntry {
   file: string;
   /** Index in its file's `secrets:` list. */
   index: number;
-  /** The item as plain data, so the rules also run on secrets with other errors. */
-  raw: unknown;
+  /** These fields when written as strings (else null): the rules also run on invalid secrets. */
+  name: string | null;
+  interval: string | null;
+  fallbackWindow: string | null;
+  /** Each environment's name, likewise; null when `environments` is not a list. */
+  environmentNames: Array<string | null> | null;
   /** The normalised policy when the item passed the schema. */
   policy: SecretPolicy | null;
-  /** Position of the value at `path`, relative to this item. */
-  locate(path: DataPath): LineCol;
+  at: SecretPositions;
+}
+
+export interface SecretPositions {
+  name: LineCol;
+  fallbackWindow: LineCol;
+  /** Per item of `environments` (empty when it is not a list). */
+  environments: Array<{ name: LineCol; store: LineCol }>;
+}
+
+/** The item's fields the rules read; the rest of the item is not kept. */
+export function ruleFields(raw: unknown): Pick<SecretEntry, 'name' | 'interval' | 'fallbackWindow' | 'environmentNames'> {
+  const environments = valueAt(raw, ['environments']);
+  return {
+    name: keepString(valueAt(raw, ['name'])),
+    interval: keepString(valueAt(raw, ['interval'])),
+    fallbackWindow: keepString(valueAt(raw, ['fallbackWindow'])),
+    environmentNames: Array.isArray(environments) ? environments.map((item) => keepString(valueAt(item, ['name']))) : null,
+  };
 }
 
 /**
@@ -23,9 +48,9 @@ export interface SecretEntry {
  */
 export function crossCheckSecrets(entries: SecretEntry[]): PolicyProblem[] {
   const problems: PolicyProblem[] = [];
-  const report: Report = (entry, path, message) => {
+  const report: Report = (entry, path, at, message) => {
     const field = formatPath(['secrets', entry.index, ...path]);
-    problems.push({ file: entry.file, ...entry.locate(path), message: `${field}: ${message}` });
+    problems.push({ file: entry.file, line: at.line, col: at.col, message: `${field}: ${message}` });
   };
   const secretNames = new Map<string, First>();
   const storeEntries = new Map<string, First & { environment: string }>();
@@ -39,20 +64,20 @@ export function crossCheckSecrets(entries: SecretEntry[]): PolicyProblem[] {
   return problems;
 }
 
-type Report = (entry: SecretEntry, path: DataPath, message: string) => void;
+type Report = (entry: SecretEntry, path: DataPath, at: LineCol, message: string) => void;
 type First = { entry: SecretEntry; at: LineCol };
 
 /** False when the name repeats an earlier secret's. */
 function checkSecretName(entry: SecretEntry, seen: Map<string, First>, report: Report): boolean {
-  const name = validName(valueAt(entry.raw, ['name']));
+  const name = validName(entry.name);
   if (name === null) return true;
   const first = seen.get(name);
   if (!first) {
-    seen.set(name, { entry, at: entry.locate(['name']) });
+    seen.set(name, { entry, at: entry.at.name });
     return true;
   }
   const where = `${first.entry.file}:${first.at.line}`;
-  report(entry, ['name'], `duplicate secret name "${name}"; first defined at ${where}; names must be unique across all policy files`);
+  report(entry, ['name'], entry.at.name, `duplicate secret name "${name}"; first defined at ${where}; names must be unique across all policy files`);
   return false;
 }
 
@@ -60,40 +85,44 @@ function checkSecretName(entry: SecretEntry, seen: Map<string, First>, report: R
 function checkStoreEntries(entry: SecretEntry, seen: Map<string, First & { environment: string }>, report: Report): void {
   entry.policy?.environments.forEach((environment, index) => {
     const path = ['environments', index, 'store'];
+    const at = entry.at.environments[index]?.store ?? entry.at.name;
     const target = JSON.stringify(environment.store);
     const first = seen.get(target);
     if (!first) {
-      seen.set(target, { entry, environment: environment.name, at: entry.locate(path) });
+      seen.set(target, { entry, environment: environment.name, at });
       return;
     }
     const owner = `secret "${first.entry.policy?.name}" environment "${first.environment}" (${first.entry.file}:${first.at.line})`;
-    report(entry, path, `uses the same store entry as ${owner}; give it its own key or path`);
+    report(entry, path, at, `uses the same store entry as ${owner}; give it its own key or path`);
   });
 }
 
 function checkEnvironmentNames(entry: SecretEntry, report: Report): void {
-  const environments = valueAt(entry.raw, ['environments']);
-  if (!Array.isArray(environments)) return;
   const seen = new Map<string, LineCol>();
-  environments.forEach((_, index) => {
-    const name = validName(valueAt(environments, [index, 'name']));
-    if (name === null) return;
+  entry.environmentNames?.forEach((written, index) => {
+    const name = validName(written);
+    const at = entry.at.environments[index]?.name;
+    if (name === null || at === undefined) return;
     const first = seen.get(name);
     const path = ['environments', index, 'name'];
-    if (first) report(entry, path, `duplicate environment "${name}" (first at line ${first.line}); list each environment once`);
-    else seen.set(name, entry.locate(path));
+    if (first) report(entry, path, at, `duplicate environment "${name}" (first at line ${first.line}); list each environment once`);
+    else seen.set(name, at);
   });
 }
 
 function checkFallbackWindow(entry: SecretEntry, report: Report): void {
-  const interval = valueAt(entry.raw, ['interval']);
-  const window = valueAt(entry.raw, ['fallbackWindow']);
+  const { interval, fallbackWindow: window } = entry;
   if (typeof interval !== 'string' || typeof window !== 'string') return;
   const intervalMs = parseDuration(interval);
   const windowMs = parseDuration(window);
   if (intervalMs === null || windowMs === null || windowMs <= intervalMs) return;
   const fix = `use at most ${interval} (or a longer interval)`;
-  report(entry, ['fallbackWindow'], `${window} is longer than the interval ${interval}; the old value must be revoked before the next rotation, so ${fix}`);
+  report(entry, ['fallbackWindow'], entry.at.fallbackWindow, `${window} is longer than the interval ${interval}; the old value must be revoked before the next rotation, so ${fix}`);
+}
+
+/** The rules only read strings; keeping nothing else frees a mistyped value with its document. */
+function keepString(value: unknown): string | null {
+  return typeof value === 'string' ? value : null;
 }
 
 function validName(value: unknown): string | null {

@@ -14,8 +14,13 @@ export interface ExplainedIssue {
   message: string;
 }
 
-export function explainIssue(issue: z.core.$ZodIssue, data: unknown): ExplainedIssue[] {
-  const path = issue.path as DataPath;
+/**
+ * `data` is the value `issue` was raised on and `base` its path in the file, so one secret can be
+ * validated on its own and still be named `secrets[3].interval`.
+ */
+export function explainIssue(issue: z.core.$ZodIssue, data: unknown, base: DataPath = []): ExplainedIssue[] {
+  const local = issue.path as DataPath;
+  const path = base.length === 0 ? local : [...base, ...local];
   const field = formatPath(path);
   switch (issue.code) {
     case 'unrecognized_keys':
@@ -25,14 +30,14 @@ export function explainIssue(issue: z.core.$ZodIssue, data: unknown): ExplainedI
         message: `${prefix(field)}unknown key ${quote(key)}; ${issue.message}`,
       }));
     case 'invalid_type': {
-      const value = valueAt(data, path);
+      const value = valueAt(data, local);
       if (value === undefined) return [{ path, at: 'value', message: `${field}: missing; ${addHint(path)}` }];
       const example = exampleFor(path);
       const message = `${prefix(field)}expected ${describeType(issue.expected)}, got ${describeValue(value)}`;
       return [{ path, at: 'value', message: example ? `${message}; e.g. ${example}` : message }];
     }
     case 'invalid_union':
-      return [{ path, at: 'value', message: explainUnion(issue, field, valueAt(data, path)) }];
+      return [{ path, at: 'value', message: explainUnion(issue, field, valueAt(data, local)) }];
     default:
       return [{ path, at: 'value', message: `${prefix(field)}${issue.message}` }];
   }

@@ -133,12 +133,16 @@ export const secretSchema = strict({
     .meta({ description: 'Environments, promoted in this order (e.g. dev, then prod).' }),
 });
 
-export const policyFileSchema = strict({
-  secrets: z
-    .array(secretSchema)
+const secretsList = <Item extends z.ZodType>(item: Item) =>
+  z
+    .array(item)
     .min(1, { error: 'is empty; add at least one secret or delete the file' })
-    .meta({ description: 'The secrets this file rotates.' }),
-});
+    .meta({ description: 'The secrets this file rotates.' });
+
+export const policyFileSchema = strict({ secrets: secretsList(secretSchema) });
+
+/** The file level alone: the loader checks each item with `secretSchema` (one pass per secret). */
+export const policyFileShapeSchema = strict({ secrets: secretsList(z.unknown()) });
 
 export type PolicyFileInput = z.input<typeof policyFileSchema>;
 export type SecretInput = z.output<typeof secretSchema>;

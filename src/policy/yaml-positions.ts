@@ -5,7 +5,20 @@ export interface PolicySource {
   /** The path as the user would type it (relative to the working directory when under it). */
   file: string;
   doc: Document;
+  /** Line starts of the whole file (a chunk's own offsets are shifted first). */
   lineCounter: LineCounter;
+  /** Set when `doc` holds a chunk of a large file's secrets (see chunks.ts). */
+  chunk?: ChunkShift;
+}
+
+/** How a chunk document maps onto its file. */
+export interface ChunkShift {
+  /** Length of the synthetic `secrets:` line the chunk starts with (0 for the first chunk). */
+  header: number;
+  /** File offset of the chunk's first item. */
+  start: number;
+  /** File index of the chunk's first secret. */
+  firstIndex: number;
 }
 
 export type DataPath = ReadonlyArray<PropertyKey>;
@@ -21,7 +34,7 @@ export interface LineCol {
  */
 export function valuePosition(source: PolicySource, path: DataPath): LineCol {
   for (let depth = path.length; depth >= 0; depth--) {
-    const node = nodeAt(source.doc, path.slice(0, depth));
+    const node = nodeAt(source, path.slice(0, depth));
     if (node?.range) return toLineCol(source, node.range[0]);
   }
   return { line: 1, col: 1 };
@@ -30,7 +43,7 @@ export function valuePosition(source: PolicySource, path: DataPath): LineCol {
 /** Where the key `path[last]` itself is written in its map (for unknown keys). */
 export function keyPosition(source: PolicySource, path: DataPath): LineCol {
   const key = path[path.length - 1];
-  const parent = nodeAt(source.doc, path.slice(0, -1));
+  const parent = nodeAt(source, path.slice(0, -1));
   if (isMap(parent)) {
     for (const pair of parent.items) {
       const keyNode = pair.key as Node | null;
@@ -43,7 +56,10 @@ export function keyPosition(source: PolicySource, path: DataPath): LineCol {
 
 /** Offset (from a node range or a YAML error) → 1-based line and column. */
 export function toLineCol(source: PolicySource, offset: number): LineCol {
-  const { line, col } = source.lineCounter.linePos(offset);
+  const shift = source.chunk;
+  // Inside a chunk only item offsets are ever asked for; the synthetic header maps to its start.
+  const inFile = shift ? Math.max(offset - shift.header, 0) + shift.start : offset;
+  const { line, col } = source.lineCounter.linePos(inFile);
   return { line, col };
 }
 
@@ -67,9 +83,12 @@ export function valueAt(data: unknown, path: DataPath): unknown {
   return current;
 }
 
-function nodeAt(doc: Document, path: DataPath): Node | null | undefined {
+function nodeAt(source: PolicySource, path: DataPath): Node | null | undefined {
+  const { doc, chunk } = source;
   if (path.length === 0) return doc.contents as Node | null;
+  const index = path[1];
+  const local = chunk && typeof index === 'number' ? [path[0], index - chunk.firstIndex, ...path.slice(2)] : path;
   // keepScalar: we want the Scalar node (with its range), not its value.
-  const found = doc.getIn(path as PropertyKey[] as unknown[], true) as unknown;
+  const found = doc.getIn(local as PropertyKey[] as unknown[], true) as unknown;
   return found !== null && typeof found === 'object' && 'range' in found ? (found as Node) : undefined;
 }
