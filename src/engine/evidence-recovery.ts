@@ -1,7 +1,7 @@
 import { findLoggedEvents } from '../evidence/index.js';
 import type { EntryState, EvidenceDraft, StoreMeta } from '../stores/contract.js';
 import type { Target } from './context.js';
-import { unconfirmedDraft } from './state.js';
+import { unconfirmedDrafts } from './state.js';
 
 /**
  * A run that died between a store write and its evidence line leaves the event as a draft in the
@@ -15,18 +15,15 @@ export async function recoverEvidence(
   evidenceDir: string,
   append: (drafts: EvidenceDraft[]) => Promise<void>,
 ): Promise<number> {
-  const pending = targets.flatMap((target) => {
-    const draft = unconfirmedDraft(states.get(target) ?? null, meta);
-    return draft ? [{ target, draft }] : [];
-  });
+  const pending = targets.flatMap((target) => unconfirmedDrafts(states.get(target) ?? null, meta).map((draft) => ({ target, draft })));
   if (pending.length === 0) return 0;
   const logged = await findLoggedEvents(evidenceDir, new Set(pending.map((p) => p.draft.rotationId ?? '')));
   const missing = pending.filter(({ draft }) => !logged.has(`${draft.rotationId}|${draft.event}|${draft.environment}`));
   missing.sort((a, b) => a.draft.at.localeCompare(b.draft.at));
   if (missing.length > 0) await append(missing.map((m) => m.draft));
-  for (const { target } of pending) {
+  for (const target of new Set(pending.map((p) => p.target))) {
     const state = states.get(target) as EntryState;
-    const cleared = await target.store.apply(target.key, [], { rotation: state.rotation, lastRotatedAt: state.lastRotatedAt, pendingEvent: null });
+    const cleared = await target.store.apply(target.key, [], { rotation: state.rotation, lastRotatedAt: state.lastRotatedAt, pendingEvents: [] });
     states.set(target, cleared);
   }
   return missing.length;

@@ -34,8 +34,8 @@ export async function rollbackRun(ctx: EngineContext, policies: SecretPolicy[], 
     emergency: false,
     now: ctx.now,
     generate: () => Promise.reject(new KeyshiftError('ERR_INTERNAL', 'rollback never issues a value')),
-    record: async (draft) => {
-      await evidence.append([draft]);
+    record: async (drafts) => {
+      await evidence.append(drafts);
     },
   };
   const held: StoreLock[] = [];

@@ -12,7 +12,7 @@ import { isExecutable, planTarget, type PlannedAction } from './planner.js';
 import { decommission, markFailed, provision, resumeRotation, startRotation, type RunInfo } from './steps.js';
 import { selectPolicies, targetsOf, type Selection } from './selection.js';
 import { mapWithConcurrency } from './concurrency.js';
-import { unconfirmedDraft } from './state.js';
+import { unconfirmedDrafts } from './state.js';
 import { join } from 'node:path';
 
 export interface RotateOptions extends Selection {
@@ -71,8 +71,8 @@ export async function rotateRun(ctx: EngineContext, policies: SecretPolicy[], op
     emergency: options.force,
     now: ctx.now,
     generate: (target) => generateValue(target.policy.generator, { cwd: ctx.cwd, env: ctx.env }),
-    record: async (draft) => {
-      await evidence.append([draft]);
+    record: async (drafts) => {
+      await evidence.append(drafts);
     },
   };
   const log = ctx.logger.child({ runId });
@@ -94,7 +94,7 @@ export async function rotateRun(ctx: EngineContext, policies: SecretPolicy[], op
     for (const target of targets) {
       const state = states.get(target) ?? null;
       const actions = planTarget({ ...target, state }, planOptions);
-      const recovery = unconfirmedDraft(state, unlockedMetas.get(target.storeId) as StoreMeta);
+      const recovery = unconfirmedDrafts(state, unlockedMetas.get(target.storeId) as StoreMeta).length > 0;
       if (recovery || actions.some((a) => isExecutable(a, planOptions.now))) needed.set(target.storeId, target.store);
     }
     for (const [id, store] of [...needed].sort(([a], [b]) => a.localeCompare(b))) {

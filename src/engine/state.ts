@@ -1,4 +1,4 @@
-import type { EntryState, RotationRecord, StoreMeta, VersionInfo } from '../stores/contract.js';
+import type { EntryState, EvidenceDraft, RotationRecord, StoreMeta, VersionInfo } from '../stores/contract.js';
 import { versionWithStage } from '../stores/contract.js';
 import type { SecretPolicy } from '../policy/types.js';
 
@@ -39,10 +39,8 @@ export function nextDueAt(policy: SecretPolicy, state: EntryState | null): Date 
  * The evidence event a previous run announced in the store but may not have appended (it died in
  * between). Drafts of runs that finished cleanly are listed in the store's confirmedRuns.
  */
-export function unconfirmedDraft(state: EntryState | null, meta: StoreMeta) {
-  const draft = state?.pendingEvent;
-  if (!draft || meta.confirmedRuns.includes(draft.runId)) return null;
-  return draft;
+export function unconfirmedDrafts(state: EntryState | null, meta: StoreMeta): EvidenceDraft[] {
+  return (state?.pendingEvents ?? []).filter((draft) => !meta.confirmedRuns.includes(draft.runId));
 }
 
 /** When the old version of a switched rotation may be retired: switch time + the policy's window

@@ -20,8 +20,8 @@ export interface RunInfo {
   emergency: boolean;
   now: () => Date;
   generate: (target: Target) => Promise<SecretValue>;
-  /** Appends evidence; resolves once the line is durable. */
-  record: (draft: EvidenceDraft) => Promise<void>;
+  /** Appends evidence; resolves once the lines are durable. */
+  record: (drafts: EvidenceDraft[]) => Promise<void>;
 }
 
 export interface StepResult {
@@ -42,9 +42,9 @@ export async function provision(target: Target, run: RunInfo): Promise<StepResul
   const state = await target.store.apply(target.key, [{ type: 'create', versionId, value, stage: 'CURRENT' }], {
     rotation: null,
     lastRotatedAt: now.toISOString(),
-    pendingEvent: draft,
+    pendingEvents: [draft],
   });
-  await run.record(draft);
+  await run.record([draft]);
   return { action: 'provision', outcome: 'provisioned', fromVersion: null, toVersion: versionId, rotationId, state };
 }
 
@@ -68,9 +68,33 @@ export async function startRotation(target: Target, state: EntryState, run: RunI
     operator: run.operator,
     error: null,
   };
-  const issued = await issue(target, { ...state, rotation: record }, run);
-  const done = await finishOverlap(target, issued, run);
-  return { ...done, action: 'rotate', outcome: 'rotated' };
+  if (hasOverlapWork(target)) {
+    const issued = await issue(target, { ...state, rotation: record }, run);
+    const done = await finishOverlap(target, issued, run);
+    return { ...done, action: 'rotate', outcome: 'rotated' };
+  }
+  // Nothing to run while both keys are valid: issue and switch in one atomic store write.
+  const value = await run.generate(target);
+  const detail = { rotationId, fromVersion: current.id, toVersion: record.newVersionId, value };
+  const drafts = [evidence(target, run, 'issued', detail), evidence(target, run, 'switched', detail)];
+  const next = await target.store.apply(
+    target.key,
+    [
+      { type: 'create', versionId: record.newVersionId, value, stage: 'PENDING' },
+      { type: 'promote', versionId: record.newVersionId },
+    ],
+    { rotation: switchedRecord(target, record, now), lastRotatedAt: now.toISOString(), pendingEvents: drafts },
+  );
+  await run.record(drafts);
+  return { action: 'rotate', outcome: 'rotated', fromVersion: current.id, toVersion: record.newVersionId, rotationId, state: next };
+}
+
+/**
+ * Whether the overlap has steps of its own (deploy/verify hooks, added with hooks). Without them a
+ * store that applies several version ops atomically can issue and switch in one write.
+ */
+function hasOverlapWork(target: Target): boolean {
+  return !target.store.capabilities?.atomicApply;
 }
 
 /** Continue an in-flight (or failed) rotation from wherever the store says it stopped. */
@@ -88,8 +112,8 @@ export async function decommission(target: Target, state: EntryState, run: RunIn
   const value = old && state.versions.some((v) => v.id === old) ? await target.store.readValue(target.key, old) : null;
   const draft = evidence(target, run, 'decommissioned', { rotationId: record.rotationId, fromVersion: old, toVersion: record.newVersionId, value });
   const ops: VersionOp[] = old ? [{ type: 'retire', versionId: old }] : [];
-  const next = await target.store.apply(target.key, ops, meta(state, { rotation: null, pendingEvent: draft }));
-  await run.record(draft);
+  const next = await target.store.apply(target.key, ops, meta(state, { rotation: null, pendingEvents: [draft] }));
+  await run.record([draft]);
   return { action: 'decommission', outcome: 'decommissioned', fromVersion: old, toVersion: record.newVersionId, rotationId: record.rotationId, state: next };
 }
 
@@ -109,8 +133,8 @@ export async function rollback(target: Target, state: EntryState, run: RunInfo):
   const draft = evidence(target, run, 'rolled-back', { rotationId: record.rotationId, fromVersion: fresh, toVersion: old, value });
   const ops: VersionOp[] = switched ? [{ type: 'promote', versionId: old as string }, { type: 'retire', versionId: fresh }] : [{ type: 'retire', versionId: fresh }];
   const lastRotatedAt = switched ? (oldVersion?.createdAt ?? state.lastRotatedAt) : state.lastRotatedAt;
-  const next = await target.store.apply(target.key, ops, { rotation: null, lastRotatedAt, pendingEvent: draft });
-  await run.record(draft);
+  const next = await target.store.apply(target.key, ops, { rotation: null, lastRotatedAt, pendingEvents: [draft] });
+  await run.record([draft]);
   return { action: 'rollback', outcome: 'rolled-back', fromVersion: fresh, toVersion: old, rotationId: record.rotationId, state: next };
 }
 
@@ -131,9 +155,9 @@ export async function markFailed(target: Target, run: RunInfo, error: unknown): 
     });
     draft.error = errorMessage(error);
     if (inFlight && state) {
-      await target.store.apply(target.key, [], meta(state, { rotation: { ...inFlight, phase: 'failed', error: draft.error }, pendingEvent: draft }));
+      await target.store.apply(target.key, [], meta(state, { rotation: { ...inFlight, phase: 'failed', error: draft.error }, pendingEvents: [draft] }));
     }
-    await run.record(draft);
+    await run.record([draft]);
   } catch {
     // The store itself is failing; the rotation record already says overlap, which a rerun resumes.
   }
@@ -146,9 +170,9 @@ async function issue(target: Target, state: EntryState, run: RunInfo): Promise<E
   const next = await target.store.apply(
     target.key,
     [{ type: 'create', versionId: record.newVersionId, value, stage: 'PENDING' }],
-    meta(state, { rotation: { ...record, phase: 'overlap', error: null }, pendingEvent: draft }),
+    meta(state, { rotation: { ...record, phase: 'overlap', error: null }, pendingEvents: [draft] }),
   );
-  await run.record(draft);
+  await run.record([draft]);
   return next;
 }
 
@@ -160,20 +184,18 @@ async function finishOverlap(target: Target, state: EntryState, run: RunInfo): P
   const now = run.now();
   const value = await target.store.readValue(target.key, record.newVersionId);
   const draft = evidence(target, run, 'switched', { ...base, value });
-  const switched: RotationRecord = {
-    ...record,
-    phase: 'fallback',
-    switchedAt: now.toISOString(),
-    decommissionAfter: new Date(now.getTime() + target.policy.fallbackWindowMs).toISOString(),
-    error: null,
-  };
   const next = await target.store.apply(target.key, [{ type: 'promote', versionId: record.newVersionId }], {
-    rotation: switched,
+    rotation: switchedRecord(target, record, now),
     lastRotatedAt: now.toISOString(),
-    pendingEvent: draft,
+    pendingEvents: [draft],
   });
-  await run.record(draft);
+  await run.record([draft]);
   return { ...base, state: next };
+}
+
+function switchedRecord(target: Target, record: RotationRecord, now: Date): RotationRecord {
+  const windowMs = record.fallbackWindowOverrideMs ?? target.policy.fallbackWindowMs;
+  return { ...record, phase: 'fallback', switchedAt: now.toISOString(), decommissionAfter: new Date(now.getTime() + windowMs).toISOString(), error: null };
 }
 
 function requireRotation(target: Target, state: EntryState): RotationRecord {
@@ -182,7 +204,7 @@ function requireRotation(target: Target, state: EntryState): RotationRecord {
 }
 
 function meta(state: EntryState, change: Partial<EntryMeta>): EntryMeta {
-  return { rotation: state.rotation, lastRotatedAt: state.lastRotatedAt, pendingEvent: state.pendingEvent, ...change };
+  return { rotation: state.rotation, lastRotatedAt: state.lastRotatedAt, pendingEvents: state.pendingEvents, ...change };
 }
 
 function evidence(

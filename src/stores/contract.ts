@@ -80,7 +80,8 @@ export interface EntryMeta {
   rotation: RotationRecord | null;
   /** When the current version became CURRENT (provision or switch). */
   lastRotatedAt: string | null;
-  pendingEvent: EvidenceDraft | null;
+  /** Evidence events this entry's last write announced (see EvidenceDraft); [] once appended. */
+  pendingEvents: EvidenceDraft[];
 }
 
 export interface EntryState extends EntryMeta {
@@ -125,11 +126,18 @@ export interface LockOptions {
   owner: string;
 }
 
+export interface StoreCapabilities {
+  /** One `apply` with several version ops lands all or nothing (a local file record; not AWS). */
+  atomicApply?: boolean;
+}
+
 export interface SecretStore {
   /** Store type as in policies (`local`, `aws-secrets-manager`, …). */
   readonly kind: string;
   /** Human-readable location for messages and evidence (a path, an ARN). */
   readonly location: string;
+  /** What the engine may rely on beyond the interface. */
+  readonly capabilities?: StoreCapabilities;
 
   /** Versions and engine metadata of one secret, no values. `null` when the secret does not exist. */
   read(key: string): Promise<EntryState | null>;

@@ -116,15 +116,15 @@ export function testStore(name, { create }) {
     it('stores the rotation record and pending evidence with the versions and replaces them whole', async () => {
       const k = key();
       await lock();
-      const m = meta({ rotation: rotationRecord(), lastRotatedAt: '2026-01-01T00:00:00.000Z', pendingEvent: evidenceDraft(k) });
+      const m = meta({ rotation: rotationRecord(), lastRotatedAt: '2026-01-01T00:00:00.000Z', pendingEvents: [evidenceDraft(k)] });
       const applied = await store.apply(k, [create1('v1', 'one', 'CURRENT')], m);
       const state = await store.read(k);
-      assert.deepEqual({ rotation: state.rotation, lastRotatedAt: state.lastRotatedAt, pendingEvent: state.pendingEvent }, m);
+      assert.deepEqual({ rotation: state.rotation, lastRotatedAt: state.lastRotatedAt, pendingEvents: state.pendingEvents }, m);
       assert.deepEqual(applied, state);
       await store.apply(k, [], meta({ rotation: { ...rotationRecord(), phase: 'fallback' } }));
       const replaced = await store.read(k);
       assert.equal(replaced.rotation.phase, 'fallback');
-      assert.equal(replaced.pendingEvent, null);
+      assert.deepEqual(replaced.pendingEvents, []);
       assert.equal(replaced.lastRotatedAt, null);
     });
 
@@ -180,7 +180,7 @@ function create1(versionId, text, stage) {
 }
 
 function meta(overrides = {}) {
-  return { rotation: null, lastRotatedAt: null, pendingEvent: null, ...overrides };
+  return { rotation: null, lastRotatedAt: null, pendingEvents: [], ...overrides };
 }
 
 function stagesOf(state) {

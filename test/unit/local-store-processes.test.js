@@ -27,7 +27,7 @@ import { SecretValue } from ${JSON.stringify(SECRET_VALUE)};
 const [path, round] = process.argv.slice(1);
 const store = openLocalStore({ path }, process.env, { compactMinDead: 40 });
 await store.lock({ waitMs: 5000, owner: 'child-writer' });
-const meta = { rotation: null, lastRotatedAt: null, pendingEvent: null };
+const meta = { rotation: null, lastRotatedAt: null, pendingEvents: [] };
 await Promise.all(Array.from({ length: 8 }, async (_, w) => {
   for (let n = 0; ; n++) {
     const key = 'k' + w + '-' + (n % 5);

@@ -9,7 +9,7 @@ import { SecretValue } from '../../dist/secret-value.js';
 import { testStore } from '../helpers/store-conformance.js';
 
 const LOCK = { waitMs: 2_000, owner: 'local-store-test' };
-const meta = () => ({ rotation: null, lastRotatedAt: null, pendingEvent: null });
+const meta = () => ({ rotation: null, lastRotatedAt: null, pendingEvents: [] });
 const create = (versionId, text, stage = 'CURRENT') => ({ type: 'create', versionId, value: SecretValue.fromString(text), stage });
 const newKey = () => randomBytes(32).toString('base64');
 

@@ -25,7 +25,7 @@ const rotation = (phase, extra = {}) => ({
   error: null,
   ...extra,
 });
-const entry = (versions, rot = null, lastRotatedAt = ago(10 * DAY)) => ({ versions, retired: [], rotation: rot, lastRotatedAt, pendingEvent: null });
+const entry = (versions, rot = null, lastRotatedAt = ago(10 * DAY)) => ({ versions, retired: [], rotation: rot, lastRotatedAt, pendingEvents: [] });
 
 const cases = [
   { name: 'missing secret → provision', state: null, expect: [['provision', true]] },

@@ -27,7 +27,7 @@ async function setup() {
     emergency: false,
     now: () => new Date((clock += 1000)),
     generate: async () => SecretValue.fromString(`value-${++counter}`),
-    record: async (draft) => events.push(draft),
+    record: async (drafts) => events.push(...drafts),
   };
   const value = async (stage) => {
     const state = await store.read('k');
@@ -43,7 +43,7 @@ test('provision: the first version becomes CURRENT directly', async () => {
   assert.equal(step.outcome, 'provisioned');
   assert.deepEqual(step.state.versions.map((v) => v.stages), [['CURRENT']]);
   assert.equal(await t.value('CURRENT'), 'value-1');
-  assert.equal(step.state.pendingEvent.event, 'provisioned');
+  assert.deepEqual(step.state.pendingEvents.map((e) => e.event), ['provisioned']);
   assert.deepEqual(t.events.map((e) => e.event), ['provisioned']);
   assert.match(t.events[0].fingerprint, /^hmac-sha256:[0-9a-f]{64}$/);
   await t.done();
@@ -155,5 +155,20 @@ test('markFailed marks an in-flight rotation failed; a resume completes it', asy
   const step = await resumeRotation(t.target, failed, t.run);
   assert.equal(step.state.rotation.phase, 'fallback');
   assert.equal(step.state.rotation.error, null);
+  await t.done();
+});
+
+test('rotate on a store without atomic multi-op writes: issue and switch are separate, resumable writes', async () => {
+  const t = await setup();
+  const plain = new Proxy(t.store, { get: (s, p) => (p === 'capabilities' ? undefined : typeof s[p] === 'function' ? s[p].bind(s) : s[p]) });
+  const target = { ...t.target, store: plain };
+  const first = await provision(target, t.run);
+  const writes = [];
+  const counting = new Proxy(plain, { get: (s, p) => (p === 'apply' ? (...args) => (writes.push(args[1].map((op) => op.type)), s.apply(...args)) : s[p]) });
+  const step = await startRotation({ ...target, store: counting }, first.state, t.run);
+  assert.deepEqual(writes, [['create'], ['promote']]);
+  assert.equal(step.state.rotation.phase, 'fallback');
+  assert.equal(await t.value('PREVIOUS'), 'value-1');
+  assert.deepEqual(t.events.map((e) => e.event), ['provisioned', 'issued', 'switched']);
   await t.done();
 });

@@ -63,13 +63,13 @@ export function toEntryState(entry: StoredEntry): EntryState {
     retired: entry.retired.map((r) => ({ ...r })),
     rotation: meta.rotation ?? null,
     lastRotatedAt: meta.lastRotatedAt ?? null,
-    pendingEvent: meta.pendingEvent ?? null,
+    pendingEvents: meta.pendingEvents ?? [],
   };
 }
 
 /** Only the three EntryMeta fields, so nothing else a caller attached is persisted. */
 export function metaText(meta: EntryMeta): string {
-  return JSON.stringify({ rotation: meta.rotation ?? null, lastRotatedAt: meta.lastRotatedAt ?? null, pendingEvent: meta.pendingEvent ?? null });
+  return JSON.stringify({ rotation: meta.rotation ?? null, lastRotatedAt: meta.lastRotatedAt ?? null, pendingEvents: meta.pendingEvents ?? [] });
 }
 
 /**

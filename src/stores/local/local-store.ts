@@ -24,6 +24,8 @@ export interface LocalStoreOptions {
 
 export class LocalStore implements SecretStore {
   readonly kind = 'local';
+  /** One apply is one authenticated record: all of its ops land or none. */
+  readonly capabilities = { atomicApply: true };
   readonly location: string;
   readonly #keys: MasterKeyProvider;
   readonly #log: AppendLog;
