@@ -71,10 +71,21 @@ export async function rotateRun(ctx: EngineContext, policies: SecretPolicy[], op
     emergency: options.force,
     now: ctx.now,
     generate: (target) => generateValue(target.policy.generator, { cwd: ctx.cwd, env: ctx.env }),
+    // Appends run in the background (the store holds the drafts); all are awaited before the run
+    // confirms its drafts and anchors the log in the stores.
     record: async (drafts) => {
-      await evidence.append(drafts);
+      // Bounded: past a few hundred lines in flight, wait for the log to catch up (memory).
+      if (appends.length >= 256) await Promise.all(appends.splice(0, 128));
+      appends.push(
+        evidence.append(drafts).then(
+          () => undefined,
+          (error: unknown) => void (evidenceError ??= error),
+        ),
+      );
     },
   };
+  const appends: Array<Promise<void>> = [];
+  let evidenceError: unknown;
   const log = ctx.logger.child({ runId });
   const locks = new Map<string, StoreLock>();
   const blocked = new Map<string, KeyshiftError>();
@@ -82,17 +93,15 @@ export async function rotateRun(ctx: EngineContext, policies: SecretPolicy[], op
   try {
     const targets = await targetsOf(selectPolicies(policies, options), options.envs, stores);
     const planOptions = { now: ctx.now(), force: options.force, horizonMs: 0 };
-    const states = new Map<Target, EntryState | null>();
-    for (const target of targets) states.set(target, await target.store.read(target.key));
 
-    // Lock every store with work to do, in a fixed order so two runs cannot deadlock.
+    // Lock every store with work to do, in a fixed order so two runs cannot deadlock. States are
+    // read and dropped one at a time: a run over 10,000 secrets must not hold them all.
     const unlockedMetas = new Map<string, StoreMeta>();
-    for (const target of targets) {
-      if (!unlockedMetas.has(target.storeId)) unlockedMetas.set(target.storeId, await target.store.readMeta());
-    }
     const needed = new Map<string, SecretStore>();
     for (const target of targets) {
-      const state = states.get(target) ?? null;
+      if (needed.has(target.storeId)) continue;
+      if (!unlockedMetas.has(target.storeId)) unlockedMetas.set(target.storeId, await target.store.readMeta());
+      const state = await target.store.read(target.key);
       const actions = planTarget({ ...target, state }, planOptions);
       const recovery = unconfirmedDrafts(state, unlockedMetas.get(target.storeId) as StoreMeta).length > 0;
       if (recovery || actions.some((a) => isExecutable(a, planOptions.now))) needed.set(target.storeId, target.store);
@@ -107,15 +116,19 @@ export async function rotateRun(ctx: EngineContext, policies: SecretPolicy[], op
       }
     }
 
-    // Fresh state under the lock, then evidence a crashed run announced but never appended.
+    // Under the lock, first append the evidence a crashed run announced but never wrote.
     const metas = new Map<string, StoreMeta>();
     for (const [id] of locks) {
       const storeTargets = targets.filter((t) => t.storeId === id);
       const store = storeTargets[0]?.store as SecretStore;
-      for (const target of storeTargets) states.set(target, await store.read(target.key));
       const meta = await store.readMeta();
       metas.set(id, meta);
-      const recovered = await recoverEvidence(storeTargets, states, meta, ctx.evidenceDir, (drafts) => evidence.append(drafts).then(() => undefined));
+      const states = new Map<Target, EntryState | null>();
+      for (const target of storeTargets) {
+        const state = await store.read(target.key);
+        if (unconfirmedDrafts(state, meta).length > 0) states.set(target, state);
+      }
+      const recovered = await recoverEvidence([...states.keys()], states, meta, ctx.evidenceDir, (drafts) => evidence.append(drafts).then(() => undefined));
       if (recovered > 0) {
         wroteEvidence = true;
         log.warn({ store: store.location, recovered }, 'appended evidence that an interrupted run had not written');
@@ -144,6 +157,13 @@ export async function rotateRun(ctx: EngineContext, policies: SecretPolicy[], op
       return results;
     });
     const results = perSecret.flat();
+    await Promise.all(appends);
+    if (evidenceError !== undefined) {
+      // The drafts stay unconfirmed in the stores: the next run appends what is missing.
+      throw new KeyshiftError('ERR_EVIDENCE_WRITE', `rotations were applied but evidence could not be written: ${errorMessage(evidenceError)}`, {
+        hint: 'fix the evidence directory (space, permissions) and rerun keyshift rotate: it appends the missing records',
+      });
+    }
 
     for (const [id, lock] of locks) {
       const store = targets.find((t) => t.storeId === id)?.store as SecretStore;

@@ -20,7 +20,8 @@ export interface RunInfo {
   emergency: boolean;
   now: () => Date;
   generate: (target: Target) => Promise<SecretValue>;
-  /** Appends evidence; resolves once the lines are durable. */
+  /** Appends evidence. The store already holds the drafts, so it may resolve before the lines are
+   * durable; the run waits for every append before it confirms its drafts. */
   record: (drafts: EvidenceDraft[]) => Promise<void>;
 }
 
@@ -42,7 +43,7 @@ export async function provision(target: Target, run: RunInfo): Promise<StepResul
   const state = await target.store.apply(target.key, [{ type: 'create', versionId, value, stage: 'CURRENT' }], {
     rotation: null,
     lastRotatedAt: now.toISOString(),
-    pendingEvents: [draft],
+    pendingEvents: [draft], // a new entry has no earlier drafts
   });
   await run.record([draft]);
   return { action: 'provision', outcome: 'provisioned', fromVersion: null, toVersion: versionId, rotationId, state };
@@ -83,7 +84,7 @@ export async function startRotation(target: Target, state: EntryState, run: RunI
       { type: 'create', versionId: record.newVersionId, value, stage: 'PENDING' },
       { type: 'promote', versionId: record.newVersionId },
     ],
-    { rotation: switchedRecord(target, record, now), lastRotatedAt: now.toISOString(), pendingEvents: drafts },
+    { rotation: switchedRecord(target, record, now), lastRotatedAt: now.toISOString(), pendingEvents: announce(state, run, drafts) },
   );
   await run.record(drafts);
   return { action: 'rotate', outcome: 'rotated', fromVersion: current.id, toVersion: record.newVersionId, rotationId, state: next };
@@ -112,7 +113,7 @@ export async function decommission(target: Target, state: EntryState, run: RunIn
   const value = old && state.versions.some((v) => v.id === old) ? await target.store.readValue(target.key, old) : null;
   const draft = evidence(target, run, 'decommissioned', { rotationId: record.rotationId, fromVersion: old, toVersion: record.newVersionId, value });
   const ops: VersionOp[] = old ? [{ type: 'retire', versionId: old }] : [];
-  const next = await target.store.apply(target.key, ops, meta(state, { rotation: null, pendingEvents: [draft] }));
+  const next = await target.store.apply(target.key, ops, meta(state, { rotation: null, pendingEvents: announce(state, run, [draft]) }));
   await run.record([draft]);
   return { action: 'decommission', outcome: 'decommissioned', fromVersion: old, toVersion: record.newVersionId, rotationId: record.rotationId, state: next };
 }
@@ -133,7 +134,7 @@ export async function rollback(target: Target, state: EntryState, run: RunInfo):
   const draft = evidence(target, run, 'rolled-back', { rotationId: record.rotationId, fromVersion: fresh, toVersion: old, value });
   const ops: VersionOp[] = switched ? [{ type: 'promote', versionId: old as string }, { type: 'retire', versionId: fresh }] : [{ type: 'retire', versionId: fresh }];
   const lastRotatedAt = switched ? (oldVersion?.createdAt ?? state.lastRotatedAt) : state.lastRotatedAt;
-  const next = await target.store.apply(target.key, ops, { rotation: null, lastRotatedAt, pendingEvents: [draft] });
+  const next = await target.store.apply(target.key, ops, { rotation: null, lastRotatedAt, pendingEvents: announce(state, run, [draft]) });
   await run.record([draft]);
   return { action: 'rollback', outcome: 'rolled-back', fromVersion: fresh, toVersion: old, rotationId: record.rotationId, state: next };
 }
@@ -155,7 +156,7 @@ export async function markFailed(target: Target, run: RunInfo, error: unknown): 
     });
     draft.error = errorMessage(error);
     if (inFlight && state) {
-      await target.store.apply(target.key, [], meta(state, { rotation: { ...inFlight, phase: 'failed', error: draft.error }, pendingEvents: [draft] }));
+      await target.store.apply(target.key, [], meta(state, { rotation: { ...inFlight, phase: 'failed', error: draft.error }, pendingEvents: announce(state, run, [draft]) }));
     }
     await run.record([draft]);
   } catch {
@@ -170,7 +171,7 @@ async function issue(target: Target, state: EntryState, run: RunInfo): Promise<E
   const next = await target.store.apply(
     target.key,
     [{ type: 'create', versionId: record.newVersionId, value, stage: 'PENDING' }],
-    meta(state, { rotation: { ...record, phase: 'overlap', error: null }, pendingEvents: [draft] }),
+    meta(state, { rotation: { ...record, phase: 'overlap', error: null }, pendingEvents: announce(state, run, [draft]) }),
   );
   await run.record([draft]);
   return next;
@@ -187,7 +188,7 @@ async function finishOverlap(target: Target, state: EntryState, run: RunInfo): P
   const next = await target.store.apply(target.key, [{ type: 'promote', versionId: record.newVersionId }], {
     rotation: switchedRecord(target, record, now),
     lastRotatedAt: now.toISOString(),
-    pendingEvents: [draft],
+    pendingEvents: announce(state, run, [draft]),
   });
   await run.record([draft]);
   return { ...base, state: next };
@@ -201,6 +202,14 @@ function switchedRecord(target: Target, record: RotationRecord, now: Date): Rota
 function requireRotation(target: Target, state: EntryState): RotationRecord {
   if (!state.rotation) throw new KeyshiftError('ERR_INTERNAL', `${target.key}: no rotation in progress`);
   return state.rotation;
+}
+
+/**
+ * The drafts a write announces: this run's earlier ones stay until the run confirms them all at its
+ * end (StoreMeta.confirmedRuns), so evidence lines may be appended in the background.
+ */
+function announce(state: EntryState, run: RunInfo, drafts: EvidenceDraft[]): EvidenceDraft[] {
+  return [...state.pendingEvents.filter((d) => d.runId === run.runId), ...drafts];
 }
 
 function meta(state: EntryState, change: Partial<EntryMeta>): EntryMeta {

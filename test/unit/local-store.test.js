@@ -181,7 +181,7 @@ describe('local store', () => {
       assert.deepEqual(stages(state), k === 'secret-0' ? { v109: ['PREVIOUS'], v110: ['CURRENT'], extra: ['PENDING'] } : { v109: ['PREVIOUS'], v110: ['CURRENT'] });
       assert.equal((await fresh.readValue(k, 'v110')).reveal(), `${k}-value-110`);
       assert.equal((await fresh.readValue(k, 'v109')).reveal(), `${k}-value-109`);
-      assert.deepEqual(state.retired.map((r) => r.id), Array.from({ length: 20 }, (_, i) => `v${i + 89}`));
+      assert.deepEqual(state.retired.map((r) => r.id), Array.from({ length: 5 }, (_, i) => `v${i + 104}`));
     }
     assert.equal((await fresh.readMeta()).confirmedRuns[0], 'r1');
     assert.ok(!readdirSync(join(t.dir, 'nested')).some((n) => n.includes('.tmp-')), 'no temp file left');

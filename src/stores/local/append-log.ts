@@ -14,7 +14,7 @@ import { changedError, readError, writeError } from './store-errors.js';
  */
 
 export interface AppendLogOptions {
-  /** Compact once dead records exceed max(this, 2 × live records). */
+  /** Compact once dead records exceed max(this, live records). */
   compactMinDead: number;
 }
 
@@ -203,7 +203,7 @@ export class AppendLog {
   #shouldCompact(): boolean {
     const s = this.#snap;
     const live = liveCount(s);
-    return s.recordCount >= this.#compactAfterCount && s.recordCount - live > Math.max(this.options.compactMinDead, 2 * live);
+    return s.recordCount >= this.#compactAfterCount && s.recordCount - live > Math.max(this.options.compactMinDead, live);
   }
 
   /** Rewrites the live state as a new generation (temp file, fsync, rename, fsync directory). */

@@ -9,7 +9,7 @@ import { metaText, ownBytes, type StoredEntry, type StoredVersion } from './entr
  * nothing). Every op is idempotent so a rerun after a crash may repeat it.
  */
 
-const KEEP_RETIRED = 20;
+const KEEP_RETIRED = 5;
 
 export function applyOps(prev: StoredEntry | undefined, ops: VersionOp[], meta: EntryMeta, now: string, where: string): StoredEntry {
   const next: StoredEntry = {

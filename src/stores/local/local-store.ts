@@ -18,7 +18,7 @@ import { fingerprintValue, MasterKeyProvider, type StoreKeys } from './master-ke
 export interface LocalStoreOptions {
   /** Clock for version and retirement times (tests). */
   now?: () => Date;
-  /** Compact once dead records exceed max(this, 2 × live records). Default 1000. */
+  /** Compact once dead records exceed max(this, live records). Default 1000. */
   compactMinDead?: number;
 }
 
