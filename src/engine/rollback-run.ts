@@ -6,10 +6,10 @@ import type { EntryState, StoreLock } from '../stores/contract.js';
 import { StoreRegistry } from '../stores/registry.js';
 import type { EngineContext } from './context.js';
 import { targetLabel } from './context.js';
-import { newRunId, operatorName } from './ids.js';
+import { startRun } from './run-info.js';
 import { anchorEvidence, type RotateReport, type RotateResult } from './runner.js';
 import { selectPolicies, targetsOf } from './selection.js';
-import { rollback, type RunInfo } from './steps.js';
+import { rollback } from './steps.js';
 
 export interface RollbackOptions {
   name: string;
@@ -25,19 +25,8 @@ export interface RollbackOptions {
 export async function rollbackRun(ctx: EngineContext, policies: SecretPolicy[], options: RollbackOptions): Promise<RotateReport> {
   const stores = new StoreRegistry(ctx.env);
   const evidence = new EvidenceLog(ctx.evidenceDir, { lockWaitMs: ctx.lockWaitMs });
-  const runId = newRunId();
-  const run: RunInfo = {
-    runId,
-    operator: operatorName(ctx.env),
-    reason: options.reason ?? 'rollback',
-    ticket: options.ticket ?? null,
-    emergency: false,
-    now: ctx.now,
-    generate: () => Promise.reject(new KeyshiftError('ERR_INTERNAL', 'rollback never issues a value')),
-    record: async (drafts) => {
-      await evidence.append(drafts);
-    },
-  };
+  const { run, settle } = startRun(ctx, evidence, { reason: options.reason ?? 'rollback', ticket: options.ticket ?? null, emergency: false });
+  const runId = run.runId;
   const held: StoreLock[] = [];
   try {
     const selected = selectPolicies(policies, { names: [options.name], all: false, envs: options.envs });
@@ -72,6 +61,7 @@ export async function rollbackRun(ctx: EngineContext, policies: SecretPolicy[], 
         hint: 'rollback works only between the issue of a new version and the decommission of the old one',
       });
     }
+    await settle();
     for (const target of targets) {
       if (!lockedStores.delete(target.storeId)) continue;
       await anchorEvidence(target.store, await target.store.readMeta(), evidence, runId);

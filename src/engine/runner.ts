@@ -1,15 +1,14 @@
 import { EvidenceLog } from '../evidence/index.js';
 import { errorMessage, ExitCode, KeyshiftError } from '../errors.js';
-import { generateValue } from '../generators/index.js';
 import type { SecretPolicy } from '../policy/types.js';
 import type { EntryState, SecretStore, StoreLock, StoreMeta } from '../stores/contract.js';
 import { StoreRegistry } from '../stores/registry.js';
 import type { EngineContext, Target } from './context.js';
 import { targetLabel } from './context.js';
 import { recoverEvidence } from './evidence-recovery.js';
-import { newRunId, operatorName } from './ids.js';
 import { isExecutable, planTarget, type PlannedAction } from './planner.js';
 import { decommission, markFailed, provision, resumeRotation, startRotation, type RunInfo } from './steps.js';
+import { startRun } from './run-info.js';
 import { selectPolicies, targetsOf, type Selection } from './selection.js';
 import { mapWithConcurrency } from './concurrency.js';
 import { unconfirmedDrafts } from './state.js';
@@ -62,30 +61,12 @@ export async function planRun(ctx: EngineContext, policies: SecretPolicy[], opti
 export async function rotateRun(ctx: EngineContext, policies: SecretPolicy[], options: RotateOptions): Promise<RotateReport> {
   const stores = new StoreRegistry(ctx.env);
   const evidence = new EvidenceLog(ctx.evidenceDir, { lockWaitMs: ctx.lockWaitMs });
-  const runId = newRunId();
-  const run: RunInfo = {
-    runId,
-    operator: operatorName(ctx.env),
+  const { run, settle } = startRun(ctx, evidence, {
     reason: options.reason ?? (options.force ? 'forced' : 'scheduled'),
     ticket: options.ticket ?? null,
     emergency: options.force,
-    now: ctx.now,
-    generate: (target) => generateValue(target.policy.generator, { cwd: ctx.cwd, env: ctx.env }),
-    // Appends run in the background (the store holds the drafts); all are awaited before the run
-    // confirms its drafts and anchors the log in the stores.
-    record: async (drafts) => {
-      // Bounded: past a few hundred lines in flight, wait for the log to catch up (memory).
-      if (appends.length >= 256) await Promise.all(appends.splice(0, 128));
-      appends.push(
-        evidence.append(drafts).then(
-          () => undefined,
-          (error: unknown) => void (evidenceError ??= error),
-        ),
-      );
-    },
-  };
-  const appends: Array<Promise<void>> = [];
-  let evidenceError: unknown;
+  });
+  const runId = run.runId;
   const log = ctx.logger.child({ runId });
   const locks = new Map<string, StoreLock>();
   const blocked = new Map<string, KeyshiftError>();
@@ -157,13 +138,7 @@ export async function rotateRun(ctx: EngineContext, policies: SecretPolicy[], op
       return results;
     });
     const results = perSecret.flat();
-    await Promise.all(appends);
-    if (evidenceError !== undefined) {
-      // The drafts stay unconfirmed in the stores: the next run appends what is missing.
-      throw new KeyshiftError('ERR_EVIDENCE_WRITE', `rotations were applied but evidence could not be written: ${errorMessage(evidenceError)}`, {
-        hint: 'fix the evidence directory (space, permissions) and rerun keyshift rotate: it appends the missing records',
-      });
-    }
+    await settle();
 
     for (const [id, lock] of locks) {
       const store = targets.find((t) => t.storeId === id)?.store as SecretStore;
