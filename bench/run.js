@@ -14,7 +14,12 @@ const probe = join(root, 'bench', 'rss-probe.js');
 const args = process.argv.slice(2);
 const runs = Number(argValue('--runs') ?? 5);
 const sizes = (argValue('--sizes') ?? '1000,10000').split(',').map(Number);
-const env = { PATH: process.env.PATH, HOME: process.env.HOME, KEYSHIFT_OPERATOR: 'bench@keyshift' };
+const env = {
+  PATH: process.env.PATH,
+  HOME: process.env.HOME,
+  KEYSHIFT_OPERATOR: 'bench@keyshift',
+  KEYSHIFT_CACHE_DIR: mkdtempSync(join(tmpdir(), 'keyshift-bench-cache-')),
+};
 
 function argValue(name) {
   const i = args.indexOf(name);
@@ -22,6 +27,7 @@ function argValue(name) {
 }
 
 function timeRun(argv, cwd, extraEnv = {}) {
+  if (argv.env) [argv, extraEnv] = [argv.argv, { ...extraEnv, ...argv.env }];
   const start = process.hrtime.bigint();
   const result = spawnSync(process.execPath, argv, { cwd, env: { ...env, ...extraEnv }, encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'], maxBuffer: 64 * 2 ** 20 });
   const ms = Number(process.hrtime.bigint() - start) / 1e6;
@@ -34,7 +40,12 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 function startup() {
   const dir = mkdtempSync(join(tmpdir(), 'keyshift-bench-startup-'));
   cpSync(join(root, 'policies'), join(dir, 'policies'), { recursive: true });
-  const cases = { 'node -e 0': ['-e', '0'], 'keyshift --version': [bin, '--version'], 'keyshift plan (examples)': [bin, 'plan'] };
+  const cases = {
+    'node -e 0': ['-e', '0'],
+    'keyshift --version': [bin, '--version'],
+    'keyshift plan (examples)': [bin, 'plan'],
+    'keyshift plan (examples, policy cache off)': { argv: [bin, 'plan'], env: { KEYSHIFT_NO_CACHE: '1' } },
+  };
   const samples = Object.fromEntries(Object.keys(cases).map((k) => [k, []]));
   timeRun(cases['keyshift plan (examples)'], dir); // warm the file cache
   for (let i = 0; i < runs; i++) for (const [name, argv] of Object.entries(cases)) samples[name].push(timeRun(argv, dir));

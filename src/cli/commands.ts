@@ -2,7 +2,8 @@ import { resolve } from 'node:path';
 import { ExitCode, usageError } from '../errors.js';
 import type { EngineContext } from '../engine/context.js';
 import type { Stage } from '../stores/contract.js';
-import { loadPolicies } from '../policy/load.js';
+import { loadPoliciesCached } from '../policy/cache.js';
+import { packageVersion } from './version.js';
 import { parseDurationAllowZero } from '../policy/durations.js';
 import type { SecretPolicy } from '../policy/types.js';
 import { createLogger, resolveLogLevel } from './logger.js';
@@ -21,7 +22,7 @@ export async function planCommand(g: GlobalOptions, names: string[], o: Selected
   const horizonMs = parseDurationAllowZero(o.horizon);
   if (horizonMs === null) throw usageError(`--horizon "${o.horizon}" is not a duration`, 'use a whole number with a unit s, m, h, d or w, e.g. 14d');
   return withPolicies(g, io, async (ctx, policies) => {
-    const { planRun } = await import('../engine/runner.js');
+    const { planRun } = await import('../engine/plan-run.js');
     const actions = await planRun(ctx, policies, { names, all: o.all ?? false, envs: o.env ?? [], force: o.force, horizonMs });
     printPlan(g, io, actions);
     return ExitCode.ok;
@@ -39,12 +40,13 @@ export async function rotateCommand(
   const concurrency = Number(o.concurrency);
   if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 256) throw usageError(`--concurrency "${o.concurrency}" must be a whole number from 1 to 256`);
   return withPolicies(g, io, async (ctx, policies) => {
-    const { planRun, rotateRun } = await import('../engine/runner.js');
     const selection = { names, all: o.all ?? false, envs: o.env ?? [] };
     if (o.dryRun) {
+      const { planRun } = await import('../engine/plan-run.js');
       printPlan(g, io, await planRun(ctx, policies, { ...selection, force: o.force, horizonMs: 0 }));
       return ExitCode.ok;
     }
+    const { rotateRun } = await import('../engine/runner.js');
     const report = await rotateRun(ctx, policies, { ...selection, force: o.force, reason: o.reason, ticket: o.ticket, concurrency });
     printRotateReport(g, io, report);
     return report.exitCode;
@@ -122,7 +124,7 @@ export async function verifyCommand(g: GlobalOptions, io: Io): Promise<number> {
 /** Load and validate policies; print every problem as file:line:col: message and exit 2 on any. */
 async function withPolicies(g: GlobalOptions, io: Io, body: (ctx: EngineContext, policies: SecretPolicy[], files: string[]) => Promise<number>): Promise<number> {
   const ctx = engineContext(g, io);
-  const loaded = await loadPolicies(g.policies, { cwd: io.cwd });
+  const loaded = await loadPoliciesCached(g.policies, { cwd: io.cwd, env: io.env, version: packageVersion(), log: ctx.logger });
   for (const w of loaded.warnings) io.out.stderr(`${w.file}:${w.line}:${w.col}: warning: ${w.message}\n`);
   if (loaded.errors.length > 0) {
     for (const e of loaded.errors) io.out.stderr(`${e.file}:${e.line}:${e.col}: ${e.message}\n`);
@@ -134,7 +136,7 @@ async function withPolicies(g: GlobalOptions, io: Io, body: (ctx: EngineContext,
 
 async function tryLoadPolicies(g: GlobalOptions, io: Io): Promise<{ ctx: EngineContext; policies: SecretPolicy[] | null }> {
   const ctx = engineContext(g, io);
-  const loaded = await loadPolicies(g.policies, { cwd: io.cwd });
+  const loaded = await loadPoliciesCached(g.policies, { cwd: io.cwd, env: io.env, version: packageVersion(), log: ctx.logger });
   return { ctx, policies: loaded.errors.length === 0 ? loaded.policies : null };
 }
 

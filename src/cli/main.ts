@@ -1,7 +1,7 @@
-import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { ExitCode } from '../errors.js';
 import { printError, processOutput, type Output } from './output.js';
+import { packageVersion } from './version.js';
 
 /**
  * The command table. It only declares commands and options; the handlers (src/cli/commands.ts) are
@@ -114,9 +114,4 @@ export async function main(argv: string[], io: Io = { env: process.env, cwd: pro
     printError(io.out, error, json);
     return (error as { exitCode?: number }).exitCode ?? ExitCode.failed;
   }
-}
-
-function packageVersion(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
 }

@@ -40,23 +40,6 @@ export interface RotateReport {
   exitCode: number;
 }
 
-/** Read every selected target's state (no lock, no writes) and plan. Used by `plan` and `--dry-run`. */
-export async function planRun(ctx: EngineContext, policies: SecretPolicy[], options: Selection & { force: boolean; horizonMs: number }): Promise<PlannedAction[]> {
-  const stores = new StoreRegistry(ctx.env);
-  try {
-    const targets = await targetsOf(selectPolicies(policies, options), options.envs, stores);
-    const now = ctx.now();
-    const planned: PlannedAction[] = [];
-    for (const target of targets) {
-      const state = await target.store.read(target.key);
-      planned.push(...planTarget({ policy: target.policy, environment: target.environment, state }, { now, force: options.force, horizonMs: options.horizonMs }));
-    }
-    return planned;
-  } finally {
-    await stores.closeAll();
-  }
-}
-
 /** Advance each selected secret: resume, decommission where the window elapsed, rotate where due or forced. */
 export async function rotateRun(ctx: EngineContext, policies: SecretPolicy[], options: RotateOptions): Promise<RotateReport> {
   const stores = new StoreRegistry(ctx.env);

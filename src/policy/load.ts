@@ -1,12 +1,11 @@
-import { readdir, readFile, stat } from 'node:fs/promises';
-import { isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import { validateInChunks } from './chunks.js';
 import { crossCheckSecrets, type SecretEntry } from './cross-checks.js';
 import { parseFile } from './parse-yaml.js';
 import type { LoadedPolicies, PolicyProblem, SecretPolicy } from './types.js';
 import { validateFile } from './validate.js';
-
-const POLICY_FILE = /^[^.].*\.ya?ml$/;
+import { displayPath, policyFiles } from './policy-files.js';
 
 /**
  * Loads a policy file, or every *.yaml / *.yml directly in a directory (sorted by name), and
@@ -28,37 +27,6 @@ export async function loadPolicies(target: string, options: { cwd: string }): Pr
   }
   for (const problem of crossCheckSecrets(entries)) errors.push(problem);
   return { policies: uniquePolicies(entries), errors: ordered(errors, files), warnings: ordered(warnings, files), files };
-}
-
-/** The files to load; a missing path or a directory without policy files is a problem. */
-async function policyFiles(path: string, cwd: string, errors: PolicyProblem[]): Promise<string[]> {
-  const shown = displayPath(path, cwd);
-  const problem = (message: string) => errors.push({ file: shown, line: 1, col: 1, message });
-  const info = await stat(path).catch((error: NodeJS.ErrnoException) => error);
-  if (info instanceof Error) {
-    if (info.code === 'ENOENT' || info.code === 'ENOTDIR') {
-      problem('no such file or directory; pass a policy file or a directory of *.yaml files');
-    } else problem(`cannot read (${info.code ?? info.message}); check the path and its permissions`);
-    return [];
-  }
-  if (info.isFile()) return [path];
-  if (!info.isDirectory()) {
-    problem('not a file or a directory; pass a policy file or a directory of *.yaml files');
-    return [];
-  }
-  const names = await readdir(path).catch((error: NodeJS.ErrnoException) => error);
-  if (names instanceof Error) {
-    problem(`cannot list this directory (${names.code ?? names.message}); check its permissions`);
-    return [];
-  }
-  const found: string[] = [];
-  for (const name of names.filter((entry) => POLICY_FILE.test(entry)).sort()) {
-    // stat (not the dirent) so a symlink to a file counts and one to a folder does not.
-    const entry = await stat(join(path, name)).catch(() => null);
-    if (entry?.isFile()) found.push(join(path, name));
-  }
-  if (found.length === 0) problem('no policy files (*.yaml, *.yml) in this directory; add one, or run `keyshift init`');
-  return found;
 }
 
 /**
@@ -117,11 +85,6 @@ function uniquePolicies(entries: SecretEntry[]): SecretPolicy[] {
 }
 
 /** Relative to the working directory when under it (what the user typed), else absolute. */
-function displayPath(path: string, cwd: string): string {
-  const rel = relative(cwd, path);
-  if (rel === '') return '.';
-  return rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel) ? path : rel;
-}
 
 /** Problems in load order of their files (run-level ones first), then by line and column. */
 function ordered(problems: PolicyProblem[], files: string[]): PolicyProblem[] {

@@ -8,10 +8,12 @@ import { fileURLToPath } from 'node:url';
 export const root = fileURLToPath(new URL('../..', import.meta.url));
 export const bin = join(root, 'bin', 'keyshift.js');
 
+/** A home of our own, so tests never read or write the user's ~/.cache/keyshift. */
+export const testHome = mkdtempSync(join(tmpdir(), 'keyshift-home-'));
+
 /** A clean environment: no inherited KEYSHIFT_* settings, a fixed operator. */
 export function baseEnv(extra = {}) {
-  const env = { PATH: process.env.PATH, HOME: process.env.HOME ?? tmpdir(), KEYSHIFT_OPERATOR: 'test@keyshift', ...extra };
-  return env;
+  return { PATH: process.env.PATH, HOME: testHome, KEYSHIFT_OPERATOR: 'test@keyshift', ...extra };
 }
 
 export function tempProject(prefix = 'keyshift-e2e-') {

@@ -1,0 +1,43 @@
+import { readdir, stat } from 'node:fs/promises';
+import { isAbsolute, join, relative, sep } from 'node:path';
+import type { PolicyProblem } from './types.js';
+
+const POLICY_FILE = /^[^.].*\.ya?ml$/;
+
+/** The files to load; a missing path or a directory without policy files is a problem. */
+export async function policyFiles(path: string, cwd: string, errors: PolicyProblem[]): Promise<string[]> {
+  const shown = displayPath(path, cwd);
+  const problem = (message: string) => errors.push({ file: shown, line: 1, col: 1, message });
+  const info = await stat(path).catch((error: NodeJS.ErrnoException) => error);
+  if (info instanceof Error) {
+    if (info.code === 'ENOENT' || info.code === 'ENOTDIR') {
+      problem('no such file or directory; pass a policy file or a directory of *.yaml files');
+    } else problem(`cannot read (${info.code ?? info.message}); check the path and its permissions`);
+    return [];
+  }
+  if (info.isFile()) return [path];
+  if (!info.isDirectory()) {
+    problem('not a file or a directory; pass a policy file or a directory of *.yaml files');
+    return [];
+  }
+  const names = await readdir(path).catch((error: NodeJS.ErrnoException) => error);
+  if (names instanceof Error) {
+    problem(`cannot list this directory (${names.code ?? names.message}); check its permissions`);
+    return [];
+  }
+  const found: string[] = [];
+  for (const name of names.filter((entry) => POLICY_FILE.test(entry)).sort()) {
+    // stat (not the dirent) so a symlink to a file counts and one to a folder does not.
+    const entry = await stat(join(path, name)).catch(() => null);
+    if (entry?.isFile()) found.push(join(path, name));
+  }
+  if (found.length === 0) problem('no policy files (*.yaml, *.yml) in this directory; add one, or run `keyshift init`');
+  return found;
+}
+
+/** A path as the user sees it: relative to the working directory when under it. */
+export function displayPath(path: string, cwd: string): string {
+  const rel = relative(cwd, path);
+  if (rel === '') return '.';
+  return rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel) ? path : rel;
+}
