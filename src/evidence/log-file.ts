@@ -1,5 +1,6 @@
 import { createReadStream, promises as fs, constants } from 'node:fs';
 import { MAX_LINE_BYTES } from './record.js';
+import { readAt } from '../util/file-io.js';
 
 /**
  * Byte-level access to evidence.jsonl. Lines are split on \n bytes ourselves (not readline) so that
@@ -97,24 +98,3 @@ export async function countLines(handle: fs.FileHandle, size: number): Promise<n
   }
   return count;
 }
-
-export async function readAt(handle: fs.FileHandle, position: number, length: number): Promise<Buffer> {
-  const buf = Buffer.alloc(length);
-  let done = 0;
-  while (done < length) {
-    const { bytesRead } = await handle.read(buf, done, length - done, position + done);
-    if (bytesRead === 0) break;
-    done += bytesRead;
-  }
-  return buf.subarray(0, done);
-}
-
-export async function syncDir(dir: string): Promise<void> {
-  const handle = await fs.open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
-

@@ -6,7 +6,8 @@ import { acquireFileLock } from '../util/file-lock.js';
 import {
   ZERO_HASH, draftFields, parseSealedRecord, sealRecord, type EvidenceHead, type EvidenceRecord,
 } from './record.js';
-import { countLines, openForAppend, readFirstLine, readLastLine, syncDir } from './log-file.js';
+import { countLines, openForAppend, readFirstLine, readLastLine } from './log-file.js';
+import { fsyncDir } from '../util/file-io.js';
 
 export interface EvidenceLogOptions {
   /** How long a flush waits for another process holding the evidence lock (default 30s). */
@@ -135,7 +136,7 @@ export class EvidenceLog {
           await handle.truncate(before).catch(() => undefined);
           throw error;
         }
-        if (created) await syncDir(this.#dir);
+        if (created) await fsyncDir(this.#dir);
         this.#cache = { ino, size: before + data.length, head: { chainId: chainId as string, seq, hash: prevHash } };
         return out;
       } finally {

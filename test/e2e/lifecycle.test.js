@@ -85,13 +85,18 @@ test('rollback during the fallback window restores the old value', () => {
   assert.equal(runCli(['evidence', 'verify'], { cwd: dir }).code, 0);
 });
 
-test('a tampered evidence line makes evidence verify exit 1 naming the line', () => {
+/** A project whose example secret was provisioned and rotated once: three evidence lines. */
+function rotatedOnce() {
   const dir = tempProject();
   runCli(['init'], { cwd: dir });
   runCli(['rotate', '--all'], { cwd: dir });
   runCli(['rotate', '--all', '--force', '--reason', 'test'], { cwd: dir });
   const file = join(dir, 'evidence', 'evidence.jsonl');
-  const lines = readFileSync(file, 'utf8').trimEnd().split('\n');
+  return { dir, file, lines: readFileSync(file, 'utf8').trimEnd().split('\n') };
+}
+
+test('a tampered evidence line makes evidence verify exit 1 naming the line', () => {
+  const { dir, file, lines } = rotatedOnce();
   lines[1] = lines[1].replace('"operator":"test@keyshift"', '"operator":"mallory@keyshift"');
   writeFileSync(file, `${lines.join('\n')}\n`);
   const verify = runCli(['evidence', 'verify'], { cwd: dir });
@@ -101,12 +106,7 @@ test('a tampered evidence line makes evidence verify exit 1 naming the line', ()
 });
 
 test('cutting off the last evidence records is caught by the store anchor', () => {
-  const dir = tempProject();
-  runCli(['init'], { cwd: dir });
-  runCli(['rotate', '--all'], { cwd: dir });
-  runCli(['rotate', '--all', '--force', '--reason', 'test'], { cwd: dir });
-  const file = join(dir, 'evidence', 'evidence.jsonl');
-  const lines = readFileSync(file, 'utf8').trimEnd().split('\n');
+  const { dir, file, lines } = rotatedOnce();
   writeFileSync(file, `${lines.slice(0, -1).join('\n')}\n`);
   const verify = runCli(['evidence', 'verify'], { cwd: dir });
   assert.equal(verify.code, 1, verify.stdout);

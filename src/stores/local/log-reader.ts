@@ -14,6 +14,7 @@ import {
 } from './file-format.js';
 import type { StoreKeys } from './master-key.js';
 import { corruptError } from './store-errors.js';
+import { readAt } from '../../util/file-io.js';
 
 /**
  * Loads a store file into memory by replaying its log (last record per key wins). Takes no lock and
@@ -160,16 +161,6 @@ class ReadWindow {
   }
 }
 
-async function readAt(handle: fs.FileHandle, position: number, length: number): Promise<Buffer> {
-  const buffer = Buffer.alloc(length);
-  let filled = 0;
-  while (filled < length) {
-    const { bytesRead } = await handle.read(buffer, filled, length - filled, position + filled);
-    if (bytesRead === 0) break;
-    filled += bytesRead;
-  }
-  return filled === length ? buffer : buffer.subarray(0, filled);
-}
 
 async function statOrNull(path: string): Promise<Stats | null> {
   try {

@@ -5,6 +5,7 @@ import { KeyshiftError } from '../../errors.js';
 import { buildHeader, type ParsedHeader } from './file-format.js';
 import { fileIdOf, type FileId } from './log-reader.js';
 import type { StoreKeys } from './master-key.js';
+import { fsyncDir } from '../../util/file-io.js';
 
 /**
  * Whole-file writes: creating a store and compacting it. Both write a temp file (mode 0600) in the
@@ -106,19 +107,6 @@ async function placeWithoutReplacing(temp: string, path: string): Promise<void> 
   await fs.rename(temp, path);
 }
 
-async function fsyncDir(dir: string): Promise<void> {
-  let handle: fs.FileHandle | undefined;
-  try {
-    handle = await fs.open(dir, 'r');
-    await handle.sync();
-  } catch (error) {
-    // Windows and some network file systems cannot fsync a directory; nothing better to do there.
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code !== 'EISDIR' && code !== 'EINVAL' && code !== 'EPERM' && code !== 'EBADF') throw error;
-  } finally {
-    await handle?.close();
-  }
-}
 
 function appeared(path: string): KeyshiftError {
   return new KeyshiftError('ERR_STORE_CHANGED', `store ${path} was created by another process while this run held its lock`, {
