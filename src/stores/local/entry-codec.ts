@@ -38,10 +38,10 @@ export function encodeItem(item: LogItem): Buffer {
 }
 
 /** The item, or null when an authenticated record does not have the expected shape. */
-export function decodeItem(plaintext: Buffer): LogItem | null {
+export function decodeItem(plaintext: string): LogItem | null {
   let raw: Record<string, unknown>;
   try {
-    raw = JSON.parse(plaintext.toString('utf8')) as Record<string, unknown>;
+    raw = JSON.parse(plaintext) as Record<string, unknown>;
   } catch {
     return null;
   }

@@ -111,14 +111,16 @@ export function frameBodyLength(prefix: Buffer): number | null {
 }
 
 /** The plaintext, or null when the record fails authentication. */
-export function decryptRecord(keys: StoreKeys, headerDigest: Buffer, index: number, body: Buffer): Buffer | null {
+/** The record's plaintext as text (decoded inside the cipher: no intermediate buffers to collect). */
+export function decryptRecord(keys: StoreKeys, headerDigest: Buffer, index: number, body: Buffer): string | null {
   const nonce = body.subarray(0, NONCE_BYTES);
   const tag = body.subarray(body.length - TAG_BYTES);
   const decipher = createDecipheriv('aes-256-gcm', keys.encryption, nonce);
   decipher.setAAD(recordAad(headerDigest, index));
   decipher.setAuthTag(tag);
   try {
-    return Buffer.concat([decipher.update(body.subarray(NONCE_BYTES, body.length - TAG_BYTES)), decipher.final()]);
+    const text = decipher.update(body.subarray(NONCE_BYTES, body.length - TAG_BYTES), undefined, 'utf8');
+    return text + decipher.final('utf8');
   } catch {
     return null;
   }
