@@ -45,13 +45,19 @@ async function cacheKey(target: string, options: { cwd: string; version: string 
   const problems: PolicyProblem[] = [];
   const paths = await policyFiles(resolve(cwd, target), cwd, problems);
   if (problems.length > 0) return null;
-  const hash = createHash('sha256').update(JSON.stringify([FORMAT, options.version, cwd, target]));
+  const hash = createHash('sha256').update(JSON.stringify([FORMAT, options.version, await buildId(), cwd, target]));
   for (const path of paths) {
     const text = await readFile(path).catch(() => null);
     if (!text) return null;
     hash.update(`\0${path}\0${text.length}\0`).update(text);
   }
   return hash.digest('hex');
+}
+
+/** Changes with every build of keyshift, so a result cached by another build is never reused. */
+async function buildId(): Promise<string> {
+  const info = await stat(new URL(import.meta.url)).catch(() => null);
+  return info ? `${info.size}:${info.mtimeMs}` : 'unknown';
 }
 
 async function readCached(file: string): Promise<LoadedPolicies | null> {
