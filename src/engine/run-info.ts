@@ -1,6 +1,7 @@
 import type { EvidenceLog } from '../evidence/index.js';
 import { errorMessage, KeyshiftError } from '../errors.js';
 import { generateValue } from '../generators/index.js';
+import { runHook } from '../hooks/run-hook.js';
 import type { EngineContext } from './context.js';
 import { newRunId, operatorName } from './ids.js';
 import type { RunInfo } from './steps.js';
@@ -25,6 +26,8 @@ export function startRun(ctx: EngineContext, evidence: EvidenceLog, details: { r
     ...details,
     now: ctx.now,
     generate: (target) => generateValue(target.policy.generator, { cwd: ctx.cwd, env: ctx.env }),
+    runHook: (hook, context) => runHook(hook, { ...context, cwd: ctx.cwd, env: ctx.env, log: ctx.logger }),
+    warn: (message) => ctx.logger.warn({}, message),
     record: async (drafts) => {
       if (appends.length >= 256) await Promise.all(appends.splice(0, 128));
       appends.push(

@@ -7,7 +7,8 @@ import type { EngineContext, Target } from './context.js';
 import { targetLabel } from './context.js';
 import { recoverEvidence } from './evidence-recovery.js';
 import { isExecutable, planTarget, type PlannedAction } from './planner.js';
-import { decommission, markFailed, provision, resumeRotation, startRotation, type RunInfo } from './steps.js';
+import { decommission, markFailed, provision, resumeRotation, rollback, startRotation, type RunInfo } from './steps.js';
+import { HookFailedError } from './overlap-hooks.js';
 import { startRun } from './run-info.js';
 import { selectPolicies, targetsOf, type Selection } from './selection.js';
 import { mapWithConcurrency } from './concurrency.js';
@@ -173,12 +174,27 @@ async function advanceTarget(target: Target, run: RunInfo, force: boolean, log: 
       });
     } catch (error) {
       log.error({ target: targetLabel(target), action: action.action, err: errorMessage(error) }, 'step failed');
-      await markFailed(target, run, error);
-      results.push(outcomeOnly(target, action.action, 'failed', { error: toErrorInfo(error) }));
+      const rolledBack = error instanceof HookFailedError && action.action !== 'decommission' ? await rollBackAfterHookFailure(target, run, error) : null;
+      if (!rolledBack) await markFailed(target, run, error);
+      results.push(outcomeOnly(target, action.action, 'failed', { error: toErrorInfo(error), ...(rolledBack ? { reason: rolledBack } : {}) }));
       break;
     }
   }
   return results;
+}
+
+/** A deploy or verify hook failed: put the environment back on the old version. Returns what happened. */
+async function rollBackAfterHookFailure(target: Target, run: RunInfo, failure: HookFailedError): Promise<string | null> {
+  try {
+    const state = await target.store.read(target.key);
+    if (!state?.rotation) return null;
+    const step = await rollback(target, state, run, failure);
+    const hooks = step.rollbackHooksFailed ?? [];
+    return `rolled back: ${step.toVersion} is CURRENT again${hooks.length > 0 ? `; rollback hook(s) failed: ${hooks.join(', ')}` : ''}`;
+  } catch (error) {
+    run.warn?.(`${targetLabel(target)}: rollback after the failed hook did not complete (${errorMessage(error)}); a rerun resumes the rotation`);
+    return null;
+  }
 }
 
 /** Record the log's head in the store (truncation of the log cannot reach it) and confirm this run's drafts. */

@@ -2,6 +2,10 @@ import { errorMessage, KeyshiftError } from '../errors.js';
 import type { SecretValue } from '../secret-value.js';
 import type { EntryMeta, EntryState, EvidenceDraft, EvidenceEvent, RotationRecord, VersionOp } from '../stores/contract.js';
 import type { Target } from './context.js';
+import type { HookSpec } from '../policy/types.js';
+import type { HookContext, HookResult } from '../hooks/run-hook.js';
+import { HookFailedError, runOverlapHooks, runRollbackHooks, toCheck, type HookCheck } from './overlap-hooks.js';
+import { announceDrafts, evidenceDraft } from './evidence-drafts.js';
 import { newRotationId, versionIdFor } from './ids.js';
 import { currentVersion, previousVersion } from './state.js';
 
@@ -20,6 +24,10 @@ export interface RunInfo {
   emergency: boolean;
   now: () => Date;
   generate: (target: Target) => Promise<SecretValue>;
+  /** A warning for the operator's log. */
+  warn?: (message: string) => void;
+  /** Runs one hook (src/hooks) with keyshift's working directory, environment and logger. */
+  runHook: (hook: HookSpec, context: Omit<HookContext, 'cwd' | 'env' | 'log'>) => Promise<HookResult>;
   /** Appends evidence. The store already holds the drafts, so it may resolve before the lines are
    * durable; the run waits for every append before it confirms its drafts. */
   record: (drafts: EvidenceDraft[]) => Promise<void>;
@@ -32,6 +40,8 @@ export interface StepResult {
   toVersion: string | null;
   rotationId: string | null;
   state: EntryState;
+  /** Rollback hooks that failed (the store was rolled back all the same). */
+  rollbackHooksFailed?: string[];
 }
 
 export async function provision(target: Target, run: RunInfo): Promise<StepResult> {
@@ -39,7 +49,7 @@ export async function provision(target: Target, run: RunInfo): Promise<StepResul
   const rotationId = newRotationId(now);
   const versionId = versionIdFor(rotationId);
   const value = await run.generate(target);
-  const draft = evidence(target, run, 'provisioned', { rotationId, fromVersion: null, toVersion: versionId, value });
+  const draft = evidenceDraft(target, run, 'provisioned', { rotationId, fromVersion: null, toVersion: versionId, value });
   const state = await target.store.apply(target.key, [{ type: 'create', versionId, value, stage: 'CURRENT' }], {
     rotation: null,
     lastRotatedAt: now.toISOString(),
@@ -77,14 +87,14 @@ export async function startRotation(target: Target, state: EntryState, run: RunI
   // Nothing to run while both keys are valid: issue and switch in one atomic store write.
   const value = await run.generate(target);
   const detail = { rotationId, fromVersion: current.id, toVersion: record.newVersionId, value };
-  const drafts = [evidence(target, run, 'issued', detail), evidence(target, run, 'switched', detail)];
+  const drafts = [evidenceDraft(target, run, 'issued', detail), evidenceDraft(target, run, 'switched', detail)];
   const next = await target.store.apply(
     target.key,
     [
       { type: 'create', versionId: record.newVersionId, value, stage: 'PENDING' },
       { type: 'promote', versionId: record.newVersionId },
     ],
-    { rotation: switchedRecord(target, record, now), lastRotatedAt: now.toISOString(), pendingEvents: announce(state, run, drafts) },
+    { rotation: switchedRecord(target, record, now), lastRotatedAt: now.toISOString(), pendingEvents: announceDrafts(state, run, drafts) },
   );
   await run.record(drafts);
   return { action: 'rotate', outcome: 'rotated', fromVersion: current.id, toVersion: record.newVersionId, rotationId, state: next };
@@ -95,7 +105,8 @@ export async function startRotation(target: Target, state: EntryState, run: RunI
  * store that applies several version ops atomically can issue and switch in one write.
  */
 function hasOverlapWork(target: Target): boolean {
-  return !target.store.capabilities?.atomicApply;
+  const hooks = target.environment.deploy.length + target.environment.verify.length;
+  return hooks > 0 || !target.store.capabilities?.atomicApply;
 }
 
 /** Continue an in-flight (or failed) rotation from wherever the store says it stopped. */
@@ -111,15 +122,26 @@ export async function decommission(target: Target, state: EntryState, run: RunIn
   const record = requireRotation(target, state);
   const old = record.oldVersionId;
   const value = old && state.versions.some((v) => v.id === old) ? await target.store.readValue(target.key, old) : null;
-  const draft = evidence(target, run, 'decommissioned', { rotationId: record.rotationId, fromVersion: old, toVersion: record.newVersionId, value });
+  // Revoke hooks first (e.g. revoke a vendor key); while one fails the old version stays PREVIOUS.
+  const checks: HookCheck[] = [];
+  for (const hook of target.policy.revoke) {
+    const result = await run.runHook(hook, { secret: target.policy.name, environment: target.environment.name, phase: 'revoke', rotationId: record.rotationId, newVersion: record.newVersionId, oldVersion: old, value });
+    checks.push(toCheck(result, 'revoke'));
+    if (!result.ok) throw new HookFailedError(result, checks);
+  }
+  const draft = evidenceDraft(target, run, 'decommissioned', { rotationId: record.rotationId, fromVersion: old, toVersion: record.newVersionId, value, checks });
   const ops: VersionOp[] = old ? [{ type: 'retire', versionId: old }] : [];
-  const next = await target.store.apply(target.key, ops, meta(state, { rotation: null, pendingEvents: announce(state, run, [draft]) }));
+  const next = await target.store.apply(target.key, ops, meta(state, { rotation: null, pendingEvents: announceDrafts(state, run, [draft]) }));
   await run.record([draft]);
   return { action: 'decommission', outcome: 'decommissioned', fromVersion: old, toVersion: record.newVersionId, rotationId: record.rotationId, state: next };
 }
 
-/** Before decommission: the old version back to CURRENT, the new one discarded. */
-export async function rollback(target: Target, state: EntryState, run: RunInfo): Promise<StepResult> {
+/**
+ * Before decommission: deploy hooks run again with the old value (KEYSHIFT_PHASE=rollback), then
+ * the old version is back to CURRENT and the new one discarded. After a failed hook (`failure`) the
+ * evidence says `failed` (with the hook's checks) and then `rolled-back`.
+ */
+export async function rollback(target: Target, state: EntryState, run: RunInfo, failure?: HookFailedError): Promise<StepResult> {
   const record = requireRotation(target, state);
   const old = record.oldVersionId;
   const fresh = record.newVersionId;
@@ -131,12 +153,21 @@ export async function rollback(target: Target, state: EntryState, run: RunInfo):
     });
   }
   const value = old ? await target.store.readValue(target.key, old) : null;
-  const draft = evidence(target, run, 'rolled-back', { rotationId: record.rotationId, fromVersion: fresh, toVersion: old, value });
+  const rollbackChecks = await runRollbackHooks(target, record, value, run);
+  const drafts: EvidenceDraft[] = [];
+  if (failure) {
+    const failed = evidenceDraft(target, run, 'failed', { rotationId: record.rotationId, fromVersion: old, toVersion: fresh, value: null, checks: failure.checks });
+    failed.error = failure.message;
+    drafts.push(failed);
+  }
+  drafts.push(evidenceDraft(target, run, 'rolled-back', { rotationId: record.rotationId, fromVersion: fresh, toVersion: old, value, checks: rollbackChecks }));
   const ops: VersionOp[] = switched ? [{ type: 'promote', versionId: old as string }, { type: 'retire', versionId: fresh }] : [{ type: 'retire', versionId: fresh }];
   const lastRotatedAt = switched ? (oldVersion?.createdAt ?? state.lastRotatedAt) : state.lastRotatedAt;
-  const next = await target.store.apply(target.key, ops, { rotation: null, lastRotatedAt, pendingEvents: announce(state, run, [draft]) });
-  await run.record([draft]);
-  return { action: 'rollback', outcome: 'rolled-back', fromVersion: fresh, toVersion: old, rotationId: record.rotationId, state: next };
+  const next = await target.store.apply(target.key, ops, { rotation: null, lastRotatedAt, pendingEvents: announceDrafts(state, run, drafts) });
+  await run.record(drafts);
+  const hookTrouble = rollbackChecks.filter((c) => !c.ok).map((c) => c.hook);
+  if (hookTrouble.length > 0) run.warn?.(`${target.policy.name}/${target.environment.name}: rollback hook(s) failed: ${hookTrouble.join(', ')}`);
+  return { action: 'rollback', outcome: 'rolled-back', fromVersion: fresh, toVersion: old, rotationId: record.rotationId, state: next, rollbackHooksFailed: hookTrouble };
 }
 
 /**
@@ -148,7 +179,7 @@ export async function markFailed(target: Target, run: RunInfo, error: unknown): 
     const state = await target.store.read(target.key);
     const rotation = state?.rotation;
     const inFlight = rotation && rotation.phase !== 'fallback' ? rotation : null;
-    const draft = evidence(target, run, 'failed', {
+    const draft = evidenceDraft(target, run, 'failed', {
       rotationId: inFlight?.rotationId ?? null,
       fromVersion: inFlight ? inFlight.oldVersionId : (currentVersion(state)?.id ?? null),
       toVersion: inFlight?.newVersionId ?? null,
@@ -156,7 +187,7 @@ export async function markFailed(target: Target, run: RunInfo, error: unknown): 
     });
     draft.error = errorMessage(error);
     if (inFlight && state) {
-      await target.store.apply(target.key, [], meta(state, { rotation: { ...inFlight, phase: 'failed', error: draft.error }, pendingEvents: announce(state, run, [draft]) }));
+      await target.store.apply(target.key, [], meta(state, { rotation: { ...inFlight, phase: 'failed', error: draft.error }, pendingEvents: announceDrafts(state, run, [draft]) }));
     }
     await run.record([draft]);
   } catch {
@@ -167,11 +198,11 @@ export async function markFailed(target: Target, run: RunInfo, error: unknown): 
 async function issue(target: Target, state: EntryState, run: RunInfo): Promise<EntryState> {
   const record = requireRotation(target, state);
   const value = await run.generate(target);
-  const draft = evidence(target, run, 'issued', { rotationId: record.rotationId, fromVersion: record.oldVersionId, toVersion: record.newVersionId, value });
+  const draft = evidenceDraft(target, run, 'issued', { rotationId: record.rotationId, fromVersion: record.oldVersionId, toVersion: record.newVersionId, value });
   const next = await target.store.apply(
     target.key,
     [{ type: 'create', versionId: record.newVersionId, value, stage: 'PENDING' }],
-    meta(state, { rotation: { ...record, phase: 'overlap', error: null }, pendingEvents: announce(state, run, [draft]) }),
+    meta(state, { rotation: { ...record, phase: 'overlap', error: null }, pendingEvents: announceDrafts(state, run, [draft]) }),
   );
   await run.record([draft]);
   return next;
@@ -182,13 +213,14 @@ async function finishOverlap(target: Target, state: EntryState, run: RunInfo): P
   const record = requireRotation(target, state);
   const base = { fromVersion: record.oldVersionId, toVersion: record.newVersionId, rotationId: record.rotationId };
   if (record.phase === 'fallback') return { ...base, state };
-  const now = run.now();
   const value = await target.store.readValue(target.key, record.newVersionId);
-  const draft = evidence(target, run, 'switched', { ...base, value });
+  const deployed = await runOverlapHooks(target, state, value, run);
+  const now = run.now();
+  const draft = evidenceDraft(target, run, 'switched', { ...base, value });
   const next = await target.store.apply(target.key, [{ type: 'promote', versionId: record.newVersionId }], {
-    rotation: switchedRecord(target, record, now),
+    rotation: switchedRecord(target, requireRotation(target, deployed), now),
     lastRotatedAt: now.toISOString(),
-    pendingEvents: announce(state, run, [draft]),
+    pendingEvents: announceDrafts(deployed, run, [draft]),
   });
   await run.record([draft]);
   return { ...base, state: next };
@@ -204,39 +236,6 @@ function requireRotation(target: Target, state: EntryState): RotationRecord {
   return state.rotation;
 }
 
-/**
- * The drafts a write announces: this run's earlier ones stay until the run confirms them all at its
- * end (StoreMeta.confirmedRuns), so evidence lines may be appended in the background.
- */
-function announce(state: EntryState, run: RunInfo, drafts: EvidenceDraft[]): EvidenceDraft[] {
-  return [...state.pendingEvents.filter((d) => d.runId === run.runId), ...drafts];
-}
-
 function meta(state: EntryState, change: Partial<EntryMeta>): EntryMeta {
   return { rotation: state.rotation, lastRotatedAt: state.lastRotatedAt, pendingEvents: state.pendingEvents, ...change };
-}
-
-function evidence(
-  target: Target,
-  run: RunInfo,
-  event: EvidenceEvent,
-  detail: { rotationId: string | null; fromVersion: string | null; toVersion: string | null; value: SecretValue | null },
-): EvidenceDraft {
-  return {
-    event,
-    rotationId: detail.rotationId,
-    secret: target.policy.name,
-    environment: target.environment.name,
-    store: target.store.kind,
-    fromVersion: detail.fromVersion,
-    toVersion: detail.toVersion,
-    fingerprint: detail.value ? target.store.fingerprint(detail.value) : null,
-    at: run.now().toISOString(),
-    operator: run.operator,
-    reason: run.reason,
-    ticket: run.ticket,
-    emergency: run.emergency,
-    checks: [],
-    runId: run.runId,
-  };
 }

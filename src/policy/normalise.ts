@@ -1,15 +1,27 @@
 import { resolve } from 'node:path';
 import { parseDuration } from './durations.js';
 import { CHARSETS, type SecretInput } from './schema.js';
-import type { GeneratorSpec, SecretPolicy, SourcePosition, StoreSpec } from './types.js';
+import type { CommandHook, GeneratorSpec, HookSpec, SecretPolicy, SourcePosition, StoreSpec } from './types.js';
 
 /** The default timeout of a command generator, as written in docs/policies.md. */
 export const DEFAULT_COMMAND_TIMEOUT = '30s';
+/** Hook defaults, as written in docs/policies.md#hooks. */
+export const DEFAULT_HOOK_TIMEOUT = '5m';
+export const DEFAULT_HTTP_TIMEOUT = '30s';
 
 export interface SecretSources {
   secret: SourcePosition;
   environments: SourcePosition[];
+  /** Per environment, where each deploy / verify hook (list item) starts; absent = the environment's. */
+  deploy?: SourcePosition[][];
+  verify?: SourcePosition[][];
+  /** Where each revoke hook starts; absent = the secret's position. */
+  revoke?: SourcePosition[];
 }
+
+type EnvironmentInput = SecretInput['environments'][number];
+type CommandHookInput = NonNullable<SecretInput['revoke']>[number];
+type VerifyHookInput = NonNullable<EnvironmentInput['verify']>[number];
 
 /**
  * A schema-valid secret → the engine's SecretPolicy: durations in ms, store paths absolute against
@@ -26,11 +38,24 @@ export function normaliseSecret(input: SecretInput, sources: SecretSources, cwd:
     fallbackWindow: input.fallbackWindow,
     fallbackWindowMs: durationMs(input.fallbackWindow),
     generator: normaliseGenerator(input.generator),
-    environments: input.environments.map((environment, index) => ({
-      name: environment.name,
-      store: normaliseStore(environment.store, input.name, cwd),
-      source: sources.environments[index] ?? sources.secret,
-    })),
+    environments: input.environments.map((environment, index) => {
+      const source = sources.environments[index] ?? sources.secret;
+      const at = (list: SourcePosition[][] | undefined, item: number) => list?.[index]?.[item] ?? source;
+      return {
+        name: environment.name,
+        store: normaliseStore(environment.store, input.name, cwd),
+        deploy: (environment.deploy ?? []).map((hook, item) =>
+          normaliseCommandHook(hook, `deploy[${item}]`, at(sources.deploy, item), cwd),
+        ),
+        verify: (environment.verify ?? []).map((hook, item) =>
+          normaliseVerifyHook(hook, `verify[${item}]`, at(sources.verify, item), cwd),
+        ),
+        source,
+      };
+    }),
+    revoke: (input.revoke ?? []).map((hook, item) =>
+      normaliseCommandHook(hook, `revoke[${item}]`, sources.revoke?.[item] ?? sources.secret, cwd),
+    ),
     source: sources.secret,
   };
 }
@@ -54,7 +79,49 @@ function normaliseGenerator(generator: SecretInput['generator']): GeneratorSpec 
   };
 }
 
-function normaliseStore(store: SecretInput['environments'][number]['store'], secretName: string, cwd: string): StoreSpec {
+function normaliseCommandHook(hook: CommandHookInput, position: string, source: SourcePosition, cwd: string): CommandHook {
+  // The schema's check guarantees `run` on command hooks.
+  const run = hook.run as string[] | string;
+  return {
+    kind: 'command',
+    run: typeof run === 'string' ? run : [...run],
+    timeoutMs: durationMs(hook.timeout ?? DEFAULT_HOOK_TIMEOUT),
+    env: { ...(hook.env ?? {}) },
+    cwd: hook.cwd !== undefined ? resolve(cwd, hook.cwd) : null,
+    label: `${position} ${programOf(run)}`,
+    source,
+  };
+}
+
+function normaliseVerifyHook(hook: VerifyHookInput, position: string, source: SourcePosition, cwd: string): HookSpec {
+  if (hook.http === undefined) return normaliseCommandHook(hook, position, source, cwd);
+  const { url, method = 'GET', expectStatus = 200, timeout = DEFAULT_HTTP_TIMEOUT } = hook.http;
+  const parsed = new URL(url);
+  return {
+    kind: 'http',
+    url,
+    method,
+    expectStatus,
+    timeoutMs: durationMs(timeout),
+    // Host and path only: never the query, fragment or user info (they may carry tokens).
+    label: `${position} ${method} ${parsed.host}${parsed.pathname}`,
+    source,
+  };
+}
+
+/**
+ * The program a hook runs, for its label: argv[0], or the first word of a shell line after any
+ * leading `NAME=value` assignments (those may hold secret-looking literals). Nothing else of the
+ * command is ever shown.
+ */
+export function programOf(run: string[] | string): string {
+  if (Array.isArray(run)) return run[0] ?? 'sh';
+  const words = run.trim().split(/\s+/);
+  const program = words.find((word) => !/^[A-Za-z_][A-Za-z0-9_]*=/.test(word));
+  return program ?? 'sh';
+}
+
+function normaliseStore(store: EnvironmentInput['store'], secretName: string, cwd: string): StoreSpec {
   return { type: 'local', path: resolve(cwd, store.path), key: store.key ?? secretName };
 }
 

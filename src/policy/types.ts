@@ -37,9 +37,39 @@ export interface LocalStoreSpec {
 
 export type StoreSpec = LocalStoreSpec;
 
+/** A command hook: argv (no shell) or one shell line (run with /bin/sh -c). */
+export interface CommandHook {
+  kind: 'command';
+  run: string[] | string;
+  timeoutMs: number; // default 5m
+  /** Extra environment variables (never KEYSHIFT_*: keyshift sets those). */
+  env: Record<string, string>;
+  /** Absolute working directory (relative paths resolve against where keyshift runs); null = there. */
+  cwd: string | null;
+  /** Short human label for logs, evidence and errors, e.g. `deploy[0] kubectl` (never a value). */
+  label: string;
+  source: SourcePosition;
+}
+
+/** A verify hook that calls a URL and expects a status. The value is never sent. */
+export interface HttpHook {
+  kind: 'http';
+  url: string;
+  method: 'GET' | 'HEAD' | 'POST';
+  expectStatus: number; // default 200
+  timeoutMs: number; // default 30s
+  label: string;
+  source: SourcePosition;
+}
+
+export type HookSpec = CommandHook | HttpHook;
+
 export interface EnvironmentPolicy {
   name: string;
   store: StoreSpec;
+  /** Run during the overlap, in order: deploy hooks, then verify hooks; then the switch. */
+  deploy: CommandHook[];
+  verify: HookSpec[];
   source: SourcePosition;
 }
 
@@ -53,6 +83,8 @@ export interface SecretPolicy {
   fallbackWindowMs: number;
   generator: GeneratorSpec;
   environments: EnvironmentPolicy[];
+  /** Run at decommission, before the old version is removed (e.g. revoke a vendor key). */
+  revoke: CommandHook[];
   source: SourcePosition;
 }
 

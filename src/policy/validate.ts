@@ -39,8 +39,20 @@ export function validateSecret(
   const parsed = secretSchema.safeParse(raw);
   let policy: SecretPolicy | null = null;
   if (parsed.success) {
-    const environments = parsed.data.environments.map((_, env) => at(['environments', env]));
-    policy = normaliseSecret(parsed.data, { secret: at([]), environments }, cwd);
+    const { environments: envs, revoke } = parsed.data;
+    const hooks = (env: number, list: 'deploy' | 'verify', count: number) =>
+      Array.from({ length: count }, (_, item) => at(['environments', env, list, item]));
+    policy = normaliseSecret(
+      parsed.data,
+      {
+        secret: at([]),
+        environments: envs.map((_, env) => at(['environments', env])),
+        deploy: envs.map((environment, env) => hooks(env, 'deploy', environment.deploy?.length ?? 0)),
+        verify: envs.map((environment, env) => hooks(env, 'verify', environment.verify?.length ?? 0)),
+        revoke: (revoke ?? []).map((_, item) => at(['revoke', item])),
+      },
+      cwd,
+    );
   } else {
     reportIssues(source, parsed.error.issues, raw, base, errors);
   }

@@ -32,6 +32,8 @@ export interface RotationRecord {
   /** When the old version may be decommissioned, as computed at the switch (informational: the
    * planner recomputes it from switchedAt and the policy, so editing the policy takes effect). */
   decommissionAfter: string | null;
+  /** How many of the environment's overlap hooks (deploy, then verify) have succeeded. */
+  hooksDone?: number;
   /** A fallback window chosen for this rotation only (emergency `--fallback-window`), in ms. */
   fallbackWindowOverrideMs?: number | null;
   reason: string;

@@ -11,7 +11,7 @@ const issuer = `["node", "-e", "process.stdout.write('${CANARY}' + require('cryp
 test('a canary secret never leaks outside get', () => {
   const dir = tempProject();
   writeFiles(dir, {
-    'policies/canary.yaml': `secrets:\n  - name: canary\n    interval: 30d\n    fallbackWindow: 1h\n    generator: { type: command, run: ${issuer} }\n    environments:\n      - name: dev\n        store: { type: local, path: .keyshift/dev.store }\n      - name: prod\n        store: { type: local, path: .keyshift/prod.store }\n`,
+    'policies/canary.yaml': `secrets:\n  - name: canary\n    interval: 30d\n    fallbackWindow: 1h\n    generator: { type: command, run: ${issuer} }\n    environments:\n      - name: dev\n        store: { type: local, path: .keyshift/dev.store }\n        deploy: [{ run: "cat; cat \\"$KEYSHIFT_VALUE_FILE\\" >&2" }]\n        verify: [{ run: [sh, -c, "cat; exit 3"] }]\n      - name: prod\n        store: { type: local, path: .keyshift/prod.store }\n`,
   });
   const outputs = [];
   const run = (...args) => {
@@ -20,7 +20,9 @@ test('a canary secret never leaks outside get', () => {
     return result;
   };
   assert.equal(run('rotate', '--all').code, 0);
-  assert.equal(run('rotate', '--all', '--force', '--reason', 'leak test', '--json').code, 0);
+  // dev's verify hook echoes the value and fails: the failure and rollback paths log hook output.
+  assert.equal(run('rotate', '--all', '--force', '--reason', 'leak test', '--json').code, 1);
+  assert.ok(outputs.at(-1).stderr.includes('[redacted]'), 'hook output is logged, redacted');
   run('plan');
   run('plan', '--json', '--force');
   run('status');

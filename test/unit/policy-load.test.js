@@ -168,14 +168,19 @@ test('a valid multi-file directory is normalised', async () => {
       {
         name: 'dev',
         store: { type: 'local', path: join(cwd, '.keyshift/dev.store'), key: 'app/password' },
+        deploy: [],
+        verify: [],
         source: { file: 'policies/a.yaml', line: 7, col: 9 },
       },
       {
         name: 'prod',
         store: { type: 'local', path: '/var/keyshift/prod.store', key: 'a-password' },
+        deploy: [],
+        verify: [],
         source: { file: 'policies/a.yaml', line: 9, col: 9 },
       },
     ],
+    revoke: [],
     source: { file: 'policies/a.yaml', line: 2, col: 5 },
   });
   assert.deepEqual(issued.generator, { type: 'command', run: ['./issue.sh', '--json'], timeoutMs: 30_000 });

@@ -14,8 +14,8 @@ async function setup() {
   const path = join(mkdtempSync(join(tmpdir(), 'keyshift-steps-')), 'test.store');
   const store = openLocalStore({ path }, {});
   const lock = await store.lock({ waitMs: 1000, owner: 'test' });
-  const policy = { name: 'k', intervalMs: 30 * 24 * HOUR, fallbackWindowMs: 2 * HOUR, environments: [] };
-  const target = { policy, environment: { name: 'dev' }, store, storeId: `local:${path}`, key: 'k' };
+  const policy = { name: 'k', intervalMs: 30 * 24 * HOUR, fallbackWindowMs: 2 * HOUR, environments: [], revoke: [] };
+  const target = { policy, environment: { name: 'dev', deploy: [], verify: [] }, store, storeId: `local:${path}`, key: 'k' };
   const events = [];
   let counter = 0;
   let clock = Date.parse('2026-11-23T10:00:00Z');

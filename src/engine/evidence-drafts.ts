@@ -1,0 +1,39 @@
+import type { SecretValue } from '../secret-value.js';
+import type { EntryState, EvidenceDraft, EvidenceEvent } from '../stores/contract.js';
+import type { Target } from './context.js';
+import type { HookCheck } from './overlap-hooks.js';
+import type { RunInfo } from './steps.js';
+
+/** The evidence event a step announces: written to the store with the step, appended after it. */
+export function evidenceDraft(
+  target: Target,
+  run: RunInfo,
+  event: EvidenceEvent,
+  detail: { rotationId: string | null; fromVersion: string | null; toVersion: string | null; value: SecretValue | null; checks?: HookCheck[] },
+): EvidenceDraft {
+  return {
+    event,
+    rotationId: detail.rotationId,
+    secret: target.policy.name,
+    environment: target.environment.name,
+    store: target.store.kind,
+    fromVersion: detail.fromVersion,
+    toVersion: detail.toVersion,
+    fingerprint: detail.value ? target.store.fingerprint(detail.value) : null,
+    at: run.now().toISOString(),
+    operator: run.operator,
+    reason: run.reason,
+    ticket: run.ticket,
+    emergency: run.emergency,
+    checks: detail.checks ?? [],
+    runId: run.runId,
+  };
+}
+
+/**
+ * The drafts a write announces: this run's earlier ones stay until the run confirms them all at its
+ * end (StoreMeta.confirmedRuns), so evidence lines may be appended in the background.
+ */
+export function announceDrafts(state: EntryState, run: RunInfo, drafts: EvidenceDraft[]): EvidenceDraft[] {
+  return [...state.pendingEvents.filter((d) => d.runId === run.runId), ...drafts];
+}

@@ -1,0 +1,31 @@
+import type { Log } from '../log.js';
+import type { SecretValue } from '../secret-value.js';
+
+export type HookPhase = 'deploy' | 'verify' | 'rollback' | 'revoke';
+
+export interface HookContext {
+  secret: string;
+  environment: string;
+  phase: HookPhase;
+  rotationId: string;
+  newVersion: string | null;
+  oldVersion: string | null;
+  /** The value the hook acts on: the new value for deploy/verify, the old one for rollback/revoke. */
+  value: SecretValue | null;
+  /** Where keyshift runs (a hook's own `cwd` overrides). */
+  cwd: string;
+  /** keyshift's environment, inherited by command hooks. */
+  env: NodeJS.ProcessEnv;
+  log: Log;
+}
+
+export interface HookResult {
+  ok: boolean;
+  label: string;
+  exitCode: number | null;
+  signal: string | null;
+  timedOut: boolean;
+  durationMs: number;
+  /** One line, never any hook output or value, e.g. `deploy[0] kubectl exited with status 3`. */
+  error: string | null;
+}

@@ -1,0 +1,221 @@
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { loadPolicies } from '../../dist/policy/load.js';
+import { policyJsonSchema } from '../../dist/policy/json-schema.js';
+
+const tempDirs = [];
+after(() => tempDirs.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
+
+const FILE = 'policies/p.yaml';
+
+async function load(text) {
+  const cwd = mkdtempSync(join(tmpdir(), 'keyshift-hooks-'));
+  tempDirs.push(cwd);
+  mkdirSync(dirname(join(cwd, FILE)), { recursive: true });
+  writeFileSync(join(cwd, FILE), text);
+  return { cwd, ...(await loadPolicies('policies', { cwd })) };
+}
+
+/** A valid secret with two environments; `prodHooks` lines go under prod (line 10 on). */
+function policy(prodHooks = [], secretHooks = []) {
+  return `${[
+    'secrets:', //                                                   1
+    '  - name: api-key', //                                          2
+    '    interval: 90d', //                                          3
+    '    fallbackWindow: 48h', //                                    4
+    '    generator: { type: random, bytes: 32 }', //                 5
+    '    environments:', //                                          6
+    '      - name: dev', //                                          7
+    '        store: { type: local, path: .keyshift/dev.store }', //  8
+    '      - name: prod', //                                         9
+    ...prodHooks.map((line) => `        ${line}`), //                10…
+    '        store: { type: local, path: .keyshift/prod.store }',
+    ...secretHooks.map((line) => `    ${line}`),
+  ].join('\n')}\n`;
+}
+
+test('argv, shell-line and http hooks are normalised with defaults, resolved cwd and safe labels', async () => {
+  const { cwd, errors, policies } = await load(
+    policy(
+      [
+        'deploy:', //                                                                        10
+        '  - run: [kubectl, rollout, restart, deployment/api]', //                            11
+        '    env: { NAMESPACE: prod, _X1: "8080" }', //                                      12
+        '    cwd: deploy/k8s', //                                                             13
+        '    timeout: 10m', //                                                                14
+        '  - run: "API_TOKEN=s3cr3t-literal ./push.sh --token s3cr3t-literal"', //          15
+        'verify:', //                                                                        16
+        '  - run: curl -fsS https://api.example.com/healthz', //                              17
+        '  - http: { url: "https://api.example.com/healthz?token=abc" }', //                  18
+        '  - http:', //                                                                      19
+        '      url: http://user:pw@internal:8080/ready', //                                  20
+        '      method: POST', //                                                             21
+        '      expectStatus: 204', //                                                        22
+        '      timeout: 5s', //                                                              23
+      ],
+      ['revoke:', '  - run: [./bin/revoke-key, --old]', '    cwd: /opt/tools'],
+    ),
+  );
+  assert.deepEqual(errors, []);
+  const [secret] = policies;
+  const at = (line, col) => ({ file: FILE, line, col });
+  assert.deepEqual(secret.environments[0].deploy, []);
+  assert.deepEqual(secret.environments[0].verify, []);
+  const prod = secret.environments[1];
+  assert.deepEqual(prod.deploy, [
+    {
+      kind: 'command',
+      run: ['kubectl', 'rollout', 'restart', 'deployment/api'],
+      timeoutMs: 600_000,
+      env: { NAMESPACE: 'prod', _X1: '8080' },
+      cwd: join(cwd, 'deploy/k8s'),
+      label: 'deploy[0] kubectl',
+      source: at(11, 13),
+    },
+    {
+      kind: 'command',
+      run: 'API_TOKEN=s3cr3t-literal ./push.sh --token s3cr3t-literal',
+      timeoutMs: 300_000,
+      env: {},
+      cwd: null,
+      label: 'deploy[1] ./push.sh',
+      source: at(15, 13),
+    },
+  ]);
+  assert.deepEqual(prod.verify, [
+    {
+      kind: 'command',
+      run: 'curl -fsS https://api.example.com/healthz',
+      timeoutMs: 300_000,
+      env: {},
+      cwd: null,
+      label: 'verify[0] curl',
+      source: at(17, 13),
+    },
+    {
+      kind: 'http',
+      url: 'https://api.example.com/healthz?token=abc',
+      method: 'GET',
+      expectStatus: 200,
+      timeoutMs: 30_000,
+      label: 'verify[1] GET api.example.com/healthz',
+      source: at(18, 13),
+    },
+    {
+      kind: 'http',
+      url: 'http://user:pw@internal:8080/ready',
+      method: 'POST',
+      expectStatus: 204,
+      timeoutMs: 5_000,
+      label: 'verify[2] POST internal:8080/ready',
+      source: at(19, 13),
+    },
+  ]);
+  assert.deepEqual(secret.revoke, [
+    {
+      kind: 'command',
+      run: ['./bin/revoke-key', '--old'],
+      timeoutMs: 300_000,
+      env: {},
+      cwd: '/opt/tools',
+      label: 'revoke[0] ./bin/revoke-key',
+      source: at(26, 9),
+    },
+  ]);
+  for (const hook of [...prod.deploy, ...prod.verify]) assert.ok(!hook.label.includes('s3cr3t') && !hook.label.includes('token'), hook.label);
+});
+
+test('a secret without hooks gets empty lists', async () => {
+  const { errors, policies } = await load(policy());
+  assert.deepEqual(errors, []);
+  assert.deepEqual(policies[0].revoke, []);
+  for (const environment of policies[0].environments) assert.deepEqual([environment.deploy, environment.verify], [[], []]);
+});
+
+const P = 'secrets[0].environments[1]';
+// Each case: hook lines under prod (from line 10) and every expected error as [line, col, fragment].
+const badHooks = [
+  ['empty argv', ['deploy: [{ run: [] }]'], [[10, 25, `${P}.deploy[0].run: is an empty list; give at least the program`]]],
+  ['empty shell line', ['deploy:', '  - run: ""'], [[11, 18, `${P}.deploy[0].run: is empty; give a command`]]],
+  ['empty argv word', ['deploy:', '  - run: [kubectl, ""]'], [[11, 28, `${P}.deploy[0].run[1]: must not be an empty string`]]],
+  ['run of the wrong type', ['deploy:', '  - run: 42'], [[11, 18, `${P}.deploy[0].run: must be a list (argv, run without a shell) or a string (a shell line`]]],
+  ['missing run', ['deploy:', '  - timeout: 1m'], [[11, 13, `${P}.deploy[0].run: missing; a hook needs run`]]],
+  ['bad env key', ['deploy:', '  - run: [x]', '    env: { 1BAD: x }'], [
+    [12, 26, `${P}.deploy[0].env.1BAD: is not a valid environment variable name`],
+  ]],
+  ['KEYSHIFT_ env key', ['verify:', '  - run: [x]', '    env:', '      KEYSHIFT_VALUE: y'], [
+    [13, 31, `${P}.verify[0].env.KEYSHIFT_VALUE: starts with KEYSHIFT_, which is reserved: keyshift sets those variables itself`],
+  ]],
+  ['env value not a string', ['deploy:', '  - run: [x]', '    env: { PORT: 8080 }'], [[12, 26, `${P}.deploy[0].env.PORT: expected a string, got a number`]]],
+  ['empty cwd', ['deploy:', '  - run: [x]', '    cwd: ""'], [[12, 18, `${P}.deploy[0].cwd: must not be empty`]]],
+  ['bad hook timeout', ['deploy:', '  - run: [x]', '    timeout: 5x'], [[12, 22, `${P}.deploy[0].timeout: "5x" is not a duration`]]],
+  ['bad url', ['verify:', '  - run: [x]', '  - http: { url: ftp://example.com/x }'], [
+    [12, 26, `${P}.verify[1].http.url: must be an absolute http:// or https:// URL`],
+  ]],
+  ['not a url', ['verify:', '  - http:', '      url: example.com/healthz'], [[12, 20, `${P}.verify[0].http.url: must be an absolute http:// or https:// URL`]]],
+  ['bad method', ['verify:', '  - http: { url: "https://a.example", method: PUT }'], [
+    [11, 55, `${P}.verify[0].http.method: must be one of GET, HEAD, POST`],
+  ]],
+  ['bad expectStatus', ['verify:', '  - http: { url: "https://a.example", expectStatus: 99 }'], [
+    [11, 61, `${P}.verify[0].http.expectStatus: must be a whole number from 100 to 599`],
+  ]],
+  ['both run and http', ['verify:', '  - run: [x]', '    http: { url: "https://a.example" }'], [
+    [11, 13, `${P}.verify[0]: a verify hook needs either run or http, not both`],
+  ]],
+  ['neither run nor http', ['verify:', '  - cwd: x'], [[11, 13, `${P}.verify[0]: a verify hook needs either run or http; e.g. run:`]]],
+  ['timeout beside http', ['verify:', '  - http: { url: "https://a.example" }', '    timeout: 5s'], [
+    [12, 22, `${P}.verify[0].timeout: applies only to run hooks; put it inside http`],
+  ]],
+  ['unknown key in a command hook', ['deploy:', '  - run: [x]', '    shell: true'], [
+    [12, 13, `${P}.deploy[0]: unknown key "shell"; allowed keys: run, timeout, env, cwd`],
+  ]],
+  ['unknown key in an http check', ['verify:', '  - http: { url: "https://a.example", headers: {} }'], [
+    [11, 47, `${P}.verify[0].http: unknown key "headers"; allowed keys: url, method, expectStatus, timeout`],
+  ]],
+  ['http in deploy', ['deploy:', '  - http: { url: "https://a.example" }'], [
+    [11, 13, `${P}.deploy[0]: unknown key "http"; allowed keys: run, timeout, env, cwd`],
+    [11, 13, `${P}.deploy[0].run: missing; a hook needs run`],
+  ]],
+  ['hooks not a list', ['deploy: { run: [x] }'], [[10, 17, `${P}.deploy: expected a list, got a map`]]],
+];
+
+for (const [title, lines, expected] of badHooks) {
+  test(`bad hook: ${title}`, async () => {
+    const { errors, policies } = await load(policy(lines));
+    const actual = errors.map((e) => [e.file, e.line, e.col, e.message]);
+    assert.equal(actual.length, expected.length, `errors: ${JSON.stringify(actual, null, 1)}`);
+    expected.forEach(([line, col, fragment], index) => {
+      const [file, gotLine, gotCol, message] = actual[index];
+      assert.deepEqual([file, gotLine, gotCol], [FILE, line, col], message);
+      assert.ok(message.includes(fragment), `"${message}" should contain "${fragment}"`);
+    });
+    assert.deepEqual(policies, []);
+  });
+}
+
+test('a bad revoke hook points at its field', async () => {
+  const { errors } = await load(policy([], ['revoke:', '  - run: [./revoke.sh]', '    env: { KEYSHIFT_OLD: x }']));
+  assert.deepEqual(
+    errors.map((e) => [e.line, e.col]),
+    [[13, 30]],
+  );
+  assert.match(errors[0].message, /^secrets\[0\]\.revoke\[0\]\.env\.KEYSHIFT_OLD: starts with KEYSHIFT_/);
+});
+
+test('the JSON Schema describes hooks strictly', () => {
+  const secret = policyJsonSchema().properties.secrets.items;
+  const environment = secret.properties.environments.items;
+  const deploy = environment.properties.deploy.items;
+  const verify = environment.properties.verify.items;
+  const revoke = secret.properties.revoke.items;
+  for (const object of [deploy, verify, revoke, verify.properties.http]) assert.equal(object.additionalProperties, false);
+  assert.deepEqual(deploy.required, ['run']);
+  assert.deepEqual(verify.properties.http.required, ['url']);
+  assert.deepEqual(verify.properties.http.properties.method.enum, ['GET', 'HEAD', 'POST']);
+  assert.equal(verify.oneOf.length, 2);
+  assert.deepEqual(secret.required, ['name', 'interval', 'fallbackWindow', 'generator', 'environments']);
+  assert.deepEqual(environment.required, ['name', 'store']);
+});
