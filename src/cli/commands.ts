@@ -32,11 +32,16 @@ export async function planCommand(g: GlobalOptions, names: string[], o: Selected
 export async function rotateCommand(
   g: GlobalOptions,
   names: string[],
-  o: Selected & { force: boolean; dryRun: boolean; reason?: string; ticket?: string; concurrency: string },
+  o: Selected & { force: boolean; dryRun: boolean; reason?: string; ticket?: string; concurrency: string; fallbackWindow?: string },
   io: Io,
 ): Promise<number> {
   if (names.length === 0 && !o.all) throw usageError('rotate needs secret names or --all', 'e.g. keyshift rotate --all, or keyshift rotate webhook-signing-key');
   if (names.length > 0 && o.all) throw usageError('give secret names or --all, not both');
+  if (o.all && o.force && !o.dryRun && !o.reason?.trim()) {
+    throw usageError('rotate --all --force needs --reason', 'say why every key is rotated now, e.g. --reason "suspected compromise, INC-1234": it goes into the evidence');
+  }
+  const fallbackWindowMs = o.fallbackWindow === undefined ? undefined : parseDurationAllowZero(o.fallbackWindow);
+  if (fallbackWindowMs === null) throw usageError(`--fallback-window "${o.fallbackWindow}" is not a duration`, 'e.g. 0 (retire the old key right after the switch), 15m or 2h');
   const concurrency = Number(o.concurrency);
   if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 256) throw usageError(`--concurrency "${o.concurrency}" must be a whole number from 1 to 256`);
   return withPolicies(g, io, async (ctx, policies) => {
@@ -47,7 +52,12 @@ export async function rotateCommand(
       return ExitCode.ok;
     }
     const { rotateRun } = await import('../engine/runner.js');
-    const report = await rotateRun(ctx, policies, { ...selection, force: o.force, reason: o.reason, ticket: o.ticket, concurrency });
+    // Progress only for people: not with --json, not when stdout is a pipe or a file.
+    const showProgress = io.out.isTTY && !g.json && !g.quiet;
+    const onProgress = showProgress
+      ? (done: number, total: number, failed: number) => io.out.stderr(`\r${done}/${total} secrets${failed > 0 ? `, ${failed} failed` : ''}${done === total ? '\n' : ''}`)
+      : undefined;
+    const report = await rotateRun(ctx, policies, { ...selection, force: o.force, reason: o.reason, ticket: o.ticket, concurrency, fallbackWindowMs, onProgress });
     printRotateReport(g, io, report);
     return report.exitCode;
   });
@@ -64,7 +74,7 @@ export async function statusCommand(g: GlobalOptions, names: string[], o: Select
     printTable(
       io.out,
       ['SECRET', 'ENV', 'PHASE', 'CURRENT', 'PREVIOUS', 'PENDING', 'LAST ROTATED', 'NEXT DUE'],
-      rows.map((r) => [r.secret, r.environment, r.phase, r.currentVersion, r.previousVersion, r.pendingVersion, shortTime(r.lastRotatedAt), r.nextDueAt === null ? 'now (not provisioned)' : `${shortTime(r.nextDueAt)}${r.overdue ? ' OVERDUE' : ''}`]),
+      rows.map((r) => [r.secret, r.environment, r.phase, r.currentVersion, r.previousVersion, r.pendingVersion, shortTime(r.lastRotatedAt), r.nextDueAt === null ? 'now (not provisioned)' : `${shortTime(r.nextDueAt)}${r.overdue ? ' OVERDUE' : ''}${r.waitingUntil ? ` (observing the previous environment until ${shortTime(r.waitingUntil)})` : ''}`]),
     );
     return ExitCode.ok;
   });

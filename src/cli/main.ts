@@ -77,6 +77,7 @@ export async function main(argv: string[], io: Io = { env: process.env, cwd: pro
     .option('--ticket <id>', 'change ticket (recorded in evidence)')
     .option('--env <env...>', 'only these environments')
     .option('--concurrency <n>', 'secrets rotated at once', '4')
+    .option('--fallback-window <duration>', 'fallback window for this run only (0 = retire the old version right after the switch)')
     .action(run((c, g, names: string[], o, io2: Io) => c.rotateCommand(g, names, o, io2)));
   program
     .command('status [names...]')

@@ -4,7 +4,9 @@ import type { SecretValue } from '../secret-value.js';
 import type { Stage } from '../stores/contract.js';
 import { StoreRegistry } from '../stores/registry.js';
 import type { EngineContext } from './context.js';
-import { selectPolicies, targetsOf, type Selection } from './selection.js';
+import { previousEnvironment, selectPolicies, targetsOf, type Selection } from './selection.js';
+import type { EnvironmentPolicy } from '../policy/types.js';
+import type { EntryState } from '../stores/contract.js';
 import { currentVersion, decommissionAt, lastRotatedAt, nextDueAt, pendingVersion, phaseOf, previousVersion, type Phase } from './state.js';
 
 export interface StatusRow {
@@ -19,6 +21,8 @@ export interface StatusRow {
   overdue: boolean;
   rotationId: string | null;
   decommissionAfter: string | null;
+  /** When a new rotation may start here: the previous environment's switch + its observe time. */
+  waitingUntil: string | null;
   error: string | null;
 }
 
@@ -44,6 +48,7 @@ export async function statusRun(ctx: EngineContext, policies: SecretPolicy[], se
         overdue: due === null || due <= now,
         rotationId: rotation?.rotationId ?? null,
         decommissionAfter: rotation ? (decommissionAt(target.policy, rotation)?.toISOString() ?? null) : null,
+        waitingUntil: observeEnds(await previousEnvironment(target, stores), now),
         error: rotation?.error ?? null,
       });
     }
@@ -82,4 +87,11 @@ export async function getRun(ctx: EngineContext, policies: SecretPolicy[], name:
   } finally {
     await stores.closeAll();
   }
+}
+
+function observeEnds(previous: { environment: EnvironmentPolicy; state: EntryState | null } | undefined, now: Date): string | null {
+  const switchedAt = previous?.state?.rotation?.switchedAt;
+  if (!previous || !switchedAt || previous.environment.observeMs === 0) return null;
+  const until = new Date(Date.parse(switchedAt) + previous.environment.observeMs);
+  return until > now ? until.toISOString() : null;
 }

@@ -1,8 +1,9 @@
 import type { SecretPolicy } from '../policy/types.js';
 import { StoreRegistry } from '../stores/registry.js';
 import type { EngineContext } from './context.js';
-import { planTarget, type PlannedAction } from './planner.js';
-import { selectPolicies, targetsOf, type Selection } from './selection.js';
+import { planTarget, switchesNow, type PlannedAction, type PreviousEnvironment } from './planner.js';
+import type { Target } from './context.js';
+import { previousEnvironment, selectPolicies, targetsOf, type Selection } from './selection.js';
 
 /** Read every selected target's state (no lock, no writes) and plan. Used by `plan` and `--dry-run`. */
 export async function planRun(ctx: EngineContext, policies: SecretPolicy[], options: Selection & { force: boolean; horizonMs: number }): Promise<PlannedAction[]> {
@@ -11,12 +12,27 @@ export async function planRun(ctx: EngineContext, policies: SecretPolicy[], opti
     const targets = await targetsOf(selectPolicies(policies, options), options.envs, stores);
     const now = ctx.now();
     const planned: PlannedAction[] = [];
+    const previous = new Map<string, PreviousEnvironment>();
     for (const target of targets) {
       const state = await target.store.read(target.key);
-      planned.push(...planTarget({ policy: target.policy, environment: target.environment, state }, { now, force: options.force, horizonMs: options.horizonMs }));
+      const actions = planTarget(
+        { policy: target.policy, environment: target.environment, state, previous: await previousOf(target, previous, stores) },
+        { now, force: options.force, horizonMs: options.horizonMs },
+      );
+      planned.push(...actions);
+      previous.set(target.policy.name, { environment: target.environment, state, switchesNow: switchesNow(actions, now) });
     }
     return planned;
   } finally {
     await stores.closeAll();
   }
+}
+
+/** The environment just before `target`: as planned in this run, else as its store holds it (--env). */
+async function previousOf(target: Target, planned: Map<string, PreviousEnvironment>, stores: StoreRegistry): Promise<PreviousEnvironment | undefined> {
+  const index = target.policy.environments.indexOf(target.environment);
+  const entry = planned.get(target.policy.name);
+  if (index > 0 && entry?.environment === target.policy.environments[index - 1]) return entry;
+  const read = await previousEnvironment(target, stores);
+  return read ? { ...read, switchesNow: false } : undefined;
 }

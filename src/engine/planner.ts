@@ -1,5 +1,6 @@
 import type { EnvironmentPolicy, SecretPolicy } from '../policy/types.js';
 import type { EntryState } from '../stores/contract.js';
+import { formatDuration } from '../policy/durations.js';
 import { currentVersion, decommissionAt, nextDueAt, phaseOf } from './state.js';
 
 /**
@@ -29,6 +30,15 @@ export interface PlanInput {
   policy: SecretPolicy;
   environment: EnvironmentPolicy;
   state: EntryState | null;
+  /** The environment before this one in the policy: a new rotation here waits for it. */
+  previous?: PreviousEnvironment;
+}
+
+export interface PreviousEnvironment {
+  environment: EnvironmentPolicy;
+  state: EntryState | null;
+  /** The plan switches it in this same run (so its bake time starts now). */
+  switchesNow: boolean;
 }
 
 export function planTarget(input: PlanInput, options: PlanOptions): PlannedAction[] {
@@ -65,6 +75,11 @@ export function planTarget(input: PlanInput, options: PlanOptions): PlannedActio
   }
 
   const dueAt = nextDueAt(policy, state) ?? now;
+  const gate = promotionGate(input.previous, now, options.force);
+  if (gate && (options.force || dueAt <= now)) {
+    actions.push(action('wait', gate.reason, gate.until));
+    return actions;
+  }
   if (options.force) actions.push(action('rotate', dueAt <= now ? `forced (due since ${dueAt.toISOString()})` : `forced (next due ${dueAt.toISOString()})`));
   else if (dueAt <= now) actions.push(action('rotate', `due since ${dueAt.toISOString()} (interval ${policy.interval})`));
   else if (actions.length > 0) return actions;
@@ -76,4 +91,30 @@ export function planTarget(input: PlanInput, options: PlanOptions): PlannedActio
 /** True for actions `rotate` carries out in this run. */
 export function isExecutable(action: PlannedAction, now: Date): boolean {
   return action.action !== 'wait' && action.action !== 'none' && new Date(action.at) <= now;
+}
+
+/**
+ * Environments are promoted in policy order: a new rotation in one waits while the one before it
+ * is mid-rotation, and for that one's `observe` bake time after its switch. A run never sleeps
+ * through a bake time; a later run starts the next environment. Emergencies (--force) skip it.
+ */
+function promotionGate(previous: PreviousEnvironment | undefined, now: Date, force: boolean): { until: Date; reason: string } | null {
+  if (!previous) return null;
+  const name = previous.environment.name;
+  const phase = phaseOf(previous.state);
+  if (phase === 'overlap' || phase === 'failed') return { until: now, reason: `waiting for ${name} to finish its rotation` };
+  if (force || previous.environment.observeMs === 0) return null;
+  if (previous.switchesNow) {
+    return { until: new Date(now.getTime() + previous.environment.observeMs), reason: `after ${name} switches, its observe time (${formatDuration(previous.environment.observeMs)}) must pass` };
+  }
+  const switchedAt = previous.state?.rotation?.switchedAt;
+  if (!switchedAt) return null;
+  const until = new Date(Date.parse(switchedAt) + previous.environment.observeMs);
+  return until > now ? { until, reason: `observing ${name} until ${until.toISOString()}` } : null;
+}
+
+
+/** Whether a plan switches its target in this run (so the next environment's bake time starts now). */
+export function switchesNow(actions: PlannedAction[], now: Date): boolean {
+  return actions.some((a) => (a.action === 'rotate' || a.action === 'resume') && isExecutable(a, now));
 }

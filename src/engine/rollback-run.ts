@@ -6,7 +6,7 @@ import type { EntryState, StoreLock } from '../stores/contract.js';
 import { StoreRegistry } from '../stores/registry.js';
 import type { EngineContext } from './context.js';
 import { targetLabel } from './context.js';
-import { startRun } from './run-info.js';
+import { notifyTargets, startRun } from './run-info.js';
 import { anchorEvidence, type RotateReport, type RotateResult } from './runner.js';
 import { selectPolicies, targetsOf } from './selection.js';
 import { rollback } from './steps.js';
@@ -25,7 +25,12 @@ export interface RollbackOptions {
 export async function rollbackRun(ctx: EngineContext, policies: SecretPolicy[], options: RollbackOptions): Promise<RotateReport> {
   const stores = new StoreRegistry(ctx.env);
   const evidence = new EvidenceLog(ctx.evidenceDir, { lockWaitMs: ctx.lockWaitMs });
-  const { run, settle } = startRun(ctx, evidence, { reason: options.reason ?? 'rollback', ticket: options.ticket ?? null, emergency: false });
+  const { run, settle } = startRun(ctx, evidence, stores, {
+    reason: options.reason ?? 'rollback',
+    ticket: options.ticket ?? null,
+    emergency: false,
+    notifyFor: notifyTargets(policies),
+  });
   const runId = run.runId;
   const held: StoreLock[] = [];
   try {

@@ -2,9 +2,14 @@ import type { EvidenceLog } from '../evidence/index.js';
 import { errorMessage, KeyshiftError } from '../errors.js';
 import { generateValue } from '../generators/index.js';
 import { runHook } from '../hooks/run-hook.js';
+import { notify } from '../notify/webhook.js';
+import type { NotifyTarget, SecretPolicy } from '../policy/types.js';
 import type { EngineContext } from './context.js';
 import { newRunId, operatorName } from './ids.js';
 import type { RunInfo } from './steps.js';
+import type { Target } from './context.js';
+import type { SecretValue } from '../secret-value.js';
+import type { StoreRegistry } from '../stores/registry.js';
 
 export interface StartedRun {
   run: RunInfo;
@@ -17,15 +22,21 @@ export interface StartedRun {
  * store write already holds its drafts), bounded to a few hundred lines in flight; `settle` must
  * succeed before the run confirms its drafts and anchors the log in the stores.
  */
-export function startRun(ctx: EngineContext, evidence: EvidenceLog, details: { reason: string; ticket: string | null; emergency: boolean }): StartedRun {
+export function startRun(
+  ctx: EngineContext,
+  evidence: EvidenceLog,
+  stores: StoreRegistry,
+  details: { reason: string; ticket: string | null; emergency: boolean; fallbackWindowMs?: number; notifyFor?: (secret: string) => NotifyTarget[] },
+): StartedRun {
   const appends: Array<Promise<void>> = [];
   let failure: unknown;
+  const { notifyFor, ...who } = details;
   const run: RunInfo = {
     runId: newRunId(),
     operator: operatorName(ctx.env),
-    ...details,
+    ...who,
     now: ctx.now,
-    generate: (target) => generateValue(target.policy.generator, { cwd: ctx.cwd, env: ctx.env }),
+    generate: async (target) => (await sharedValue(target, stores)) ?? generateValue(target.policy.generator, { cwd: ctx.cwd, env: ctx.env }),
     runHook: (hook, context) => runHook(hook, { ...context, cwd: ctx.cwd, env: ctx.env, log: ctx.logger }),
     warn: (message) => ctx.logger.warn({}, message),
     record: async (drafts) => {
@@ -36,6 +47,11 @@ export function startRun(ctx: EngineContext, evidence: EvidenceLog, details: { r
           (error: unknown) => void (failure ??= error),
         ),
       );
+      // Webhooks are best effort: notify() never throws, and settle() waits for them too.
+      for (const draft of drafts) {
+        const targets = notifyFor?.(draft.secret) ?? [];
+        if (targets.length > 0) appends.push(notify(targets, draft, ctx.logger));
+      }
     },
   };
   return {
@@ -49,4 +65,23 @@ export function startRun(ctx: EngineContext, evidence: EvidenceLog, details: { r
       });
     },
   };
+}
+
+/**
+ * `sharedValue: true`: one value for every environment (one vendor key). The first environment
+ * issues it; each later one takes the first environment's CURRENT value, which promotion order
+ * guarantees is the new one by the time a later environment starts.
+ */
+async function sharedValue(target: Target, stores: StoreRegistry): Promise<SecretValue | null> {
+  const first = target.policy.environments[0];
+  if (!target.policy.sharedValue || !first || first === target.environment) return null;
+  const store = await stores.get(first.store);
+  const current = (await store.read(first.store.key))?.versions.find((v) => v.stages.includes('CURRENT'));
+  return current ? store.readValue(first.store.key, current.id) : null;
+}
+
+/** Each secret's webhooks, looked up by name for every evidence event. */
+export function notifyTargets(policies: SecretPolicy[]): (secret: string) => NotifyTarget[] {
+  const bySecret = new Map(policies.filter((p) => p.notify.length > 0).map((p) => [p.name, p.notify]));
+  return (secret) => bySecret.get(secret) ?? [];
 }

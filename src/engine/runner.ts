@@ -9,8 +9,8 @@ import { recoverEvidence } from './evidence-recovery.js';
 import { isExecutable, planTarget, type PlannedAction } from './planner.js';
 import { decommission, markFailed, provision, resumeRotation, rollback, startRotation, type RunInfo } from './steps.js';
 import { HookFailedError } from './overlap-hooks.js';
-import { startRun } from './run-info.js';
-import { selectPolicies, targetsOf, type Selection } from './selection.js';
+import { notifyTargets, startRun } from './run-info.js';
+import { previousEnvironment, selectPolicies, targetsOf, type Selection } from './selection.js';
 import { mapWithConcurrency } from './concurrency.js';
 import { unconfirmedDrafts } from './state.js';
 import { join } from 'node:path';
@@ -20,6 +20,10 @@ export interface RotateOptions extends Selection {
   reason?: string;
   ticket?: string;
   concurrency: number;
+  /** Emergency: the fallback window for rotations started by this run (0 allowed). */
+  fallbackWindowMs?: number;
+  /** Called after each secret: how many are done, of how many, and how many failed so far. */
+  onProgress?: (done: number, total: number, failed: number) => void;
 }
 
 export interface RotateResult {
@@ -45,10 +49,12 @@ export interface RotateReport {
 export async function rotateRun(ctx: EngineContext, policies: SecretPolicy[], options: RotateOptions): Promise<RotateReport> {
   const stores = new StoreRegistry(ctx.env);
   const evidence = new EvidenceLog(ctx.evidenceDir, { lockWaitMs: ctx.lockWaitMs });
-  const { run, settle } = startRun(ctx, evidence, {
+  const { run, settle } = startRun(ctx, evidence, stores, {
     reason: options.reason ?? (options.force ? 'forced' : 'scheduled'),
     ticket: options.ticket ?? null,
     emergency: options.force,
+    fallbackWindowMs: options.fallbackWindowMs,
+    notifyFor: notifyTargets(policies),
   });
   const runId = run.runId;
   const log = ctx.logger.child({ runId });
@@ -58,6 +64,7 @@ export async function rotateRun(ctx: EngineContext, policies: SecretPolicy[], op
   try {
     const targets = await targetsOf(selectPolicies(policies, options), options.envs, stores);
     const planOptions = { now: ctx.now(), force: options.force, horizonMs: 0 };
+    if (!options.ticket) await requireTickets(targets, planOptions);
 
     // Lock every store with work to do, in a fixed order so two runs cannot deadlock. States are
     // read and dropped one at a time: a run over 10,000 secrets must not hold them all.
@@ -101,6 +108,8 @@ export async function rotateRun(ctx: EngineContext, policies: SecretPolicy[], op
     }
 
     const bySecret = groupBySecret(targets);
+    let finished = 0;
+    let failures = 0;
     const perSecret = await mapWithConcurrency(bySecret, Math.max(1, options.concurrency), async (secretTargets) => {
       const results: RotateResult[] = [];
       let failedEarlier = false;
@@ -114,11 +123,14 @@ export async function rotateRun(ctx: EngineContext, policies: SecretPolicy[], op
           results.push(outcomeOnly(target, 'none', 'skipped', { reason: 'an earlier environment of this secret failed' }));
           continue;
         }
-        const targetResults = await advanceTarget(target, run, options.force, log);
+        const targetResults = await advanceTarget(target, run, options.force, stores, log);
         if (targetResults.some((r) => r.outcome !== 'skipped')) wroteEvidence = true;
         failedEarlier = targetResults.some((r) => r.outcome === 'failed');
         results.push(...targetResults);
       }
+      finished += 1;
+      if (results.some((r) => r.outcome === 'failed')) failures += 1;
+      options.onProgress?.(finished, bySecret.length, failures);
       return results;
     });
     const results = perSecret.flat();
@@ -141,13 +153,16 @@ export async function rotateRun(ctx: EngineContext, policies: SecretPolicy[], op
   }
 }
 
-async function advanceTarget(target: Target, run: RunInfo, force: boolean, log: EngineContext['logger']): Promise<RotateResult[]> {
+async function advanceTarget(target: Target, run: RunInfo, force: boolean, stores: StoreRegistry, log: EngineContext['logger']): Promise<RotateResult[]> {
   const results: RotateResult[] = [];
   let state = await target.store.read(target.key);
   const now = run.now();
-  const actions = planTarget({ ...target, state }, { now, force, horizonMs: 0 });
-  for (const action of actions) {
-    if (!isExecutable(action, now)) {
+  const read = await previousEnvironment(target, stores);
+  const previous = read ? { ...read, switchesNow: false } : undefined;
+  const actions = planTarget({ ...target, state, previous }, { now, force, horizonMs: 0 });
+  for (let index = 0; index < actions.length; index++) {
+    const action = actions[index] as PlannedAction;
+    if (!isExecutable(action, run.now())) {
       results.push(outcomeOnly(target, action.action, 'skipped', { reason: action.reason }));
       continue;
     }
@@ -172,6 +187,12 @@ async function advanceTarget(target: Target, run: RunInfo, force: boolean, log: 
         rotationId: step.rotationId,
         reason: action.reason,
       });
+      // A fallback window of 0 (an emergency) ends at the switch: retire the old version now.
+      if ((step.outcome === 'rotated' || step.outcome === 'resumed') && index === actions.length - 1) {
+        const at = run.now();
+        const follow = planTarget({ ...target, state }, { now: at, force: false, horizonMs: 0 }).find((a) => a.action === 'decommission' && isExecutable(a, at));
+        if (follow) actions.push(follow);
+      }
     } catch (error) {
       log.error({ target: targetLabel(target), action: action.action, err: errorMessage(error) }, 'step failed');
       const rolledBack = error instanceof HookFailedError && action.action !== 'decommission' ? await rollBackAfterHookFailure(target, run, error) : null;
@@ -181,6 +202,20 @@ async function advanceTarget(target: Target, run: RunInfo, force: boolean, log: 
     }
   }
   return results;
+}
+
+/** Protected environments (`requireTicket`) with work to do refuse the whole run without --ticket. */
+async function requireTickets(targets: Target[], planOptions: { now: Date; force: boolean; horizonMs: number }): Promise<void> {
+  const gated: string[] = [];
+  for (const target of targets.filter((t) => t.environment.requireTicket)) {
+    const actions = planTarget({ ...target, state: await target.store.read(target.key) }, planOptions);
+    if (actions.some((a) => isExecutable(a, planOptions.now))) gated.push(targetLabel(target));
+  }
+  if (gated.length === 0) return;
+  throw new KeyshiftError('ERR_TICKET_REQUIRED', `${gated.join(', ')} require a change ticket; nothing was changed`, {
+    exitCode: ExitCode.blocked,
+    hint: 'rerun with --ticket <id> (it is recorded in the evidence), or leave those environments out with --env',
+  });
 }
 
 /** A deploy or verify hook failed: put the environment back on the old version. Returns what happened. */

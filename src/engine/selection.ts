@@ -1,5 +1,6 @@
 import { usageError } from '../errors.js';
-import type { SecretPolicy } from '../policy/types.js';
+import type { EnvironmentPolicy, SecretPolicy } from '../policy/types.js';
+import type { EntryState } from '../stores/contract.js';
 import { StoreRegistry, storeId } from '../stores/registry.js';
 import type { Target } from './context.js';
 
@@ -42,4 +43,13 @@ export async function targetsOf(policies: SecretPolicy[], envs: string[], stores
     }
   }
   return targets;
+}
+
+/** The environment before `target` in its policy and what its store holds now (for promotion order). */
+export async function previousEnvironment(target: Target, stores: StoreRegistry): Promise<{ environment: EnvironmentPolicy; state: EntryState | null } | undefined> {
+  const index = target.policy.environments.indexOf(target.environment);
+  const environment = index > 0 ? target.policy.environments[index - 1] : undefined;
+  if (!environment) return undefined;
+  const store = await stores.get(environment.store);
+  return { environment, state: await store.read(environment.store.key) };
 }

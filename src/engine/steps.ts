@@ -22,6 +22,8 @@ export interface RunInfo {
   reason: string;
   ticket: string | null;
   emergency: boolean;
+  /** Fallback window for rotations this run starts, instead of the policy's (emergencies). */
+  fallbackWindowMs?: number;
   now: () => Date;
   generate: (target: Target) => Promise<SecretValue>;
   /** A warning for the operator's log. */
@@ -78,6 +80,7 @@ export async function startRotation(target: Target, state: EntryState, run: RunI
     emergency: run.emergency,
     operator: run.operator,
     error: null,
+    fallbackWindowOverrideMs: run.fallbackWindowMs ?? null,
   };
   if (hasOverlapWork(target)) {
     const issued = await issue(target, { ...state, rotation: record }, run);

@@ -6,7 +6,7 @@ import type { Log } from '../log.js';
 import { policyFiles } from './policy-files.js';
 import type { LoadedPolicies, PolicyProblem } from './types.js';
 
-const FORMAT = 2;
+const FORMAT = 3;
 /** Results kept; older ones are removed when a new one is written. */
 const KEEP = 64;
 

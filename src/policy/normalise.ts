@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { parseDuration } from './durations.js';
-import { CHARSETS, type SecretInput } from './schema.js';
-import type { CommandHook, GeneratorSpec, HookSpec, SecretPolicy, SourcePosition, StoreSpec } from './types.js';
+import { CHARSETS, DEFAULT_NOTIFY_EVENTS, type SecretInput } from './schema.js';
+import type { CommandHook, GeneratorSpec, HookSpec, NotifyTarget, SecretPolicy, SourcePosition, StoreSpec } from './types.js';
 
 /** The default timeout of a command generator, as written in docs/policies.md. */
 export const DEFAULT_COMMAND_TIMEOUT = '30s';
@@ -50,14 +50,24 @@ export function normaliseSecret(input: SecretInput, sources: SecretSources, cwd:
         verify: (environment.verify ?? []).map((hook, item) =>
           normaliseVerifyHook(hook, `verify[${item}]`, at(sources.verify, item), cwd),
         ),
+        observeMs: environment.observe !== undefined ? durationMs(environment.observe) : 0,
+        requireTicket: environment.requireTicket ?? false,
         source,
       };
     }),
     revoke: (input.revoke ?? []).map((hook, item) =>
       normaliseCommandHook(hook, `revoke[${item}]`, sources.revoke?.[item] ?? sources.secret, cwd),
     ),
+    sharedValue: input.sharedValue ?? false,
+    notify: (input.notify ?? []).map(normaliseNotifyTarget),
     source: sources.secret,
   };
+}
+
+/** Events default to the ones an owner acts on; a repeated event is kept once, in order. */
+function normaliseNotifyTarget(target: NonNullable<SecretInput['notify']>[number]): NotifyTarget {
+  // The schema's check guarantees `webhook`.
+  return { webhook: target.webhook as string, on: [...new Set(target.on ?? DEFAULT_NOTIFY_EVENTS)] };
 }
 
 function normaliseGenerator(generator: SecretInput['generator']): GeneratorSpec {

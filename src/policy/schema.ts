@@ -207,7 +207,51 @@ export const environmentSchema = strict({
   store: storeSchema,
   deploy: hookList(commandHookSchema, 'Commands that roll the new value out during the overlap, in order (default none).'),
   verify: hookList(verifyHookSchema, 'Checks run after deploy; a failure rolls the environment back (default none).'),
+  observe: durationSchema(
+    '30m',
+    'Bake time after this environment switched before the next environment may start (default none). A run does not sleep: a later run continues.',
+  ).optional(),
+  requireTicket: z
+    .boolean()
+    .optional()
+    .meta({ description: 'Rotating this environment needs --ticket (default false).', default: false }),
 });
+
+// Notifications (docs/policies.md#notifications): a webhook receives a JSON body for the listed events.
+export const NOTIFY_EVENTS = [
+  'failed',
+  'switched',
+  'decommissioned',
+  'rolled-back',
+  'provisioned',
+  'issued',
+  'deployed',
+  'verified',
+] as const;
+export const DEFAULT_NOTIFY_EVENTS = ['failed', 'switched', 'decommissioned', 'rolled-back'] as const;
+
+const WEBHOOK_EXAMPLE = 'e.g. webhook: https://hooks.example.com/keyshift';
+
+const notifyTargetSchema = strict({
+  webhook: z
+    .string()
+    .refine(isHttpUrl, { error: `must be an absolute http:// or https:// URL, ${WEBHOOK_EXAMPLE}` })
+    .optional()
+    .meta({ description: 'The URL that receives a JSON POST (with a Slack-compatible `text`).', pattern: '^[hH][tT][tT][pP][sS]?://' }),
+  on: z
+    .array(z.enum(NOTIFY_EVENTS, { error: `must be one of ${NOTIFY_EVENTS.join(', ')}` }), {
+      error: `must be a list of events, e.g. on: [failed, switched]`,
+    })
+    .min(1, { error: `is empty; list at least one event (${NOTIFY_EVENTS.join(', ')}) or leave on out for the default` })
+    .optional()
+    .meta({ description: `Events to send (default ${DEFAULT_NOTIFY_EVENTS.join(', ')}).`, default: [...DEFAULT_NOTIFY_EVENTS] }),
+})
+  .check((ctx) => {
+    if (ctx.value.webhook === undefined) {
+      ctx.issues.push({ code: 'custom', input: ctx.value, path: ['webhook'], message: `missing; a notify target needs a webhook, ${WEBHOOK_EXAMPLE}` });
+    }
+  })
+  .meta({ description: 'A webhook notified of rotation events; the secret value is never sent.', required: ['webhook'] });
 
 export const secretSchema = strict({
   name: nameSchema('secret'),
@@ -221,6 +265,14 @@ export const secretSchema = strict({
     .min(1, { error: 'is empty; add at least one environment, e.g. - name: dev' })
     .meta({ description: 'Environments, promoted in this order (e.g. dev, then prod).' }),
   revoke: hookList(commandHookSchema, 'Commands run at decommission, before the old version is removed (default none).'),
+  sharedValue: z
+    .boolean()
+    .optional()
+    .meta({ description: 'One value for every environment, rolled through them in order (default false).', default: false }),
+  notify: z
+    .array(notifyTargetSchema, { error: 'must be a list of webhooks, e.g. - webhook: https://hooks.example.com/keyshift' })
+    .optional()
+    .meta({ description: 'Webhooks notified of rotation events (default none).' }),
 });
 
 const secretsList = <Item extends z.ZodType>(item: Item) =>

@@ -70,7 +70,19 @@ export interface EnvironmentPolicy {
   /** Run during the overlap, in order: deploy hooks, then verify hooks; then the switch. */
   deploy: CommandHook[];
   verify: HookSpec[];
+  /** Bake time after this environment switched before the next one may start (0 = none). */
+  observeMs: number;
+  /** Rotating this environment needs `--ticket` (exit 3 otherwise, before anything changes). */
+  requireTicket: boolean;
   source: SourcePosition;
+}
+
+export type NotifyEvent = 'failed' | 'switched' | 'decommissioned' | 'rolled-back' | 'provisioned' | 'issued' | 'deployed' | 'verified';
+
+/** A webhook that receives a JSON body (with a Slack-compatible `text`) for the listed events. */
+export interface NotifyTarget {
+  webhook: string;
+  on: NotifyEvent[];
 }
 
 export interface SecretPolicy {
@@ -85,6 +97,9 @@ export interface SecretPolicy {
   environments: EnvironmentPolicy[];
   /** Run at decommission, before the old version is removed (e.g. revoke a vendor key). */
   revoke: CommandHook[];
+  /** One value for every environment (e.g. one vendor key), rolled through them in order. */
+  sharedValue: boolean;
+  notify: NotifyTarget[];
   source: SourcePosition;
 }
 

@@ -170,6 +170,8 @@ test('a valid multi-file directory is normalised', async () => {
         store: { type: 'local', path: join(cwd, '.keyshift/dev.store'), key: 'app/password' },
         deploy: [],
         verify: [],
+        observeMs: 0,
+        requireTicket: false,
         source: { file: 'policies/a.yaml', line: 7, col: 9 },
       },
       {
@@ -177,10 +179,14 @@ test('a valid multi-file directory is normalised', async () => {
         store: { type: 'local', path: '/var/keyshift/prod.store', key: 'a-password' },
         deploy: [],
         verify: [],
+        observeMs: 0,
+        requireTicket: false,
         source: { file: 'policies/a.yaml', line: 9, col: 9 },
       },
     ],
     revoke: [],
+    sharedValue: false,
+    notify: [],
     source: { file: 'policies/a.yaml', line: 2, col: 5 },
   });
   assert.deepEqual(issued.generator, { type: 'command', run: ['./issue.sh', '--json'], timeoutMs: 30_000 });
