@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import type { CommandHook } from '../policy/types.js';
 import type { HookContext, HookResult } from './types.js';
 import { BoundedCapture, errorCode, formatDuration, loggableOutput } from './output.js';
+import { removeStaleValueFiles, VALUE_DIR_PREFIX } from './stale-value-files.js';
 
 /** After SIGTERM on timeout, the process group gets this long before SIGKILL. */
 const KILL_GRACE_MS = 2000;
@@ -32,7 +33,8 @@ export async function runCommandHook(hook: CommandHook, ctx: HookContext): Promi
   try {
     const env = hookEnvironment(hook, ctx);
     if (secret !== null) {
-      dir = await mkdtemp(join(tmpdir(), 'keyshift-hook-'));
+      await removeStaleValueFiles();
+      dir = await mkdtemp(join(tmpdir(), VALUE_DIR_PREFIX));
       await chmod(dir, 0o700);
       const file = join(dir, 'value');
       const handle = await open(file, 'wx', 0o600);

@@ -2,7 +2,8 @@
 // decommission: real shell hooks in temporary directories, driven through the CLI.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, existsSync, writeFileSync } from 'node:fs';
+import { readFileSync, existsSync, writeFileSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { createServer } from 'node:http';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -85,9 +86,12 @@ test('kill -9 during a slow deploy hook, then a rerun: one issued version, the h
   child.kill('SIGKILL');
   await done;
   assert.equal(json(runCli(['status', '--json'], { cwd: dir })).secrets[0].phase, 'overlap');
+  const killedValueDirs = () => readdirSync(tmpdir()).filter((name) => name.startsWith(`keyshift-hook-${child.pid}-`));
+  assert.equal(killedValueDirs().length, 1, 'kill -9 left the running hook value file behind');
   const rerun = runCli(['rotate', '--all', '--json'], { cwd: dir });
   assert.equal(rerun.code, 0, rerun.stderr);
   assert.equal(json(rerun).results[0].outcome, 'resumed');
+  assert.deepEqual(killedValueDirs(), [], 'the next run removes the dead run value files');
   assert.deepEqual(log(dir), ['deploy dev deploy'], 'the finished hook is not run again');
   assert.equal(readFileSync(join(dir, 'starts.log'), 'utf8').trim().split('\n').length, 2, 'the interrupted hook runs again');
   const issued = readEvidence(dir).filter((e) => e.event === 'issued');
