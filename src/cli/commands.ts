@@ -10,6 +10,12 @@ import { createLogger, resolveLogLevel } from './logger.js';
 import type { GlobalOptions, Io } from './main.js';
 import { printJson, printTable, shortTime } from './output.js';
 import { printRotateReport } from './rotate-output.js';
+import { planRun } from '../engine/plan-run.js';
+import { rotateRun } from '../engine/runner.js';
+import { getRun, statusRun } from '../engine/inspect.js';
+import { rollbackRun } from '../engine/rollback-run.js';
+import { scaffold } from './init.js';
+import { verifyWithAnchors } from './verify.js';
 
 /** Command handlers: parse options into engine calls and print. No rotation logic lives here. */
 
@@ -22,7 +28,6 @@ export async function planCommand(g: GlobalOptions, names: string[], o: Selected
   const horizonMs = parseDurationAllowZero(o.horizon);
   if (horizonMs === null) throw usageError(`--horizon "${o.horizon}" is not a duration`, 'use a whole number with a unit s, m, h, d or w, e.g. 14d');
   return withPolicies(g, io, async (ctx, policies) => {
-    const { planRun } = await import('../engine/plan-run.js');
     const actions = await planRun(ctx, policies, { names, all: o.all ?? false, envs: o.env ?? [], force: o.force, horizonMs });
     printPlan(g, io, actions);
     return ExitCode.ok;
@@ -47,11 +52,9 @@ export async function rotateCommand(
   return withPolicies(g, io, async (ctx, policies) => {
     const selection = { names, all: o.all ?? false, envs: o.env ?? [] };
     if (o.dryRun) {
-      const { planRun } = await import('../engine/plan-run.js');
       printPlan(g, io, await planRun(ctx, policies, { ...selection, force: o.force, horizonMs: 0 }));
       return ExitCode.ok;
     }
-    const { rotateRun } = await import('../engine/runner.js');
     // Progress only for people: not with --json, not when stdout is a pipe or a file.
     const showProgress = io.out.isTTY && !g.json && !g.quiet;
     const onProgress = showProgress
@@ -65,7 +68,6 @@ export async function rotateCommand(
 
 export async function statusCommand(g: GlobalOptions, names: string[], o: Selected, io: Io): Promise<number> {
   return withPolicies(g, io, async (ctx, policies) => {
-    const { statusRun } = await import('../engine/inspect.js');
     const rows = await statusRun(ctx, policies, { names, all: names.length === 0, envs: o.env ?? [] });
     if (g.json) {
       printJson(io.out, { secrets: rows });
@@ -82,7 +84,6 @@ export async function statusCommand(g: GlobalOptions, names: string[], o: Select
 
 export async function getCommand(g: GlobalOptions, name: string, o: { env?: string; stage: string }, io: Io): Promise<number> {
   return withPolicies(g, io, async (ctx, policies) => {
-    const { getRun } = await import('../engine/inspect.js');
     const result = await getRun(ctx, policies, name, o.env, o.stage.toUpperCase() as Stage);
     // The one place a value reaches stdout, by design.
     if (g.json) printJson(io.out, { secret: result.secret, environment: result.environment, stage: o.stage, versionId: result.versionId, value: result.value.reveal() });
@@ -93,7 +94,6 @@ export async function getCommand(g: GlobalOptions, name: string, o: { env?: stri
 
 export async function rollbackCommand(g: GlobalOptions, name: string, o: { env?: string[]; reason?: string; ticket?: string }, io: Io): Promise<number> {
   return withPolicies(g, io, async (ctx, policies) => {
-    const { rollbackRun } = await import('../engine/rollback-run.js');
     const report = await rollbackRun(ctx, policies, { name, envs: o.env ?? [], reason: o.reason, ticket: o.ticket });
     printRotateReport(g, io, report);
     return report.exitCode;
@@ -115,7 +115,6 @@ export async function schemaCommand(_g: GlobalOptions, io: Io): Promise<number> 
 }
 
 export async function initCommand(g: GlobalOptions, dir: string | undefined, io: Io): Promise<number> {
-  const { scaffold } = await import('./init.js');
   const written = await scaffold(resolve(io.cwd, dir ?? '.'));
   if (g.json) printJson(io.out, { created: written });
   else {
@@ -127,7 +126,6 @@ export async function initCommand(g: GlobalOptions, dir: string | undefined, io:
 }
 
 export async function verifyCommand(g: GlobalOptions, io: Io): Promise<number> {
-  const { verifyWithAnchors } = await import('./verify.js');
   return verifyWithAnchors(g, io, await tryLoadPolicies(g, io));
 }
 

@@ -1,5 +1,7 @@
 import type { StoreSpec } from '../policy/types.js';
 import type { SecretStore } from './contract.js';
+// The embedded default is always there; cloud adapters are imported only when a policy names them.
+import { openLocalStore } from './local/index.js';
 
 /**
  * Opens store adapters by policy type, once per location per run. Adapters are imported lazily so a
@@ -35,7 +37,6 @@ export function storeId(spec: StoreSpec): string {
 async function openAdapter(spec: StoreSpec, env: NodeJS.ProcessEnv): Promise<SecretStore> {
   switch (spec.type) {
     case 'local': {
-      const { openLocalStore } = await import('./local/index.js');
       return openLocalStore({ path: spec.path }, env);
     }
   }
