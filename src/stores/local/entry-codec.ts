@@ -9,7 +9,8 @@ export interface StoredVersion {
   id: string;
   stages: Stage[];
   createdAt: string;
-  value: Buffer;
+  /** The value, base64: kept as text in memory (V8 heap, no malloc'd buffer per version), decoded on read. */
+  value: string;
 }
 
 export interface StoredEntry {
@@ -30,7 +31,7 @@ export function encodeItem(item: LogItem): Buffer {
   const record = {
     type: 'entry',
     key: item.key,
-    versions: entry.versions.map((v) => ({ id: v.id, stages: v.stages, createdAt: v.createdAt, value: v.value.toString('base64') })),
+    versions: entry.versions.map((v) => ({ id: v.id, stages: v.stages, createdAt: v.createdAt, value: v.value })),
     retired: entry.retired,
     meta: entry.meta,
   };
@@ -50,7 +51,7 @@ export function decodeItem(plaintext: string): LogItem | null {
   const versions: StoredVersion[] = [];
   for (const v of raw.versions as Array<Record<string, unknown>>) {
     if (typeof v?.id !== 'string' || !Array.isArray(v.stages) || typeof v.createdAt !== 'string' || typeof v.value !== 'string') return null;
-    versions.push({ id: v.id, stages: v.stages as Stage[], createdAt: v.createdAt, value: ownBytes(Buffer.from(v.value, 'base64')) });
+    versions.push({ id: v.id, stages: v.stages as Stage[], createdAt: v.createdAt, value: v.value });
   }
   return { type: 'entry', key: raw.key, entry: { versions, retired: raw.retired as RetiredVersion[], meta: raw.meta } };
 }
@@ -76,12 +77,6 @@ export function metaText(meta: EntryMeta): string {
  * A copy with its own memory: small Buffers are slices of a shared 8 KB pool, and a long-lived slice
  * would keep its whole pool alive (10,000 secrets would pin megabytes of garbage).
  */
-export function ownBytes(bytes: Buffer): Buffer {
-  const own = Buffer.allocUnsafeSlow(bytes.length);
-  bytes.copy(own);
-  return own;
-}
-
 export function clone<T>(value: T): T {
   return value === null || value === undefined ? value : (JSON.parse(JSON.stringify(value)) as T);
 }

@@ -1,7 +1,7 @@
 import { KeyshiftError } from '../../errors.js';
 import { SecretValue } from '../../secret-value.js';
 import type { EntryMeta, Stage, VersionOp } from '../contract.js';
-import { metaText, ownBytes, type StoredEntry, type StoredVersion } from './entry-codec.js';
+import { metaText, type StoredEntry, type StoredVersion } from './entry-codec.js';
 
 /**
  * The version-op semantics of src/stores/contract.ts as a pure function: the previous entry and the
@@ -46,7 +46,7 @@ function create(entry: StoredEntry, op: Extract<VersionOp, { type: 'create' }>, 
   if (op.stage !== 'CURRENT' && op.stage !== 'PENDING') throw refused(where, `cannot create a version with stage ${String(op.stage)}`);
   const holder = withStage(entry, op.stage);
   if (holder) throw refused(where, `cannot create ${op.versionId} as ${op.stage}: ${holder.id} already is ${op.stage}`);
-  entry.versions.push({ id: op.versionId, stages: [op.stage], createdAt: now, value: ownBytes(op.value.revealBytes()) });
+  entry.versions.push({ id: op.versionId, stages: [op.stage], createdAt: now, value: op.value.revealBytes().toString('base64') });
 }
 
 function promote(entry: StoredEntry, versionId: string, now: string, where: string): void {

@@ -51,7 +51,7 @@ export class LocalStore implements SecretStore {
     await this.#log.refresh();
     const version = this.#log.entry(key)?.versions.find((v) => v.id === versionId);
     if (!version) throw notFound(this.#where(key), versionId);
-    return SecretValue.fromBytes(version.value);
+    return SecretValue.fromBytes(Buffer.from(version.value, 'base64'));
   }
 
   fingerprint(value: SecretValue): string {
