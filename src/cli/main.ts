@@ -2,6 +2,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { ExitCode } from '../errors.js';
 import { printError, processOutput, type Output } from './output.js';
 import { packageVersion } from './version.js';
+import { abortRunningHooks } from '../hooks/interrupt.js';
 
 /**
  * The command table. It only declares commands and options; the handlers (src/cli/commands.ts) are
@@ -104,6 +105,16 @@ export async function main(argv: string[], io: Io = { env: process.env, cwd: pro
     .description('check the evidence chain; exit 1 at the first broken record')
     .action(run((c, g, _o, io2: Io) => c.verifyCommand(g, io2)));
 
+  const interrupted = (signal: NodeJS.Signals, code: number) => () => {
+    // Hooks run in their own process group: stop them and remove their value files, then exit.
+    abortRunningHooks();
+    io.out.stderr(`\nkeyshift: interrupted (${signal}); a rerun resumes where this run stopped\n`);
+    process.exit(code);
+  };
+  const onInt = interrupted('SIGINT', 130);
+  const onTerm = interrupted('SIGTERM', 143);
+  process.once('SIGINT', onInt);
+  process.once('SIGTERM', onTerm);
   try {
     await program.parseAsync(argv);
     return exitCode;
@@ -114,5 +125,8 @@ export async function main(argv: string[], io: Io = { env: process.env, cwd: pro
     }
     printError(io.out, error, json);
     return (error as { exitCode?: number }).exitCode ?? ExitCode.failed;
+  } finally {
+    process.off('SIGINT', onInt);
+    process.off('SIGTERM', onTerm);
   }
 }

@@ -6,6 +6,7 @@ import type { CommandHook } from '../policy/types.js';
 import type { HookContext, HookResult } from './types.js';
 import { BoundedCapture, errorCode, formatDuration, loggableOutput } from './output.js';
 import { removeStaleValueFiles, VALUE_DIR_PREFIX } from './stale-value-files.js';
+import { trackGroup, trackValueDir, untrackGroup, untrackValueDir } from './interrupt.js';
 
 /** After SIGTERM on timeout, the process group gets this long before SIGKILL. */
 const KILL_GRACE_MS = 2000;
@@ -35,6 +36,7 @@ export async function runCommandHook(hook: CommandHook, ctx: HookContext): Promi
     if (secret !== null) {
       await removeStaleValueFiles();
       dir = await mkdtemp(join(tmpdir(), VALUE_DIR_PREFIX));
+      trackValueDir(dir);
       await chmod(dir, 0o700);
       const file = join(dir, 'value');
       const handle = await open(file, 'wx', 0o600);
@@ -49,7 +51,10 @@ export async function runCommandHook(hook: CommandHook, ctx: HookContext): Promi
   } catch (error) {
     outcome = { exitCode: null, signal: null, timedOut: false, spawnError: errorCode(error) };
   } finally {
-    if (dir !== null) await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+    if (dir !== null) {
+      await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+      untrackValueDir(dir);
+    }
   }
 
   const durationMs = Date.now() - started;
@@ -97,6 +102,7 @@ function spawnHook(
     let child: ChildProcess;
     try {
       child = spawn(command, args, { cwd, env, detached: true, stdio: ['pipe', 'pipe', 'pipe'] });
+      if (child.pid !== undefined) trackGroup(child.pid);
     } catch (error) {
       done({ exitCode: null, signal: null, timedOut: false, spawnError: errorCode(error) });
       return;
@@ -144,6 +150,7 @@ function spawnHook(
       child.stdout?.destroy();
       child.stderr?.destroy();
       child.stdin?.destroy();
+      if (child.pid !== undefined) untrackGroup(child.pid);
       done(outcome);
     };
 

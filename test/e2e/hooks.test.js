@@ -137,3 +137,26 @@ test('revoke hooks run at decommission; while one fails the old version stays PR
   assert.equal(readFileSync(join(dir, 'revoked.txt'), 'utf8'), old, 'the revoke hook got the old value on stdin');
   assert.equal(readEvidence(dir).at(-1).checks[0].phase, 'revoke');
 });
+
+test('Ctrl-C during a hook stops the hook and removes its value file; a rerun completes', { timeout: 60_000 }, async () => {
+  const dir = tempProject();
+  const slow = '{ run: "echo $$ > hook.pid; sleep 30" }';
+  writeFiles(dir, { 'policies/p.yaml': policy(env('dev', `        deploy: [${slow}]\n`)) });
+  runCli(['rotate', '--all'], { cwd: dir });
+  const { child, done } = runCliAsync(['rotate', '--all', '--force', '--reason', 'interrupt'], { cwd: dir });
+  for (let i = 0; i < 200 && !existsSync(join(dir, 'hook.pid')); i++) await sleep(25);
+  await sleep(100);
+  child.kill('SIGINT');
+  const result = await done;
+  assert.equal(result.code, 130);
+  assert.match(result.stderr, /interrupted \(SIGINT\); a rerun resumes/);
+  const hookPid = Number(readFileSync(join(dir, 'hook.pid'), 'utf8'));
+  await sleep(200);
+  // Gone, or a zombie: PID 1 in a container may never reap the orphan.
+  const stat = existsSync(`/proc/${hookPid}/stat`) ? readFileSync(`/proc/${hookPid}/stat`, 'utf8') : '';
+  assert.ok(stat === '' || /^\d+ \(.*\) Z/.test(stat), `the hook was stopped: ${stat}`);
+  assert.deepEqual(readdirSync(tmpdir()).filter((name) => name.startsWith(`keyshift-hook-${child.pid}-`)), [], 'its value file is gone');
+  writeFiles(dir, { 'policies/p.yaml': policy(env('dev', '        deploy: [{ run: "true" }]\n')) });
+  const rerun = runCli(['rotate', '--all', '--json'], { cwd: dir });
+  assert.equal(json(rerun).results[0].outcome, 'resumed');
+});
