@@ -1,5 +1,5 @@
 import { relative, join } from 'node:path';
-import { verifyEvidence } from '../evidence/index.js';
+import { evidenceFile, verifyEvidence } from '../evidence/index.js';
 import { ExitCode } from '../errors.js';
 import type { EngineContext } from '../engine/context.js';
 import type { SecretPolicy } from '../policy/types.js';
@@ -13,7 +13,7 @@ import { printJson } from './output.js';
  */
 export async function verifyWithAnchors(g: GlobalOptions, io: Io, loaded: { ctx: EngineContext; policies: SecretPolicy[] | null }): Promise<number> {
   const anchors = loaded.policies ? await collectAnchors(loaded.ctx, loaded.policies) : [];
-  const file = join(loaded.ctx.evidenceDir, 'evidence.jsonl');
+  const file = evidenceFile(loaded.ctx.evidenceDir);
   const shown = relative(io.cwd, file) || file;
   const verified = await verifyEvidence(loaded.ctx.evidenceDir, anchors);
   // Stores that recorded a chain this log is not (or no log at all): it was deleted or replaced.

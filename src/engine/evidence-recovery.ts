@@ -9,13 +9,12 @@ import { unconfirmedDrafts } from './state.js';
  * them, so the chain shows every event that happened.
  */
 export async function recoverEvidence(
-  targets: Target[],
   states: Map<Target, EntryState | null>,
   meta: StoreMeta,
   evidenceDir: string,
   append: (drafts: EvidenceDraft[]) => Promise<void>,
 ): Promise<number> {
-  const pending = targets.flatMap((target) => unconfirmedDrafts(states.get(target) ?? null, meta).map((draft) => ({ target, draft })));
+  const pending = [...states].flatMap(([target, state]) => unconfirmedDrafts(state, meta).map((draft) => ({ target, draft })));
   if (pending.length === 0) return 0;
   const logged = await findLoggedEvents(evidenceDir, new Set(pending.map((p) => p.draft.rotationId ?? '')));
   const missing = pending.filter(({ draft }) => !logged.has(`${draft.rotationId}|${draft.event}|${draft.environment}`));
@@ -23,8 +22,7 @@ export async function recoverEvidence(
   if (missing.length > 0) await append(missing.map((m) => m.draft));
   for (const target of new Set(pending.map((p) => p.target))) {
     const state = states.get(target) as EntryState;
-    const cleared = await target.store.apply(target.key, [], { rotation: state.rotation, lastRotatedAt: state.lastRotatedAt, pendingEvents: [] });
-    states.set(target, cleared);
+    await target.store.apply(target.key, [], { rotation: state.rotation, lastRotatedAt: state.lastRotatedAt, pendingEvents: [] });
   }
   return missing.length;
 }

@@ -1,4 +1,3 @@
-import { join } from 'node:path';
 import { EvidenceLog } from '../evidence/index.js';
 import { ExitCode, KeyshiftError } from '../errors.js';
 import type { SecretPolicy } from '../policy/types.js';
@@ -71,7 +70,7 @@ export async function rollbackRun(ctx: EngineContext, policies: SecretPolicy[], 
       if (!lockedStores.delete(target.storeId)) continue;
       await anchorEvidence(target.store, await target.store.readMeta(), evidence, runId);
     }
-    return { runId, results: results.reverse(), evidenceFile: join(ctx.evidenceDir, 'evidence.jsonl'), exitCode: ExitCode.ok };
+    return { runId, results: results.reverse(), evidenceFile: evidence.file, exitCode: ExitCode.ok };
   } finally {
     for (const lock of held) await lock.release().catch(() => undefined);
     await evidence.close();

@@ -13,7 +13,6 @@ import { notifyTargets, startRun } from './run-info.js';
 import { previousEnvironment, selectPolicies, targetsOf, type Selection } from './selection.js';
 import { mapWithConcurrency } from './concurrency.js';
 import { unconfirmedDrafts } from './state.js';
-import { join } from 'node:path';
 
 export interface RotateOptions extends Selection {
   force: boolean;
@@ -100,7 +99,7 @@ export async function rotateRun(ctx: EngineContext, policies: SecretPolicy[], op
         const state = await store.read(target.key);
         if (unconfirmedDrafts(state, meta).length > 0) states.set(target, state);
       }
-      const recovered = await recoverEvidence([...states.keys()], states, meta, ctx.evidenceDir, (drafts) => evidence.append(drafts).then(() => undefined));
+      const recovered = await recoverEvidence(states, meta, ctx.evidenceDir, (drafts) => evidence.append(drafts).then(() => undefined));
       if (recovered > 0) {
         wroteEvidence = true;
         log.warn({ store: store.location, recovered }, 'appended evidence that an interrupted run had not written');
@@ -145,7 +144,7 @@ export async function rotateRun(ctx: EngineContext, policies: SecretPolicy[], op
       locks.delete(id);
     }
     const exitCode = results.some((r) => r.outcome === 'failed') ? ExitCode.failed : results.some((r) => r.outcome === 'blocked') ? ExitCode.blocked : ExitCode.ok;
-    return { runId, results, evidenceFile: wroteEvidence ? join(ctx.evidenceDir, 'evidence.jsonl') : null, exitCode };
+    return { runId, results, evidenceFile: wroteEvidence ? evidence.file : null, exitCode };
   } finally {
     for (const lock of locks.values()) await lock.release().catch(() => undefined);
     await evidence.close();

@@ -1,6 +1,5 @@
 import { promises as fs } from 'node:fs';
-import { join } from 'node:path';
-import { readLines } from './log-file.js';
+import { evidenceFile, readLines } from './log-file.js';
 
 const ROTATION_ID_KEY = Buffer.from('"rotationId":');
 
@@ -11,7 +10,7 @@ const ROTATION_ID_KEY = Buffer.from('"rotationId":');
  */
 export async function findLoggedEvents(dir: string, rotationIds: Set<string>): Promise<Set<string>> {
   const found = new Set<string>();
-  const file = join(dir, 'evidence.jsonl');
+  const file = evidenceFile(dir);
   if (rotationIds.size === 0) return found;
   const size = await fs.stat(file).then((stat) => stat.size, () => null);
   if (size === null) return found;

@@ -1,6 +1,10 @@
+import { join } from 'node:path';
 import { createReadStream, promises as fs, constants } from 'node:fs';
 import { MAX_LINE_BYTES } from './record.js';
 import { readAt } from '../util/file-io.js';
+
+/** The one file of an evidence directory. */
+export const evidenceFile = (dir: string): string => join(dir, 'evidence.jsonl');
 
 /**
  * Byte-level access to evidence.jsonl. Lines are split on \n bytes ourselves (not readline) so that

@@ -1,7 +1,7 @@
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { acquireFileLock } from '../util/file-lock.js';
-import { readLines, type LogLine } from './log-file.js';
+import { evidenceFile, readLines, type LogLine } from './log-file.js';
 import { ZERO_HASH, isHash, recordHash, recordShapeProblem, type EvidenceHead } from './record.js';
 
 /** The last seq/hash a store recorded for a chain (StoreMeta.evidenceAnchors), and which store. */
@@ -24,7 +24,7 @@ type Failure = Extract<VerifyResult, { ok: false }>;
  * stores find records cut off the end, which the chain alone cannot see.
  */
 export async function verifyEvidence(dir: string, anchors: EvidenceAnchorRef[] = []): Promise<VerifyResult> {
-  const file = join(dir, 'evidence.jsonl');
+  const file = evidenceFile(dir);
   const end = await committedSize(dir, file);
   if (end === null) return { ok: true, records: 0, head: null, anchorsChecked: 0 };
 

@@ -6,7 +6,7 @@ import { acquireFileLock } from '../util/file-lock.js';
 import {
   ZERO_HASH, draftFields, parseSealedRecord, sealRecord, type EvidenceHead, type EvidenceRecord,
 } from './record.js';
-import { countLines, openForAppend, readFirstLine, readLastLine } from './log-file.js';
+import { countLines, evidenceFile, openForAppend, readFirstLine, readLastLine } from './log-file.js';
 import { fsyncDir } from '../util/file-io.js';
 
 export interface EvidenceLogOptions {
@@ -44,7 +44,7 @@ export class EvidenceLog {
 
   constructor(dir: string, options: EvidenceLogOptions = {}) {
     this.#dir = dir;
-    this.file = join(dir, 'evidence.jsonl');
+    this.file = evidenceFile(dir);
     this.#lockPath = join(dir, 'evidence.lock');
     this.#lockWaitMs = options.lockWaitMs ?? 30_000;
   }
