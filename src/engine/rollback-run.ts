@@ -5,6 +5,8 @@ import type { EntryState, StoreLock } from '../stores/contract.js';
 import { StoreRegistry } from '../stores/registry.js';
 import type { EngineContext } from './context.js';
 import { targetLabel } from './context.js';
+import { recoverEvidence } from './evidence-recovery.js';
+import { unconfirmedDrafts } from './state.js';
 import { notifyTargets, startRun } from './run-info.js';
 import { anchorEvidence, type RotateReport, type RotateResult } from './runner.js';
 import { selectPolicies, targetsOf } from './selection.js';
@@ -43,7 +45,13 @@ export async function rollbackRun(ctx: EngineContext, policies: SecretPolicy[], 
         held.push(await target.store.lock({ waitMs: ctx.lockWaitMs, owner: `keyshift rollback (${run.operator}, ${runId})` }));
         lockedStores.add(target.storeId);
       }
-      const state = await target.store.read(target.key);
+      // Evidence a crashed run announced but never wrote goes into the log before this run's own.
+      let state = await target.store.read(target.key);
+      const meta = await target.store.readMeta();
+      if (unconfirmedDrafts(state, meta).length > 0) {
+        await recoverEvidence(new Map([[target, state]]), meta, ctx.evidenceDir, (drafts) => evidence.append(drafts).then(() => undefined));
+        state = await target.store.read(target.key);
+      }
       if (!state?.rotation) {
         refusals.push(nothingToRollBack(targetLabel(target), state));
         continue;
@@ -53,7 +61,7 @@ export async function rollbackRun(ctx: EngineContext, policies: SecretPolicy[], 
         secret: target.policy.name,
         environment: target.environment.name,
         action: 'rollback',
-        outcome: 'rolled-back' as RotateResult['outcome'],
+        outcome: 'rolled-back',
         fromVersion: step.fromVersion,
         toVersion: step.toVersion,
         rotationId: step.rotationId,

@@ -29,7 +29,7 @@ export interface RotateResult {
   secret: string;
   environment: string;
   action: PlannedAction['action'] | 'rollback';
-  outcome: 'provisioned' | 'rotated' | 'resumed' | 'decommissioned' | 'skipped' | 'failed' | 'blocked';
+  outcome: 'provisioned' | 'rotated' | 'resumed' | 'decommissioned' | 'rolled-back' | 'skipped' | 'failed' | 'blocked';
   fromVersion: string | null;
   toVersion: string | null;
   rotationId: string | null;
@@ -180,7 +180,7 @@ async function advanceTarget(target: Target, run: RunInfo, force: boolean, store
         secret: target.policy.name,
         environment: target.environment.name,
         action: action.action,
-        outcome: step.outcome as RotateResult['outcome'],
+        outcome: step.outcome,
         fromVersion: step.fromVersion,
         toVersion: step.toVersion,
         rotationId: step.rotationId,

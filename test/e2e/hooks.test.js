@@ -160,3 +160,20 @@ test('Ctrl-C during a hook stops the hook and removes its value file; a rerun co
   const rerun = runCli(['rotate', '--all', '--json'], { cwd: dir });
   assert.equal(json(rerun).results[0].outcome, 'resumed');
 });
+
+test('rollback after kill -9 during a hook: the crashed run is evidenced once, then rolled back', { timeout: 60_000 }, async () => {
+  const dir = tempProject();
+  writeFiles(dir, { 'policies/p.yaml': policy(env('dev', '        deploy: [{ run: "echo started >> starts.log; sleep 5" }]\n')) });
+  runCli(['rotate', '--all'], { cwd: dir });
+  const old = get(dir, 'dev');
+  const { child, done } = runCliAsync(['rotate', '--all', '--force', '--reason', 'crash'], { cwd: dir });
+  for (let i = 0; i < 200 && !existsSync(join(dir, 'starts.log')); i++) await sleep(25);
+  child.kill('SIGKILL');
+  await done;
+  const rolled = runCli(['rollback', 'api-key', '--json'], { cwd: dir });
+  assert.equal(rolled.code, 0, rolled.stderr);
+  assert.equal(get(dir, 'dev'), old);
+  const events = readEvidence(dir).filter((e) => e.reason === 'crash' || e.event === 'rolled-back').map((e) => e.event);
+  assert.deepEqual(events, ['issued', 'rolled-back']);
+  assert.equal(runCli(['evidence', 'verify'], { cwd: dir }).code, 0);
+});
