@@ -69,12 +69,6 @@ export async function acquireFileLock(lockPath: string, options: FileLockOptions
   }
 }
 
-/** Who holds the lock right now, if anyone (for `status`/`doctor`). */
-export async function lockHolder(lockPath: string): Promise<LockHolder | null> {
-  const holder = await readHolder(lockPath);
-  return typeof holder === 'string' ? null : holder;
-}
-
 async function tryCreate(lockPath: string, me: LockHolder): Promise<boolean> {
   let handle: fs.FileHandle;
   try {
