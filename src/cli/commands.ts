@@ -160,6 +160,7 @@ function engineContext(g: GlobalOptions, io: Io): EngineContext {
     logger: createLogger(level),
     evidenceDir: resolve(io.cwd, g.evidenceDir),
     lockWaitMs,
+    aws: { region: g.region, profile: g.profile, endpoint: g.endpointUrl },
   };
 }
 

@@ -22,6 +22,9 @@ export interface GlobalOptions {
   logLevel?: string;
   quiet: boolean;
   lockTimeout: string;
+  region?: string;
+  profile?: string;
+  endpointUrl?: string;
 }
 
 export async function main(argv: string[], io: Io = { env: process.env, cwd: process.cwd(), out: processOutput }): Promise<number> {
@@ -36,6 +39,9 @@ export async function main(argv: string[], io: Io = { env: process.env, cwd: pro
     .addOption(new Option('--log-level <level>', 'log level on stderr (default warn; env KEYSHIFT_LOG_LEVEL)'))
     .option('-q, --quiet', 'only errors on stderr', false)
     .option('--lock-timeout <duration>', 'how long to wait for another run holding a store', '30s')
+    .option('--region <region>', 'AWS Region for AWS stores whose policy sets none (like the AWS CLI)')
+    .option('--profile <name>', 'AWS profile for AWS stores whose policy sets none')
+    .option('--endpoint-url <url>', 'endpoint for AWS stores whose policy sets none (e.g. a local emulator)')
     .showHelpAfterError('(run keyshift --help for usage)')
     .configureOutput({ writeOut: (s) => io.out.stdout(s), writeErr: (s) => io.out.stderr(s) })
     .exitOverride();

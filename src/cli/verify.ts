@@ -49,7 +49,7 @@ export async function verifyWithAnchors(g: GlobalOptions, io: Io, loaded: { ctx:
 }
 
 async function collectAnchors(ctx: EngineContext, policies: SecretPolicy[]) {
-  const stores = new StoreRegistry(ctx.env);
+  const stores = new StoreRegistry(ctx);
   const seen = new Set<string>();
   const anchors: Array<{ source: string; chainId: string; seq: number; hash: string }> = [];
   try {

@@ -1,6 +1,7 @@
 import type { Log } from '../log.js';
 import type { SecretPolicy, EnvironmentPolicy } from '../policy/types.js';
 import type { SecretStore } from '../stores/contract.js';
+import type { AwsOverrides } from '../stores/aws/client-config.js';
 
 /** What the engine needs from the outside world, injected so tests can fix the clock and env. */
 export interface EngineContext {
@@ -10,6 +11,8 @@ export interface EngineContext {
   logger: Log;
   evidenceDir: string;
   lockWaitMs: number;
+  /** `--region`, `--profile`, `--endpoint-url` for AWS stores whose policy leaves them out. */
+  aws?: AwsOverrides;
 }
 
 /** One secret in one environment: the unit the store holds and the planner decides on. */

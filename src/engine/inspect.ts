@@ -28,7 +28,7 @@ export interface StatusRow {
 
 /** Per secret and environment: what the store holds now. Reads only. */
 export async function statusRun(ctx: EngineContext, policies: SecretPolicy[], selection: Selection): Promise<StatusRow[]> {
-  const stores = new StoreRegistry(ctx.env);
+  const stores = new StoreRegistry(ctx);
   try {
     const now = ctx.now();
     const rows: StatusRow[] = [];
@@ -68,7 +68,7 @@ export interface GetResult {
 
 /** One value, by stage. Without --env: the secret's first environment. */
 export async function getRun(ctx: EngineContext, policies: SecretPolicy[], name: string, env: string | undefined, stage: Stage): Promise<GetResult> {
-  const stores = new StoreRegistry(ctx.env);
+  const stores = new StoreRegistry(ctx);
   try {
     const [policy] = selectPolicies(policies, { names: [name], all: false, envs: env ? [env] : [] });
     const environment = env ?? policy?.environments[0]?.name;

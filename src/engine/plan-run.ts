@@ -7,7 +7,7 @@ import { previousEnvironment, selectPolicies, targetsOf, type Selection } from '
 
 /** Read every selected target's state (no lock, no writes) and plan. Used by `plan` and `--dry-run`. */
 export async function planRun(ctx: EngineContext, policies: SecretPolicy[], options: Selection & { force: boolean; horizonMs: number }): Promise<PlannedAction[]> {
-  const stores = new StoreRegistry(ctx.env);
+  const stores = new StoreRegistry(ctx);
   try {
     const targets = await targetsOf(selectPolicies(policies, options), options.envs, stores);
     const now = ctx.now();

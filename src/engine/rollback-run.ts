@@ -24,7 +24,7 @@ export interface RollbackOptions {
  * environment that has a rotation in flight or in its fallback window (later environments first).
  */
 export async function rollbackRun(ctx: EngineContext, policies: SecretPolicy[], options: RollbackOptions): Promise<RotateReport> {
-  const stores = new StoreRegistry(ctx.env);
+  const stores = new StoreRegistry(ctx);
   const evidence = new EvidenceLog(ctx.evidenceDir, { lockWaitMs: ctx.lockWaitMs });
   const { run, settle } = startRun(ctx, evidence, stores, {
     reason: options.reason ?? 'rollback',

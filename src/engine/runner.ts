@@ -46,7 +46,7 @@ export interface RotateReport {
 
 /** Advance each selected secret: resume, decommission where the window elapsed, rotate where due or forced. */
 export async function rotateRun(ctx: EngineContext, policies: SecretPolicy[], options: RotateOptions): Promise<RotateReport> {
-  const stores = new StoreRegistry(ctx.env);
+  const stores = new StoreRegistry(ctx);
   const evidence = new EvidenceLog(ctx.evidenceDir, { lockWaitMs: ctx.lockWaitMs });
   const { run, settle } = startRun(ctx, evidence, stores, {
     reason: options.reason ?? (options.force ? 'forced' : 'scheduled'),
@@ -193,6 +193,12 @@ async function advanceTarget(target: Target, run: RunInfo, force: boolean, store
         if (follow) actions.push(follow);
       }
     } catch (error) {
+      if (error instanceof KeyshiftError && error.exitCode === ExitCode.blocked) {
+        // The store refused before anything changed (e.g. a rotation Lambda owns the secret).
+        log.warn({ target: targetLabel(target), action: action.action, err: error.message }, 'blocked');
+        results.push(outcomeOnly(target, action.action, 'blocked', { error: toErrorInfo(error) }));
+        break;
+      }
       log.error({ target: targetLabel(target), action: action.action, err: errorMessage(error) }, 'step failed');
       const rolledBack = error instanceof HookFailedError && action.action !== 'decommission' ? await rollBackAfterHookFailure(target, run, error) : null;
       if (!rolledBack) await markFailed(target, run, error);

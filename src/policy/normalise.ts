@@ -132,7 +132,21 @@ export function programOf(run: string[] | string): string {
 }
 
 function normaliseStore(store: EnvironmentInput['store'], secretName: string, cwd: string): StoreSpec {
-  return { type: 'local', path: resolve(cwd, store.path), key: store.key ?? secretName };
+  if (store.type === 'local') return { type: 'local', path: resolve(cwd, store.path), key: store.key ?? secretName };
+  return {
+    type: 'aws-secrets-manager',
+    key: store.secretId,
+    // An ARN names its Region; the store must talk to that Region whatever the defaults say.
+    region: store.region ?? store.secretId.match(/^arn:[^:]+:secretsmanager:([^:]+):/)?.[1] ?? null,
+    endpoint: store.endpoint ?? null,
+    profile: store.profile ?? null,
+    createIfMissing: store.createIfMissing ?? false,
+    quotas: {
+      versionWritesPerSecond: store.quotas?.versionWritesPerSecond ?? 50,
+      readsPerSecond: store.quotas?.readsPerSecond ?? 10_000,
+      tagWritesPerSecond: store.quotas?.tagWritesPerSecond ?? 50,
+    },
+  };
 }
 
 /** A repeated character would be drawn more often than the others; keep each once, in order. */

@@ -111,8 +111,43 @@ const localStoreSchema = strict({
     .meta({ description: "Entry name inside the store (default: the secret's name)." }),
 });
 
+// AWS stores share these connection fields (docs/stores/). Unset ones come from the AWS environment.
+export const AWS_REGION_PATTERN = /^[a-z]{2}(-[a-z]+)+-\d+$/;
+const awsConnection = {
+  region: z
+    .string()
+    .regex(AWS_REGION_PATTERN, { error: (issue) => `${quote(issue.input)} is not an AWS Region; e.g. region: us-east-1` })
+    .optional()
+    .meta({ description: 'AWS Region (default: --region, AWS_REGION, the profile\'s region).' }),
+  endpoint: z
+    .string()
+    .regex(/^https?:\/\/[^\s/]+(\/\S*)?$/, { error: 'must be an http(s) URL, e.g. endpoint: http://127.0.0.1:4566' })
+    .optional()
+    .meta({ description: 'Another endpoint (a VPC endpoint, a local emulator); default: --endpoint-url, AWS_ENDPOINT_URL_<SERVICE>, AWS_ENDPOINT_URL.' }),
+  profile: z.string().min(1, { error: 'must not be empty' }).optional().meta({ description: 'Profile of the shared AWS config (default: --profile, AWS_PROFILE).' }),
+};
+
+export const SECRET_ID_PATTERN = /^(arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+|[A-Za-z0-9/_+=.@-]{1,512})$/;
+
+const secretsManagerStoreSchema = strict({
+  type: z.literal('aws-secrets-manager'),
+  secretId: z
+    .string()
+    .regex(SECRET_ID_PATTERN, { error: 'must be a secret name (letters, digits and /_+=.@-) or a Secrets Manager secret ARN' })
+    .meta({ description: 'The secret\'s name or ARN.' }),
+  ...awsConnection,
+  createIfMissing: z.boolean({ error: 'must be true or false' }).optional().meta({ description: 'Let the first rotate create the secret (default false: a missing secret is an error).' }),
+  quotas: strict({
+    versionWritesPerSecond: wholeNumber(1, 10_000, 'PutSecretValue/UpdateSecretVersionStage calls per second (default 50).').optional(),
+    readsPerSecond: wholeNumber(1, 100_000, 'DescribeSecret/GetSecretValue calls per second (default 10000).').optional(),
+    tagWritesPerSecond: wholeNumber(1, 10_000, 'TagResource/CreateSecret calls per second (default 50).').optional(),
+  })
+    .optional()
+    .meta({ description: 'Client-side request rates shared by all rotations of a run (AWS quotas per account and Region).' }),
+});
+
 export const storeSchema = z
-  .discriminatedUnion('type', [localStoreSchema])
+  .discriminatedUnion('type', [localStoreSchema, secretsManagerStoreSchema])
   .meta({ description: 'Where this environment keeps the secret.' });
 
 // Hooks (docs/policies.md#hooks). `run` is argv (no shell) or one shell line; an http verify hook

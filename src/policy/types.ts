@@ -35,7 +35,26 @@ export interface LocalStoreSpec {
   key: string;
 }
 
-export type StoreSpec = LocalStoreSpec;
+/** Client-side request rates per API class (calls per second), shared by all rotations of a run. */
+export interface SecretsManagerQuotas {
+  versionWritesPerSecond: number;
+  readsPerSecond: number;
+  tagWritesPerSecond: number;
+}
+
+export interface SecretsManagerStoreSpec {
+  type: 'aws-secrets-manager';
+  /** The secret's name or ARN (the entry key). */
+  key: string;
+  region: string | null;
+  endpoint: string | null;
+  profile: string | null;
+  /** Let the first `rotate` create the secret (otherwise a missing secret is an error). */
+  createIfMissing: boolean;
+  quotas: SecretsManagerQuotas;
+}
+
+export type StoreSpec = LocalStoreSpec | SecretsManagerStoreSpec;
 
 /** A command hook: argv (no shell) or one shell line (run with /bin/sh -c). */
 export interface CommandHook {

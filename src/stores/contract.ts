@@ -1,4 +1,5 @@
 import type { SecretValue } from '../secret-value.js';
+import type { StoreSpec } from '../policy/types.js';
 
 /**
  * The interface every secret-store adapter implements (one folder per adapter under src/stores/).
@@ -158,6 +159,9 @@ export interface SecretStore {
   writeMeta(meta: StoreMeta): Promise<void>;
 
   close(): Promise<void>;
+
+  /** Per-entry settings of a store shared by several secrets (e.g. `createIfMissing`); called for each entry used. */
+  configureEntry?(spec: StoreSpec): void;
 }
 
 export const emptyStoreMeta = (): StoreMeta => ({ evidenceAnchors: {}, confirmedRuns: [] });

@@ -1,7 +1,25 @@
+import type { Log } from '../log.js';
 import type { StoreSpec } from '../policy/types.js';
+import type { AwsOverrides } from './aws/client-config.js';
 import type { SecretStore } from './contract.js';
 // The embedded default is always there; cloud adapters are imported only when a policy names them.
 import { openLocalStore } from './local/index.js';
+
+/** What an adapter gets besides its spec. */
+export interface StoreContext {
+  env: NodeJS.ProcessEnv;
+  log: Log;
+  /** `--region`, `--profile`, `--endpoint-url`: defaults for AWS stores whose policy leaves them out. */
+  aws: AwsOverrides;
+  /** The registry's id of this store (one client, one lock, one quota per id). */
+  storeId: string;
+}
+
+export interface RegistryContext {
+  env: NodeJS.ProcessEnv;
+  logger: Log;
+  aws?: AwsOverrides;
+}
 
 /**
  * Opens store adapters by policy type, once per location per run. Adapters are imported lazily so a
@@ -10,15 +28,17 @@ import { openLocalStore } from './local/index.js';
 export class StoreRegistry {
   readonly #open = new Map<string, Promise<SecretStore>>();
 
-  constructor(private readonly env: NodeJS.ProcessEnv) {}
+  constructor(private readonly context: RegistryContext) {}
 
-  get(spec: StoreSpec): Promise<SecretStore> {
+  async get(spec: StoreSpec): Promise<SecretStore> {
     const id = storeId(spec);
-    let store = this.#open.get(id);
-    if (!store) {
-      store = openAdapter(spec, this.env);
-      this.#open.set(id, store);
+    let opening = this.#open.get(id);
+    if (!opening) {
+      opening = openAdapter(spec, { env: this.context.env, log: this.context.logger, aws: this.context.aws ?? {}, storeId: id });
+      this.#open.set(id, opening);
     }
+    const store = await opening;
+    store.configureEntry?.(spec);
     return store;
   }
 
@@ -29,15 +49,22 @@ export class StoreRegistry {
   }
 }
 
-/** Identity of a store location (which lock, which file), independent of the entry key. */
+/**
+ * Identity of a store location (which lock, which client), independent of the entry key. For AWS
+ * it is the account's Region as reached through one endpoint and profile: its quotas are shared.
+ */
 export function storeId(spec: StoreSpec): string {
-  return `${spec.type}:${spec.path}`;
+  if (spec.type === 'local') return `local:${spec.path}`;
+  return `${spec.type}:${spec.region ?? ''}|${spec.endpoint ?? ''}|${spec.profile ?? ''}`;
 }
 
-async function openAdapter(spec: StoreSpec, env: NodeJS.ProcessEnv): Promise<SecretStore> {
+async function openAdapter(spec: StoreSpec, context: StoreContext): Promise<SecretStore> {
   switch (spec.type) {
-    case 'local': {
-      return openLocalStore({ path: spec.path }, env);
+    case 'local':
+      return openLocalStore({ path: spec.path }, context.env);
+    case 'aws-secrets-manager': {
+      const { openSecretsManagerStore } = await import('./aws-secrets-manager/index.js');
+      return openSecretsManagerStore(spec, context);
     }
   }
 }

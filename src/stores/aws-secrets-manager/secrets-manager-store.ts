@@ -1,0 +1,273 @@
+import type * as SM from '@aws-sdk/client-secrets-manager';
+import { ExitCode, KeyshiftError } from '../../errors.js';
+import type { SecretsManagerStoreSpec } from '../../policy/types.js';
+import { SecretValue } from '../../secret-value.js';
+import type { EntryMeta, EntryState, LockOptions, SecretStore, StoreLock, StoreMeta, VersionOp } from '../contract.js';
+import type { StoreContext } from '../registry.js';
+import { clientConfig, quietClient } from '../aws/client-config.js';
+import { isNotFound, toKeyshiftError } from '../aws/errors.js';
+import { countOtherTags, decodeRecord, effectiveMeta, encodeRecord, type StoredRecord } from '../aws/meta-tags.js';
+import { LocalStoreState } from '../aws/state-dir.js';
+import { QuotaGate } from '../aws/token-bucket.js';
+import { AWSCURRENT, AWSPENDING, AWSPREVIOUS, foreignPending, holderOf, isApplied, toVersions, type Labels } from './labels.js';
+
+type Sdk = typeof SM;
+type ApiClass = 'reads' | 'versionWrites' | 'tags' | 'create';
+type Description = SM.DescribeSecretResponse;
+
+const IAM_DOC = 'docs/stores/aws-secrets-manager.md#iam';
+
+/**
+ * AWS Secrets Manager as a keyshift store, the way AWS's own rotation uses it (docs/stores/aws-secrets-manager.md):
+ * issue = PutSecretValue with AWSPENDING and the version id as ClientRequestToken; switch = AWSCURRENT
+ * moved with RemoveFromVersionId (AWSPREVIOUS follows); decommission = AWSPREVIOUS removed (the
+ * version becomes deprecated). The rotation record lives in `keyshift:*` tags on the secret.
+ */
+export class SecretsManagerStore implements SecretStore {
+  readonly kind = 'aws-secrets-manager';
+  readonly location: string;
+  readonly capabilities = { atomicApply: false };
+  readonly #client: SM.SecretsManagerClient;
+  readonly #sdk: Sdk;
+  readonly #gate: QuotaGate<ApiClass>;
+  readonly #local: LocalStoreState;
+  readonly #createIfMissing = new Set<string>();
+  #held = false;
+
+  constructor(spec: SecretsManagerStoreSpec, context: StoreContext, sdk: Sdk) {
+    this.#sdk = sdk;
+    const config = clientConfig(spec, context.aws, context.env);
+    this.#client = quietClient(() => new sdk.SecretsManagerClient(config), context.log);
+    const where = [spec.region ?? context.aws.region ?? context.env.AWS_REGION ?? 'default region', spec.endpoint ?? context.aws.endpoint].filter(Boolean);
+    this.location = `secretsmanager ${where.join(' ')}`;
+    this.#local = new LocalStoreState(context.env, this.kind, context.storeId);
+    const quotas = spec.quotas;
+    this.#gate = new QuotaGate<ApiClass>({
+      reads: quotas.readsPerSecond,
+      versionWrites: quotas.versionWritesPerSecond,
+      tags: quotas.tagWritesPerSecond,
+      create: quotas.tagWritesPerSecond,
+    });
+  }
+
+  configureEntry(spec: SecretsManagerStoreSpec): void {
+    if (spec.createIfMissing) this.#createIfMissing.add(spec.key);
+  }
+
+  async read(key: string): Promise<EntryState | null> {
+    const description = await this.#describe(key);
+    return description ? this.#toState(key, description) : null;
+  }
+
+  async readValue(key: string, versionId: string): Promise<SecretValue> {
+    // A version without a label is deprecated: AWS may still hold it, but for keyshift it is retired.
+    // Read with the stage as well as the id: AWS answers only if both agree.
+    const labels = ((await this.#describe(key))?.VersionIdsToStages ?? {}) as Labels;
+    const stage = [AWSCURRENT, AWSPENDING, AWSPREVIOUS].find((s) => labels[versionId]?.includes(s));
+    if (!stage) throw new KeyshiftError('ERR_VERSION_NOT_FOUND', `${key}: version ${versionId} is not in ${this.location}`);
+    const answer = await this.#call<SM.GetSecretValueResponse>('reads', `GetSecretValue on ${key}`, new this.#sdk.GetSecretValueCommand({ SecretId: key, VersionId: versionId, VersionStage: stage }));
+    if (answer.SecretString !== undefined) return SecretValue.fromString(answer.SecretString);
+    if (answer.SecretBinary) return SecretValue.fromBytes(answer.SecretBinary);
+    throw new KeyshiftError('ERR_VERSION_NOT_FOUND', `${key}: version ${versionId} has no value`);
+  }
+
+  fingerprint(value: SecretValue): string {
+    return this.#local.fingerprint(value.revealBytes());
+  }
+
+  async lock(options: LockOptions): Promise<StoreLock> {
+    const held = await this.#local.lock(options, `store ${this.location}`);
+    this.#held = true;
+    return {
+      release: async () => {
+        this.#held = false;
+        await held.release();
+      },
+    };
+  }
+
+  async apply(key: string, ops: VersionOp[], meta: EntryMeta): Promise<EntryState> {
+    if (!this.#held) throw new KeyshiftError('ERR_INTERNAL', `${this.location}: apply without the store lock`);
+    // Re-read before every change: Secrets Manager is eventually consistent, and others may write.
+    const description = await this.#describe(key);
+    if (!description) return this.#create(key, ops, meta);
+    const before = this.#toState(key, description);
+    this.#refuseForeignState(key, description, [before.rotation?.newVersionId, meta.rotation?.newVersionId, ...ops.map((op) => op.versionId)]);
+    const labels = (description.VersionIdsToStages ?? {}) as Labels;
+    checkOps(key, ops, labels);
+    const stored = decodeRecord(description.Tags ?? [], key);
+    const record: StoredRecord = {
+      ...meta,
+      intent: ops,
+      before: ops.length > 0 ? { rotation: before.rotation, lastRotatedAt: before.lastRotatedAt, drafts: before.pendingEvents.length } : null,
+      created: pruneCreated({ ...createdNow(ops), ...stored?.created }, labels, ops),
+      retired: [...(stored?.retired ?? []), ...retiredBy(ops, labels)].slice(-5),
+    };
+    await this.#call('tags', `TagResource on ${key}`, new this.#sdk.TagResourceCommand({ SecretId: key, Tags: encodeRecord(record, countOtherTags(description.Tags ?? [])) }));
+    for (const op of ops) await this.#applyOp(key, op);
+    return (await this.read(key)) as EntryState;
+  }
+
+  readMeta(): Promise<StoreMeta> {
+    return this.#local.readMeta();
+  }
+
+  writeMeta(meta: StoreMeta): Promise<void> {
+    return this.#local.writeMeta(meta);
+  }
+
+  async close(): Promise<void> {
+    this.#client.destroy();
+  }
+
+  async #applyOp(key: string, op: VersionOp): Promise<void> {
+    const labels = ((await this.#describe(key))?.VersionIdsToStages ?? {}) as Labels;
+    if (op.type === 'create') {
+      if (op.versionId in labels) return; // the same token was sent before: nothing to do
+      const stages = op.stage === 'PENDING' || holderOf(labels, AWSCURRENT) ? { VersionStages: [AWSPENDING] } : {};
+      await this.#call('versionWrites', `PutSecretValue on ${key}`, new this.#sdk.PutSecretValueCommand({ SecretId: key, ClientRequestToken: op.versionId, SecretString: op.value.reveal(), ...stages }));
+      return;
+    }
+    if (op.type === 'promote') {
+      const current = holderOf(labels, AWSCURRENT);
+      if (current === op.versionId) return;
+      await this.#moveLabel(key, AWSCURRENT, op.versionId, current);
+      return;
+    }
+    if (labels[op.versionId]?.includes(AWSCURRENT)) {
+      throw new KeyshiftError('ERR_INTERNAL', `${key}: refusing to retire ${op.versionId}, which is AWSCURRENT`);
+    }
+    for (const label of [AWSPENDING, AWSPREVIOUS]) {
+      if (labels[op.versionId]?.includes(label)) await this.#moveLabel(key, label, undefined, op.versionId);
+    }
+  }
+
+  async #moveLabel(key: string, label: string, to: string | undefined, from: string | undefined): Promise<void> {
+    await this.#call(
+      'versionWrites',
+      `UpdateSecretVersionStage ${label} on ${key}`,
+      new this.#sdk.UpdateSecretVersionStageCommand({ SecretId: key, VersionStage: label, ...(to ? { MoveToVersionId: to } : {}), ...(from ? { RemoveFromVersionId: from } : {}) }),
+    );
+  }
+
+  /** Provisioning a secret that does not exist: only with `createIfMissing: true` in the policy. */
+  async #create(key: string, ops: VersionOp[], meta: EntryMeta): Promise<EntryState> {
+    const first = ops[0];
+    if (ops.length !== 1 || first?.type !== 'create' || first.stage !== 'CURRENT') {
+      throw new KeyshiftError('ERR_STORE_NOT_FOUND', `secret ${key} no longer exists in ${this.location}`, { hint: 'it was deleted while keyshift was rotating it; restore it or remove it from the policy' });
+    }
+    if (!this.#createIfMissing.has(key)) {
+      throw new KeyshiftError('ERR_STORE_NOT_FOUND', `secret ${key} does not exist in ${this.location}`, {
+        hint: `create it (aws secretsmanager create-secret --name ${key}), or set createIfMissing: true in its store to let keyshift create it`,
+      });
+    }
+    if (key.startsWith('arn:')) {
+      throw new KeyshiftError('ERR_STORE_NOT_FOUND', `secret ${key} does not exist, and a secret cannot be created from an ARN`, { exitCode: ExitCode.usage, hint: 'use the secret\'s name as secretId' });
+    }
+    const record: StoredRecord = { ...meta, intent: [], before: null, created: createdNow(ops), retired: [] };
+    await this.#call(
+      'create',
+      `CreateSecret ${key}`,
+      new this.#sdk.CreateSecretCommand({ Name: key, ClientRequestToken: first.versionId, SecretString: first.value.reveal(), Tags: encodeRecord(record, 0), Description: 'Rotated by keyshift' }),
+    );
+    return (await this.read(key)) as EntryState;
+  }
+
+  /** What keyshift must not touch: exit 3, nothing changed. */
+  #refuseForeignState(key: string, description: Description, ours: Array<string | undefined>): void {
+    if (description.DeletedDate) {
+      throw blocked(`secret ${key} is scheduled for deletion (on ${description.DeletedDate.toISOString()})`, `restore it first (aws secretsmanager restore-secret --secret-id ${key}), or remove it from the policy`);
+    }
+    if (description.RotationEnabled) {
+      throw blocked(
+        `secret ${key} has AWS-managed rotation enabled (${description.RotationLambdaARN ?? 'managed rotation'}); keyshift will not fight a rotation Lambda`,
+        `turn it off with aws secretsmanager cancel-rotate-secret --secret-id ${key} (docs/stores/aws-secrets-manager.md#migrating-from-a-rotation-lambda)`,
+      );
+    }
+    const foreign = foreignPending((description.VersionIdsToStages ?? {}) as Labels, ours);
+    if (foreign) {
+      throw blocked(
+        `secret ${key} has AWSPENDING on version ${foreign}, which keyshift did not create (a rotation by someone else, or one that failed)`,
+        `inspect it with aws secretsmanager describe-secret --secret-id ${key}; if it is not needed, clear it with aws secretsmanager update-secret-version-stage --secret-id ${key} --version-stage AWSPENDING --remove-from-version-id ${foreign}`,
+      );
+    }
+  }
+
+  async #describe(key: string): Promise<Description | null> {
+    try {
+      return await this.#call<Description>('reads', `DescribeSecret ${key}`, new this.#sdk.DescribeSecretCommand({ SecretId: key }), false);
+    } catch (error) {
+      if (isNotFound(error)) return null;
+      throw toKeyshiftError(error, { what: `DescribeSecret ${key}`, service: this.location, iamDoc: IAM_DOC });
+    }
+  }
+
+  #toState(key: string, description: Description): EntryState {
+    const labels = (description.VersionIdsToStages ?? {}) as Labels;
+    const record = decodeRecord(description.Tags ?? [], key);
+    const since = (description.CreatedDate ?? new Date(0)).toISOString();
+    const versions = toVersions(labels, record?.created ?? {}, since);
+    if (!record) {
+      // Never rotated by keyshift: due from its last rotation (a Lambda's) or change.
+      const last = description.LastRotatedDate ?? description.LastChangedDate ?? description.CreatedDate;
+      return { versions, retired: [], rotation: null, lastRotatedAt: last ? last.toISOString() : null, pendingEvents: [] };
+    }
+    return { versions, retired: record.retired, ...effectiveMeta(record, (op) => isApplied(op, labels)) };
+  }
+
+  async #call<T>(apiClass: ApiClass, what: string, command: { input: object }, mapErrors = true): Promise<T> {
+    await this.#gate.take(apiClass);
+    try {
+      return (await this.#client.send(command as never)) as T;
+    } catch (error) {
+      if (!mapErrors) throw error;
+      throw toKeyshiftError(error, { what, service: this.location, iamDoc: IAM_DOC });
+    }
+  }
+}
+
+/** Refuse what the contract forbids before anything is written (src/stores/contract.ts). */
+function checkOps(key: string, ops: VersionOp[], labels: Labels): void {
+  const known = new Set(Object.keys(labels));
+  for (const op of ops) {
+    if (op.type === 'create') {
+      if (op.stage === 'CURRENT' && holderOf(labels, AWSCURRENT) && !(op.versionId in labels)) {
+        throw new KeyshiftError('ERR_STORE_REFUSED', `${key} already has an AWSCURRENT version; a new version must start as AWSPENDING`);
+      }
+      known.add(op.versionId);
+    } else if (op.type === 'promote' && !known.has(op.versionId)) {
+      throw new KeyshiftError('ERR_VERSION_NOT_FOUND', `${key}: version ${op.versionId} is not in the secret (or is deprecated)`);
+    } else if (op.type === 'retire' && labels[op.versionId]?.includes(AWSCURRENT) && !ops.some((o) => o.type === 'promote')) {
+      throw new KeyshiftError('ERR_STORE_REFUSED', `${key}: refusing to retire ${op.versionId}, which is AWSCURRENT (a secret always keeps one readable current version)`);
+    }
+  }
+}
+
+/** Versions that lose their last label with these ops: retired ones, and the PREVIOUS a promote pushes out. */
+function retiredBy(ops: VersionOp[], labels: Labels): Array<{ id: string; retiredAt: string }> {
+  const retiredAt = new Date().toISOString();
+  const ids: string[] = [];
+  for (const op of ops) {
+    if (op.type === 'retire' && labels[op.versionId]?.length) ids.push(op.versionId);
+    if (op.type === 'promote' && holderOf(labels, AWSCURRENT) !== op.versionId) {
+      const previous = holderOf(labels, AWSPREVIOUS);
+      if (previous && previous !== op.versionId && labels[previous]?.length === 1) ids.push(previous);
+    }
+  }
+  return [...new Set(ids)].map((id) => ({ id, retiredAt }));
+}
+
+function blocked(message: string, hint: string): KeyshiftError {
+  return new KeyshiftError('ERR_STORE_REFUSED', message, { exitCode: ExitCode.blocked, hint });
+}
+
+function createdNow(ops: VersionOp[]): Record<string, string> {
+  const now = new Date().toISOString();
+  return Object.fromEntries(ops.filter((op) => op.type === 'create').map((op) => [op.versionId, now]));
+}
+
+/** Keep creation times only for versions that still carry a label (the record lives in 256-byte tags). */
+function pruneCreated(created: Record<string, string>, labels: Labels, ops: VersionOp[]): Record<string, string> {
+  const keep = new Set([...Object.keys(labels), ...ops.map((op) => op.versionId)]);
+  return Object.fromEntries(Object.entries(created).filter(([id]) => keep.has(id)));
+}

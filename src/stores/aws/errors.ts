@@ -1,0 +1,90 @@
+import { ExitCode, KeyshiftError } from '../../errors.js';
+
+/**
+ * AWS SDK errors → keyshift errors. Throttled, access denied and not found stay distinct all the
+ * way into the evidence (their codes and the AWS error name are in the message), so an operator
+ * never mistakes a missing permission for a missing secret.
+ */
+
+const THROTTLING = new Set([
+  'ThrottlingException',
+  'Throttling',
+  'ThrottledException',
+  'TooManyRequestsException',
+  'RequestLimitExceeded',
+  'RequestThrottled',
+  'RequestThrottledException',
+  'LimitExceededException',
+]);
+const ACCESS_DENIED = new Set(['AccessDeniedException', 'AccessDenied', 'NotAuthorizedException', 'UnauthorizedOperation', 'UnrecognizedClientException', 'InvalidSignatureException']);
+const NOT_FOUND = new Set(['ResourceNotFoundException', 'NotFoundException']);
+const NETWORK = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'TimeoutError', 'RequestTimeout', 'RequestTimeoutException']);
+
+export interface AwsErrorContext {
+  /** What was being done, for the message: `PutSecretValue on prod/db`. */
+  what: string;
+  /** The store's location, for hints. */
+  service: string;
+  /** Where the least-privilege IAM policy is documented. */
+  iamDoc: string;
+}
+
+export function awsErrorName(error: unknown): string {
+  const e = error as { name?: string; code?: string; Code?: string };
+  return e?.code && NETWORK.has(e.code) ? e.code : (e?.name ?? e?.Code ?? 'Error');
+}
+
+export function toKeyshiftError(error: unknown, context: AwsErrorContext): KeyshiftError {
+  if (error instanceof KeyshiftError) return error;
+  const name = awsErrorName(error);
+  const meta = (error as { $metadata?: { httpStatusCode?: number; attempts?: number } }).$metadata;
+  const detail = `${name}: ${oneLine((error as Error)?.message ?? String(error))}`;
+  const attempts = meta?.attempts && meta.attempts > 1 ? ` after ${meta.attempts} attempts` : '';
+  if (THROTTLING.has(name) || meta?.httpStatusCode === 429) {
+    return new KeyshiftError('ERR_STORE_THROTTLED', `${context.what}: throttled by ${context.service}${attempts} (${detail})`, {
+      retryable: true,
+      hint: 'rerun to resume; lower --concurrency or the store\'s quotas if it keeps happening',
+      cause: error,
+    });
+  }
+  if (ACCESS_DENIED.has(name)) {
+    return new KeyshiftError('ERR_STORE_ACCESS_DENIED', `${context.what}: access denied by ${context.service} (${detail})`, {
+      hint: `grant the permissions listed in ${context.iamDoc} to the identity keyshift runs as`,
+      cause: error,
+    });
+  }
+  if (NOT_FOUND.has(name)) {
+    return new KeyshiftError('ERR_STORE_NOT_FOUND', `${context.what}: not found in ${context.service} (${detail})`, { cause: error });
+  }
+  if (name === 'CredentialsProviderError' || /credential/i.test(name)) {
+    return new KeyshiftError('ERR_AWS_CREDENTIALS', `${context.what}: no usable AWS credentials (${detail})`, {
+      exitCode: ExitCode.usage,
+      hint: 'set AWS_PROFILE or --profile, run `aws sso login`, or provide AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY',
+      cause: error,
+    });
+  }
+  if (/region is missing/i.test(detail)) {
+    return new KeyshiftError('ERR_AWS_REGION', `${context.what}: no AWS Region configured`, {
+      exitCode: ExitCode.usage,
+      hint: 'set region: in the store, --region, or AWS_REGION',
+      cause: error,
+    });
+  }
+  const fault = (error as { $fault?: string }).$fault;
+  if (NETWORK.has(name) || fault === 'server' || (meta?.httpStatusCode ?? 0) >= 500) {
+    return new KeyshiftError('ERR_STORE_UNAVAILABLE', `${context.what}: ${context.service} did not answer${attempts} (${detail})`, {
+      retryable: true,
+      hint: 'rerun to resume: every step is safe to repeat',
+      cause: error,
+    });
+  }
+  return new KeyshiftError('ERR_STORE_REQUEST', `${context.what}: ${context.service} refused the request (${detail})`, { cause: error });
+}
+
+export function isNotFound(error: unknown): boolean {
+  return NOT_FOUND.has(awsErrorName(error));
+}
+
+function oneLine(text: string): string {
+  return text.replace(/\s+/g, ' ').trim().slice(0, 300);
+}
