@@ -69,3 +69,8 @@ export function manySecretsPolicy(count, { interval = '30d', fallbackWindow = '1
 export function assertNoStackTrace(assert, text) {
   assert.doesNotMatch(text, /\n\s+at .+:\d+:\d+\)?/, `unexpected stack trace:\n${text}`);
 }
+
+/** Runs the CLI without blocking this process (loopback servers in it must keep answering). */
+export function cli(args, options) {
+  return runCliAsync(args, options).done;
+}

@@ -1,0 +1,256 @@
+// keyshift against a loopback Secrets Manager (test/fakes/secrets-manager.js), spoken to by the
+// real @aws-sdk/client-secrets-manager over AWS JSON 1.1, driven through the CLI as a user would.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { SecretsManagerClient, PutSecretValueCommand } from '@aws-sdk/client-secrets-manager';
+import { cli, runCliAsync, tempProject, writeFiles, json, readEvidence, assertNoStackTrace } from '../helpers/cli.js';
+import { awsEnv, sdkConfig, secretsManagerPolicy } from '../helpers/aws.js';
+import { startSecretsManager } from '../fakes/secrets-manager.js';
+
+let fake;
+before(async () => {
+  fake = await startSecretsManager({});
+});
+after(async () => {
+  await fake?.close();
+});
+
+function project(secrets, options) {
+  const dir = tempProject('keyshift-sm-');
+  writeFiles(dir, { 'policies/aws.yaml': secretsManagerPolicy(fake.endpoint, secrets, options) });
+  return dir;
+}
+
+const run = (dir, args, env = awsEnv()) => cli(args, { cwd: dir, env });
+const labelsOf = (name) => Object.fromEntries(fake.inspect(name).versions.filter((v) => v.stages.length > 0).map((v) => [v.id, [...v.stages].sort()]));
+const tagsOf = (name) => {
+  const tags = fake.inspect(name).tags;
+  return Array.isArray(tags) ? Object.fromEntries(tags.map((t) => [t.Key, t.Value])) : { ...tags };
+};
+const versionCount = (name) => fake.inspect(name).versions.length;
+
+describe('aws-secrets-manager store through the CLI', () => {
+  test('rotate, status, get, decommission after a short window, evidence verify', async () => {
+    fake.seed('app/db', { value: 'initial-value' });
+    const dir = project([{ name: 'db-password', secretId: 'app/db' }], { fallbackWindow: '2s' });
+    const [original] = fake.inspect('app/db').versions;
+
+    const plan = json(await run(dir, ['plan', '--json']));
+    assert.deepEqual(plan.actions.map((a) => a.action), ['none'], 'an existing secret is not due before its interval');
+
+    const rotated = json(await run(dir, ['rotate', '--all', '--force', '--reason', 'test', '--json']));
+    const result = rotated.results[0];
+    assert.equal(result.outcome, 'rotated', JSON.stringify(rotated));
+    assert.equal(result.fromVersion, original.id);
+    assert.deepEqual(labelsOf('app/db'), { [original.id]: ['AWSPREVIOUS'], [result.toVersion]: ['AWSCURRENT', 'AWSPENDING'] });
+    assert.equal(versionCount('app/db'), 2, 'exactly one new version');
+    const tags = tagsOf('app/db');
+    assert.equal(tags['keyshift:phase'], 'fallback');
+    assert.equal(tags['keyshift:rotation-id'], result.rotationId);
+
+    const current = (await run(dir, ['get', 'db-password'])).stdout.trim();
+    assert.match(current, /^[A-Za-z0-9]{24}$/);
+    assert.equal((await run(dir, ['get', 'db-password', '--stage', 'previous'])).stdout.trim(), 'initial-value');
+
+    const status = json(await run(dir, ['status', '--json'])).secrets[0];
+    assert.equal(status.phase, 'fallback');
+    assert.equal(status.currentVersion, result.toVersion);
+    assert.equal(status.previousVersion, original.id);
+    assert.equal(status.pendingVersion, null, 'AWSPENDING next to AWSCURRENT is not a pending version');
+
+    await sleep(2100);
+    const later = json(await run(dir, ['rotate', '--all', '--json']));
+    assert.deepEqual(later.results.map((r) => [r.action, r.outcome]), [['decommission', 'decommissioned']]);
+    assert.deepEqual(labelsOf('app/db'), { [result.toVersion]: ['AWSCURRENT', 'AWSPENDING'] }, 'the old version is deprecated (no label)');
+    assert.equal(versionCount('app/db'), 2);
+    assert.equal(tagsOf('app/db')['keyshift:phase'], 'idle');
+    assert.equal((await run(dir, ['get', 'db-password', '--stage', 'previous'])).code, 1);
+    assert.equal(json(await run(dir, ['status', '--json'])).secrets[0].phase, 'idle');
+
+    const verify = await run(dir, ['evidence', 'verify']);
+    assert.equal(verify.code, 0, verify.stdout + verify.stderr);
+    const events = readEvidence(dir).map((r) => [r.event, r.store]);
+    assert.deepEqual(events, [['issued', 'aws-secrets-manager'], ['switched', 'aws-secrets-manager'], ['decommissioned', 'aws-secrets-manager']]);
+  });
+
+  test('rollback during the fallback window puts AWSCURRENT back on the old version', async () => {
+    fake.seed('app/rollback', { value: 'old-value' });
+    const dir = project([{ name: 'api-key', secretId: 'app/rollback' }]);
+    const [old] = fake.inspect('app/rollback').versions;
+    const rotated = json(await run(dir, ['rotate', '--all', '--force', '--reason', 'test', '--json'])).results[0];
+    assert.equal(rotated.outcome, 'rotated');
+    const back = await run(dir, ['rollback', 'api-key', '--json']);
+    assert.equal(back.code, 0, back.stderr);
+    assert.deepEqual(labelsOf('app/rollback'), { [old.id]: ['AWSCURRENT'] }, 'the new version is deprecated');
+    assert.equal((await run(dir, ['get', 'api-key'])).stdout.trim(), 'old-value');
+    assert.equal(json(await run(dir, ['status', '--json'])).secrets[0].phase, 'idle');
+  });
+
+  test('a missing secret is an error with a hint, unless the policy says createIfMissing', async () => {
+    const dir = project([
+      { name: 'absent', secretId: 'app/absent' },
+      { name: 'created', secretId: 'app/created', extra: ', createIfMissing: true' },
+    ]);
+    const result = await run(dir, ['rotate', '--all', '--json']);
+    assert.equal(result.code, 1);
+    const byName = Object.fromEntries(json(result).results.map((r) => [r.secret, r]));
+    assert.equal(byName.absent.outcome, 'failed');
+    assert.equal(byName.absent.error.code, 'ERR_STORE_NOT_FOUND');
+    assert.match(byName.absent.error.hint, /createIfMissing: true/);
+    assert.equal(byName.created.outcome, 'provisioned');
+    assert.deepEqual(Object.values(labelsOf('app/created')), [['AWSCURRENT']]);
+    assert.equal(fake.inspect('app/absent'), null, 'nothing was created');
+    assertNoStackTrace(assert, result.stderr);
+  });
+
+  test('refuses, with exit 3 and nothing changed: AWS-managed rotation, a foreign AWSPENDING, a secret marked for deletion', async () => {
+    fake.seed('app/lambda', { value: 'v', rotationEnabled: true });
+    fake.seed('app/foreign', { value: 'v' });
+    fake.seed('app/deleted', { value: 'v', markedForDeletion: true });
+    const client = new SecretsManagerClient(sdkConfig(fake.endpoint));
+    const foreignToken = 'f0000000-0000-4000-8000-000000000000';
+    await client.send(new PutSecretValueCommand({ SecretId: 'app/foreign', ClientRequestToken: foreignToken, SecretString: 'someone else', VersionStages: ['AWSPENDING'] }));
+    client.destroy();
+    const dir = project([
+      { name: 'lambda', secretId: 'app/lambda' },
+      { name: 'foreign', secretId: 'app/foreign' },
+      { name: 'deleted', secretId: 'app/deleted' },
+    ]);
+    const before = ['app/lambda', 'app/foreign', 'app/deleted'].map((n) => JSON.stringify([fake.inspect(n).versions, tagsOf(n)]));
+
+    const result = await run(dir, ['rotate', '--all', '--force', '--reason', 'test', '--json']);
+    assert.equal(result.code, 3, result.stdout + result.stderr);
+    const byName = Object.fromEntries(json(result).results.map((r) => [r.secret, r]));
+    for (const name of ['lambda', 'foreign', 'deleted']) {
+      assert.equal(byName[name].outcome, 'blocked', name);
+      assert.equal(byName[name].error.code, 'ERR_STORE_REFUSED', name);
+    }
+    assert.match(byName.lambda.error.message, /rotation enabled/);
+    assert.match(byName.lambda.error.hint, /cancel-rotate-secret/);
+    assert.match(byName.foreign.error.message, new RegExp(foreignToken));
+    assert.match(byName.foreign.error.hint, /describe-secret.*update-secret-version-stage .*--remove-from-version-id/);
+    assert.match(byName.deleted.error.message, /scheduled for deletion/);
+    assert.match(byName.deleted.error.hint, /restore-secret/);
+    const afterRun = ['app/lambda', 'app/foreign', 'app/deleted'].map((n) => JSON.stringify([fake.inspect(n).versions, tagsOf(n)]));
+    assert.deepEqual(afterRun, before, 'nothing changed');
+    assert.deepEqual(readEvidence(dir).filter((r) => r.event !== 'failed'), []);
+
+    const table = await run(dir, ['rotate', 'lambda', '--force', '--reason', 'test']);
+    assert.equal(table.code, 3);
+    assertNoStackTrace(assert, table.stdout + table.stderr);
+  });
+
+  test('access denied, not found and throttled stay distinct in errors and evidence', async () => {
+    fake.seed('app/denied', { value: 'v' });
+    fake.seed('app/throttled', { value: 'v' });
+    const dir = project([
+      { name: 'denied', secretId: 'app/denied' },
+      { name: 'throttled', secretId: 'app/throttled' },
+    ]);
+    fake.deny({ op: 'PutSecretValue', resource: 'app/denied' });
+    fake.injectFault({ op: 'PutSecretValue', kind: 'throttle', times: 1000, resource: 'app/throttled' });
+    try {
+      const result = await run(dir, ['rotate', '--all', '--force', '--reason', 'test', '--json'], awsEnv({ AWS_MAX_ATTEMPTS: '2' }));
+      assert.equal(result.code, 1);
+      const byName = Object.fromEntries(json(result).results.map((r) => [r.secret, r]));
+      assert.equal(byName.denied.error.code, 'ERR_STORE_ACCESS_DENIED');
+      assert.match(byName.denied.error.message, /AccessDeniedException/);
+      assert.equal(byName.throttled.error.code, 'ERR_STORE_THROTTLED');
+      const failed = Object.fromEntries(readEvidence(dir).filter((r) => r.event === 'failed').map((r) => [r.secret, r.error]));
+      assert.match(failed.denied, /access denied.*AccessDeniedException/);
+      assert.match(failed.throttled, /throttled.*ThrottlingException/);
+    } finally {
+      fake.clearFaults?.();
+    }
+    // Once allowed, a rerun resumes the rotation that failed and finishes it.
+    const rerun = json(await run(dir, ['rotate', '--all', '--json']));
+    assert.deepEqual(rerun.results.map((r) => r.outcome).sort(), ['resumed', 'resumed']);
+    assert.equal(versionCount('app/denied'), 2);
+    assert.equal(versionCount('app/throttled'), 2);
+  });
+
+  test('throttling and 500s are survived: an emergency rotate --all --force over 40 secrets, no failure', async () => {
+    const secrets = [];
+    for (let i = 0; i < 40; i++) {
+      fake.seed(`bulk/s${i}`, { value: `value-${i}` });
+      secrets.push({ name: `bulk-${i}`, secretId: `bulk/s${i}` });
+    }
+    // The client believes it may write 40/s; the server allows 10/s: it throttles, the SDK backs off.
+    const dir = project(secrets, { store: ', quotas: { versionWritesPerSecond: 40 }' });
+    fake.setQuotas({ versionWrites: 10 });
+    fake.injectFault({ op: 'PutSecretValue', kind: '500', nth: 3 });
+    fake.injectFault({ op: 'UpdateSecretVersionStage', kind: 'drop', nth: 5 });
+    try {
+      const result = await run(dir, ['rotate', '--all', '--force', '--reason', 'drill', '--concurrency', '16', '--json']);
+      assert.equal(result.code, 0, result.stdout.slice(0, 2000) + result.stderr.slice(0, 2000));
+      assert.ok(json(result).results.every((r) => r.outcome === 'rotated'));
+      for (let i = 0; i < 40; i++) assert.equal(versionCount(`bulk/s${i}`), 2, `bulk/s${i} has exactly one new version`);
+      assert.ok(fake.calls.some((c) => c.errorCode === 'ThrottlingException'), 'the server did throttle');
+    } finally {
+      fake.setQuotas({ versionWrites: 50 });
+      fake.clearFaults?.();
+    }
+  });
+
+  test('kill -9 between any two calls, then a rerun: one new version, one AWSCURRENT, evidence intact', async () => {
+    // How many calls a rotation makes (it may change with the code: the test follows it).
+    fake.seed('crash/probe', { value: 'probe' });
+    const probe = project([{ name: 'probe', secretId: 'crash/probe' }]);
+    const start = fake.calls.length;
+    assert.equal((await run(probe, ['rotate', '--all', '--force', '--reason', 'probe'])).code, 0);
+    const callsPerRotation = fake.calls.length - start;
+    assert.ok(callsPerRotation >= 5, `a rotation makes ${callsPerRotation} calls`);
+
+    for (let crashAt = 1; crashAt <= callsPerRotation; crashAt++) {
+      const name = `crash/at-${crashAt}`;
+      fake.seed(name, { value: 'before-crash' });
+      const [old] = fake.inspect(name).versions;
+      const dir = project([{ name: 'victim', secretId: name }]);
+      const first = fake.calls.length;
+      let child;
+      fake.afterCall(({ index }) => {
+        if (index - first === crashAt - 1 && child) child.kill('SIGKILL');
+      });
+      const running = runCliAsync(['rotate', '--all', '--force', '--reason', 'crash'], { cwd: dir, env: awsEnv() });
+      child = running.child;
+      const crashed = await running.done;
+      fake.afterCall(null);
+      const label = `crash after call ${crashAt} (${fake.calls[first + crashAt - 1]?.op})`;
+      assert.equal(crashed.signal, 'SIGKILL', `${label}: the run was killed`);
+      assert.equal(Object.values(labelsOf(name)).filter((s) => s.includes('AWSCURRENT')).length, 1, `${label}: one AWSCURRENT at all times`);
+
+      const rerun = await run(dir, ['rotate', '--all', '--force', '--reason', 'rerun', '--json']);
+      assert.equal(rerun.code, 0, `${label}: ${rerun.stdout}${rerun.stderr}`);
+      const versions = fake.inspect(name).versions;
+      assert.equal(versions.length, 2, `${label}: exactly one new version, got ${JSON.stringify(versions.map((v) => [v.id, v.stages]))}`);
+      const fresh = versions.find((v) => v.id !== old.id);
+      assert.deepEqual(labelsOf(name), { [old.id]: ['AWSPREVIOUS'], [fresh.id]: ['AWSCURRENT', 'AWSPENDING'] }, label);
+      assert.equal((await run(dir, ['get', 'victim'])).stdout.trim(), fresh.value, label);
+      const verify = await run(dir, ['evidence', 'verify']);
+      assert.equal(verify.code, 0, `${label}: ${verify.stdout}${verify.stderr}`);
+      const events = readEvidence(dir).map((r) => r.event);
+      assert.equal(events.filter((e) => e === 'switched').length, 1, `${label}: ${events}`);
+      assert.ok(events.includes('issued'), `${label}: ${events}`);
+    }
+  });
+
+  test('a canary value never reaches logs, evidence, tags or stdout (but get)', async () => {
+    const canary = `canary-${Math.random().toString(36).slice(2)}-sm`;
+    fake.seed('app/canary', { value: 'before' });
+    const dir = project([{ name: 'canary', secretId: 'app/canary' }], { generator: `{ type: command, run: [node, -e, "process.stdout.write('${canary}')"] }` });
+    const env = awsEnv({ KEYSHIFT_LOG_LEVEL: 'trace' });
+    const outputs = [];
+    for (const args of [['plan'], ['rotate', '--all', '--force', '--reason', 'leak'], ['status'], ['rotate', '--all', '--json'], ['status', '--json'], ['evidence', 'verify']]) {
+      const result = await run(dir, args, env);
+      outputs.push(result.stdout, result.stderr);
+    }
+    const get = await run(dir, ['get', 'canary'], env);
+    assert.equal(get.stdout.trim(), canary, 'get prints the value');
+    for (const text of [...outputs, get.stderr, readFileSync(join(dir, 'evidence', 'evidence.jsonl'), 'utf8'), JSON.stringify(tagsOf('app/canary')), JSON.stringify(fake.calls)]) {
+      assert.ok(!text.includes(canary), `canary leaked: ${text.slice(0, 300)}`);
+    }
+  });
+});
