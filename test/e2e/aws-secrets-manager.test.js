@@ -102,7 +102,7 @@ describe('aws-secrets-manager store through the CLI', () => {
     assert.match(byName.absent.error.hint, /createIfMissing: true/);
     assert.equal(byName.created.outcome, 'provisioned');
     assert.deepEqual(Object.values(labelsOf('app/created')), [['AWSCURRENT']]);
-    assert.equal(fake.inspect('app/absent'), null, 'nothing was created');
+    assert.equal(fake.inspect('app/absent'), undefined, 'nothing was created');
     assertNoStackTrace(assert, result.stderr);
   });
 
@@ -143,33 +143,39 @@ describe('aws-secrets-manager store through the CLI', () => {
     assertNoStackTrace(assert, table.stdout + table.stderr);
   });
 
-  test('access denied, not found and throttled stay distinct in errors and evidence', async () => {
+  test('access denied and throttled stay distinct in errors and evidence; a rerun resumes', async () => {
     fake.seed('app/denied', { value: 'v' });
     fake.seed('app/throttled', { value: 'v' });
     const dir = project([
       { name: 'denied', secretId: 'app/denied' },
       { name: 'throttled', secretId: 'app/throttled' },
     ]);
-    fake.deny({ op: 'PutSecretValue', resource: 'app/denied' });
-    fake.injectFault({ op: 'PutSecretValue', kind: 'throttle', times: 1000, resource: 'app/throttled' });
-    try {
-      const result = await run(dir, ['rotate', '--all', '--force', '--reason', 'test', '--json'], awsEnv({ AWS_MAX_ATTEMPTS: '2' }));
-      assert.equal(result.code, 1);
-      const byName = Object.fromEntries(json(result).results.map((r) => [r.secret, r]));
-      assert.equal(byName.denied.error.code, 'ERR_STORE_ACCESS_DENIED');
-      assert.match(byName.denied.error.message, /AccessDeniedException/);
-      assert.equal(byName.throttled.error.code, 'ERR_STORE_THROTTLED');
-      const failed = Object.fromEntries(readEvidence(dir).filter((r) => r.event === 'failed').map((r) => [r.secret, r.error]));
-      assert.match(failed.denied, /access denied.*AccessDeniedException/);
-      assert.match(failed.throttled, /throttled.*ThrottlingException/);
-    } finally {
-      fake.clearFaults?.();
-    }
-    // Once allowed, a rerun resumes the rotation that failed and finishes it.
+    const allow = fake.deny({ op: 'PutSecretValue', resource: 'app/denied' });
+    const denied = await run(dir, ['rotate', 'denied', '--force', '--reason', 'test', '--json']);
+    allow();
+    assert.equal(denied.code, 1);
+    const deniedResult = json(denied).results[0];
+    assert.equal(deniedResult.error.code, 'ERR_STORE_ACCESS_DENIED');
+    assert.match(deniedResult.error.message, /AccessDeniedException/);
+    assert.match(deniedResult.error.hint, /docs\/stores\/aws-secrets-manager.md/);
+
+    const fault = fake.injectFault({ op: 'PutSecretValue', kind: 'throttle', times: 100 });
+    const throttled = await run(dir, ['rotate', 'throttled', '--force', '--reason', 'test', '--json'], awsEnv({ AWS_MAX_ATTEMPTS: '2' }));
+    fault.cancel();
+    assert.equal(throttled.code, 1);
+    assert.equal(json(throttled).results[0].error.code, 'ERR_STORE_THROTTLED');
+
+    const failed = Object.fromEntries(readEvidence(dir).filter((r) => r.event === 'failed').map((r) => [r.secret, r.error]));
+    assert.match(failed.denied, /access denied.*AccessDeniedException/);
+    assert.match(failed.throttled, /throttled.*ThrottlingException/);
+    assert.deepEqual(json(await run(dir, ['status', '--json'])).secrets.map((s) => s.phase), ['failed', 'failed']);
+
+    // Once allowed, a rerun resumes both rotations with their own tokens: one new version each.
     const rerun = json(await run(dir, ['rotate', '--all', '--json']));
-    assert.deepEqual(rerun.results.map((r) => r.outcome).sort(), ['resumed', 'resumed']);
+    assert.deepEqual(rerun.results.map((r) => r.outcome), ['resumed', 'resumed']);
     assert.equal(versionCount('app/denied'), 2);
     assert.equal(versionCount('app/throttled'), 2);
+    assert.equal((await run(dir, ['evidence', 'verify'])).code, 0);
   });
 
   test('throttling and 500s are survived: an emergency rotate --all --force over 40 secrets, no failure', async () => {
@@ -191,7 +197,7 @@ describe('aws-secrets-manager store through the CLI', () => {
       assert.ok(fake.calls.some((c) => c.errorCode === 'ThrottlingException'), 'the server did throttle');
     } finally {
       fake.setQuotas({ versionWrites: 50 });
-      fake.clearFaults?.();
+      fake.clearFaults();
     }
   });
 
@@ -211,19 +217,22 @@ describe('aws-secrets-manager store through the CLI', () => {
       const dir = project([{ name: 'victim', secretId: name }]);
       const first = fake.calls.length;
       let child;
-      fake.afterCall(({ index }) => {
+      const stopWatching = fake.afterCall(({ index }) => {
         if (index - first === crashAt - 1 && child) child.kill('SIGKILL');
       });
       const running = runCliAsync(['rotate', '--all', '--force', '--reason', 'crash'], { cwd: dir, env: awsEnv() });
       child = running.child;
       const crashed = await running.done;
-      fake.afterCall(null);
+      stopWatching();
       const label = `crash after call ${crashAt} (${fake.calls[first + crashAt - 1]?.op})`;
       assert.equal(crashed.signal, 'SIGKILL', `${label}: the run was killed`);
       assert.equal(Object.values(labelsOf(name)).filter((s) => s.includes('AWSCURRENT')).length, 1, `${label}: one AWSCURRENT at all times`);
 
-      const rerun = await run(dir, ['rotate', '--all', '--force', '--reason', 'rerun', '--json']);
+      // The rerun resumes what the killed run started; if it died before writing anything, the
+      // rotation is started again (forced, as the killed run was).
+      const rerun = await run(dir, ['rotate', '--all', '--json']);
       assert.equal(rerun.code, 0, `${label}: ${rerun.stdout}${rerun.stderr}`);
+      if (versionCount(name) === 1) assert.equal((await run(dir, ['rotate', '--all', '--force', '--reason', 'rerun'])).code, 0, label);
       const versions = fake.inspect(name).versions;
       assert.equal(versions.length, 2, `${label}: exactly one new version, got ${JSON.stringify(versions.map((v) => [v.id, v.stages]))}`);
       const fresh = versions.find((v) => v.id !== old.id);
