@@ -94,11 +94,12 @@ export async function rotateRun(ctx: EngineContext, policies: SecretPolicy[], op
       const store = storeTargets[0]?.store as SecretStore;
       const meta = await store.readMeta();
       metas.set(id, meta);
-      const states = new Map<Target, EntryState | null>();
-      for (const target of storeTargets) {
+      // Read with the run's concurrency (a remote store answers each read in a round trip), keep policy order.
+      const read = await mapWithConcurrency(storeTargets, Math.max(1, options.concurrency), async (target) => {
         const state = await store.read(target.key);
-        if (unconfirmedDrafts(state, meta).length > 0) states.set(target, state);
-      }
+        return unconfirmedDrafts(state, meta).length > 0 ? ([target, state] as const) : null;
+      });
+      const states = new Map<Target, EntryState | null>(read.filter((entry) => entry !== null));
       const recovered = await recoverEvidence(states, meta, ctx.evidenceDir, (drafts) => evidence.append(drafts).then(() => undefined));
       if (recovered > 0) {
         wroteEvidence = true;

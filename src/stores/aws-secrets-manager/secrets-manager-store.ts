@@ -33,6 +33,8 @@ export class SecretsManagerStore implements SecretStore {
   readonly #local: LocalStoreState;
   readonly #createIfMissing = new Set<string>();
   #held = false;
+  /** Labels of each secret's last description, for readValue's stage. */
+  readonly #labels = new Map<string, Labels>();
 
   constructor(spec: SecretsManagerStoreSpec, context: StoreContext, sdk: Sdk) {
     this.#sdk = sdk;
@@ -60,15 +62,32 @@ export class SecretsManagerStore implements SecretStore {
   }
 
   async readValue(key: string, versionId: string): Promise<SecretValue> {
-    // A version without a label is deprecated: AWS may still hold it, but for keyshift it is retired.
-    // Read with the stage as well as the id: AWS answers only if both agree.
-    const labels = ((await this.#describe(key))?.VersionIdsToStages ?? {}) as Labels;
+    // The labels of the last description usually suffice (the engine reads right after a write);
+    // if they are stale, AWS refuses the id/stage pair and the read is repeated with fresh labels.
+    const cached = this.#labels.get(key);
+    if (cached) {
+      try {
+        return await this.#readVersion(key, versionId, cached);
+      } catch (error) {
+        if ((error as KeyshiftError).code !== 'ERR_STORE_NOT_FOUND' && (error as KeyshiftError).code !== 'ERR_VERSION_NOT_FOUND') throw error;
+      }
+    }
+    return this.#readVersion(key, versionId, ((await this.#describe(key))?.VersionIdsToStages ?? {}) as Labels);
+  }
+
+  /** A version without a label is deprecated: AWS may still hold it, but for keyshift it is retired.
+   * Read with the stage as well as the id: AWS answers only if both agree. */
+  async #readVersion(key: string, versionId: string, labels: Labels): Promise<SecretValue> {
     const stage = [AWSCURRENT, AWSPENDING, AWSPREVIOUS].find((s) => labels[versionId]?.includes(s));
     if (!stage) throw new KeyshiftError('ERR_VERSION_NOT_FOUND', `${key}: version ${versionId} is not in ${this.location}`);
-    const answer = await this.#call<SM.GetSecretValueResponse>('reads', `GetSecretValue on ${key}`, new this.#sdk.GetSecretValueCommand({ SecretId: key, VersionId: versionId, VersionStage: stage }));
-    if (answer.SecretString !== undefined) return SecretValue.fromString(answer.SecretString);
-    if (answer.SecretBinary) return SecretValue.fromBytes(answer.SecretBinary);
-    throw new KeyshiftError('ERR_VERSION_NOT_FOUND', `${key}: version ${versionId} has no value`);
+    try {
+      const answer = await this.#call<SM.GetSecretValueResponse>('reads', `GetSecretValue on ${key}`, new this.#sdk.GetSecretValueCommand({ SecretId: key, VersionId: versionId, VersionStage: stage }));
+      if (answer.SecretString !== undefined) return SecretValue.fromString(answer.SecretString);
+      if (answer.SecretBinary) return SecretValue.fromBytes(answer.SecretBinary);
+    } catch (error) {
+      if ((error as KeyshiftError).code !== 'ERR_STORE_NOT_FOUND') throw error;
+    }
+    throw new KeyshiftError('ERR_VERSION_NOT_FOUND', `${key}: version ${versionId} is not in ${this.location}`);
   }
 
   fingerprint(value: SecretValue): string {
@@ -104,7 +123,12 @@ export class SecretsManagerStore implements SecretStore {
       retired: [...(stored?.retired ?? []), ...retiredBy(ops, labels)].slice(-5),
     };
     await this.#call('tags', `TagResource on ${key}`, new this.#sdk.TagResourceCommand({ SecretId: key, Tags: encodeRecord(record, countOtherTags(description.Tags ?? [])) }));
-    for (const op of ops) await this.#applyOp(key, op);
+    // The first change builds on the description just read; later ones re-read what the first did.
+    let fresh: Labels | null = labels;
+    for (const op of ops) {
+      await this.#applyOp(key, op, fresh ?? (((await this.#describe(key))?.VersionIdsToStages ?? {}) as Labels));
+      fresh = null;
+    }
     return (await this.read(key)) as EntryState;
   }
 
@@ -120,8 +144,7 @@ export class SecretsManagerStore implements SecretStore {
     this.#client.destroy();
   }
 
-  async #applyOp(key: string, op: VersionOp): Promise<void> {
-    const labels = ((await this.#describe(key))?.VersionIdsToStages ?? {}) as Labels;
+  async #applyOp(key: string, op: VersionOp, labels: Labels): Promise<void> {
     if (op.type === 'create') {
       if (op.versionId in labels) return; // the same token was sent before: nothing to do
       const stages = op.stage === 'PENDING' || holderOf(labels, AWSCURRENT) ? { VersionStages: [AWSPENDING] } : {};
@@ -195,9 +218,14 @@ export class SecretsManagerStore implements SecretStore {
 
   async #describe(key: string): Promise<Description | null> {
     try {
-      return await this.#call<Description>('reads', `DescribeSecret ${key}`, new this.#sdk.DescribeSecretCommand({ SecretId: key }), false);
+      const description = await this.#call<Description>('reads', `DescribeSecret ${key}`, new this.#sdk.DescribeSecretCommand({ SecretId: key }), false);
+      this.#labels.set(key, (description.VersionIdsToStages ?? {}) as Labels);
+      return description;
     } catch (error) {
-      if (isNotFound(error)) return null;
+      if (isNotFound(error)) {
+        this.#labels.delete(key);
+        return null;
+      }
       throw toKeyshiftError(error, { what: `DescribeSecret ${key}`, service: this.location, iamDoc: IAM_DOC });
     }
   }
