@@ -7,6 +7,12 @@ import type { Target } from './context.js';
 import type { RunInfo } from './steps.js';
 import { announceDrafts, evidenceDraft } from './evidence-drafts.js';
 
+/** The store's ids of the new and old keys (aws-kms), for hooks that get no value. */
+export interface KeyIds {
+  newKeyId: string | null;
+  oldKeyId: string | null;
+}
+
 /** What evidence records about each hook that ran (`checks`); never its output. */
 export interface HookCheck {
   hook: string;
@@ -32,7 +38,7 @@ export class HookFailedError extends KeyshiftError {
  * written to the rotation record after each hook, so a run killed during a hook resumes at that
  * hook (hooks must be idempotent: the one that was running runs again).
  */
-export async function runOverlapHooks(target: Target, state: EntryState, value: SecretValue, run: RunInfo): Promise<EntryState> {
+export async function runOverlapHooks(target: Target, state: EntryState, value: SecretValue | null, run: RunInfo, keys: KeyIds): Promise<EntryState> {
   const { deploy, verify } = target.environment;
   const hooks: Array<{ hook: HookSpec; phase: HookPhase }> = [
     ...deploy.map((hook) => ({ hook, phase: 'deploy' as const })),
@@ -43,7 +49,7 @@ export async function runOverlapHooks(target: Target, state: EntryState, value: 
   for (let index = (current.rotation?.hooksDone ?? 0); index < hooks.length; index++) {
     const record = current.rotation as RotationRecord;
     const { hook, phase } = hooks[index] as { hook: HookSpec; phase: HookPhase };
-    const result = await run.runHook(hook, { secret: target.policy.name, environment: target.environment.name, phase, rotationId: record.rotationId, newVersion: record.newVersionId, oldVersion: record.oldVersionId, value });
+    const result = await run.runHook(hook, { secret: target.policy.name, environment: target.environment.name, phase, rotationId: record.rotationId, newVersion: record.newVersionId, oldVersion: record.oldVersionId, value, ...keys });
     checks.push(toCheck(result, phase));
     if (!result.ok) throw new HookFailedError(result, checks);
     const done = index + 1;
@@ -65,7 +71,7 @@ export async function runOverlapHooks(target: Target, state: EntryState, value: 
 }
 
 /** Deploy hooks again with the old value (KEYSHIFT_PHASE=rollback); failures are reported, not thrown. */
-export async function runRollbackHooks(target: Target, record: RotationRecord, oldValue: SecretValue | null, run: RunInfo): Promise<HookCheck[]> {
+export async function runRollbackHooks(target: Target, record: RotationRecord, oldValue: SecretValue | null, run: RunInfo, keys: KeyIds): Promise<HookCheck[]> {
   const checks: HookCheck[] = [];
   for (const hook of target.environment.deploy) {
     const result = await run.runHook(hook, {
@@ -76,6 +82,7 @@ export async function runRollbackHooks(target: Target, record: RotationRecord, o
       newVersion: record.newVersionId,
       oldVersion: record.oldVersionId,
       value: oldValue,
+      ...keys,
     });
     checks.push(toCheck(result, 'rollback'));
   }

@@ -65,7 +65,8 @@ export function planTarget(input: PlanInput, options: PlanOptions): PlannedActio
   if (phaseOf(state) === 'fallback' && rotation) {
     const windowEnds = decommissionAt(policy, rotation) ?? now;
     if (windowEnds <= now) {
-      actions.push(action('decommission', `fallback window ended ${windowEnds.toISOString()}: retire ${rotation.oldVersionId}`));
+      const held = rotation.error ? `; last attempt ${rotation.error}` : '';
+      actions.push(action('decommission', `fallback window ended ${windowEnds.toISOString()}: retire ${rotation.oldVersionId}${held}`));
     } else if (options.force) {
       actions.push(action('decommission', `forced: retire ${rotation.oldVersionId} before its fallback window ends (${windowEnds.toISOString()})`));
     } else {

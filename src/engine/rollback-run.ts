@@ -10,7 +10,7 @@ import { unconfirmedDrafts } from './state.js';
 import { notifyTargets, startRun } from './run-info.js';
 import { anchorEvidence, type RotateReport, type RotateResult } from './runner.js';
 import { selectPolicies, targetsOf } from './selection.js';
-import { rollback } from './steps.js';
+import { rollback, rollbackRetired } from './steps.js';
 
 export interface RollbackOptions {
   name: string;
@@ -52,11 +52,11 @@ export async function rollbackRun(ctx: EngineContext, policies: SecretPolicy[], 
         await recoverEvidence(new Map([[target, state]]), meta, ctx.evidenceDir, (drafts) => evidence.append(drafts).then(() => undefined));
         state = await target.store.read(target.key);
       }
-      if (!state?.rotation) {
+      const step = state?.rotation ? await rollback(target, state, run) : state ? await rollbackRetired(target, state, run) : null;
+      if (!step) {
         refusals.push(nothingToRollBack(targetLabel(target), state));
         continue;
       }
-      const step = await rollback(target, state, run);
       results.push({
         secret: target.policy.name,
         environment: target.environment.name,
@@ -89,6 +89,9 @@ export async function rollbackRun(ctx: EngineContext, policies: SecretPolicy[], 
 function nothingToRollBack(label: string, state: EntryState | null): string {
   const retired = [...(state?.retired ?? [])].sort((a, b) => a.retiredAt.localeCompare(b.retiredAt)).pop();
   if (!state) return `${label} is not provisioned`;
-  if (retired) return `${label}: nothing to roll back; the old version ${retired.id} was retired (decommissioned) at ${retired.retiredAt}`;
+  if (retired) {
+    const gone = retired.restorableUntil ? `; it could be restored until ${retired.restorableUntil}` : '';
+    return `${label}: nothing to roll back; the old version ${retired.id} was retired (decommissioned) at ${retired.retiredAt}${gone}`;
+  }
   return `${label}: nothing to roll back; no rotation in progress`;
 }

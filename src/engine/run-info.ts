@@ -36,7 +36,11 @@ export function startRun(
     operator: operatorName(ctx.env),
     ...who,
     now: ctx.now,
-    generate: async (target) => (await sharedValue(target, stores)) ?? generateValue(target.policy.generator, { cwd: ctx.cwd, env: ctx.env }),
+    generate: async (target) => {
+      const generator = target.policy.generator;
+      if (!generator) throw new KeyshiftError('ERR_INTERNAL', `${target.policy.name} has no generator (its store makes its own keys)`);
+      return (await sharedValue(target, stores)) ?? generateValue(generator, { cwd: ctx.cwd, env: ctx.env });
+    },
     runHook: (hook, context) => runHook(hook, { ...context, cwd: ctx.cwd, env: ctx.env, log: ctx.logger }),
     warn: (message) => ctx.logger.warn({}, message),
     record: async (drafts) => {

@@ -1,6 +1,6 @@
-import { errorMessage, KeyshiftError } from '../errors.js';
+import { errorMessage, ExitCode, KeyshiftError } from '../errors.js';
 import type { SecretValue } from '../secret-value.js';
-import type { EntryMeta, EntryState, EvidenceDraft, EvidenceEvent, RotationRecord, VersionOp } from '../stores/contract.js';
+import type { EntryMeta, EntryState, EvidenceDraft, EvidenceEvent, RetiredVersion, RotationRecord, VersionOp } from '../stores/contract.js';
 import type { Target } from './context.js';
 import type { HookSpec } from '../policy/types.js';
 import type { HookContext, HookResult } from '../hooks/run-hook.js';
@@ -50,7 +50,7 @@ export async function provision(target: Target, run: RunInfo): Promise<StepResul
   const now = run.now();
   const rotationId = newRotationId(now);
   const versionId = versionIdFor(rotationId);
-  const value = await run.generate(target);
+  const value = await newValue(target, run);
   const draft = evidenceDraft(target, run, 'provisioned', { rotationId, fromVersion: null, toVersion: versionId, value });
   const state = await target.store.apply(target.key, [{ type: 'create', versionId, value, stage: 'CURRENT' }], {
     rotation: null,
@@ -88,7 +88,7 @@ export async function startRotation(target: Target, state: EntryState, run: RunI
     return { ...done, action: 'rotate', outcome: 'rotated' };
   }
   // Nothing to run while both keys are valid: issue and switch in one atomic store write.
-  const value = await run.generate(target);
+  const value = await newValue(target, run);
   const detail = { rotationId, fromVersion: current.id, toVersion: record.newVersionId, value };
   const drafts = [evidenceDraft(target, run, 'issued', detail), evidenceDraft(target, run, 'switched', detail)];
   const next = await target.store.apply(
@@ -124,11 +124,19 @@ export async function resumeRotation(target: Target, state: EntryState, run: Run
 export async function decommission(target: Target, state: EntryState, run: RunInfo): Promise<StepResult> {
   const record = requireRotation(target, state);
   const old = record.oldVersionId;
-  const value = old && state.versions.some((v) => v.id === old) ? await target.store.readValue(target.key, old) : null;
-  // Revoke hooks first (e.g. revoke a vendor key); while one fails the old version stays PREVIOUS.
+  const value = old && state.versions.some((v) => v.id === old) ? await valueOf(target, old) : null;
+  const context = { secret: target.policy.name, environment: target.environment.name, rotationId: record.rotationId, newVersion: record.newVersionId, oldVersion: old, value, ...keyIds(state, record) };
+  // The gate first (e.g. "no ciphertext under the old key remains"): while a check fails, nothing
+  // is revoked or retired; the hold is recorded in the rotation (status, plan) and the evidence.
   const checks: HookCheck[] = [];
+  for (const hook of target.policy.decommissionCheck) {
+    const result = await run.runHook(hook, { ...context, phase: 'decommission-check' });
+    checks.push(toCheck(result, 'decommission-check'));
+    if (!result.ok) await holdDecommission(target, state, run, result.error ?? `${result.label} failed`, checks);
+  }
+  // Then revoke hooks (e.g. revoke a vendor key); while one fails the old version stays PREVIOUS.
   for (const hook of target.policy.revoke) {
-    const result = await run.runHook(hook, { secret: target.policy.name, environment: target.environment.name, phase: 'revoke', rotationId: record.rotationId, newVersion: record.newVersionId, oldVersion: old, value });
+    const result = await run.runHook(hook, { ...context, phase: 'revoke' });
     checks.push(toCheck(result, 'revoke'));
     if (!result.ok) throw new HookFailedError(result, checks);
   }
@@ -155,8 +163,8 @@ export async function rollback(target: Target, state: EntryState, run: RunInfo, 
       exitCode: 2,
     });
   }
-  const value = old ? await target.store.readValue(target.key, old) : null;
-  const rollbackChecks = await runRollbackHooks(target, record, value, run);
+  const value = old ? await valueOf(target, old) : null;
+  const rollbackChecks = await runRollbackHooks(target, record, value, run, keyIds(state, record));
   const drafts: EvidenceDraft[] = [];
   if (failure) {
     const failed = evidenceDraft(target, run, 'failed', { rotationId: record.rotationId, fromVersion: old, toVersion: fresh, value: null, checks: failure.checks });
@@ -171,6 +179,47 @@ export async function rollback(target: Target, state: EntryState, run: RunInfo, 
   const hookTrouble = rollbackChecks.filter((c) => !c.ok).map((c) => c.hook);
   if (hookTrouble.length > 0) run.warn?.(`${target.policy.name}/${target.environment.name}: rollback hook(s) failed: ${hookTrouble.join(', ')}`);
   return { action: 'rollback', outcome: 'rolled-back', fromVersion: fresh, toVersion: old, rotationId: record.rotationId, state: next, rollbackHooksFailed: hookTrouble };
+}
+
+/**
+ * After the decommission, for stores that can bring a retired version back (aws-kms while the old
+ * key's deletion is pending): the retired version is restored and made CURRENT again, and the
+ * version that replaced it is retired. Deploy hooks run again with KEYSHIFT_PHASE=rollback.
+ */
+export async function rollbackRetired(target: Target, state: EntryState, run: RunInfo): Promise<StepResult | null> {
+  const now = run.now();
+  const retired = restorable(state, now);
+  const current = currentVersion(state);
+  if (!retired || !current || !target.store.capabilities?.restoreRetired) return null;
+  const rotationId = newRotationId(now);
+  const record: RotationRecord = {
+    rotationId,
+    phase: 'fallback',
+    newVersionId: current.id,
+    oldVersionId: retired.id,
+    startedAt: now.toISOString(),
+    switchedAt: null,
+    decommissionAfter: null,
+    reason: run.reason,
+    ticket: run.ticket,
+    emergency: run.emergency,
+    operator: run.operator,
+    error: null,
+  };
+  const ids = { newKeyId: current.resourceId ?? null, oldKeyId: retired.resourceId ?? null };
+  const rollbackChecks = await runRollbackHooks(target, record, null, run, ids);
+  const drafts = [evidenceDraft(target, run, 'rolled-back', { rotationId, fromVersion: current.id, toVersion: retired.id, value: null, checks: rollbackChecks })];
+  const ops: VersionOp[] = [{ type: 'restore', versionId: retired.id }, { type: 'promote', versionId: retired.id }, { type: 'retire', versionId: current.id }];
+  const next = await target.store.apply(target.key, ops, { rotation: null, lastRotatedAt: state.lastRotatedAt, pendingEvents: announceDrafts(state, run, drafts) });
+  await run.record(drafts);
+  const hookTrouble = rollbackChecks.filter((c) => !c.ok).map((c) => c.hook);
+  return { action: 'rollback', outcome: 'rolled-back', fromVersion: current.id, toVersion: retired.id, rotationId, state: next, rollbackHooksFailed: hookTrouble };
+}
+
+/** The most recently retired version, if the store can still bring it back. */
+export function restorable(state: EntryState | null, now: Date): RetiredVersion | undefined {
+  const last = [...(state?.retired ?? [])].sort((a, b) => a.retiredAt.localeCompare(b.retiredAt)).pop();
+  return last?.restorableUntil && Date.parse(last.restorableUntil) > now.getTime() ? last : undefined;
 }
 
 /**
@@ -200,7 +249,7 @@ export async function markFailed(target: Target, run: RunInfo, error: unknown): 
 
 async function issue(target: Target, state: EntryState, run: RunInfo): Promise<EntryState> {
   const record = requireRotation(target, state);
-  const value = await run.generate(target);
+  const value = await newValue(target, run);
   const draft = evidenceDraft(target, run, 'issued', { rotationId: record.rotationId, fromVersion: record.oldVersionId, toVersion: record.newVersionId, value });
   const next = await target.store.apply(
     target.key,
@@ -216,8 +265,8 @@ async function finishOverlap(target: Target, state: EntryState, run: RunInfo): P
   const record = requireRotation(target, state);
   const base = { fromVersion: record.oldVersionId, toVersion: record.newVersionId, rotationId: record.rotationId };
   if (record.phase === 'fallback') return { ...base, state };
-  const value = await target.store.readValue(target.key, record.newVersionId);
-  const deployed = await runOverlapHooks(target, state, value, run);
+  const value = await valueOf(target, record.newVersionId);
+  const deployed = await runOverlapHooks(target, state, value, run, keyIds(state, record));
   const now = run.now();
   const draft = evidenceDraft(target, run, 'switched', { ...base, value });
   const next = await target.store.apply(target.key, [{ type: 'promote', versionId: record.newVersionId }], {
@@ -227,6 +276,35 @@ async function finishOverlap(target: Target, state: EntryState, run: RunInfo): P
   });
   await run.record([draft]);
   return { ...base, state: next };
+}
+
+/** A new value, or none when the store makes its own key material (aws-kms). */
+function newValue(target: Target, run: RunInfo): Promise<SecretValue | null> {
+  return target.store.capabilities?.valueless ? Promise.resolve(null) : run.generate(target);
+}
+
+function valueOf(target: Target, versionId: string): Promise<SecretValue | null> {
+  return target.store.capabilities?.valueless ? Promise.resolve(null) : target.store.readValue(target.key, versionId);
+}
+
+/** The store's ids of the rotation's keys, for hooks of stores whose keys never leave them. */
+export function keyIds(state: EntryState, record: RotationRecord): { newKeyId: string | null; oldKeyId: string | null } {
+  const resource = (id: string | null) => (id ? (state.versions.find((v) => v.id === id)?.resourceId ?? null) : null);
+  return { newKeyId: resource(record.newVersionId), oldKeyId: resource(record.oldVersionId) };
+}
+
+/** A decommissionCheck failed: record why in the rotation and the evidence, then stop (exit 3). */
+async function holdDecommission(target: Target, state: EntryState, run: RunInfo, why: string, checks: HookCheck[]): Promise<never> {
+  const record = requireRotation(target, state);
+  const message = `held by decommissionCheck: ${why}`;
+  const draft = evidenceDraft(target, run, 'failed', { rotationId: record.rotationId, fromVersion: record.oldVersionId, toVersion: record.newVersionId, value: null, checks });
+  draft.error = message;
+  await target.store.apply(target.key, [], meta(state, { rotation: { ...record, error: message }, pendingEvents: announceDrafts(state, run, [draft]) }));
+  await run.record([draft]);
+  throw new KeyshiftError('ERR_DECOMMISSION_HELD', `${target.policy.name}/${target.environment.name}: decommission ${message}`, {
+    exitCode: ExitCode.blocked,
+    hint: `${record.oldVersionId} stays until every decommissionCheck passes; fix what the check reports (e.g. re-encrypt data still under the old key), then rerun keyshift rotate`,
+  });
 }
 
 function switchedRecord(target: Target, record: RotationRecord, now: Date): RotationRecord {

@@ -77,6 +77,10 @@ function hookEnvironment(hook: CommandHook, ctx: HookContext): NodeJS.ProcessEnv
   env.KEYSHIFT_ROTATION_ID = ctx.rotationId;
   env.KEYSHIFT_NEW_VERSION = ctx.newVersion ?? '';
   env.KEYSHIFT_OLD_VERSION = ctx.oldVersion ?? '';
+  delete env.KEYSHIFT_NEW_KEY_ID;
+  delete env.KEYSHIFT_OLD_KEY_ID;
+  if (ctx.newKeyId) env.KEYSHIFT_NEW_KEY_ID = ctx.newKeyId;
+  if (ctx.oldKeyId) env.KEYSHIFT_OLD_KEY_ID = ctx.oldKeyId;
   return env;
 }
 

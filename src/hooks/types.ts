@@ -1,7 +1,7 @@
 import type { Log } from '../log.js';
 import type { SecretValue } from '../secret-value.js';
 
-export type HookPhase = 'deploy' | 'verify' | 'rollback' | 'revoke';
+export type HookPhase = 'deploy' | 'verify' | 'rollback' | 'revoke' | 'decommission-check';
 
 export interface HookContext {
   secret: string;
@@ -12,6 +12,9 @@ export interface HookContext {
   oldVersion: string | null;
   /** The value the hook acts on: the new value for deploy/verify, the old one for rollback/revoke. */
   value: SecretValue | null;
+  /** Keys that never leave their store (aws-kms): the new and old key ids instead of a value. */
+  newKeyId?: string | null;
+  oldKeyId?: string | null;
   /** Where keyshift runs (a hook's own `cwd` overrides). */
   cwd: string;
   /** keyshift's environment, inherited by command hooks. */

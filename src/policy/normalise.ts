@@ -17,6 +17,8 @@ export interface SecretSources {
   verify?: SourcePosition[][];
   /** Where each revoke hook starts; absent = the secret's position. */
   revoke?: SourcePosition[];
+  /** Where each decommissionCheck hook starts. */
+  decommissionCheck?: SourcePosition[];
 }
 
 type EnvironmentInput = SecretInput['environments'][number];
@@ -37,13 +39,13 @@ export function normaliseSecret(input: SecretInput, sources: SecretSources, cwd:
     intervalMs: durationMs(input.interval),
     fallbackWindow: input.fallbackWindow,
     fallbackWindowMs: durationMs(input.fallbackWindow),
-    generator: normaliseGenerator(input.generator),
+    generator: input.generator ? normaliseGenerator(input.generator) : null,
     environments: input.environments.map((environment, index) => {
       const source = sources.environments[index] ?? sources.secret;
       const at = (list: SourcePosition[][] | undefined, item: number) => list?.[index]?.[item] ?? source;
       return {
         name: environment.name,
-        store: normaliseStore(environment.store, input.name, cwd),
+        store: normaliseStore(environment.store, input, cwd),
         deploy: (environment.deploy ?? []).map((hook, item) =>
           normaliseCommandHook(hook, `deploy[${item}]`, at(sources.deploy, item), cwd),
         ),
@@ -58,6 +60,9 @@ export function normaliseSecret(input: SecretInput, sources: SecretSources, cwd:
     revoke: (input.revoke ?? []).map((hook, item) =>
       normaliseCommandHook(hook, `revoke[${item}]`, sources.revoke?.[item] ?? sources.secret, cwd),
     ),
+    decommissionCheck: (input.decommissionCheck ?? []).map((hook, item) =>
+      normaliseCommandHook(hook, `decommissionCheck[${item}]`, sources.decommissionCheck?.[item] ?? sources.secret, cwd),
+    ),
     sharedValue: input.sharedValue ?? false,
     notify: (input.notify ?? []).map(normaliseNotifyTarget),
     source: sources.secret,
@@ -70,7 +75,7 @@ function normaliseNotifyTarget(target: NonNullable<SecretInput['notify']>[number
   return { webhook: target.webhook as string, on: [...new Set(target.on ?? DEFAULT_NOTIFY_EVENTS)] };
 }
 
-function normaliseGenerator(generator: SecretInput['generator']): GeneratorSpec {
+function normaliseGenerator(generator: NonNullable<SecretInput['generator']>): GeneratorSpec {
   if (generator.type === 'command') {
     return {
       type: 'command',
@@ -131,8 +136,22 @@ export function programOf(run: string[] | string): string {
   return program ?? 'sh';
 }
 
-function normaliseStore(store: EnvironmentInput['store'], secretName: string, cwd: string): StoreSpec {
+function normaliseStore(store: EnvironmentInput['store'], secret: SecretInput, cwd: string): StoreSpec {
+  const secretName = secret.name;
   if (store.type === 'local') return { type: 'local', path: resolve(cwd, store.path), key: store.key ?? secretName };
+  if (store.type === 'aws-kms') {
+    return {
+      type: 'aws-kms',
+      key: store.alias,
+      region: store.region ?? null,
+      endpoint: store.endpoint ?? null,
+      profile: store.profile ?? null,
+      mode: store.mode ?? 'alias',
+      pendingWindowDays: store.pendingWindowDays ?? 30,
+      rotationPeriodDays: store.mode === 'managed' ? Math.round(durationMs(secret.interval) / 86_400_000) : null,
+      quotas: { controlPlanePerSecond: store.quotas?.controlPlanePerSecond ?? 5, readsPerSecond: store.quotas?.readsPerSecond ?? 100 },
+    };
+  }
   return {
     type: 'aws-secrets-manager',
     key: store.secretId,

@@ -146,8 +146,31 @@ const secretsManagerStoreSchema = strict({
     .meta({ description: 'Client-side request rates shared by all rotations of a run (AWS quotas per account and Region).' }),
 });
 
+export const KMS_ALIAS_PATTERN = /^alias\/[A-Za-z0-9/_-]{1,250}$/;
+
+const kmsStoreSchema = strict({
+  type: z.literal('aws-kms'),
+  alias: z
+    .string()
+    .regex(KMS_ALIAS_PATTERN, { error: (issue) => `${quote(issue.input)} is not a KMS alias; use alias/<name> with letters, digits and / _ -, e.g. alias: alias/payments-data` })
+    .refine((alias) => !alias.startsWith('alias/aws/'), { error: 'alias/aws/ is reserved for AWS managed keys, which only AWS rotates; use an alias of a customer managed key' })
+    .meta({ description: 'The alias of the customer managed key (alias/…); keyshift rotates the key behind it.' }),
+  ...awsConnection,
+  mode: z
+    .enum(['alias', 'managed'], { error: 'must be alias (a new key behind the alias) or managed (new key material under the same key id)' })
+    .optional()
+    .meta({ description: 'alias: a new key, switched by moving the alias (default); managed: KMS key rotation under the same key id.', default: 'alias' }),
+  pendingWindowDays: wholeNumber(7, 30, 'Days between decommission and the deletion of the old key (ScheduleKeyDeletion; default 30).').optional(),
+  quotas: strict({
+    controlPlanePerSecond: wholeNumber(1, 1_000, 'Calls per second of each control-plane API (CreateKey, UpdateAlias, TagResource…; default 5).').optional(),
+    readsPerSecond: wholeNumber(1, 10_000, 'DescribeKey/List* calls per second (default 100).').optional(),
+  })
+    .optional()
+    .meta({ description: 'Client-side request rates shared by all rotations of a run (KMS quotas per account and Region).' }),
+});
+
 export const storeSchema = z
-  .discriminatedUnion('type', [localStoreSchema, secretsManagerStoreSchema])
+  .discriminatedUnion('type', [localStoreSchema, secretsManagerStoreSchema, kmsStoreSchema])
   .meta({ description: 'Where this environment keeps the secret.' });
 
 // Hooks (docs/policies.md#hooks). `run` is argv (no shell) or one shell line; an http verify hook
@@ -294,12 +317,16 @@ export const secretSchema = strict({
   description: z.string().optional().meta({ description: 'What the secret protects (one line).' }),
   interval: durationSchema('90d', 'How often the secret is rotated.'),
   fallbackWindow: durationSchema('48h', 'How long the old value stays valid after the switch.'),
-  generator: generatorSchema,
+  generator: generatorSchema.optional(),
   environments: z
     .array(environmentSchema)
     .min(1, { error: 'is empty; add at least one environment, e.g. - name: dev' })
     .meta({ description: 'Environments, promoted in this order (e.g. dev, then prod).' }),
   revoke: hookList(commandHookSchema, 'Commands run at decommission, before the old version is removed (default none).'),
+  decommissionCheck: hookList(
+    commandHookSchema,
+    'Checks that must pass before the old version is decommissioned, e.g. "no ciphertext under the old key remains"; while one fails the old version stays (default none).',
+  ),
   sharedValue: z
     .boolean()
     .optional()
@@ -308,7 +335,7 @@ export const secretSchema = strict({
     .array(notifyTargetSchema, { error: 'must be a list of webhooks, e.g. - webhook: https://hooks.example.com/keyshift' })
     .optional()
     .meta({ description: 'Webhooks notified of rotation events (default none).' }),
-});
+}).check(keyOrValueRules);
 
 const secretsList = <Item extends z.ZodType>(item: Item) =>
   z
@@ -328,6 +355,43 @@ export type SecretInput = z.output<typeof secretSchema>;
 function strict<Shape extends z.ZodRawShape>(shape: Shape) {
   const allowed = `allowed keys: ${Object.keys(shape).join(', ')}`;
   return z.strictObject(shape, { error: (issue) => (issue.code === 'unrecognized_keys' ? allowed : undefined) });
+}
+
+type SecretShape = {
+  interval?: unknown;
+  generator?: unknown;
+  environments?: Array<{ store?: { type?: string; mode?: string }; deploy?: unknown[]; verify?: unknown[] }>;
+};
+
+/**
+ * Keys in KMS are made inside KMS: a secret is either values (a generator, any value store) or keys
+ * (aws-kms environments only, no generator). KMS-managed rotation runs on KMS's own schedule, which
+ * must be 90-2560 whole days, and has no overlap for hooks to work in.
+ */
+function keyOrValueRules(ctx: z.core.ParsePayload<SecretShape>): void {
+  const value = ctx.value;
+  const fail = (path: Array<string | number>, message: string) => ctx.issues.push({ code: 'custom', input: value, path, message });
+  const environments = value.environments ?? [];
+  const kms = environments.map((e) => e.store?.type === 'aws-kms');
+  if (kms.some(Boolean) && !kms.every(Boolean)) {
+    fail(['environments'], 'mixes aws-kms keys with stored values; a secret is either a KMS key in every environment or a value in none');
+    return;
+  }
+  if (kms.length > 0 && kms.every(Boolean)) {
+    if (value.generator !== undefined) fail(['generator'], 'does not apply to aws-kms keys (KMS makes the key material); remove it');
+  } else if (value.generator === undefined) {
+    fail([], 'missing generator; add e.g. generator: { type: random, bytes: 32, encoding: base64 }');
+  }
+  environments.forEach((environment, index) => {
+    if (environment.store?.mode !== 'managed') return;
+    const days = typeof value.interval === 'string' ? parseDuration(value.interval) : null;
+    if (days !== null && (days % 86_400_000 !== 0 || days / 86_400_000 < 90 || days / 86_400_000 > 2560)) {
+      fail(['interval'], 'must be whole days from 90d to 2560d for mode: managed (KMS RotationPeriodInDays); use mode: alias for other intervals');
+    }
+    for (const hooks of ['deploy', 'verify'] as const) {
+      if (environment[hooks]?.length) fail(['environments', index, hooks], 'does not apply to mode: managed (the key id never changes, so there is no overlap to deploy in); use mode: alias');
+    }
+  });
 }
 
 type RandomInput = { bytes?: number; encoding?: string; length?: number; charset?: string; chars?: string };

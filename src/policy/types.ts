@@ -54,7 +54,23 @@ export interface SecretsManagerStoreSpec {
   quotas: SecretsManagerQuotas;
 }
 
-export type StoreSpec = LocalStoreSpec | SecretsManagerStoreSpec;
+export interface KmsStoreSpec {
+  type: 'aws-kms';
+  /** The alias (alias/…) of the customer managed key: the entry key. */
+  key: string;
+  region: string | null;
+  endpoint: string | null;
+  profile: string | null;
+  /** alias: a new key behind the alias; managed: new key material under the same key id. */
+  mode: 'alias' | 'managed';
+  /** ScheduleKeyDeletion's window for a decommissioned key (7-30). */
+  pendingWindowDays: number;
+  /** mode managed: KMS's automatic rotation period, the policy's interval in days (90-2560). */
+  rotationPeriodDays: number | null;
+  quotas: { controlPlanePerSecond: number; readsPerSecond: number };
+}
+
+export type StoreSpec = LocalStoreSpec | SecretsManagerStoreSpec | KmsStoreSpec;
 
 /** A command hook: argv (no shell) or one shell line (run with /bin/sh -c). */
 export interface CommandHook {
@@ -112,10 +128,13 @@ export interface SecretPolicy {
   intervalMs: number;
   fallbackWindow: string;
   fallbackWindowMs: number;
-  generator: GeneratorSpec;
+  /** How a new value is made; null for keys made inside the store (aws-kms). */
+  generator: GeneratorSpec | null;
   environments: EnvironmentPolicy[];
   /** Run at decommission, before the old version is removed (e.g. revoke a vendor key). */
   revoke: CommandHook[];
+  /** Must all pass before the old version is decommissioned (the decommission gate). */
+  decommissionCheck: CommandHook[];
   /** One value for every environment (e.g. one vendor key), rolled through them in order. */
   sharedValue: boolean;
   notify: NotifyTarget[];

@@ -39,7 +39,7 @@ export function validateSecret(
   const parsed = secretSchema.safeParse(raw);
   let policy: SecretPolicy | null = null;
   if (parsed.success) {
-    const { environments: envs, revoke } = parsed.data;
+    const { environments: envs, revoke, decommissionCheck } = parsed.data;
     const hooks = (env: number, list: 'deploy' | 'verify', count: number) =>
       Array.from({ length: count }, (_, item) => at(['environments', env, list, item]));
     policy = normaliseSecret(
@@ -50,6 +50,7 @@ export function validateSecret(
         deploy: envs.map((environment, env) => hooks(env, 'deploy', environment.deploy?.length ?? 0)),
         verify: envs.map((environment, env) => hooks(env, 'verify', environment.verify?.length ?? 0)),
         revoke: (revoke ?? []).map((_, item) => at(['revoke', item])),
+        decommissionCheck: (decommissionCheck ?? []).map((_, item) => at(['decommissionCheck', item])),
       },
       cwd,
     );

@@ -14,11 +14,17 @@ export interface VersionInfo {
   id: string;
   stages: Stage[];
   createdAt: string; // ISO 8601
+  /** The store's own id of the version when it differs (an aws-kms key id). */
+  resourceId?: string;
 }
 
 export interface RetiredVersion {
   id: string;
   retiredAt: string;
+  /** Until when a `restore` op can bring it back (aws-kms: the end of the pending deletion window). */
+  restorableUntil?: string;
+  /** The store's own id of the version (an aws-kms key id). */
+  resourceId?: string;
 }
 
 /** The engine's record of an in-flight or recently finished rotation (no secret values). */
@@ -100,11 +106,15 @@ export interface EntryState extends EntryMeta {
  *   PREVIOUS before is retired (value removed). PENDING leaves `versionId`. No-op if already CURRENT.
  * - retire: remove the version and its value, remember its id and time. Refused for the CURRENT
  *   version (a store always has one readable CURRENT). No-op if absent.
+ * - restore (stores with `restoreRetired`): bring a retired version back as a plain version, so a
+ *   promote can make it CURRENT again. No-op if it is not retired.
+ * `value` is null for stores that make their own key material (`valueless`).
  */
 export type VersionOp =
-  | { type: 'create'; versionId: string; value: SecretValue; stage: 'CURRENT' | 'PENDING' }
+  | { type: 'create'; versionId: string; value: SecretValue | null; stage: 'CURRENT' | 'PENDING' }
   | { type: 'promote'; versionId: string }
-  | { type: 'retire'; versionId: string };
+  | { type: 'retire'; versionId: string }
+  | { type: 'restore'; versionId: string };
 
 /** Store-wide data the engine keeps: the evidence anchor that `evidence verify` compares against. */
 export interface StoreMeta {
@@ -132,6 +142,12 @@ export interface LockOptions {
 export interface StoreCapabilities {
   /** One `apply` with several version ops lands all or nothing (a local file record; not AWS). */
   atomicApply?: boolean;
+  /** The store makes key material itself and never reveals it (aws-kms): no generator, no value for
+   * hooks or fingerprints; hooks get key ids (VersionInfo.resourceId) instead. */
+  valueless?: boolean;
+  /** A retired version can be restored for a while (aws-kms: while its deletion is pending), so
+   * `rollback` works after the decommission. */
+  restoreRetired?: boolean;
 }
 
 export interface SecretStore {

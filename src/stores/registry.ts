@@ -55,6 +55,8 @@ export class StoreRegistry {
  */
 export function storeId(spec: StoreSpec): string {
   if (spec.type === 'local') return `local:${spec.path}`;
+  // KMS stores of the two modes behave differently (capabilities), so each mode is its own store.
+  if (spec.type === 'aws-kms') return `aws-kms:${spec.region ?? ''}|${spec.endpoint ?? ''}|${spec.profile ?? ''}|${spec.mode}`;
   return `${spec.type}:${spec.region ?? ''}|${spec.endpoint ?? ''}|${spec.profile ?? ''}`;
 }
 
@@ -65,6 +67,10 @@ async function openAdapter(spec: StoreSpec, context: StoreContext): Promise<Secr
     case 'aws-secrets-manager': {
       const { openSecretsManagerStore } = await import('./aws-secrets-manager/index.js');
       return openSecretsManagerStore(spec, context);
+    }
+    case 'aws-kms': {
+      const { openKmsStore } = await import('./aws-kms/index.js');
+      return openKmsStore(spec, context);
     }
   }
 }

@@ -28,3 +28,12 @@ export function secretsManagerPolicy(endpoint, secrets, { interval = '30d', fall
   }
   return text;
 }
+
+/** A policy file with one key per entry of `keys`, each an aws-kms alias. */
+export function kmsPolicy(endpoint, keys, { interval = '30d', fallbackWindow = '1h', extra = '', secretExtra = '', environmentExtra = '' } = {}) {
+  let text = 'secrets:\n';
+  for (const { name, alias, store = '' } of keys) {
+    text += `  - name: ${name}\n    interval: ${interval}\n    fallbackWindow: ${fallbackWindow}\n${secretExtra}    environments:\n      - name: prod\n        store: { type: aws-kms, alias: ${alias}, endpoint: "${endpoint}"${extra}${store} }\n${environmentExtra}`;
+  }
+  return text;
+}

@@ -148,7 +148,7 @@ export class SecretsManagerStore implements SecretStore {
     if (op.type === 'create') {
       if (op.versionId in labels) return; // the same token was sent before: nothing to do
       const stages = op.stage === 'PENDING' || holderOf(labels, AWSCURRENT) ? { VersionStages: [AWSPENDING] } : {};
-      await this.#call('versionWrites', `PutSecretValue on ${key}`, new this.#sdk.PutSecretValueCommand({ SecretId: key, ClientRequestToken: op.versionId, SecretString: op.value.reveal(), ...stages }));
+      await this.#call('versionWrites', `PutSecretValue on ${key}`, new this.#sdk.PutSecretValueCommand({ SecretId: key, ClientRequestToken: op.versionId, SecretString: valueOf(op).reveal(), ...stages }));
       return;
     }
     if (op.type === 'promote') {
@@ -157,6 +157,7 @@ export class SecretsManagerStore implements SecretStore {
       await this.#moveLabel(key, AWSCURRENT, op.versionId, current);
       return;
     }
+    if (op.type === 'restore') throw new KeyshiftError('ERR_INTERNAL', `${this.location} cannot restore a retired version (this is a bug)`);
     if (labels[op.versionId]?.includes(AWSCURRENT)) {
       throw new KeyshiftError('ERR_INTERNAL', `${key}: refusing to retire ${op.versionId}, which is AWSCURRENT`);
     }
@@ -191,7 +192,7 @@ export class SecretsManagerStore implements SecretStore {
     await this.#call(
       'create',
       `CreateSecret ${key}`,
-      new this.#sdk.CreateSecretCommand({ Name: key, ClientRequestToken: first.versionId, SecretString: first.value.reveal(), Tags: encodeRecord(record, 0), Description: 'Rotated by keyshift' }),
+      new this.#sdk.CreateSecretCommand({ Name: key, ClientRequestToken: first.versionId, SecretString: valueOf(first).reveal(), Tags: encodeRecord(record, 0), Description: 'Rotated by keyshift' }),
     );
     return (await this.read(key)) as EntryState;
   }
@@ -283,6 +284,11 @@ function retiredBy(ops: VersionOp[], labels: Labels): Array<{ id: string; retire
     }
   }
   return [...new Set(ids)].map((id) => ({ id, retiredAt }));
+}
+
+function valueOf(op: Extract<VersionOp, { type: 'create' }>): SecretValue {
+  if (!op.value) throw new KeyshiftError('ERR_INTERNAL', `create of ${op.versionId} has no value (this is a bug)`);
+  return op.value;
 }
 
 function blocked(message: string, hint: string): KeyshiftError {

@@ -30,7 +30,8 @@ export function clientConfig(connection: AwsConnection, overrides: AwsOverrides,
     ...(profile ? { profile } : {}),
     retryMode: env.AWS_RETRY_MODE ?? 'adaptive',
     maxAttempts: Number(env.AWS_MAX_ATTEMPTS) || 8,
-    requestHandler: { connectionTimeout: Math.min(timeoutMs, 10_000), requestTimeout: timeoutMs },
+    // throwOnRequestTimeout: without it this SDK only warns and keeps waiting on a hung connection.
+    requestHandler: { connectionTimeout: Math.min(timeoutMs, 10_000), requestTimeout: timeoutMs, throwOnRequestTimeout: true },
   };
 }
 

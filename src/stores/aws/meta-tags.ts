@@ -25,6 +25,10 @@ export interface StoredRecord extends EntryMeta {
   before: { rotation: RotationRecord | null; lastRotatedAt: string | null; drafts: number } | null;
   /** Creation times of the versions keyshift made (AWS labels carry none). */
   created: Record<string, string>;
+  /** The service's ids of versions whose keyshift id differs (aws-kms: version id → key id). */
+  keys?: Record<string, string>;
+  /** aws-kms managed mode: how many rotations the key had when this write announced another. */
+  rotationsBefore?: number;
   retired: RetiredVersion[];
 }
 
