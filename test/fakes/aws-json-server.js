@@ -177,6 +177,8 @@ export async function startAwsJsonServer(options) {
       };
     },
     clearFaults: () => void faults.splice(0),
+    /** How many requests a 'timeout' fault is holding open right now. */
+    hangingRequests: () => held.size,
     /** Runs before a call that passed faults, quotas and denials is applied; may return a promise. */
     onCall: (fn) => addHook(beforeHooks, fn),
     /** Runs after the call is applied, before the response is sent: receives {op, input, index, output, error}. */
