@@ -150,6 +150,14 @@ test('fault afterApply: the call is applied and its reply lost; the retry with t
   assert.equal(state.versions.at(-1).id, result.VersionId);
 });
 
+test('a lost CreateSecret reply: the SDK resends the same ClientRequestToken and the create succeeds once', async () => {
+  fake.injectFault({ op: 'CreateSecret', kind: 'drop', afterApply: true });
+  const created = await retrying.send(new CreateSecretCommand({ Name: 'created-once', SecretString: 'v1' }));
+  assert.equal(created.$metadata.attempts, 2);
+  const state = fake.inspect('created-once');
+  assert.deepEqual(state.versions.map((v) => v.id), [created.VersionId]);
+});
+
 test('deny answers AccessDeniedException by operation and resource (name or ARN)', async () => {
   fake.seed('other', { value: 'x' });
   const undo = fake.deny({ op: 'GetSecretValue', resource: 'app/db' });

@@ -42,11 +42,13 @@ export async function startAwsJsonServer(options) {
   const afterHooks = [];
   const sockets = new Set();
   const held = new Set(); // requests held open by 'timeout' faults
+  const entryOf = new WeakMap(); // response -> its log entry
 
   const httpServer = createServer((req, res) => {
+    res.on('error', () => {}); // the client may be gone (SIGKILL, timeout): nothing to tell it
     handle(req, res).catch((err) => {
-      // A bug in a handler or hook: answer 500 rather than hang the client.
-      if (!res.headersSent && !res.destroyed) send(res, 500, { __type: internalErrorCode, message: String(err?.message ?? err) });
+      // A bug in a handler, or a hook that threw: answer 500 rather than hang the client.
+      reply(res, entryOf.get(res) ?? {}, new AwsError(internalErrorCode, `fake: ${err?.message ?? err}`, 500));
     });
   });
   httpServer.keepAliveTimeout = 60_000;
@@ -58,11 +60,11 @@ export async function startAwsJsonServer(options) {
   const { port } = httpServer.address();
 
   async function handle(req, res) {
-    res.on('error', () => {}); // the client may be gone (SIGKILL, timeout): nothing to tell it
     const body = await readBody(req);
     const target = String(req.headers['x-amz-target'] ?? '');
     const op = target.startsWith(`${targetPrefix}.`) ? target.slice(targetPrefix.length + 1) : target;
     const entry = { index: calls.length, op, status: null, attempt: attemptOf(req) };
+    entryOf.set(res, entry);
     calls.push(entry);
 
     if (req.method !== 'POST' || !Object.hasOwn(handlers, op)) {
@@ -72,6 +74,9 @@ export async function startAwsJsonServer(options) {
     try {
       input = body.length === 0 ? {} : JSON.parse(body.toString('utf8'));
     } catch {
+      input = undefined;
+    }
+    if (!input || typeof input !== 'object' || Array.isArray(input)) {
       return reply(res, entry, new AwsError('SerializationException', 'Start of structure or map found where not expected.'));
     }
     const resources = safeResources(op, input);
@@ -104,6 +109,7 @@ export async function startAwsJsonServer(options) {
   }
 
   function reply(res, entry, error, output) {
+    if (res.headersSent) return undefined;
     if (error) {
       entry.status = error.status;
       entry.errorCode = error.code;
