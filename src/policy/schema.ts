@@ -335,7 +335,14 @@ export const secretSchema = strict({
     .array(notifyTargetSchema, { error: 'must be a list of webhooks, e.g. - webhook: https://hooks.example.com/keyshift' })
     .optional()
     .meta({ description: 'Webhooks notified of rotation events (default none).' }),
-}).check(keyOrValueRules);
+})
+  .check(keyOrValueRules)
+  .meta({
+    // generator: required for values, forbidden for aws-kms keys (KMS makes the key material).
+    if: { properties: { environments: { items: { properties: { store: { properties: { type: { const: 'aws-kms' } } } } } } } },
+    then: { not: { required: ['generator'] } },
+    else: { required: ['generator'] },
+  });
 
 const secretsList = <Item extends z.ZodType>(item: Item) =>
   z
@@ -380,7 +387,7 @@ function keyOrValueRules(ctx: z.core.ParsePayload<SecretShape>): void {
   if (kms.length > 0 && kms.every(Boolean)) {
     if (value.generator !== undefined) fail(['generator'], 'does not apply to aws-kms keys (KMS makes the key material); remove it');
   } else if (value.generator === undefined) {
-    fail([], 'missing generator; add e.g. generator: { type: random, bytes: 32, encoding: base64 }');
+    fail(['generator'], 'missing; add it, e.g. generator: { type: random, bytes: 32 }');
   }
   environments.forEach((environment, index) => {
     if (environment.store?.mode !== 'managed') return;

@@ -183,6 +183,6 @@ test('the JSON Schema describes hooks strictly', () => {
   assert.deepEqual(verify.properties.http.required, ['url']);
   assert.deepEqual(verify.properties.http.properties.method.enum, ['GET', 'HEAD', 'POST']);
   assert.equal(verify.oneOf.length, 2);
-  assert.deepEqual(secret.required, ['name', 'interval', 'fallbackWindow', 'generator', 'environments']);
+  assert.deepEqual(secret.required, ['name', 'interval', 'fallbackWindow', 'environments']);
   assert.deepEqual(environment.required, ['name', 'store']);
 });

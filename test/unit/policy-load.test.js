@@ -185,6 +185,7 @@ test('a valid multi-file directory is normalised', async () => {
       },
     ],
     revoke: [],
+    decommissionCheck: [],
     sharedValue: false,
     notify: [],
     source: { file: 'policies/a.yaml', line: 2, col: 5 },
@@ -296,7 +297,8 @@ test('the JSON Schema is generated, strict, and agrees with the loader on exampl
   const [localStore] = environment.properties.store.oneOf;
   for (const object of [schema, secret, environment, localStore]) assert.equal(object.additionalProperties, false);
   assert.deepEqual(schema.required, ['secrets']);
-  assert.deepEqual(secret.required, ['name', 'interval', 'fallbackWindow', 'generator', 'environments']);
+  assert.deepEqual(secret.required, ['name', 'interval', 'fallbackWindow', 'environments']);
+  assert.deepEqual(secret.else, { required: ['generator'] }, 'a generator is required, except for aws-kms keys');
   assert.deepEqual(localStore.required, ['type', 'path']);
 
   const pattern = (property) => new RegExp(property.pattern);

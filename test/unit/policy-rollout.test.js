@@ -102,6 +102,7 @@ test('the JSON Schema describes the rollout fields', () => {
   assert.deepEqual(target.required, ['webhook']);
   assert.deepEqual(target.properties.on.items.enum, EVENTS.split(', '));
   assert.deepEqual(target.properties.on.default, ['failed', 'switched', 'decommissioned', 'rolled-back']);
-  assert.deepEqual(secret.required, ['name', 'interval', 'fallbackWindow', 'generator', 'environments']);
+  assert.deepEqual(secret.required, ['name', 'interval', 'fallbackWindow', 'environments']);
+  assert.deepEqual(secret.else, { required: ['generator'] }, 'a generator is required, except for aws-kms keys');
   assert.deepEqual(environment.required, ['name', 'store']);
 });

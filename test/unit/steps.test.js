@@ -14,7 +14,7 @@ async function setup() {
   const path = join(mkdtempSync(join(tmpdir(), 'keyshift-steps-')), 'test.store');
   const store = openLocalStore({ path }, {});
   const lock = await store.lock({ waitMs: 1000, owner: 'test' });
-  const policy = { name: 'k', intervalMs: 30 * 24 * HOUR, fallbackWindowMs: 2 * HOUR, environments: [], revoke: [] };
+  const policy = { name: 'k', intervalMs: 30 * 24 * HOUR, fallbackWindowMs: 2 * HOUR, environments: [], revoke: [], decommissionCheck: [] };
   const target = { policy, environment: { name: 'dev', deploy: [], verify: [] }, store, storeId: `local:${path}`, key: 'k' };
   const events = [];
   let counter = 0;
