@@ -148,6 +148,7 @@ function normaliseStore(store: EnvironmentInput['store'], secret: SecretInput, c
       profile: store.profile ?? null,
       mode: store.mode ?? 'alias',
       pendingWindowDays: store.pendingWindowDays ?? 30,
+      createIfMissing: store.createIfMissing ?? false,
       rotationPeriodDays: store.mode === 'managed' ? Math.round(durationMs(secret.interval) / 86_400_000) : null,
       quotas: { controlPlanePerSecond: store.quotas?.controlPlanePerSecond ?? 5, readsPerSecond: store.quotas?.readsPerSecond ?? 100 },
     };

@@ -161,6 +161,7 @@ const kmsStoreSchema = strict({
     .optional()
     .meta({ description: 'alias: a new key, switched by moving the alias (default); managed: KMS key rotation under the same key id.', default: 'alias' }),
   pendingWindowDays: wholeNumber(7, 30, 'Days between decommission and the deletion of the old key (ScheduleKeyDeletion; default 30).').optional(),
+  createIfMissing: z.boolean({ error: 'must be true or false' }).optional().meta({ description: 'Let the first rotate create a symmetric key and the alias (default false: a missing alias is an error).' }),
   quotas: strict({
     controlPlanePerSecond: wholeNumber(1, 1_000, 'Calls per second of each control-plane API (CreateKey, UpdateAlias, TagResource…; default 5).').optional(),
     readsPerSecond: wholeNumber(1, 10_000, 'DescribeKey/List* calls per second (default 100).').optional(),

@@ -65,6 +65,8 @@ export interface KmsStoreSpec {
   mode: 'alias' | 'managed';
   /** ScheduleKeyDeletion's window for a decommissioned key (7-30). */
   pendingWindowDays: number;
+  /** Let the first `rotate` create the key and the alias. */
+  createIfMissing: boolean;
   /** mode managed: KMS's automatic rotation period, the policy's interval in days (90-2560). */
   rotationPeriodDays: number | null;
   quotas: { controlPlanePerSecond: number; readsPerSecond: number };

@@ -4,12 +4,13 @@ import type { KmsStoreSpec } from '../../policy/types.js';
 import { SecretValue } from '../../secret-value.js';
 import type { EntryMeta, EntryState, LockOptions, RetiredVersion, SecretStore, StoreCapabilities, StoreLock, StoreMeta, VersionInfo, VersionOp } from '../contract.js';
 import type { StoreContext } from '../registry.js';
-import { countOtherTags, decodeRecord, effectiveMeta, encodeRecord, TAG_PREFIX, type StoredRecord } from '../aws/meta-tags.js';
+import { countOtherTags, decodeRecord, effectiveMeta, encodeRecord, TAG_PREFIX, type KeyLabels, type StoredRecord } from '../aws/meta-tags.js';
 import { LocalStoreState } from '../aws/state-dir.js';
 import { KmsApi, type KeyMetadata, type Sdk } from './kms-api.js';
 import { ManagedRotation } from './managed-rotation.js';
 
 const VERSION_TAG = `${TAG_PREFIX}version-id`;
+const ALIAS_TAG = `${TAG_PREFIX}alias`;
 
 /** What one read of an alias found: the key behind it, its record and the keys the record names. */
 interface Snapshot {
@@ -38,6 +39,7 @@ export class KmsStore implements SecretStore {
   readonly #local: LocalStoreState;
   readonly #managed: ManagedRotation | null;
   readonly #pendingWindowDays = new Map<string, number>();
+  readonly #createIfMissing = new Set<string>();
   #held = false;
 
   constructor(
@@ -54,6 +56,7 @@ export class KmsStore implements SecretStore {
 
   configureEntry(spec: KmsStoreSpec): void {
     this.#pendingWindowDays.set(spec.key, spec.pendingWindowDays);
+    if (spec.createIfMissing) this.#createIfMissing.add(spec.key);
     this.#managed?.configure(spec.key, spec);
   }
 
@@ -89,46 +92,98 @@ export class KmsStore implements SecretStore {
   async apply(alias: string, ops: VersionOp[], meta: EntryMeta): Promise<EntryState> {
     if (!this.#held) throw new KeyshiftError('ERR_INTERNAL', `${this.location}: apply without the store lock`);
     const snapshot = await this.#snapshot(alias);
-    if (!snapshot) {
-      throw new KeyshiftError('ERR_STORE_NOT_FOUND', `alias ${alias} does not exist in ${this.location}`, {
-        hint: `create the key and its alias first (aws kms create-key, then aws kms create-alias --alias-name ${alias} --target-key-id <key id>)`,
-      });
-    }
+    if (!snapshot) return this.#provision(alias, ops, meta);
     refuseUnusableKey(alias, snapshot.current);
     if (this.#managed) {
       await this.#managed.apply(alias, snapshot, ops, meta, (record) => this.#writeRecord(snapshot.current.KeyId as string, record, snapshot.otherTags));
       return (await this.read(alias)) as EntryState;
     }
     const before = this.#toState(snapshot);
-    const keys = keptKeys(snapshot, meta, ops);
+    const labelsBefore = this.#labels(snapshot);
+    const plan = planLabels(alias, ops, before, labelsBefore);
+    const keys = keptKeys(snapshot, meta, ops, plan.labels);
     const record: StoredRecord = {
       ...meta,
-      intent: ops,
+      intent: [...ops, ...plan.alsoRetire.map((versionId) => ({ type: 'retire' as const, versionId }))],
       before: ops.length > 0 ? { rotation: before.rotation, lastRotatedAt: before.lastRotatedAt, drafts: before.pendingEvents.length } : null,
       created: {},
       keys,
-      retired: [...(snapshot.record?.retired ?? []), ...this.#retiredBy(alias, ops, keys)].slice(-5),
+      labels: plan.labels,
+      labelsBefore,
+      retired: [...(snapshot.record?.retired ?? []), ...this.#retiredBy(alias, [...ops.filter((op) => op.type === 'retire').map((op) => op.versionId), ...plan.alsoRetire], before, keys)].slice(-5),
     };
-    // The record goes on the key the alias will point to once these ops are done, before them.
-    // A key pending deletion takes no tags: a restore first announces itself on the current key.
+    // The record goes on the key the alias will point to once these ops are done, before them. A key
+    // pending deletion takes no tags, and a key not created yet has no id: then the record first
+    // announces the ops on the current key, and moves to the new home just before the alias does.
+    const currentId = snapshot.current.KeyId as string;
     const promoted = ops.find((op) => op.type === 'promote');
-    const home = promoted ? keyIdOf(promoted.versionId, snapshot.record) : (snapshot.current.KeyId as string);
-    const restoring = ops.some((op) => op.type === 'restore');
-    await this.#writeRecord(restoring ? (snapshot.current.KeyId as string) : home, record, snapshot.otherTags);
+    const home = (): string => (promoted ? (keys[promoted.versionId] ?? keyIdOf(promoted.versionId, snapshot.record)) : currentId);
+    const homeReady = !ops.some((op) => op.type === 'restore' || (op.type === 'create' && !keys[op.versionId]));
+    let recordOn = homeReady ? home() : currentId;
+    await this.#writeRecord(recordOn, record, snapshot.otherTags);
     for (const op of ops) {
       if (op.type === 'create') {
+        if (keys[op.versionId]) continue;
         keys[op.versionId] = await this.#createKey(alias, op.versionId, snapshot, meta);
-        await this.#writeRecord(snapshot.current.KeyId as string, { ...record, keys, intent: ops.filter((o) => o !== op) }, snapshot.otherTags);
+        await this.#writeRecord(currentId, { ...record, keys, intent: record.intent.filter((o) => o !== op) }, snapshot.otherTags);
       } else if (op.type === 'restore') {
         await this.#restoreKey(keyIdOf(op.versionId, snapshot.record));
-        await this.#writeRecord(home, record, snapshot.otherTags);
       } else if (op.type === 'promote') {
-        if ((await this.#api.describe(alias))?.KeyId !== home) await this.#api.call('UpdateAlias', alias, { AliasName: alias, TargetKeyId: home });
+        if (recordOn !== home()) {
+          recordOn = home();
+          await this.#writeRecord(recordOn, { ...record, keys }, snapshot.otherTags);
+        }
+        if ((await this.#api.describe(alias))?.KeyId !== recordOn) await this.#api.call('UpdateAlias', alias, { AliasName: alias, TargetKeyId: recordOn });
+        for (const versionId of plan.alsoRetire) await this.#retireKey(alias, keyIdOf(versionId, snapshot.record));
       } else {
         await this.#retireKey(alias, keyIdOf(op.versionId, snapshot.record));
       }
     }
     return (await this.read(alias)) as EntryState;
+  }
+
+  /** A missing alias is created (key + alias) only with createIfMissing: true. */
+  async #provision(alias: string, ops: VersionOp[], meta: EntryMeta): Promise<EntryState> {
+    const first = ops[0];
+    if (ops.length !== 1 || first?.type !== 'create' || first.stage !== 'CURRENT' || !this.#createIfMissing.has(alias)) {
+      throw new KeyshiftError('ERR_STORE_NOT_FOUND', `alias ${alias} does not exist in ${this.location}`, {
+        hint: `create the key and its alias (aws kms create-key, then aws kms create-alias --alias-name ${alias} --target-key-id <key id>), or set createIfMissing: true in the store`,
+      });
+    }
+    // A run that died between CreateKey and CreateAlias left a key tagged for this alias: adopt it.
+    const orphan = await this.#findKey((tags) => tags.some((t) => t.Key === ALIAS_TAG && t.Value === alias));
+    const record: StoredRecord = { ...meta, intent: [], before: null, created: {}, keys: {}, labels: { pending: null, previous: null }, retired: [] };
+    let keyId = orphan;
+    if (!keyId) {
+      const created = await this.#api.call<KMS.CreateKeyResponse>('CreateKey', `for ${alias}`, {
+        Description: `${alias}: created by keyshift on ${new Date().toISOString().slice(0, 10)}`,
+        Tags: [{ Key: VERSION_TAG, Value: first.versionId }, { Key: ALIAS_TAG, Value: alias }].map((t) => ({ TagKey: t.Key, TagValue: t.Value })),
+      });
+      keyId = created.KeyMetadata?.KeyId ?? null;
+      if (!keyId) throw new KeyshiftError('ERR_STORE_REQUEST', `CreateKey for ${alias} returned no key id`);
+    }
+    const versionId = (await this.#api.tags(keyId)).find((t) => t.Key === VERSION_TAG)?.Value ?? first.versionId;
+    await this.#writeRecord(keyId, { ...record, keys: { [versionId]: keyId } }, 0);
+    await this.#api.call('CreateAlias', alias, { AliasName: alias, TargetKeyId: keyId });
+    return (await this.read(alias)) as EntryState;
+  }
+
+  /** PENDING and PREVIOUS as the record holds them (effective: before an unfinished write). */
+  #labels(snapshot: Snapshot): KeyLabels {
+    const record = snapshot.record;
+    if (!record) return { pending: null, previous: null };
+    const stale = record.intent.length > 0 && !record.intent.every((op) => this.#applied(op, snapshot));
+    return (stale ? record.labelsBefore : record.labels) ?? { pending: null, previous: null };
+  }
+
+  #applied(op: VersionOp, snapshot: Snapshot): boolean {
+    const { record, current } = snapshot;
+    const keyId = keyIdOf(op.versionId, record);
+    const key = keyId === current.KeyId ? current : snapshot.keys.get(keyId);
+    if (op.type === 'create') return Boolean(record?.keys?.[op.versionId]);
+    if (op.type === 'promote') return keyId === current.KeyId;
+    if (op.type === 'restore') return key?.KeyState === 'Enabled';
+    return !key || key.KeyState === 'PendingDeletion';
   }
 
   readMeta(): Promise<StoreMeta> {
@@ -149,11 +204,20 @@ export class KmsStore implements SecretStore {
     const tags = await this.#api.tags(current.KeyId);
     const record = decodeRecord(tags, alias);
     const keys = new Map<string, KeyMetadata | null>();
-    const rotation = record?.rotation;
-    const named = [rotation?.newVersionId, rotation?.oldVersionId, record?.retired.at(-1)?.id].filter((id): id is string => Boolean(id));
+    const named = [
+      record?.rotation?.newVersionId,
+      record?.rotation?.oldVersionId,
+      record?.labels?.pending,
+      record?.labels?.previous,
+      record?.labelsBefore?.pending,
+      record?.labelsBefore?.previous,
+      ...(record?.intent ?? []).map((op) => op.versionId),
+      record?.retired.at(-1)?.id,
+    ];
     for (const versionId of named) {
-      const keyId = keyIdOf(versionId, record);
-      if (keyId !== current.KeyId && !keys.has(keyId) && (versionId !== rotation?.newVersionId || record?.keys?.[versionId])) keys.set(keyId, await this.#api.describe(keyId));
+      if (!versionId) continue;
+      const keyId = record?.keys?.[versionId] ?? (looksLikeKeyId(versionId) ? versionId : null);
+      if (keyId && keyId !== current.KeyId && !keys.has(keyId)) keys.set(keyId, await this.#api.describe(keyId));
     }
     const rotations = this.#managed ? await this.#managed.rotations(current.KeyId) : [];
     return { current, record, otherTags: countOtherTags(tags), keys, rotations };
@@ -162,34 +226,22 @@ export class KmsStore implements SecretStore {
   #toState(snapshot: Snapshot): EntryState {
     const { current, record } = snapshot;
     const currentId = current.KeyId as string;
-    const versionOf = (keyId: string) => Object.entries(record?.keys ?? {}).find(([, id]) => id === keyId)?.[0] ?? keyId;
     const info = (key: KeyMetadata, stage: VersionInfo['stages'][number]): VersionInfo => ({
-      id: versionOf(key.KeyId as string),
+      id: versionOf(key.KeyId as string, record),
       stages: [stage],
       createdAt: (key.CreationDate ?? new Date(0)).toISOString(),
       resourceId: key.KeyId as string,
     });
     const versions: VersionInfo[] = [info(current, 'CURRENT')];
-    const usable = (key: KeyMetadata | null | undefined): key is KeyMetadata => Boolean(key && key.KeyId !== currentId && key.KeyState !== 'PendingDeletion' && key.KeyState !== 'PendingReplicaDeletion');
     if (this.#managed) return this.#managed.toState(snapshot, versions);
-    const rotation = record?.rotation;
-    if (rotation) {
-      const fresh = snapshot.keys.get(keyIdOf(rotation.newVersionId, record));
-      const old = snapshot.keys.get(keyIdOf(rotation.oldVersionId ?? '', record));
-      if (usable(fresh)) versions.push(info(fresh, 'PENDING'));
-      if (usable(old) && old.KeyState === 'Enabled') versions.push(info(old, 'PREVIOUS'));
+    const labels = this.#labels(snapshot);
+    for (const [stage, versionId] of [['PENDING', labels.pending], ['PREVIOUS', labels.previous]] as const) {
+      const key = versionId ? snapshot.keys.get(keyIdOf(versionId, record)) : null;
+      if (key && key.KeyId !== currentId && key.KeyState === 'Enabled') versions.push(info(key, stage));
     }
     if (!record) return { versions, retired: [], rotation: null, lastRotatedAt: (current.CreationDate ?? new Date()).toISOString(), pendingEvents: [] };
     const retired = record.retired.map((r, index) => (index === record.retired.length - 1 ? this.#withRestoreWindow(r, snapshot) : r));
-    const applied = (op: VersionOp): boolean => {
-      const keyId = keyIdOf(op.versionId, record);
-      const key = keyId === currentId ? current : snapshot.keys.get(keyId);
-      if (op.type === 'create') return Boolean(record.keys?.[op.versionId]);
-      if (op.type === 'promote') return keyId === currentId;
-      if (op.type === 'restore') return key?.KeyState === 'Enabled';
-      return !key || key.KeyState === 'PendingDeletion';
-    };
-    return { versions, retired, ...effectiveMeta(record, applied) };
+    return { versions, retired, ...effectiveMeta(record, (op) => this.#applied(op, snapshot)) };
   }
 
   /** A retired key can be restored while its deletion is pending (the deletion date from KMS). */
@@ -200,17 +252,14 @@ export class KmsStore implements SecretStore {
     return { ...retired, ...(until ? { restorableUntil: until } : {}) };
   }
 
-  #retiredBy(alias: string, ops: VersionOp[], keys: Record<string, string>): RetiredVersion[] {
+  /** Versions these ops retire (only ones that are still keys of this alias). */
+  #retiredBy(alias: string, versionIds: string[], before: EntryState, keys: Record<string, string>): RetiredVersion[] {
     const days = this.#pendingWindowDays.get(alias) ?? this.spec.pendingWindowDays;
     const retiredAt = new Date();
-    return ops
-      .filter((op) => op.type === 'retire')
-      .map((op) => ({
-        id: op.versionId,
-        retiredAt: retiredAt.toISOString(),
-        resourceId: keys[op.versionId] ?? op.versionId,
-        restorableUntil: new Date(retiredAt.getTime() + days * 86_400_000).toISOString(),
-      }));
+    const present = new Set(before.versions.map((v) => v.id));
+    return [...new Set(versionIds)]
+      .filter((id) => present.has(id))
+      .map((id) => ({ id, retiredAt: retiredAt.toISOString(), resourceId: keys[id] ?? id, restorableUntil: new Date(retiredAt.getTime() + days * 86_400_000).toISOString() }));
   }
 
   async #writeRecord(keyId: string, record: StoredRecord, otherTags: number): Promise<void> {
@@ -226,7 +275,7 @@ export class KmsStore implements SecretStore {
     if (known) return known;
     // An earlier attempt announced this key and died: it may have been created without being recorded.
     const attempted = snapshot.record?.intent.some((op) => op.type === 'create' && op.versionId === versionId);
-    const found = attempted ? await this.#findKey(versionId) : null;
+    const found = attempted ? await this.#findKey((tags) => tags.some((t) => t.Key === VERSION_TAG && t.Value === versionId)) : null;
     if (found) return found;
     const current = snapshot.current;
     const currentId = current.KeyId as string;
@@ -238,19 +287,19 @@ export class KmsStore implements SecretStore {
       KeySpec: current.KeySpec,
       KeyUsage: current.KeyUsage,
       Description: `${alias}: rotated by keyshift on ${new Date().toISOString().slice(0, 10)} (rotation ${rotationId}); replaces ${currentId}`,
-      Tags: [...ownTags, { Key: VERSION_TAG, Value: versionId }, { Key: `${TAG_PREFIX}alias`, Value: alias }].map((t) => ({ TagKey: t.Key, TagValue: t.Value })),
+      Tags: [...ownTags, { Key: VERSION_TAG, Value: versionId }, { Key: ALIAS_TAG, Value: alias }].map((t) => ({ TagKey: t.Key, TagValue: t.Value })),
     });
     const keyId = created.KeyMetadata?.KeyId;
     if (!keyId) throw new KeyshiftError('ERR_STORE_REQUEST', `CreateKey for ${alias} returned no key id`);
     return keyId;
   }
 
-  /** Only after an interrupted issue: is there a key that carries this version id? */
-  async #findKey(versionId: string): Promise<string | null> {
+  /** Only after an interrupted issue or provision: a live key of ours whose tags match. */
+  async #findKey(matches: (tags: Array<{ Key: string; Value: string }>) => boolean): Promise<string | null> {
     for await (const keyId of this.#api.keyIds()) {
       const key = await this.#api.describe(keyId);
       if (!key || key.KeyManager !== 'CUSTOMER' || key.KeyState === 'PendingDeletion') continue;
-      if ((await this.#api.tags(keyId)).some((t) => t.Key === VERSION_TAG && t.Value === versionId)) return keyId;
+      if (matches(await this.#api.tags(keyId))) return keyId;
     }
     return null;
   }
@@ -277,10 +326,10 @@ export class KmsStore implements SecretStore {
 }
 
 /** The version → key id map, kept small (it lives in tags): the current key, the rotation's, the retired ones. */
-function keptKeys(snapshot: Snapshot, meta: EntryMeta, ops: VersionOp[]): Record<string, string> {
+function keptKeys(snapshot: Snapshot, meta: EntryMeta, ops: VersionOp[], labels: KeyLabels): Record<string, string> {
   const all = snapshot.record?.keys ?? {};
   const wanted = new Set<string>([
-    ...[meta.rotation?.newVersionId, meta.rotation?.oldVersionId].filter((id): id is string => Boolean(id)),
+    ...[meta.rotation?.newVersionId, meta.rotation?.oldVersionId, labels.pending, labels.previous].filter((id): id is string => Boolean(id)),
     ...(snapshot.record?.retired ?? []).map((r) => r.id),
     ...ops.map((op) => op.versionId),
   ]);
@@ -291,6 +340,48 @@ function keptKeys(snapshot: Snapshot, meta: EntryMeta, ops: VersionOp[]): Record
 /** A version id keyshift gave a key (v-…), or the KMS key id of a key it did not create. */
 function keyIdOf(versionId: string, record: StoredRecord | null): string {
   return record?.keys?.[versionId] ?? versionId;
+}
+
+function versionOf(keyId: string, record: StoredRecord | null): string {
+  return Object.entries(record?.keys ?? {}).find(([, id]) => id === keyId)?.[0] ?? keyId;
+}
+
+/** KMS key ids are UUIDs (multi-Region ones start with mrk-). */
+function looksLikeKeyId(id: string): boolean {
+  return /^(mrk-[0-9a-f]{32}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/.test(id);
+}
+
+/**
+ * Where PENDING and PREVIOUS will be after these ops, refusing what the contract forbids before
+ * anything is written. As with Secrets Manager's labels, a promote pushes the old CURRENT to
+ * PREVIOUS and retires whatever held PREVIOUS before.
+ */
+function planLabels(alias: string, ops: VersionOp[], before: EntryState, labels: KeyLabels): { labels: KeyLabels; alsoRetire: string[] } {
+  const next = { ...labels };
+  const alsoRetire: string[] = [];
+  const known = new Set(before.versions.map((v) => v.id));
+  let current = before.versions.find((v) => v.stages.includes('CURRENT'))?.id ?? null;
+  for (const op of ops) {
+    if (op.type === 'create') {
+      if (op.stage === 'CURRENT' && !known.has(op.versionId)) throw new KeyshiftError('ERR_STORE_REFUSED', `${alias} already points to a key; a new key must start as PENDING`);
+      if (!known.has(op.versionId)) next.pending = op.versionId;
+      known.add(op.versionId);
+    } else if (op.type === 'restore') {
+      known.add(op.versionId);
+    } else if (op.type === 'promote') {
+      if (!known.has(op.versionId)) throw new KeyshiftError('ERR_VERSION_NOT_FOUND', `${alias}: version ${op.versionId} is not a key of this alias`);
+      if (op.versionId === current) continue;
+      if (next.previous && next.previous !== op.versionId && next.previous !== current) alsoRetire.push(next.previous);
+      next.previous = current;
+      if (next.pending === op.versionId) next.pending = null;
+      current = op.versionId;
+    } else {
+      if (op.versionId === current) throw new KeyshiftError('ERR_STORE_REFUSED', `${alias}: refusing to retire ${op.versionId}, which the alias points to`);
+      if (next.pending === op.versionId) next.pending = null;
+      if (next.previous === op.versionId) next.previous = null;
+    }
+  }
+  return { labels: next, alsoRetire };
 }
 
 function refuseUnusableKey(alias: string, key: KeyMetadata): void {

@@ -29,10 +29,18 @@ export interface StoredRecord extends EntryMeta {
   keys?: Record<string, string>;
   /** aws-kms managed mode: how many rotations the key had when this write announced another. */
   rotationsBefore?: number;
+  /** aws-kms alias mode: which keys hold PENDING and PREVIOUS (version ids), after and before this write. */
+  labels?: KeyLabels;
+  labelsBefore?: KeyLabels;
   retired: RetiredVersion[];
 }
 
 type Tag = { Key: string; Value: string };
+
+export interface KeyLabels {
+  pending: string | null;
+  previous: string | null;
+}
 
 export function encodeRecord(record: StoredRecord, otherTags: number): Tag[] {
   const intent = record.intent.map((op) => (op.type === 'create' ? { type: op.type, versionId: op.versionId, stage: op.stage } : op));
