@@ -1,0 +1,85 @@
+// The AWS SDK is loaded only when a policy names an AWS store, its Node.js support notice goes to
+// the debug log only, and the standard AWS endpoint variables and --endpoint-url are honoured.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { spawn } from 'node:child_process';
+import { bin, cli, tempProject, writeFiles, json } from '../helpers/cli.js';
+import { awsEnv, secretsManagerPolicy } from '../helpers/aws.js';
+import { startSecretsManager } from '../fakes/secrets-manager.js';
+
+let fake;
+before(async () => {
+  fake = await startSecretsManager({});
+});
+after(async () => {
+  await fake?.close();
+});
+
+// Records every module URL the CLI loads (a resolve hook registered before it starts).
+const PROBE = `
+import { register } from 'node:module';
+register('data:text/javascript,' + encodeURIComponent(\`
+  import { appendFileSync } from 'node:fs';
+  export async function resolve(specifier, context, next) {
+    const result = await next(specifier, context);
+    appendFileSync(process.env.MODULE_LOG, result.url + '\\\\n');
+    return result;
+  }\`));
+`;
+
+function loadedModules(dir, args, env) {
+  const log = join(dir, 'modules.log');
+  writeFileSync(log, '');
+  writeFileSync(join(dir, 'probe.mjs'), PROBE);
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', pathToFileURL(join(dir, 'probe.mjs')).href, bin, ...args], { cwd: dir, env: { ...env, MODULE_LOG: log }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('close', (code) => resolve({ code, stderr, modules: readFileSync(log, 'utf8').split('\n').filter(Boolean) }));
+  });
+}
+
+const awsModule = (url) => /aws-secrets-manager|aws-kms|@aws-sdk|dist-cjs/.test(url);
+
+test('a run on the local store never loads the AWS SDK; a Secrets Manager policy does', async () => {
+  const local = tempProject('keyshift-lazy-');
+  writeFiles(local, { 'policies/p.yaml': 'secrets:\n  - name: a\n    interval: 30d\n    fallbackWindow: 1d\n    generator: { type: random, bytes: 16 }\n    environments:\n      - name: dev\n        store: { type: local, path: .keyshift/dev.store }\n' });
+  for (const args of [['plan'], ['rotate', '--all'], ['status']]) {
+    const { code, modules, stderr } = await loadedModules(local, args, awsEnv());
+    assert.equal(code, 0, stderr);
+    assert.deepEqual(modules.filter(awsModule), [], `${args.join(' ')} loaded AWS modules`);
+  }
+  fake.seed('lazy/one', { value: 'v' });
+  const remote = tempProject('keyshift-lazy-');
+  writeFiles(remote, { 'policies/p.yaml': secretsManagerPolicy(fake.endpoint, [{ name: 'one', secretId: 'lazy/one' }]) });
+  const { code, modules, stderr } = await loadedModules(remote, ['plan'], awsEnv());
+  assert.equal(code, 0, stderr);
+  assert.ok(modules.some((url) => /aws-secrets-manager/.test(url)), 'the Secrets Manager adapter is loaded');
+  assert.ok(!modules.some((url) => /aws-kms/.test(url)), 'the KMS adapter is not');
+});
+
+test("the SDK's Node.js support notice is in the debug log, never on a normal run's terminal", async () => {
+  fake.seed('quiet/one', { value: 'v' });
+  const dir = tempProject('keyshift-quiet-');
+  writeFiles(dir, { 'policies/p.yaml': secretsManagerPolicy(fake.endpoint, [{ name: 'one', secretId: 'quiet/one' }]) });
+  const normal = await cli(['rotate', '--all', '--force', '--reason', 'test'], { cwd: dir, env: awsEnv() });
+  assert.equal(normal.code, 0, normal.stderr);
+  assert.doesNotMatch(normal.stderr, /NodeVersionSupportWarning|January 2027/);
+  const debug = await cli(['status', '--log-level', 'debug'], { cwd: dir, env: awsEnv() });
+  assert.doesNotMatch(debug.stderr, /NodeVersionSupportWarning/, 'not as a process warning');
+  if (Number(process.versions.node.split('.')[0]) < 22) assert.match(debug.stderr, /"msg":"AWS SDK notice: SDK releases after the first week of January 2027 require Node.js >= 22/);
+});
+
+test('AWS_ENDPOINT_URL_SECRETS_MANAGER, AWS_ENDPOINT_URL and --endpoint-url reach a store whose policy sets no endpoint', async () => {
+  fake.seed('endpoint/one', { value: 'v' });
+  const dir = tempProject('keyshift-endpoint-');
+  const policy = secretsManagerPolicy('unused', [{ name: 'one', secretId: 'endpoint/one' }]).replace(', endpoint: "unused"', '');
+  writeFiles(dir, { 'policies/p.yaml': policy });
+  const status = async (env, extra = []) => json(await cli(['status', '--json', ...extra], { cwd: dir, env }));
+  assert.equal((await status(awsEnv({ AWS_ENDPOINT_URL_SECRETS_MANAGER: fake.endpoint }))).secrets[0].currentVersion, fake.inspect('endpoint/one').versions[0].id);
+  assert.equal((await status(awsEnv({ AWS_ENDPOINT_URL: fake.endpoint }))).secrets[0].currentVersion, fake.inspect('endpoint/one').versions[0].id);
+  assert.equal((await status(awsEnv(), ['--endpoint-url', fake.endpoint, '--region', 'eu-west-1'])).secrets[0].currentVersion, fake.inspect('endpoint/one').versions[0].id);
+});
