@@ -1,0 +1,235 @@
+// Crash suite: `kill -9` at random instants during `rotate --all --force` on the local store, the
+// loopback Secrets Manager and the loopback KMS, with and without slow hooks. After each crash the
+// run is repeated until done, and the invariants are checked: exactly one readable CURRENT at every
+// observed instant, no PENDING left, one new version per completed rotation, the old value readable
+// until its decommission, and an evidence chain that verifies with `issued` and `switched` for
+// every completed rotation. CRASH_ROUNDS scales the rounds per case (default 1 = 170 kills here).
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { cli, runCliAsync, tempProject, writeFiles, readEvidence, manySecretsPolicy, json } from '../helpers/cli.js';
+import { inspectStore } from '../helpers/store-check.js';
+import { openLocalStore } from '../../dist/stores/local/index.js';
+import { awsEnv, kmsPolicy, secretsManagerPolicy } from '../helpers/aws.js';
+import { startSecretsManager } from '../fakes/secrets-manager.js';
+import { startKms } from '../fakes/kms.js';
+
+const SCALE = Number(process.env.CRASH_ROUNDS ?? 1);
+const SLOW_HOOK = '        deploy: [{ run: "sleep 0.03" }]\n';
+const tally = { kills: 0, midRun: 0, reruns: 0, rotationsChecked: 0 };
+
+// The figures docs/reliability.md quotes, as test diagnostics (`# …` lines in the output).
+function report(t) {
+  t.diagnostic(`so far: ${tally.kills} kills (${tally.midRun} mid-run), ${tally.reruns} reruns, ${tally.rotationsChecked} completed rotations checked, 0 keys lost or stuck`);
+}
+
+/** `rotate --all` resumes what the crash left in flight; exit 0 means every resumed rotation finished. */
+async function rerunUntilDone(dir, env) {
+  tally.reruns++;
+  const rerun = await cli(['rotate', '--all', '--json'], { cwd: dir, env });
+  assert.equal(rerun.code, 0, `rerun: ${rerun.stdout.slice(0, 1500)}${rerun.stderr.slice(0, 1500)}`);
+  assert.ok(json(rerun).results.every((r) => ['resumed', 'skipped'].includes(r.outcome)), 'the rerun only resumes');
+}
+
+/**
+ * Evidence: every rotation issued in this round (the records appended since `from`: the killed run's
+ * and the reruns') was switched once, and the chain verifies.
+ */
+async function checkEvidence(dir, env, reason, from, verifyChain) {
+  if (verifyChain) {
+    const verify = await cli(['evidence', 'verify'], { cwd: dir, env });
+    assert.equal(verify.code, 0, `${reason}: ${verify.stdout}${verify.stderr}`);
+  }
+  const events = readEvidence(dir);
+  const issued = events.slice(from).filter((e) => e.event === 'issued');
+  const switched = new Map();
+  for (const e of events.filter((e) => e.event === 'switched')) switched.set(e.rotationId, (switched.get(e.rotationId) ?? 0) + 1);
+  const perSecret = new Map();
+  for (const e of issued) {
+    assert.equal(switched.get(e.rotationId), 1, `${e.secret}: ${e.rotationId} issued and switched exactly once`);
+    perSecret.set(e.secret, (perSecret.get(e.secret) ?? 0) + 1);
+  }
+  for (const [secret, count] of perSecret) assert.equal(count, 1, `${secret}: rotated at most once in ${reason}`);
+  tally.rotationsChecked += issued.length;
+  return perSecret;
+}
+
+/** Kill the run at a random instant within the time a whole run takes. */
+async function killAtRandom(dir, env, reason, fullRunMs, observe) {
+  const { child, done } = runCliAsync(['rotate', '--all', '--force', '--reason', reason, '-q'], { cwd: dir, env });
+  const deadline = Date.now() + Math.floor(fullRunMs * Math.random());
+  while (Date.now() < deadline) {
+    await observe?.();
+    await sleep(5);
+  }
+  child.kill('SIGKILL');
+  const killed = await done;
+  tally.kills++;
+  if (killed.signal === 'SIGKILL') tally.midRun++;
+  await observe?.();
+}
+
+async function calibrate(dir, env) {
+  const started = Date.now();
+  const result = await cli(['rotate', '--all', '--force', '--reason', 'calibrate', '-q'], { cwd: dir, env });
+  assert.equal(result.code, 0, result.stderr);
+  return Date.now() - started;
+}
+
+describe('crash suite: local store', () => {
+  for (const hooks of [false, true]) {
+    const rounds = Math.round(30 * SCALE);
+    test(`${rounds} kills during rotate --all --force over 25 secrets${hooks ? ' with slow deploy hooks' : ''}`, { timeout: 600_000 }, async (t) => {
+      const count = 25;
+      const keys = Array.from({ length: count }, (_, i) => `secret-${String(i).padStart(5, '0')}`);
+      const dir = tempProject('keyshift-crash-local-');
+      let policy = manySecretsPolicy(count, { fallbackWindow: '1h' });
+      if (hooks) policy = policy.replaceAll('        store: { type: local, path: .keyshift/dev.store }\n', `        store: { type: local, path: .keyshift/dev.store }\n${SLOW_HOOK}`);
+      writeFiles(dir, { 'policies/many.yaml': policy });
+      const env = awsEnv();
+      const storePath = join(dir, '.keyshift', 'dev.store');
+      assert.equal((await cli(['rotate', '--all', '-q'], { cwd: dir, env })).code, 0);
+      const fullRunMs = await calibrate(dir, env);
+      // A consumer's read while the run writes: CURRENT, then its value.
+      const oneCurrent = async () => {
+        const store = openLocalStore({ path: storePath }, env);
+        try {
+          for (const key of keys) {
+            const current = (await store.read(key)).versions.filter((v) => v.stages.includes('CURRENT'));
+            assert.equal(current.length, 1, `${key}: exactly one CURRENT at every observed instant`);
+            assert.ok((await store.readValue(key, current[0].id)).reveal(), `${key}: CURRENT readable at every observed instant`);
+          }
+        } finally {
+          await store.close();
+        }
+      };
+      let observations = 0;
+      for (let round = 0; round < rounds; round++) {
+        const reason = `crash-${round}`;
+        const before = await inspectStore(storePath, keys);
+        const from = readEvidence(dir).length;
+        await killAtRandom(dir, env, reason, fullRunMs, async () => {
+          if (observations++ % 4 === 0) await oneCurrent();
+        });
+        await rerunUntilDone(dir, env);
+        const rotated = await checkEvidence(dir, env, reason, from, round % 5 === 4 || round === rounds - 1);
+        for (const [key, a] of await inspectStore(storePath, keys)) {
+          const b = before.get(key);
+          assert.equal(a.current.length, 1, `${key}: one CURRENT`);
+          assert.equal(a.pending.length, 0, `${key}: no PENDING left`);
+          if (a.current[0].id !== b.current[0].id) {
+            assert.equal(rotated.get(key), 1, `${key}: its rotation was issued once`);
+            assert.equal(a.previousValue, b.currentValue, `${key}: the old value stays readable as PREVIOUS`);
+          } else {
+            assert.equal(a.currentValue, b.currentValue, `${key}: untouched`);
+          }
+        }
+      }
+      report(t);
+    });
+  }
+});
+
+describe('crash suite: aws-secrets-manager', () => {
+  let fake;
+  before(async () => {
+    fake = await startSecretsManager({ quotas: false });
+  });
+  after(async () => fake?.close());
+
+  for (const hooks of [false, true]) {
+    const rounds = Math.round(28 * SCALE);
+    test(`${rounds} kills during rotate --all --force over 8 secrets${hooks ? ' with slow deploy hooks' : ''}`, { timeout: 600_000 }, async (t) => {
+      const ids = Array.from({ length: 8 }, (_, i) => `crash${hooks ? 'h' : ''}/s${i}`);
+      for (const id of ids) fake.seed(id, { value: `initial ${id}` });
+      const dir = tempProject('keyshift-crash-sm-');
+      let policy = secretsManagerPolicy(fake.endpoint, ids.map((secretId, i) => ({ name: `s${i}`, secretId })));
+      if (hooks) policy = policy.replace(/(store: \{ type: aws-secrets-manager[^\n]*\n)/g, `$1${SLOW_HOOK}`);
+      writeFiles(dir, { 'policies/sm.yaml': policy });
+      const env = awsEnv();
+      const labels = (id) => fake.inspect(id).versions.filter((v) => v.stages.length > 0);
+      // Every call the service answers is an observed instant: one AWSCURRENT, always.
+      const stop = fake.afterCall(() => {
+        for (const id of ids) assert.equal(labels(id).filter((v) => v.stages.includes('AWSCURRENT')).length, 1, `${id}: one AWSCURRENT at every call`);
+      });
+      try {
+        const fullRunMs = await calibrate(dir, env);
+        for (let round = 0; round < rounds; round++) {
+          const reason = `crash-${round}`;
+          const before = new Map(ids.map((id) => [id, labels(id).find((v) => v.stages.includes('AWSCURRENT'))]));
+          const from = readEvidence(dir).length;
+        await killAtRandom(dir, env, reason, fullRunMs);
+          await rerunUntilDone(dir, env);
+          const rotated = await checkEvidence(dir, env, reason, from, round % 5 === 4 || round === rounds - 1);
+          const issuedEver = new Map();
+          for (const e of readEvidence(dir).filter((e) => e.event === 'issued')) issuedEver.set(e.secret, (issuedEver.get(e.secret) ?? 0) + 1);
+          ids.forEach((id, i) => {
+            const now = labels(id);
+            const current = now.filter((v) => v.stages.includes('AWSCURRENT'));
+            assert.equal(current.length, 1, `${id}: one AWSCURRENT`);
+            assert.ok(now.every((v) => !v.stages.includes('AWSPENDING') || v.stages.includes('AWSCURRENT')), `${id}: no AWSPENDING left on another version`);
+            assert.equal(fake.inspect(id).versions.length, 1 + (issuedEver.get(`s${i}`) ?? 0), `${id}: one version per completed rotation`);
+            if (current[0].id !== before.get(id).id) {
+              assert.equal(rotated.get(`s${i}`), 1, `${id}: issued once this round`);
+              assert.equal(now.find((v) => v.stages.includes('AWSPREVIOUS'))?.value, before.get(id).value, `${id}: the old value stays readable as AWSPREVIOUS`);
+            }
+          });
+        }
+        report(t);
+      } finally {
+        stop();
+      }
+    });
+  }
+});
+
+describe('crash suite: aws-kms', () => {
+  let fake;
+  before(async () => {
+    fake = await startKms({ quotas: false });
+  });
+  after(async () => fake?.close());
+
+  for (const hooks of [false, true]) {
+    const rounds = Math.round(27 * SCALE);
+    test(`${rounds} kills during rotate --all --force over 6 keys${hooks ? ' with slow deploy hooks' : ''}`, { timeout: 600_000 }, async (t) => {
+      const aliases = Array.from({ length: 6 }, (_, i) => `alias/crash${hooks ? 'h' : ''}-${i}`);
+      for (const alias of aliases) fake.seedKey({ alias });
+      const dir = tempProject('keyshift-crash-kms-');
+      const keys = aliases.map((alias, i) => ({ name: `k${i}`, alias }));
+      writeFiles(dir, { 'policies/kms.yaml': kmsPolicy(fake.endpoint, keys, { extra: ', quotas: { controlPlanePerSecond: 1000 }', environmentExtra: hooks ? SLOW_HOOK : '' }) });
+      const env = awsEnv();
+      const ours = (alias) => fake.keys().filter((k) => k.tags['keyshift:alias'] === alias);
+      // Every call the service answers is an observed instant: the alias always on an enabled key.
+      const stop = fake.afterCall(() => {
+        for (const alias of aliases) assert.equal(fake.inspect(alias)?.state, 'Enabled', `${alias}: on an enabled key at every call`);
+      });
+      try {
+        const fullRunMs = await calibrate(dir, env);
+        for (let round = 0; round < rounds; round++) {
+          const reason = `crash-${round}`;
+          const before = new Map(aliases.map((alias) => [alias, fake.inspect(alias).keyId]));
+          const from = readEvidence(dir).length;
+        await killAtRandom(dir, env, reason, fullRunMs);
+          await rerunUntilDone(dir, env);
+          const rotated = await checkEvidence(dir, env, reason, from, round % 5 === 4 || round === rounds - 1);
+          const issuedEver = new Map();
+          for (const e of readEvidence(dir).filter((e) => e.event === 'issued')) issuedEver.set(e.secret, (issuedEver.get(e.secret) ?? 0) + 1);
+          aliases.forEach((alias, i) => {
+            assert.equal(ours(alias).length, issuedEver.get(`k${i}`) ?? 0, `${alias}: one new key per completed rotation`);
+            const now = fake.inspect(alias);
+            assert.equal(now.state, 'Enabled');
+            if (now.keyId !== before.get(alias)) {
+              assert.equal(rotated.get(`k${i}`), 1, `${alias}: issued once this round`);
+              assert.equal(fake.inspect(before.get(alias)).state, 'Enabled', `${alias}: the old key stays enabled until its decommission`);
+            }
+          });
+        }
+        report(t);
+      } finally {
+        stop();
+      }
+    });
+  }
+});
