@@ -80,6 +80,7 @@ export async function rotateRun(ctx: EngineContext, policies: SecretPolicy[], op
     for (const [id, store] of [...needed].sort(([a], [b]) => a.localeCompare(b))) {
       try {
         locks.set(id, await store.lock({ waitMs: ctx.lockWaitMs, owner: `keyshift rotate (${run.operator}, ${runId})` }));
+        log.debug({ store: store.location }, 'store locked');
       } catch (error) {
         if (!(error instanceof KeyshiftError) || error.code !== 'ERR_LOCKED') throw error;
         blocked.set(id, error);
@@ -160,6 +161,7 @@ async function advanceTarget(target: Target, run: RunInfo, force: boolean, store
   const read = await previousEnvironment(target, stores);
   const previous = read ? { ...read, switchesNow: false } : undefined;
   const actions = planTarget({ ...target, state, previous }, { now, force, horizonMs: 0 });
+  log.debug({ target: targetLabel(target), store: target.store.location, actions: actions.map((a) => `${a.action}: ${a.reason}`) }, 'planned');
   for (let index = 0; index < actions.length; index++) {
     const action = actions[index] as PlannedAction;
     if (!isExecutable(action, run.now())) {

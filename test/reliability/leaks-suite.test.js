@@ -1,0 +1,171 @@
+// Leak suite: with --log-level trace, through every command, hook kind and failure path, on the
+// local store and on Secrets Manager, a canary value appears only on `get`'s stdout: never in other
+// output, evidence, a webhook body, any child's argv or environment (the hooks check their own
+// /proc/self/cmdline and environ), or a file left in the temp directory.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import { mkdtempSync, readdirSync, readFileSync, statSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { cli, runCliAsync, tempProject, writeFiles } from '../helpers/cli.js';
+import { awsEnv } from '../helpers/aws.js';
+import { startSecretsManager } from '../fakes/secrets-manager.js';
+
+const CANARY = `KSLEAK${Math.random().toString(36).slice(2, 10)}`;
+let fake;
+let webhook;
+const webhookBodies = [];
+
+before(async () => {
+  fake = await startSecretsManager({ quotas: false });
+  webhook = createServer((req, res) => {
+    let body = '';
+    req.on('data', (d) => (body += d));
+    req.on('end', () => {
+      webhookBodies.push(body);
+      res.end('ok');
+    });
+  });
+  await new Promise((resolve) => webhook.listen(0, '127.0.0.1', resolve));
+});
+after(async () => {
+  await fake?.close();
+  await new Promise((resolve) => webhook?.close(resolve));
+});
+
+// Every hook runs this: it reads the value (stdin and the value file), then records whether the
+// value is in its own argv or environment, and prints the value on both streams (keyshift must
+// redact it in its logs). `fail` makes it exit 3 after that.
+const HOOK = `
+const fs = require('node:fs');
+const value = fs.readFileSync(0, 'utf8');
+const fromFile = process.env.KEYSHIFT_VALUE_FILE ? fs.readFileSync(process.env.KEYSHIFT_VALUE_FILE, 'utf8') : '';
+const argv = fs.readFileSync('/proc/self/cmdline', 'utf8');
+const environ = fs.readFileSync('/proc/self/environ', 'utf8');
+const parentArgv = fs.readFileSync('/proc/' + process.ppid + '/cmdline', 'utf8');
+fs.appendFileSync(process.env.HOOK_LOG, JSON.stringify({
+  phase: process.env.KEYSHIFT_PHASE,
+  gotValue: value.length > 0 || fromFile.length > 0,
+  inArgv: value.length > 0 && argv.includes(value),
+  inEnviron: value.length > 0 && environ.includes(value),
+  inParentArgv: value.length > 0 && parentArgv.includes(value),
+}) + '\\n');
+process.stdout.write('hook stdout ' + value + '\\n');
+process.stderr.write('hook stderr ' + fromFile + '\\n');
+process.exit(process.argv.includes('fail') ? 3 : 0);
+`;
+
+const generator = `{ type: command, run: [node, -e, "process.stdout.write('${CANARY}' + require('crypto').randomBytes(8).toString('hex'))"] }`;
+const hook = (extra = '') => `{ run: [node, hook.cjs${extra}] }`;
+
+function policy(store, { deploy = hook(), verify = hook(), revoke = hook(), check = hook() } = {}) {
+  return `secrets:
+  - name: canary
+    interval: 30d
+    fallbackWindow: 1s
+    generator: ${generator}
+    revoke: [${revoke}]
+    decommissionCheck: [${check}]
+    notify: [{ webhook: "http://127.0.0.1:${webhook.address().port}/hook", on: [failed, switched, decommissioned, rolled-back, provisioned, issued, deployed, verified] }]
+    environments:
+      - name: dev
+        store: ${store}
+        deploy: [${deploy}]
+        verify: [${verify}]
+`;
+}
+
+function filesUnder(dir) {
+  const out = [];
+  for (const name of existsSync(dir) ? readdirSync(dir) : []) {
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) out.push(...filesUnder(path));
+    else out.push(path);
+  }
+  return out;
+}
+
+for (const kind of ['local', 'aws-secrets-manager']) {
+  test(`a canary value never leaks outside get (${kind} store)`, { timeout: 120_000 }, async () => {
+    const dir = tempProject('keyshift-leaks-');
+    const temp = mkdtempSync(join(tmpdir(), 'keyshift-leaks-tmp-'));
+    const hookLog = join(dir, 'hooks.jsonl');
+    const store = kind === 'local' ? '{ type: local, path: .keyshift/dev.store }' : `{ type: aws-secrets-manager, secretId: leaks/canary, endpoint: "${fake.endpoint}", createIfMissing: true }`;
+    writeFiles(dir, { 'hook.cjs': HOOK, 'policies/canary.yaml': policy(store) });
+    const env = awsEnv({ TMPDIR: temp, HOOK_LOG: hookLog, KEYSHIFT_LOG_LEVEL: 'trace' });
+    const outputs = [];
+    const run = async (...args) => {
+      const result = await cli([...args, '--log-level', 'trace'], { cwd: dir, env });
+      outputs.push({ args, ...result });
+      return result;
+    };
+    const swap = (overrides) => writeFiles(dir, { 'policies/canary.yaml': policy(store, overrides) });
+
+    assert.equal((await run('rotate', '--all')).code, 0, 'provision');
+    assert.equal((await run('rotate', '--all', '--force', '--reason', 'leak test')).code, 0, 'a rotation with every hook passing');
+    await run('plan');
+    await run('plan', '--json', '--force');
+    await run('status');
+    await run('status', '--json');
+    await run('rotate', '--all', '--force', '--dry-run');
+    await run('evidence', 'verify');
+
+    // Failure paths: a failing deploy hook (rollback), a failing verify hook, a failing gate, a failing revoke hook.
+    swap({ deploy: hook(', fail') });
+    assert.equal((await run('rotate', '--all', '--force', '--reason', 'deploy fails')).code, 1);
+    swap({ verify: hook(', fail') });
+    assert.equal((await run('rotate', '--all', '--force', '--reason', 'verify fails', '--json')).code, 1);
+    swap({});
+    assert.equal((await run('rotate', '--all', '--force', '--reason', 'into fallback')).code, 0);
+    swap({ check: hook(', fail') });
+    await sleep(1100);
+    assert.equal((await run('rotate', '--all')).code, 3, 'the decommission gate holds');
+    swap({ revoke: hook(', fail') });
+    assert.equal((await run('rotate', '--all')).code, 1, 'a failing revoke hook');
+    swap({});
+    assert.equal((await run('rotate', '--all')).code, 0, 'the decommission');
+    assert.equal((await run('rotate', '--all', '--force', '--reason', 'again')).code, 0);
+    assert.equal((await run('rollback', 'canary')).code, 0);
+    // Interrupted during a hook: SIGTERM stops it and removes its value file.
+    writeFiles(dir, { 'slow.cjs': "require('node:fs').readFileSync(0); setTimeout(() => {}, 10000);" });
+    swap({ deploy: '{ run: [node, slow.cjs] }' });
+    const slow = runCliAsync(['rotate', '--all', '--force', '--reason', 'interrupted', '--log-level', 'trace'], { cwd: dir, env });
+    await sleep(1500);
+    slow.child.kill('SIGTERM');
+    const interrupted = await slow.done;
+    outputs.push({ args: ['rotate (interrupted)'], ...interrupted });
+    assert.equal(interrupted.code, 143, interrupted.stderr);
+    swap({});
+    assert.equal((await run('rotate', '--all', '--json')).code, 0, 'the rerun resumes');
+
+    const got = await cli(['get', 'canary', '--log-level', 'trace'], { cwd: dir, env });
+    assert.match(got.stdout, new RegExp(`^${CANARY}[0-9a-f]{16}\\n$`), 'get prints the value');
+    outputs.push({ args: ['get (stderr only)'], stdout: '', stderr: got.stderr });
+
+    assert.ok(outputs.some((o) => /"level":(10|20)\b/.test(o.stderr)), 'trace logging was on (debug lines logged)');
+    assert.ok(outputs.some((o) => o.stderr.includes('hook stdout [redacted]')), 'hook output is logged, redacted');
+    for (const o of outputs) {
+      assert.ok(!o.stdout.includes(CANARY), `stdout of ${o.args.join(' ')}`);
+      assert.ok(!o.stderr.includes(CANARY), `stderr of ${o.args.join(' ')}`);
+    }
+    assert.ok(!readFileSync(join(dir, 'evidence', 'evidence.jsonl'), 'utf8').includes(CANARY), 'evidence');
+    assert.ok(webhookBodies.length > 0 && !webhookBodies.some((b) => b.includes(CANARY)), 'webhook bodies');
+    const hooks = readFileSync(hookLog, 'utf8').trim().split('\n').map((line) => JSON.parse(line));
+    assert.ok(new Set(hooks.map((h) => h.phase)).size >= 5, `hooks ran in every phase: ${[...new Set(hooks.map((h) => h.phase))]}`);
+    assert.ok(hooks.some((h) => h.gotValue), 'hooks got the value');
+    for (const h of hooks) {
+      assert.equal(h.inArgv, false, `${h.phase}: value in the hook's argv`);
+      assert.equal(h.inEnviron, false, `${h.phase}: value in the hook's environment`);
+      assert.equal(h.inParentArgv, false, `${h.phase}: value in keyshift's argv`);
+    }
+    for (const file of filesUnder(temp)) assert.ok(!readFileSync(file).includes(CANARY), `temp file ${file} holds the value`);
+    if (kind === 'local') {
+      for (const file of filesUnder(join(dir, '.keyshift'))) assert.ok(!readFileSync(file).includes(CANARY), `${file} holds the value only encrypted`);
+    } else {
+      assert.ok(!JSON.stringify(fake.inspect('leaks/canary').tags).includes(CANARY), 'the keyshift:* tags');
+      assert.ok(!JSON.stringify(fake.calls).includes(CANARY), 'the service call log');
+    }
+  });
+}
