@@ -246,6 +246,41 @@ describe('aws-secrets-manager store through the CLI', () => {
     }
   });
 
+  test('an emergency rotate --all --force over 200 secrets at the real quotas: not one call throttled', async () => {
+    const secrets = [];
+    for (let i = 0; i < 200; i++) {
+      fake.seed(`emergency/s${i}`, { value: `value-${i}` });
+      secrets.push({ name: `e-${i}`, secretId: `emergency/s${i}` });
+    }
+    const dir = project(secrets);
+    const first = fake.calls.length;
+    const result = await run(dir, ['rotate', '--all', '--force', '--reason', 'suspected compromise', '--concurrency', '32', '--json']);
+    assert.equal(result.code, 0, result.stderr.slice(0, 2000));
+    assert.equal(json(result).results.filter((r) => r.outcome === 'rotated').length, 200);
+    assert.deepEqual(fake.calls.slice(first).filter((c) => c.errorCode === 'ThrottlingException'), []);
+  });
+
+  test('another machine sees an in-flight rotation in the tags and resumes it', async () => {
+    fake.seed('app/shared', { value: 'old' });
+    const machineA = project([{ name: 'shared', secretId: 'app/shared' }]);
+    const machineB = project([{ name: 'shared', secretId: 'app/shared' }]);
+    const homeB = tempProject('keyshift-home-b-');
+    let child;
+    const stop = fake.afterCall(({ op }) => {
+      if (op === 'PutSecretValue') child?.kill('SIGKILL');
+    });
+    const running = runCliAsync(['rotate', '--all', '--force', '--reason', 'started on A'], { cwd: machineA, env: awsEnv() });
+    child = running.child;
+    assert.equal((await running.done).signal, 'SIGKILL');
+    stop();
+    assert.equal(tagsOf('app/shared')['keyshift:phase'], 'overlap');
+    const resumed = json(await run(machineB, ['rotate', '--all', '--json'], awsEnv({ HOME: homeB })));
+    assert.deepEqual(resumed.results.map((r) => r.outcome), ['resumed']);
+    assert.equal(resumed.results[0].rotationId, tagsOf('app/shared')['keyshift:rotation-id']);
+    assert.equal(versionCount('app/shared'), 2, 'the same version, not a second one');
+    assert.equal(tagsOf('app/shared')['keyshift:phase'], 'fallback');
+  });
+
   test('a canary value never reaches logs, evidence, tags or stdout (but get)', async () => {
     const canary = `canary-${Math.random().toString(36).slice(2)}-sm`;
     fake.seed('app/canary', { value: 'before' });
