@@ -217,7 +217,8 @@ describe('crash suite: aws-kms', () => {
           const issuedEver = new Map();
           for (const e of readEvidence(dir).filter((e) => e.event === 'issued')) issuedEver.set(e.secret, (issuedEver.get(e.secret) ?? 0) + 1);
           aliases.forEach((alias, i) => {
-            assert.equal(ours(alias).length, issuedEver.get(`k${i}`) ?? 0, `${alias}: one new key per completed rotation`);
+            const explain = () => JSON.stringify({ keys: ours(alias).map((k) => [k.keyId, k.tags['keyshift:version-id'], k.state]), issued: readEvidence(dir).filter((e) => e.secret === `k${i}`).map((e) => [e.event, e.toVersion, e.runId]) });
+            assert.equal(ours(alias).length, issuedEver.get(`k${i}`) ?? 0, `${alias}: one new key per completed rotation ${explain()}`);
             const now = fake.inspect(alias);
             assert.equal(now.state, 'Enabled');
             if (now.keyId !== before.get(alias)) {

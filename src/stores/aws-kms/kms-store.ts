@@ -273,8 +273,10 @@ export class KmsStore implements SecretStore {
   async #createKey(alias: string, versionId: string, snapshot: Snapshot, meta: EntryMeta): Promise<string> {
     const known = snapshot.record?.keys?.[versionId];
     if (known) return known;
-    // An earlier attempt announced this key and died: it may have been created without being recorded.
-    const attempted = snapshot.record?.intent.some((op) => op.type === 'create' && op.versionId === versionId);
+    // An earlier attempt announced this key (its rotation names it, even if a later meta-only write
+    // replaced the intent) and died: it may have been created without being recorded.
+    const record = snapshot.record;
+    const attempted = record?.rotation?.newVersionId === versionId || record?.intent.some((op) => op.type === 'create' && op.versionId === versionId);
     const found = attempted ? await this.#findKey((tags) => tags.some((t) => t.Key === VERSION_TAG && t.Value === versionId)) : null;
     if (found) return found;
     const current = snapshot.current;
