@@ -6,6 +6,7 @@ import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkS
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after } from 'node:test';
+import fc from 'fast-check';
 import { bin } from '../helpers/cli.js';
 import { main } from '../../dist/cli/main.js';
 
@@ -27,6 +28,20 @@ export function fuzzSettings(defaultRuns) {
 /** fast-check parameters for one property: the file's seed shifted per property, so each is reproducible alone. */
 export function fcParams(seed, salt, numRuns) {
   return { seed: (seed + salt) | 0, numRuns };
+}
+
+/**
+ * fc.assert, with the failed assertion's own message in the error: node --test shows only the
+ * message, and fast-check's names the counterexample but keeps the reason in `cause`.
+ */
+export async function checkProperty(property, params) {
+  try {
+    await fc.assert(property, params);
+  } catch (error) {
+    const cause = error?.cause?.message;
+    if (!cause) throw error;
+    throw new Error(`${error.message}\n\nReason: ${cause}`, { cause: error.cause });
+  }
 }
 
 export const STACK_TRACE = /\n\s+at .+:\d+:\d+/;

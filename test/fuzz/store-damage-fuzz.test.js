@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { cpSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
-import { adoptEnv, elapsed, fcParams, fuzzSettings, inBatches, isolatedEnv, outputProblems, runInProcess, runSpawned, snapshotDiff, snapshotTree, tempDir } from './helpers.js';
+import { adoptEnv, checkProperty, elapsed, fcParams, fuzzSettings, inBatches, isolatedEnv, outputProblems, runInProcess, runSpawned, snapshotDiff, snapshotTree, tempDir } from './helpers.js';
 import { readStore, storeKeys, versionAt } from './store-format.js';
 
 const { seed, share } = fuzzSettings(600);
@@ -71,7 +71,7 @@ const counts = {};
 const RUNS = share(1);
 test(`damaged store copies: ${RUNS} cases (seed ${seed}) through status, get and rotate --all --force`, async (t) => {
   const started = performance.now();
-  await fc.assert(fc.asyncProperty(damageCase, checkDamage), { ...fcParams(seed, 1, RUNS), examples: EDGES });
+  await checkProperty(fc.asyncProperty(damageCase, checkDamage), { ...fcParams(seed, 1, RUNS), examples: EDGES });
   t.diagnostic(`${RUNS} cases in ${elapsed(started)}: ${Object.entries(counts).map(([k, v]) => `${v} ${k}`).join(', ')}`);
 });
 
