@@ -74,7 +74,7 @@ export function validateInChunks(
   const entries: SecretEntry[] = [];
   for (const [k, start] of starts.entries()) {
     const header = k === 0 ? '' : SECRETS_LINE;
-    const doc = parseDocument(header + text.slice(start, starts[k + 1] ?? text.length), { prettyErrors: false });
+    const doc = parseDocument(header + text.slice(start, starts[k + 1] ?? text.length), { prettyErrors: false, logLevel: 'error' });
     const items = doc.errors.length === 0 && doc.warnings.length === 0 ? secretItems(doc) : null;
     if (items === null) return null;
     const source: PolicySource = { file, doc, lineCounter, chunk: { header: header.length, start, firstIndex: entries.length } };

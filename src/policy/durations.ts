@@ -16,6 +16,14 @@ type Unit = keyof typeof UNIT_MS;
 /** Units from the largest down, so formatDuration finds the shortest exact form first. */
 const UNITS_LARGEST_FIRST: Unit[] = ['w', 'd', 'h', 'm', 's'];
 
+/**
+ * The longest duration: 100 years. Anything longer means "never", and a much longer one pushes
+ * the times keyshift computes (last rotation + interval, + fallback window, + observe) past the
+ * last date JavaScript can hold (year 275760), where every command that reads the secret failed.
+ */
+export const MAX_DURATION_MS = 36_500 * UNIT_MS.d;
+const MAX_DURATION_TEXT = '36500d (100 years)';
+
 /** The accepted form as a regular expression source; the schema and its JSON Schema use it too. */
 export const DURATION_PATTERN = '^[1-9][0-9]*[smhdw]$';
 
@@ -57,6 +65,9 @@ export function describeBadDuration(text: unknown, example = '48h', options: { a
   if (typeof text === 'string' && ZERO.test(text)) {
     return `${shown} is zero; use a positive whole number with a unit s, m, h, d or w (e.g. ${example})`;
   }
+  if (typeof text === 'string' && POSITIVE.test(text)) {
+    return `${shown} is longer than the longest duration, ${MAX_DURATION_TEXT}; use a shorter one (e.g. ${example})`;
+  }
   return `${shown} is not a duration; use a positive whole number with a unit s, m, h, d or w (e.g. ${example})`;
 }
 
@@ -83,8 +94,8 @@ function exampleFor(field: string): string {
 function toMs(text: string): number | null {
   const unit = text.slice(-1) as Unit;
   const ms = Number(text.slice(0, -1)) * UNIT_MS[unit];
-  // A 20-digit count would lose precision and overflow timers; treat it as not a duration.
-  return Number.isSafeInteger(ms) ? ms : null;
+  // Past the maximum (a 20-digit count would even lose precision): not a duration.
+  return Number.isSafeInteger(ms) && ms <= MAX_DURATION_MS ? ms : null;
 }
 
 /** Durations are never secret, but a pasted value may be long or hold control characters. */

@@ -23,7 +23,9 @@ export interface ParsedFile {
 export function parseFile(text: string, file: string, errors: PolicyProblem[], warnings: PolicyProblem[]): ParsedFile | null {
   const start = { file, line: 1, col: 1 };
   const lineCounter = new LineCounter();
-  const docs = parseAllDocuments(text, { lineCounter, prettyErrors: false });
+  // logLevel 'error': the yaml package would otherwise print some warnings itself (e.g. a map key
+  // that is a list) as a Node process warning on stderr, quoting the source; ours are enough.
+  const docs = parseAllDocuments(text, { lineCounter, prettyErrors: false, logLevel: 'error' });
   const first = docs[0];
   if (first === undefined) {
     errors.push({ ...start, message: 'the file is empty; a policy file holds a "secrets:" list (see docs/policies.md)' });

@@ -100,7 +100,9 @@ const localStoreSchema = strict({
   type: z.literal('local'),
   path: z
     .string()
-    .min(1, { error: 'must not be empty; e.g. path: .keyshift/dev.store' })
+    .min(1, { error: 'must not be empty; e.g. path: .keyshift/dev.store', abort: true })
+    // No file system accepts a NUL byte in a path: every command would fail on this store.
+    .refine((path) => !path.includes('\0'), { error: 'must not contain a NUL character (\\0); e.g. path: .keyshift/dev.store' })
     .meta({ description: 'Store file; a relative path resolves against the directory keyshift runs in.' }),
   key: z
     .string()

@@ -63,14 +63,25 @@ export function toLineCol(source: PolicySource, offset: number): LineCol {
   return { line, col };
 }
 
-/** `secrets[0].environments[1].store` — how messages name a field. */
+/**
+ * `secrets[0].environments[1].store` — how messages name a field. A key that is not a plain name
+ * is quoted (`env["A\nB"]`), so that a message stays one line and says where the key ends.
+ */
 export function formatPath(path: DataPath): string {
   let text = '';
   for (const segment of path) {
     if (typeof segment === 'number') text += `[${segment}]`;
+    else if (!PLAIN_KEY.test(String(segment))) text += `[${quoteKey(String(segment))}]`;
     else text += text === '' ? String(segment) : `.${String(segment)}`;
   }
   return text;
+}
+
+const PLAIN_KEY = /^[A-Za-z0-9_$-]+$/;
+
+/** JSON quoting, plus the line and paragraph separators and C1 controls JSON leaves as they are. */
+function quoteKey(key: string): string {
+  return JSON.stringify(key).replace(/[\u007f-\u009f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 /** The plain-data value at `path`, or undefined when any step is missing. */

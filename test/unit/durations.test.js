@@ -31,6 +31,13 @@ test('parseDuration rejects zero, signs, decimals, missing or unknown units', ()
   assert.equal(parseDuration(90), null, 'a number is not a duration string');
 });
 
+test('parseDuration accepts up to 100 years (36500d) and nothing longer', () => {
+  assert.equal(parseDuration('36500d'), 36_500 * DAY);
+  assert.equal(parseDuration('5214w'), 5214 * 7 * DAY);
+  // Longer ones would put computed times past the last JavaScript date (found by test/fuzz).
+  for (const text of ['36501d', '5215w', '876001h', '14800000w']) assert.equal(parseDuration(text), null, text);
+});
+
 test('parseDurationAllowZero accepts zero in every unit and positive durations', () => {
   for (const text of ['0', '0s', '0m', '0h', '0d', '0w']) assert.equal(parseDurationAllowZero(text), 0, text);
   assert.equal(parseDurationAllowZero('48h'), 48 * HOUR);
