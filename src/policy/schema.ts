@@ -40,6 +40,13 @@ const durationSchema = (example: string, description: string) =>
     .refine((text) => parseDuration(text) !== null, { error: (issue) => describeBadDuration(issue.input, example) })
     .meta({ description, examples: [example] });
 
+// Node timers hold at most 2^31-1 ms (24.8 days); a day is far beyond any sane hook or issuer.
+const MAX_TIMEOUT_MS = 24 * 3_600_000;
+const timeoutSchema = (example: string, description: string) =>
+  durationSchema(example, description).refine((text) => (parseDuration(text) ?? 0) <= MAX_TIMEOUT_MS, {
+    error: 'must be at most 24h (a command or request that runs longer is stuck, not slow)',
+  });
+
 const wholeNumber = (min: number, max: number, description: string) => {
   const message = `must be a whole number from ${min} to ${max}`;
   return z
@@ -89,7 +96,7 @@ const commandGeneratorSchema = strict({
     .array(z.string().min(1, { error: 'must not be an empty string' }), { error: 'must be a list (argv)' })
     .min(1, { error: 'needs at least the program to run, e.g. run: [./issue-key.sh]' })
     .meta({ description: 'Program and arguments (no shell); its stdout is the new value.' }),
-  timeout: durationSchema('30s', 'How long the command may run (default 30s).').optional(),
+  timeout: timeoutSchema('30s', 'How long the command may run (default 30s, at most 24h).').optional(),
 });
 
 export const generatorSchema = z
@@ -217,7 +224,7 @@ const hookEnvSchema = z
 
 const commandHookShape = {
   run: runSchema.optional(),
-  timeout: durationSchema('5m', 'How long the command may run (default 5m).').optional(),
+  timeout: timeoutSchema('5m', 'How long the command may run (default 5m, at most 24h).').optional(),
   env: hookEnvSchema.optional(),
   cwd: z
     .string()
@@ -236,7 +243,7 @@ const httpCheckSchema = strict({
     .optional()
     .meta({ description: 'HTTP method (default GET).', default: 'GET' }),
   expectStatus: wholeNumber(100, 599, 'The status the check expects (default 200).').optional(),
-  timeout: durationSchema('30s', 'How long the request may take (default 30s).').optional(),
+  timeout: timeoutSchema('30s', 'How long the request may take (default 30s, at most 24h).').optional(),
 }).meta({ description: 'Call a URL and expect a status.' });
 
 export const commandHookSchema = strict(commandHookShape)
