@@ -15,11 +15,12 @@ import { unconfirmedDrafts } from './state.js';
 import type { RunInfo } from './steps.js';
 
 /**
- * `doctor --fix`: the repairs that are safe, each followed by a `repaired` evidence record. Dead
- * locks are removed first; then every store with something to repair (or that a live run held) is
- * locked as `rotate` locks it, diagnosed again under the lock, and repaired: the evidence a crashed
- * run never appended goes into the log (exactly as `rotate` does it), foreign labels are removed
- * through the store's own write-ahead `apply`, stuck rotations are resumed by `rotate`'s own code.
+ * `doctor --fix`: the repairs that are safe, each followed by a `repaired` evidence record (so it
+ * runs only while the evidence log is intact). Dead locks are removed first; then every store with
+ * something to repair (or that a live run held) is locked as `rotate` locks it, diagnosed again
+ * under the lock, and repaired: the evidence a crashed run never appended goes into the log
+ * (exactly as `rotate` does it), foreign labels are removed through the store's own write-ahead
+ * `apply`, stuck rotations are resumed by `rotate`'s own code.
  */
 
 export interface RepairInput {
@@ -29,7 +30,6 @@ export interface RepairInput {
   evidenceFindings: Diagnosis[];
   byStore: Map<string, Diagnosis[]>;
   locks: Map<string, LockState>;
-  logIntact: boolean;
 }
 
 export async function repairAll(ctx: EngineContext, input: RepairInput): Promise<{ wroteEvidence: boolean; lockedOut: Set<string> }> {
@@ -71,7 +71,7 @@ export async function repairAll(ctx: EngineContext, input: RepairInput): Promise
       // Judged again under the lock: what a live run left, or what changed since the first look.
       const before = input.byStore.get(group.storeId) ?? [];
       const lockState = input.locks.get(group.storeId);
-      const fresh = await diagnoseStore(ctx, group, input.policies, { judgeInFlight: true, holderDied: lockState?.state === 'dead', logIntact: input.logIntact });
+      const fresh = await diagnoseStore(ctx, group, input.policies, { judgeInFlight: true, holderDied: lockState?.state === 'dead', logIntact: true });
       const diagnoses = [...before.filter((d) => d.check === 'dead-lock'), ...fresh];
       input.byStore.set(group.storeId, diagnoses);
       if (await repairStore(ctx, group, diagnoses, run, evidence, input, log)) wroteEvidence = true;
@@ -102,7 +102,7 @@ async function repairStore(ctx: EngineContext, group: StoreGroup, diagnoses: Dia
     const state = await store.read(target.key).catch(() => null);
     if (unconfirmedDrafts(state, meta).length > 0) withDrafts.set(target, state);
   }
-  if (withDrafts.size > 0 && input.logIntact) {
+  if (withDrafts.size > 0) {
     const recovered = await recoverEvidence(withDrafts, meta, ctx.evidenceDir, (drafts) => evidence.append(drafts).then(() => undefined));
     wrote ||= recovered > 0;
     for (const d of diagnoses.filter((x) => x.repair?.kind === 'append-drafts')) {
@@ -116,11 +116,6 @@ async function repairStore(ctx: EngineContext, group: StoreGroup, diagnoses: Dia
     const target = d.target;
     const repair = d.repair;
     if (!target || !repair || d.fixed || repair.kind === 'break-lock' || repair.kind === 'append-drafts') continue;
-    // Writing a target that still holds another run's drafts would drop them: the log comes first.
-    if (withDrafts.has(target) && !input.logIntact) {
-      d.message += '; not repaired: evidence of an earlier run is still waiting to be appended';
-      continue;
-    }
     try {
       if (repair.kind === 'store-ops') {
         const state = (await store.read(target.key)) as EntryState;

@@ -47,10 +47,11 @@ export async function doctorRun(ctx: EngineContext, policies: SecretPolicy[], op
       const found = await diagnoseStore(ctx, group, policies, { judgeInFlight: lock.state !== 'live', holderDied: lock.state === 'dead', logIntact });
       byStore.set(group.storeId, [...(lock.finding ? [lock.finding] : []), ...found]);
     }
+    if (!logIntact) holdRepairs([...evidenceFindings, ...[...byStore.values()].flat()]);
     let evidenceWritten: string | null = null;
     let lockedOut = new Set<string>();
-    if (options.fix) {
-      const outcome = await repairAll(ctx, { policies, groups, stores, evidenceFindings, byStore, locks, logIntact });
+    if (options.fix && logIntact) {
+      const outcome = await repairAll(ctx, { policies, groups, stores, evidenceFindings, byStore, locks });
       evidenceWritten = outcome.wroteEvidence ? evidenceFile(ctx.evidenceDir) : null;
       lockedOut = outcome.lockedOut;
     }
@@ -86,6 +87,15 @@ async function diagnoseEvidence(ctx: EngineContext, groups: StoreGroup[]): Promi
     found.push(gap(`${shown}: ${anchors.length} store anchor(s) name an evidence chain this log is not (${sources}): the log was deleted or replaced, or those stores write evidence to another --evidence-dir`));
   }
   return found;
+}
+
+/** Every repair is recorded in the evidence log: none while the log itself is damaged. */
+function holdRepairs(diagnoses: Diagnosis[]): void {
+  for (const d of diagnoses.filter((x) => x.repair)) {
+    delete d.repair;
+    d.fixable = false;
+    d.message += '; not repaired while the evidence log is damaged (every repair is recorded there)';
+  }
 }
 
 /** 0 when nothing is left; 1 when a problem remains; 3 when only a store a live run held kept --fix from repairing. */
