@@ -6,6 +6,9 @@ import { inspectFileLock, type LockHolder } from '../util/file-lock.js';
 import type { EngineContext, Target } from './context.js';
 import { fromStoreFinding, overdue, staleRotation, storeError, unappendedDrafts, type Diagnosis } from './doctor-checks.js';
 import { unconfirmedDrafts } from './state.js';
+import { mapWithConcurrency } from './concurrency.js';
+
+const READ_CONCURRENCY = 8;
 
 /** `doctor` on one store: its lock, its entries, and each selected target it holds. Reads only. */
 
@@ -51,15 +54,22 @@ export async function diagnoseStore(
   }
 
   const states = new Map<Target, EntryState | null>();
-  const perTarget = new Map<Target, Diagnosis[]>();
-  for (const target of group.targets) {
-    const list: Diagnosis[] = [];
-    perTarget.set(target, list);
+  const perTarget = new Map<Target, Diagnosis[]>(group.targets.map((t) => [t, []]));
+  // A remote store answers each read in a round trip: a few at once, results kept in policy order.
+  const read = await mapWithConcurrency(group.targets, READ_CONCURRENCY, async (target) => {
     try {
-      states.set(target, await store.read(target.key));
-      for (const finding of (await store.diagnose?.(target.key)) ?? []) list.push(fromStoreFinding(target, finding));
+      const state = await store.read(target.key);
+      const own = ((await store.diagnose?.(target.key)) ?? []).map((finding) => fromStoreFinding(target, finding));
+      return { target, state, own };
     } catch (error) {
-      list.push(storeError(error, { ...where, target }));
+      return { target, error };
+    }
+  });
+  for (const entry of read) {
+    if ('error' in entry) perTarget.get(entry.target)?.push(storeError(entry.error, { ...where, target: entry.target }));
+    else {
+      states.set(entry.target, entry.state);
+      perTarget.get(entry.target)?.push(...entry.own);
     }
   }
 
