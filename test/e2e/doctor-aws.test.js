@@ -72,7 +72,7 @@ describe('doctor on aws-secrets-manager', () => {
     assert.equal((await run(['rotate', '--all', '--force', '--reason', 'after', '-q'])).code, 0, 'rotate no longer refuses');
   });
 
-  test('not fixable when not clearly safe (another label on it); labels nothing explains are reported only', async () => {
+  test('fixed only when clearly safe (not with another label on it); labels nothing explains are reported only', async () => {
     fake.seed('doctor/unsafe', {
       versions: [
         { id: 'a0000000-0000-4000-8000-000000000000', value: 'old', stages: ['AWSCURRENT'] },
@@ -80,14 +80,28 @@ describe('doctor on aws-secrets-manager', () => {
         { id: 'c0000000-0000-4000-8000-000000000000', value: 'test', stages: ['BLUE'] },
       ],
     });
-    const { doctor } = project([{ name: 'api-token', secretId: 'doctor/unsafe' }]);
+    // Never rotated by keyshift (no record yet) and only AWSPENDING on the foreign version: safe.
+    fake.seed('doctor/fresh', {
+      versions: [
+        { id: 'd0000000-0000-4000-8000-000000000000', value: 'old', stages: ['AWSCURRENT'] },
+        { id: 'e0000000-0000-4000-8000-000000000000', value: 'theirs', stages: ['AWSPENDING'] },
+      ],
+    });
+    const { dir, run, doctor } = project([{ name: 'api-token', secretId: 'doctor/unsafe' }, { name: 'fresh', secretId: 'doctor/fresh' }]);
     const before = state('doctor/unsafe');
     const fixed = await doctor(['--fix']);
     assert.equal(fixed.code, 1);
-    assert.deepEqual(fixed.findings.map((f) => [f.check, f.fixable, f.fixed]), [['foreign-pending', false, false], ['unknown-versions', false, false]]);
+    assert.deepEqual(fixed.findings.map((f) => [f.secret, f.check, f.fixable, f.fixed]), [
+      ['api-token', 'foreign-pending', false, false],
+      ['api-token', 'unknown-versions', false, false],
+      ['fresh', 'foreign-pending', true, true],
+    ]);
     assert.match(fixed.findings[0].message, /not repaired automatically: it also carries CANARY/);
     assert.match(fixed.findings[1].message, /c0000000-0000-4000-8000-000000000000 \(BLUE\)/);
     assert.equal(state('doctor/unsafe'), before);
+    assert.deepEqual(labelsOf('doctor/fresh'), { 'd0000000-0000-4000-8000-000000000000': ['AWSCURRENT'] });
+    assert.deepEqual(readEvidence(dir).map((e) => [e.event, e.secret, e.fromVersion]), [['repaired', 'fresh', 'e0000000-0000-4000-8000-000000000000']]);
+    assert.equal((await run(['evidence', 'verify'])).code, 0);
   });
 
   test('a rotation whose new version was never created is resumed by --fix; access denied is a store-error', async () => {
