@@ -16,6 +16,8 @@ import { getRun, statusRun } from '../engine/inspect.js';
 import { rollbackRun } from '../engine/rollback-run.js';
 import { scaffold } from './init.js';
 import { verifyWithAnchors } from './verify.js';
+import { doctorRun } from '../engine/doctor.js';
+import { printDoctorReport } from './doctor-output.js';
 
 /** Command handlers: parse options into engine calls and print. No rotation logic lives here. */
 
@@ -96,6 +98,14 @@ export async function rollbackCommand(g: GlobalOptions, name: string, o: { env?:
   return withPolicies(g, io, async (ctx, policies) => {
     const report = await rollbackRun(ctx, policies, { name, envs: o.env ?? [], reason: o.reason, ticket: o.ticket });
     printRotateReport(g, io, report);
+    return report.exitCode;
+  });
+}
+
+export async function doctorCommand(g: GlobalOptions, names: string[], o: { env?: string[]; fix: boolean }, io: Io): Promise<number> {
+  return withPolicies(g, io, async (ctx, policies) => {
+    const report = await doctorRun(ctx, policies, { names, all: names.length === 0, envs: o.env ?? [], fix: o.fix });
+    printDoctorReport(g, io, report, o.fix);
     return report.exitCode;
   });
 }

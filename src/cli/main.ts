@@ -105,6 +105,12 @@ export async function main(argv: string[], io: Io = { env: process.env, cwd: pro
     .option('--ticket <id>', 'change ticket (recorded in evidence)')
     .action(run((c, g, name: string, o, io2: Io) => c.rollbackCommand(g, name, o, io2)));
   program
+    .command('doctor [names...]')
+    .description('find and explain stuck states (foreign AWSPENDING, stuck rotations, dead locks, evidence gaps, …); --fix repairs the safe ones')
+    .option('--env <env...>', 'only these environments')
+    .option('--fix', 'repair what is safe to repair, with evidence for each repair', false)
+    .action(run((c, g, names: string[], o, io2: Io) => c.doctorCommand(g, names, o, io2)));
+  program
     .command('evidence')
     .description('audit evidence')
     .command('verify')

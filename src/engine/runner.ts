@@ -154,7 +154,8 @@ export async function rotateRun(ctx: EngineContext, policies: SecretPolicy[], op
   }
 }
 
-async function advanceTarget(target: Target, run: RunInfo, force: boolean, stores: StoreRegistry, log: EngineContext['logger']): Promise<RotateResult[]> {
+/** One target as `rotate` advances it; `doctor --fix` resumes a stuck rotation through it too. */
+export async function advanceTarget(target: Target, run: RunInfo, force: boolean, stores: StoreRegistry, log: EngineContext['logger']): Promise<RotateResult[]> {
   const results: RotateResult[] = [];
   let state = await target.store.read(target.key);
   const now = run.now();

@@ -1,6 +1,6 @@
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
-import { acquireFileLock } from '../util/file-lock.js';
+import { acquireFileLock, inspectFileLock } from '../util/file-lock.js';
 import { evidenceFile, readLines, type LogLine } from './log-file.js';
 import { ZERO_HASH, isHash, recordHash, recordShapeProblem, type EvidenceHead } from './record.js';
 
@@ -23,9 +23,9 @@ type Failure = Extract<VerifyResult, { ok: false }>;
  * broken record. The chain finds edits, deletions, reordering and insertions; anchors kept in the
  * stores find records cut off the end, which the chain alone cannot see.
  */
-export async function verifyEvidence(dir: string, anchors: EvidenceAnchorRef[] = []): Promise<VerifyResult> {
+export async function verifyEvidence(dir: string, anchors: EvidenceAnchorRef[] = [], options: { readOnly?: boolean } = {}): Promise<VerifyResult> {
   const file = evidenceFile(dir);
-  const end = await committedSize(dir, file);
+  const end = options.readOnly ? await sizeWithoutLock(dir, file) : await committedSize(dir, file);
   if (end === null) return { ok: true, records: 0, head: null, anchorsChecked: 0 };
 
   let head = null as EvidenceHead | null;
@@ -111,6 +111,25 @@ function seqProblem(seq: number, prev: EvidenceHead | null): string {
  * evidence lock, so a size read under it ends on a line boundary and a concurrent `rotate` is not
  * mistaken for a torn line. A read-only copy (an auditor's) cannot be locked and has no writer.
  */
+/**
+ * The same without taking the lock (`doctor` changes nothing, not even a lock file): while a live
+ * writer holds the lock, a last line without its newline is its append in progress, not damage.
+ */
+async function sizeWithoutLock(dir: string, file: string): Promise<number | null> {
+  const size = await fs.stat(file).then((stat) => stat.size, () => null);
+  if (size === null || size === 0) return size;
+  if ((await inspectFileLock(join(dir, 'evidence.lock'))).state !== 'live') return size;
+  const handle = await fs.open(file, 'r');
+  try {
+    const tailStart = Math.max(0, size - 2 * 1024 * 1024);
+    const tail = Buffer.alloc(size - tailStart);
+    await handle.read(tail, 0, tail.length, tailStart);
+    return tailStart + tail.lastIndexOf(0x0a) + 1;
+  } finally {
+    await handle.close();
+  }
+}
+
 async function committedSize(dir: string, file: string): Promise<number | null> {
   const size = () => fs.stat(file).then((stat) => stat.size, () => null);
   if ((await size()) === null) return null;

@@ -82,7 +82,8 @@ export type EvidenceEvent =
   | 'switched'
   | 'decommissioned'
   | 'rolled-back'
-  | 'failed';
+  | 'failed'
+  | 'repaired';
 
 /** Everything the engine keeps with a secret besides its versions. Replaced whole on each apply. */
 export interface EntryMeta {
@@ -178,6 +179,30 @@ export interface SecretStore {
 
   /** Per-entry settings of a store shared by several secrets (e.g. `createIfMissing`); called for each entry used. */
   configureEntry?(spec: StoreSpec): void;
+
+  /** `doctor`: problems of one entry that only the store can see (labels it does not map to
+   * stages, versions nobody owns). Reads only; a secret that does not exist has none. */
+  diagnose?(key: string): Promise<StoreFinding[]>;
+  /** `doctor`: every entry key the store holds, for stores that can list them cheaply (to find
+   * entries no policy names). Reads only. */
+  listKeys?(): Promise<string[]>;
+  /** `doctor`: the file behind `lock()` on this machine, to find a lock a dead run left. */
+  lockFile?(): string;
+}
+
+/**
+ * A problem `diagnose` found (docs/cli.md#doctor). Never holds a value. A finding that `doctor --fix`
+ * may repair carries the version ops that repair it: the engine applies them with `apply`, under
+ * the lock and with the evidence draft, exactly like a rotation step (write-ahead, idempotent).
+ */
+export interface StoreFinding {
+  /** Stable check name, e.g. `foreign-pending`, `unknown-versions`. */
+  check: string;
+  severity: 'error' | 'warning';
+  message: string;
+  hint: string;
+  /** Present only when the repair is clearly safe. */
+  repair?: { ops: VersionOp[]; action: string; versionId: string | null };
 }
 
 export const emptyStoreMeta = (): StoreMeta => ({ evidenceAnchors: {}, confirmedRuns: [] });

@@ -69,6 +69,37 @@ export async function acquireFileLock(lockPath: string, options: FileLockOptions
   }
 }
 
+/** What a lock file says about its holder, without touching it (`doctor`). */
+export type LockInspection =
+  | { state: 'free' }
+  | { state: 'live'; holder: LockHolder }
+  | { state: 'dead'; holder: LockHolder | null; why: string };
+
+/** Reads a lock file the way `acquireFileLock` judges it, and changes nothing. */
+export async function inspectFileLock(lockPath: string, staleMs = DEFAULT_STALE_MS): Promise<LockInspection> {
+  const holder = await readHolder(lockPath);
+  if (holder === 'gone') return { state: 'free' };
+  if (holder === 'unreadable') return { state: 'dead', holder: null, why: 'it names no holder (a run died while creating it)' };
+  if (!(await isStale(lockPath, holder, staleMs))) return { state: 'live', holder };
+  const why = holder.host === hostname() && !isAlive(holder.pid)
+    ? `process ${holder.pid} on this host is not running`
+    : `its heartbeat stopped more than ${Math.round(staleMs / 1000)}s ago`;
+  return { state: 'dead', holder, why };
+}
+
+/**
+ * Removes a lock whose holder died, with the takeover `acquireFileLock` does: only if it is still
+ * the same dead holder's lock (a live run that took it meanwhile keeps it). True if it was removed.
+ */
+export async function breakFileLock(lockPath: string, staleMs = DEFAULT_STALE_MS): Promise<boolean> {
+  const holder = await readHolder(lockPath);
+  if (holder === 'gone') return false;
+  if (holder !== 'unreadable' && !(await isStale(lockPath, holder, staleMs))) return false;
+  await takeOver(lockPath, holder);
+  const after = await readHolder(lockPath);
+  return after === 'gone' || (holder !== 'unreadable' && typeof after !== 'string' && after.token !== holder.token);
+}
+
 async function tryCreate(lockPath: string, me: LockHolder): Promise<boolean> {
   let handle: fs.FileHandle;
   try {
@@ -149,6 +180,15 @@ function holdLock(lockPath: string, me: LockHolder): HeldLock {
       if (typeof holder !== 'string' && holder.token === me.token) await fs.rm(lockPath, { force: true });
     },
   };
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code !== 'ESRCH';
+  }
 }
 
 async function ageMs(path: string): Promise<number> {

@@ -30,6 +30,8 @@ test('a canary secret never leaks outside get', () => {
   run('rotate', '--all', '--force', '--dry-run');
   run('rollback', 'canary', '--env', 'prod');
   run('evidence', 'verify');
+  run('doctor');
+  run('doctor', '--fix', '--json');
   for (const o of outputs) {
     assert.ok(!o.stdout.includes(CANARY), `stdout of ${o.args.join(' ')}`);
     assert.ok(!o.stderr.includes(CANARY), `stderr of ${o.args.join(' ')}`);

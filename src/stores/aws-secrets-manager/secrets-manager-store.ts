@@ -2,7 +2,7 @@ import type * as SM from '@aws-sdk/client-secrets-manager';
 import { ExitCode, KeyshiftError } from '../../errors.js';
 import type { SecretsManagerStoreSpec } from '../../policy/types.js';
 import { SecretValue } from '../../secret-value.js';
-import type { EntryMeta, EntryState, LockOptions, SecretStore, StoreLock, StoreMeta, VersionOp } from '../contract.js';
+import type { EntryMeta, EntryState, LockOptions, SecretStore, StoreFinding, StoreLock, StoreMeta, VersionOp } from '../contract.js';
 import type { StoreContext } from '../registry.js';
 import { clientConfig, quietClient } from '../aws/client-config.js';
 import { isNotFound, toKeyshiftError } from '../aws/errors.js';
@@ -10,6 +10,7 @@ import { countOtherTags, decodeRecord, effectiveMeta, encodeRecord, type StoredR
 import { LocalStoreState } from '../aws/state-dir.js';
 import { QuotaGate } from '../aws/token-bucket.js';
 import { AWSCURRENT, AWSPENDING, AWSPREVIOUS, foreignPending, holderOf, isApplied, toVersions, type Labels } from './labels.js';
+import { diagnoseSecret } from './diagnose.js';
 
 type Sdk = typeof SM;
 type ApiClass = 'reads' | 'versionWrites' | 'tags' | 'create';
@@ -130,6 +131,18 @@ export class SecretsManagerStore implements SecretStore {
       fresh = null;
     }
     return (await this.read(key)) as EntryState;
+  }
+
+  /** `doctor`: a foreign AWSPENDING (repairable when clearly safe) and labels nothing explains. One DescribeSecret. */
+  async diagnose(key: string): Promise<StoreFinding[]> {
+    const description = await this.#describe(key);
+    if (!description) return [];
+    const secret = { labels: (description.VersionIdsToStages ?? {}) as Labels, rotationEnabled: Boolean(description.RotationEnabled), deleted: Boolean(description.DeletedDate) };
+    return diagnoseSecret(key, secret, decodeRecord(description.Tags ?? [], key), this.#toState(key, description));
+  }
+
+  lockFile(): string {
+    return this.#local.lockPath();
   }
 
   readMeta(): Promise<StoreMeta> {

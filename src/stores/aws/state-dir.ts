@@ -25,8 +25,13 @@ export class LocalStoreState {
     this.#id = join(kind, createHash('sha256').update(storeId).digest('hex').slice(0, 24));
   }
 
+  /** The writer lock's file on this machine. */
+  lockPath(): string {
+    return join(this.#dir, `${this.#id}.lock`);
+  }
+
   async lock(options: LockOptions, what: string): Promise<StoreLock> {
-    const path = join(this.#dir, `${this.#id}.lock`);
+    const path = this.lockPath();
     await fs.mkdir(dirname(path), { recursive: true, mode: 0o700 });
     const held = await acquireFileLock(path, { waitMs: options.waitMs, owner: options.owner, what });
     return { release: () => held.release() };

@@ -88,6 +88,11 @@ export class AppendLog {
     return this.#pending.get(key) ?? this.#snap.entries.get(key);
   }
 
+  /** Keys of every entry as last read. */
+  entryKeys(): string[] {
+    return [...this.#snap.entries.keys()];
+  }
+
   meta(): StoreMeta | null {
     return this.#snap.meta;
   }

@@ -3,7 +3,7 @@ import { dirname } from 'node:path';
 import { KeyshiftError } from '../../errors.js';
 import { SecretValue } from '../../secret-value.js';
 import { acquireFileLock, type HeldLock } from '../../util/file-lock.js';
-import { emptyStoreMeta, type EntryMeta, type EntryState, type LockOptions, type SecretStore, type StoreLock, type StoreMeta, type VersionOp } from '../contract.js';
+import { emptyStoreMeta, type EntryMeta, type EntryState, type LockOptions, type SecretStore, type StoreFinding, type StoreLock, type StoreMeta, type VersionOp } from '../contract.js';
 import { AppendLog, type LogStats } from './append-log.js';
 import { clone, toEntryState } from './entry-codec.js';
 import { applyOps, notFound } from './entry-ops.js';
@@ -60,7 +60,7 @@ export class LocalStore implements SecretStore {
 
   async lock(options: LockOptions): Promise<StoreLock> {
     await fs.mkdir(dirname(this.location), { recursive: true, mode: 0o700 });
-    const held = await acquireFileLock(`${this.location}.lock`, { waitMs: options.waitMs, owner: options.owner, what: `store ${this.location}` });
+    const held = await acquireFileLock(this.lockFile(), { waitMs: options.waitMs, owner: options.owner, what: `store ${this.location}` });
     try {
       await this.#log.startWriting(); // see what other processes wrote before we build on it
     } catch (error) {
@@ -100,6 +100,34 @@ export class LocalStore implements SecretStore {
     this.#held = null;
     await this.#log.stopWriting().finally(() => held?.release());
     this.#log.reset();
+  }
+
+  /** A PENDING or PREVIOUS version the rotation record does not name: no step of keyshift leaves
+   * one, so something else wrote the file. Report only: deleting a version is never "safe". */
+  async diagnose(key: string): Promise<StoreFinding[]> {
+    const state = await this.read(key);
+    if (!state) return [];
+    const named = new Set([state.rotation?.newVersionId, state.rotation?.oldVersionId].filter(Boolean));
+    const unknown = state.versions.filter((v) => !v.stages.includes('CURRENT') && !named.has(v.id));
+    if (unknown.length === 0) return [];
+    const list = unknown.map((v) => `${v.id} (${v.stages.join(', ')})`).join(', ');
+    return [
+      {
+        check: 'unknown-versions',
+        severity: 'warning',
+        message: `${this.#where(key)} holds ${list}, which no rotation record names`,
+        hint: 'no keyshift step leaves such a version: find out what else writes this store (restore it from a backup if it was edited); keyshift never deletes it',
+      },
+    ];
+  }
+
+  async listKeys(): Promise<string[]> {
+    await this.#log.refresh();
+    return this.#log.entryKeys();
+  }
+
+  lockFile(): string {
+    return `${this.location}.lock`;
   }
 
   /** Record counts and size, for tests and `doctor`-style diagnostics. */
