@@ -67,21 +67,8 @@ export async function startRotation(target: Target, state: EntryState, run: RunI
   const current = currentVersion(state);
   if (!current) throw new KeyshiftError('ERR_INTERNAL', `${target.key} has no CURRENT version to rotate`);
   const rotationId = newRotationId(now);
-  const record: RotationRecord = {
-    rotationId,
-    phase: 'overlap',
-    newVersionId: versionIdFor(rotationId),
-    oldVersionId: current.id,
-    startedAt: now.toISOString(),
-    switchedAt: null,
-    decommissionAfter: null,
-    reason: run.reason,
-    ticket: run.ticket,
-    emergency: run.emergency,
-    operator: run.operator,
-    error: null,
-    fallbackWindowOverrideMs: run.fallbackWindowMs ?? null,
-  };
+  const record = newRecord(run, now, { rotationId, phase: 'overlap', newVersionId: versionIdFor(rotationId), oldVersionId: current.id });
+  record.fallbackWindowOverrideMs = run.fallbackWindowMs ?? null;
   if (hasOverlapWork(target)) {
     const issued = await issue(target, { ...state, rotation: record }, run);
     const done = await finishOverlap(target, issued, run);
@@ -192,20 +179,7 @@ export async function rollbackRetired(target: Target, state: EntryState, run: Ru
   const current = currentVersion(state);
   if (!retired || !current || !target.store.capabilities?.restoreRetired) return null;
   const rotationId = newRotationId(now);
-  const record: RotationRecord = {
-    rotationId,
-    phase: 'fallback',
-    newVersionId: current.id,
-    oldVersionId: retired.id,
-    startedAt: now.toISOString(),
-    switchedAt: null,
-    decommissionAfter: null,
-    reason: run.reason,
-    ticket: run.ticket,
-    emergency: run.emergency,
-    operator: run.operator,
-    error: null,
-  };
+  const record = newRecord(run, now, { rotationId, phase: 'fallback', newVersionId: current.id, oldVersionId: retired.id });
   const ids = { newKeyId: current.resourceId ?? null, oldKeyId: retired.resourceId ?? null };
   const rollbackChecks = await runRollbackHooks(target, record, null, run, ids);
   const drafts = [evidenceDraft(target, run, 'rolled-back', { rotationId, fromVersion: current.id, toVersion: retired.id, value: null, checks: rollbackChecks })];
@@ -276,6 +250,21 @@ async function finishOverlap(target: Target, state: EntryState, run: RunInfo): P
   });
   await run.record([draft]);
   return { ...base, state: next };
+}
+
+/** A rotation record that starts now, on behalf of this run. */
+function newRecord(run: RunInfo, now: Date, ids: Pick<RotationRecord, 'rotationId' | 'phase' | 'newVersionId' | 'oldVersionId'>): RotationRecord {
+  return {
+    ...ids,
+    startedAt: now.toISOString(),
+    switchedAt: null,
+    decommissionAfter: null,
+    reason: run.reason,
+    ticket: run.ticket,
+    emergency: run.emergency,
+    operator: run.operator,
+    error: null,
+  };
 }
 
 /** A new value, or none when the store makes its own key material (aws-kms). */
