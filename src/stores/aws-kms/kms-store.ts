@@ -40,7 +40,6 @@ export class KmsStore implements SecretStore {
   readonly #managed: ManagedRotation | null;
   readonly #pendingWindowDays = new Map<string, number>();
   readonly #createIfMissing = new Set<string>();
-  #held = false;
 
   constructor(
     private readonly spec: KmsStoreSpec,
@@ -78,19 +77,12 @@ export class KmsStore implements SecretStore {
     return this.#local.fingerprint(value.revealBytes());
   }
 
-  async lock(options: LockOptions): Promise<StoreLock> {
-    const held = await this.#local.lock(options, `store ${this.location}`);
-    this.#held = true;
-    return {
-      release: async () => {
-        this.#held = false;
-        await held.release();
-      },
-    };
+  lock(options: LockOptions): Promise<StoreLock> {
+    return this.#local.lock(options, `store ${this.location}`);
   }
 
   async apply(alias: string, ops: VersionOp[], meta: EntryMeta): Promise<EntryState> {
-    if (!this.#held) throw new KeyshiftError('ERR_INTERNAL', `${this.location}: apply without the store lock`);
+    if (!this.#local.held) throw new KeyshiftError('ERR_INTERNAL', `${this.location}: apply without the store lock`);
     const snapshot = await this.#snapshot(alias);
     if (!snapshot) return this.#provision(alias, ops, meta);
     refuseUnusableKey(alias, snapshot.current);

@@ -33,7 +33,6 @@ export class SecretsManagerStore implements SecretStore {
   readonly #gate: QuotaGate<ApiClass>;
   readonly #local: LocalStoreState;
   readonly #createIfMissing = new Set<string>();
-  #held = false;
   /** Labels of each secret's last description, for readValue's stage. */
   readonly #labels = new Map<string, Labels>();
 
@@ -95,19 +94,12 @@ export class SecretsManagerStore implements SecretStore {
     return this.#local.fingerprint(value.revealBytes());
   }
 
-  async lock(options: LockOptions): Promise<StoreLock> {
-    const held = await this.#local.lock(options, `store ${this.location}`);
-    this.#held = true;
-    return {
-      release: async () => {
-        this.#held = false;
-        await held.release();
-      },
-    };
+  lock(options: LockOptions): Promise<StoreLock> {
+    return this.#local.lock(options, `store ${this.location}`);
   }
 
   async apply(key: string, ops: VersionOp[], meta: EntryMeta): Promise<EntryState> {
-    if (!this.#held) throw new KeyshiftError('ERR_INTERNAL', `${this.location}: apply without the store lock`);
+    if (!this.#local.held) throw new KeyshiftError('ERR_INTERNAL', `${this.location}: apply without the store lock`);
     // Re-read before every change: Secrets Manager is eventually consistent, and others may write.
     const description = await this.#describe(key);
     if (!description) return this.#create(key, ops, meta);

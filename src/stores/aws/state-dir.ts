@@ -30,11 +30,20 @@ export class LocalStoreState {
     return join(this.#dir, `${this.#id}.lock`);
   }
 
+  /** Whether this process holds the writer lock (writes are refused without it). */
+  held = false;
+
   async lock(options: LockOptions, what: string): Promise<StoreLock> {
     const path = this.lockPath();
     await fs.mkdir(dirname(path), { recursive: true, mode: 0o700 });
-    const held = await acquireFileLock(path, { waitMs: options.waitMs, owner: options.owner, what });
-    return { release: () => held.release() };
+    const lock = await acquireFileLock(path, { waitMs: options.waitMs, owner: options.owner, what });
+    this.held = true;
+    return {
+      release: async () => {
+        this.held = false;
+        await lock.release();
+      },
+    };
   }
 
   async readMeta(): Promise<StoreMeta> {
