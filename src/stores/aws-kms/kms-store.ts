@@ -308,7 +308,7 @@ export class KmsStore implements SecretStore {
         if (found) return found;
         if ((!lostReply && code !== 'ERR_STORE_THROTTLED') || attempt >= this.#api.attempts) throw error;
         // Full jitter, as the SDK's standard retries (base 100 ms, 500 ms when throttled).
-        await new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(20_000, 2 ** attempt * (lostReply ? 100 : 500))));
+        await new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(20_000, 2 ** (attempt - 1) * (lostReply ? 100 : 500))));
       }
     }
   }
