@@ -39,7 +39,8 @@ export const FAULT_STORES = {
       const key = fake.seedKey({ alias });
       return { name: `victim-${i}`, alias, old: key.keyId };
     },
-    policy: (fake, victims) => kmsPolicy(fake.endpoint, victims),
+    // keyshift's own pacing (5 control-plane calls/s by default) only slows the suite down here.
+    policy: (fake, victims) => kmsPolicy(fake.endpoint, victims, { extra: ', quotas: { controlPlanePerSecond: 200, readsPerSecond: 2000 }' }),
     started: (fake, victim) => createdKeys(fake, victim).length > 0,
     endState(fake, victim, status) {
       const problems = [];

@@ -53,18 +53,20 @@ export function errorCodeOf(result) {
   return report?.error?.code ?? report?.results?.find((r) => r.error)?.error.code ?? null;
 }
 
-/** Runs `work(item)` for every item, at most `limit` at a time; resolves to the results in order. */
-export async function pool(items, limit, work) {
-  const results = new Array(items.length);
-  let next = 0;
-  const lanes = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) {
-      const index = next++;
-      results[index] = await work(items[index], index);
+/** At most `limit` functions run at once; `run(fn)` waits for a free lane. */
+export function createLanes(limit) {
+  let busy = 0;
+  const waiting = [];
+  return async function run(fn) {
+    if (busy >= limit) await new Promise((resolve) => waiting.push(resolve));
+    busy += 1;
+    try {
+      return await fn();
+    } finally {
+      busy -= 1;
+      waiting.shift()?.();
     }
-  });
-  await Promise.all(lanes);
-  return results;
+  };
 }
 
 /** Counts by key path: tally.add('aws-kms', 'drop', 'first-run'). */
