@@ -162,9 +162,10 @@ async function runBatch({ storeName, fault, retries, calls }, t) {
       const found = [...end.problems, ...evidenceProblems(records, c.victim, statusOf.get(c.victim.name), end)];
       if (c.code === 0 && resumed.has(c.victim.name)) found.push('the first run exited 0, yet a rerun had to resume the rotation');
       problems.push(...found.map((p) => `${c.label}: ${p}`));
-      const path = c.code === 0 ? 'completed in the first run' : untouched.includes(c) ? 'failed before any write: forced again' : 'failed, resumed by rotate --all';
+      const path = c.code === 0 ? 'completed in the first run' : untouched.includes(c) ? 'failed before any write: forced again' : 'failed cleanly, completed by rotate --all';
       tally.add(storeName, 'cases');
       tally.add(storeName, fault.label, retries.label, path);
+      tally.add(storeName, 'all kinds', path);
       if (c.errorCode) tally.add(storeName, 'first-run error', c.errorCode);
       if (end.problems.length > 0) tally.add('lost or stuck');
     }
