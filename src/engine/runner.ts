@@ -59,6 +59,8 @@ export async function rotateRun(ctx: EngineContext, policies: SecretPolicy[], op
   const log = ctx.logger.child({ runId });
   const locks = new Map<string, StoreLock>();
   const blocked = new Map<string, KeyshiftError>();
+  // Stores where a step failed: its write may have landed without its evidence line being appended.
+  const failedStores = new Set<string>();
   let wroteEvidence = false;
   try {
     const targets = await targetsOf(selectPolicies(policies, options), options.envs, stores);
@@ -127,6 +129,7 @@ export async function rotateRun(ctx: EngineContext, policies: SecretPolicy[], op
         const targetResults = await advanceTarget(target, run, options.force, stores, log);
         if (targetResults.some((r) => r.outcome !== 'skipped')) wroteEvidence = true;
         failedEarlier = targetResults.some((r) => r.outcome === 'failed');
+        if (failedEarlier) failedStores.add(target.storeId);
         results.push(...targetResults);
       }
       finished += 1;
@@ -139,7 +142,7 @@ export async function rotateRun(ctx: EngineContext, policies: SecretPolicy[], op
 
     for (const [id, lock] of locks) {
       const store = targets.find((t) => t.storeId === id)?.store as SecretStore;
-      await anchorEvidence(store, metas.get(id) as StoreMeta, evidence, runId).catch((error: unknown) =>
+      await anchorEvidence(store, metas.get(id) as StoreMeta, evidence, runId, !failedStores.has(id)).catch((error: unknown) =>
         log.error({ store: store.location, err: errorMessage(error) }, 'could not record the evidence anchor in the store'),
       );
       await lock.release();
@@ -241,12 +244,17 @@ async function rollBackAfterHookFailure(target: Target, run: RunInfo, failure: H
   }
 }
 
-/** Record the log's head in the store (truncation of the log cannot reach it) and confirm this run's drafts. */
-export async function anchorEvidence(store: SecretStore, meta: StoreMeta, evidence: EvidenceLog, runId: string): Promise<void> {
+/**
+ * Record the log's head in the store (truncation of the log cannot reach it) and confirm this run's
+ * drafts. A run where a step failed is not confirmed: the failed step's store write may have landed
+ * (e.g. the version was created, then the read after it failed) without its evidence line, and the
+ * next run must append that draft (recovery skips drafts the log already holds).
+ */
+export async function anchorEvidence(store: SecretStore, meta: StoreMeta, evidence: EvidenceLog, runId: string, confirm = true): Promise<void> {
   const head = await evidence.head();
   const anchors = { ...meta.evidenceAnchors };
   if (head) anchors[head.chainId] = { seq: head.seq, hash: head.hash, at: new Date().toISOString() };
-  await store.writeMeta({ evidenceAnchors: anchors, confirmedRuns: [...meta.confirmedRuns, runId].slice(-50) });
+  await store.writeMeta({ evidenceAnchors: anchors, confirmedRuns: confirm ? [...meta.confirmedRuns, runId].slice(-50) : meta.confirmedRuns });
 }
 
 function groupBySecret(targets: Target[]): Target[][] {

@@ -36,14 +36,21 @@ const gates = new Map<string, QuotaGate<Operation>>();
 export class KmsApi {
   readonly client: KMS.KMSClient;
   readonly location: string;
+  /** How many times a call is tried (the SDK's maxAttempts), for calls keyshift retries itself. */
+  readonly attempts: number;
   readonly #gate: QuotaGate<Operation>;
+  readonly #single: () => KMS.KMSClient;
+  #singleClient: KMS.KMSClient | undefined;
 
   constructor(
     spec: KmsStoreSpec,
     context: StoreContext,
     readonly sdk: Sdk,
   ) {
-    this.client = quietClient(() => new sdk.KMSClient(clientConfig(spec, context.aws, context.env)), context.log);
+    const config = clientConfig(spec, context.aws, context.env);
+    this.client = quietClient(() => new sdk.KMSClient(config), context.log);
+    this.attempts = config.maxAttempts as number;
+    this.#single = () => (this.#singleClient ??= quietClient(() => new sdk.KMSClient({ ...config, maxAttempts: 1 }), context.log));
     const region = spec.region ?? context.aws.region ?? context.env.AWS_REGION ?? 'default region';
     const endpoint = spec.endpoint ?? context.aws.endpoint;
     this.location = `kms ${[region, endpoint].filter(Boolean).join(' ')}`;
@@ -60,14 +67,20 @@ export class KmsApi {
     this.#gate = gate;
   }
 
-  async call<T>(op: Operation, what: string, input: object): Promise<T> {
+  /** `once`: a single request, never repeated by the SDK (for calls that are not idempotent). */
+  async call<T>(op: Operation, what: string, input: object, { once = false } = {}): Promise<T> {
     await this.#gate.take(op);
     const Command = (this.sdk as unknown as Record<string, new (input: object) => object>)[`${op}Command`];
     try {
-      return (await this.client.send(new (Command as new (input: object) => never)(input))) as T;
+      return (await (once ? this.#single() : this.client).send(new (Command as new (input: object) => never)(input))) as T;
     } catch (error) {
       throw toKeyshiftError(error, { what: `${op} ${what}`, service: this.location, iamDoc: IAM_DOC });
     }
+  }
+
+  close(): void {
+    this.client.destroy();
+    this.#singleClient?.destroy();
   }
 
   /** The key behind an id or alias; null when it does not exist (or was deleted). */

@@ -147,12 +147,10 @@ export class KmsStore implements SecretStore {
     const record: StoredRecord = { ...meta, intent: [], before: null, created: {}, keys: {}, labels: { pending: null, previous: null }, retired: [] };
     let keyId = orphan;
     if (!keyId) {
-      const created = await this.#api.call<KMS.CreateKeyResponse>('CreateKey', `for ${alias}`, {
+      keyId = await this.#createOnce(alias, first.versionId, {
         Description: `${alias}: created by keyshift on ${new Date().toISOString().slice(0, 10)}`,
         Tags: [{ Key: VERSION_TAG, Value: first.versionId }, { Key: ALIAS_TAG, Value: alias }].map((t) => ({ TagKey: t.Key, TagValue: t.Value })),
       });
-      keyId = created.KeyMetadata?.KeyId ?? null;
-      if (!keyId) throw new KeyshiftError('ERR_STORE_REQUEST', `CreateKey for ${alias} returned no key id`);
     }
     const versionId = (await this.#api.tags(keyId)).find((t) => t.Key === VERSION_TAG)?.Value ?? first.versionId;
     await this.#writeRecord(keyId, { ...record, keys: { [versionId]: keyId } }, 0);
@@ -187,7 +185,7 @@ export class KmsStore implements SecretStore {
   }
 
   async close(): Promise<void> {
-    this.#api.client.destroy();
+    this.#api.close();
   }
 
   async #snapshot(alias: string): Promise<Snapshot | null> {
@@ -276,16 +274,36 @@ export class KmsStore implements SecretStore {
     const policy = (await this.#api.call<KMS.GetKeyPolicyResponse>('GetKeyPolicy', currentId, { KeyId: currentId, PolicyName: 'default' })).Policy;
     const ownTags = (await this.#api.tags(currentId)).filter((t) => !t.Key.startsWith(TAG_PREFIX));
     const rotationId = meta.rotation?.rotationId ?? 'unknown';
-    const created = await this.#api.call<KMS.CreateKeyResponse>('CreateKey', `for ${alias}`, {
+    return this.#createOnce(alias, versionId, {
       ...(policy ? { Policy: policy } : {}),
       KeySpec: current.KeySpec,
       KeyUsage: current.KeyUsage,
       Description: `${alias}: rotated by keyshift on ${new Date().toISOString().slice(0, 10)} (rotation ${rotationId}); replaces ${currentId}`,
       Tags: [...ownTags, { Key: VERSION_TAG, Value: versionId }, { Key: ALIAS_TAG, Value: alias }].map((t) => ({ TagKey: t.Key, TagValue: t.Value })),
     });
-    const keyId = created.KeyMetadata?.KeyId;
-    if (!keyId) throw new KeyshiftError('ERR_STORE_REQUEST', `CreateKey for ${alias} returned no key id`);
-    return keyId;
+  }
+
+  /**
+   * CreateKey tried as the SDK would retry it, except that a request whose reply was lost (a 500, a
+   * dropped connection, a timeout: KMS may have created the key) is not sent again before looking
+   * for a key carrying its version tag. Left to the SDK, such a retry creates a second key.
+   */
+  async #createOnce(alias: string, versionId: string, input: KMS.CreateKeyRequest): Promise<string> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const keyId = (await this.#api.call<KMS.CreateKeyResponse>('CreateKey', `for ${alias}`, input, { once: true })).KeyMetadata?.KeyId;
+        if (!keyId) throw new KeyshiftError('ERR_STORE_REQUEST', `CreateKey for ${alias} returned no key id`);
+        return keyId;
+      } catch (error) {
+        const code = (error as KeyshiftError).code;
+        const lostReply = code === 'ERR_STORE_UNAVAILABLE';
+        const found = lostReply ? await this.#findKey((tags) => tags.some((t) => t.Key === VERSION_TAG && t.Value === versionId)) : null;
+        if (found) return found;
+        if ((!lostReply && code !== 'ERR_STORE_THROTTLED') || attempt >= this.#api.attempts) throw error;
+        // Full jitter, as the SDK's standard retries (base 100 ms, 500 ms when throttled).
+        await new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(20_000, 2 ** (attempt - 1) * (lostReply ? 100 : 500))));
+      }
+    }
   }
 
   /** Only after an interrupted issue or provision: a live key of ours whose tags match. */

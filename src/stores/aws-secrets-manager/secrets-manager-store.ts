@@ -172,11 +172,19 @@ export class SecretsManagerStore implements SecretStore {
   }
 
   async #moveLabel(key: string, label: string, to: string | undefined, from: string | undefined): Promise<void> {
-    await this.#call(
-      'versionWrites',
-      `UpdateSecretVersionStage ${label} on ${key}`,
-      new this.#sdk.UpdateSecretVersionStageCommand({ SecretId: key, VersionStage: label, ...(to ? { MoveToVersionId: to } : {}), ...(from ? { RemoveFromVersionId: from } : {}) }),
-    );
+    try {
+      await this.#call(
+        'versionWrites',
+        `UpdateSecretVersionStage ${label} on ${key}`,
+        new this.#sdk.UpdateSecretVersionStageCommand({ SecretId: key, VersionStage: label, ...(to ? { MoveToVersionId: to } : {}), ...(from ? { RemoveFromVersionId: from } : {}) }),
+      );
+    } catch (error) {
+      // A move whose reply was lost may have been made: the SDK's retry then fails (RemoveFromVersionId
+      // no longer holds the label), or the call fails outright. If the labels show it done, it is.
+      const labels = ((await this.#describe(key).catch(() => null))?.VersionIdsToStages ?? {}) as Labels;
+      const done = to ? holderOf(labels, label) === to : from !== undefined && !labels[from]?.includes(label);
+      if (!done) throw error;
+    }
   }
 
   /** Provisioning a secret that does not exist: only with `createIfMissing: true` in the policy. */
