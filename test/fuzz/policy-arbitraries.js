@@ -20,6 +20,9 @@ const duration = fc
   )
   .map(([unit, n]) => ({ ms: n * UNITS[unit], text: `${n}${unit}` }));
 
+/** Timeouts of hooks, command generators and http checks: at most 24h (docs/policies.md). */
+const timeout = duration.filter((d) => d.ms <= 24 * UNITS.h);
+
 const printable = fc.string({ unit: 'grapheme', minLength: 1, maxLength: 12 });
 const argvWord = fc.oneof(fc.constantFrom('./deploy.sh', 'kubectl', '--env', 'prod', '8080', 'true', '-', '*'), printable);
 
@@ -39,7 +42,7 @@ const passwordGenerator = fc.oneof(
   }),
 );
 const commandGenerator = fc.record(
-  { type: fc.constant('command'), run: fc.array(argvWord, { minLength: 1, maxLength: 4 }), timeout: duration.map((d) => d.text) },
+  { type: fc.constant('command'), run: fc.array(argvWord, { minLength: 1, maxLength: 4 }), timeout: timeout.map((d) => d.text) },
   { requiredKeys: ['type', 'run'] },
 );
 const generator = fc.oneof({ weight: 3, arbitrary: randomBytesGenerator }, { weight: 2, arbitrary: passwordGenerator }, { weight: 1, arbitrary: commandGenerator });
@@ -48,7 +51,7 @@ const envVarName = fc.stringMatching(/^[A-Za-z_][A-Za-z0-9_]{0,10}$/).filter((n)
 const commandHook = fc.record(
   {
     run: fc.oneof(fc.array(argvWord, { minLength: 1, maxLength: 4 }), fc.constantFrom('./smoke.sh && ./check.sh', 'echo ok | cat', 'A=1 ./x.sh')),
-    timeout: duration.map((d) => d.text),
+    timeout: timeout.map((d) => d.text),
     env: fc.dictionary(envVarName, fc.string({ maxLength: 8 }), { maxKeys: 3 }),
     cwd: printable,
   },
@@ -58,7 +61,7 @@ const url = fc.constantFrom('https://api.example.com/healthz', 'http://127.0.0.1
 const httpCheck = fc.record(
   {
     http: fc.record(
-      { url, method: fc.constantFrom('GET', 'HEAD', 'POST'), expectStatus: fc.integer({ min: 100, max: 599 }), timeout: duration.map((d) => d.text) },
+      { url, method: fc.constantFrom('GET', 'HEAD', 'POST'), expectStatus: fc.integer({ min: 100, max: 599 }), timeout: timeout.map((d) => d.text) },
       { requiredKeys: ['url'] },
     ),
   },
