@@ -42,23 +42,24 @@ export async function compactInto(path: string, header: ParsedHeader, records: A
   let fileId: FileId | undefined;
   try {
     await writeTemp(temp, async (handle) => {
+      // Records are gathered in one buffer, reused for every write: no garbage megabytes to collect.
+      const chunk = Buffer.allocUnsafe(WRITE_CHUNK);
       let position = 0;
-      let chunk: Buffer[] = [header.bytes];
-      let chunkBytes = header.bytes.length;
-      const flush = async () => {
-        const data = Buffer.concat(chunk);
+      let used = 0;
+      const write = async (data: Buffer) => {
         for (let done = 0; done < data.length; ) done += (await handle.write(data, done, data.length - done, position + done)).bytesWritten;
         position += data.length;
-        chunk = [];
-        chunkBytes = 0;
       };
-      for (const encode of records) {
-        const record = encode();
-        chunk.push(record);
-        chunkBytes += record.length;
-        if (chunkBytes >= WRITE_CHUNK) await flush();
+      for (const record of [() => header.bytes, ...records]) {
+        const bytes = record();
+        if (used + bytes.length > WRITE_CHUNK) {
+          await write(chunk.subarray(0, used));
+          used = 0;
+        }
+        if (bytes.length > WRITE_CHUNK) await write(bytes);
+        else used += bytes.copy(chunk, used);
       }
-      await flush();
+      await write(chunk.subarray(0, used));
       fileId = fileIdOf(await handle.stat());
     });
     await fs.rename(temp, path);
