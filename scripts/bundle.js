@@ -4,10 +4,61 @@
 // hundreds of small ES modules zod, yaml and pino ship as. Dynamic imports stay separate chunks,
 // so a command loads only what it uses (and an AWS SDK only when a policy names an AWS store).
 import { build } from 'esbuild';
+import { createRequire } from 'node:module';
 import { rmSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
+
+/**
+ * Node built-ins that cost milliseconds to load and that `plan`, `status` and `--help` never call
+ * (child processes run hooks and command generators; crypto serves the store and the evidence).
+ * Each import of them gets functions that load the real module on their first call.
+ */
+const LAZY_BUILTINS = ['child_process', 'crypto'];
+
+const lazyBuiltins = {
+  name: 'lazy-builtins',
+  setup(b) {
+    const filter = new RegExp(`^(node:)?(${LAZY_BUILTINS.join('|')})$`);
+    b.onResolve({ filter }, (args) =>
+      args.namespace === 'lazy-builtin' ? { path: `node:${args.path.replace(/^node:/, '')}`, external: true } : { path: args.path.replace(/^node:/, ''), namespace: 'lazy-builtin' },
+    );
+    b.onLoad({ filter: /.*/, namespace: 'lazy-builtin' }, (args) => ({ contents: lazyModule(args.path), loader: 'js' }));
+  },
+};
+
+function lazyModule(name) {
+  const real = createRequire(import.meta.url)(`node:${name}`);
+  const functions = Object.keys(real).filter((key) => typeof real[key] === 'function' && /^[a-z]/.test(key));
+  return [
+    `import { createRequire } from 'node:module';`,
+    `let real;`,
+    `const load = () => (real ??= createRequire(import.meta.url)('node:${name}'));`,
+    ...functions.map((key) => `export function ${key}(...args) { return load().${key}(...args); }`),
+  ].join('\n');
+}
+
+/**
+ * `import { z } from 'zod'` is a namespace that re-exports all of zod's ~60 message locales (half
+ * of zod's code), so a bundler must keep them all. keyshift's messages are its own, in English:
+ * only zod's default locale, `en`, is kept, which makes the policy loader much faster to load.
+ */
+const zodEnglishOnly = {
+  name: 'zod-english-only',
+  setup(b) {
+    b.onResolve({ filter: /^\.\.\/locales\/index\.js$/ }, (args) =>
+      /[\\/]zod[\\/]v4[\\/]/.test(args.importer) ? { path: args.importer, namespace: 'zod-locales' } : undefined,
+    );
+    b.onLoad({ filter: /.*/, namespace: 'zod-locales' }, (args) => ({
+      contents: "export { default as en } from '../locales/en.js';",
+      resolveDir: dirname(args.path),
+      loader: 'js',
+    }));
+  },
+};
+
 rmSync(new URL('../dist/bundle', import.meta.url), { recursive: true, force: true });
 await build({
   absWorkingDir: root,
@@ -18,8 +69,12 @@ await build({
   format: 'esm',
   platform: 'node',
   target: 'node20',
+  // Less source for V8 to scan at every start (names are kept: stack traces stay readable).
+  minifyWhitespace: true,
+  minifySyntax: true,
   sourcemap: 'linked',
   logLevel: 'warning',
+  plugins: [lazyBuiltins, zodEnglishOnly],
   // pino and its helpers are CommonJS and call require() for Node built-ins.
   banner: { js: "import { createRequire as __keyshiftRequire } from 'node:module'; const require = __keyshiftRequire(import.meta.url);" },
 });
