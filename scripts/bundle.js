@@ -12,11 +12,12 @@ import { fileURLToPath } from 'node:url';
 const root = fileURLToPath(new URL('..', import.meta.url));
 
 /**
- * Node built-ins that cost milliseconds to load and that `plan`, `status` and `--help` never call
- * (child processes run hooks and command generators; crypto serves the store and the evidence).
- * Each import of them gets functions that load the real module on their first call.
+ * Node built-ins that take milliseconds to load and that a warm `plan` or `--help` never calls
+ * (child processes run hooks and command generators; crypto serves the store and the evidence;
+ * os and util a few helpers). Each import of them gets functions that load the real module on
+ * their first call; registered symbols hung on a function (`inspect.custom`) are copied as they are.
  */
-const LAZY_BUILTINS = ['child_process', 'crypto'];
+const LAZY_BUILTINS = ['child_process', 'crypto', 'os', 'util'];
 
 const lazyBuiltins = {
   name: 'lazy-builtins',
@@ -37,6 +38,11 @@ function lazyModule(name) {
     `let real;`,
     `const load = () => (real ??= createRequire(import.meta.url)('node:${name}'));`,
     ...functions.map((key) => `export function ${key}(...args) { return load().${key}(...args); }`),
+    ...functions.flatMap((key) =>
+      Object.getOwnPropertyNames(real[key])
+        .filter((prop) => typeof real[key][prop] === 'symbol' && Symbol.keyFor(real[key][prop]) !== undefined)
+        .map((prop) => `${key}.${prop} = Symbol.for(${JSON.stringify(Symbol.keyFor(real[key][prop]))});`),
+    ),
   ].join('\n');
 }
 
