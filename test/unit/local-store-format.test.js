@@ -106,23 +106,31 @@ describe('local store formats', () => {
         { event: 'odd', secret: 'api' },
         draft('verified', { rotationId: null, reason: '~0 "quoted" \\ é' }),
       ];
-      const rotation = { rotationId: 'r-1', phase: 'overlap', newVersionId: 'v2', oldVersionId: 'v1', startedAt: 't', switchedAt: null, decommissionAfter: null, hooksDone: 1, reason: 'x', ticket: null, emergency: false, operator: 'me', error: null };
+      const base = { rotationId: 'r-1', phase: 'overlap', newVersionId: 'v2', oldVersionId: 'v1', startedAt: 't', switchedAt: null, decommissionAfter: null, reason: 'x', ticket: null, emergency: false, operator: 'me', error: null };
+      const rotations = [
+        { ...base, hooksDone: 1 }, // hooksDone without fallbackWindowOverrideMs: kept as an object
+        { ...base, fallbackWindowOverrideMs: 0, hooksDone: 2, newVersionId: 'v1' },
+        { ...base, phase: 'fallback', fallbackWindowOverrideMs: null, newVersionId: 'v2', switchedAt: 't2', decommissionAfter: 't3' },
+      ];
+      const rotation = rotations[2];
       const lock = await store.lock(LOCK);
       for (let i = 0; i < 3; i++) {
-        await store.apply('api', [{ type: 'create', versionId: `v${i}`, value: SecretValue.fromString(`value ${i}`), stage: i === 0 ? 'CURRENT' : 'PENDING' }, ...(i > 0 ? [{ type: 'promote', versionId: `v${i}` }] : [])], { rotation, lastRotatedAt: `t${i}`, pendingEvents: drafts });
+        const applied = await store.apply('api', [{ type: 'create', versionId: `v${i}`, value: SecretValue.fromString(`value ${i}`), stage: i === 0 ? 'CURRENT' : 'PENDING' }, ...(i > 0 ? [{ type: 'promote', versionId: `v${i}` }] : [])], { rotation: rotations[i], lastRotatedAt: `t${i}`, pendingEvents: drafts.slice(i) });
+        assert.deepEqual(applied.rotation, rotations[i]);
+        assert.deepEqual(applied.pendingEvents, drafts.slice(i));
       }
       await lock.release();
       await store.close();
       const fresh = openLocalStore({ path: t.path }, {});
       const state = await fresh.read('api');
-      assert.deepEqual(state.pendingEvents, drafts);
+      assert.deepEqual(state.pendingEvents, drafts.slice(2));
       assert.deepEqual(state.rotation, rotation);
       assert.equal(state.lastRotatedAt, 't2');
       assert.deepEqual(state.versions.map((v) => [v.id, v.stages]), [['v1', ['PREVIOUS']], ['v2', ['CURRENT']]]);
       assert.equal(fresh.stats.records, 3);
       assert.equal(fresh.stats.live, 1);
       state.pendingEvents[0].checks.push('mutated');
-      assert.deepEqual((await fresh.read('api')).pendingEvents, drafts, 'every read is a fresh copy');
+      assert.deepEqual((await fresh.read('api')).pendingEvents, drafts.slice(2), 'every read is a fresh copy');
       await fresh.close();
     } finally {
       t.cleanup();

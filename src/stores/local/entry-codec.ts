@@ -1,5 +1,6 @@
 import type { EntryMeta, EntryState, EvidenceDraft, RetiredVersion, RotationRecord, Stage, StoreMeta } from '../contract.js';
-import { decodeDrafts, encodeDrafts } from './draft-codec.js';
+import { ENTRY_PREFIX, entryKey, versionsJson } from './entry-text.js';
+import { packRecord, StringRefs, StringTable, unpackRecord, type Field } from './record-codec.js';
 
 /**
  * What one log record holds (store format 2, docs/local-store.md): one entry's whole new state,
@@ -28,57 +29,77 @@ export type LogItem = { type: 'entry'; key: string; text: string } | { type: 'me
 /** A record as the log reader keeps it: an entry stays text until it is read. */
 export type LoadedRecord = { type: 'entry'; key: string; text: string } | { type: 'meta'; meta: StoreMeta };
 
-const ENTRY_PREFIX = '["e",';
+/** The array form of a RotationRecord (record-codec.ts); other shapes are kept as objects. */
+const ROTATION_FIELDS: readonly Field[] = [
+  { name: 'rotationId', kind: 'string' }, { name: 'phase', kind: 'string' }, { name: 'newVersionId', kind: 'string' },
+  { name: 'oldVersionId', kind: 'string|null' }, { name: 'startedAt', kind: 'string' }, { name: 'switchedAt', kind: 'string|null' },
+  { name: 'decommissionAfter', kind: 'string|null' }, { name: 'reason', kind: 'string' }, { name: 'ticket', kind: 'string|null' },
+  { name: 'emergency', kind: 'boolean' }, { name: 'operator', kind: 'string' }, { name: 'error', kind: 'string|null' },
+  { name: 'fallbackWindowOverrideMs', kind: 'number|null', optional: true }, { name: 'hooksDone', kind: 'number', optional: true },
+];
 
-/** `["e", key, versions, retired, rotation, lastRotatedAt, drafts]`; only the EntryMeta fields are kept. */
+/** The array form of an EvidenceDraft. */
+const DRAFT_FIELDS: readonly Field[] = [
+  { name: 'event', kind: 'string' }, { name: 'rotationId', kind: 'string|null' }, { name: 'secret', kind: 'string' },
+  { name: 'environment', kind: 'string' }, { name: 'store', kind: 'string' }, { name: 'fromVersion', kind: 'string|null' },
+  { name: 'toVersion', kind: 'string|null' }, { name: 'fingerprint', kind: 'string|null' }, { name: 'at', kind: 'string' },
+  { name: 'operator', kind: 'string' }, { name: 'reason', kind: 'string' }, { name: 'ticket', kind: 'string|null' },
+  { name: 'emergency', kind: 'boolean' }, { name: 'checks', kind: 'array' }, { name: 'runId', kind: 'string' },
+  { name: 'error', kind: 'string', optional: true },
+];
+
+/**
+ * `["e", key, versions, retired, rotation, lastRotatedAt, drafts]`; only the EntryMeta fields are
+ * kept. Strings are numbered in this order (values are never numbered: they are not repeated).
+ */
 export function encodeEntry(key: string, entry: StoredEntry): string {
+  const refs = new StringRefs();
   return JSON.stringify([
     'e',
     key,
-    entry.versions.map((v) => [v.id, v.stages, v.createdAt, v.value]),
-    entry.retired.map((r) => [r.id, r.retiredAt]),
-    entry.rotation ?? null,
-    entry.lastRotatedAt ?? null,
-    encodeDrafts(entry.pendingEvents ?? []),
+    entry.versions.map((v) => [refs.put(v.id), v.stages, refs.put(v.createdAt), v.value]),
+    entry.retired.map((r) => [refs.put(r.id), refs.put(r.retiredAt)]),
+    entry.rotation ? packRecord(entry.rotation as unknown as Record<string, unknown>, ROTATION_FIELDS, refs) : null,
+    refs.put(entry.lastRotatedAt ?? null),
+    (entry.pendingEvents ?? []).map((draft) => packRecord(draft as unknown as Record<string, unknown>, DRAFT_FIELDS, refs)),
   ]);
 }
 
 /** The entry, or null when the text is not an entry record of this format. */
 export function decodeEntry(text: string): StoredEntry | null {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch {
-    return null;
-  }
+  const raw = parseJson(text);
   if (!Array.isArray(raw) || raw[0] !== 'e' || raw.length !== 7) return null;
   const [, , versions, retired, rotation, lastRotatedAt, drafts] = raw as unknown[];
-  const pendingEvents = decodeDrafts(drafts);
-  if (!Array.isArray(versions) || !Array.isArray(retired) || !pendingEvents) return null;
-  if (!(rotation === null || typeof rotation === 'object') || !(lastRotatedAt === null || typeof lastRotatedAt === 'string')) return null;
-  const decodedVersions = toVersions(versions);
-  if (!decodedVersions) return null;
-  const entry: StoredEntry = { versions: decodedVersions, retired: [], rotation: rotation as RotationRecord | null, lastRotatedAt, pendingEvents };
-  for (const r of retired as unknown[][]) {
-    if (!Array.isArray(r) || typeof r[0] !== 'string' || typeof r[1] !== 'string') return null;
-    entry.retired.push({ id: r[0], retiredAt: r[1] });
+  const table = new StringTable();
+  const entry: StoredEntry = { versions: [], retired: [], rotation: null, lastRotatedAt: null, pendingEvents: [] };
+  const decodedVersions = toVersions(versions, table);
+  if (!decodedVersions || !Array.isArray(retired) || !Array.isArray(drafts)) return null;
+  entry.versions = decodedVersions;
+  for (const r of retired as unknown[]) {
+    const [id, retiredAt] = Array.isArray(r) ? [table.get(r[0]), table.get(r[1])] : [];
+    if (typeof id !== 'string' || typeof retiredAt !== 'string') return null;
+    entry.retired.push({ id, retiredAt });
+  }
+  if (rotation !== null) {
+    const record = unpackRecord(rotation, ROTATION_FIELDS, table);
+    if (!record) return null;
+    entry.rotation = record as unknown as RotationRecord;
+  }
+  const last = table.get(lastRotatedAt);
+  if (last === undefined) return null;
+  entry.lastRotatedAt = last;
+  for (const draft of drafts as unknown[]) {
+    const record = unpackRecord(draft, DRAFT_FIELDS, table);
+    if (!record) return null;
+    entry.pendingEvents.push(record as unknown as EvidenceDraft);
   }
   return entry;
 }
 
 /** Only the versions of an entry (what reading a value needs), without decoding the rest. */
 export function decodeVersions(text: string): StoredVersion[] | null {
-  const keyEnd = endOfString(text, ENTRY_PREFIX.length);
-  const start = keyEnd + 2;
-  const end = keyEnd < 0 || text[keyEnd + 1] !== ',' ? -1 : endOfArray(text, start);
-  if (end < 0) return null;
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text.slice(start, end + 1));
-  } catch {
-    return null;
-  }
-  return Array.isArray(raw) ? toVersions(raw) : null;
+  const json = versionsJson(text);
+  return json === null ? null : toVersions(parseJson(json), new StringTable());
 }
 
 export function encodeMeta(meta: StoreMeta): string {
@@ -96,27 +117,13 @@ export function itemText(item: LogItem): string {
  */
 export function loadRecord(text: string, isWanted: (key: string) => boolean): LoadedRecord | 'skip' | null {
   if (text.startsWith(ENTRY_PREFIX)) {
-    const key = keyOf(text);
+    const key = entryKey(text);
     if (key === null || !text.endsWith(']')) return null;
     return isWanted(key) ? { type: 'entry', key, text } : 'skip';
   }
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch {
-    return null;
-  }
+  const raw = parseJson(text);
   if (!Array.isArray(raw) || raw[0] !== 'm' || raw.length !== 2 || !isMeta(raw[1])) return null;
   return { type: 'meta', meta: raw[1] };
-}
-
-function toVersions(raw: unknown[]): StoredVersion[] | null {
-  const versions: StoredVersion[] = [];
-  for (const v of raw as unknown[][]) {
-    if (!Array.isArray(v) || typeof v[0] !== 'string' || !Array.isArray(v[1]) || typeof v[2] !== 'string' || typeof v[3] !== 'string') return null;
-    versions.push({ id: v[0], stages: v[1] as Stage[], createdAt: v[2], value: v[3] });
-  }
-  return versions;
 }
 
 /** The engine's view of a freshly decoded entry (it shares that entry's objects): no values. */
@@ -126,7 +133,7 @@ export function toEntryState(entry: StoredEntry): EntryState {
     retired: entry.retired,
     rotation: entry.rotation,
     lastRotatedAt: entry.lastRotatedAt,
-    pendingEvents: entry.pendingEvents as EvidenceDraft[],
+    pendingEvents: entry.pendingEvents,
   };
 }
 
@@ -140,40 +147,23 @@ export function isMeta(value: unknown): value is StoreMeta {
   return typeof meta === 'object' && meta !== null && typeof meta.evidenceAnchors === 'object' && Array.isArray(meta.confirmedRuns);
 }
 
-/** The key: the JSON string right after `["e",`, read without parsing the rest of the record. */
-function keyOf(text: string): string | null {
-  const start = ENTRY_PREFIX.length;
-  const end = endOfString(text, start);
-  if (end < 0) return null;
-  const raw = text.slice(start, end + 1);
+function toVersions(raw: unknown, table: StringTable): StoredVersion[] | null {
+  if (!Array.isArray(raw)) return null;
+  const versions: StoredVersion[] = [];
+  for (const v of raw as unknown[]) {
+    if (!Array.isArray(v)) return null;
+    const id = table.get(v[0]);
+    const createdAt = table.get(v[2]);
+    if (typeof id !== 'string' || !Array.isArray(v[1]) || typeof createdAt !== 'string' || typeof v[3] !== 'string') return null;
+    versions.push({ id, stages: v[1] as Stage[], createdAt, value: v[3] });
+  }
+  return versions;
+}
+
+function parseJson(text: string): unknown {
   try {
-    return raw.includes('\\') ? (JSON.parse(raw) as string) : raw.slice(1, -1);
+    return JSON.parse(text);
   } catch {
-    return null;
+    return undefined;
   }
-}
-
-/** Index of the quote that closes the JSON string opening at `start`, or -1. */
-function endOfString(text: string, start: number): number {
-  if (text[start] !== '"') return -1;
-  for (let i = start + 1; i < text.length; i++) {
-    const c = text[i];
-    if (c === '\\') i += 1;
-    else if (c === '"') return i;
-  }
-  return -1;
-}
-
-/** Index of the bracket that closes the JSON array opening at `start`, or -1. */
-function endOfArray(text: string, start: number): number {
-  if (text[start] !== '[') return -1;
-  let depth = 0;
-  for (let i = start; i < text.length; i++) {
-    const c = text[i];
-    if (c === '"') i = endOfString(text, i);
-    if (i < 0) return -1;
-    if (c === '[') depth += 1;
-    else if (c === ']' && --depth === 0) return i;
-  }
-  return -1;
 }
