@@ -76,8 +76,8 @@ await build({
   platform: 'node',
   target: 'node20',
   // Less source for V8 to scan at every start (names are kept: stack traces stay readable).
-  minifyWhitespace: true,
-  minifySyntax: true,
+  minifyWhitespace: !process.env.KEYSHIFT_BUNDLE_READABLE,
+  minifySyntax: !process.env.KEYSHIFT_BUNDLE_READABLE,
   sourcemap: 'linked',
   logLevel: 'warning',
   plugins: [lazyBuiltins, zodEnglishOnly],

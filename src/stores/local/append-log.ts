@@ -1,6 +1,6 @@
 import { promises as fs } from 'node:fs';
 import type { StoreMeta } from '../contract.js';
-import { itemText, type LogItem } from './entry-codec.js';
+import { encodeMeta, itemText, type LogItem } from './entry-codec.js';
 import { buildHeader, encodeRecord, FORMAT_VERSION } from './file-format.js';
 import { emptySnapshot, fileIdOf, refreshSnapshot, type LogSnapshot } from './log-reader.js';
 import type { MasterKeyProvider } from './master-key.js';
@@ -221,13 +221,17 @@ export class AppendLog {
     const keys = this.keys.forWriting();
     const old = this.#snap.header!.header;
     const header = buildHeader({ storeId: old.storeId, generation: old.generation + 1, createdAt: old.createdAt }, keys);
-    const items: LogItem[] = [];
-    if (this.#snap.meta) items.push({ type: 'meta', meta: this.#snap.meta });
-    for (const [key, text] of this.#snap.entries) items.push({ type: 'entry', key, text });
-    const records = items.map((item, index) => () => encodeRecord(keys, header.digest, index, itemText(item)));
-    await compactInto(this.path, header, records, (fileId) => {
+    const snap = this.#snap;
+    const count = snap.entries.size + (snap.meta ? 1 : 0);
+    // Encoded one at a time as the file is written: 10,000s of records never all exist at once.
+    function* records(): Generator<Buffer> {
+      let index = 0;
+      if (snap.meta) yield encodeRecord(keys, header.digest, index++, encodeMeta(snap.meta));
+      for (const text of snap.entries.values()) yield encodeRecord(keys, header.digest, index++, text);
+    }
+    await compactInto(this.path, header, records(), (fileId) => {
       // The rename happened: from here on appends must use the new header, whatever fails next.
-      Object.assign(this.#snap, { header, fileId, validEnd: fileId.size, recordCount: items.length });
+      Object.assign(snap, { header, fileId, validEnd: fileId.size, recordCount: count });
     });
   }
 

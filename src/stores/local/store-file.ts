@@ -37,7 +37,7 @@ export async function createStoreFile(path: string, keys: StoreKeys): Promise<Pa
  * right after the rename, before the directory fsync, so the caller switches to the new file even
  * if that fsync fails.
  */
-export async function compactInto(path: string, header: ParsedHeader, records: Array<() => Buffer>, onRenamed: (fileId: FileId) => void): Promise<void> {
+export async function compactInto(path: string, header: ParsedHeader, records: Iterable<Buffer>, onRenamed: (fileId: FileId) => void): Promise<void> {
   const temp = tempPath(path);
   let fileId: FileId | undefined;
   try {
@@ -50,8 +50,8 @@ export async function compactInto(path: string, header: ParsedHeader, records: A
         for (let done = 0; done < data.length; ) done += (await handle.write(data, done, data.length - done, position + done)).bytesWritten;
         position += data.length;
       };
-      for (const record of [() => header.bytes, ...records]) {
-        const bytes = record();
+      used += header.bytes.copy(chunk);
+      for (const bytes of records) {
         if (used + bytes.length > WRITE_CHUNK) {
           await write(chunk.subarray(0, used));
           used = 0;
