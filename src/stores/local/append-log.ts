@@ -1,7 +1,7 @@
 import { promises as fs } from 'node:fs';
 import type { StoreMeta } from '../contract.js';
 import { encodeMeta, itemText, type LogItem } from './entry-codec.js';
-import { buildHeader, encodeRecord, FORMAT_VERSION } from './file-format.js';
+import { buildHeader, FORMAT_VERSION, recordBytes, writeRecord } from './file-format.js';
 import { emptySnapshot, fileIdOf, refreshSnapshot, type LogSnapshot } from './log-reader.js';
 import type { MasterKeyProvider } from './master-key.js';
 import { compactInto, createStoreFile, removeStaleTemps } from './store-file.js';
@@ -162,7 +162,10 @@ export class AppendLog {
       throw changedError(this.path);
     }
     let index = snap.recordCount;
-    const data = Buffer.concat(items.map((item) => encodeRecord(keys, header.digest, index++, itemText(item))));
+    const texts = items.map(itemText);
+    const data = Buffer.allocUnsafe(texts.reduce((bytes, text) => bytes + recordBytes(text), 0));
+    let at = 0;
+    for (const text of texts) at += writeRecord(keys, header.digest, index++, text, data, at);
     try {
       await writeAll(handle, data, snap.validEnd);
       await handle.sync();
@@ -223,13 +226,14 @@ export class AppendLog {
     const header = buildHeader({ storeId: old.storeId, generation: old.generation + 1, createdAt: old.createdAt }, keys);
     const snap = this.#snap;
     const count = snap.entries.size + (snap.meta ? 1 : 0);
-    // Encoded one at a time as the file is written: 10,000s of records never all exist at once.
-    function* records(): Generator<Buffer> {
-      let index = 0;
-      if (snap.meta) yield encodeRecord(keys, header.digest, index++, encodeMeta(snap.meta));
-      for (const text of snap.entries.values()) yield encodeRecord(keys, header.digest, index++, text);
+    // Encrypted one at a time as the file is written: 10,000s of records never all exist at once.
+    function* plaintexts(): Generator<string> {
+      if (snap.meta) yield encodeMeta(snap.meta);
+      yield* snap.entries.values();
     }
-    await compactInto(this.path, header, records(), (fileId) => {
+    let index = 0;
+    const records = { size: recordBytes, write: (text: string, target: Buffer, at: number) => writeRecord(keys, header.digest, index++, text, target, at) };
+    await compactInto(this.path, header, plaintexts(), records, (fileId) => {
       // The rename happened: from here on appends must use the new header, whatever fails next.
       Object.assign(snap, { header, fileId, validEnd: fileId.size, recordCount: count });
     });

@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, createHmac, randomFillSync, timingSafeEqual } from 'node:crypto';
 import { KeyshiftError } from '../../errors.js';
 import { corruptError } from './store-errors.js';
 import { keyCheckValue, MASTER_KEY_ENV, type StoreKeys } from './master-key.js';
@@ -93,20 +93,36 @@ export function buildHeader(fields: { storeId: string; generation: number; creat
   return { header, digest, bytes: Buffer.concat([prefix, json, digest]) };
 }
 
-/** One framed record, encrypted straight from the text (no intermediate plaintext buffer). */
-export function encodeRecord(keys: StoreKeys, headerDigest: Buffer, index: number, plaintext: string): Buffer {
-  const nonce = randomBytes(NONCE_BYTES);
+/** Bytes the framed record of `plaintext` takes in the file. */
+export function recordBytes(plaintext: string): number {
+  return FRAME_PREFIX_BYTES + NONCE_BYTES + Buffer.byteLength(plaintext, 'utf8') + TAG_BYTES;
+}
+
+/**
+ * Encrypts `plaintext` as one framed record straight into `target` at `at` and returns its size:
+ * no frame or nonce buffer of its own, which for a compaction of 10,000s of records would be as
+ * many megabytes of garbage outside the JS heap.
+ */
+export function writeRecord(keys: StoreKeys, headerDigest: Buffer, index: number, plaintext: string, target: Buffer, at: number): number {
+  const size = recordBytes(plaintext);
+  const length = size - FRAME_PREFIX_BYTES;
+  target.writeUInt32BE(length, at);
+  target.writeUInt32BE(~length >>> 0, at + 4);
+  const nonce = randomFillSync(target, at + FRAME_PREFIX_BYTES, NONCE_BYTES).subarray(at + FRAME_PREFIX_BYTES, at + FRAME_PREFIX_BYTES + NONCE_BYTES);
   const cipher = createCipheriv('aes-256-gcm', keys.encryption, nonce);
   cipher.setAAD(recordAad(headerDigest, index));
-  const ciphertext = cipher.update(plaintext, 'utf8');
+  const body = at + FRAME_PREFIX_BYTES + NONCE_BYTES;
+  const written = cipher.update(plaintext, 'utf8').copy(target, body);
   cipher.final(); // GCM is a stream mode: update returned all of the ciphertext
-  const length = NONCE_BYTES + ciphertext.length + TAG_BYTES;
-  const frame = Buffer.allocUnsafe(FRAME_PREFIX_BYTES + length);
-  frame.writeUInt32BE(length, 0);
-  frame.writeUInt32BE(~length >>> 0, 4);
-  nonce.copy(frame, FRAME_PREFIX_BYTES);
-  ciphertext.copy(frame, FRAME_PREFIX_BYTES + NONCE_BYTES);
-  cipher.getAuthTag().copy(frame, FRAME_PREFIX_BYTES + NONCE_BYTES + ciphertext.length);
+  if (body + written + TAG_BYTES !== at + size) throw new KeyshiftError('ERR_INTERNAL', 'a store record came out longer or shorter than its frame (this is a bug)');
+  cipher.getAuthTag().copy(target, body + written);
+  return size;
+}
+
+/** One framed record in a buffer of its own. */
+export function encodeRecord(keys: StoreKeys, headerDigest: Buffer, index: number, plaintext: string): Buffer {
+  const frame = Buffer.allocUnsafe(recordBytes(plaintext));
+  writeRecord(keys, headerDigest, index, plaintext, frame, 0);
   return frame;
 }
 

@@ -32,12 +32,19 @@ export async function createStoreFile(path: string, keys: StoreKeys): Promise<Pa
   return header;
 }
 
+/** Encrypts record plaintexts straight into the write buffer (see writeRecord in file-format.ts). */
+export interface RecordWriter {
+  size(plaintext: string): number;
+  /** Writes the next record at `at` in `target`; returns its size. */
+  write(plaintext: string, target: Buffer, at: number): number;
+}
+
 /**
  * Writes `header` and the records into a temp file and renames it over the store. `onRenamed` runs
  * right after the rename, before the directory fsync, so the caller switches to the new file even
  * if that fsync fails.
  */
-export async function compactInto(path: string, header: ParsedHeader, records: Iterable<Buffer>, onRenamed: (fileId: FileId) => void): Promise<void> {
+export async function compactInto(path: string, header: ParsedHeader, plaintexts: Iterable<string>, records: RecordWriter, onRenamed: (fileId: FileId) => void): Promise<void> {
   const temp = tempPath(path);
   let fileId: FileId | undefined;
   try {
@@ -51,13 +58,17 @@ export async function compactInto(path: string, header: ParsedHeader, records: I
         position += data.length;
       };
       used += header.bytes.copy(chunk);
-      for (const bytes of records) {
-        if (used + bytes.length > WRITE_CHUNK) {
+      for (const plaintext of plaintexts) {
+        const size = records.size(plaintext);
+        if (used + size > WRITE_CHUNK) {
           await write(chunk.subarray(0, used));
           used = 0;
         }
-        if (bytes.length > WRITE_CHUNK) await write(bytes);
-        else used += bytes.copy(chunk, used);
+        if (size > WRITE_CHUNK) {
+          const own = Buffer.allocUnsafe(size);
+          records.write(plaintext, own, 0);
+          await write(own);
+        } else used += records.write(plaintext, chunk, used);
       }
       await write(chunk.subarray(0, used));
       fileId = fileIdOf(await handle.stat());
