@@ -6,7 +6,7 @@
 import { build } from 'esbuild';
 import { createRequire } from 'node:module';
 import { rmSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -47,21 +47,36 @@ function lazyModule(name) {
 }
 
 /**
- * `import { z } from 'zod'` is a namespace that re-exports all of zod's ~60 message locales (half
- * of zod's code), so a bundler must keep them all. keyshift's messages are its own, in English:
- * only zod's default locale, `en`, is kept, which makes the policy loader much faster to load.
+ * `import { z } from 'zod'` is a namespace object, so a bundler keeps every module zod re-exports
+ * from it, used or not. Three that keyshift never uses are replaced by small stand-ins, which
+ * makes the policy loader (the first `plan` after an edit) much less code to load:
+ *  - the ~60 message locales (half of zod): keyshift's messages are its own, in English, and
+ *    zod's default locale `en` is kept;
+ *  - `z.compile` (a code generator for faster parsers) and `z.fromJSONSchema`: they throw if called.
  */
-const zodEnglishOnly = {
-  name: 'zod-english-only',
+const ZOD_STAND_INS = {
+  'locales/index.js': "export { default as en } from './en.js';",
+  'core/compile.js': [
+    "export const INVALID = Symbol.for('zod.compile.invalid');",
+    'export class ZodCompileAsyncError extends Error {}',
+    'export class ZodCompileUnsupportedError extends Error {}',
+    "const missing = () => { throw new Error('z.compile is not part of the keyshift bundle (scripts/bundle.js)'); };",
+    'export const compile = missing, withParser = missing, compileFn = missing;',
+  ].join('\n'),
+  'classic/from-json-schema.js': "export function fromJSONSchema() { throw new Error('z.fromJSONSchema is not part of the keyshift bundle (scripts/bundle.js)'); }",
+};
+
+const zodTrim = {
+  name: 'zod-trim',
   setup(b) {
-    b.onResolve({ filter: /^\.\.\/locales\/index\.js$/ }, (args) =>
-      /[\\/]zod[\\/]v4[\\/]/.test(args.importer) ? { path: args.importer, namespace: 'zod-locales' } : undefined,
-    );
-    b.onLoad({ filter: /.*/, namespace: 'zod-locales' }, (args) => ({
-      contents: "export { default as en } from '../locales/en.js';",
-      resolveDir: dirname(args.path),
-      loader: 'js',
-    }));
+    b.onResolve({ filter: /^\.\.?\/(locales\/index|compile|from-json-schema)\.js$/ }, (args) => {
+      const zod = /[\\/]zod[\\/]v4[\\/]/;
+      if (!zod.test(args.importer)) return undefined;
+      const path = join(dirname(args.importer), args.path);
+      const key = Object.keys(ZOD_STAND_INS).find((name) => path.endsWith(join('v4', name)));
+      return key ? { path, namespace: 'zod-stand-in', pluginData: key } : undefined;
+    });
+    b.onLoad({ filter: /.*/, namespace: 'zod-stand-in' }, (args) => ({ contents: ZOD_STAND_INS[args.pluginData], resolveDir: dirname(args.path), loader: 'js' }));
   },
 };
 
@@ -80,7 +95,7 @@ await build({
   minifySyntax: !process.env.KEYSHIFT_BUNDLE_READABLE,
   sourcemap: 'linked',
   logLevel: 'warning',
-  plugins: [lazyBuiltins, zodEnglishOnly],
+  plugins: [lazyBuiltins, zodTrim],
   // pino and its helpers are CommonJS and call require() for Node built-ins.
   banner: { js: "import { createRequire as __keyshiftRequire } from 'node:module'; const require = __keyshiftRequire(import.meta.url);" },
 });
