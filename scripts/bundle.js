@@ -80,6 +80,18 @@ const zodTrim = {
   },
 };
 
+/**
+ * yaml's Node build is CommonJS, which a bundler keeps whole; its ES module build (the same code,
+ * published for browsers) lets the bundle keep only the parser keyshift imports. The two differ
+ * only in debug logging read from process.env and in decoding YAML 1.1 `!!binary` tags (atob).
+ */
+const yamlEsm = {
+  name: 'yaml-esm',
+  setup(b) {
+    b.onResolve({ filter: /^yaml$/ }, () => ({ path: join(root, 'node_modules', 'yaml', 'browser', 'dist', 'index.js') }));
+  },
+};
+
 rmSync(new URL('../dist/bundle', import.meta.url), { recursive: true, force: true });
 await build({
   absWorkingDir: root,
@@ -95,7 +107,7 @@ await build({
   minifySyntax: !process.env.KEYSHIFT_BUNDLE_READABLE,
   sourcemap: 'linked',
   logLevel: 'warning',
-  plugins: [lazyBuiltins, zodTrim],
+  plugins: [lazyBuiltins, zodTrim, yamlEsm],
   // pino and its helpers are CommonJS and call require() for Node built-ins.
   banner: { js: "import { createRequire as __keyshiftRequire } from 'node:module'; const require = __keyshiftRequire(import.meta.url);" },
 });
