@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { readFileSync, statSync } from 'node:fs';
+import { mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Log } from '../log.js';
@@ -25,7 +26,7 @@ export async function loadPoliciesCached(target: string, options: { cwd: string;
   const inputs = dir ? await cacheInputs(target, options) : null;
   const file = dir && inputs ? join(dir, `policies-${fnv1a(inputs)}-${inputs.length}.json`) : null;
   if (file && inputs) {
-    const hit = await readCached(file, inputs);
+    const hit = readCached(file, inputs);
     if (hit) return hit;
   }
   const { loadPolicies } = await import('./load.js');
@@ -49,24 +50,40 @@ async function cacheInputs(target: string, options: { cwd: string; version: stri
   const problems: PolicyProblem[] = [];
   const paths = await policyFiles(resolve(cwd, target), cwd, problems);
   if (problems.length > 0) return null;
-  const parts = [Buffer.from(JSON.stringify([FORMAT, options.version, await buildId(), cwd, target]))];
+  const parts: Buffer[] = [Buffer.from(JSON.stringify([FORMAT, options.version, buildId(), cwd, target]))];
   for (const path of paths) {
-    const text = await readFile(path).catch(() => null);
+    const text = readSync(path);
     if (!text) return null;
     parts.push(Buffer.from(`\0${path}\0${text.length}\0`), text);
   }
   return Buffer.concat(parts);
 }
 
-/** Changes with every build of keyshift, so a result cached by another build is never reused. */
-async function buildId(): Promise<string> {
-  const info = await stat(new URL(import.meta.url)).catch(() => null);
-  return info ? `${info.size}:${info.mtimeMs}` : 'unknown';
+/**
+ * Reads for a cache hit are synchronous: a few small files, nothing else to do meanwhile, and each
+ * asynchronous read is four round trips through the thread pool (open, stat, read, close).
+ */
+function readSync(path: string | URL): Buffer | null {
+  try {
+    return readFileSync(path);
+  } catch {
+    return null;
+  }
 }
 
-async function readCached(file: string, inputs: Buffer): Promise<LoadedPolicies | null> {
+/** Changes with every build of keyshift, so a result cached by another build is never reused. */
+function buildId(): string {
   try {
-    const bytes = await readFile(file);
+    const info = statSync(new URL(import.meta.url));
+    return `${info.size}:${info.mtimeMs}`;
+  } catch {
+    return 'unknown';
+  }
+}
+
+function readCached(file: string, inputs: Buffer): LoadedPolicies | null {
+  try {
+    const bytes = readFileSync(file);
     const newline = bytes.indexOf(0x0a);
     if (newline < 0 || !bytes.subarray(newline + 1).equals(inputs)) return null;
     const parsed = JSON.parse(bytes.toString('utf8', 0, newline)) as LoadedPolicies & { format?: number };
