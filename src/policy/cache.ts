@@ -1,33 +1,38 @@
-import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { readFileSync, statSync } from 'node:fs';
+import { mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Log } from '../log.js';
 import { policyFiles } from './policy-files.js';
 import type { LoadedPolicies, PolicyProblem } from './types.js';
 
-const FORMAT = 3;
+const FORMAT = 4;
 /** Results kept; older ones are removed when a new one is written. */
 const KEEP = 64;
 
 /**
  * Valid policies, cached by content. Parsing YAML and validating with zod is most of a `plan` or
- * `status`; a run whose policy files (and keyshift version and working directory) are byte for
- * byte those of an earlier valid run reuses its result and never loads either. Only valid results
- * are cached, in the user's cache directory (mode 0700); `KEYSHIFT_NO_CACHE=1` turns it off.
+ * `status`; a run whose policy files (and keyshift build and working directory) are byte for byte
+ * those of an earlier valid run reuses its result and never loads either. Only valid results are
+ * cached, in the user's cache directory (mode 0700); `KEYSHIFT_NO_CACHE=1` turns it off.
+ *
+ * A cache file holds the result as one JSON line, then the exact inputs it was computed from; a hit
+ * compares those bytes with the current inputs. So the file name needs only a cheap hash, and a
+ * warm `plan` never loads node:crypto (a few milliseconds of a start-up that takes tens).
  */
 export async function loadPoliciesCached(target: string, options: { cwd: string; env: NodeJS.ProcessEnv; version: string; log: Log }): Promise<LoadedPolicies> {
   const dir = cacheDir(options.env);
-  const key = dir ? await cacheKey(target, options) : null;
-  const file = dir && key ? join(dir, `policies-${key}.json`) : null;
-  if (file) {
-    const hit = await readCached(file);
+  const inputs = dir ? await cacheInputs(target, options) : null;
+  const file = dir && inputs ? join(dir, `policies-${fnv1a(inputs)}-${inputs.length}.json`) : null;
+  if (file && inputs) {
+    const hit = readCached(file, inputs);
     if (hit) return hit;
   }
   const { loadPolicies } = await import('./load.js');
   const loaded = await loadPolicies(target, options);
-  if (file && dir && loaded.errors.length === 0) {
-    await writeCached(dir, file, loaded).catch((error: unknown) => options.log.debug({ err: String(error) }, 'could not write the policy cache'));
+  if (file && dir && inputs && loaded.errors.length === 0) {
+    await writeCached(dir, file, loaded, inputs).catch((error: unknown) => options.log.debug({ err: String(error) }, 'could not write the policy cache'));
   }
   return loaded;
 }
@@ -39,30 +44,49 @@ function cacheDir(env: NodeJS.ProcessEnv): string | null {
   return base ? join(base, 'keyshift') : null;
 }
 
-/** Hash of everything the result depends on; null when the files cannot be listed (the loader reports why). */
-async function cacheKey(target: string, options: { cwd: string; version: string }): Promise<string | null> {
+/** Everything the result depends on, as bytes; null when the files cannot be listed (the loader reports why). */
+async function cacheInputs(target: string, options: { cwd: string; version: string }): Promise<Buffer | null> {
   const cwd = resolve(options.cwd);
   const problems: PolicyProblem[] = [];
   const paths = await policyFiles(resolve(cwd, target), cwd, problems);
   if (problems.length > 0) return null;
-  const hash = createHash('sha256').update(JSON.stringify([FORMAT, options.version, await buildId(), cwd, target]));
+  const parts: Buffer[] = [Buffer.from(JSON.stringify([FORMAT, options.version, buildId(), cwd, target]))];
   for (const path of paths) {
-    const text = await readFile(path).catch(() => null);
+    const text = readSync(path);
     if (!text) return null;
-    hash.update(`\0${path}\0${text.length}\0`).update(text);
+    parts.push(Buffer.from(`\0${path}\0${text.length}\0`), text);
   }
-  return hash.digest('hex');
+  return Buffer.concat(parts);
+}
+
+/**
+ * Reads for a cache hit are synchronous: a few small files, nothing else to do meanwhile, and each
+ * asynchronous read is four round trips through the thread pool (open, stat, read, close).
+ */
+function readSync(path: string | URL): Buffer | null {
+  try {
+    return readFileSync(path);
+  } catch {
+    return null;
+  }
 }
 
 /** Changes with every build of keyshift, so a result cached by another build is never reused. */
-async function buildId(): Promise<string> {
-  const info = await stat(new URL(import.meta.url)).catch(() => null);
-  return info ? `${info.size}:${info.mtimeMs}` : 'unknown';
+function buildId(): string {
+  try {
+    const info = statSync(new URL(import.meta.url));
+    return `${info.size}:${info.mtimeMs}`;
+  } catch {
+    return 'unknown';
+  }
 }
 
-async function readCached(file: string): Promise<LoadedPolicies | null> {
+function readCached(file: string, inputs: Buffer): LoadedPolicies | null {
   try {
-    const parsed = JSON.parse(await readFile(file, 'utf8')) as LoadedPolicies & { format?: number };
+    const bytes = readFileSync(file);
+    const newline = bytes.indexOf(0x0a);
+    if (newline < 0 || !bytes.subarray(newline + 1).equals(inputs)) return null;
+    const parsed = JSON.parse(bytes.toString('utf8', 0, newline)) as LoadedPolicies & { format?: number };
     if (parsed.format !== FORMAT || !Array.isArray(parsed.policies) || !Array.isArray(parsed.files)) return null;
     return { policies: parsed.policies, files: parsed.files, warnings: parsed.warnings ?? [], errors: [] };
   } catch {
@@ -70,16 +94,24 @@ async function readCached(file: string): Promise<LoadedPolicies | null> {
   }
 }
 
-async function writeCached(dir: string, file: string, loaded: LoadedPolicies): Promise<void> {
+async function writeCached(dir: string, file: string, loaded: LoadedPolicies, inputs: Buffer): Promise<void> {
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const temp = `${file}.${randomBytes(4).toString('hex')}.tmp`;
-  await writeFile(temp, JSON.stringify({ format: FORMAT, policies: loaded.policies, files: loaded.files, warnings: loaded.warnings }), { mode: 0o600 });
+  const result = JSON.stringify({ format: FORMAT, policies: loaded.policies, files: loaded.files, warnings: loaded.warnings });
+  await writeFile(temp, Buffer.concat([Buffer.from(`${result}\n`), inputs]), { mode: 0o600 });
   await rename(temp, file);
   const names = (await readdir(dir)).filter((name) => name.startsWith('policies-') && name.endsWith('.json'));
   if (names.length <= KEEP) return;
   const aged = await Promise.all(names.map(async (name) => ({ name, mtime: (await stat(join(dir, name)).catch(() => null))?.mtimeMs ?? 0 })));
   aged.sort((a, b) => a.mtime - b.mtime);
   await Promise.all(aged.slice(0, aged.length - KEEP).map(({ name }) => rm(join(dir, name), { force: true })));
+}
+
+/** 32-bit FNV-1a, as hex: only names the cache file (a hit is decided by comparing the inputs). */
+function fnv1a(bytes: Buffer): string {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < bytes.length; i++) hash = Math.imul(hash ^ (bytes[i] as number), 0x01000193);
+  return (hash >>> 0).toString(16).padStart(8, '0');
 }
 
 function safeHome(): string | null {

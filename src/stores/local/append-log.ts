@@ -1,7 +1,7 @@
 import { promises as fs } from 'node:fs';
 import type { StoreMeta } from '../contract.js';
-import { encodeItem, type LogItem, type StoredEntry } from './entry-codec.js';
-import { buildHeader, encodeRecord } from './file-format.js';
+import { encodeMeta, itemText, type LogItem } from './entry-codec.js';
+import { buildHeader, FORMAT_VERSION, recordBytes, writeRecord } from './file-format.js';
 import { emptySnapshot, fileIdOf, refreshSnapshot, type LogSnapshot } from './log-reader.js';
 import type { MasterKeyProvider } from './master-key.js';
 import { compactInto, createStoreFile, removeStaleTemps } from './store-file.js';
@@ -35,8 +35,8 @@ interface Queued {
 
 export class AppendLog {
   #snap: LogSnapshot = emptySnapshot();
-  /** Committed-but-not-yet-durable states, so a later apply on the same key builds on them. */
-  readonly #pending = new Map<string, StoredEntry>();
+  /** Committed-but-not-yet-durable entries (as text), so a later apply on the same key builds on them. */
+  readonly #pending = new Map<string, string>();
   #queue: Queued[] = [];
   #draining: Promise<void> | null = null;
   #tail: Promise<unknown> = Promise.resolve();
@@ -64,11 +64,20 @@ export class AppendLog {
     });
   }
 
-  /** Called with the writer lock just taken: reload, and sweep temp files a crashed writer left. */
+  /**
+   * Called with the writer lock just taken: reload, sweep temp files a crashed writer left, and
+   * rewrite a store of an older format in the current one (appends must match the header's format).
+   */
   async startWriting(): Promise<void> {
     await this.refresh();
     await removeStaleTemps(this.path);
     this.#writing = true;
+    const format = this.#snap.header?.header.format;
+    if (format !== undefined && format < FORMAT_VERSION) {
+      await this.#serial(() => this.#compact()).catch((error: unknown) => {
+        throw writeError(this.path, error);
+      });
+    }
   }
 
   /** Called before the writer lock is released: finish in-flight writes, let go of the file. */
@@ -78,13 +87,13 @@ export class AppendLog {
     await this.#serial(() => this.#closeHandle());
   }
 
-  /** Durable state of one entry. */
-  entry(key: string): StoredEntry | undefined {
+  /** Durable state of one entry, as its record text (entry-codec.ts). */
+  entry(key: string): string | undefined {
     return this.#snap.entries.get(key);
   }
 
   /** Including commits still waiting for their fsync: what the next apply must build on. */
-  latestEntry(key: string): StoredEntry | undefined {
+  latestEntry(key: string): string | undefined {
     return this.#pending.get(key) ?? this.#snap.entries.get(key);
   }
 
@@ -104,7 +113,7 @@ export class AppendLog {
 
   /** Queues one record; resolves once it is on disk. */
   commit(item: LogItem): Promise<void> {
-    if (item.type === 'entry') this.#pending.set(item.key, item.entry);
+    if (item.type === 'entry') this.#pending.set(item.key, item.text);
     return new Promise<void>((resolve, reject) => {
       this.#queue.push({ item, resolve, reject });
       this.#draining ??= this.#drain();
@@ -158,7 +167,10 @@ export class AppendLog {
       throw changedError(this.path);
     }
     let index = snap.recordCount;
-    const data = Buffer.concat(items.map((item) => encodeRecord(keys, header.digest, index++, encodeItem(item))));
+    const texts = items.map(itemText);
+    const data = Buffer.allocUnsafe(texts.reduce((bytes, text) => bytes + recordBytes(text), 0));
+    let at = 0;
+    for (const text of texts) at += writeRecord(keys, header.digest, index++, text, data, at);
     try {
       await writeAll(handle, data, snap.validEnd);
       await handle.sync();
@@ -201,8 +213,8 @@ export class AppendLog {
       this.#snap.meta = item.meta;
       return;
     }
-    this.#snap.entries.set(item.key, item.entry);
-    if (this.#pending.get(item.key) === item.entry) this.#pending.delete(item.key);
+    this.#snap.entries.set(item.key, item.text);
+    if (this.#pending.get(item.key) === item.text) this.#pending.delete(item.key);
   }
 
   #shouldCompact(): boolean {
@@ -217,13 +229,18 @@ export class AppendLog {
     const keys = this.keys.forWriting();
     const old = this.#snap.header!.header;
     const header = buildHeader({ storeId: old.storeId, generation: old.generation + 1, createdAt: old.createdAt }, keys);
-    const items: LogItem[] = [];
-    if (this.#snap.meta) items.push({ type: 'meta', meta: this.#snap.meta });
-    for (const [key, entry] of this.#snap.entries) items.push({ type: 'entry', key, entry });
-    const records = items.map((item, index) => () => encodeRecord(keys, header.digest, index, encodeItem(item)));
-    await compactInto(this.path, header, records, (fileId) => {
+    const snap = this.#snap;
+    const count = snap.entries.size + (snap.meta ? 1 : 0);
+    // Encrypted one at a time as the file is written: 10,000s of records never all exist at once.
+    function* plaintexts(): Generator<string> {
+      if (snap.meta) yield encodeMeta(snap.meta);
+      yield* snap.entries.values();
+    }
+    let index = 0;
+    const records = { size: recordBytes, write: (text: string, target: Buffer, at: number) => writeRecord(keys, header.digest, index++, text, target, at) };
+    await compactInto(this.path, header, plaintexts(), records, (fileId) => {
       // The rename happened: from here on appends must use the new header, whatever fails next.
-      Object.assign(this.#snap, { header, fileId, validEnd: fileId.size, recordCount: items.length });
+      Object.assign(snap, { header, fileId, validEnd: fileId.size, recordCount: count });
     });
   }
 

@@ -1,7 +1,7 @@
 import { KeyshiftError } from '../../errors.js';
 import { SecretValue } from '../../secret-value.js';
 import type { EntryMeta, Stage, VersionOp } from '../contract.js';
-import { metaText, type StoredEntry, type StoredVersion } from './entry-codec.js';
+import type { StoredEntry, StoredVersion } from './entry-codec.js';
 
 /**
  * The version-op semantics of src/stores/contract.ts as a pure function: the previous entry and the
@@ -15,7 +15,10 @@ export function applyOps(prev: StoredEntry | undefined, ops: VersionOp[], meta: 
   const next: StoredEntry = {
     versions: (prev?.versions ?? []).map((v) => ({ ...v, stages: [...v.stages] })),
     retired: (prev?.retired ?? []).map((r) => ({ ...r })),
-    meta: metaText(meta),
+    // Only the EntryMeta fields: nothing else a caller attached is persisted.
+    rotation: meta.rotation ?? null,
+    lastRotatedAt: meta.lastRotatedAt ?? null,
+    pendingEvents: meta.pendingEvents ?? [],
   };
   for (const op of ops) {
     if (op.type === 'create') create(next, op, now, where);

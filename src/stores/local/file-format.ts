@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, createHmac, randomFillSync, timingSafeEqual } from 'node:crypto';
 import { KeyshiftError } from '../../errors.js';
 import { corruptError } from './store-errors.js';
 import { keyCheckValue, MASTER_KEY_ENV, type StoreKeys } from './master-key.js';
@@ -11,7 +11,9 @@ import { keyCheckValue, MASTER_KEY_ENV, type StoreKeys } from './master-key.js';
  * or moved to another store or generation.
  */
 
-export const FORMAT_VERSION = 1;
+/** Format 2 writes compact entry records; format 1 (JSON objects) is still read, and rewritten on the first write. */
+export const FORMAT_VERSION = 2;
+const OLDEST_READABLE_FORMAT = 1;
 const MAGIC = Buffer.from('KEYSHIFT', 'ascii');
 export const HEADER_PREFIX_BYTES = MAGIC.length + 4;
 const DIGEST_BYTES = 32;
@@ -79,8 +81,9 @@ export function verifyHeader(parsed: ParsedHeader, keys: StoreKeys, path: string
   if (!equalText(header.mac, headerMac(keys, header))) throw corruptError(path, 'its header fails authentication');
 }
 
-export function buildHeader(fields: { storeId: string; generation: number; createdAt: string }, keys: StoreKeys): ParsedHeader {
-  const unsigned = { format: FORMAT_VERSION, ...fields, keyCheck: keyCheckValue(keys, fields.storeId), mac: '' };
+/** `format` is for tests that need an older store; keyshift always writes FORMAT_VERSION. */
+export function buildHeader(fields: { storeId: string; generation: number; createdAt: string }, keys: StoreKeys, format = FORMAT_VERSION): ParsedHeader {
+  const unsigned = { format, ...fields, keyCheck: keyCheckValue(keys, fields.storeId), mac: '' };
   const header: StoreHeader = { ...unsigned, mac: headerMac(keys, unsigned) };
   const json = Buffer.from(JSON.stringify(header), 'utf8');
   const prefix = Buffer.alloc(HEADER_PREFIX_BYTES);
@@ -90,28 +93,48 @@ export function buildHeader(fields: { storeId: string; generation: number; creat
   return { header, digest, bytes: Buffer.concat([prefix, json, digest]) };
 }
 
-export function encodeRecord(keys: StoreKeys, headerDigest: Buffer, index: number, plaintext: Buffer): Buffer {
-  const nonce = randomBytes(NONCE_BYTES);
-  const cipher = createCipheriv('aes-256-gcm', keys.encryption, nonce);
-  cipher.setAAD(recordAad(headerDigest, index));
-  const ciphertext = Buffer.concat([cipher.update(plaintext), cipher.final()]);
-  const length = NONCE_BYTES + ciphertext.length + TAG_BYTES;
-  const prefix = Buffer.alloc(FRAME_PREFIX_BYTES);
-  prefix.writeUInt32BE(length, 0);
-  prefix.writeUInt32BE(~length >>> 0, 4);
-  return Buffer.concat([prefix, nonce, ciphertext, cipher.getAuthTag()]);
+/** Bytes the framed record of `plaintext` takes in the file. */
+export function recordBytes(plaintext: string): number {
+  return FRAME_PREFIX_BYTES + NONCE_BYTES + Buffer.byteLength(plaintext, 'utf8') + TAG_BYTES;
 }
 
-/** Body length from a frame prefix, or null when the prefix is damaged. */
-export function frameBodyLength(prefix: Buffer): number | null {
-  const length = prefix.readUInt32BE(0);
-  if ((~length >>> 0) !== prefix.readUInt32BE(4)) return null;
+/**
+ * Encrypts `plaintext` as one framed record straight into `target` at `at` and returns its size:
+ * no frame or nonce buffer of its own, which for a compaction of 10,000s of records would be as
+ * many megabytes of garbage outside the JS heap.
+ */
+export function writeRecord(keys: StoreKeys, headerDigest: Buffer, index: number, plaintext: string, target: Buffer, at: number): number {
+  const size = recordBytes(plaintext);
+  const length = size - FRAME_PREFIX_BYTES;
+  target.writeUInt32BE(length, at);
+  target.writeUInt32BE(~length >>> 0, at + 4);
+  const nonce = randomFillSync(target, at + FRAME_PREFIX_BYTES, NONCE_BYTES).subarray(at + FRAME_PREFIX_BYTES, at + FRAME_PREFIX_BYTES + NONCE_BYTES);
+  const cipher = createCipheriv('aes-256-gcm', keys.encryption, nonce);
+  cipher.setAAD(recordAad(headerDigest, index));
+  const body = at + FRAME_PREFIX_BYTES + NONCE_BYTES;
+  const written = cipher.update(plaintext, 'utf8').copy(target, body);
+  cipher.final(); // GCM is a stream mode: update returned all of the ciphertext
+  if (body + written + TAG_BYTES !== at + size) throw new KeyshiftError('ERR_INTERNAL', 'a store record came out longer or shorter than its frame (this is a bug)');
+  cipher.getAuthTag().copy(target, body + written);
+  return size;
+}
+
+/** One framed record in a buffer of its own. */
+export function encodeRecord(keys: StoreKeys, headerDigest: Buffer, index: number, plaintext: string): Buffer {
+  const frame = Buffer.allocUnsafe(recordBytes(plaintext));
+  writeRecord(keys, headerDigest, index, plaintext, frame, 0);
+  return frame;
+}
+
+/** Body length from the frame prefix at `at`, or null when the prefix is damaged. */
+export function frameBodyLength(bytes: Buffer, at = 0): number | null {
+  const length = bytes.readUInt32BE(at);
+  if ((~length >>> 0) !== bytes.readUInt32BE(at + 4)) return null;
   if (length < NONCE_BYTES + TAG_BYTES || length > MAX_FRAME) return null;
   return length;
 }
 
-/** The plaintext, or null when the record fails authentication. */
-/** The record's plaintext as text (decoded inside the cipher: no intermediate buffers to collect). */
+/** The record's plaintext as text, or null when it fails authentication. */
 export function decryptRecord(keys: StoreKeys, headerDigest: Buffer, index: number, body: Buffer): string | null {
   const nonce = body.subarray(0, NONCE_BYTES);
   const tag = body.subarray(body.length - TAG_BYTES);
@@ -119,8 +142,9 @@ export function decryptRecord(keys: StoreKeys, headerDigest: Buffer, index: numb
   decipher.setAAD(recordAad(headerDigest, index));
   decipher.setAuthTag(tag);
   try {
-    const text = decipher.update(body.subarray(NONCE_BYTES, body.length - TAG_BYTES), undefined, 'utf8');
-    return text + decipher.final('utf8');
+    const plaintext = decipher.update(body.subarray(NONCE_BYTES, body.length - TAG_BYTES));
+    decipher.final(); // checks the tag; GCM returns no further bytes
+    return plaintext.toString('utf8');
   } catch {
     return null;
   }
@@ -137,17 +161,20 @@ function headerMac(keys: StoreKeys, header: Omit<StoreHeader, 'mac'>): string {
   return createHmac('sha256', keys.header).update(`keyshift header mac${fields}`).digest('base64');
 }
 
+/** One scratch buffer for every record: setAAD copies it at once, and records are many. */
+const aadScratch = Buffer.alloc(DIGEST_BYTES + 8);
+
 function recordAad(headerDigest: Buffer, index: number): Buffer {
-  const aad = Buffer.alloc(DIGEST_BYTES + 8);
-  headerDigest.copy(aad);
-  aad.writeBigUInt64BE(BigInt(index), DIGEST_BYTES);
-  return aad;
+  headerDigest.copy(aadScratch);
+  aadScratch.writeUInt32BE(Math.floor(index / 2 ** 32), DIGEST_BYTES); // a u64, without a BigInt per record
+  aadScratch.writeUInt32BE(index >>> 0, DIGEST_BYTES + 4);
+  return aadScratch;
 }
 
 function isHeader(value: unknown): value is StoreHeader {
   const h = value as StoreHeader;
   return (
-    typeof h === 'object' && h !== null && h.format === FORMAT_VERSION && typeof h.storeId === 'string' && h.storeId.length > 0 &&
+    typeof h === 'object' && h !== null && Number.isInteger(h.format) && h.format >= OLDEST_READABLE_FORMAT && h.format <= FORMAT_VERSION && typeof h.storeId === 'string' && h.storeId.length > 0 &&
     Number.isSafeInteger(h.generation) && h.generation >= 1 && typeof h.createdAt === 'string' &&
     typeof h.keyCheck === 'string' && typeof h.mac === 'string'
   );

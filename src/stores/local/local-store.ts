@@ -5,7 +5,8 @@ import { SecretValue } from '../../secret-value.js';
 import { acquireFileLock, type HeldLock } from '../../util/file-lock.js';
 import { emptyStoreMeta, type EntryMeta, type EntryState, type LockOptions, type SecretStore, type StoreFinding, type StoreLock, type StoreMeta, type VersionOp } from '../contract.js';
 import { AppendLog, type LogStats } from './append-log.js';
-import { clone, toEntryState } from './entry-codec.js';
+import { clone, decodeEntry, decodeVersions, encodeEntry, toEntryState, type StoredEntry, type StoredVersion } from './entry-codec.js';
+import { corruptError } from './store-errors.js';
 import { applyOps, notFound } from './entry-ops.js';
 import { fingerprintValue, MasterKeyProvider, type StoreKeys } from './master-key.js';
 
@@ -42,14 +43,15 @@ export class LocalStore implements SecretStore {
   async read(key: string): Promise<EntryState | null> {
     checkKey(key);
     await this.#log.refresh();
-    const entry = this.#log.entry(key);
-    return entry ? toEntryState(entry) : null;
+    const text = this.#log.entry(key);
+    return text === undefined ? null : toEntryState(this.#decode(key, text));
   }
 
   async readValue(key: string, versionId: string): Promise<SecretValue> {
     checkKey(key);
     await this.#log.refresh();
-    const version = this.#log.entry(key)?.versions.find((v) => v.id === versionId);
+    const text = this.#log.entry(key);
+    const version = text === undefined ? undefined : this.#versions(key, text).find((v) => v.id === versionId);
     if (!version) throw notFound(this.#where(key), versionId);
     return SecretValue.fromBytes(Buffer.from(version.value, 'base64'));
   }
@@ -80,9 +82,12 @@ export class LocalStore implements SecretStore {
   async apply(key: string, ops: VersionOp[], meta: EntryMeta): Promise<EntryState> {
     checkKey(key);
     this.#requireLock('apply');
-    const next = applyOps(this.#log.latestEntry(key), ops, meta, this.#now().toISOString(), this.#where(key));
-    await this.#log.commit({ type: 'entry', key, entry: next });
-    return toEntryState(next);
+    const latest = this.#log.latestEntry(key);
+    const prev = latest === undefined ? undefined : this.#decode(key, latest);
+    const text = encodeEntry(key, applyOps(prev, ops, meta, this.#now().toISOString(), this.#where(key)));
+    await this.#log.commit({ type: 'entry', key, text });
+    // Decoded from what was written: a fresh copy that shares nothing with the caller's objects.
+    return toEntryState(this.#decode(key, text));
   }
 
   async readMeta(): Promise<StoreMeta> {
@@ -146,6 +151,19 @@ export class LocalStore implements SecretStore {
     if (!this.#held) {
       throw new KeyshiftError('ERR_INTERNAL', `${what} on store ${this.location} without holding its lock (this is a bug in keyshift)`);
     }
+  }
+
+  /** An authenticated record that does not decode was written by a bug (or another format). */
+  #decode(key: string, text: string): StoredEntry {
+    const entry = decodeEntry(text);
+    if (!entry) throw corruptError(this.location, `the record of ${key} has an unknown layout`);
+    return entry;
+  }
+
+  #versions(key: string, text: string): StoredVersion[] {
+    const versions = decodeVersions(text);
+    if (!versions) throw corruptError(this.location, `the record of ${key} has an unknown layout`);
+    return versions;
   }
 
   #where(key: string): string {

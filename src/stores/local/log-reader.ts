@@ -1,6 +1,7 @@
 import { promises as fs, type Stats } from 'node:fs';
 import type { StoreMeta } from '../contract.js';
-import { decodeItem, type StoredEntry } from './entry-codec.js';
+import { loadRecord } from './entry-codec.js';
+import { loadLegacyRecord } from './legacy-codec.js';
 import {
   decryptRecord,
   FRAME_PREFIX_BYTES,
@@ -36,7 +37,8 @@ export interface LogSnapshot {
   /** End of the last complete record: anything after it is a torn tail, cut before the next append. */
   validEnd: number;
   recordCount: number;
-  entries: Map<string, StoredEntry>;
+  /** Each key's newest record, as its format-2 text (entry-codec.ts). */
+  entries: Map<string, string>;
   meta: StoreMeta | null;
 }
 
@@ -91,60 +93,109 @@ async function readHeader(handle: fs.FileHandle, size: number, path: string): Pr
 }
 
 interface Replay {
-  entries: Map<string, StoredEntry>;
+  entries: Map<string, string>;
   meta: StoreMeta | null;
   end: number;
   count: number;
 }
 
-/** Decrypts every record from `start`; all or nothing, so a damaged record leaves `snap` as it was. */
+/**
+ * Authenticates every record from `start`, all or nothing (a damaged record leaves `snap` as it
+ * was). Two passes: the frames forward, to find where each record is and where a torn tail begins;
+ * then the records newest first, so only the newest record of each key (and the newest meta) is
+ * decoded and kept: the records it replaces are decrypted, never parsed, and die young.
+ */
 async function replayRecords(handle: fs.FileHandle, size: number, start: number, startIndex: number, header: ParsedHeader, keys: StoreKeys, path: string): Promise<Replay> {
   const window = new ReadWindow(handle, size);
-  const replay: Replay = { entries: new Map(), meta: null, end: start, count: startIndex };
-  let offset = start;
-  for (;;) {
-    if (!(await window.ensure(offset, FRAME_PREFIX_BYTES))) break;
-    const length = frameBodyLength(window.slice(offset, FRAME_PREFIX_BYTES));
-    if (length === null) {
-      if (await window.zeroFrom(offset)) break;
-      throw corruptError(path, `record ${replay.count} at byte ${offset} has a damaged length`);
-    }
+  const frames = await scanFrames(window, start, startIndex, path);
+  const replay: Replay = { entries: new Map(), meta: null, end: frames.end, count: startIndex + frames.count };
+  const load = header.header.format === 1 ? loadLegacyRecord : loadRecord;
+  const isWanted = (key: string) => !replay.entries.has(key);
+  for (let i = frames.count - 1; i >= 0; i--) {
+    const offset = frames.offsets[i] as number;
+    const length = frames.lengths[i] as number;
+    const index = startIndex + i;
     const bodyStart = offset + FRAME_PREFIX_BYTES;
-    if (!(await window.ensure(bodyStart, length))) break;
+    await window.ensure(bodyStart, length, 'backwards');
     const body = window.slice(bodyStart, length);
-    const plaintext = decryptRecord(keys, header.digest, replay.count, body);
-    if (!plaintext) {
-      if (bodyStart + length === size && looksUnwritten(body)) break;
-      throw corruptError(path, `record ${replay.count} at byte ${offset} fails authentication`);
+    const plaintext = decryptRecord(keys, header.digest, index, body);
+    if (plaintext === null) {
+      if (i === frames.count - 1 && bodyStart + length === size && looksUnwritten(body)) {
+        // An append a power loss cut short: never acknowledged, so it is not part of the log.
+        Object.assign(replay, { end: offset, count: index });
+        continue;
+      }
+      throw corruptError(path, `record ${index} at byte ${offset} fails authentication`);
     }
-    const item = decodeItem(plaintext);
-    if (!item) throw corruptError(path, `record ${replay.count} at byte ${offset} has an unknown layout`);
-    if (item.type === 'meta') replay.meta = item.meta;
-    else replay.entries.set(item.key, item.entry);
-    offset = bodyStart + length;
-    replay.end = offset;
-    replay.count += 1;
+    const item = load(plaintext, isWanted);
+    if (item === 'skip') continue;
+    if (!item) throw corruptError(path, `record ${index} at byte ${offset} has an unknown layout`);
+    if (item.type === 'entry') replay.entries.set(item.key, item.text);
+    else replay.meta ??= item.meta;
   }
   return replay;
 }
 
-/** A sliding buffer over the file so replaying 10,000s of records costs a few large reads. */
+interface Frames {
+  offsets: number[];
+  lengths: number[];
+  count: number;
+  /** End of the last complete frame. */
+  end: number;
+}
+
+/** Where each record starts, up to a torn tail (a frame cut short, or zero bytes a crash left). */
+async function scanFrames(window: ReadWindow, start: number, startIndex: number, path: string): Promise<Frames> {
+  const frames: Frames = { offsets: [], lengths: [], count: 0, end: start };
+  let offset = start;
+  for (;;) {
+    if (!(await window.ensure(offset, FRAME_PREFIX_BYTES))) break;
+    const length = window.frameLength(offset);
+    if (length === null) {
+      if (await window.zeroFrom(offset)) break;
+      throw corruptError(path, `record ${startIndex + frames.count} at byte ${offset} has a damaged length`);
+    }
+    if (!(await window.ensure(offset + FRAME_PREFIX_BYTES, length))) break;
+    frames.offsets.push(offset);
+    frames.lengths.push(length);
+    frames.count += 1;
+    offset += FRAME_PREFIX_BYTES + length;
+    frames.end = offset;
+  }
+  return frames;
+}
+
+/**
+ * A sliding buffer over the file so replaying 10,000s of records costs a few large reads. It reads
+ * into one buffer again and again (a fresh megabyte per read would pile up as garbage outside the
+ * JS heap until a full collection): a slice is valid only until the next `ensure`.
+ */
 class ReadWindow {
   #start = 0;
   #bytes: Buffer = Buffer.alloc(0);
+  #buffer: Buffer | null = null;
 
   constructor(
     private readonly handle: fs.FileHandle,
     private readonly size: number,
   ) {}
 
-  /** False when the file ends before `offset + length`. */
-  async ensure(offset: number, length: number): Promise<boolean> {
+  /**
+   * False when the file ends before `offset + length`. A miss reads the next CHUNK_BYTES from
+   * `offset`, or (`backwards`) the CHUNK_BYTES that end with the wanted bytes.
+   */
+  async ensure(offset: number, length: number, direction: 'forwards' | 'backwards' = 'forwards'): Promise<boolean> {
     if (offset + length > this.size) return false;
     if (offset >= this.#start && offset + length <= this.#start + this.#bytes.length) return true;
-    this.#start = offset;
-    this.#bytes = await readAt(this.handle, offset, Math.min(this.size - offset, Math.max(length, CHUNK_BYTES)));
-    return this.#bytes.length >= length;
+    const span = Math.max(length, CHUNK_BYTES);
+    this.#start = direction === 'forwards' ? offset : Math.max(0, offset + length - span);
+    this.#bytes = await this.#read(this.#start, Math.min(this.size - this.#start, span));
+    return this.#bytes.length >= offset + length - this.#start;
+  }
+
+  /** The body length in the frame prefix at `offset` (see frameBodyLength); `ensure` it first. */
+  frameLength(offset: number): number | null {
+    return frameBodyLength(this.#bytes, offset - this.#start);
   }
 
   slice(offset: number, length: number): Buffer {
@@ -154,10 +205,22 @@ class ReadWindow {
   /** True when every byte from `offset` to the end is zero: space a crash allocated but never filled. */
   async zeroFrom(offset: number): Promise<boolean> {
     for (let at = offset; at < this.size; at += CHUNK_BYTES) {
-      const chunk = await readAt(this.handle, at, Math.min(CHUNK_BYTES, this.size - at));
+      this.#bytes = Buffer.alloc(0); // the shared buffer is about to be overwritten
+      const chunk = await this.#read(at, Math.min(CHUNK_BYTES, this.size - at));
       if (!chunk.every((byte) => byte === 0)) return false;
     }
     return true;
+  }
+
+  async #read(position: number, length: number): Promise<Buffer> {
+    if (!this.#buffer || this.#buffer.length < length) this.#buffer = Buffer.allocUnsafe(Math.max(length, CHUNK_BYTES));
+    let filled = 0;
+    while (filled < length) {
+      const { bytesRead } = await this.handle.read(this.#buffer, filled, length - filled, position + filled);
+      if (bytesRead === 0) break;
+      filled += bytesRead;
+    }
+    return this.#buffer.subarray(0, filled);
   }
 }
 

@@ -32,33 +32,45 @@ export async function createStoreFile(path: string, keys: StoreKeys): Promise<Pa
   return header;
 }
 
+/** Encrypts record plaintexts straight into the write buffer (see writeRecord in file-format.ts). */
+export interface RecordWriter {
+  size(plaintext: string): number;
+  /** Writes the next record at `at` in `target`; returns its size. */
+  write(plaintext: string, target: Buffer, at: number): number;
+}
+
 /**
  * Writes `header` and the records into a temp file and renames it over the store. `onRenamed` runs
  * right after the rename, before the directory fsync, so the caller switches to the new file even
  * if that fsync fails.
  */
-export async function compactInto(path: string, header: ParsedHeader, records: Array<() => Buffer>, onRenamed: (fileId: FileId) => void): Promise<void> {
+export async function compactInto(path: string, header: ParsedHeader, plaintexts: Iterable<string>, records: RecordWriter, onRenamed: (fileId: FileId) => void): Promise<void> {
   const temp = tempPath(path);
   let fileId: FileId | undefined;
   try {
     await writeTemp(temp, async (handle) => {
+      // Records are gathered in one buffer, reused for every write: no garbage megabytes to collect.
+      const chunk = Buffer.allocUnsafe(WRITE_CHUNK);
       let position = 0;
-      let chunk: Buffer[] = [header.bytes];
-      let chunkBytes = header.bytes.length;
-      const flush = async () => {
-        const data = Buffer.concat(chunk);
+      let used = 0;
+      const write = async (data: Buffer) => {
         for (let done = 0; done < data.length; ) done += (await handle.write(data, done, data.length - done, position + done)).bytesWritten;
         position += data.length;
-        chunk = [];
-        chunkBytes = 0;
       };
-      for (const encode of records) {
-        const record = encode();
-        chunk.push(record);
-        chunkBytes += record.length;
-        if (chunkBytes >= WRITE_CHUNK) await flush();
+      used += header.bytes.copy(chunk);
+      for (const plaintext of plaintexts) {
+        const size = records.size(plaintext);
+        if (used + size > WRITE_CHUNK) {
+          await write(chunk.subarray(0, used));
+          used = 0;
+        }
+        if (size > WRITE_CHUNK) {
+          const own = Buffer.allocUnsafe(size);
+          records.write(plaintext, own, 0);
+          await write(own);
+        } else used += records.write(plaintext, chunk, used);
       }
-      await flush();
+      await write(chunk.subarray(0, used));
       fileId = fileIdOf(await handle.stat());
     });
     await fs.rename(temp, path);
