@@ -59,7 +59,11 @@ export function readStore(bytes, keys) {
       return { corrupt: `record ${index} authentication` };
     }
     const item = JSON.parse(plaintext);
-    if (item.type === 'meta') meta = item.meta;
+    if (Array.isArray(item)) {
+      // Format 2: ["m", meta] or ["e", key, versions, retired, rotation, lastRotatedAt, drafts].
+      if (item[0] === 'm') meta = item[1];
+      else entries.set(item[1], { key: item[1], versions: versionsOfFormat2(item[2]) });
+    } else if (item.type === 'meta') meta = item.meta;
     else entries.set(item.key, item);
     frames.push({ start: offset, end: offset + 8 + length });
     offset += 8 + length;
@@ -85,4 +89,14 @@ function decrypt(keys, headerDigest, index, body) {
   } catch {
     return null;
   }
+}
+
+/**
+ * Format 2's versions: [id, stages, createdAt, value]. Strings are written once per entry, a repeat
+ * is the number of the string in the order first written; the versions come first, id before time.
+ */
+function versionsOfFormat2(versions) {
+  const strings = [];
+  const text = (value) => (typeof value === 'number' ? strings[value] : (strings.push(value), value));
+  return versions.map(([id, stages, createdAt, value]) => ({ id: text(id), stages, createdAt: text(createdAt), value }));
 }
