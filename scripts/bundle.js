@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Bundles the compiled CLI (dist/cli/main.js, built by tsc) and its dependencies into a few files
 // under dist/bundle/, which bin/keyshift.js loads: one large file starts far faster than the
-// hundreds of small ES modules zod, yaml and pino ship as. Dynamic imports stay separate chunks,
+// hundreds of small modules commander, zod and yaml ship as. Dynamic imports stay separate chunks,
 // so a command loads only what it uses (and an AWS SDK only when a policy names an AWS store).
 import { build } from 'esbuild';
 import { createRequire } from 'node:module';
@@ -16,6 +16,7 @@ const root = fileURLToPath(new URL('..', import.meta.url));
  * (child processes run hooks and command generators; crypto serves the store and the evidence;
  * os and util a few helpers). Each import of them gets functions that load the real module on
  * their first call; registered symbols hung on a function (`inspect.custom`) are copied as they are.
+ * Only functions are offered: importing anything else from these modules fails the build.
  */
 const LAZY_BUILTINS = ['child_process', 'crypto', 'os', 'util'];
 
@@ -108,7 +109,7 @@ await build({
   sourcemap: 'linked',
   logLevel: 'warning',
   plugins: [lazyBuiltins, zodTrim, yamlEsm],
-  // pino and its helpers are CommonJS and call require() for Node built-ins.
+  // commander is CommonJS and calls require() for Node built-ins (pino is loaded with createRequire).
   banner: { js: "import { createRequire as __keyshiftRequire } from 'node:module'; const require = __keyshiftRequire(import.meta.url);" },
 });
 writeFileSync(new URL('../dist/bundle/package.json', import.meta.url), '{"type":"module"}\n');
