@@ -8,4 +8,6 @@ export interface Log {
   info: LogMethod;
   warn: LogMethod;
   error: LogMethod;
+  /** Whether a level is logged, to skip building a costly log object (absent: assume yes). */
+  enabled?(level: 'trace' | 'debug' | 'info'): boolean;
 }

@@ -24,6 +24,7 @@ export function createLogger(level: string): Log {
       };
     return {
       child: (b) => make([...bindings, b]),
+      enabled: (name) => LEVELS[name] >= threshold,
       trace: at('trace'),
       debug: at('debug'),
       info: at('info'),

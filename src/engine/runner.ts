@@ -98,7 +98,8 @@ export async function rotateRun(ctx: EngineContext, policies: SecretPolicy[], op
       const meta = await store.readMeta();
       metas.set(id, meta);
       // Read with the run's concurrency (a remote store answers each read in a round trip), keep policy order.
-      const read = await mapWithConcurrency(storeTargets, Math.max(1, options.concurrency), async (target) => {
+      const readers = store.capabilities?.remoteReads ? Math.max(1, options.concurrency) : 1;
+      const read = await mapWithConcurrency(storeTargets, readers, async (target) => {
         const state = await store.read(target.key);
         return unconfirmedDrafts(state, meta).length > 0 ? ([target, state] as const) : null;
       });
@@ -165,7 +166,7 @@ export async function advanceTarget(target: Target, run: RunInfo, force: boolean
   const read = await previousEnvironment(target, stores);
   const previous = read ? { ...read, switchesNow: false } : undefined;
   const actions = planTarget({ ...target, state, previous }, { now, force, horizonMs: 0 });
-  log.debug({ target: targetLabel(target), store: target.store.location, actions: actions.map((a) => `${a.action}: ${a.reason}`) }, 'planned');
+  if (log.enabled?.('debug') !== false) log.debug({ target: targetLabel(target), store: target.store.location, actions: actions.map((a) => `${a.action}: ${a.reason}`) }, 'planned');
   for (let index = 0; index < actions.length; index++) {
     const action = actions[index] as PlannedAction;
     if (!isExecutable(action, run.now())) {

@@ -146,6 +146,9 @@ export interface StoreCapabilities {
   /** The store makes key material itself and never reveals it (aws-kms): no generator, no value for
    * hooks or fingerprints; hooks get key ids (VersionInfo.resourceId) instead. */
   valueless?: boolean;
+  /** Reads are network round trips worth overlapping (AWS); local reads run one at a time, which
+   * keeps the memory of a 10,000-secret run flat. */
+  remoteReads?: boolean;
   /** A retired version can be restored for a while (aws-kms: while its deletion is pending), so
    * `rollback` works after the decommission. */
   restoreRetired?: boolean;

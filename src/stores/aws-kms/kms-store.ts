@@ -50,7 +50,7 @@ export class KmsStore implements SecretStore {
     this.location = this.#api.location;
     this.#local = new LocalStoreState(context.env, this.kind, context.storeId);
     this.#managed = spec.mode === 'managed' ? new ManagedRotation(this.#api) : null;
-    this.capabilities = spec.mode === 'managed' ? { atomicApply: true, valueless: true } : { atomicApply: false, valueless: true, restoreRetired: true };
+    this.capabilities = spec.mode === 'managed' ? { atomicApply: true, valueless: true, remoteReads: true } : { atomicApply: false, valueless: true, restoreRetired: true, remoteReads: true };
   }
 
   configureEntry(spec: KmsStoreSpec): void {

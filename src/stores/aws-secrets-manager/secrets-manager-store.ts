@@ -27,7 +27,7 @@ const IAM_DOC = 'docs/stores/aws-secrets-manager.md#iam';
 export class SecretsManagerStore implements SecretStore {
   readonly kind = 'aws-secrets-manager';
   readonly location: string;
-  readonly capabilities = { atomicApply: false };
+  readonly capabilities = { atomicApply: false, remoteReads: true };
   readonly #client: SM.SecretsManagerClient;
   readonly #sdk: Sdk;
   readonly #gate: QuotaGate<ApiClass>;
