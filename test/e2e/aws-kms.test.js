@@ -131,6 +131,22 @@ describe('aws-kms store through the CLI (mode alias)', () => {
     assert.ok(events.every((e) => e.store === 'aws-kms' && e.fingerprint === null));
   });
 
+  test('rollback during the fallback window moves the alias back and retires the new key', async () => {
+    const old = fake.seedKey({ alias: 'alias/fallback-rollback' });
+    const dir = project([{ name: 'fb', alias: 'alias/fallback-rollback' }]);
+    const rotated = json(await run(dir, ['rotate', '--all', '--force', '--reason', 'test', '--json'])).results[0];
+    assert.equal(rotated.outcome, 'rotated');
+    const fresh = fake.inspect('alias/fallback-rollback').keyId;
+    assert.notEqual(fresh, old.keyId);
+    const back = await run(dir, ['rollback', 'fb', '--json']);
+    assert.equal(back.code, 0, back.stdout + back.stderr);
+    assert.equal(fake.inspect('alias/fallback-rollback').keyId, old.keyId);
+    assert.equal(fake.inspect(fresh).state, 'PendingDeletion');
+    const status = json(await run(dir, ['status', '--json'])).secrets[0];
+    assert.equal(status.phase, 'idle');
+    assert.equal(status.currentVersion, old.keyId);
+  });
+
   test('kill -9 between any two calls, then a rerun: exactly one new key, the alias on it', async () => {
     const probeKey = fake.seedKey({ alias: 'alias/probe' });
     const probe = project([{ name: 'probe', alias: 'alias/probe' }]);

@@ -9,6 +9,7 @@ import { spawn } from 'node:child_process';
 import { bin, cli, tempProject, writeFiles, json } from '../helpers/cli.js';
 import { awsEnv, secretsManagerPolicy } from '../helpers/aws.js';
 import { startSecretsManager } from '../fakes/secrets-manager.js';
+import { startKms } from '../fakes/kms.js';
 
 let fake;
 before(async () => {
@@ -82,4 +83,17 @@ test('AWS_ENDPOINT_URL_SECRETS_MANAGER, AWS_ENDPOINT_URL and --endpoint-url reac
   assert.equal((await status(awsEnv({ AWS_ENDPOINT_URL_SECRETS_MANAGER: fake.endpoint }))).secrets[0].currentVersion, fake.inspect('endpoint/one').versions[0].id);
   assert.equal((await status(awsEnv({ AWS_ENDPOINT_URL: fake.endpoint }))).secrets[0].currentVersion, fake.inspect('endpoint/one').versions[0].id);
   assert.equal((await status(awsEnv(), ['--endpoint-url', fake.endpoint, '--region', 'eu-west-1'])).secrets[0].currentVersion, fake.inspect('endpoint/one').versions[0].id);
+});
+
+test('AWS_ENDPOINT_URL_KMS reaches an aws-kms store whose policy sets no endpoint', async () => {
+  const kms = await startKms({});
+  try {
+    const key = kms.seedKey({ alias: 'alias/endpoint-env' });
+    const dir = tempProject('keyshift-endpoint-kms-');
+    writeFiles(dir, { 'policies/k.yaml': 'secrets:\n  - name: k\n    interval: 30d\n    fallbackWindow: 1d\n    environments:\n      - name: prod\n        store: { type: aws-kms, alias: alias/endpoint-env }\n' });
+    const status = json(await cli(['status', '--json'], { cwd: dir, env: awsEnv({ AWS_ENDPOINT_URL_KMS: kms.endpoint }) }));
+    assert.equal(status.secrets[0].currentVersion, key.keyId);
+  } finally {
+    await kms.close();
+  }
 });
