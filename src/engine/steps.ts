@@ -4,7 +4,7 @@ import type { EntryMeta, EntryState, EvidenceDraft, EvidenceEvent, RetiredVersio
 import type { Target } from './context.js';
 import type { HookSpec } from '../policy/types.js';
 import type { HookContext, HookResult } from '../hooks/run-hook.js';
-import { HookFailedError, runOverlapHooks, runRollbackHooks, toCheck, type HookCheck } from './overlap-hooks.js';
+import { HookFailedError, runOverlapHooks, runRollbackHooks, toCheck, type HookCheck, type KeyIds } from './overlap-hooks.js';
 import { announceDrafts, evidenceDraft } from './evidence-drafts.js';
 import { newRotationId, versionIdFor } from './ids.js';
 import { currentVersion, previousVersion } from './state.js';
@@ -180,7 +180,7 @@ export async function rollbackRetired(target: Target, state: EntryState, run: Ru
   if (!retired || !current || !target.store.capabilities?.restoreRetired) return null;
   const rotationId = newRotationId(now);
   const record = newRecord(run, now, { rotationId, phase: 'fallback', newVersionId: current.id, oldVersionId: retired.id });
-  const ids = { newKeyId: current.resourceId ?? null, oldKeyId: retired.resourceId ?? null };
+  const ids: KeyIds = { newKeyId: current.resourceId ?? null, oldKeyId: retired.resourceId ?? null };
   const rollbackChecks = await runRollbackHooks(target, record, null, run, ids);
   const drafts = [evidenceDraft(target, run, 'rolled-back', { rotationId, fromVersion: current.id, toVersion: retired.id, value: null, checks: rollbackChecks })];
   const ops: VersionOp[] = [{ type: 'restore', versionId: retired.id }, { type: 'promote', versionId: retired.id }, { type: 'retire', versionId: current.id }];
@@ -277,7 +277,7 @@ function valueOf(target: Target, versionId: string): Promise<SecretValue | null>
 }
 
 /** The store's ids of the rotation's keys, for hooks of stores whose keys never leave them. */
-export function keyIds(state: EntryState, record: RotationRecord): { newKeyId: string | null; oldKeyId: string | null } {
+export function keyIds(state: EntryState, record: RotationRecord): KeyIds {
   const resource = (id: string | null) => (id ? (state.versions.find((v) => v.id === id)?.resourceId ?? null) : null);
   return { newKeyId: resource(record.newVersionId), oldKeyId: resource(record.oldVersionId) };
 }

@@ -214,6 +214,7 @@ export class KmsStore implements SecretStore {
   }
 
   #toState(snapshot: Snapshot): EntryState {
+    if (this.#managed) return this.#managed.toState(snapshot);
     const { current, record } = snapshot;
     const currentId = current.KeyId as string;
     const info = (key: KeyMetadata, stage: VersionInfo['stages'][number]): VersionInfo => ({
@@ -223,7 +224,6 @@ export class KmsStore implements SecretStore {
       resourceId: key.KeyId as string,
     });
     const versions: VersionInfo[] = [info(current, 'CURRENT')];
-    if (this.#managed) return this.#managed.toState(snapshot, versions);
     const labels = this.#labels(snapshot);
     for (const [stage, versionId] of [['PENDING', labels.pending], ['PREVIOUS', labels.previous]] as const) {
       const key = versionId ? snapshot.keys.get(keyIdOf(versionId, record)) : null;

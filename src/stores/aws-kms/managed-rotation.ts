@@ -43,7 +43,7 @@ export class ManagedRotation {
 
   async apply(alias: string, snapshot: ManagedSnapshot, ops: VersionOp[], meta: EntryMeta, write: (record: StoredRecord) => Promise<void>): Promise<void> {
     const keyId = snapshot.current.KeyId as string;
-    const before = this.toState(snapshot, []);
+    const before = this.toState(snapshot);
     const issued = ops.find((op) => op.type === 'create');
     const startedAt = meta.rotation?.startedAt ?? new Date().toISOString();
     const record: StoredRecord = {
@@ -74,7 +74,7 @@ export class ManagedRotation {
   }
 
   /** One CURRENT version: the key, named by the last rotation keyshift made (or its key id). */
-  toState(snapshot: ManagedSnapshot, _versions: VersionInfo[]): EntryState {
+  toState(snapshot: ManagedSnapshot): EntryState {
     const { current, record, rotations } = snapshot;
     const lastRotation = rotations.map((r) => r.date.getTime()).sort((a, b) => a - b).pop();
     const lastRotatedAt = new Date(lastRotation ?? (current.CreationDate ?? new Date(0)).getTime()).toISOString();
