@@ -3,11 +3,9 @@ import type { SecretPolicy } from '../policy/types.js';
 import type { SecretValue } from '../secret-value.js';
 import type { Stage } from '../stores/contract.js';
 import { StoreRegistry } from '../stores/registry.js';
-import type { EngineContext } from './context.js';
+import type { EngineContext, Target } from './context.js';
 import { previousEnvironment, selectPolicies, targetsOf, type Selection } from './selection.js';
-import type { EnvironmentPolicy } from '../policy/types.js';
-import type { EntryState } from '../stores/contract.js';
-import { currentVersion, decommissionAt, lastRotatedAt, nextDueAt, pendingVersion, phaseOf, previousVersion, type Phase } from './state.js';
+import { currentVersion, decommissionAt, lastRotatedAt, nextDueAt, observeEndsAt, pendingVersion, phaseOf, previousVersion, type Phase } from './state.js';
 
 export interface StatusRow {
   secret: string;
@@ -48,7 +46,7 @@ export async function statusRun(ctx: EngineContext, policies: SecretPolicy[], se
         overdue: due === null || due <= now,
         rotationId: rotation?.rotationId ?? null,
         decommissionAfter: rotation ? (decommissionAt(target.policy, rotation)?.toISOString() ?? null) : null,
-        waitingUntil: observeEnds(await previousEnvironment(target, stores), now),
+        waitingUntil: await waitingUntil(target, stores, now),
         error: rotation?.error ?? null,
       });
     }
@@ -89,9 +87,8 @@ export async function getRun(ctx: EngineContext, policies: SecretPolicy[], name:
   }
 }
 
-function observeEnds(previous: { environment: EnvironmentPolicy; state: EntryState | null } | undefined, now: Date): string | null {
-  const switchedAt = previous?.state?.rotation?.switchedAt;
-  if (!previous || !switchedAt || previous.environment.observeMs === 0) return null;
-  const until = new Date(Date.parse(switchedAt) + previous.environment.observeMs);
-  return until > now ? until.toISOString() : null;
+/** When a new rotation may start here: the previous environment's switch + its observe time. */
+async function waitingUntil(target: Target, stores: StoreRegistry, now: Date): Promise<string | null> {
+  const previous = await previousEnvironment(target, stores);
+  return previous ? (observeEndsAt(previous.environment, previous.state, now)?.toISOString() ?? null) : null;
 }

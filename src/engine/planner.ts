@@ -1,7 +1,7 @@
 import type { EnvironmentPolicy, SecretPolicy } from '../policy/types.js';
 import type { EntryState } from '../stores/contract.js';
 import { formatDuration } from '../policy/durations.js';
-import { currentVersion, decommissionAt, nextDueAt, phaseOf } from './state.js';
+import { currentVersion, decommissionAt, nextDueAt, observeEndsAt, phaseOf } from './state.js';
 
 /**
  * The pure planner: policies + store states + clock in, actions out. `plan`, `rotate --dry-run` and
@@ -108,10 +108,8 @@ function promotionGate(previous: PreviousEnvironment | undefined, now: Date, for
   if (previous.switchesNow) {
     return { until: new Date(now.getTime() + previous.environment.observeMs), reason: `after ${name} switches, its observe time (${formatDuration(previous.environment.observeMs)}) must pass` };
   }
-  const switchedAt = previous.state?.rotation?.switchedAt;
-  if (!switchedAt) return null;
-  const until = new Date(Date.parse(switchedAt) + previous.environment.observeMs);
-  return until > now ? { until, reason: `observing ${name} until ${until.toISOString()}` } : null;
+  const until = observeEndsAt(previous.environment, previous.state, now);
+  return until ? { until, reason: `observing ${name} until ${until.toISOString()}` } : null;
 }
 
 

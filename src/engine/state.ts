@@ -43,6 +43,14 @@ export function unconfirmedDrafts(state: EntryState | null, meta: StoreMeta): Ev
   return (state?.pendingEvents ?? []).filter((draft) => !meta.confirmedRuns.includes(draft.runId));
 }
 
+/** The end of an environment's bake time (`observe`) after its last switch, while still ahead of `now`. */
+export function observeEndsAt(environment: { observeMs: number }, state: EntryState | null, now: Date): Date | null {
+  const switchedAt = state?.rotation?.switchedAt;
+  if (!switchedAt || environment.observeMs === 0) return null;
+  const until = new Date(Date.parse(switchedAt) + environment.observeMs);
+  return until > now ? until : null;
+}
+
 /** When the old version of a switched rotation may be retired: switch time + the policy's window
  * (or the window chosen for that rotation). Editing the policy's window takes effect at once. */
 export function decommissionAt(policy: SecretPolicy, rotation: RotationRecord): Date | null {
