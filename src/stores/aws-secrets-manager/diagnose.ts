@@ -1,6 +1,6 @@
 import type { EntryState, StoreFinding } from '../contract.js';
 import type { StoredRecord } from '../aws/meta-tags.js';
-import { AWSCURRENT, AWSPENDING, AWSPREVIOUS, foreignPending, type Labels } from './labels.js';
+import { AWSCURRENT, AWSPENDING, AWSPREVIOUS, foreignPending, foreignPendingText, type Labels } from './labels.js';
 
 /**
  * `doctor` for one Secrets Manager secret: what its labels show that keyshift's record does not
@@ -32,11 +32,12 @@ export function diagnoseSecret(key: string, secret: SecretDescription, record: S
           : named.has(foreign)
             ? 'a keyshift rotation record names it'
             : null;
+    const { message, hint } = foreignPendingText(key, foreign);
     findings.push({
       check: 'foreign-pending',
       severity: 'error',
-      message: `secret ${key} has AWSPENDING on version ${foreign}, which keyshift did not create (a rotation by someone else, or one that failed); rotate refuses to touch the secret until it is gone${why ? `; not repaired automatically: ${why}` : ''}`,
-      hint: `inspect it with aws secretsmanager describe-secret --secret-id ${key}; if it is not needed, clear it with aws secretsmanager update-secret-version-stage --secret-id ${key} --version-stage AWSPENDING --remove-from-version-id ${foreign}${why ? '' : ' (or keyshift doctor --fix)'}`,
+      message: `${message}; rotate refuses to touch the secret until it is gone${why ? `; not repaired automatically: ${why}` : ''}`,
+      hint: `${hint}${why ? '' : ' (or keyshift doctor --fix)'}`,
       ...(why
         ? {}
         : { repair: { ops: [{ type: 'retire' as const, versionId: foreign }], action: `removed AWSPENDING from version ${foreign} of ${key}, which keyshift did not create (the version is now deprecated)`, versionId: foreign } }),

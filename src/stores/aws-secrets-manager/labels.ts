@@ -35,6 +35,14 @@ export function isApplied(op: VersionOp, labels: Labels): boolean {
   return !stages.includes(AWSPREVIOUS) && !stages.includes(AWSPENDING);
 }
 
+/** What an operator reads about a foreign AWSPENDING (rotate's refusal, doctor's finding): what it is, and how to inspect and clear it. */
+export function foreignPendingText(key: string, version: string): { message: string; hint: string } {
+  return {
+    message: `secret ${key} has AWSPENDING on version ${version}, which keyshift did not create (a rotation by someone else, or one that failed)`,
+    hint: `inspect it with aws secretsmanager describe-secret --secret-id ${key}; if it is not needed, clear it with aws secretsmanager update-secret-version-stage --secret-id ${key} --version-stage AWSPENDING --remove-from-version-id ${version}`,
+  };
+}
+
 /** An AWSPENDING that keyshift did not put there: on another version than CURRENT and not ours. */
 export function foreignPending(labels: Labels, ours: Array<string | undefined>): string | undefined {
   const pending = holderOf(labels, AWSPENDING);

@@ -9,7 +9,7 @@ import { isNotFound, toKeyshiftError } from '../aws/errors.js';
 import { countOtherTags, decodeRecord, effectiveMeta, encodeRecord, type StoredRecord } from '../aws/meta-tags.js';
 import { LocalStoreState } from '../aws/state-dir.js';
 import { QuotaGate } from '../aws/token-bucket.js';
-import { AWSCURRENT, AWSPENDING, AWSPREVIOUS, foreignPending, holderOf, isApplied, toVersions, type Labels } from './labels.js';
+import { AWSCURRENT, AWSPENDING, AWSPREVIOUS, foreignPending, foreignPendingText, holderOf, isApplied, toVersions, type Labels } from './labels.js';
 import { diagnoseSecret } from './diagnose.js';
 
 type Sdk = typeof SM;
@@ -223,10 +223,8 @@ export class SecretsManagerStore implements SecretStore {
     }
     const foreign = foreignPending((description.VersionIdsToStages ?? {}) as Labels, ours);
     if (foreign) {
-      throw blocked(
-        `secret ${key} has AWSPENDING on version ${foreign}, which keyshift did not create (a rotation by someone else, or one that failed)`,
-        `inspect it with aws secretsmanager describe-secret --secret-id ${key}; if it is not needed, clear it with aws secretsmanager update-secret-version-stage --secret-id ${key} --version-stage AWSPENDING --remove-from-version-id ${foreign}`,
-      );
+      const { message, hint } = foreignPendingText(key, foreign);
+      throw blocked(message, hint);
     }
   }
 
