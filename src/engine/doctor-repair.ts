@@ -8,10 +8,9 @@ import type { EngineContext, Target } from './context.js';
 import type { Diagnosis, Repair } from './doctor-checks.js';
 import { diagnoseStore, type LockState, type StoreGroup } from './doctor-store.js';
 import { announceDrafts, evidenceDraft } from './evidence-drafts.js';
-import { recoverEvidence } from './evidence-recovery.js';
+import { recoverStoreEvidence } from './evidence-recovery.js';
 import { notifyTargets, startRun } from './run-info.js';
 import { advanceTarget, anchorEvidence } from './runner.js';
-import { unconfirmedDrafts } from './state.js';
 import type { RunInfo } from './steps.js';
 
 /**
@@ -96,14 +95,11 @@ async function repairStore(ctx: EngineContext, group: StoreGroup, diagnoses: Dia
   const { store } = group;
   let wrote = false;
   // As rotate does before anything else: append what crashed runs announced, clear their drafts.
-  const meta = await store.readMeta();
-  const withDrafts = new Map<Target, EntryState | null>();
-  for (const target of group.targets) {
-    const state = await store.read(target.key).catch(() => null);
-    if (unconfirmedDrafts(state, meta).length > 0) withDrafts.set(target, state);
-  }
-  if (withDrafts.size > 0) {
-    const recovered = await recoverEvidence(withDrafts, meta, ctx.evidenceDir, (drafts) => evidence.append(drafts).then(() => undefined));
+  const { recovered, secretsWithDrafts } = await recoverStoreEvidence(store, group.targets, ctx.evidenceDir, (drafts) => evidence.append(drafts).then(() => undefined), {
+    readers: 1,
+    read: (target) => store.read(target.key).catch(() => null),
+  });
+  if (secretsWithDrafts > 0) {
     wrote ||= recovered > 0;
     for (const d of diagnoses.filter((x) => x.repair?.kind === 'append-drafts')) {
       d.fixed = true;

@@ -1,7 +1,31 @@
 import { findLoggedEvents } from '../evidence/index.js';
-import type { EntryState, EvidenceDraft, StoreMeta } from '../stores/contract.js';
+import type { EntryState, EvidenceDraft, SecretStore, StoreMeta } from '../stores/contract.js';
 import type { Target } from './context.js';
+import { mapWithConcurrency } from './concurrency.js';
 import { unconfirmedDrafts } from './state.js';
+
+/**
+ * Recovery for one locked store (rotate and doctor --fix): its meta, the states of `targets` that
+ * hold unconfirmed drafts (read by `read`, `readers` at a time, kept in policy order), and the drafts
+ * the log lacks appended. Returns the store meta it read, how many events it appended, and how
+ * many secrets held drafts (appended now or already in the log; their drafts are cleared).
+ */
+export async function recoverStoreEvidence(
+  store: SecretStore,
+  targets: Target[],
+  evidenceDir: string,
+  append: (drafts: EvidenceDraft[]) => Promise<void>,
+  options: { readers: number; read: (target: Target) => Promise<EntryState | null> },
+): Promise<{ meta: StoreMeta; recovered: number; secretsWithDrafts: number }> {
+  const meta = await store.readMeta();
+  const read = await mapWithConcurrency(targets, options.readers, async (target) => {
+    const state = await options.read(target);
+    return unconfirmedDrafts(state, meta).length > 0 ? ([target, state] as const) : null;
+  });
+  const states = new Map<Target, EntryState | null>(read.filter((entry) => entry !== null));
+  const recovered = states.size > 0 ? await recoverEvidence(states, meta, evidenceDir, append) : 0;
+  return { meta, recovered, secretsWithDrafts: states.size };
+}
 
 /**
  * A run that died between a store write and its evidence line leaves the event as a draft in the

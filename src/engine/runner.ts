@@ -5,7 +5,7 @@ import type { EntryState, SecretStore, StoreLock, StoreMeta } from '../stores/co
 import { StoreRegistry } from '../stores/registry.js';
 import type { EngineContext, Target } from './context.js';
 import { targetLabel } from './context.js';
-import { recoverEvidence } from './evidence-recovery.js';
+import { recoverStoreEvidence } from './evidence-recovery.js';
 import { isExecutable, planTarget, type PlannedAction } from './planner.js';
 import { decommission, markFailed, provision, resumeRotation, rollback, startRotation, type RunInfo } from './steps.js';
 import { HookFailedError } from './overlap-hooks.js';
@@ -95,16 +95,13 @@ export async function rotateRun(ctx: EngineContext, policies: SecretPolicy[], op
     for (const [id] of locks) {
       const storeTargets = targets.filter((t) => t.storeId === id);
       const store = storeTargets[0]?.store as SecretStore;
-      const meta = await store.readMeta();
-      metas.set(id, meta);
-      // Read with the run's concurrency (a remote store answers each read in a round trip), keep policy order.
+      // Reads overlap with the run's concurrency on a remote store (each read is a round trip).
       const readers = store.capabilities?.remoteReads ? Math.max(1, options.concurrency) : 1;
-      const read = await mapWithConcurrency(storeTargets, readers, async (target) => {
-        const state = await store.read(target.key);
-        return unconfirmedDrafts(state, meta).length > 0 ? ([target, state] as const) : null;
+      const { meta, recovered } = await recoverStoreEvidence(store, storeTargets, ctx.evidenceDir, (drafts) => evidence.append(drafts).then(() => undefined), {
+        readers,
+        read: (target) => store.read(target.key),
       });
-      const states = new Map<Target, EntryState | null>(read.filter((entry) => entry !== null));
-      const recovered = await recoverEvidence(states, meta, ctx.evidenceDir, (drafts) => evidence.append(drafts).then(() => undefined));
+      metas.set(id, meta);
       if (recovered > 0) {
         wroteEvidence = true;
         log.warn({ store: store.location, recovered }, 'appended evidence that an interrupted run had not written');
