@@ -4,7 +4,8 @@
 // wall time, throttled calls (target 0) and failed rotations (target 0).
 // Usage: node bench/aws-kms.js [--keys 100] [--concurrency 16] [--write]
 import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync, mkdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, mkdirSync } from 'node:fs';
+import { recordResults } from './results-file.js';
 import { tmpdir, cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -39,7 +40,7 @@ const throttled = fake.calls.filter((c) => c.errorCode === 'ThrottlingException'
 const busiest = Object.entries(fake.stats()).filter(([, s]) => s.rate === 5).sort(([, a], [, b]) => b.served - a.served)[0];
 await fake.close();
 const table = [
-  `### aws-kms: emergency rotate --all --force, --concurrency ${concurrency} (${new Date().toISOString().slice(0, 10)}, Node ${process.version}, ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GB)`,
+  `## aws-kms: emergency rotate --all --force, --concurrency ${concurrency} (${new Date().toISOString().slice(0, 10)}, Node ${process.version}, ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GB)`,
   '',
   '| keys | exit | wall time | rotated | failed | throttled calls | busiest 5/s operation |',
   '|---|---|---|---|---|---|---|',
@@ -47,9 +48,4 @@ const table = [
   '',
 ].join('\n');
 process.stdout.write(`${table}\n`);
-if (args.includes('--write')) {
-  const file = join(root, 'bench', 'RESULTS.md');
-  const text = readFileSync(file, 'utf8');
-  const heading = text.indexOf('\n## ');
-  writeFileSync(file, heading < 0 ? `${text}\n${table}` : `${text.slice(0, heading + 1)}${table}\n${text.slice(heading + 1)}`);
-}
+if (args.includes('--write')) recordResults(table);

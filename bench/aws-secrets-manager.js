@@ -4,7 +4,8 @@
 // floor that quota sets (version writes needed ÷ 50); then the same with the quota off.
 // Usage: node bench/aws-secrets-manager.js [--secrets 1000] [--concurrency 16] [--write]
 import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync, mkdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, mkdirSync } from 'node:fs';
+import { recordResults } from './results-file.js';
 import { tmpdir, cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -70,7 +71,7 @@ const rows = [
   `| ${count} secrets, quota off | ${unlimited.seconds.toFixed(1)} s | | | ${unlimited.failed} | ${unlimited.throttled} | ${unlimited.calls} |`,
 ];
 const table = [
-  `### aws-secrets-manager: rotate --all --force, --concurrency ${concurrency} (${new Date().toISOString().slice(0, 10)}, Node ${process.version}, ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GB)`,
+  `## aws-secrets-manager: rotate --all --force, --concurrency ${concurrency} (${new Date().toISOString().slice(0, 10)}, Node ${process.version}, ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GB)`,
   '',
   '| case | wall time | floor set by the quota | ratio (target ≤ 1.15×) | failed rotations | throttled calls | API calls |',
   '|---|---|---|---|---|---|---|',
@@ -78,9 +79,4 @@ const table = [
   '',
 ].join('\n');
 process.stdout.write(`${table}\n`);
-if (args.includes('--write')) {
-  const file = join(root, 'bench', 'RESULTS.md');
-  const text = readFileSync(file, 'utf8');
-  const heading = text.indexOf('\n## ');
-  writeFileSync(file, heading < 0 ? `${text}\n${table}` : `${text.slice(0, heading + 1)}${table}\n${text.slice(heading + 1)}`);
-}
+if (args.includes('--write')) recordResults(table);

@@ -4,6 +4,7 @@
 // Usage: node bench/run.js [--runs 5] [--sizes 1000,10000] [--write]
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync, mkdirSync, readFileSync, rmSync, cpSync } from 'node:fs';
+import { recordResults } from './results-file.js';
 import { tmpdir, cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -123,12 +124,4 @@ const lines = [
   '',
 ];
 console.log(lines.join('\n'));
-if (args.includes('--write')) {
-  const file = join(root, 'bench', 'RESULTS.md');
-  let previous = '';
-  try {
-    previous = readFileSync(file, 'utf8');
-  } catch {}
-  const header = '# Benchmark results\n\nRecorded by `node bench/run.js --write` (see bench/README.md). Newest first.\n\n';
-  writeFileSync(file, header + lines.join('\n') + '\n' + previous.replace(header, ''));
-}
+if (args.includes('--write')) recordResults(lines.join('\n'));
