@@ -7,6 +7,7 @@ import type { HookContext, HookResult } from './types.js';
 import { BoundedCapture, errorCode, formatDuration, loggableOutput } from './output.js';
 import { removeStaleValueFiles, VALUE_DIR_PREFIX } from './stale-value-files.js';
 import { trackGroup, trackValueDir, untrackGroup, untrackValueDir } from './interrupt.js';
+import { secretForms } from '../secret-forms.js';
 import { childEnvironment } from '../util/child-env.js';
 
 /** After SIGTERM on timeout, the process group gets this long before SIGKILL. */
@@ -24,6 +25,7 @@ interface Outcome {
 /**
  * Runs a command hook. The value reaches the hook only on stdin and in a 0600 file named by
  * KEYSHIFT_VALUE_FILE (removed afterwards, whatever happens); never in argv or the environment.
+ * Its output is logged with every form of the value redacted (secretForms).
  */
 export async function runCommandHook(hook: CommandHook, ctx: HookContext): Promise<HookResult> {
   const started = Date.now();
@@ -59,7 +61,7 @@ export async function runCommandHook(hook: CommandHook, ctx: HookContext): Promi
   }
 
   const durationMs = Date.now() - started;
-  const output = loggableOutput([stdout, stderr], secret, ctx.value === null ? null : ctx.value.reveal());
+  const output = loggableOutput([stdout, stderr], secret, ctx.value === null ? [] : secretForms(ctx.value));
   secret?.fill(0);
   const error = describeFailure(hook, outcome);
   const ok = error === null;
