@@ -55,16 +55,20 @@ export function secretForms(value: SecretValue): string[] {
   }
 }
 
+/** A cut-off fragment shorter than this is left alone (almost any text ends like some form). */
+const MIN_FRAGMENT = 4;
+
 /**
  * Replaces every form in `text` with `[redacted]`. When the text was cut short (`truncated`), a
- * trailing fragment that starts a form is dropped too: the cut may have split a value.
+ * trailing fragment (4 characters or more) that starts a form is dropped too: the cut may have
+ * split a value.
  */
 export function redactForms(text: string, forms: readonly string[], truncated = false): string {
   let out = text;
   for (const form of forms) if (out.includes(form)) out = out.split(form).join(REDACTED);
   if (truncated) {
     for (const form of forms) {
-      for (let n = Math.min(out.length, form.length - 1); n > 0; n--) {
+      for (let n = Math.min(out.length, form.length - 1); n >= MIN_FRAGMENT; n--) {
         if (out.endsWith(form.slice(0, n))) {
           out = out.slice(0, out.length - n) + REDACTED;
           break;

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { KEYSHIFT_KEYS, RESERVED_ENV_PREFIX } from '../util/child-env.js';
+import { INHERITED_VARIABLES, KEYSHIFT_KEYS, RESERVED_ENV_PREFIX } from '../util/child-env.js';
 import { isHttpUrl, strict, timeoutSchema, wholeNumber } from './schema-common.js';
 
 /**
@@ -37,7 +37,7 @@ export const childEnvSchema = z
   .check(checkEnv)
   .meta({
     description:
-      `What the command gets of keyshift's environment besides PATH, HOME, USER, LOGNAME, SHELL, LANG, LANGUAGE, LC_*, TZ and TMPDIR: ` +
+      `What the command gets of keyshift's environment besides ${[...INHERITED_VARIABLES, 'LC_*'].join(', ')}: ` +
       `a list of variables to pass through (NAME, or PREFIX* for every NAME starting with PREFIX; NAME=value sets one), or a map of variables to set ` +
       `(a name without a value passes keyshift's through). Never ${RESERVED_ENV_PREFIX}*: keyshift sets those itself and never passes its keys.`,
     anyOf: [

@@ -56,4 +56,5 @@ test('a capture cut inside a spelling loses the fragment', () => {
   const cut = `log line ${b64.slice(0, 30)}`;
   assert.equal(redactForms(cut, forms, true), 'log line [redacted]');
   assert.equal(redactForms(cut, forms, false), cut, 'not cut: a fragment is left alone');
+  assert.equal(redactForms(`log line ${b64.slice(0, 3)}`, forms, true), `log line ${b64.slice(0, 3)}`, 'a 3-character end is too common to drop');
 });
