@@ -123,10 +123,12 @@ export async function main(argv: string[], io: Io = { env: process.env, cwd: pro
     io.out.stderr(`\nkeyshift: interrupted (${signal}); a rerun resumes where this run stopped\n`);
     process.exit(code);
   };
-  const onInt = interrupted('SIGINT', 130);
-  const onTerm = interrupted('SIGTERM', 143);
-  process.once('SIGINT', onInt);
-  process.once('SIGTERM', onTerm);
+  // 128 + the signal's number, as a shell reports it. SIGHUP: the terminal or SSH session closed;
+  // SIGQUIT (Ctrl-\) would otherwise dump core, with the values in memory (docs/local-store.md).
+  const handlers = new Map<NodeJS.Signals, () => void>(
+    ([['SIGHUP', 129], ['SIGINT', 130], ['SIGQUIT', 131], ['SIGTERM', 143]] as const).map(([signal, code]) => [signal, interrupted(signal, code)]),
+  );
+  for (const [signal, handler] of handlers) process.once(signal, handler);
   try {
     await program.parseAsync(argv);
     return exitCode;
@@ -138,7 +140,6 @@ export async function main(argv: string[], io: Io = { env: process.env, cwd: pro
     printError(io.out, error, json);
     return (error as { exitCode?: number }).exitCode ?? ExitCode.failed;
   } finally {
-    process.off('SIGINT', onInt);
-    process.off('SIGTERM', onTerm);
+    for (const [signal, handler] of handlers) process.off(signal, handler);
   }
 }

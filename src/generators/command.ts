@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { KeyshiftError } from '../errors.js';
 import { SecretValue } from '../secret-value.js';
 import type { CommandGenerator } from '../policy/types.js';
+import { childEnvironment } from '../util/child-env.js';
 
 const MAX_OUTPUT_BYTES = 64 * 1024;
 
@@ -9,6 +10,7 @@ const MAX_OUTPUT_BYTES = 64 * 1024;
  * An external issuer: runs `run` (argv, no shell) and takes its trimmed stdout as the new value.
  * Any failure (exit status, signal, timeout, empty or oversized output) throws before anything is
  * stored, so a failed issuer leaves nothing issued. Its stderr is never echoed: it may hold secrets.
+ * Its environment is the allowlist plus the policy's `env:`, never keyshift's keys (child-env.ts).
  */
 export function generateWithCommand(spec: CommandGenerator, context: { cwd: string; env: NodeJS.ProcessEnv }): Promise<SecretValue> {
   const [command, ...args] = spec.run;
@@ -16,7 +18,7 @@ export function generateWithCommand(spec: CommandGenerator, context: { cwd: stri
   return new Promise((resolve, reject) => {
     const child = spawn(command as string, args, {
       cwd: context.cwd,
-      env: context.env,
+      env: childEnvironment(context.env, spec),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const chunks: Buffer[] = [];

@@ -7,6 +7,8 @@ import type { HookContext, HookResult } from './types.js';
 import { BoundedCapture, errorCode, formatDuration, loggableOutput } from './output.js';
 import { removeStaleValueFiles, VALUE_DIR_PREFIX } from './stale-value-files.js';
 import { trackGroup, trackValueDir, untrackGroup, untrackValueDir } from './interrupt.js';
+import { secretForms } from '../secret-forms.js';
+import { childEnvironment } from '../util/child-env.js';
 
 /** After SIGTERM on timeout, the process group gets this long before SIGKILL. */
 const KILL_GRACE_MS = 2000;
@@ -23,6 +25,7 @@ interface Outcome {
 /**
  * Runs a command hook. The value reaches the hook only on stdin and in a 0600 file named by
  * KEYSHIFT_VALUE_FILE (removed afterwards, whatever happens); never in argv or the environment.
+ * Its output is logged with every form of the value redacted (secretForms).
  */
 export async function runCommandHook(hook: CommandHook, ctx: HookContext): Promise<HookResult> {
   const started = Date.now();
@@ -58,7 +61,7 @@ export async function runCommandHook(hook: CommandHook, ctx: HookContext): Promi
   }
 
   const durationMs = Date.now() - started;
-  const output = loggableOutput([stdout, stderr], secret, ctx.value === null ? null : ctx.value.reveal());
+  const output = loggableOutput([stdout, stderr], secret, ctx.value === null ? [] : secretForms(ctx.value));
   secret?.fill(0);
   const error = describeFailure(hook, outcome);
   const ok = error === null;
@@ -68,17 +71,15 @@ export async function runCommandHook(hook: CommandHook, ctx: HookContext): Promi
   return { ok, label: hook.label, exitCode: outcome.exitCode, signal: outcome.signal, timedOut: outcome.timedOut, durationMs, error };
 }
 
+/** The allowlist, the hook's `env:` and keyshift's hook variables; never keyshift's keys. */
 function hookEnvironment(hook: CommandHook, ctx: HookContext): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...ctx.env, ...hook.env };
-  delete env.KEYSHIFT_VALUE_FILE; // set only when there is a value file of ours
+  const env = childEnvironment(ctx.env, hook); // no KEYSHIFT_* left: VALUE_FILE is set only with a file of ours
   env.KEYSHIFT_SECRET = ctx.secret;
   env.KEYSHIFT_ENVIRONMENT = ctx.environment;
   env.KEYSHIFT_PHASE = ctx.phase;
   env.KEYSHIFT_ROTATION_ID = ctx.rotationId;
   env.KEYSHIFT_NEW_VERSION = ctx.newVersion ?? '';
   env.KEYSHIFT_OLD_VERSION = ctx.oldVersion ?? '';
-  delete env.KEYSHIFT_NEW_KEY_ID;
-  delete env.KEYSHIFT_OLD_KEY_ID;
   if (ctx.newKeyId) env.KEYSHIFT_NEW_KEY_ID = ctx.newKeyId;
   if (ctx.oldKeyId) env.KEYSHIFT_OLD_KEY_ID = ctx.oldKeyId;
   return env;

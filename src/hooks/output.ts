@@ -1,4 +1,5 @@
 /** Helpers shared by hook runners: bounded output capture, redaction, durations. */
+import { redactForms } from '../secret-forms.js';
 
 export const CAPTURE_LIMIT = 64 * 1024;
 export const LOG_LIMIT = 4 * 1024;
@@ -58,15 +59,18 @@ export function redactBytes(bytes: Buffer, secret: Buffer | null, truncated: boo
   return Buffer.concat(parts);
 }
 
-/** Redacted, decoded and trimmed text of captured output, limited to `LOG_LIMIT` characters. */
-export function loggableOutput(streams: BoundedCapture[], secret: Buffer | null, secretText: string | null): string {
+/**
+ * Redacted, decoded and trimmed text of captured output, limited to `LOG_LIMIT` characters.
+ * `forms` are the value's spellings (secretForms: raw, base64, hex, JSON-escaped, wrapped…).
+ */
+export function loggableOutput(streams: BoundedCapture[], secret: Buffer | null, forms: readonly string[]): string {
   const texts: string[] = [];
   for (const stream of streams) {
     const { bytes, truncated } = stream.take();
     let text = redactBytes(bytes, secret, truncated).toString('utf8');
     bytes.fill(0);
-    // Belt and braces: the decoded text may spell the value differently from its raw bytes.
-    if (secretText) text = text.split(secretText).join('[redacted]');
+    // The decoded text may spell the value differently from its raw bytes (encoded, escaped, wrapped).
+    text = redactForms(text, forms, truncated);
     text = text.replace(/\s+$/, '');
     if (truncated) text += '\n[output truncated]';
     if (text !== '') texts.push(text);

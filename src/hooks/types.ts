@@ -17,7 +17,7 @@ export interface HookContext {
   oldKeyId?: string | null;
   /** Where keyshift runs (a hook's own `cwd` overrides). */
   cwd: string;
-  /** keyshift's environment, inherited by command hooks. */
+  /** keyshift's environment; command hooks get its allowlisted part and what `env:` passes (child-env.ts). */
   env: NodeJS.ProcessEnv;
   log: Log;
 }

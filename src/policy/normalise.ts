@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { parseDuration } from './durations.js';
 import { CHARSETS, DEFAULT_NOTIFY_EVENTS, type SecretInput } from './schema.js';
+import { splitChildEnv } from './schema-hooks.js';
 import type { CommandHook, GeneratorSpec, HookSpec, NotifyTarget, SecretPolicy, SourcePosition, StoreSpec } from './types.js';
 
 /** The default timeout of a command generator, as written in docs/policies.md. */
@@ -81,6 +82,7 @@ function normaliseGenerator(generator: NonNullable<SecretInput['generator']>): G
       type: 'command',
       run: [...generator.run],
       timeoutMs: durationMs(generator.timeout ?? DEFAULT_COMMAND_TIMEOUT),
+      ...splitChildEnv(generator.env),
     };
   }
   // The schema's check guarantees exactly one of bytes and length.
@@ -101,7 +103,7 @@ function normaliseCommandHook(hook: CommandHookInput, position: string, source: 
     kind: 'command',
     run: typeof run === 'string' ? run : [...run],
     timeoutMs: durationMs(hook.timeout ?? DEFAULT_HOOK_TIMEOUT),
-    env: { ...(hook.env ?? {}) },
+    ...splitChildEnv(hook.env),
     cwd: hook.cwd !== undefined ? resolve(cwd, hook.cwd) : null,
     label: `${position} ${programOf(run)}`,
     source,

@@ -1,12 +1,14 @@
 import { z } from 'zod';
-import { DURATION_PATTERN, describeBadDuration, parseDuration } from './durations.js';
+import { parseDuration } from './durations.js';
+import { durationSchema, quote, strict, timeoutSchema, wholeNumber, isHttpUrl } from './schema-common.js';
+import { childEnvSchema, commandHookSchema, hookList, verifyHookSchema } from './schema-hooks.js';
 
 /**
  * The zod schema of one policy FILE, as the user writes it (before normalisation in load.ts).
  * Messages here are fragments without the field path: the loader prefixes `secrets[0].interval: `.
  * Every object is strict, so a typo (`fallbackWindw`) is an error rather than a silently ignored key.
- * To add a store type, add its object to `storeSchema`; to add an environment field (hooks,
- * approvals…), add it to `environmentSchema`. The JSON Schema for editors is generated from this.
+ * To add a store type, add its object to `storeSchema`; to add an environment field (approvals…),
+ * add it to `environmentSchema`; hooks and `env:` are in schema-hooks.ts. The JSON Schema for editors is generated from this.
  */
 
 export const NAME_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
@@ -32,29 +34,6 @@ const nameSchema = (what: string) =>
         `${quote(issue.input)} is not a valid ${what} name; use 1-63 lowercase letters, digits and dashes, starting with a letter or digit`,
     })
     .meta({ description: `The ${what}'s name: lowercase letters, digits and dashes.` });
-
-const durationSchema = (example: string, description: string) =>
-  z
-    .string()
-    .regex(new RegExp(DURATION_PATTERN), { error: (issue) => describeBadDuration(issue.input, example), abort: true })
-    .refine((text) => parseDuration(text) !== null, { error: (issue) => describeBadDuration(issue.input, example) })
-    .meta({ description, examples: [example] });
-
-// Node timers hold at most 2^31-1 ms (24.8 days); a day is far beyond any sane hook or issuer.
-const MAX_TIMEOUT_MS = 24 * 3_600_000;
-const timeoutSchema = (example: string, description: string) =>
-  durationSchema(example, description).refine((text) => (parseDuration(text) ?? 0) <= MAX_TIMEOUT_MS, {
-    error: 'must be at most 24h (a command or request that runs longer is stuck, not slow)',
-  });
-
-const wholeNumber = (min: number, max: number, description: string) => {
-  const message = `must be a whole number from ${min} to ${max}`;
-  return z
-    .number()
-    .int({ error: message, abort: true })
-    .min(min, { error: message, abort: true })
-    .max(max, { error: message }).meta({ description });
-};
 
 // One object for all random generators (bytes XOR length) so errors name the actual conflict;
 // the JSON Schema gets the same rule as `oneOf` below.
@@ -97,6 +76,7 @@ const commandGeneratorSchema = strict({
     .min(1, { error: 'needs at least the program to run, e.g. run: [./issue-key.sh]' })
     .meta({ description: 'Program and arguments (no shell); its stdout is the new value.' }),
   timeout: timeoutSchema('30s', 'How long the command may run (default 30s, at most 24h).').optional(),
+  env: childEnvSchema.optional(),
 });
 
 export const generatorSchema = z
@@ -182,93 +162,6 @@ const kmsStoreSchema = strict({
 export const storeSchema = z
   .discriminatedUnion('type', [localStoreSchema, secretsManagerStoreSchema, kmsStoreSchema])
   .meta({ description: 'Where this environment keeps the secret.' });
-
-// Hooks (docs/policies.md#hooks). `run` is argv (no shell) or one shell line; an http verify hook
-// is a separate form of the same object so that errors name the actual conflict (like random
-// generators above); the JSON Schema gets the same rule as `oneOf`.
-export const ENV_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;
-export const RESERVED_ENV_PREFIX = 'KEYSHIFT_';
-export const HTTP_METHODS = ['GET', 'HEAD', 'POST'] as const;
-
-const RUN_EXAMPLE = 'e.g. run: [kubectl, rollout, restart, deployment/api] or run: ./deploy.sh';
-
-// Checked by hand rather than as a zod union, so each wrong form gets its own message (a union
-// only says that nothing matched); the JSON Schema gets the two forms as `anyOf`.
-const runSchema = z
-  .custom<string[] | string>(() => true)
-  .check(checkRun)
-  .meta({
-    description: 'The command: a list (argv, no shell) or a string (a shell line, run with /bin/sh -c).',
-    anyOf: [
-      { type: 'array', items: { type: 'string', minLength: 1 }, minItems: 1, description: 'Program and arguments, run without a shell.' },
-      { type: 'string', minLength: 1, description: 'One shell line, run with /bin/sh -c.' },
-    ],
-  });
-
-const envKeySchema = z
-  .string()
-  .regex(ENV_NAME_PATTERN, {
-    error: 'is not a valid environment variable name; use letters, digits and _, not starting with a digit',
-    abort: true,
-  })
-  .refine((key) => !key.startsWith(RESERVED_ENV_PREFIX), {
-    error: `starts with ${RESERVED_ENV_PREFIX}, which is reserved: keyshift sets those variables itself (see docs/hooks.md); rename it`,
-  })
-  .meta({ not: { pattern: `^${RESERVED_ENV_PREFIX}` } });
-
-const hookEnvSchema = z
-  .record(envKeySchema, z.string({ error: 'must be a string; quote numbers and booleans, e.g. "8080"' }), {
-    error: (issue) => (issue.code === 'invalid_key' ? issue.issues[0]?.message : undefined),
-  })
-  .meta({ description: `Extra environment variables for the command (names must not start with ${RESERVED_ENV_PREFIX}).` });
-
-const commandHookShape = {
-  run: runSchema.optional(),
-  timeout: timeoutSchema('5m', 'How long the command may run (default 5m, at most 24h).').optional(),
-  env: hookEnvSchema.optional(),
-  cwd: z
-    .string()
-    .min(1, { error: 'must not be empty; leave it out to run where keyshift runs, or e.g. cwd: deploy' })
-    .optional()
-    .meta({ description: 'Working directory; a relative path resolves against the directory keyshift runs in.' }),
-};
-
-const httpCheckSchema = strict({
-  url: z
-    .string()
-    .refine(isHttpUrl, { error: 'must be an absolute http:// or https:// URL, e.g. https://api.example.com/healthz' })
-    .meta({ description: 'The URL to call (http or https). The secret is never sent.', pattern: '^[hH][tT][tT][pP][sS]?://' }),
-  method: z
-    .enum(HTTP_METHODS, { error: `must be one of ${HTTP_METHODS.join(', ')}` })
-    .optional()
-    .meta({ description: 'HTTP method (default GET).', default: 'GET' }),
-  expectStatus: wholeNumber(100, 599, 'The status the check expects (default 200).').optional(),
-  timeout: timeoutSchema('30s', 'How long the request may take (default 30s, at most 24h).').optional(),
-}).meta({ description: 'Call a URL and expect a status.' });
-
-export const commandHookSchema = strict(commandHookShape)
-  .check((ctx) => {
-    if (ctx.value.run === undefined) {
-      ctx.issues.push({ code: 'custom', input: ctx.value, path: ['run'], message: `missing; a hook needs run, ${RUN_EXAMPLE}` });
-    }
-  })
-  .meta({ description: 'A command: argv (no shell) or one shell line.', required: ['run'] });
-
-export const verifyHookSchema = strict({ ...commandHookShape, http: httpCheckSchema.optional() })
-  .check(exclusiveVerifyForms)
-  .meta({
-    description: 'A check after deploy: a command (exit 0 = healthy) or an http call.',
-    oneOf: [
-      { required: ['run'], not: { required: ['http'] } },
-      {
-        required: ['http'],
-        not: { anyOf: [{ required: ['run'] }, { required: ['timeout'] }, { required: ['env'] }, { required: ['cwd'] }] },
-      },
-    ],
-  });
-
-const hookList = <Item extends z.ZodType>(item: Item, description: string) =>
-  z.array(item, { error: 'must be a list of hooks, e.g. - run: [./deploy.sh]' }).optional().meta({ description });
 
 export const environmentSchema = strict({
   name: nameSchema('environment'),
@@ -368,12 +261,6 @@ export const policyFileShapeSchema = strict({ secrets: secretsList(z.unknown()) 
 export type PolicyFileInput = z.input<typeof policyFileSchema>;
 export type SecretInput = z.output<typeof secretSchema>;
 
-/** A strict object whose unknown-key message lists the allowed keys (the loader adds the key). */
-function strict<Shape extends z.ZodRawShape>(shape: Shape) {
-  const allowed = `allowed keys: ${Object.keys(shape).join(', ')}`;
-  return z.strictObject(shape, { error: (issue) => (issue.code === 'unrecognized_keys' ? allowed : undefined) });
-}
-
 type SecretShape = {
   interval?: unknown;
   generator?: unknown;
@@ -429,52 +316,4 @@ function exclusiveRandomOptions(ctx: z.core.ParsePayload<RandomInput>): void {
     if (has('encoding')) fail(['encoding'], 'applies only to bytes; remove it (passwords are plain characters)');
     if (has('charset') && has('chars')) fail(['chars'], 'use either charset or chars, not both');
   }
-}
-
-function checkRun(ctx: z.core.ParsePayload<unknown>): void {
-  const value = ctx.value;
-  const fail = (path: number[], message: string) => ctx.issues.push({ code: 'custom', input: value, path, message });
-  if (typeof value === 'string') {
-    if (value.trim() === '') fail([], `is empty; give a command, ${RUN_EXAMPLE}`);
-  } else if (Array.isArray(value)) {
-    if (value.length === 0) fail([], 'is an empty list; give at least the program, e.g. run: [kubectl, rollout, restart, deployment/api]');
-    value.forEach((word, index) => {
-      if (typeof word !== 'string') fail([index], 'must be a string; quote numbers and booleans, e.g. "8080"');
-      else if (word === '') fail([index], 'must not be an empty string');
-    });
-  } else if (value !== undefined) {
-    fail([], `must be a list (argv, run without a shell) or a string (a shell line, run with /bin/sh -c); ${RUN_EXAMPLE}`);
-  }
-}
-
-type VerifyInput = { run?: unknown; timeout?: unknown; env?: unknown; cwd?: unknown; http?: unknown };
-
-function exclusiveVerifyForms(ctx: z.core.ParsePayload<VerifyInput>): void {
-  const value = ctx.value;
-  const fail = (path: string[], message: string) => ctx.issues.push({ code: 'custom', input: value, path, message });
-  if (value.run !== undefined && value.http !== undefined) {
-    fail([], 'a verify hook needs either run or http, not both; split it into two hooks');
-  } else if (value.run === undefined && value.http === undefined) {
-    fail([], `a verify hook needs either run or http; ${RUN_EXAMPLE}, or http: { url: https://api.example.com/healthz }`);
-  } else if (value.http !== undefined) {
-    for (const key of ['timeout', 'env', 'cwd'] as const) {
-      if (value[key] === undefined) continue;
-      const hint = key === 'timeout' ? 'put it inside http (http: { url: ..., timeout: 10s })' : 'remove it';
-      fail([key], `applies only to run hooks; ${hint}`);
-    }
-  }
-}
-
-function isHttpUrl(text: string): boolean {
-  try {
-    const url = new URL(text);
-    return (url.protocol === 'http:' || url.protocol === 'https:') && url.hostname !== '';
-  } catch {
-    return false;
-  }
-}
-
-function quote(value: unknown): string {
-  if (typeof value !== 'string') return 'this value';
-  return JSON.stringify(value.length > 40 ? `${value.slice(0, 37)}...` : value);
 }

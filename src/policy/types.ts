@@ -23,6 +23,9 @@ export type CommandGenerator = {
   type: 'command';
   run: string[];
   timeoutMs: number;
+  /** Variables set for the command, and names (or `PREFIX*`) passed through from keyshift's environment. */
+  env: Record<string, string>;
+  passEnv: string[];
 };
 
 export type GeneratorSpec = RandomBytesGenerator | RandomPasswordGenerator | CommandGenerator;
@@ -79,8 +82,10 @@ export interface CommandHook {
   kind: 'command';
   run: string[] | string;
   timeoutMs: number; // default 5m
-  /** Extra environment variables (never KEYSHIFT_*: keyshift sets those). */
+  /** Variables set for the hook (never KEYSHIFT_*: keyshift sets those). */
   env: Record<string, string>;
+  /** Names (or `PREFIX*` patterns) passed through from keyshift's environment (docs/hooks.md). */
+  passEnv: string[];
   /** Absolute working directory (relative paths resolve against where keyshift runs); null = there. */
   cwd: string | null;
   /** Short human label for logs, evidence and errors, e.g. `deploy[0] kubectl` (never a value). */

@@ -15,7 +15,7 @@ export class AwsError extends Error {
   }
 }
 
-export const FAULT_KINDS = ['throttle', '500', 'drop', 'timeout'];
+export const FAULT_KINDS = ['throttle', '500', 'drop', 'timeout', 'echo'];
 
 /**
  * @param {object} options
@@ -84,7 +84,7 @@ export async function startAwsJsonServer(options) {
     options.beforeEach?.();
 
     const fault = takeFault(op);
-    if (fault && !fault.afterApply) return runFault(fault, req, res, entry);
+    if (fault && !fault.afterApply) return runFault(fault, req, res, entry, body);
 
     if (!quotas.take(op)) {
       return reply(res, entry, new AwsError('ThrottlingException', options.throttleMessage));
@@ -104,7 +104,7 @@ export async function startAwsJsonServer(options) {
     }
     for (const hook of [...afterHooks]) await hook({ ...call, output, error });
 
-    if (fault) return runFault(fault, req, res, entry);
+    if (fault) return runFault(fault, req, res, entry, body);
     return reply(res, entry, error, output);
   }
 
@@ -119,8 +119,10 @@ export async function startAwsJsonServer(options) {
     return send(res, 200, output === undefined ? undefined : toWire(output));
   }
 
-  function runFault(fault, req, res, entry) {
+  function runFault(fault, req, res, entry, body) {
     entry.fault = fault.kind;
+    // 'echo': a 400 whose message quotes the request body, as some proxies and emulators do.
+    if (fault.kind === 'echo') return reply(res, entry, new AwsError('ValidationException', `1 validation error detected: request ${body.toString('utf8')} failed to satisfy constraint`));
     if (fault.kind === 'throttle') return reply(res, entry, new AwsError('ThrottlingException', options.throttleMessage));
     if (fault.kind === '500') return reply(res, entry, new AwsError(internalErrorCode, 'An internal error occurred.', 500));
     if (fault.kind === 'drop') {

@@ -58,7 +58,7 @@ process.exit(process.argv.includes('fail') ? 3 : 0);
 `;
 
 const generator = `{ type: command, run: [node, -e, "process.stdout.write('${CANARY}' + require('crypto').randomBytes(8).toString('hex'))"] }`;
-const hook = (extra = '') => `{ run: [node, hook.cjs${extra}] }`;
+const hook = (extra = '') => `{ run: [node, hook.cjs${extra}], env: [HOOK_LOG] }`;
 
 function policy(store, { deploy = hook(), verify = hook(), revoke = hook(), check = hook() } = {}) {
   return `secrets:

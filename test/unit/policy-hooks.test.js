@@ -10,7 +10,7 @@ test('argv, shell-line and http hooks are normalised with defaults, resolved cwd
       [
         'deploy:', //                                                                        10
         '  - run: [kubectl, rollout, restart, deployment/api]', //                            11
-        '    env: { NAMESPACE: prod, _X1: "8080" }', //                                      12
+        '    env: { NAMESPACE: prod, _X1: "8080", KUBECONFIG: null }', //                    12
         '    cwd: deploy/k8s', //                                                             13
         '    timeout: 10m', //                                                                14
         '  - run: "API_TOKEN=s3cr3t-literal ./push.sh --token s3cr3t-literal"', //          15
@@ -38,6 +38,7 @@ test('argv, shell-line and http hooks are normalised with defaults, resolved cwd
       run: ['kubectl', 'rollout', 'restart', 'deployment/api'],
       timeoutMs: 600_000,
       env: { NAMESPACE: 'prod', _X1: '8080' },
+      passEnv: ['KUBECONFIG'],
       cwd: join(cwd, 'deploy/k8s'),
       label: 'deploy[0] kubectl',
       source: at(11, 13),
@@ -47,6 +48,7 @@ test('argv, shell-line and http hooks are normalised with defaults, resolved cwd
       run: 'API_TOKEN=s3cr3t-literal ./push.sh --token s3cr3t-literal',
       timeoutMs: 300_000,
       env: {},
+      passEnv: [],
       cwd: null,
       label: 'deploy[1] ./push.sh',
       source: at(15, 13),
@@ -58,6 +60,7 @@ test('argv, shell-line and http hooks are normalised with defaults, resolved cwd
       run: 'curl -fsS https://api.example.com/healthz',
       timeoutMs: 300_000,
       env: {},
+      passEnv: [],
       cwd: null,
       label: 'verify[0] curl',
       source: at(17, 13),
@@ -87,6 +90,7 @@ test('argv, shell-line and http hooks are normalised with defaults, resolved cwd
       run: ['./bin/revoke-key', '--old'],
       timeoutMs: 300_000,
       env: {},
+      passEnv: [],
       cwd: '/opt/tools',
       label: 'revoke[0] ./bin/revoke-key',
       source: at(26, 9),
@@ -117,6 +121,16 @@ const badHooks = [
     [13, 31, `${P}.verify[0].env.KEYSHIFT_VALUE: starts with KEYSHIFT_, which is reserved: keyshift sets those variables itself`],
   ]],
   ['env value not a string', ['deploy:', '  - run: [x]', '    env: { PORT: 8080 }'], [[12, 26, `${P}.deploy[0].env.PORT: expected a string, got a number`]]],
+  ['env lists a key of keyshift', ['deploy:', '  - run: [x]', '    env: [KUBECONFIG, KEYSHIFT_MASTER_KEY]'], [
+    [12, 31, `${P}.deploy[0].env[1]: is one of keyshift's keys, which never reach a hook or a generator`],
+  ]],
+  ['env sets a key of keyshift', ['verify:', '  - run: [x]', '    env: { KEYSHIFT_SIGNING_KEY: x }'], [
+    [12, 42, `${P}.verify[0].env.KEYSHIFT_SIGNING_KEY: is one of keyshift's keys`],
+  ]],
+  ['env passes everything', ['deploy:', '  - run: [x]', '    env: ["*"]'], [[12, 19, `${P}.deploy[0].env[0]: would pass keyshift's whole environment`]]],
+  ['env pattern over KEYSHIFT_*', ['deploy:', '  - run: [x]', '    env: [AWS_*, KEY*]'], [[12, 26, `${P}.deploy[0].env[1]: would match keyshift's own KEYSHIFT_* variables`]]],
+  ['env item not a name', ['deploy:', '  - run: [x]', '    env: [AWS-PROFILE]'], [[12, 19, `${P}.deploy[0].env[0]: is not a valid environment variable name`]]],
+  ['env neither list nor map', ['deploy:', '  - run: [x]', '    env: KUBECONFIG'], [[12, 18, `${P}.deploy[0].env: must be a list of variables to pass through or a map of variables to set`]]],
   ['empty cwd', ['deploy:', '  - run: [x]', '    cwd: ""'], [[12, 18, `${P}.deploy[0].cwd: must not be empty`]]],
   ['bad hook timeout', ['deploy:', '  - run: [x]', '    timeout: 5x'], [[12, 22, `${P}.deploy[0].timeout: "5x" is not a duration`]]],
   ['bad url', ['verify:', '  - run: [x]', '  - http: { url: ftp://example.com/x }'], [
@@ -162,6 +176,17 @@ for (const [title, lines, expected] of badHooks) {
     assert.deepEqual(policies, []);
   });
 }
+
+test("a command generator's env: is checked like a hook's", async () => {
+  const text = policy().replace('generator: { type: random, bytes: 32 }', 'generator: { type: command, run: [./issue.sh], env: [VAULT_ADDR, KEYSHIFT_FINGERPRINT_KEY] }');
+  const { errors, policies } = await load(text);
+  assert.deepEqual(errors.map((e) => [e.line, e.col]), [[5, 70]]);
+  assert.match(errors[0].message, /^secrets\[0\]\.generator\.env\[1\]: is one of keyshift's keys/);
+  assert.deepEqual(policies, []);
+  const ok = await load(policy().replace('generator: { type: random, bytes: 32 }', 'generator: { type: command, run: [./issue.sh], env: [VAULT_ADDR, "VAULT_*", TEAM=payments] }'));
+  assert.deepEqual(ok.errors, []);
+  assert.deepEqual(ok.policies[0].generator, { type: 'command', run: ['./issue.sh'], timeoutMs: 30_000, env: { TEAM: 'payments' }, passEnv: ['VAULT_ADDR', 'VAULT_*'] });
+});
 
 test('a bad revoke hook points at its field', async () => {
   const { errors } = await load(policy([], ['revoke:', '  - run: [./revoke.sh]', '    env: { KEYSHIFT_OLD: x }']));

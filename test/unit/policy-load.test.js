@@ -190,7 +190,7 @@ test('a valid multi-file directory is normalised', async () => {
     notify: [],
     source: { file: 'policies/a.yaml', line: 2, col: 5 },
   });
-  assert.deepEqual(issued.generator, { type: 'command', run: ['./issue.sh', '--json'], timeoutMs: 30_000 });
+  assert.deepEqual(issued.generator, { type: 'command', run: ['./issue.sh', '--json'], timeoutMs: 30_000, env: {}, passEnv: [] });
   assert.equal(issued.environments[0].store.path, join(cwd, 's'), 'paths resolve against cwd, not the policy file');
   assert.deepEqual(custom.generator, { type: 'random', length: 8, characters: 'abc' });
   assert.deepEqual(bKey.generator, { type: 'random', bytes: 32, encoding: 'base64' });

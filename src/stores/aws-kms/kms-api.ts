@@ -74,7 +74,7 @@ export class KmsApi {
     try {
       return (await (once ? this.#single() : this.client).send(new (Command as new (input: object) => never)(input))) as T;
     } catch (error) {
-      throw toKeyshiftError(error, { what: `${op} ${what}`, service: this.location, iamDoc: IAM_DOC });
+      throw toKeyshiftError(error, { what: `${op} ${what}`, service: this.location, iamDoc: IAM_DOC, input });
     }
   }
 

@@ -261,7 +261,7 @@ export class SecretsManagerStore implements SecretStore {
       return (await this.#client.send(command as never)) as T;
     } catch (error) {
       if (!mapErrors) throw error;
-      throw toKeyshiftError(error, { what, service: this.location, iamDoc: IAM_DOC });
+      throw toKeyshiftError(error, { what, service: this.location, iamDoc: IAM_DOC, input: command.input });
     }
   }
 }

@@ -1,4 +1,6 @@
 import { ExitCode, KeyshiftError } from '../../errors.js';
+import { redactSecrets } from '../../secret-forms.js';
+import { SecretValue } from '../../secret-value.js';
 
 /**
  * AWS SDK errors → keyshift errors. Throttled, access denied and not found stay distinct all the
@@ -27,6 +29,8 @@ export interface AwsErrorContext {
   service: string;
   /** Where the least-privilege IAM policy is documented. */
   iamDoc: string;
+  /** The request's input: any value in it (sentValues) is scrubbed, in every form, from the message. */
+  input?: object;
 }
 
 export function awsErrorName(error: unknown): string {
@@ -38,7 +42,10 @@ export function toKeyshiftError(error: unknown, context: AwsErrorContext): Keysh
   if (error instanceof KeyshiftError) return error;
   const name = awsErrorName(error);
   const meta = (error as { $metadata?: { httpStatusCode?: number; attempts?: number } }).$metadata;
-  const detail = `${name}: ${oneLine((error as Error)?.message ?? String(error))}`;
+  // An endpoint (a proxy, an emulator, a misbehaving service) may echo the request, value included.
+  const sent = context.input ? sentValues(context.input) : [];
+  if (sent.length > 0) scrubError(error, sent);
+  const detail = `${name}: ${oneLine(redactSecrets((error as Error)?.message ?? String(error), sent))}`;
   const attempts = meta?.attempts && meta.attempts > 1 ? ` after ${meta.attempts} attempts` : '';
   if (THROTTLING.has(name) || meta?.httpStatusCode === 429) {
     return new KeyshiftError('ERR_STORE_THROTTLED', `${context.what}: throttled by ${context.service}${attempts} (${detail})`, {
@@ -83,6 +90,32 @@ export function toKeyshiftError(error: unknown, context: AwsErrorContext): Keysh
 
 export function isNotFound(error: unknown): boolean {
   return NOT_FOUND.has(awsErrorName(error));
+}
+
+/** The values in an SDK request's input (Secrets Manager's SecretString/SecretBinary, KMS's Plaintext). */
+export function sentValues(input: object): SecretValue[] {
+  const values: SecretValue[] = [];
+  for (const field of ['SecretString', 'SecretBinary', 'Plaintext']) {
+    const value = (input as Record<string, unknown>)[field];
+    if (typeof value === 'string' && value !== '') values.push(SecretValue.fromString(value));
+    else if (value instanceof Uint8Array && value.length > 0) values.push(SecretValue.fromBytes(value));
+  }
+  return values;
+}
+
+/** The SDK error stays the cause: scrub its own texts too, so nothing that prints it shows a value. */
+function scrubError(error: unknown, sent: SecretValue[]): void {
+  if (!error || typeof error !== 'object') return;
+  const fields = error as Record<string, unknown>;
+  for (const field of ['message', 'Message', 'stack']) {
+    const text = fields[field];
+    if (typeof text !== 'string') continue;
+    try {
+      fields[field] = redactSecrets(text, sent);
+    } catch {
+      // a read-only property: the message built from it below is scrubbed anyway
+    }
+  }
 }
 
 function oneLine(text: string): string {
