@@ -124,4 +124,4 @@ const lines = [
   '',
 ];
 console.log(lines.join('\n'));
-if (args.includes('--write')) recordResults(lines.join('\n'));
+if (args.includes('--write')) recordResults('run', lines.join('\n'));
