@@ -4,7 +4,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { cli, tempProject, writeFiles, json, readEvidence, assertNoStackTrace } from '../helpers/cli.js';
-import { awsEnv, secretsManagerPolicy } from '../helpers/aws.js';
+import { awsEnv, kmsPolicy, secretsManagerPolicy } from '../helpers/aws.js';
 import { startSecretsManager } from '../fakes/secrets-manager.js';
 
 const HOUR = 3600_000;
@@ -86,4 +86,15 @@ test("a store whose region is not its endpoint's: exit 2, ERR_AWS_REGION naming 
   }
   assert.ok(fake.calls.slice(callsBefore).every((c) => c.errorCode === 'InvalidSignatureException'), 'no call got through');
   assert.equal(fake.inspect('elsewhere/db').versions.length, 1);
+});
+
+test("a store pointed at another service's endpoint: exit 2, ERR_AWS_ENDPOINT, not access denied", async () => {
+  const dir = tempProject('keyshift-sm-service-');
+  writeFiles(dir, { 'policies/kms.yaml': kmsPolicy(fake.endpoint, [{ name: 'signing-key', alias: 'alias/signing' }]) });
+  const result = await run(dir, ['status', '--json']);
+  assert.equal(result.code, 2, result.stdout + result.stderr);
+  const { error } = json(result);
+  assert.equal(error.code, 'ERR_AWS_ENDPOINT');
+  assert.match(error.message, /serves 'secretsmanager', not the service this store uses \(InvalidSignatureException: Credential should be scoped to correct service: 'secretsmanager'/);
+  assert.match(error.hint, /endpoint/);
 });
