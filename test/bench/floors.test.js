@@ -4,6 +4,9 @@ import assert from 'node:assert/strict';
 import { callMismatches, callsFor, otherClassesBound, quotaFloor } from '../../bench/floors.js';
 import { BenchmarkFailed, exitOnFailure, rotateAll } from '../../bench/spawn-rotate.js';
 import { baseEnv, tempProject, writeFiles } from '../helpers/cli.js';
+import { startSecretsManager } from '../fakes/secrets-manager.js';
+import { secretsManagerClient } from '../fakes/clients.js';
+import { TagResourceCommand } from '@aws-sdk/client-secrets-manager';
 
 const SM = { versionWrites: { rate: 50, burst: 50 }, tags: { rate: 50, burst: 50 }, reads: { rate: 10000, burst: 10000 } };
 
@@ -23,6 +26,24 @@ test('KMS: 3 TagResource per rotation at 5/s after a burst of 5 set the floor of
   assert.deepEqual([floor.seconds, floor.binding], [59, ['TagResource']]);
   assert.equal(quotaFloor({ reads: 5 }, { reads: { rate: null, burst: null } }).seconds, 0, 'an unlimited class sets no floor');
   assert.throws(() => quotaFloor({ Unknown: 1 }, buckets), /no quota bucket for class Unknown/);
+});
+
+test("the fake's stats() give each bucket's burst as the calls it lets through at once", async () => {
+  const fake = await startSecretsManager({ quotas: { tags: 8 } });
+  const client = secretsManagerClient(fake, { maxAttempts: 1 });
+  try {
+    fake.seed('burst', { value: 'x' });
+    const tag = (i) => client.send(new TagResourceCommand({ SecretId: 'burst', Tags: [{ Key: `k${i}`, Value: 'v' }] }));
+    const settled = await Promise.allSettled(Array.from({ length: 10 }, (_, i) => tag(i)));
+    const { tags, versionWrites } = fake.stats();
+    assert.deepEqual([tags.rate, tags.burst, versionWrites.burst], [8, 8, 50]);
+    // 8 at once, then the bucket is empty (a slow machine may refill one token in between).
+    assert.ok(tags.served >= 8 && tags.served <= 9 && tags.served + tags.throttled === 10, JSON.stringify(tags));
+    assert.equal(settled.filter((r) => r.status === 'fulfilled').length, tags.served);
+  } finally {
+    client.destroy();
+    await fake.close();
+  }
 });
 
 test("the run's call log is checked against what the rotations need; other classes get their own bound", () => {
