@@ -32,7 +32,11 @@ function timeRun(argv, cwd, extraEnv = {}) {
   const start = process.hrtime.bigint();
   const result = spawnSync(process.execPath, argv, { cwd, env: { ...env, ...extraEnv }, encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'], maxBuffer: 64 * 2 ** 20 });
   const ms = Number(process.hrtime.bigint() - start) / 1e6;
-  if (result.status !== 0) throw new Error(`${argv.join(' ')} exited ${result.status}: ${result.stderr}`);
+  if (result.status !== 0) {
+    // A crashed run is a failed benchmark, never a figure: say so and record nothing.
+    process.stderr.write(`benchmark failed: ${argv.join(' ')} exited ${result.status ?? result.signal}: ${result.stderr}\n`);
+    process.exit(2);
+  }
   return ms;
 }
 
@@ -124,4 +128,4 @@ const lines = [
   '',
 ];
 console.log(lines.join('\n'));
-if (args.includes('--write')) recordResults(lines.join('\n'));
+if (args.includes('--write')) recordResults('run', lines.join('\n'));

@@ -82,7 +82,8 @@ test('AWS_ENDPOINT_URL_SECRETS_MANAGER, AWS_ENDPOINT_URL and --endpoint-url reac
   const status = async (env, extra = []) => json(await cli(['status', '--json', ...extra], { cwd: dir, env }));
   assert.equal((await status(awsEnv({ AWS_ENDPOINT_URL_SECRETS_MANAGER: fake.endpoint }))).secrets[0].currentVersion, fake.inspect('endpoint/one').versions[0].id);
   assert.equal((await status(awsEnv({ AWS_ENDPOINT_URL: fake.endpoint }))).secrets[0].currentVersion, fake.inspect('endpoint/one').versions[0].id);
-  assert.equal((await status(awsEnv(), ['--endpoint-url', fake.endpoint, '--region', 'eu-west-1'])).secrets[0].currentVersion, fake.inspect('endpoint/one').versions[0].id);
+  // --region wins over AWS_REGION: the fake refuses a request signed for another Region.
+  assert.equal((await status(awsEnv({ AWS_REGION: 'eu-west-1' }), ['--endpoint-url', fake.endpoint, '--region', fake.region])).secrets[0].currentVersion, fake.inspect('endpoint/one').versions[0].id);
 });
 
 test('AWS_ENDPOINT_URL_KMS reaches an aws-kms store whose policy sets no endpoint', async () => {

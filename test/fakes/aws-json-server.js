@@ -30,6 +30,7 @@ export const FAULT_KINDS = ['throttle', '500', 'drop', 'timeout', 'echo'];
  * @param {(op: string, input: any) => string[]} [options.resourcesOf]  identifiers for deny() and the log
  * @param {string} options.accountId
  * @param {() => void} [options.beforeEach]  runs before every call (e.g. expire scheduled deletions)
+ * @param {{region: string, service: string}} [options.signingScope]  checked against a signed request's credential scope
  */
 export async function startAwsJsonServer(options) {
   const { targetPrefix, handlers, internalErrorCode } = options;
@@ -67,6 +68,8 @@ export async function startAwsJsonServer(options) {
     entryOf.set(res, entry);
     calls.push(entry);
 
+    const scopeError = options.signingScope && wrongScope(req.headers.authorization, options.signingScope);
+    if (scopeError) return reply(res, entry, scopeError);
     if (req.method !== 'POST' || !Object.hasOwn(handlers, op)) {
       return reply(res, entry, new AwsError('UnknownOperationException', `Unknown operation ${target}`));
     }
@@ -219,6 +222,22 @@ export function toWire(value) {
     return out;
   }
   return value;
+}
+
+/**
+ * The SigV4 credential scope (`Credential=AKID/date/region/service/aws4_request`) must name the
+ * endpoint's Region and service; the signature itself is not checked. AWS's JSON services answer a
+ * wrong scope with InvalidSignatureException and these messages (as reported in
+ * aws/aws-sdk-js-v3#5576, aws/aws-sdk-java#1097, fsouza/s3-upload-proxy#241); the 400 status is the
+ * fake's choice (a REST service answered 403 in #5576).
+ */
+function wrongScope(authorization, expected) {
+  const match = /Credential=[^/,]+\/\d{8}\/([^/,]*)\/([^/,]*)\/aws4_request/.exec(String(authorization ?? ''));
+  if (!match) return undefined; // unsigned: the fake does not require signatures
+  const [, region, service] = match;
+  if (region !== expected.region) return new AwsError('InvalidSignatureException', `Credential should be scoped to a valid region, not '${region}'. `);
+  if (service !== expected.service) return new AwsError('InvalidSignatureException', `Credential should be scoped to correct service: '${expected.service}'. `);
+  return undefined;
 }
 
 function addHook(list, fn) {

@@ -36,7 +36,7 @@ export function createQuotas(classOf, defaults, overrides) {
     },
     stats() {
       const out = {};
-      for (const [name, count] of counts) out[name] = { rate: buckets.get(name).rate, ...count };
+      for (const [name, count] of counts) out[name] = { rate: buckets.get(name).rate, burst: buckets.get(name).burst, ...count };
       return out;
     },
   };
@@ -44,7 +44,7 @@ export function createQuotas(classOf, defaults, overrides) {
 
 function bucket(rate) {
   if (rate === false || rate === null || rate === undefined || rate === Infinity) {
-    return { rate: null, take: () => true };
+    return { rate: null, burst: null, take: () => true };
   }
   if (!(typeof rate === 'number' && rate > 0)) throw new Error(`quota rate must be a positive number, false or null, got ${rate}`);
   const capacity = Math.max(rate, 1); // a rate below 1/s still lets one call through
@@ -52,6 +52,7 @@ function bucket(rate) {
   let last = performance.now();
   return {
     rate,
+    burst: capacity,
     take() {
       const now = performance.now();
       tokens = Math.min(capacity, tokens + ((now - last) / 1000) * rate);

@@ -40,13 +40,15 @@ const QUOTA_CLASS_OF = {
  * @param {Record<string, number|false|null>|false} [options.quotas]  per-class overrides; false = no quotas
  * @param {string} [options.region]
  * @param {string} [options.accountId]
- * @param {() => Date} [options.now]  the service clock (dates, recovery windows)
+ * @param {() => Date} [options.now]  the service clock (dates, recovery windows, version clean-up)
+ * @param {number} [options.versionsPerSecret]  the versions quota (AWS: 100)
  */
-export async function startSecretsManager({ quotas, region = 'us-east-1', accountId = '111122223333', now = () => new Date() } = {}) {
-  const state = createSecretState({ region, accountId, now });
+export async function startSecretsManager({ quotas, region = 'us-east-1', accountId = '111122223333', now = () => new Date(), versionsPerSecret } = {}) {
+  const state = createSecretState({ region, accountId, now, versionsPerSecret });
   const server = await startAwsJsonServer({
     targetPrefix: 'secretsmanager',
     service: 'secretsmanager',
+    signingScope: { region, service: 'secretsmanager' },
     accountId,
     handlers: secretsManagerOperations(state),
     quotaClassOf: QUOTA_CLASS_OF,

@@ -8,6 +8,7 @@ import {
   DescribeSecretCommand,
   GetSecretValueCommand,
   PutSecretValueCommand,
+  UpdateSecretCommand,
   UpdateSecretVersionStageCommand,
   ListSecretVersionIdsCommand,
   TagResourceCommand,
@@ -20,7 +21,8 @@ import {
   ResourceNotFoundException,
 } from '@aws-sdk/client-secrets-manager';
 import { startSecretsManager } from './secrets-manager.js';
-import { secretsManagerClient } from './clients.js';
+import { KMSClient, ListKeysCommand } from '@aws-sdk/client-kms';
+import { secretsManagerClient, TEST_CREDENTIALS } from './clients.js';
 
 let fake;
 let sm;
@@ -217,6 +219,64 @@ test('the recovery window ends on the service clock', async () => {
   } finally {
     client.destroy();
     await timed.close();
+  }
+});
+
+test('versions pile up: past 100 only deprecated versions at least 24 h old are removed, else LimitExceededException', async () => {
+  let clock = new Date('2026-11-23T10:00:00Z');
+  const timed = await startSecretsManager({ now: () => clock });
+  const client = secretsManagerClient(timed, { maxAttempts: 1 });
+  const hourAgo = new Date(clock.getTime() - 3600_000);
+  const dayAgo = new Date(clock.getTime() - 25 * 3600_000);
+  try {
+    // An old labelled version (never removed, however old), one deprecated version 25 h old, 96 deprecated 1 h old: 99.
+    const previous = { id: randomUUID(), value: 'p', stages: ['AWSPREVIOUS'], createdAt: dayAgo };
+    const oldDeprecated = { id: randomUUID(), value: 'o', createdAt: dayAgo };
+    const young = Array.from({ length: 96 }, (_, i) => ({ id: randomUUID(), value: `y${i}`, createdAt: hourAgo }));
+    const current = { id: randomUUID(), value: 'c', stages: ['AWSCURRENT'], createdAt: hourAgo };
+    timed.seed('piled', { versions: [previous, oldDeprecated, ...young, current] });
+    const putOne = (token = randomUUID()) => client.send(new PutSecretValueCommand({ SecretId: 'piled', ClientRequestToken: token, SecretString: token, VersionStages: ['AWSPENDING'] }));
+    const count = () => timed.inspect('piled').versions.length;
+
+    const first = randomUUID();
+    await putOne(first); // the 100th version: nothing is removed below the quota
+    assert.equal(count(), 100);
+    assert.ok(timed.inspect('piled').versions.some((v) => v.id === oldDeprecated.id), 'no clean-up at 100 versions');
+    await putOne(); // the 101st: the one deprecated version older than 24 h makes room
+    assert.equal(count(), 100);
+    assert.ok(!timed.inspect('piled').versions.some((v) => v.id === oldDeprecated.id), 'the 25-hour-old deprecated version is gone');
+    assert.ok(timed.inspect('piled').versions.some((v) => v.id === previous.id), 'a labelled version is never removed');
+
+    await rejects(putOne(), 'LimitExceededException', /versions/);
+    assert.equal(count(), 100, 'a refused write adds nothing');
+    assert.equal((await client.send(new GetSecretValueCommand({ SecretId: 'piled' }))).VersionId, current.id);
+    await putOne(first); // a resent write with a known token is still a no-op success
+    await rejects(client.send(new UpdateSecretCommand({ SecretId: 'piled', SecretString: 'u' })), 'LimitExceededException');
+
+    clock = new Date(clock.getTime() + 22 * 3600_000);
+    await rejects(putOne(), 'LimitExceededException'); // the youngest deprecated versions are 23 h old
+    clock = new Date(clock.getTime() + 3600_000);
+    await putOne(); // now 24 h old: one is removed
+    assert.equal(count(), 100);
+    assert.ok(!timed.inspect('piled').versions.some((v) => v.id === young[0].id), 'the oldest deprecated version made room');
+    assert.equal(count(), 100);
+  } finally {
+    client.destroy();
+    await timed.close();
+  }
+});
+
+test("the SigV4 credential scope must name the endpoint's Region and service", async () => {
+  fake.seed('scoped', { value: 'x' });
+  const elsewhere = secretsManagerClient(fake, { maxAttempts: 1, region: 'eu-west-1' });
+  const kms = new KMSClient({ region: fake.region, endpoint: fake.endpoint, credentials: TEST_CREDENTIALS, maxAttempts: 1 });
+  try {
+    await rejects(elsewhere.send(new GetSecretValueCommand({ SecretId: 'scoped' })), 'InvalidSignatureException', /^Credential should be scoped to a valid region, not 'eu-west-1'/);
+    await rejects(kms.send(new ListKeysCommand({})), 'InvalidSignatureException', /^Credential should be scoped to correct service: 'secretsmanager'/);
+    assert.equal((await send(new GetSecretValueCommand({ SecretId: 'scoped' }))).SecretString, 'x', 'the right scope still passes');
+  } finally {
+    elsewhere.destroy();
+    kms.destroy();
   }
 });
 

@@ -23,6 +23,7 @@ export function secretsManagerOperations(state) {
         `You can't use ClientRequestToken ${token} because that value is already in use for a version of secret ${secret.arn}.`,
       );
     }
+    state.makeRoomForVersion(secret);
     return state.addVersion(secret, token, value, stages);
   }
 

@@ -6,8 +6,11 @@ import { AwsError } from './aws-json-server.js';
 
 export const NOT_FOUND = "Secrets Manager can't find the specified secret.";
 export const MARKED_FOR_DELETION = "You can't perform this operation on the secret because it was marked for deletion.";
+/** AWS's "versions per secret" quota (aws-notes.md 1.3 and *Secrets Manager quotas*). */
+export const VERSIONS_PER_SECRET = 100;
+const CLEANUP_MIN_AGE_MS = 24 * 3600_000;
 
-export function createSecretState({ region, accountId, now }) {
+export function createSecretState({ region, accountId, now, versionsPerSecret = VERSIONS_PER_SECRET }) {
   const secrets = new Map(); // name -> secret
   const arnPrefix = `arn:aws:secretsmanager:${region}:${accountId}:secret:`;
 
@@ -84,12 +87,35 @@ export function createSecretState({ region, accountId, now }) {
     if (stage === 'AWSCURRENT' && from) moveStage(secret, 'AWSPREVIOUS', from);
   }
 
+  /**
+   * Before a write adds a version: AWS removes deprecated (unlabelled) versions only once a secret
+   * would hold more than the quota, and never one younger than 24 hours by the service clock, so
+   * writes faster than that pile up until the write itself fails with LimitExceededException.
+   */
+  function makeRoomForVersion(secret) {
+    if (secret.versions.size < versionsPerSecret) return;
+    const cutoff = now().getTime() - CLEANUP_MIN_AGE_MS;
+    const removable = [...secret.versions.values()]
+      .filter((v) => v.stages.size === 0 && v.createdDate.getTime() <= cutoff)
+      .sort((a, b) => a.createdDate - b.createdDate);
+    for (const version of removable) {
+      if (secret.versions.size < versionsPerSecret) break;
+      secret.versions.delete(version.id);
+    }
+    if (secret.versions.size < versionsPerSecret) return;
+    // The code is AWS's (PutSecretValue's modeled errors); the wording is the fake's own.
+    throw new AwsError(
+      'LimitExceededException',
+      `You can't create another version of secret ${secret.name}: it has ${secret.versions.size} versions, the quota for versions per secret, and none of its deprecated versions is older than 24 hours.`,
+    );
+  }
+
   function purgeExpired() {
     const at = now().getTime();
     for (const [name, secret] of secrets) if (secret.deletionDate && secret.deletionDate.getTime() <= at) secrets.delete(name);
   }
 
-  return { secrets, find, resolve, create, addVersion, holder, moveStage, purgeExpired, now };
+  return { secrets, find, resolve, create, addVersion, makeRoomForVersion, holder, moveStage, purgeExpired, now };
 }
 
 /** A secret value as stored: {kind: 'string'|'binary', data}. */

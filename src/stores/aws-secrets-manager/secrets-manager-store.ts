@@ -11,6 +11,7 @@ import { LocalStoreState } from '../aws/state-dir.js';
 import { QuotaGate } from '../aws/token-bucket.js';
 import { AWSCURRENT, AWSPENDING, AWSPREVIOUS, foreignPending, foreignPendingText, holderOf, isApplied, toVersions, type Labels } from './labels.js';
 import { diagnoseSecret } from './diagnose.js';
+import { failFastOnQuotas } from './quota-errors.js';
 
 type Sdk = typeof SM;
 type ApiClass = 'reads' | 'versionWrites' | 'tags' | 'create';
@@ -40,6 +41,7 @@ export class SecretsManagerStore implements SecretStore {
     this.#sdk = sdk;
     const config = clientConfig(spec, context.aws, context.env);
     this.#client = quietClient(() => new sdk.SecretsManagerClient(config), context.log);
+    failFastOnQuotas(this.#client);
     const where = [spec.region ?? context.aws.region ?? context.env.AWS_REGION ?? 'default region', spec.endpoint ?? context.aws.endpoint].filter(Boolean);
     this.location = `secretsmanager ${where.join(' ')}`;
     this.#local = new LocalStoreState(context.env, this.kind, context.storeId);

@@ -19,6 +19,7 @@ const THROTTLING = new Set([
   'LimitExceededException',
 ]);
 const ACCESS_DENIED = new Set(['AccessDeniedException', 'AccessDenied', 'NotAuthorizedException', 'UnauthorizedOperation', 'UnrecognizedClientException', 'InvalidSignatureException']);
+const BAD_SIGNATURE = new Set(['InvalidSignatureException', 'SignatureDoesNotMatch']);
 const NOT_FOUND = new Set(['ResourceNotFoundException', 'NotFoundException']);
 const NETWORK = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'TimeoutError', 'RequestTimeout', 'RequestTimeoutException']);
 
@@ -54,6 +55,8 @@ export function toKeyshiftError(error: unknown, context: AwsErrorContext): Keysh
       cause: error,
     });
   }
+  const scope = BAD_SIGNATURE.has(name) ? wrongScope(error, context, detail) : undefined;
+  if (scope) return scope;
   if (ACCESS_DENIED.has(name)) {
     return new KeyshiftError('ERR_STORE_ACCESS_DENIED', `${context.what}: access denied by ${context.service} (${detail})`, {
       hint: `grant the permissions listed in ${context.iamDoc} to the identity keyshift runs as`,
@@ -88,6 +91,18 @@ export function toKeyshiftError(error: unknown, context: AwsErrorContext): Keysh
   return new KeyshiftError('ERR_STORE_REQUEST', `${context.what}: ${context.service} refused the request (${detail})`, { cause: error });
 }
 
+/**
+ * A request the service refused because it would exceed a count quota (LimitExceededException):
+ * neither a retry nor a slower pace helps now. `hint` says what does, for that quota.
+ */
+export function quotaExceeded(error: unknown, input: object, what: string, message: string, hint: string): KeyshiftError {
+  // The reply may echo the request, value included, like any other error (toKeyshiftError).
+  const sent = sentValues(input);
+  if (sent.length > 0) scrubError(error, sent);
+  const detail = `${awsErrorName(error)}: ${oneLine(redactSecrets((error as Error)?.message ?? String(error), sent))}`;
+  return new KeyshiftError('ERR_STORE_QUOTA', `${what}: ${message} (${detail})`, { hint, cause: error });
+}
+
 export function isNotFound(error: unknown): boolean {
   return NOT_FOUND.has(awsErrorName(error));
 }
@@ -116,6 +131,32 @@ function scrubError(error: unknown, sent: SecretValue[]): void {
       // a read-only property: the message built from it below is scrubbed anyway
     }
   }
+}
+
+/**
+ * AWS checks the SigV4 credential scope first: a request signed for another Region or service than
+ * the endpoint's is refused with "Credential should be scoped to a valid region, not 'eu-west-1'."
+ * (or "… to correct service: 'kms'."). That is a configuration error, not missing permissions.
+ */
+function wrongScope(error: unknown, context: AwsErrorContext, detail: string): KeyshiftError | undefined {
+  const text = (error as Error)?.message ?? '';
+  const region = /scoped to a valid region, not '([^']*)'/i.exec(text);
+  if (region) {
+    return new KeyshiftError('ERR_AWS_REGION', `${context.what}: signed for Region ${region[1] || '(none)'}, but the endpoint (${context.service}) is in another Region (${detail})`, {
+      exitCode: ExitCode.usage,
+      hint: "make the store's region: (or --region, AWS_REGION) the endpoint's Region, or drop endpoint: (--endpoint-url, AWS_ENDPOINT_URL_*) to use that Region's own endpoint",
+      cause: error,
+    });
+  }
+  const service = /scoped to correct service: '([^']*)'/i.exec(text);
+  if (service) {
+    return new KeyshiftError('ERR_AWS_ENDPOINT', `${context.what}: the endpoint (${context.service}) serves '${service[1]}', not the service this store uses (${detail})`, {
+      exitCode: ExitCode.usage,
+      hint: "point the store's endpoint: (or --endpoint-url, AWS_ENDPOINT_URL_<SERVICE>) at the store's own service",
+      cause: error,
+    });
+  }
+  return undefined;
 }
 
 function oneLine(text: string): string {
