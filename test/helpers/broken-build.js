@@ -46,9 +46,11 @@ export function brokenBuild(patches) {
  */
 export function runSuiteAgainst(build, files, { namePattern, env = {}, timeoutMs = 240_000 } = {}) {
   const args = ['--test', '--test-reporter=spec', ...(namePattern ? ['--test-name-pattern', namePattern] : []), ...files];
+  // NODE_TEST_CONTEXT would make the child a subtest of ours, which runs no files at all.
+  const { NODE_TEST_CONTEXT: _, ...inherited } = process.env;
   const child = spawn(process.execPath, args, {
     cwd: root,
-    env: { ...process.env, ...env, KEYSHIFT_TEST_BUILD: build.dir },
+    env: { ...inherited, ...env, KEYSHIFT_TEST_BUILD: build.dir },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';

@@ -33,6 +33,9 @@ const SLOW_CHUNK = 4;
 const ROTATE = (name) => ['rotate', name, '--force', '--reason', 'x', '--json'];
 const env = (retries) => awsEnv({ KEYSHIFT_AWS_TIMEOUT_MS: '300', ...retries.env });
 const CALLS = { 'aws-secrets-manager': 12, 'aws-kms': 25 }; // checked against the recorded sequences
+// FAULT_OPS=CreateKey,PutSecretValue: fault only the calls of these operations (a fast slice; the
+// negative control uses it). Unset in CI: every call.
+const FAULT_OPS = process.env.FAULT_OPS ? process.env.FAULT_OPS.split(',') : null;
 
 const sequences = {};
 const tally = createTally();
@@ -107,7 +110,9 @@ async function runBatch({ storeName, fault, retries, calls }, t) {
   const batch = `${storeName} ${fault.label}, ${retries.label}`;
   try {
     const tag = `${fault.kind}${fault.afterApply ? '-after' : ''}-${retries.env.AWS_MAX_ATTEMPTS ?? 'retried'}`;
-    const victims = calls.map((at) => ({ at, ...store.seed(fake, tag, at) }));
+    const picked = FAULT_OPS ? calls.filter((at) => FAULT_OPS.includes(sequence[at - 1])) : calls;
+    if (picked.length === 0) return problems;
+    const victims = picked.map((at) => ({ at, ...store.seed(fake, tag, at) }));
     const dir = tempProject('keyshift-faults-');
     writeFiles(dir, { 'policies/victims.yaml': store.policy(fake, victims) });
     const options = { cwd: dir, env: env(retries) };
