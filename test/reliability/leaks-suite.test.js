@@ -103,7 +103,7 @@ function filesUnder(dir) {
 }
 
 for (const kind of ['local', 'aws-secrets-manager']) {
-  test(`${kind} store: a canary value never leaks outside get`, { timeout: 120_000 }, async () => {
+  test(`${kind} store: a canary value never leaks outside get`, { timeout: 120_000 }, async (t) => {
     const dir = tempProject('keyshift-leaks-');
     const temp = mkdtempSync(join(tmpdir(), 'keyshift-leaks-tmp-'));
     const hookLog = join(dir, 'hooks.jsonl');
@@ -185,6 +185,7 @@ for (const kind of ['local', 'aws-secrets-manager']) {
         for (const path of pathsHolding(call.input, CANARY)) if (path !== 'SecretString') leaks.push(`${call.op} request, member ${path}`);
       }
     }
+    t.diagnostic(`${outputs.length} runs, ${hooks.length} hook runs in ${new Set(hooks.map((h) => h.phase)).size} phases, ${webhookBodies.length} webhook bodies so far${kind === 'local' ? '' : `, ${fake.calls.length} requests searched`}; ${leaks.length} leaks`);
     assert.deepEqual(leaks, [], `the canary leaked:\n${leaks.join('\n')}`);
     // The checks above could pass for want of material: trace logs, redacted hook output, webhook
     // calls and hooks in every phase must all have been there.
