@@ -1,5 +1,6 @@
-// Crash suite: `kill -9` at random instants during `rotate --all --force` on the local store, the
-// loopback Secrets Manager and the loopback KMS, with and without slow hooks. After each crash the
+// Crash suite: `kill -9` at random instants (and, on the local store, right after a store write)
+// during `rotate --all --force` on the local store, the loopback Secrets Manager and the loopback
+// KMS, with and without slow hooks. After each crash the
 // run is repeated until done, and the invariants are checked: exactly one readable CURRENT at every
 // observed instant, no PENDING left, one new version per completed rotation, the old value readable
 // until its decommission, and an evidence chain that verifies with `issued` and `switched` for
@@ -100,6 +101,7 @@ async function killAfterWrite(dir, env, reason, storePath, nth, fullRunMs) {
   tally.kills++;
   if (killed.signal === 'SIGKILL') tally.midRun++;
   assert.ok(killed.signal === 'SIGKILL' || killed.code === 0, `${reason}: the run was not killed, yet exited ${killed.code}: ${killed.stderr.slice(0, 1500)}`);
+  assert.doesNotMatch(killed.stderr, STACK_TRACE, `${reason}: stack trace before the kill`);
   return killed.signal === 'SIGKILL';
 }
 
