@@ -133,7 +133,11 @@ async function runBatch({ storeName, fault, retries, calls }, t) {
       fake.clearFaults();
       const ops = fake.calls.slice(first).map((c) => c.op);
       if (fired === 0) problems.push(`${label}: the fault never fired (${ops.length} calls: ${ops.join(' ')})`);
-      if (ops.slice(0, at - 1).join() !== sequence.slice(0, at - 1).join()) problems.push(`${label}: the calls before the fault differ from the recorded sequence: ${ops.slice(0, at).join(' ')}`);
+      // The SDK's own retries of a slow call (a timeout on a loaded machine) are not keyshift's sequence.
+      const firstAttempts = fake.calls.slice(first).filter((c) => (c.attempt ?? 1) === 1).map((c) => c.op);
+      if (firstAttempts.slice(0, at - 1).join() !== sequence.slice(0, at - 1).join() && ops.slice(0, at - 1).join() !== sequence.slice(0, at - 1).join()) {
+        problems.push(`${label}: the calls before the fault differ from the recorded sequence: ${ops.slice(0, at).join(' ')}`);
+      }
       if (result.killed) problems.push(`${label}: still running after 90 s (killed)`);
       else if (result.code === 1) problems.push(...failureProblems(result).map((p) => `${label}: ${p}`));
       else if (result.code !== 0) problems.push(`${label}: exit ${result.code} (want 0 or 1): ${result.stdout.slice(0, 300)} ${result.stderr.slice(0, 300)}`);
