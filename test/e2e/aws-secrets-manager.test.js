@@ -293,7 +293,10 @@ describe('aws-secrets-manager store through the CLI', () => {
     }
     const get = await run(dir, ['get', 'canary'], env);
     assert.equal(get.stdout.trim(), canary, 'get prints the value');
-    for (const text of [...outputs, get.stderr, readFileSync(join(dir, 'evidence', 'evidence.jsonl'), 'utf8'), JSON.stringify(tagsOf('app/canary')), JSON.stringify(fake.calls)]) {
+    // The service gets the value in SecretString, by design, and nowhere else in any request.
+    assert.ok(fake.calls.some((c) => c.input?.SecretString === canary), 'the call log records what was sent');
+    const beyondSecretString = JSON.stringify(fake.calls.map((c) => ({ ...c, input: { ...c.input, SecretString: undefined } })));
+    for (const text of [...outputs, get.stderr, readFileSync(join(dir, 'evidence', 'evidence.jsonl'), 'utf8'), JSON.stringify(tagsOf('app/canary')), beyondSecretString]) {
       assert.ok(!text.includes(canary), `canary leaked: ${text.slice(0, 300)}`);
     }
   });

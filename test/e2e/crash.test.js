@@ -30,6 +30,7 @@ test(`kill -9 during rotate --all --force over ${COUNT} secrets, then a rerun, l
     child.kill('SIGKILL');
     const killed = await done;
     if (killed.signal === 'SIGKILL') killsMidRun++;
+    else assert.equal(killed.code, 0, `round ${round}: the run was not killed, yet failed: ${killed.stderr}`);
 
     const rerun = runCli(['rotate', '--all', '--json'], { cwd: dir });
     assert.equal(rerun.code, 0, rerun.stderr);

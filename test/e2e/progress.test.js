@@ -15,5 +15,8 @@ test('rotate --all shows done/total on a terminal and nothing when piped', () =>
   assert.equal(tty.status, 0, tty.stdout);
   assert.match(tty.stdout, /5\/5 secrets/);
   const json = spawnSync('script', ['-qec', `${process.execPath} ${bin} rotate --all --force --reason progress --json`, '/dev/null'], { cwd: dir, env: baseEnv(), encoding: 'utf8' });
+  // The run must have happened for its silence to mean anything: exit 0 and the JSON report.
+  assert.equal(json.status, 0, json.stdout);
+  assert.match(json.stdout, /"outcome": ?"rotated"/);
   assert.doesNotMatch(json.stdout, /\d+\/5 secrets/);
 });

@@ -82,6 +82,7 @@ export async function startAwsJsonServer(options) {
     if (!input || typeof input !== 'object' || Array.isArray(input)) {
       return reply(res, entry, new AwsError('SerializationException', 'Start of structure or map found where not expected.'));
     }
+    entry.input = input; // what keyshift sent, for the tests' checks (the leak suite looks for its canary)
     const resources = safeResources(op, input);
     if (resources.length > 0) entry.resource = resources[0];
     options.beforeEach?.();
@@ -166,7 +167,7 @@ export async function startAwsJsonServer(options) {
   return {
     endpoint: `http://127.0.0.1:${port}`,
     port,
-    /** Every request received, in arrival order: {index, op, status, errorCode?, fault?, attempt, resource?}. */
+    /** Every request received, in arrival order: {index, op, input, status, errorCode?, fault?, attempt, resource?}. */
     calls,
     /** Per quota class: {rate, served, throttled}. */
     stats: () => quotas.stats(),

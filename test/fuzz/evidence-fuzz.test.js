@@ -188,6 +188,9 @@ test(`single-line edits chosen by fast-check: ${EDITS} cases (seed ${seed})`, as
   });
   await checkProperty(property, fcParams(seed, 3, EDITS));
   t.diagnostic(`${EDITS} cases in ${elapsed(started)}: ${Object.entries(outcomes).map(([k, v]) => `${v} ${k}`).join(', ')}`);
+  // Most edits change a record and must have been detected; content-preserving ones exist too.
+  assert.ok(outcomes.detected * 2 >= EDITS, `only ${outcomes.detected} of ${EDITS} edits were content changes that verify caught`);
+  if (EDITS >= 100) assert.ok(outcomes['content unchanged, accepted by design'] > 0, 'no content-preserving edit was generated');
 });
 
 test('a log removed or replaced by a fresh chain is reported; the spawned CLI agrees with in-process runs', async () => {

@@ -7,8 +7,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after } from 'node:test';
 import fc from 'fast-check';
-import { bin } from '../helpers/cli.js';
-import { main } from '../../dist/cli/main.js';
+import { pathToFileURL } from 'node:url';
+import { bin, buildRoot } from '../helpers/cli.js';
+
+// In-process runs use the build under test too (a negative control's broken copy, or dist/).
+const { main } = await import(pathToFileURL(join(buildRoot, 'dist', 'cli', 'main.js')).href);
 
 /** The default seed: CI runs the same cases every time; FUZZ_SEED explores others. */
 export const DEFAULT_SEED = 20_260_611;

@@ -44,6 +44,10 @@ for (const { name, salt, weight, arbitrary } of PROPERTIES) {
     await checkProperty(fc.asyncProperty(arbitrary, checkCase), fcParams(seed, salt, numRuns));
     total += numRuns;
     t.diagnostic(`${numRuns} cases in ${elapsed(started)} (${describeOutcomes()}); ${total} of ${runs} policy cases`);
+    // A property must reach the outcomes it is about (with enough cases to expect them).
+    const valid = Object.entries(outcomes).filter(([k]) => k.startsWith('valid')).reduce((sum, [, v]) => sum + v, 0);
+    if (name === 'valid policies') assert.equal(valid, numRuns, `every valid policy validates: ${describeOutcomes()}`);
+    else if (numRuns >= 50) assert.ok(outcomes['rejected (exit 2)'] > 0, `no damaged policy was rejected: the damage changes nothing (${describeOutcomes()})`);
   });
 }
 

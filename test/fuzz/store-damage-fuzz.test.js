@@ -73,6 +73,9 @@ test(`damaged store copies: ${RUNS} cases (seed ${seed}) through status, get and
   const started = performance.now();
   await checkProperty(fc.asyncProperty(damageCase, checkDamage), { ...fcParams(seed, 1, RUNS), examples: EDGES });
   t.diagnostic(`${RUNS} cases in ${elapsed(started)}: ${Object.entries(counts).map(([k, v]) => `${v} ${k}`).join(', ')}`);
+  // Both verdicts of the oracle must have been reached, or one half of the check never ran.
+  assert.ok(counts['refused as damaged'] > 0, `no damaged copy was refused: ${JSON.stringify(counts)}`);
+  assert.ok(counts['read with a torn tail ignored'] > 0, `no torn tail was read: ${JSON.stringify(counts)}`);
 });
 
 test('the spawned CLI gives the same answers as the in-process runs (12 cases)', async (t) => {

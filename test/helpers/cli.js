@@ -6,7 +6,12 @@ import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const root = fileURLToPath(new URL('../..', import.meta.url));
-export const bin = join(root, 'bin', 'keyshift.js');
+/**
+ * The build under test: this checkout, or a copy a negative control broke on purpose
+ * (test/helpers/broken-build.js sets KEYSHIFT_TEST_BUILD for the suite it runs against it).
+ */
+export const buildRoot = process.env.KEYSHIFT_TEST_BUILD || root;
+export const bin = join(buildRoot, 'bin', 'keyshift.js');
 
 /** A home of our own, so tests never read or write the user's ~/.cache/keyshift. */
 export const testHome = mkdtempSync(join(tmpdir(), 'keyshift-home-'));

@@ -2,6 +2,8 @@
 // It checks only what src/stores/contract.ts promises, through the public interface.
 //   testStore('local', { create: async () => ({ store, cleanup }) })
 // `create()` returns a fresh, empty store; `cleanup()` (optional) removes whatever it made.
+// A valueless store (its values are made by the service, e.g. a KMS key's ARN) also passes
+// `valueOf(key, versionId)`: what its readValue must return, read from the service's side.
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
@@ -9,7 +11,7 @@ import { SecretValue } from '../../dist/secret-value.js';
 
 const LOCK = { waitMs: 2_000, owner: 'conformance-suite' };
 
-export function testStore(name, { create }) {
+export function testStore(name, { create, valueOf }) {
   describe(`SecretStore conformance: ${name}`, () => {
     let store;
     let cleanup;
@@ -24,7 +26,7 @@ export function testStore(name, { create }) {
     beforeEach(async () => {
       let real;
       ({ store: real, cleanup } = await create());
-      store = withShortIds(real);
+      store = withShortIds(real, valueOf);
       held = [];
     });
     afterEach(async () => {
@@ -182,10 +184,13 @@ export function testStore(name, { create }) {
 const long = (id) => (id.length >= 32 ? id : `${id}-${'x'.repeat(31 - id.length)}`);
 const short = (id) => id.replace(/-x+$/, '');
 
-// A valueless store (aws-kms: key material never leaves it) gets no values: creates carry null, and
-// "reads back the value" becomes "the version is readable" (the suite remembers what it wrote).
-function withShortIds(store) {
+// A valueless store (aws-kms: key material never leaves it) gets no values: creates carry null. Its
+// readValue must return what `valueOf` reads from the service for that version; when it does, the
+// test sees the text it "wrote" (the suite remembers it), and when it does not, a text that fails
+// the test's own comparison and says why.
+function withShortIds(store, valueOf) {
   const valueless = Boolean(store.capabilities?.valueless);
+  if (valueless && !valueOf) throw new Error(`${store.kind} is valueless: testStore needs valueOf(key, versionId)`);
   const written = new Map();
   const toStore = (k, op) => {
     if (op.type !== 'create' || !valueless) return { ...op, versionId: long(op.versionId) };
@@ -205,7 +210,10 @@ function withShortIds(store) {
     read: async (k) => shorten(await store.read(k)),
     readValue: async (k, id) => {
       const value = await store.readValue(k, long(id));
-      return valueless ? written.get(`${k}/${id}`) : value;
+      if (!valueless) return value;
+      const expected = await valueOf(k, long(id));
+      if (value.reveal() === expected) return written.get(`${k}/${id}`);
+      return SecretValue.fromString(`readValue gave ${JSON.stringify(value.reveal())}, the service holds ${JSON.stringify(expected)}`);
     },
     fingerprint: (value) => store.fingerprint(value),
     lock: (options) => store.lock(options),

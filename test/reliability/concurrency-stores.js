@@ -31,8 +31,8 @@ export const CONCURRENCY_STORES = {
             currents: s.current.map((v) => v.id),
             pending: s.pending.map((v) => v.id),
             currentValue: s.currentValue,
-            // The store keeps the last 5 retired ids; live and retired ids are what it can show.
-            versionIds: [...s.state.versions.map((v) => v.id), ...s.state.retired.map((r) => r.id)],
+            // The live versions as the bytes on disk hold them (the independent reader of the format).
+            versionIds: s.versions.map((v) => v.id),
             created: null,
           }]));
         },

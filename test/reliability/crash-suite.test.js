@@ -1,16 +1,21 @@
-// Crash suite: `kill -9` at random instants during `rotate --all --force` on the local store, the
-// loopback Secrets Manager and the loopback KMS, with and without slow hooks. After each crash the
+// Crash suite: `kill -9` at random instants (and, on the local store, right after a store write)
+// during `rotate --all --force` on the local store, the loopback Secrets Manager and the loopback
+// KMS, with and without slow hooks. After each crash the
 // run is repeated until done, and the invariants are checked: exactly one readable CURRENT at every
 // observed instant, no PENDING left, one new version per completed rotation, the old value readable
 // until its decommission, and an evidence chain that verifies with `issued` and `switched` for
 // every completed rotation. CRASH_ROUNDS scales the rounds per case (default 1 = 170 kills here).
+// Invariants are read with the independent reader of the local format (helpers/store-check.js)
+// and, on AWS, recorded by the fakes' afterCall hooks and asserted after each round (a hook that
+// threw would only turn into a 500 reply that keyshift retries).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
+import { watch } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { cli, runCliAsync, tempProject, writeFiles, readEvidence, manySecretsPolicy, json } from '../helpers/cli.js';
-import { inspectStore } from '../helpers/store-check.js';
-import { openLocalStore } from '../../dist/stores/local/index.js';
+import { inspectStore, readStoreFile } from '../helpers/store-check.js';
+import { versionAt } from '../fuzz/store-format.js';
 import { awsEnv, kmsPolicy, secretsManagerPolicy } from '../helpers/aws.js';
 import { startSecretsManager } from '../fakes/secrets-manager.js';
 import { startKms } from '../fakes/kms.js';
@@ -18,6 +23,7 @@ import { startKms } from '../fakes/kms.js';
 const SCALE = Number(process.env.CRASH_ROUNDS ?? 1);
 const SLOW_HOOK = '        deploy: [{ run: "sleep 0.03" }]\n';
 const tally = { kills: 0, midRun: 0, reruns: 0, rotationsChecked: 0 };
+const STACK_TRACE = /\n\s+at .+:\d+:\d+\)?/;
 
 // The figures docs/reliability.md quotes, as test diagnostics (`# …` lines in the output).
 function report(t) {
@@ -55,7 +61,11 @@ async function checkEvidence(dir, env, reason, from, verifyChain) {
   return perSecret;
 }
 
-/** Kill the run at a random instant within the time a whole run takes. */
+/**
+ * Kill the run at a random instant within the time a whole run takes. The killed run either died
+ * by the SIGKILL or had already finished with exit 0; anything else (a failure, a stack trace)
+ * is a finding. Returns true when the kill landed mid-run.
+ */
 async function killAtRandom(dir, env, reason, fullRunMs, observe) {
   const { child, done } = runCliAsync(['rotate', '--all', '--force', '--reason', reason, '-q'], { cwd: dir, env });
   const deadline = Date.now() + Math.floor(fullRunMs * Math.random());
@@ -68,6 +78,50 @@ async function killAtRandom(dir, env, reason, fullRunMs, observe) {
   tally.kills++;
   if (killed.signal === 'SIGKILL') tally.midRun++;
   await observe?.();
+  assert.ok(killed.signal === 'SIGKILL' || killed.code === 0, `${reason}: the run was not killed, yet exited ${killed.code}: ${killed.stderr.slice(0, 1500)}`);
+  assert.doesNotMatch(killed.stderr, STACK_TRACE, `${reason}: stack trace before the kill`);
+  return killed.signal === 'SIGKILL';
+}
+
+/**
+ * Kill the run right after its `nth` write to the store file (seen by inotify): the instant a write
+ * landed and what it announces (evidence, the next step) has not happened yet. Random instants
+ * rarely hit that window, and it is where a missing write-ahead loses a record.
+ */
+async function killAfterWrite(dir, env, reason, storePath, nth, fullRunMs) {
+  const { child, done } = runCliAsync(['rotate', '--all', '--force', '--reason', reason, '-q'], { cwd: dir, env });
+  let writes = 0;
+  const watcher = watch(dirname(storePath), (type, name) => {
+    if (name === basename(storePath) && ++writes === nth) child.kill('SIGKILL');
+  });
+  const late = setTimeout(() => child.kill('SIGKILL'), fullRunMs * 2);
+  const killed = await done;
+  watcher.close();
+  clearTimeout(late);
+  tally.kills++;
+  if (killed.signal === 'SIGKILL') tally.midRun++;
+  assert.ok(killed.signal === 'SIGKILL' || killed.code === 0, `${reason}: the run was not killed, yet exited ${killed.code}: ${killed.stderr.slice(0, 1500)}`);
+  assert.doesNotMatch(killed.stderr, STACK_TRACE, `${reason}: stack trace before the kill`);
+  return killed.signal === 'SIGKILL';
+}
+
+/** Most kills must land inside a run, or the suite proves little: at least half of them. */
+function assertMostMidRun(midRun, rounds) {
+  assert.ok(midRun * 2 >= rounds, `only ${midRun} of ${rounds} kills landed mid-run`);
+}
+
+/** A fake's afterCall hook records what it saw; the test asserts after the round. */
+function assertNoViolations(violations, reason) {
+  assert.deepEqual(violations.splice(0), [], `${reason}: invariants broken between two calls`);
+}
+
+/** How many change events the store file gets until `stop()`. */
+function countWrites(storePath) {
+  let writes = 0;
+  const watcher = watch(dirname(storePath), (type, name) => {
+    if (name === basename(storePath)) writes++;
+  });
+  return { stop: () => (watcher.close(), writes) };
 }
 
 async function calibrate(dir, env) {
@@ -80,7 +134,7 @@ async function calibrate(dir, env) {
 describe('crash suite: local store', () => {
   for (const hooks of [false, true]) {
     const rounds = Math.round(30 * SCALE);
-    test(`${rounds} kills during rotate --all --force over 25 secrets${hooks ? ' with slow deploy hooks' : ''}`, { timeout: 600_000 }, async (t) => {
+    test(`local store: ${rounds} kills during rotate --all --force over 25 secrets${hooks ? ' with slow deploy hooks' : ''}`, { timeout: 600_000 }, async (t) => {
       const count = 25;
       const keys = Array.from({ length: count }, (_, i) => `secret-${String(i).padStart(5, '0')}`);
       const dir = tempProject('keyshift-crash-local-');
@@ -90,28 +144,40 @@ describe('crash suite: local store', () => {
       const env = awsEnv();
       const storePath = join(dir, '.keyshift', 'dev.store');
       assert.equal((await cli(['rotate', '--all', '-q'], { cwd: dir, env })).code, 0);
+      const watcher = countWrites(storePath);
       const fullRunMs = await calibrate(dir, env);
-      // A consumer's read while the run writes: CURRENT, then its value.
-      const oneCurrent = async () => {
-        const store = openLocalStore({ path: storePath }, env);
+      const writesPerRun = watcher.stop();
+      assert.ok(writesPerRun > 0, 'the calibration run wrote the store');
+      // A consumer's read of the bytes on disk while the run writes: one CURRENT with its value.
+      const violations = [];
+      const oneCurrent = () => {
+        let state;
         try {
-          for (const key of keys) {
-            const current = (await store.read(key)).versions.filter((v) => v.stages.includes('CURRENT'));
-            assert.equal(current.length, 1, `${key}: exactly one CURRENT at every observed instant`);
-            assert.ok((await store.readValue(key, current[0].id)).reveal(), `${key}: CURRENT readable at every observed instant`);
-          }
-        } finally {
-          await store.close();
+          state = readStoreFile(storePath);
+        } catch (error) {
+          violations.push(error.message);
+          return;
+        }
+        for (const key of keys) {
+          const current = (state.entries.get(key)?.versions ?? []).filter((v) => v.stages.includes('CURRENT'));
+          if (current.length !== 1) violations.push(`${key}: ${current.length} CURRENT`);
+          else if (!versionAt(state, key, 'CURRENT').value) violations.push(`${key}: CURRENT has no value`);
         }
       };
       let observations = 0;
+      let midRun = 0;
       for (let round = 0; round < rounds; round++) {
         const reason = `crash-${round}`;
         const before = await inspectStore(storePath, keys);
         const from = readEvidence(dir).length;
-        await killAtRandom(dir, env, reason, fullRunMs, async () => {
-          if (observations++ % 4 === 0) await oneCurrent();
-        });
+        // Every other round is killed right after one of the run's store writes, chosen at random.
+        const landed = round % 2 === 1
+          ? await killAfterWrite(dir, env, reason, storePath, 1 + Math.floor(Math.random() * writesPerRun), fullRunMs)
+          : await killAtRandom(dir, env, reason, fullRunMs, async () => {
+            if (observations++ % 4 === 0) oneCurrent();
+          });
+        if (landed) midRun++;
+        assertNoViolations(violations, `${reason}: exactly one readable CURRENT at every observed instant`);
         await rerunUntilDone(dir, env);
         const rotated = await checkEvidence(dir, env, reason, from, round % 5 === 4 || round === rounds - 1);
         for (const [key, a] of await inspectStore(storePath, keys)) {
@@ -126,6 +192,7 @@ describe('crash suite: local store', () => {
           }
         }
       }
+      assertMostMidRun(midRun, rounds);
       report(t);
     });
   }
@@ -140,7 +207,7 @@ describe('crash suite: aws-secrets-manager', () => {
 
   for (const hooks of [false, true]) {
     const rounds = Math.round(28 * SCALE);
-    test(`${rounds} kills during rotate --all --force over 8 secrets${hooks ? ' with slow deploy hooks' : ''}`, { timeout: 600_000 }, async (t) => {
+    test(`aws-secrets-manager: ${rounds} kills during rotate --all --force over 8 secrets${hooks ? ' with slow deploy hooks' : ''}`, { timeout: 600_000 }, async (t) => {
       const ids = Array.from({ length: 8 }, (_, i) => `crash${hooks ? 'h' : ''}/s${i}`);
       for (const id of ids) fake.seed(id, { value: `initial ${id}` });
       const dir = tempProject('keyshift-crash-sm-');
@@ -150,17 +217,25 @@ describe('crash suite: aws-secrets-manager', () => {
       const env = awsEnv();
       const labels = (id) => fake.inspect(id).versions.filter((v) => v.stages.length > 0);
       // Every call the service answers is an observed instant: one AWSCURRENT, always.
-      const stop = fake.afterCall(() => {
-        for (const id of ids) assert.equal(labels(id).filter((v) => v.stages.includes('AWSCURRENT')).length, 1, `${id}: one AWSCURRENT at every call`);
+      const violations = [];
+      const stop = fake.afterCall(({ op, index }) => {
+        for (const id of ids) {
+          const currents = labels(id).filter((v) => v.stages.includes('AWSCURRENT')).length;
+          if (currents !== 1) violations.push(`${id}: ${currents} AWSCURRENT after call ${index} (${op})`);
+        }
       });
       try {
         const fullRunMs = await calibrate(dir, env);
+        assertNoViolations(violations, 'calibration run');
+        let midRun = 0;
         for (let round = 0; round < rounds; round++) {
           const reason = `crash-${round}`;
           const before = new Map(ids.map((id) => [id, labels(id).find((v) => v.stages.includes('AWSCURRENT'))]));
           const from = readEvidence(dir).length;
-        await killAtRandom(dir, env, reason, fullRunMs);
+          if (await killAtRandom(dir, env, reason, fullRunMs)) midRun++;
+          assertNoViolations(violations, `${reason}, killed run`);
           await rerunUntilDone(dir, env);
+          assertNoViolations(violations, `${reason}, rerun`);
           const rotated = await checkEvidence(dir, env, reason, from, round % 5 === 4 || round === rounds - 1);
           const issuedEver = new Map();
           for (const e of readEvidence(dir).filter((e) => e.event === 'issued')) issuedEver.set(e.secret, (issuedEver.get(e.secret) ?? 0) + 1);
@@ -176,6 +251,7 @@ describe('crash suite: aws-secrets-manager', () => {
             }
           });
         }
+        assertMostMidRun(midRun, rounds);
         report(t);
       } finally {
         stop();
@@ -193,7 +269,7 @@ describe('crash suite: aws-kms', () => {
 
   for (const hooks of [false, true]) {
     const rounds = Math.round(27 * SCALE);
-    test(`${rounds} kills during rotate --all --force over 6 keys${hooks ? ' with slow deploy hooks' : ''}`, { timeout: 600_000 }, async (t) => {
+    test(`aws-kms: ${rounds} kills during rotate --all --force over 6 keys${hooks ? ' with slow deploy hooks' : ''}`, { timeout: 600_000 }, async (t) => {
       const aliases = Array.from({ length: 6 }, (_, i) => `alias/crash${hooks ? 'h' : ''}-${i}`);
       for (const alias of aliases) fake.seedKey({ alias });
       const dir = tempProject('keyshift-crash-kms-');
@@ -202,17 +278,25 @@ describe('crash suite: aws-kms', () => {
       const env = awsEnv();
       const ours = (alias) => fake.keys().filter((k) => k.tags['keyshift:alias'] === alias);
       // Every call the service answers is an observed instant: the alias always on an enabled key.
-      const stop = fake.afterCall(() => {
-        for (const alias of aliases) assert.equal(fake.inspect(alias)?.state, 'Enabled', `${alias}: on an enabled key at every call`);
+      const violations = [];
+      const stop = fake.afterCall(({ op, index }) => {
+        for (const alias of aliases) {
+          const state = fake.inspect(alias)?.state;
+          if (state !== 'Enabled') violations.push(`${alias}: on a key that is ${state} after call ${index} (${op})`);
+        }
       });
       try {
         const fullRunMs = await calibrate(dir, env);
+        assertNoViolations(violations, 'calibration run');
+        let midRun = 0;
         for (let round = 0; round < rounds; round++) {
           const reason = `crash-${round}`;
           const before = new Map(aliases.map((alias) => [alias, fake.inspect(alias).keyId]));
           const from = readEvidence(dir).length;
-        await killAtRandom(dir, env, reason, fullRunMs);
+          if (await killAtRandom(dir, env, reason, fullRunMs)) midRun++;
+          assertNoViolations(violations, `${reason}, killed run`);
           await rerunUntilDone(dir, env);
+          assertNoViolations(violations, `${reason}, rerun`);
           const rotated = await checkEvidence(dir, env, reason, from, round % 5 === 4 || round === rounds - 1);
           const issuedEver = new Map();
           for (const e of readEvidence(dir).filter((e) => e.event === 'issued')) issuedEver.set(e.secret, (issuedEver.get(e.secret) ?? 0) + 1);
@@ -227,6 +311,7 @@ describe('crash suite: aws-kms', () => {
             }
           });
         }
+        assertMostMidRun(midRun, rounds);
         report(t);
       } finally {
         stop();

@@ -31,8 +31,13 @@ const FAST_LANES = createLanes(Number(process.env.KEYSHIFT_FAULTS_PARALLEL) || 4
 const SLOW_LANES = createLanes(4);
 const SLOW_CHUNK = 4;
 const ROTATE = (name) => ['rotate', name, '--force', '--reason', 'x', '--json'];
-const env = (retries) => awsEnv({ KEYSHIFT_AWS_TIMEOUT_MS: '300', ...retries.env });
+// The short client timeout only where a fault holds a request: elsewhere, on a loaded machine, it
+// made slow but healthy calls time out and be retried, so the sequence differed from the recording.
+const env = (retries, fault) => awsEnv({ ...(fault?.kind === 'timeout' ? { KEYSHIFT_AWS_TIMEOUT_MS: '300' } : {}), ...retries.env });
 const CALLS = { 'aws-secrets-manager': 12, 'aws-kms': 25 }; // checked against the recorded sequences
+// FAULT_OPS=CreateKey,PutSecretValue: fault only the calls of these operations (a fast slice; the
+// negative control uses it). Unset in CI: every call.
+const FAULT_OPS = process.env.FAULT_OPS ? process.env.FAULT_OPS.split(',') : null;
 
 const sequences = {};
 const tally = createTally();
@@ -107,10 +112,12 @@ async function runBatch({ storeName, fault, retries, calls }, t) {
   const batch = `${storeName} ${fault.label}, ${retries.label}`;
   try {
     const tag = `${fault.kind}${fault.afterApply ? '-after' : ''}-${retries.env.AWS_MAX_ATTEMPTS ?? 'retried'}`;
-    const victims = calls.map((at) => ({ at, ...store.seed(fake, tag, at) }));
+    const picked = FAULT_OPS ? calls.filter((at) => FAULT_OPS.includes(sequence[at - 1])) : calls;
+    if (picked.length === 0) return problems;
+    const victims = picked.map((at) => ({ at, ...store.seed(fake, tag, at) }));
     const dir = tempProject('keyshift-faults-');
     writeFiles(dir, { 'policies/victims.yaml': store.policy(fake, victims) });
-    const options = { cwd: dir, env: env(retries) };
+    const options = { cwd: dir, env: env(retries, fault) };
     // Recovery runs as an operator would rerun: no faults, the default timeout and retries.
     const calm = { cwd: dir, env: awsEnv() };
 
@@ -126,7 +133,11 @@ async function runBatch({ storeName, fault, retries, calls }, t) {
       fake.clearFaults();
       const ops = fake.calls.slice(first).map((c) => c.op);
       if (fired === 0) problems.push(`${label}: the fault never fired (${ops.length} calls: ${ops.join(' ')})`);
-      if (ops.slice(0, at - 1).join() !== sequence.slice(0, at - 1).join()) problems.push(`${label}: the calls before the fault differ from the recorded sequence: ${ops.slice(0, at).join(' ')}`);
+      // The SDK's own retries of a slow call (a timeout on a loaded machine) are not keyshift's sequence.
+      const firstAttempts = fake.calls.slice(first).filter((c) => (c.attempt ?? 1) === 1).map((c) => c.op);
+      if (firstAttempts.slice(0, at - 1).join() !== sequence.slice(0, at - 1).join() && ops.slice(0, at - 1).join() !== sequence.slice(0, at - 1).join()) {
+        problems.push(`${label}: the calls before the fault differ from the recorded sequence: ${ops.slice(0, at).join(' ')}`);
+      }
       if (result.killed) problems.push(`${label}: still running after 90 s (killed)`);
       else if (result.code === 1) problems.push(...failureProblems(result).map((p) => `${label}: ${p}`));
       else if (result.code !== 0) problems.push(`${label}: exit ${result.code} (want 0 or 1): ${result.stdout.slice(0, 300)} ${result.stderr.slice(0, 300)}`);

@@ -57,4 +57,6 @@ testStore('aws-kms', {
     };
     return { store: wrapped, cleanup: () => rmSync(stateDir, { recursive: true, force: true }) };
   },
+  // `get` prints the ARN of the version's key: the key keyshift created carrying the version's tag.
+  valueOf: (key, versionId) => fake.keys().find((k) => k.tags['keyshift:alias'] === `alias/${key}` && k.tags['keyshift:version-id'] === versionId)?.arn ?? null,
 });

@@ -2,12 +2,12 @@
 // is and rewritten in the current format by its first write; drafts of any shape round-trip.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openLocalStore } from '../../dist/stores/local/index.js';
-import { buildHeader, encodeRecord, FORMAT_VERSION } from '../../dist/stores/local/file-format.js';
+import { buildHeader, FORMAT_VERSION } from '../../dist/stores/local/file-format.js';
 import { deriveKeys } from '../../dist/stores/local/master-key.js';
 import { SecretValue } from '../../dist/secret-value.js';
 
@@ -24,20 +24,16 @@ const draft = (event, extra = {}) => ({
   emergency: false, checks: [], runId: 'run-1', ...extra,
 });
 
-/** A store as keyshift wrote it in format 1: JSON object records, the entry meta as JSON text. */
-function writeFormat1Store(path, masterKey) {
-  const keys = deriveKeys(Buffer.from(masterKey, 'base64'), 'test');
-  const header = buildHeader({ storeId: randomBytes(16).toString('hex'), generation: 1, createdAt: '2026-01-01T00:00:00.000Z' }, keys, 1);
-  const value = (text) => Buffer.from(text).toString('base64');
-  const meta = JSON.stringify({ rotation: null, lastRotatedAt: '2026-01-01T00:00:00.000Z', pendingEvents: [draft('switched')] });
-  const records = [
-    { type: 'entry', key: 'api', versions: [{ id: 'v1', stages: ['CURRENT'], createdAt: 't0', value: value('old') }], retired: [], meta },
-    { type: 'meta', meta: { evidenceAnchors: {}, confirmedRuns: ['run-0'] } },
-    { type: 'entry', key: 'api', versions: [{ id: 'v1', stages: ['PREVIOUS'], createdAt: 't0', value: value('old') }, { id: 'v2', stages: ['CURRENT'], createdAt: 't1', value: value('new') }], retired: [{ id: 'v0', retiredAt: 't1' }], meta },
-    { type: 'entry', key: 'db', versions: [{ id: 'd1', stages: ['CURRENT'], createdAt: 't0', value: value('db') }], retired: [], meta: JSON.stringify({ rotation: null, lastRotatedAt: null, pendingEvents: [] }) },
-  ];
-  const frames = records.map((record, index) => encodeRecord(keys, header.digest, index, JSON.stringify(record)));
-  writeFileSync(path, Buffer.concat([header.bytes, ...frames]), { mode: 0o600 });
+/**
+ * A store written by keyshift itself while format 1 was current (commit be18e84^, by
+ * test/fixtures/make-format-1-store.mjs.txt), committed with its master key: what a user upgrading
+ * has on disk, not what today's encoder thinks format 1 was. Copied, as reading must not change it.
+ */
+function copyFormat1Store(path) {
+  const fixture = new URL('../fixtures/format-1.store', import.meta.url);
+  copyFileSync(fixture, path);
+  chmodSync(path, 0o600);
+  return readFileSync(new URL('../fixtures/format-1.store.key', import.meta.url), 'utf8').trim();
 }
 
 const headerFormat = (path) => JSON.parse(readFileSync(path).subarray(12, 12 + readFileSync(path).readUInt32BE(8)).toString('utf8')).format;
@@ -45,14 +41,15 @@ const headerFormat = (path) => JSON.parse(readFileSync(path).subarray(12, 12 + r
 describe('local store formats', () => {
   it('reads a format-1 store without changing it, and its first write rewrites it in the current format', async () => {
     const t = tempDir();
-    const env = { KEYSHIFT_MASTER_KEY: randomBytes(32).toString('base64') };
     try {
-      writeFormat1Store(t.path, env.KEYSHIFT_MASTER_KEY);
+      const env = { KEYSHIFT_MASTER_KEY: copyFormat1Store(t.path) };
       const before = readFileSync(t.path);
+      assert.equal(headerFormat(t.path), 1, 'the fixture is a format-1 store');
       const reader = openLocalStore({ path: t.path }, env);
       const state = await reader.read('api');
       assert.deepEqual(state.versions.map((v) => [v.id, v.stages]), [['v1', ['PREVIOUS']], ['v2', ['CURRENT']]]);
-      assert.deepEqual(state.retired, [{ id: 'v0', retiredAt: 't1' }]);
+      assert.deepEqual(state.retired.map((r) => r.id), ['v0']);
+      assert.ok(!Number.isNaN(Date.parse(state.retired[0].retiredAt)));
       assert.deepEqual(state.pendingEvents, [draft('switched')]);
       assert.equal((await reader.readValue('api', 'v2')).reveal(), 'new');
       assert.deepEqual((await reader.readMeta()).confirmedRuns, ['run-0']);
