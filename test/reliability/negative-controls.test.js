@@ -35,7 +35,7 @@ const CONTROLS = [
     breaks: 'a value logged: hook output is logged without redaction',
     patches: [{
       under: 'dist/bundle',
-      find: 'text=redactBytes(bytes,secret,truncated).toString("utf8");bytes.fill(0),secretText&&(text=text.split(secretText).join("[redacted]"))',
+      find: 'text=redactBytes(bytes,secret,truncated).toString("utf8");bytes.fill(0),text=redactForms(text,forms,truncated)',
       replace: 'text=bytes.toString("utf8");bytes.fill(0)',
     }],
     files: ['test/reliability/leaks-suite.test.js'],
