@@ -263,10 +263,15 @@ export class AppendLog {
     let index = 0;
     const records = { size: recordBytes, write: (text: string, target: Buffer, at: number) => writeRecord(keys, header.digest, index++, text, target, at) };
     // Just before the rename: the lock is still ours and the file is still the one we replayed.
+    // (A torn tail after our end is fine: the new generation leaves it out.)
     const unchanged = async () => {
       await this.#checkLock();
       const st = await fs.stat(this.path);
-      if (st.ino !== snap.fileId?.ino || st.dev !== snap.fileId.dev || st.size !== snap.validEnd) throw changedError(this.path);
+      if (st.ino !== snap.fileId?.ino || st.dev !== snap.fileId.dev || st.size < snap.validEnd) throw changedError(this.path);
+      if (st.size > snap.validEnd) {
+        const probe = await refreshSnapshot(this.path, { ...snap, entries: new Map() }, () => this.keys.forExistingStore());
+        if (probe.validEnd !== snap.validEnd || probe.fileId?.ino !== st.ino) throw changedError(this.path);
+      }
     };
     await compactInto(this.path, header, plaintexts(), records, unchanged, (fileId) => {
       // The rename happened: from here on appends must use the new header, whatever fails next.
