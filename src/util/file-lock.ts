@@ -1,4 +1,4 @@
-import { promises as fs, constants } from 'node:fs';
+import { promises as fs, constants, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { ExitCode, KeyshiftError } from '../errors.js';
@@ -202,7 +202,7 @@ function holdLock(lockPath: string, me: LockHolder, what: string): HeldLock {
   return {
     path: lockPath,
     async verify() {
-      const holder = await readHolder(lockPath);
+      const holder = holderNow(lockPath);
       if (!isMine(holder)) throw lostError(lockPath, what, holder);
     },
     async release() {
@@ -212,6 +212,28 @@ function holdLock(lockPath: string, me: LockHolder, what: string): HeldLock {
       if (isMine(await readHolder(lockPath))) await fs.rm(lockPath, { force: true });
     },
   };
+}
+
+/**
+ * The lock file's holder, read synchronously: it runs before every append, and a 200-byte local file
+ * reads in microseconds this way, where an async read's four thread-pool hops cost about a
+ * millisecond on a busy machine.
+ */
+function holderNow(lockPath: string): LockHolder | 'gone' | 'unreadable' {
+  let text: string;
+  try {
+    text = readFileSync(lockPath, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return 'gone';
+    throw error;
+  }
+  try {
+    const parsed = JSON.parse(text) as LockHolder;
+    if (typeof parsed.pid === 'number' && typeof parsed.token === 'string') return parsed;
+  } catch {
+    // judged below as naming no holder
+  }
+  return 'unreadable';
 }
 
 function lostError(lockPath: string, what: string, holder: LockHolder | 'gone' | 'unreadable'): KeyshiftError {
