@@ -81,7 +81,7 @@ async function refusal(file: string, error: unknown): Promise<unknown> {
   const link = await fs.lstat(file).then((st) => st.isSymbolicLink(), () => false);
   if (!link) return error;
   return new KeyshiftError('ERR_EVIDENCE_SYMLINK', `evidence log ${file} is a symbolic link; keyshift never writes evidence through one`, {
-    hint: 'remove the link and rerun, or point --evidence-dir at the directory that should hold evidence.jsonl',
+    hint: 'remove the link, or point --evidence-dir at the directory that should hold evidence.jsonl',
   });
 }
 
