@@ -71,7 +71,7 @@ export async function acquireFileLock(lockPath: string, options: FileLockOptions
         {
           exitCode: ExitCode.blocked,
           retryable: true,
-          hint: `wait for that run to finish, or raise --lock-timeout; a lock whose holder died is taken over automatically, a live (even paused) holder's never: stop that process if it hangs (${lockPath})`,
+          hint: `wait for that run to finish, or raise --lock-timeout; a dead holder's lock is taken over automatically (on this host at once, from another host once its heartbeat is ${Math.round(staleMs / 1000)}s old), a live one's never, even when paused: stop that process if it hangs (${lockPath})`,
         },
       );
     }
