@@ -65,7 +65,10 @@ export function startRun(
       if (failure === undefined) return;
       // The drafts stay unconfirmed in the stores: the next run appends what is missing.
       throw new KeyshiftError('ERR_EVIDENCE_WRITE', `changes were applied but evidence could not be written: ${errorMessage(failure)}`, {
-        hint: 'fix the evidence directory (space, permissions) and rerun keyshift rotate: it appends the missing records',
+        // The log's own hint (a symlink, a damaged log, a held lock) says what to fix.
+        hint: failure instanceof KeyshiftError && failure.hint
+          ? `${failure.hint}; then rerun keyshift rotate: it appends the missing records`
+          : 'fix the evidence directory (space, permissions) and rerun keyshift rotate: it appends the missing records',
       });
     },
   };

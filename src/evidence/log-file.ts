@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { createReadStream, promises as fs, constants } from 'node:fs';
 import { MAX_LINE_BYTES } from './record.js';
 import { readAt } from '../util/file-io.js';
+import { KeyshiftError } from '../errors.js';
 
 /** The one file of an evidence directory. */
 export const evidenceFile = (dir: string): string => join(dir, 'evidence.jsonl');
@@ -53,13 +54,49 @@ export async function* readLines(file: string, end: number): AsyncGenerator<LogL
   if (length > 0) yield { number: number + 1, bytes: Buffer.concat(parts), terminated: false, tooLong: false };
 }
 
+/**
+ * Opens the log for appending, creating it (mode 0600) if missing. Never through a symbolic link:
+ * a planted one (even a dangling one) would make keyshift append to, or create, a file elsewhere.
+ */
 export async function openForAppend(file: string): Promise<{ handle: fs.FileHandle; created: boolean }> {
-  try {
-    return { handle: await fs.open(file, constants.O_RDWR | constants.O_APPEND), created: false };
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-    return { handle: await fs.open(file, constants.O_RDWR | constants.O_APPEND | constants.O_CREAT, 0o600), created: true };
+  const flags = constants.O_RDWR | constants.O_APPEND | constants.O_NOFOLLOW;
+  for (;;) {
+    try {
+      return { handle: await fs.open(file, flags), created: false };
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw await refusal(file, error);
+    }
+    try {
+      return { handle: await fs.open(file, flags | constants.O_CREAT | constants.O_EXCL, 0o600), created: true };
+    } catch (error) {
+      // EEXIST: another process created it between our two opens (open theirs), or a dangling link.
+      const refused = await refusal(file, error);
+      if (refused !== error || (error as NodeJS.ErrnoException).code !== 'EEXIST') throw refused;
+    }
   }
+}
+
+/** A symbolic link where the log belongs is refused in one line naming it (the open says ELOOP or EEXIST). */
+async function refusal(file: string, error: unknown): Promise<unknown> {
+  const link = await fs.lstat(file).then((st) => st.isSymbolicLink(), () => false);
+  if (!link) return error;
+  return new KeyshiftError('ERR_EVIDENCE_SYMLINK', `evidence log ${file} is a symbolic link; keyshift never writes evidence through one`, {
+    hint: 'remove the link, or point --evidence-dir at the directory that should hold evidence.jsonl',
+  });
+}
+
+/**
+ * After a failed append of `data` at `before`: cuts what that append left, when the file holds a
+ * prefix of `data` there and nothing more. Anything else past `before` (another writer's records,
+ * O_APPEND puts ours after them) is never cut. True when it cut.
+ */
+export async function takeBackTornAppend(handle: fs.FileHandle, before: number, data: Buffer): Promise<boolean> {
+  const { size } = await handle.stat();
+  if (size <= before || size - before > data.length) return false;
+  const tail = await readAt(handle, before, size - before);
+  if (!tail.equals(data.subarray(0, tail.length))) return false;
+  await handle.truncate(before);
+  return true;
 }
 
 /** The last newline-terminated line, and whether a partial line follows it. Reads backwards. */

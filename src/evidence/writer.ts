@@ -6,7 +6,7 @@ import { acquireFileLock } from '../util/file-lock.js';
 import {
   ZERO_HASH, draftFields, parseSealedRecord, sealRecord, type EvidenceHead, type EvidenceRecord,
 } from './record.js';
-import { countLines, evidenceFile, openForAppend, readFirstLine, readLastLine } from './log-file.js';
+import { countLines, evidenceFile, openForAppend, readFirstLine, readLastLine, takeBackTornAppend } from './log-file.js';
 import { fsyncDir } from '../util/file-io.js';
 
 export interface EvidenceLogOptions {
@@ -128,12 +128,13 @@ export class EvidenceLog {
         );
         const data = Buffer.from(lines.join(''), 'utf8');
         this.#cache = null; // until the write is known to be complete
+        await lock.verify(); // a run whose lock was taken over (it was paused) must not append
         try {
           await handle.writeFile(data);
           await handle.datasync();
         } catch (error) {
-          // Under the lock nobody else writes: take back our own partial line so no torn record remains.
-          await handle.truncate(before).catch(() => undefined);
+          // Take back our own partial line, so that no torn record remains; never anything else.
+          if (await lock.verify().then(() => true, () => false)) await takeBackTornAppend(handle, before, data).catch(() => undefined);
           throw error;
         }
         if (created) await fsyncDir(this.#dir);

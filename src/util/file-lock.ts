@@ -1,12 +1,16 @@
-import { promises as fs, constants } from 'node:fs';
+import { promises as fs, constants, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { ExitCode, KeyshiftError } from '../errors.js';
+import { pidScope, processStart } from './process-identity.js';
 
 /**
  * An inter-process lock: a file created with O_EXCL that names its holder. A holder refreshes the
- * file's mtime while it lives; a lock whose pid is dead (same host) or whose heartbeat stopped
- * (another host, a lost machine) is taken over. A live holder makes us wait `waitMs`, then exit 3.
+ * file's mtime (its heartbeat) while it lives. On this host a lock is judged by its pid alone: a
+ * dead (or reused) pid is taken over at once, a live one never, however old its heartbeat (a paused
+ * process, SIGSTOP or a suspended laptop, is alive). A holder on another host cannot be asked, so
+ * its lock is taken over once its heartbeat is older than `staleMs`; that is why a holder checks
+ * `verify()` before every write: a run paused that long finds its token gone and stops.
  */
 
 export interface LockHolder {
@@ -15,12 +19,16 @@ export interface LockHolder {
   owner: string;
   token: string;
   acquiredAt: string;
+  /** Boot and pid namespace the pid belongs to (Linux; absent in locks of older versions). */
+  pidScope?: string;
+  /** The holder process's start time, so that a reused pid is not taken for it (Linux). */
+  processStart?: string;
 }
 
 export interface FileLockOptions {
   waitMs: number;
   owner: string;
-  /** A lock whose heartbeat is older than this is stale even if we cannot check its pid. */
+  /** A holder on another host whose heartbeat is older than this is taken over. */
   staleMs?: number;
   /** Words for the error message, e.g. "store .keyshift/dev.store". */
   what: string;
@@ -28,6 +36,8 @@ export interface FileLockOptions {
 
 export interface HeldLock {
   readonly path: string;
+  /** Throws ERR_LOCK_LOST unless the lock file still names this holder: call it before every write. */
+  verify(): Promise<void>;
   release(): Promise<void>;
 }
 
@@ -42,14 +52,15 @@ export async function acquireFileLock(lockPath: string, options: FileLockOptions
     owner: options.owner,
     token: randomBytes(8).toString('hex'),
     acquiredAt: new Date().toISOString(),
+    ...definedOnly({ pidScope: pidScope(), processStart: processStart(process.pid) }),
   };
   const deadline = Date.now() + options.waitMs;
   let delay = 5;
   for (;;) {
-    if (await tryCreate(lockPath, me)) return holdLock(lockPath, me);
+    if (await tryCreate(lockPath, me)) return holdLock(lockPath, me, options.what);
     const holder = await readHolder(lockPath);
     if (holder === 'gone') continue;
-    if (holder === 'unreadable' || (await isStale(lockPath, holder, staleMs))) {
+    if (holder === 'unreadable' || (await judge(lockPath, holder, staleMs)).stale) {
       await takeOver(lockPath, holder);
       continue;
     }
@@ -60,7 +71,7 @@ export async function acquireFileLock(lockPath: string, options: FileLockOptions
         {
           exitCode: ExitCode.blocked,
           retryable: true,
-          hint: `wait for that run to finish, or raise --lock-timeout; a lock whose holder died is taken over automatically (${lockPath})`,
+          hint: `wait for that run to finish, or raise --lock-timeout; a dead holder's lock is taken over automatically (on this host at once, from another host once its heartbeat is ${Math.round(staleMs / 1000)}s old), a live one's never, even when paused: stop that process if it hangs (${lockPath})`,
         },
       );
     }
@@ -80,11 +91,8 @@ export async function inspectFileLock(lockPath: string, staleMs = DEFAULT_STALE_
   const holder = await readHolder(lockPath);
   if (holder === 'gone') return { state: 'free' };
   if (holder === 'unreadable') return { state: 'dead', holder: null, why: 'it names no holder (a run died while creating it)' };
-  if (!(await isStale(lockPath, holder, staleMs))) return { state: 'live', holder };
-  const why = holder.host === hostname() && !isAlive(holder.pid)
-    ? `process ${holder.pid} on this host is not running`
-    : `its heartbeat stopped more than ${Math.round(staleMs / 1000)}s ago`;
-  return { state: 'dead', holder, why };
+  const verdict = await judge(lockPath, holder, staleMs);
+  return verdict.stale ? { state: 'dead', holder, why: verdict.why } : { state: 'live', holder };
 }
 
 /**
@@ -94,7 +102,7 @@ export async function inspectFileLock(lockPath: string, staleMs = DEFAULT_STALE_
 export async function breakFileLock(lockPath: string, staleMs = DEFAULT_STALE_MS): Promise<boolean> {
   const holder = await readHolder(lockPath);
   if (holder === 'gone') return false;
-  if (holder !== 'unreadable' && !(await isStale(lockPath, holder, staleMs))) return false;
+  if (holder !== 'unreadable' && !(await judge(lockPath, holder, staleMs)).stale) return false;
   await takeOver(lockPath, holder);
   const after = await readHolder(lockPath);
   return after === 'gone' || (holder !== 'unreadable' && typeof after !== 'string' && after.token !== holder.token);
@@ -103,7 +111,7 @@ export async function breakFileLock(lockPath: string, staleMs = DEFAULT_STALE_MS
 async function tryCreate(lockPath: string, me: LockHolder): Promise<boolean> {
   let handle: fs.FileHandle;
   try {
-    handle = await fs.open(lockPath, constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY, 0o600);
+    handle = await fs.open(lockPath, constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW | constants.O_WRONLY, 0o600);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
     throw error;
@@ -133,16 +141,30 @@ async function readHolder(lockPath: string): Promise<LockHolder | 'gone' | 'unre
   return (await ageMs(lockPath)) > 1_000 ? 'unreadable' : 'gone';
 }
 
-async function isStale(lockPath: string, holder: LockHolder, staleMs: number): Promise<boolean> {
-  if (holder.host === hostname()) {
-    if (holder.pid === process.pid) return false;
-    try {
-      process.kill(holder.pid, 0);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ESRCH') return true;
-    }
+type Verdict = { stale: false } | { stale: true; why: string };
+
+async function judge(lockPath: string, holder: LockHolder, staleMs: number): Promise<Verdict> {
+  if (onThisMachine(holder)) {
+    const dead = deadReason(holder);
+    // Alive here: never taken over, whatever its heartbeat says (a stopped process is alive).
+    return dead ? { stale: true, why: dead } : { stale: false };
   }
-  return (await ageMs(lockPath)) > staleMs;
+  if ((await ageMs(lockPath)) > staleMs) return { stale: true, why: `its heartbeat stopped more than ${Math.round(staleMs / 1000)}s ago` };
+  return { stale: false };
+}
+
+/** Same host name, and (where both know it) the same boot and pid namespace: its pid can be asked. */
+function onThisMachine(holder: LockHolder): boolean {
+  if (holder.host !== hostname()) return false;
+  const mine = pidScope();
+  return holder.pidScope === undefined || mine === null || holder.pidScope === mine;
+}
+
+function deadReason(holder: LockHolder): string | null {
+  if (holder.pid !== process.pid && !isAlive(holder.pid)) return `process ${holder.pid} on this host is not running`;
+  const started = holder.processStart === undefined ? null : processStart(holder.pid);
+  if (started !== null && started !== holder.processStart) return `process ${holder.pid} on this host is another process now (the holder exited and its pid was reused)`;
+  return null;
 }
 
 /** Move the stale lock aside; if someone replaced it meanwhile, put theirs back. */
@@ -163,23 +185,68 @@ async function takeOver(lockPath: string, stale: LockHolder | 'unreadable'): Pro
   await fs.rm(aside, { force: true });
 }
 
-function holdLock(lockPath: string, me: LockHolder): HeldLock {
+function holdLock(lockPath: string, me: LockHolder, what: string): HeldLock {
+  const isMine = (holder: Awaited<ReturnType<typeof readHolder>>) => typeof holder !== 'string' && holder.token === me.token;
+  // The heartbeat touches only our own lock: a run that resumes after losing it must not keep the
+  // new holder's lock looking fresh on its behalf (nor on its own).
   const timer = setInterval(() => {
-    const now = new Date();
-    fs.utimes(lockPath, now, now).catch(() => undefined);
+    readHolder(lockPath)
+      .then((holder) => {
+        const now = new Date();
+        return isMine(holder) ? fs.utimes(lockPath, now, now) : undefined;
+      })
+      .catch(() => undefined);
   }, HEARTBEAT_MS);
   timer.unref();
   let released = false;
   return {
     path: lockPath,
+    async verify() {
+      const holder = holderNow(lockPath);
+      if (!isMine(holder)) throw lostError(lockPath, what, holder);
+    },
     async release() {
       if (released) return;
       released = true;
       clearInterval(timer);
-      const holder = await readHolder(lockPath);
-      if (typeof holder !== 'string' && holder.token === me.token) await fs.rm(lockPath, { force: true });
+      if (isMine(await readHolder(lockPath))) await fs.rm(lockPath, { force: true });
     },
   };
+}
+
+/**
+ * The lock file's holder, read synchronously: it runs before every append, and a 200-byte local file
+ * reads in microseconds this way, where an async read's four thread-pool hops cost about a
+ * millisecond on a busy machine.
+ */
+function holderNow(lockPath: string): LockHolder | 'gone' | 'unreadable' {
+  let text: string;
+  try {
+    text = readFileSync(lockPath, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return 'gone';
+    throw error;
+  }
+  try {
+    const parsed = JSON.parse(text) as LockHolder;
+    if (typeof parsed.pid === 'number' && typeof parsed.token === 'string') return parsed;
+  } catch {
+    // judged below as naming no holder
+  }
+  return 'unreadable';
+}
+
+function lostError(lockPath: string, what: string, holder: LockHolder | 'gone' | 'unreadable'): KeyshiftError {
+  const now = holder === 'gone' ? 'is gone' : holder === 'unreadable' ? 'names no holder' : `names ${holder.owner} (pid ${holder.pid} on ${holder.host})`;
+  return new KeyshiftError('ERR_LOCK_LOST', `${what}: this run lost its lock (${lockPath} ${now}), so it stopped before writing`, {
+    retryable: true,
+    hint: 'another run took the lock over while this one was paused (a holder on another host whose heartbeat stopped); nothing more was written: rerun once that run is done, and an in-flight rotation resumes from the store',
+  });
+}
+
+/** Holder fields that this platform can tell: absent ones are left out of the lock file. */
+function definedOnly<T extends Record<string, string | null>>(fields: T): { [K in keyof T]?: string } {
+  return Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== null)) as { [K in keyof T]?: string };
 }
 
 function isAlive(pid: number): boolean {

@@ -215,3 +215,88 @@ test('the standalone auditor script in docs/evidence.md agrees with verify', asy
   assert.equal(bad.code, 1);
   assert.match(bad.out, /line 2/);
 });
+
+test('a symbolic link at evidence.jsonl is refused in one line naming it: nothing is written through it', async () => {
+  const { symlinkSync, mkdirSync } = await import('node:fs');
+  const dir = freshDir();
+  mkdirSync(dir, { recursive: true });
+  const existing = join(dir, '..', 'somewhere-else.txt');
+  writeFileSync(existing, 'not evidence\n');
+  for (const target of [existing, join(dir, '..', 'not-there-yet.jsonl')]) {
+    symlinkSync(target, join(dir, 'evidence.jsonl'));
+    const log = new EvidenceLog(dir);
+    await assert.rejects(log.append([draft(1)]), (error) => {
+      assert.equal(error.code, 'ERR_EVIDENCE_SYMLINK');
+      assert.ok(error.message.includes(join(dir, 'evidence.jsonl')) && !error.message.includes('\n') && error.hint);
+      return true;
+    });
+    (await import('node:fs')).unlinkSync(join(dir, 'evidence.jsonl'));
+  }
+  assert.equal(readFileSync(existing, 'utf8'), 'not evidence\n');
+  assert.ok(!existsSync(join(dir, '..', 'not-there-yet.jsonl')), 'the dangling link target was not created');
+});
+
+test("after a failed append the writer takes back only its own torn bytes, never another writer's records", async () => {
+  const { takeBackTornAppend } = await import('../../dist/evidence/log-file.js');
+  const { open } = await import('node:fs/promises');
+  const dir = freshDir();
+  const log = new EvidenceLog(dir);
+  await log.append([draft(1)]);
+  await log.close();
+  const file = join(dir, 'evidence.jsonl');
+  const before = statSync(file).size;
+  const ours = Buffer.from(`${JSON.stringify(draft(2))}\n${JSON.stringify(draft(3))}\n`);
+  const cases = [
+    { tail: ours.subarray(0, 40), cut: true, what: 'our own torn line' },
+    { tail: ours.subarray(0, ours.indexOf('\n') + 1), cut: true, what: 'our own first line, the rest never written' },
+    { tail: null, cut: false, what: "another writer's record" },
+    { tail: 'theirs+ours', cut: false, what: "another writer's record, then our torn line (O_APPEND put ours after)" },
+  ];
+  for (const kase of cases) {
+    const other = new EvidenceLog(dir);
+    await other.append([draft(9, { runId: 'other-writer' })]); // a complete record after `before`
+    await other.close();
+    const theirs = readFileSync(file).subarray(before);
+    (await import('node:fs')).truncateSync(file, before);
+    if (kase.tail === null) appendFileSync(file, theirs);
+    else if (kase.tail === 'theirs+ours') appendFileSync(file, Buffer.concat([theirs, ours.subarray(0, 30)]));
+    else appendFileSync(file, kase.tail);
+    const expected = readFileSync(file);
+    const handle = await open(file, 'r+');
+    try {
+      assert.equal(await takeBackTornAppend(handle, before, ours), kase.cut, kase.what);
+    } finally {
+      await handle.close();
+    }
+    assert.deepEqual(readFileSync(file), kase.cut ? expected.subarray(0, before) : expected, kase.what);
+    (await import('node:fs')).truncateSync(file, before);
+  }
+});
+
+test('an append cut short by a real write error (file size limit) leaves no torn line, and the next append continues the chain', { skip: process.platform === 'win32' && 'needs ulimit' }, async () => {
+  const dir = freshDir();
+  const log = new EvidenceLog(dir);
+  await log.append([draft(1)]);
+  await log.close();
+  const file = join(dir, 'evidence.jsonl');
+  const before = statSync(file).size;
+  const limitBlocks = Math.ceil((before + 300) / 512); // sh's ulimit -f counts 512-byte blocks
+  const script = `
+    const { EvidenceLog } = await import(${JSON.stringify(distUrl)});
+    const draft = ${draft.toString()};
+    const log = new EvidenceLog(process.env.EVIDENCE_DIR);
+    try { await log.append(Array.from({ length: 20 }, (_, i) => draft(100 + i))); console.log('appended'); }
+    catch (error) { console.log(error.code); }`;
+  const child = spawn('sh', ['-c', `ulimit -f ${limitBlocks} && exec "$0" --input-type=module -e "$1"`, process.execPath, script], {
+    env: { ...process.env, EVIDENCE_DIR: dir }, stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let out = '';
+  child.stdout.on('data', (d) => (out += d));
+  assert.equal(await new Promise((resolve) => child.on('exit', resolve)), 0);
+  assert.equal(out.trim(), 'EFBIG', 'the write really failed part-way');
+  assert.equal(statSync(file).size, before, 'the torn part of the failed append was taken back');
+  const next = new EvidenceLog(dir);
+  assert.deepEqual((await next.append([draft(2)])).map((r) => r.seq), [2]);
+  await next.close();
+  assert.equal((await verifyEvidence(dir)).ok, true);
+});

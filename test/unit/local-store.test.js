@@ -124,6 +124,56 @@ describe('local store', () => {
     await writer.close();
   });
 
+  it('never cuts complete records another writer appended behind its back: fails, reloads, then builds on them', async () => {
+    for (const wroteFirst of [false, true]) {
+      const key = `api-${wroteFirst}`;
+      await write(t.store, key, [create('v1', 'one')]);
+      const a = reopen();
+      const lockA = await a.lock(LOCK);
+      if (wroteFirst) await a.apply('warm', [create('w1', 'warm')], meta()); // A's file handle is open
+      // Behind A's back: its lock file is moved aside, writer B locks, appends and releases, and A's
+      // lock file comes back, so only the store file itself can tell A that someone else wrote.
+      const lockFile = `${t.path}.lock`;
+      const aLock = readFileSync(lockFile);
+      unlinkSync(lockFile);
+      await write(reopen(), `other-${wroteFirst}`, [create('o1', 'other')]);
+      writeFileSync(lockFile, aLock);
+      appendFileSync(t.path, tornRecord()); // and a torn half record after B's complete one
+      const withB = readFileSync(t.path);
+      await assert.rejects(a.apply(key, [create('v2', 'two', 'PENDING')], meta()), failsWith('ERR_STORE_CHANGED'));
+      assert.deepEqual(readFileSync(t.path), withB, "B's record was neither cut nor overwritten");
+      // A reloaded: its next apply keeps B's record, cuts only the torn half, and appends after it.
+      await a.apply(key, [create('v2', 'two', 'PENDING')], meta());
+      await lockA.release();
+      assert.deepEqual(readFileSync(t.path).subarray(0, withB.length - tornRecord().length), withB.subarray(0, withB.length - tornRecord().length));
+      assert.deepEqual(stages(await reopen().read(`other-${wroteFirst}`)), { o1: ['CURRENT'] });
+      assert.deepEqual(stages(await reopen().read(key)), { v1: ['CURRENT'], v2: ['PENDING'] });
+      await a.close();
+    }
+  });
+
+  it('a writer whose lock was taken over stops before it writes (ERR_LOCK_LOST) and leaves the new lock alone', async () => {
+    await write(t.store, 'api', [create('v1', 'one')]);
+    const a = reopen();
+    const lockA = await a.lock(LOCK);
+    const other = JSON.stringify({ pid: 4242, host: 'build-7.other.example', owner: 'a run on another host', token: 'feedface', acquiredAt: new Date().toISOString() });
+    writeFileSync(`${t.path}.lock`, other); // taken over from another host while A was paused
+    const bytes = readFileSync(t.path);
+    await assert.rejects(a.apply('api', [create('v2', 'two', 'PENDING')], meta()), (error) => {
+      assert.equal(error.code, 'ERR_LOCK_LOST');
+      assert.equal(error.exitCode, 1);
+      assert.equal(error.retryable, true);
+      assert.match(error.message, /build-7\.other\.example/);
+      assert.ok(error.message.includes(t.path) && error.hint);
+      return true;
+    });
+    await assert.rejects(a.writeMeta(meta()), { code: 'ERR_LOCK_LOST' });
+    assert.deepEqual(readFileSync(t.path), bytes, 'nothing was written');
+    await lockA.release();
+    assert.equal(readFileSync(`${t.path}.lock`, 'utf8'), other);
+    await a.close();
+  });
+
   it('treats zero bytes at the end (space allocated by a crash, never written) as a torn tail', async () => {
     await write(t.store, 'api', [create('v1', 'one')]);
     appendFileSync(t.path, Buffer.alloc(300));
@@ -239,6 +289,14 @@ describe('local store', () => {
     for (let i = 0; i < 200; i++) assert.equal((await fresh.readValue(`g${i}`, 'v1')).reveal(), `value-${i}`);
   });
 });
+
+/** The first bytes of a 100-byte record: a frame prefix that promises more than the file holds. */
+function tornRecord() {
+  const bytes = Buffer.alloc(40, 7);
+  bytes.writeUInt32BE(100, 0);
+  bytes.writeUInt32BE(~100 >>> 0, 4);
+  return bytes;
+}
 
 function stages(state) {
   return Object.fromEntries(state.versions.map((v) => [v.id, v.stages]));

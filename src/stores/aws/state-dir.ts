@@ -1,4 +1,4 @@
-import { promises as fs, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { promises as fs, constants, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -61,8 +61,14 @@ export class LocalStoreState {
   async writeMeta(meta: StoreMeta): Promise<void> {
     const path = join(this.#dir, `${this.#id}.meta.json`);
     await fs.mkdir(dirname(path), { recursive: true, mode: 0o700 });
-    const temp = `${path}.${process.pid}.tmp`;
-    await fs.writeFile(temp, `${JSON.stringify(meta)}\n`, { mode: 0o600 });
+    // A fresh name, created exclusively: a planted file or link at the temp path is never written through.
+    const temp = `${path}.${process.pid}-${randomBytes(6).toString('hex')}.tmp`;
+    const handle = await fs.open(temp, constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW | constants.O_WRONLY, 0o600);
+    try {
+      await handle.writeFile(`${JSON.stringify(meta)}\n`);
+    } finally {
+      await handle.close();
+    }
     await fs.rename(temp, path);
   }
 

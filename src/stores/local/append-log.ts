@@ -45,6 +45,8 @@ export class AppendLog {
   #writing = false;
   /** The store file, open for appends while we hold the lock (saves an open and close per batch). */
   #handle: fs.FileHandle | null = null;
+  /** Throws unless the writer lock still names this run (file-lock.ts `verify`). */
+  #checkLock: () => Promise<void> = async () => undefined;
 
   constructor(
     private readonly path: string,
@@ -67,9 +69,11 @@ export class AppendLog {
   /**
    * Called with the writer lock just taken: reload, sweep temp files a crashed writer left, and
    * rewrite a store of an older format in the current one (appends must match the header's format).
+   * `checkLock` runs before every write: a run whose lock was taken over must not write.
    */
-  async startWriting(): Promise<void> {
+  async startWriting(checkLock: () => Promise<void>): Promise<void> {
     await this.refresh();
+    this.#checkLock = checkLock;
     await removeStaleTemps(this.path);
     this.#writing = true;
     const format = this.#snap.header?.header.format;
@@ -153,19 +157,16 @@ export class AppendLog {
   }
 
   async #writeBatch(items: LogItem[]): Promise<void> {
+    await this.#checkLock();
     const keys = this.keys.forWriting();
     if (!this.#snap.header) {
       const header = await createStoreFile(this.path, keys);
       this.#snap = { ...emptySnapshot(), header, validEnd: header.bytes.length, fileId: fileIdOf(await fs.stat(this.path)) };
     }
+    if (this.#handle && (await this.#handle.stat()).size !== this.#snap.validEnd) await this.#closeHandle(); // reopen and look
+    const handle = this.#handle ?? (this.#handle = await this.#openForAppend());
     const snap = this.#snap;
     const header = snap.header!;
-    const handle = this.#handle ?? (this.#handle = await this.#openForAppend());
-    if ((await handle.stat()).size !== snap.validEnd) {
-      // Someone appended behind our back (a lock taken over while we stalled): stop, never interleave.
-      await this.#closeHandle();
-      throw changedError(this.path);
-    }
     let index = snap.recordCount;
     const texts = items.map(itemText);
     const data = Buffer.allocUnsafe(texts.reduce((bytes, text) => bytes + recordBytes(text), 0));
@@ -175,7 +176,8 @@ export class AppendLog {
       await writeAll(handle, data, snap.validEnd);
       await handle.sync();
     } catch (error) {
-      await this.#closeHandle(); // the next batch reopens and cuts off whatever this one left
+      await this.#closeHandle(); // the next batch reopens and cuts off a torn record this one left
+      await this.#reload().catch(() => undefined); // a complete one is kept: it may be durable already
       throw error;
     }
     snap.validEnd += data.length;
@@ -184,19 +186,40 @@ export class AppendLog {
     for (const item of items) this.#markDurable(item);
   }
 
+  /**
+   * Opens the store for appending at the end of the last record we know. Bytes beyond it are cut
+   * only when they are a torn tail (no complete authenticated record: an append that never finished,
+   * so never acknowledged). Complete records there were written by another writer behind our back:
+   * they are acknowledged work, so we fail (ERR_STORE_CHANGED) and reload instead of cutting them.
+   */
   async #openForAppend(): Promise<fs.FileHandle> {
-    const snap = this.#snap;
     const handle = await fs.open(this.path, 'r+');
     try {
       const st = await handle.stat();
-      if (st.ino !== snap.fileId?.ino || st.dev !== snap.fileId.dev) {
+      const known = this.#snap;
+      if (st.ino !== known.fileId?.ino || st.dev !== known.fileId.dev || st.size < known.validEnd) {
+        await this.#reload(); // replaced (another writer compacted) or cut: never write over it
         throw changedError(this.path);
       }
-      if (st.size !== snap.validEnd) await handle.truncate(snap.validEnd); // a torn tail, never acknowledged
+      if (st.size > known.validEnd) {
+        await this.#reload();
+        const now = this.#snap;
+        if (now.fileId?.ino !== st.ino || now.recordCount !== known.recordCount || now.validEnd !== known.validEnd) throw changedError(this.path);
+        await handle.truncate(now.validEnd);
+      }
       return handle;
     } catch (error) {
       await handle.close();
       throw error;
+    }
+  }
+
+  /** Re-reads the file as it is now, even while we hold the lock (refresh() trusts it then). */
+  async #reload(): Promise<void> {
+    try {
+      this.#snap = await refreshSnapshot(this.path, this.#snap, () => this.keys.forExistingStore());
+    } catch (error) {
+      throw readError(this.path, error);
     }
   }
 
@@ -226,6 +249,7 @@ export class AppendLog {
   /** Rewrites the live state as a new generation (temp file, fsync, rename, fsync directory). */
   async #compact(): Promise<void> {
     await this.#closeHandle(); // the rename retires this inode
+    await this.#checkLock();
     const keys = this.keys.forWriting();
     const old = this.#snap.header!.header;
     const header = buildHeader({ storeId: old.storeId, generation: old.generation + 1, createdAt: old.createdAt }, keys);
@@ -238,7 +262,18 @@ export class AppendLog {
     }
     let index = 0;
     const records = { size: recordBytes, write: (text: string, target: Buffer, at: number) => writeRecord(keys, header.digest, index++, text, target, at) };
-    await compactInto(this.path, header, plaintexts(), records, (fileId) => {
+    // Just before the rename: the lock is still ours and the file is still the one we replayed.
+    // (A torn tail after our end is fine: the new generation leaves it out.)
+    const unchanged = async () => {
+      await this.#checkLock();
+      const st = await fs.stat(this.path);
+      if (st.ino !== snap.fileId?.ino || st.dev !== snap.fileId.dev || st.size < snap.validEnd) throw changedError(this.path);
+      if (st.size > snap.validEnd) {
+        const probe = await refreshSnapshot(this.path, { ...snap, entries: new Map() }, () => this.keys.forExistingStore());
+        if (probe.validEnd !== snap.validEnd || probe.fileId?.ino !== st.ino) throw changedError(this.path);
+      }
+    };
+    await compactInto(this.path, header, plaintexts(), records, unchanged, (fileId) => {
       // The rename happened: from here on appends must use the new header, whatever fails next.
       Object.assign(snap, { header, fileId, validEnd: fileId.size, recordCount: count });
     });

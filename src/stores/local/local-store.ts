@@ -64,7 +64,7 @@ export class LocalStore implements SecretStore {
     await fs.mkdir(dirname(this.location), { recursive: true, mode: 0o700 });
     const held = await acquireFileLock(this.lockFile(), { waitMs: options.waitMs, owner: options.owner, what: `store ${this.location}` });
     try {
-      await this.#log.startWriting(); // see what other processes wrote before we build on it
+      await this.#log.startWriting(() => held.verify()); // see what other processes wrote before we build on it
     } catch (error) {
       await held.release();
       throw error;

@@ -14,7 +14,7 @@ export function corruptError(path: string, detail: string): KeyshiftError {
 export function changedError(path: string): KeyshiftError {
   return new KeyshiftError('ERR_STORE_CHANGED', `store ${path} was changed by another process while this run held its lock`, {
     retryable: true,
-    hint: 'rerun; if it happens again, make sure only keyshift writes the store (and that its lock file is on a local disk)',
+    hint: 'nothing another writer wrote was cut, and this run reloaded the store: rerun; if it happens again, make sure only keyshift writes the store (and that its lock file is on a local disk)',
   });
 }
 

@@ -40,11 +40,12 @@ export interface RecordWriter {
 }
 
 /**
- * Writes `header` and the records into a temp file and renames it over the store. `onRenamed` runs
- * right after the rename, before the directory fsync, so the caller switches to the new file even
- * if that fsync fails.
+ * Writes `header` and the records into a temp file and renames it over the store. `beforeRename`
+ * may refuse (throw) at the last moment, when the file it would replace is not the one it read.
+ * `onRenamed` runs right after the rename, before the directory fsync, so the caller switches to
+ * the new file even if that fsync fails.
  */
-export async function compactInto(path: string, header: ParsedHeader, plaintexts: Iterable<string>, records: RecordWriter, onRenamed: (fileId: FileId) => void): Promise<void> {
+export async function compactInto(path: string, header: ParsedHeader, plaintexts: Iterable<string>, records: RecordWriter, beforeRename: () => Promise<void>, onRenamed: (fileId: FileId) => void): Promise<void> {
   const temp = tempPath(path);
   let fileId: FileId | undefined;
   try {
@@ -73,6 +74,7 @@ export async function compactInto(path: string, header: ParsedHeader, plaintexts
       await write(chunk.subarray(0, used));
       fileId = fileIdOf(await handle.stat());
     });
+    await beforeRename();
     await fs.rename(temp, path);
   } catch (error) {
     await fs.rm(temp, { force: true });
@@ -95,7 +97,7 @@ export async function removeStaleTemps(path: string): Promise<void> {
 }
 
 async function writeTemp(temp: string, fill: (handle: fs.FileHandle) => Promise<void>): Promise<void> {
-  const handle = await fs.open(temp, constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY, 0o600);
+  const handle = await fs.open(temp, constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW | constants.O_WRONLY, 0o600);
   try {
     await fill(handle);
     await handle.sync();
