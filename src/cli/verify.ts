@@ -1,9 +1,9 @@
 import { relative, join } from 'node:path';
-import { evidenceFile, verifyEvidence } from '../evidence/index.js';
+import { evidenceFile, verifyEvidence, type VerifyResult } from '../evidence/index.js';
+import { findRollbacks, readStoresForVerify } from '../engine/store-rollback.js';
 import { ExitCode } from '../errors.js';
 import type { EngineContext } from '../engine/context.js';
 import type { SecretPolicy } from '../policy/types.js';
-import { StoreRegistry, storeId } from '../stores/registry.js';
 import type { GlobalOptions, Io } from './main.js';
 import { printJson } from './output.js';
 
@@ -12,10 +12,16 @@ import { printJson } from './output.js';
  * catch a log whose last records were cut off. Without loadable policies only the chain is checked.
  */
 export async function verifyWithAnchors(g: GlobalOptions, io: Io, loaded: { ctx: EngineContext; policies: SecretPolicy[] | null }): Promise<number> {
-  const anchors = loaded.policies ? await collectAnchors(loaded.ctx, loaded.policies) : [];
+  const { anchors, reads } = loaded.policies ? await readStoresForVerify(loaded.ctx, loaded.policies) : { anchors: [], reads: [] };
   const file = evidenceFile(loaded.ctx.evidenceDir);
   const shown = relative(io.cwd, file) || file;
-  const verified = await verifyEvidence(loaded.ctx.evidenceDir, anchors);
+  const chain = await verifyEvidence(loaded.ctx.evidenceDir, anchors);
+  // The stores against the log: an intact log says what each store must hold now.
+  const rolledBack = chain.ok ? await findRollbacks(loaded.ctx.evidenceDir, reads) : [];
+  const verified: VerifyResult =
+    chain.ok && rolledBack.length > 0
+      ? { ok: false, line: chain.records, seq: chain.head?.seq ?? null, problem: rolledBack.map((p) => `${p.check}: ${p.message}`).join('; '), records: chain.records }
+      : chain;
   // Stores that recorded a chain this log is not (or no log at all): it was deleted or replaced.
   const result =
     verified.ok && anchors.length > 0 && verified.anchorsChecked === 0
@@ -46,23 +52,4 @@ export async function verifyWithAnchors(g: GlobalOptions, io: Io, loaded: { ctx:
     );
   }
   return ExitCode.ok;
-}
-
-async function collectAnchors(ctx: EngineContext, policies: SecretPolicy[]) {
-  const stores = new StoreRegistry(ctx);
-  const seen = new Set<string>();
-  const anchors: Array<{ source: string; chainId: string; seq: number; hash: string }> = [];
-  try {
-    for (const env of policies.flatMap((p) => p.environments)) {
-      const id = storeId(env.store);
-      if (seen.has(id)) continue;
-      seen.add(id);
-      const store = await stores.get(env.store);
-      const meta = await store.readMeta();
-      for (const [chainId, anchor] of Object.entries(meta.evidenceAnchors)) anchors.push({ source: `store ${store.location}`, chainId, seq: anchor.seq, hash: anchor.hash });
-    }
-  } finally {
-    await stores.closeAll();
-  }
-  return anchors;
 }
