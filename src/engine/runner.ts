@@ -128,7 +128,6 @@ export async function rotateRun(ctx: EngineContext, policies: SecretPolicy[], op
         if (refusal) {
           const own = refusal.find((p) => p.target === target);
           const error = own ? rollbackError(own) : new KeyshiftError((refusal[0] as RollbackProblem).code, `store ${target.store.location} is not built on: ${(refusal[0] as RollbackProblem).message}`, { hint: (refusal[0] as RollbackProblem).hint });
-          log.error({ target: targetLabel(target), err: error.message }, 'store refused');
           results.push(outcomeOnly(target, 'none', 'failed', { error: toErrorInfo(error) }));
           failedEarlier = true;
           continue;
