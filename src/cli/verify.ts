@@ -1,5 +1,5 @@
 import { relative, join } from 'node:path';
-import { evidenceFile, verifyEvidence, type VerifyResult } from '../evidence/index.js';
+import { evidenceFile, verifyEvidence } from '../evidence/index.js';
 import { findRollbacks, readStoresForVerify } from '../engine/store-rollback.js';
 import { ExitCode } from '../errors.js';
 import type { EngineContext } from '../engine/context.js';
@@ -15,13 +15,7 @@ export async function verifyWithAnchors(g: GlobalOptions, io: Io, loaded: { ctx:
   const { anchors, reads } = loaded.policies ? await readStoresForVerify(loaded.ctx, loaded.policies) : { anchors: [], reads: [] };
   const file = evidenceFile(loaded.ctx.evidenceDir);
   const shown = relative(io.cwd, file) || file;
-  const chain = await verifyEvidence(loaded.ctx.evidenceDir, anchors);
-  // The stores against the log: an intact log says what each store must hold now.
-  const rolledBack = chain.ok ? await findRollbacks(loaded.ctx.evidenceDir, reads) : [];
-  const verified: VerifyResult =
-    chain.ok && rolledBack.length > 0
-      ? { ok: false, line: chain.records, seq: chain.head?.seq ?? null, problem: rolledBack.map((p) => `${p.check}: ${p.message}`).join('; '), records: chain.records }
-      : chain;
+  const verified = await verifyEvidence(loaded.ctx.evidenceDir, anchors);
   // Stores that recorded a chain this log is not (or no log at all): it was deleted or replaced.
   const result =
     verified.ok && anchors.length > 0 && verified.anchorsChecked === 0
@@ -37,6 +31,17 @@ export async function verifyWithAnchors(g: GlobalOptions, io: Io, loaded: { ctx:
     if (g.json) printJson(io.out, { ok: false, file: shown, line: result.line, seq: result.seq, problem: result.problem, records: result.records });
     else io.out.stdout(`${shown}:${result.line}: ${result.problem}\n`);
     io.out.stderr(`keyshift: evidence chain broken at ${shown}:${result.line}\n`);
+    return ExitCode.failed;
+  }
+  // The stores against the log: an intact log says what each store must hold now.
+  const stores = (await findRollbacks(loaded.ctx.evidenceDir, reads)).map((p) => ({
+    check: p.check, secret: p.target.policy.name, environment: p.target.environment.name, store: p.target.store.location, message: p.message, hint: p.hint,
+  }));
+  if (stores.length > 0) {
+    const problem = stores.map((p) => `${p.check}: ${p.message}`).join('; ');
+    if (g.json) printJson(io.out, { ok: false, file: shown, line: null, seq: null, problem, records: result.records, stores });
+    else for (const p of stores) io.out.stdout(`${p.check} ${p.secret}/${p.environment}: ${p.message}\n  hint: ${p.hint}\n`);
+    io.out.stderr(`keyshift: the chain of ${shown} is intact, but ${stores.length} store(s) hold an older state than it records\n`);
     return ExitCode.failed;
   }
   if (g.json) {

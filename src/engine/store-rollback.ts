@@ -36,7 +36,8 @@ export interface TargetRead {
 
 export async function findRollbacks(evidenceDir: string, reads: TargetRead[]): Promise<RollbackProblem[]> {
   const judged = reads.filter((r) => r.state !== null); // an absent entry brings no old value back
-  const expected = await expectedStates(evidenceDir, new Set(judged.map((r) => targetKey(r.target.policy.name, r.target.environment.name))));
+  const log = await expectedStates(evidenceDir, new Set(judged.map((r) => targetKey(r.target.policy.name, r.target.environment.name))));
+  const expected = log.targets;
   const candidates = judged
     .map((read) => ({ read, expect: expected.get(targetKey(read.target.policy.name, read.target.environment.name)) }))
     .filter((c): c is { read: TargetRead; expect: ExpectedState } => c.expect !== undefined);
@@ -49,7 +50,43 @@ export async function findRollbacks(evidenceDir: string, reads: TargetRead[]): P
     const problem = judge(read, expect, logged);
     if (problem) problems.push(problem);
   }
+  if (problems.length === 0 && log.chainId) problems.push(...staleAnchors(log.chainId, candidates));
   return problems;
+}
+
+/**
+ * A store whose anchor for this log is older than the log's last record about that store: the
+ * store file is older than the log. Only stores with an id of their own (local: the anchor lives in
+ * the file), and not while a draft is unconfirmed (a run in progress, or one that died before its
+ * anchor was written, which the next run completes).
+ */
+function staleAnchors(chainId: string, candidates: Array<{ read: TargetRead; expect: ExpectedState }>): RollbackProblem[] {
+  const byStore = new Map<string, Array<{ read: TargetRead; expect: ExpectedState }>>();
+  for (const c of candidates) byStore.set(c.read.target.storeId, [...(byStore.get(c.read.target.storeId) ?? []), c]);
+  const problems: RollbackProblem[] = [];
+  for (const group of byStore.values()) {
+    const first = group[0]!.read;
+    const id = first.identity ?? first.target.store.identity?.();
+    if (!id || group.some((c) => unconfirmedDrafts(c.read.state, c.read.meta).length > 0)) continue;
+    const anchored = first.meta.evidenceAnchors[chainId]?.seq ?? 0;
+    const newest = group
+      .map((c) => ({ c, seq: Math.max(c.expect.lastSeqByStore.get(id) ?? 0, c.expect.lastSeqByStore.get('') ?? 0) }))
+      .reduce((a, b) => (b.seq > a.seq ? b : a));
+    if (newest.seq <= anchored) continue;
+    const { target } = newest.c.read;
+    problems.push({
+      target,
+      check: 'store-rolled-back',
+      code: 'ERR_STORE_ROLLED_BACK',
+      message: `store ${target.store.location} recorded the evidence log up to seq ${anchored}, but the log holds seq ${newest.seq} about ${target.policy.name}/${target.environment.name}: the store file is older than the log (an older copy put back?)`,
+      hint: hintFor(target),
+    });
+  }
+  return problems;
+}
+
+function hintFor(target: Target): string {
+  return `put the newest copy of ${target.store.location} back; if this copy is all that is left, move it aside (keep it) and run keyshift rotate ${target.policy.name}, which provisions new values (docs/local-store.md#restored-copies)`;
 }
 
 /** The problem as an error for rotate's result of that target. */
@@ -60,7 +97,7 @@ export function rollbackError(problem: RollbackProblem): KeyshiftError {
 function judge({ target, state, meta, identity }: TargetRead, expect: ExpectedState, logged: Set<string>): RollbackProblem | null {
   const where = `store ${target.store.location}`;
   const name = `${target.policy.name}/${target.environment.name}`;
-  const hint = `put the newest copy of ${target.store.location} back; if this copy is all that is left, move it aside (keep it) and run keyshift rotate ${target.policy.name}, which provisions new values (docs/local-store.md#restored-copies)`;
+  const hint = hintFor(target);
   const id = identity ?? target.store.identity?.();
   if (id && expect.storeId && id !== expect.storeId) {
     return {

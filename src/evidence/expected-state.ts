@@ -18,39 +18,47 @@ export interface ExpectedState {
   /** The store id (local: header storeId) of the newest record that names one. */
   storeId: string | null;
   storeIdSeq: number;
-  /** seq of the newest record for this secret and environment. */
-  lastSeq: number;
+  /** seq of the newest record for this secret and environment, by the storeId it names ('' for none). */
+  lastSeqByStore: Map<string, number>;
+}
+
+export interface ExpectedStates {
+  /** The log's chain id (hash of its seq-1 record), which names it in the stores' anchors. */
+  chainId: string | null;
+  targets: Map<string, ExpectedState>;
 }
 
 export const targetKey = (secret: string, environment: string): string => `${secret}\u0000${environment}`;
 
 /** Expected states of the wanted targets (keys from targetKey), from an intact log. */
-export async function expectedStates(dir: string, wanted: Set<string>): Promise<Map<string, ExpectedState>> {
+export async function expectedStates(dir: string, wanted: Set<string>): Promise<ExpectedStates> {
   const found = new Map<string, ExpectedState>();
+  const result: ExpectedStates = { chainId: null, targets: found };
   const file = evidenceFile(dir);
   const size = await fs.stat(file).then((stat) => stat.size, () => null);
-  if (size === null || wanted.size === 0) return found;
+  if (size === null || wanted.size === 0) return result;
   for await (const line of readLines(file, size)) {
     if (!line.terminated) continue;
     const record = parse(line.bytes);
+    if (record?.seq === 1 && typeof record.hash === 'string') result.chainId = record.hash;
     if (!record || typeof record.secret !== 'string' || typeof record.environment !== 'string' || typeof record.seq !== 'number') continue;
     const key = targetKey(record.secret, record.environment);
     if (!wanted.has(key)) continue;
     let state = found.get(key);
     if (!state) {
-      state = { current: null, currentSeq: 0, currentEvent: '', retired: new Map(), storeId: null, storeIdSeq: 0, lastSeq: 0 };
+      state = { current: null, currentSeq: 0, currentEvent: '', retired: new Map(), storeId: null, storeIdSeq: 0, lastSeqByStore: new Map() };
       found.set(key, state);
     }
     apply(state, record);
   }
-  return found;
+  return result;
 }
 
 function apply(state: ExpectedState, record: Record<string, unknown>): void {
   const seq = record.seq as number;
   const to = typeof record.toVersion === 'string' ? record.toVersion : null;
   const from = typeof record.fromVersion === 'string' ? record.fromVersion : null;
-  state.lastSeq = seq;
+  state.lastSeqByStore.set(typeof record.storeId === 'string' ? record.storeId : '', seq);
   if (typeof record.storeId === 'string') Object.assign(state, { storeId: record.storeId, storeIdSeq: seq });
   switch (record.event) {
     case 'provisioned':
