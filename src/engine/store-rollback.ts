@@ -35,7 +35,9 @@ export interface TargetRead {
 }
 
 export async function findRollbacks(evidenceDir: string, reads: TargetRead[]): Promise<RollbackProblem[]> {
-  const judged = reads.filter((r) => r.state !== null); // an absent entry brings no old value back
+  // Only stores whose state is a file someone can copy (they have an identity: local). An absent
+  // entry brings no old value back.
+  const judged = reads.filter((r) => r.state !== null && (r.identity ?? r.target.store.identity?.()) !== undefined);
   const log = await expectedStates(evidenceDir, new Set(judged.map((r) => targetKey(r.target.policy.name, r.target.environment.name))));
   const expected = log.targets;
   const candidates = judged
@@ -120,7 +122,7 @@ function judge({ target, state, meta, identity }: TargetRead, expect: ExpectedSt
       hint,
     };
   }
-  const back = state?.versions.find((v) => expect.retired.has(v.id));
+  const back = state?.versions.find((v) => v.stages.length > 0 && expect.retired.has(v.id));
   if (back) {
     return {
       target,

@@ -74,6 +74,9 @@ test('fingerprint.key: empty, short, symlinked or shared is refused naming the p
   symlinkSync(join(other, 'real.key'), join(linkedDir, 'fingerprint.key'));
   assert.throws(() => new LocalStoreState({ KEYSHIFT_STATE_DIR: linkedDir }, 'aws-kms', 'k').fingerprint(Buffer.from('x')), /symbolic link/);
 
+  // KEYSHIFT_FINGERPRINT_KEY set but empty is an error, like KEYSHIFT_MASTER_KEY, not "use the file".
+  assert.throws(() => new LocalStoreState({ KEYSHIFT_STATE_DIR: stateDir, KEYSHIFT_FINGERPRINT_KEY: '' }, 'aws-kms', 'k').fingerprint(Buffer.from('x')), { code: 'ERR_FINGERPRINT_KEY' });
+
   const fresh = mkdtempSync(join(tmpdir(), 'keyshift-state-'));
   const made = new LocalStoreState({ KEYSHIFT_STATE_DIR: fresh }, 'aws-kms', 'k').fingerprint(Buffer.from('x'));
   assert.match(made, /^hmac-sha256:[0-9a-f]{64}$/);

@@ -86,8 +86,9 @@ export function stateDir(env: NodeJS.ProcessEnv): string {
 const keys = new Map<string, Buffer>();
 
 function fingerprintKey(env: NodeJS.ProcessEnv, dir: string): Buffer {
+  // Set at all means used, as KEYSHIFT_MASTER_KEY: an empty value is an error, not "unset".
   const configured = env.KEYSHIFT_FINGERPRINT_KEY?.trim();
-  if (configured) {
+  if (configured !== undefined) {
     const key = Buffer.from(configured, 'base64');
     if (key.length !== 32) {
       throw new KeyshiftError('ERR_FINGERPRINT_KEY', 'KEYSHIFT_FINGERPRINT_KEY must be 32 bytes in base64', {
@@ -108,7 +109,7 @@ function fingerprintKey(env: NodeJS.ProcessEnv, dir: string): Buffer {
     text = readKeyFile(path) ?? '';
   }
   const key = Buffer.from(text.trim(), 'base64');
-  if (key.length !== 32 || key.toString('base64') !== text.trim()) {
+  if (key.length !== 32) {
     throw new KeyshiftError('ERR_FINGERPRINT_KEY', `fingerprint key file ${path} is damaged: it must hold the base64 encoding of exactly 32 bytes`, {
       hint: `restore it from a backup or set KEYSHIFT_FINGERPRINT_KEY (the key of the fingerprints already in your evidence); only if there is none, remove ${path} so that a new one is made`,
     });
