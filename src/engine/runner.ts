@@ -274,15 +274,18 @@ export async function anchorEvidence(store: SecretStore, meta: StoreMeta, eviden
 
 /** Per locked store, what its targets hold that the evidence says they cannot (store-rollback.ts). */
 async function refuseRolledBack(evidenceDir: string, targets: Target[], locks: Map<string, StoreLock>): Promise<Map<string, RollbackProblem[]>> {
-  const refused = new Map<string, RollbackProblem[]>();
+  const reads = [];
   for (const id of locks.keys()) {
     const storeTargets = targets.filter((t) => t.storeId === id);
     const store = storeTargets[0]?.store as SecretStore;
+    if (!store.identity) continue; // only stores kept in a file someone can copy (store-rollback.ts)
     const meta = await store.readMeta();
-    const reads = [];
     for (const target of storeTargets) reads.push({ target, state: await store.read(target.key), meta });
-    const problems = await findRollbacks(evidenceDir, reads);
-    if (problems.length > 0) refused.set(id, problems);
+  }
+  const refused = new Map<string, RollbackProblem[]>();
+  // One pass over the evidence log for every store of the run.
+  for (const problem of reads.length > 0 ? await findRollbacks(evidenceDir, reads) : []) {
+    refused.set(problem.target.storeId, [...(refused.get(problem.target.storeId) ?? []), problem]);
   }
   return refused;
 }

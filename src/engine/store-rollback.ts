@@ -52,7 +52,9 @@ export async function findRollbacks(evidenceDir: string, reads: TargetRead[]): P
     const problem = judge(read, expect, logged);
     if (problem) problems.push(problem);
   }
-  if (problems.length === 0 && log.chainId) problems.push(...staleAnchors(log.chainId, candidates));
+  // Stores with no finding yet: is their anchor behind the log?
+  const found = new Set(problems.map((p) => p.target.storeId));
+  if (log.chainId) problems.push(...staleAnchors(log.chainId, candidates.filter((c) => !found.has(c.read.target.storeId))));
   return problems;
 }
 
