@@ -1,9 +1,9 @@
 import { relative, join } from 'node:path';
 import { evidenceFile, verifyEvidence } from '../evidence/index.js';
+import { findRollbacks, readStoresForVerify } from '../engine/store-rollback.js';
 import { ExitCode } from '../errors.js';
 import type { EngineContext } from '../engine/context.js';
 import type { SecretPolicy } from '../policy/types.js';
-import { StoreRegistry, storeId } from '../stores/registry.js';
 import type { GlobalOptions, Io } from './main.js';
 import { printJson } from './output.js';
 
@@ -12,7 +12,7 @@ import { printJson } from './output.js';
  * catch a log whose last records were cut off. Without loadable policies only the chain is checked.
  */
 export async function verifyWithAnchors(g: GlobalOptions, io: Io, loaded: { ctx: EngineContext; policies: SecretPolicy[] | null }): Promise<number> {
-  const anchors = loaded.policies ? await collectAnchors(loaded.ctx, loaded.policies) : [];
+  const { anchors, reads } = loaded.policies ? await readStoresForVerify(loaded.ctx, loaded.policies) : { anchors: [], reads: [] };
   const file = evidenceFile(loaded.ctx.evidenceDir);
   const shown = relative(io.cwd, file) || file;
   const verified = await verifyEvidence(loaded.ctx.evidenceDir, anchors);
@@ -33,6 +33,17 @@ export async function verifyWithAnchors(g: GlobalOptions, io: Io, loaded: { ctx:
     io.out.stderr(`keyshift: evidence chain broken at ${shown}:${result.line}\n`);
     return ExitCode.failed;
   }
+  // The stores against the log: an intact log says what each store must hold now.
+  const stores = (await findRollbacks(loaded.ctx.evidenceDir, reads)).map((p) => ({
+    check: p.check, secret: p.target.policy.name, environment: p.target.environment.name, store: p.target.store.location, message: p.message, hint: p.hint,
+  }));
+  if (stores.length > 0) {
+    const problem = stores.map((p) => `${p.check}: ${p.message}`).join('; ');
+    if (g.json) printJson(io.out, { ok: false, file: shown, line: null, seq: null, problem, records: result.records, stores });
+    else for (const p of stores) io.out.stdout(`${p.check} ${p.secret}/${p.environment}: ${p.message}\n  hint: ${p.hint}\n`);
+    io.out.stderr(`keyshift: the chain of ${shown} is intact, but ${stores.length} store(s) hold an older state than it records\n`);
+    return ExitCode.failed;
+  }
   if (g.json) {
     printJson(io.out, { ok: true, file: shown, records: result.records, head: result.head, anchorsChecked: result.anchorsChecked, policiesLoaded: loaded.policies !== null });
   } else if (result.records === 0) {
@@ -46,23 +57,4 @@ export async function verifyWithAnchors(g: GlobalOptions, io: Io, loaded: { ctx:
     );
   }
   return ExitCode.ok;
-}
-
-async function collectAnchors(ctx: EngineContext, policies: SecretPolicy[]) {
-  const stores = new StoreRegistry(ctx);
-  const seen = new Set<string>();
-  const anchors: Array<{ source: string; chainId: string; seq: number; hash: string }> = [];
-  try {
-    for (const env of policies.flatMap((p) => p.environments)) {
-      const id = storeId(env.store);
-      if (seen.has(id)) continue;
-      seen.add(id);
-      const store = await stores.get(env.store);
-      const meta = await store.readMeta();
-      for (const [chainId, anchor] of Object.entries(meta.evidenceAnchors)) anchors.push({ source: `store ${store.location}`, chainId, seq: anchor.seq, hash: anchor.hash });
-    }
-  } finally {
-    await stores.closeAll();
-  }
-  return anchors;
 }

@@ -8,7 +8,9 @@ import { currentVersion, nextDueAt } from './state.js';
  * functions of what was read; src/engine/doctor.ts does the reading and the repairs.
  */
 
-export type DoctorCheck = 'foreign-pending' | 'stale-pending' | 'unknown-versions' | 'dead-lock' | 'evidence-gap' | 'overdue' | 'store-error' | 'locked';
+export type DoctorCheck =
+  | 'foreign-pending' | 'stale-pending' | 'unknown-versions' | 'dead-lock' | 'evidence-gap' | 'overdue' | 'store-error' | 'locked'
+  | 'store-rolled-back' | 'store-replaced';
 
 /** One line of `doctor`'s report: the JSON contract of `doctor --json`. */
 export interface Finding {

@@ -4,9 +4,10 @@ import type { EntryState, SecretStore, StoreMeta } from '../stores/contract.js';
 import { storeId } from '../stores/registry.js';
 import { inspectFileLock, type LockHolder } from '../util/file-lock.js';
 import type { EngineContext, Target } from './context.js';
-import { fromStoreFinding, overdue, staleRotation, storeError, unappendedDrafts, type Diagnosis } from './doctor-checks.js';
+import { fromStoreFinding, overdue, staleRotation, storeError, targetFinding, unappendedDrafts, type Diagnosis } from './doctor-checks.js';
 import { unconfirmedDrafts } from './state.js';
 import { mapWithConcurrency } from './concurrency.js';
+import { findRollbacks } from './store-rollback.js';
 
 const READ_CONCURRENCY = 8;
 
@@ -70,6 +71,13 @@ export async function diagnoseStore(
     else {
       states.set(entry.target, entry.state);
       perTarget.get(entry.target)?.push(...entry.own);
+    }
+  }
+
+  // Against the evidence: only an intact log says what the store must hold.
+  if (options.logIntact) {
+    for (const p of await findRollbacks(ctx.evidenceDir, [...states].map(([target, state]) => ({ target, state, meta })))) {
+      perTarget.get(p.target)?.push(targetFinding(p.target, p.check, 'error', p.message, p.hint));
     }
   }
 

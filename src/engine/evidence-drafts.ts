@@ -27,6 +27,8 @@ export function evidenceDraft(
     emergency: run.emergency,
     checks: detail.checks ?? [],
     runId: run.runId,
+    ...(target.store.identity ? { storeId: target.store.identity() } : {}),
+    storeLocation: target.store.location,
   };
 }
 

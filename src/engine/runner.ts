@@ -13,6 +13,7 @@ import { notifyTargets, startRun } from './run-info.js';
 import { previousEnvironment, selectPolicies, targetsOf, type Selection } from './selection.js';
 import { mapWithConcurrency } from './concurrency.js';
 import { unconfirmedDrafts } from './state.js';
+import { findRollbacks, rollbackError, type RollbackProblem } from './store-rollback.js';
 
 export interface RotateOptions extends Selection {
   force: boolean;
@@ -90,6 +91,14 @@ export async function rotateRun(ctx: EngineContext, policies: SecretPolicy[], op
       }
     }
 
+    // A store put back from an old copy (or another store's file) is not built on: nothing of this
+    // run touches it, not even the anchor; each of its targets fails with the reason.
+    const refused = await refuseRolledBack(ctx.evidenceDir, targets, locks);
+    for (const id of refused.keys()) {
+      await locks.get(id)?.release();
+      locks.delete(id);
+    }
+
     // Under the lock, first append the evidence a crashed run announced but never wrote.
     const metas = new Map<string, StoreMeta>();
     for (const [id] of locks) {
@@ -115,6 +124,14 @@ export async function rotateRun(ctx: EngineContext, policies: SecretPolicy[], op
       const results: RotateResult[] = [];
       let failedEarlier = false;
       for (const target of secretTargets) {
+        const refusal = refused.get(target.storeId);
+        if (refusal) {
+          const own = refusal.find((p) => p.target === target);
+          const error = own ? rollbackError(own) : new KeyshiftError((refusal[0] as RollbackProblem).code, `store ${target.store.location} is not built on: ${(refusal[0] as RollbackProblem).message}`, { hint: (refusal[0] as RollbackProblem).hint });
+          results.push(outcomeOnly(target, 'none', 'failed', { error: toErrorInfo(error) }));
+          failedEarlier = true;
+          continue;
+        }
         const lockError = blocked.get(target.storeId);
         if (lockError) {
           results.push(outcomeOnly(target, 'none', 'blocked', { error: toErrorInfo(lockError) }));
@@ -253,6 +270,24 @@ export async function anchorEvidence(store: SecretStore, meta: StoreMeta, eviden
   const anchors = { ...meta.evidenceAnchors };
   if (head) anchors[head.chainId] = { seq: head.seq, hash: head.hash, at: new Date().toISOString() };
   await store.writeMeta({ evidenceAnchors: anchors, confirmedRuns: confirm ? [...meta.confirmedRuns, runId].slice(-50) : meta.confirmedRuns });
+}
+
+/** Per locked store, what its targets hold that the evidence says they cannot (store-rollback.ts). */
+async function refuseRolledBack(evidenceDir: string, targets: Target[], locks: Map<string, StoreLock>): Promise<Map<string, RollbackProblem[]>> {
+  const reads = [];
+  for (const id of locks.keys()) {
+    const storeTargets = targets.filter((t) => t.storeId === id);
+    const store = storeTargets[0]?.store as SecretStore;
+    if (!store.identity) continue; // only stores kept in a file someone can copy (store-rollback.ts)
+    const meta = await store.readMeta();
+    for (const target of storeTargets) reads.push({ target, state: await store.read(target.key), meta });
+  }
+  const refused = new Map<string, RollbackProblem[]>();
+  // One pass over the evidence log for every store of the run.
+  for (const problem of reads.length > 0 ? await findRollbacks(evidenceDir, reads) : []) {
+    refused.set(problem.target.storeId, [...(refused.get(problem.target.storeId) ?? []), problem]);
+  }
+  return refused;
 }
 
 function groupBySecret(targets: Target[]): Target[][] {

@@ -72,6 +72,10 @@ export interface EvidenceDraft {
   checks: unknown[];
   runId: string;
   error?: string;
+  /** The store's own id where it has one (local: the header's storeId), to tell its files apart. */
+  storeId?: string;
+  /** The store's location (SecretStore.location: a path, an ARN's Region). */
+  storeLocation?: string;
 }
 
 export type EvidenceEvent =
@@ -161,6 +165,9 @@ export interface SecretStore {
   readonly location: string;
   /** What the engine may rely on beyond the interface. */
   readonly capabilities?: StoreCapabilities;
+  /** The id of the data behind this location, fixed for its life (local: the header's storeId;
+   * a file copied over it has another). Evidence records carry it. */
+  identity?(): string;
 
   /** Versions and engine metadata of one secret, no values. `null` when the secret does not exist. */
   read(key: string): Promise<EntryState | null>;

@@ -178,7 +178,6 @@ async function checkDamage(kase) {
     return;
   }
 
-  count(expected.validEnd === bytes.length ? 'read whole' : 'read with a torn tail ignored');
   assert.equal(status.code, 0, context);
   const rows = new Map(JSON.parse(status.stdout).secrets.map((row) => [row.secret, row]));
   for (const secret of SECRETS) {
@@ -190,6 +189,17 @@ async function checkDamage(kase) {
   if (want) assert.deepEqual([get.code, get.stdout], [0, `${want.value}\n`], `get ${kase.secret} --stage ${kase.stage} ${context}`);
   else assert.deepEqual([get.code, get.stdout], [1, ''], `get of an empty stage ${context}`);
 
+  // An intact prefix older than what the evidence records (a cut at a record boundary: an old copy)
+  // is refused by rotate, which writes nothing to it (docs/local-store.md#restored-copies).
+  if (olderThanEvidence(expected)) {
+    count('refused as older than the evidence');
+    assert.equal(rotate.code, 1, context);
+    const failed = JSON.parse(rotate.stdout).results.filter((r) => r.outcome === 'failed');
+    assert.ok(failed.length > 0 && failed.every((r) => r.error.code === 'ERR_STORE_ROLLED_BACK'), context);
+    unchanged('rotate on an old copy');
+    return;
+  }
+  count(expected.validEnd === bytes.length ? 'read whole' : 'read with a torn tail ignored');
   // A writer drops the torn tail and appends after the last complete record: nothing valid is lost.
   assert.equal(rotate.code, 0, context);
   const after = readFileSync(storePath);
@@ -199,6 +209,29 @@ async function checkDamage(kase) {
   for (const { secret, toVersion, outcome } of JSON.parse(rotate.stdout).results) {
     if (outcome === 'rotated' || outcome === 'provisioned') assert.equal(versionAt(reread, secret, 'CURRENT')?.id, toVersion, context);
   }
+}
+
+/**
+ * Whether a state shows a secret older than the base project's evidence log says it is: another
+ * CURRENT than the last provisioned/switched/rolled-back record made CURRENT, or a version a
+ * decommissioned/rolled-back record retired. Read from the log itself, not from src/.
+ */
+function olderThanEvidence(state) {
+  const lines = readFileSync(join(base, 'evidence', 'evidence.jsonl'), 'utf8').trim().split('\n').map((line) => JSON.parse(line));
+  for (const secret of SECRETS) {
+    const entry = state.entries.get(secret);
+    if (!entry) continue;
+    let current = null;
+    const retired = new Set();
+    for (const r of lines.filter((l) => l.secret === secret)) {
+      if (['provisioned', 'switched', 'rolled-back'].includes(r.event) && r.toVersion) current = r.toVersion;
+      if (['decommissioned', 'rolled-back'].includes(r.event) && r.fromVersion) retired.add(r.fromVersion);
+      if (r.toVersion && ['provisioned', 'switched', 'rolled-back'].includes(r.event)) retired.delete(r.toVersion);
+    }
+    if (current && versionAt(state, secret, 'CURRENT')?.id !== current) return true;
+    if (entry.versions.some((v) => retired.has(v.id))) return true;
+  }
+  return false;
 }
 
 /** One line naming the file, one line of hint, exit 1, and the stable code with --json. */

@@ -40,6 +40,8 @@ export function readStore(bytes, keys) {
   const frames = [];
   let meta = null;
   let offset = headerEnd;
+  // Format 3: each record's AAD ends with the previous record's GCM tag (16 zero bytes for the first).
+  let prevTag = header.format >= 3 ? Buffer.alloc(16) : null;
   for (let index = 0; ; index++) {
     const rest = bytes.length - offset;
     if (rest < 8) break; // torn: not even a length prefix
@@ -52,7 +54,7 @@ export function readStore(bytes, keys) {
     }
     if (rest < 8 + length) break; // torn: shorter than its length prefix
     const body = bytes.subarray(offset + 8, offset + 8 + length);
-    const plaintext = decrypt(keys, digest, index, body);
+    const plaintext = decrypt(keys, digest, index, body, prevTag);
     if (plaintext === null) {
       // A final record whose tag was never written (all zeros) is a torn append, not damage.
       if (offset + 8 + length === bytes.length && body.subarray(body.length - 16).every((b) => b === 0)) break;
@@ -60,11 +62,12 @@ export function readStore(bytes, keys) {
     }
     const item = JSON.parse(plaintext);
     if (Array.isArray(item)) {
-      // Format 2: ["m", meta] or ["e", key, versions, retired, rotation, lastRotatedAt, drafts].
+      // Formats 2 and 3: ["m", meta] or ["e", key, versions, retired, rotation, lastRotatedAt, drafts].
       if (item[0] === 'm') meta = item[1];
       else entries.set(item[1], { key: item[1], versions: versionsOfFormat2(item[2]) });
     } else if (item.type === 'meta') meta = item.meta;
     else entries.set(item.key, item);
+    if (prevTag) prevTag = Buffer.from(body.subarray(body.length - 16));
     frames.push({ start: offset, end: offset + 8 + length });
     offset += 8 + length;
   }
@@ -77,10 +80,11 @@ export function versionAt(state, key, stage) {
   return version ? { id: version.id, value: Buffer.from(version.value, 'base64').toString('utf8') } : null;
 }
 
-function decrypt(keys, headerDigest, index, body) {
-  const aad = Buffer.alloc(40);
+function decrypt(keys, headerDigest, index, body, prevTag) {
+  const aad = Buffer.alloc(prevTag ? 56 : 40);
   headerDigest.copy(aad);
   aad.writeBigUInt64BE(BigInt(index), 32);
+  if (prevTag) prevTag.copy(aad, 40);
   try {
     const decipher = createDecipheriv('aes-256-gcm', keys.encryption, body.subarray(0, 12));
     decipher.setAAD(aad);

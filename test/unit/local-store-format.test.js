@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { openLocalStore } from '../../dist/stores/local/index.js';
 import { buildHeader, FORMAT_VERSION } from '../../dist/stores/local/file-format.js';
 import { deriveKeys } from '../../dist/stores/local/master-key.js';
+import { encodeEntry, encodeMeta } from '../../dist/stores/local/entry-codec.js';
 import { SecretValue } from '../../dist/secret-value.js';
 
 const LOCK = { waitMs: 2_000, owner: 'format-test' };
@@ -35,6 +36,23 @@ function copyFormat1Store(path) {
   chmodSync(path, 0o600);
   return readFileSync(new URL('../fixtures/format-1.store.key', import.meta.url), 'utf8').trim();
 }
+
+/** A store as keyshift wrote it in format 2: compact records, AAD without the tag chain, no name. */
+function writeFormat2Store(path, masterKey, storeId) {
+  const keys = deriveKeys(Buffer.from(masterKey, 'base64'), 'test');
+  const header = buildHeader({ storeId, generation: 4, createdAt: '2026-01-01T00:00:00.000Z' }, keys, 2);
+  const value = (text) => Buffer.from(text).toString('base64');
+  const entry = (versions) => encodeEntry('api', { versions, retired: [], rotation: null, lastRotatedAt: null, pendingEvents: [draft('switched')] });
+  const records = [
+    entry([{ id: 'v1', stages: ['CURRENT'], createdAt: 't0', value: value('old') }]),
+    encodeMeta({ evidenceAnchors: {}, confirmedRuns: ['run-0'] }),
+    entry([{ id: 'v1', stages: ['PREVIOUS'], createdAt: 't0', value: value('old') }, { id: 'v2', stages: ['CURRENT'], createdAt: 't1', value: value('new') }]),
+  ];
+  const frames = records.map((text, index) => encodeRecord(keys, header.digest, index, text, null));
+  writeFileSync(path, Buffer.concat([header.bytes, ...frames]), { mode: 0o600 });
+}
+
+const headerJson = (path) => JSON.parse(readFileSync(path).subarray(12, 12 + readFileSync(path).readUInt32BE(8)).toString('utf8'));
 
 const headerFormat = (path) => JSON.parse(readFileSync(path).subarray(12, 12 + readFileSync(path).readUInt32BE(8)).toString('utf8')).format;
 
@@ -70,6 +88,70 @@ describe('local store formats', () => {
       assert.equal((await fresh.readValue('db', 'd2')).reveal(), 'db2');
       assert.deepEqual((await fresh.readMeta()).confirmedRuns, ['run-0']);
       await fresh.close();
+    } finally {
+      t.cleanup();
+    }
+  });
+
+  it('reads a format-2 store as it is; its first write upgrades it to format 3, keeping its id and naming it', async () => {
+    const t = tempDir();
+    const env = { KEYSHIFT_MASTER_KEY: randomBytes(32).toString('base64') };
+    const storeId = 'cd'.repeat(16);
+    try {
+      writeFormat2Store(t.path, env.KEYSHIFT_MASTER_KEY, storeId);
+      const before = readFileSync(t.path);
+      const reader = openLocalStore({ path: t.path }, env);
+      assert.deepEqual((await reader.read('api')).versions.map((v) => [v.id, v.stages]), [['v1', ['PREVIOUS']], ['v2', ['CURRENT']]]);
+      assert.equal((await reader.readValue('api', 'v2')).reveal(), 'new');
+      await reader.close();
+      assert.deepEqual(readFileSync(t.path), before, 'reading never rewrites');
+
+      const writer = openLocalStore({ path: t.path }, env);
+      const lock = await writer.lock(LOCK);
+      const header = headerJson(t.path);
+      assert.deepEqual([header.format, header.storeId, header.generation, header.name], [3, storeId, 5, 'dev.store']);
+      assert.equal(writer.identity(), storeId);
+      await writer.apply('api', [{ type: 'create', versionId: 'v3', value: SecretValue.fromString('newer'), stage: 'PENDING' }], { rotation: null, lastRotatedAt: null, pendingEvents: [] });
+      await lock.release();
+      await writer.close();
+      const fresh = openLocalStore({ path: t.path }, env);
+      assert.equal((await fresh.readValue('api', 'v1')).reveal(), 'old');
+      assert.equal((await fresh.readValue('api', 'v3')).reveal(), 'newer');
+      assert.deepEqual((await fresh.readMeta()).confirmedRuns, ['run-0']);
+      await fresh.close();
+    } finally {
+      t.cleanup();
+    }
+  });
+
+  it('format 3 chains each record to the one before: a record moved between two copies fails authentication', async () => {
+    const t = tempDir();
+    const env = { KEYSHIFT_MASTER_KEY: randomBytes(32).toString('base64') };
+    const put = async (versionId) => {
+      const store = openLocalStore({ path: t.path }, env);
+      const lock = await store.lock(LOCK);
+      await store.apply(versionId, [{ type: 'create', versionId, value: SecretValue.fromString(versionId), stage: 'CURRENT' }], { rotation: null, lastRotatedAt: null, pendingEvents: [] });
+      await lock.release();
+      await store.close();
+    };
+    try {
+      await put('a');
+      const base = readFileSync(t.path);
+      await put('b');
+      await put('c');
+      const one = readFileSync(t.path);
+      writeFileSync(t.path, base);
+      await put('x');
+      await put('y');
+      const two = readFileSync(t.path);
+      const tail = (bytes, skip) => {
+        let at = base.length;
+        for (let i = 0; i < skip; i++) at += 8 + bytes.readUInt32BE(at);
+        return at;
+      };
+      // Copy one's record 'b' and then two's record 'y': each at the index it had.
+      writeFileSync(t.path, Buffer.concat([base, one.subarray(base.length, tail(one, 1)), two.subarray(tail(two, 1))]));
+      await assert.rejects(openLocalStore({ path: t.path }, env).read('a'), { code: 'ERR_STORE_CORRUPT', message: /record 2 .* fails authentication/ });
     } finally {
       t.cleanup();
     }

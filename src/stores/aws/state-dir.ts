@@ -4,6 +4,7 @@ import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { KeyshiftError } from '../../errors.js';
 import { acquireFileLock } from '../../util/file-lock.js';
+import { createKeyFile, readKeyFile } from '../../util/key-file.js';
 import { emptyStoreMeta, type LockOptions, type StoreLock, type StoreMeta } from '../contract.js';
 
 /**
@@ -91,8 +92,9 @@ export function stateDir(env: NodeJS.ProcessEnv): string {
 const keys = new Map<string, Buffer>();
 
 function fingerprintKey(env: NodeJS.ProcessEnv, dir: string): Buffer {
+  // Set at all means used, as KEYSHIFT_MASTER_KEY: an empty value is an error, not "unset".
   const configured = env.KEYSHIFT_FINGERPRINT_KEY?.trim();
-  if (configured) {
+  if (configured !== undefined) {
     const key = Buffer.from(configured, 'base64');
     if (key.length !== 32) {
       throw new KeyshiftError('ERR_FINGERPRINT_KEY', 'KEYSHIFT_FINGERPRINT_KEY must be 32 bytes in base64', {
@@ -106,17 +108,18 @@ function fingerprintKey(env: NodeJS.ProcessEnv, dir: string): Buffer {
   const known = keys.get(path);
   if (known) return known;
   // Synchronous on purpose: fingerprint() is synchronous, and this happens once per machine.
-  if (!existsSync(path)) createKeyFile(path);
-  const key = Buffer.from(readFileSync(path, 'utf8').trim(), 'base64');
+  let text = readKeyFile(path);
+  if (text === null) {
+    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    createKeyFile(path, `${randomBytes(32).toString('base64')}\n`); // false: another run made it first
+    text = readKeyFile(path) ?? '';
+  }
+  const key = Buffer.from(text.trim(), 'base64');
+  if (key.length !== 32) {
+    throw new KeyshiftError('ERR_FINGERPRINT_KEY', `fingerprint key file ${path} is damaged: it must hold the base64 encoding of exactly 32 bytes`, {
+      hint: `restore it from a backup or set KEYSHIFT_FINGERPRINT_KEY (the key of the fingerprints already in your evidence); only if there is none, remove ${path} so that a new one is made`,
+    });
+  }
   keys.set(path, key);
   return key;
-}
-
-function createKeyFile(path: string): void {
-  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-  try {
-    writeFileSync(path, `${randomBytes(32).toString('base64')}\n`, { mode: 0o600, flag: 'wx' });
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error; // another run made it first
-  }
 }

@@ -1,7 +1,9 @@
 import { promises as fs } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import type { StoreMeta } from '../contract.js';
 import { encodeMeta, itemText, type LogItem } from './entry-codec.js';
-import { buildHeader, FORMAT_VERSION, recordBytes, writeRecord } from './file-format.js';
+import { basename } from 'node:path';
+import { buildHeader, chainStart, FORMAT_VERSION, recordBytes, recordTag, writeRecord } from './file-format.js';
 import { emptySnapshot, fileIdOf, refreshSnapshot, type LogSnapshot } from './log-reader.js';
 import type { MasterKeyProvider } from './master-key.js';
 import { compactInto, createStoreFile, removeStaleTemps } from './store-file.js';
@@ -43,6 +45,8 @@ export class AppendLog {
   #compactAfterCount = 0;
   #batches = 0;
   #writing = false;
+  /** The id a store this log creates will have: known before the file exists, for evidence records. */
+  readonly #newStoreId = randomBytes(16).toString('hex');
   /** The store file, open for appends while we hold the lock (saves an open and close per batch). */
   #handle: fs.FileHandle | null = null;
   /** Throws unless the writer lock still names this run (file-lock.ts `verify`). */
@@ -110,6 +114,11 @@ export class AppendLog {
     return this.#snap.meta;
   }
 
+  /** The store's id (its header's storeId), or the one the first write will give it. */
+  storeId(): string {
+    return this.#snap.header?.header.storeId ?? this.#newStoreId;
+  }
+
   get stats(): LogStats {
     const s = this.#snap;
     return { records: s.recordCount, live: liveCount(s), bytes: s.validEnd, generation: s.header?.header.generation ?? 0, batches: this.#batches };
@@ -160,8 +169,8 @@ export class AppendLog {
     await this.#checkLock();
     const keys = this.keys.forWriting();
     if (!this.#snap.header) {
-      const header = await createStoreFile(this.path, keys);
-      this.#snap = { ...emptySnapshot(), header, validEnd: header.bytes.length, fileId: fileIdOf(await fs.stat(this.path)) };
+      const header = await createStoreFile(this.path, keys, this.#newStoreId);
+      this.#snap = { ...emptySnapshot(), header, validEnd: header.bytes.length, lastTag: chainStart(header.header), fileId: fileIdOf(await fs.stat(this.path)) };
     }
     if (this.#handle && (await this.#handle.stat()).size !== this.#snap.validEnd) await this.#closeHandle(); // reopen and look
     const handle = this.#handle ?? (this.#handle = await this.#openForAppend());
@@ -171,7 +180,11 @@ export class AppendLog {
     const texts = items.map(itemText);
     const data = Buffer.allocUnsafe(texts.reduce((bytes, text) => bytes + recordBytes(text), 0));
     let at = 0;
-    for (const text of texts) at += writeRecord(keys, header.digest, index++, text, data, at);
+    let tag = snap.lastTag;
+    for (const text of texts) {
+      at += writeRecord(keys, header.digest, index++, text, data, at, tag);
+      tag = recordTag(data, at);
+    }
     try {
       await writeAll(handle, data, snap.validEnd);
       await handle.sync();
@@ -182,6 +195,7 @@ export class AppendLog {
     }
     snap.validEnd += data.length;
     snap.recordCount = index;
+    snap.lastTag = tag;
     this.#batches += 1;
     for (const item of items) this.#markDurable(item);
   }
@@ -252,7 +266,8 @@ export class AppendLog {
     await this.#checkLock();
     const keys = this.keys.forWriting();
     const old = this.#snap.header!.header;
-    const header = buildHeader({ storeId: old.storeId, generation: old.generation + 1, createdAt: old.createdAt }, keys);
+    // A format-2 store gets its name now: the file name it has (format 3 verified it is the same).
+    const header = buildHeader({ storeId: old.storeId, generation: old.generation + 1, createdAt: old.createdAt, name: old.name ?? basename(this.path) }, keys);
     const snap = this.#snap;
     const count = snap.entries.size + (snap.meta ? 1 : 0);
     // Encrypted one at a time as the file is written: 10,000s of records never all exist at once.
@@ -261,7 +276,12 @@ export class AppendLog {
       yield* snap.entries.values();
     }
     let index = 0;
-    const records = { size: recordBytes, write: (text: string, target: Buffer, at: number) => writeRecord(keys, header.digest, index++, text, target, at) };
+    let tag = chainStart(header.header);
+    const write = (text: string, target: Buffer, at: number) => {
+      const size = writeRecord(keys, header.digest, index++, text, target, at, tag);
+      tag = recordTag(target, at + size);
+      return size;
+    };
     // Just before the rename: the lock is still ours and the file is still the one we replayed.
     // (A torn tail after our end is fine: the new generation leaves it out.)
     const unchanged = async () => {
@@ -273,9 +293,9 @@ export class AppendLog {
         if (probe.validEnd !== snap.validEnd || probe.fileId?.ino !== st.ino) throw changedError(this.path);
       }
     };
-    await compactInto(this.path, header, plaintexts(), records, unchanged, (fileId) => {
+    await compactInto(this.path, header, plaintexts(), { size: recordBytes, write }, unchanged, (fileId) => {
       // The rename happened: from here on appends must use the new header, whatever fails next.
-      Object.assign(snap, { header, fileId, validEnd: fileId.size, recordCount: count });
+      Object.assign(snap, { header, fileId, validEnd: fileId.size, recordCount: count, lastTag: tag });
     });
   }
 

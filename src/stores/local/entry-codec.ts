@@ -45,7 +45,8 @@ const DRAFT_FIELDS: readonly Field[] = [
   { name: 'toVersion', kind: 'string|null' }, { name: 'fingerprint', kind: 'string|null' }, { name: 'at', kind: 'string' },
   { name: 'operator', kind: 'string' }, { name: 'reason', kind: 'string' }, { name: 'ticket', kind: 'string|null' },
   { name: 'emergency', kind: 'boolean' }, { name: 'checks', kind: 'array' }, { name: 'runId', kind: 'string' },
-  { name: 'error', kind: 'string', optional: true },
+  { name: 'error', kind: 'string', optional: true }, { name: 'storeId', kind: 'string', optional: true },
+  { name: 'storeLocation', kind: 'string', optional: true },
 ];
 
 /**

@@ -1,4 +1,5 @@
 import { createCipheriv, createDecipheriv, createHash, createHmac, randomFillSync, timingSafeEqual } from 'node:crypto';
+import { basename } from 'node:path';
 import { KeyshiftError } from '../../errors.js';
 import { corruptError } from './store-errors.js';
 import { keyCheckValue, MASTER_KEY_ENV, type StoreKeys } from './master-key.js';
@@ -7,12 +8,15 @@ import { keyCheckValue, MASTER_KEY_ENV, type StoreKeys } from './master-key.js';
  * The bytes of a local store file (docs/local-store.md is the reference):
  *   "KEYSHIFT" | u32 header length | header JSON | SHA-256 of everything before it
  *   then records: u32 length | u32 ~length | 12-byte nonce | AES-256-GCM ciphertext | 16-byte tag
- * A record's AAD is the header digest plus its index, so records cannot be reordered, duplicated,
- * or moved to another store or generation.
+ * A record's AAD is the header digest, its index and (format 3) the previous record's GCM tag, so
+ * records cannot be reordered, duplicated, moved to another store or generation, or spliced from
+ * two copies of one generation. Format 3 also binds the store's file name into the header MAC.
  */
 
-/** Format 2 writes compact entry records; format 1 (JSON objects) is still read, and rewritten on the first write. */
-export const FORMAT_VERSION = 2;
+/** Format 3: chained AAD and the store's name; formats 1 and 2 are still read, and rewritten on the first write. */
+export const FORMAT_VERSION = 3;
+/** The first format whose records chain to the previous record's tag and whose header names the store. */
+const CHAINED_FORMAT = 3;
 const OLDEST_READABLE_FORMAT = 1;
 const MAGIC = Buffer.from('KEYSHIFT', 'ascii');
 export const HEADER_PREFIX_BYTES = MAGIC.length + 4;
@@ -30,6 +34,8 @@ export interface StoreHeader {
   createdAt: string;
   keyCheck: string;
   mac: string;
+  /** Format 3: the store file's name when it was created (docs/local-store.md#identity). */
+  name?: string;
 }
 
 export interface ParsedHeader {
@@ -79,11 +85,27 @@ export function verifyHeader(parsed: ParsedHeader, keys: StoreKeys, path: string
     });
   }
   if (!equalText(header.mac, headerMac(keys, header))) throw corruptError(path, 'its header fails authentication');
+  if (header.format >= CHAINED_FORMAT && header.name !== basename(path)) {
+    throw new KeyshiftError('ERR_STORE_MISPLACED', `store ${path} holds the store created as ${header.name} (id ${header.storeId}), not ${basename(path)}: it was copied or renamed over this one`, {
+      hint: `put the right file back at ${path} (from your backup), or move this one back to ${header.name}; keyshift does not read a store under another store's name`,
+    });
+  }
+}
+
+/** The tag chain a file starts with: 16 zero bytes before its first record (format 3), none before. */
+export function chainStart(header: StoreHeader): Buffer | null {
+  return header.format >= CHAINED_FORMAT ? Buffer.alloc(TAG_BYTES) : null;
+}
+
+/** The GCM tag of the framed record that ends at `end` in `bytes` (the next record's chain link). */
+export function recordTag(bytes: Buffer, end: number): Buffer {
+  return Buffer.from(bytes.subarray(end - TAG_BYTES, end));
 }
 
 /** `format` is for tests that need an older store; keyshift always writes FORMAT_VERSION. */
-export function buildHeader(fields: { storeId: string; generation: number; createdAt: string }, keys: StoreKeys, format = FORMAT_VERSION): ParsedHeader {
-  const unsigned = { format, ...fields, keyCheck: keyCheckValue(keys, fields.storeId), mac: '' };
+export function buildHeader(fields: { storeId: string; generation: number; createdAt: string; name: string }, keys: StoreKeys, format = FORMAT_VERSION): ParsedHeader {
+  const { name, ...rest } = fields;
+  const unsigned = { format, ...rest, keyCheck: keyCheckValue(keys, fields.storeId), mac: '', ...(format >= CHAINED_FORMAT ? { name } : {}) };
   const header: StoreHeader = { ...unsigned, mac: headerMac(keys, unsigned) };
   const json = Buffer.from(JSON.stringify(header), 'utf8');
   const prefix = Buffer.alloc(HEADER_PREFIX_BYTES);
@@ -103,14 +125,15 @@ export function recordBytes(plaintext: string): number {
  * no frame or nonce buffer of its own, which for a compaction of 10,000s of records would be as
  * many megabytes of garbage outside the JS heap.
  */
-export function writeRecord(keys: StoreKeys, headerDigest: Buffer, index: number, plaintext: string, target: Buffer, at: number): number {
+/** `prevTag`: the previous record's tag (chainStart for the first), or null in formats 1 and 2. */
+export function writeRecord(keys: StoreKeys, headerDigest: Buffer, index: number, plaintext: string, target: Buffer, at: number, prevTag: Buffer | null): number {
   const size = recordBytes(plaintext);
   const length = size - FRAME_PREFIX_BYTES;
   target.writeUInt32BE(length, at);
   target.writeUInt32BE(~length >>> 0, at + 4);
   const nonce = randomFillSync(target, at + FRAME_PREFIX_BYTES, NONCE_BYTES).subarray(at + FRAME_PREFIX_BYTES, at + FRAME_PREFIX_BYTES + NONCE_BYTES);
   const cipher = createCipheriv('aes-256-gcm', keys.encryption, nonce);
-  cipher.setAAD(recordAad(headerDigest, index));
+  cipher.setAAD(recordAad(headerDigest, index, prevTag));
   const body = at + FRAME_PREFIX_BYTES + NONCE_BYTES;
   const written = cipher.update(plaintext, 'utf8').copy(target, body);
   cipher.final(); // GCM is a stream mode: update returned all of the ciphertext
@@ -120,9 +143,9 @@ export function writeRecord(keys: StoreKeys, headerDigest: Buffer, index: number
 }
 
 /** One framed record in a buffer of its own. */
-export function encodeRecord(keys: StoreKeys, headerDigest: Buffer, index: number, plaintext: string): Buffer {
+export function encodeRecord(keys: StoreKeys, headerDigest: Buffer, index: number, plaintext: string, prevTag: Buffer | null = null): Buffer {
   const frame = Buffer.allocUnsafe(recordBytes(plaintext));
-  writeRecord(keys, headerDigest, index, plaintext, frame, 0);
+  writeRecord(keys, headerDigest, index, plaintext, frame, 0, prevTag);
   return frame;
 }
 
@@ -135,11 +158,11 @@ export function frameBodyLength(bytes: Buffer, at = 0): number | null {
 }
 
 /** The record's plaintext as text, or null when it fails authentication. */
-export function decryptRecord(keys: StoreKeys, headerDigest: Buffer, index: number, body: Buffer): string | null {
+export function decryptRecord(keys: StoreKeys, headerDigest: Buffer, index: number, body: Buffer, prevTag: Buffer | null): string | null {
   const nonce = body.subarray(0, NONCE_BYTES);
   const tag = body.subarray(body.length - TAG_BYTES);
   const decipher = createDecipheriv('aes-256-gcm', keys.encryption, nonce);
-  decipher.setAAD(recordAad(headerDigest, index));
+  decipher.setAAD(recordAad(headerDigest, index, prevTag));
   decipher.setAuthTag(tag);
   try {
     const plaintext = decipher.update(body.subarray(NONCE_BYTES, body.length - TAG_BYTES));
@@ -157,17 +180,21 @@ export function looksUnwritten(body: Buffer): boolean {
 
 
 function headerMac(keys: StoreKeys, header: Omit<StoreHeader, 'mac'>): string {
-  const fields = JSON.stringify([header.format, header.storeId, header.generation, header.createdAt, header.keyCheck]);
+  const list: unknown[] = [header.format, header.storeId, header.generation, header.createdAt, header.keyCheck];
+  if (header.format >= CHAINED_FORMAT) list.push(header.name);
+  const fields = JSON.stringify(list);
   return createHmac('sha256', keys.header).update(`keyshift header mac${fields}`).digest('base64');
 }
 
 /** One scratch buffer for every record: setAAD copies it at once, and records are many. */
-const aadScratch = Buffer.alloc(DIGEST_BYTES + 8);
+const aadScratch = Buffer.alloc(DIGEST_BYTES + 8 + TAG_BYTES);
 
-function recordAad(headerDigest: Buffer, index: number): Buffer {
+function recordAad(headerDigest: Buffer, index: number, prevTag: Buffer | null): Buffer {
   headerDigest.copy(aadScratch);
   aadScratch.writeUInt32BE(Math.floor(index / 2 ** 32), DIGEST_BYTES); // a u64, without a BigInt per record
   aadScratch.writeUInt32BE(index >>> 0, DIGEST_BYTES + 4);
+  if (prevTag === null) return aadScratch.subarray(0, DIGEST_BYTES + 8);
+  prevTag.copy(aadScratch, DIGEST_BYTES + 8);
   return aadScratch;
 }
 
@@ -176,7 +203,7 @@ function isHeader(value: unknown): value is StoreHeader {
   return (
     typeof h === 'object' && h !== null && Number.isInteger(h.format) && h.format >= OLDEST_READABLE_FORMAT && h.format <= FORMAT_VERSION && typeof h.storeId === 'string' && h.storeId.length > 0 &&
     Number.isSafeInteger(h.generation) && h.generation >= 1 && typeof h.createdAt === 'string' &&
-    typeof h.keyCheck === 'string' && typeof h.mac === 'string'
+    typeof h.keyCheck === 'string' && typeof h.mac === 'string' && (h.format < CHAINED_FORMAT || (typeof h.name === 'string' && h.name.length > 0))
   );
 }
 

@@ -56,6 +56,10 @@ export class LocalStore implements SecretStore {
     return SecretValue.fromBytes(Buffer.from(version.value, 'base64'));
   }
 
+  identity(): string {
+    return this.#log.storeId();
+  }
+
   fingerprint(value: SecretValue): string {
     return fingerprintValue(this.#fingerprintKeys(), value.revealBytes());
   }

@@ -3,6 +3,7 @@ import type { StoreMeta } from '../contract.js';
 import { loadRecord } from './entry-codec.js';
 import { loadLegacyRecord } from './legacy-codec.js';
 import {
+  chainStart,
   decryptRecord,
   FRAME_PREFIX_BYTES,
   frameBodyLength,
@@ -10,6 +11,7 @@ import {
   headerBlockLength,
   looksUnwritten,
   parseHeader,
+  recordTag,
   verifyHeader,
   type ParsedHeader,
 } from './file-format.js';
@@ -37,6 +39,8 @@ export interface LogSnapshot {
   /** End of the last complete record: anything after it is a torn tail, cut before the next append. */
   validEnd: number;
   recordCount: number;
+  /** The tag of the last complete record, which the next record's AAD chains to (null before format 3). */
+  lastTag: Buffer | null;
   /** Each key's newest record, as its format-2 text (entry-codec.ts). */
   entries: Map<string, string>;
   meta: StoreMeta | null;
@@ -44,7 +48,7 @@ export interface LogSnapshot {
 
 const CHUNK_BYTES = 1024 * 1024;
 
-export const emptySnapshot = (): LogSnapshot => ({ fileId: null, header: null, validEnd: 0, recordCount: 0, entries: new Map(), meta: null });
+export const emptySnapshot = (): LogSnapshot => ({ fileId: null, header: null, validEnd: 0, recordCount: 0, lastTag: null, entries: new Map(), meta: null });
 
 export const fileIdOf = (st: Stats): FileId => ({ dev: st.dev, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs });
 
@@ -71,15 +75,15 @@ export async function refreshSnapshot(path: string, snap: LogSnapshot, keys: () 
     if (sameLog && st.size >= snap.validEnd) {
       // Only the appended bytes; if they do not fit (the file was rewritten in place, e.g. a backup
       // copied over it), the full replay below decides.
-      const appended = await replayRecords(handle, st.size, snap.validEnd, snap.recordCount, header, storeKeys, path).catch(() => null);
+      const appended = await replayRecords(handle, st.size, snap.validEnd, snap.recordCount, snap.lastTag, header, storeKeys, path).catch(() => null);
       if (appended) {
         for (const [key, entry] of appended.entries) snap.entries.set(key, entry);
-        return { ...snap, fileId: fileIdOf(st), validEnd: appended.end, recordCount: appended.count, meta: appended.meta ?? snap.meta };
+        return { ...snap, fileId: fileIdOf(st), validEnd: appended.end, recordCount: appended.count, lastTag: appended.lastTag, meta: appended.meta ?? snap.meta };
       }
     }
     verifyHeader(header, storeKeys, path);
-    const replay = await replayRecords(handle, st.size, header.bytes.length, 0, header, storeKeys, path);
-    return { fileId: fileIdOf(st), header, validEnd: replay.end, recordCount: replay.count, entries: replay.entries, meta: replay.meta };
+    const replay = await replayRecords(handle, st.size, header.bytes.length, 0, chainStart(header.header), header, storeKeys, path);
+    return { fileId: fileIdOf(st), header, validEnd: replay.end, recordCount: replay.count, lastTag: replay.lastTag, entries: replay.entries, meta: replay.meta };
   } finally {
     await handle.close();
   }
@@ -97,6 +101,7 @@ interface Replay {
   meta: StoreMeta | null;
   end: number;
   count: number;
+  lastTag: Buffer | null;
 }
 
 /**
@@ -105,10 +110,12 @@ interface Replay {
  * then the records newest first, so only the newest record of each key (and the newest meta) is
  * decoded and kept: the records it replaces are decrypted, never parsed, and die young.
  */
-async function replayRecords(handle: fs.FileHandle, size: number, start: number, startIndex: number, header: ParsedHeader, keys: StoreKeys, path: string): Promise<Replay> {
+async function replayRecords(handle: fs.FileHandle, size: number, start: number, startIndex: number, startTag: Buffer | null, header: ParsedHeader, keys: StoreKeys, path: string): Promise<Replay> {
   const window = new ReadWindow(handle, size);
   const frames = await scanFrames(window, start, startIndex, path);
-  const replay: Replay = { entries: new Map(), meta: null, end: frames.end, count: startIndex + frames.count };
+  const replay: Replay = { entries: new Map(), meta: null, end: frames.end, count: startIndex + frames.count, lastTag: startTag };
+  const chained = startTag !== null;
+  let newest = true;
   const load = header.header.format === 1 ? loadLegacyRecord : loadRecord;
   const isWanted = (key: string) => !replay.entries.has(key);
   for (let i = frames.count - 1; i >= 0; i--) {
@@ -116,9 +123,12 @@ async function replayRecords(handle: fs.FileHandle, size: number, start: number,
     const length = frames.lengths[i] as number;
     const index = startIndex + i;
     const bodyStart = offset + FRAME_PREFIX_BYTES;
-    await window.ensure(bodyStart, length, 'backwards');
+    // Format 3 chains each record to the tag of the one before: the last 16 bytes before its frame.
+    const linked = chained && i > 0;
+    await window.ensure(linked ? offset - 16 : bodyStart, linked ? length + FRAME_PREFIX_BYTES + 16 : length, 'backwards');
     const body = window.slice(bodyStart, length);
-    const plaintext = decryptRecord(keys, header.digest, index, body);
+    const prevTag = !chained ? null : i > 0 ? window.slice(offset - 16, 16) : startTag;
+    const plaintext = decryptRecord(keys, header.digest, index, body, prevTag);
     if (plaintext === null) {
       if (i === frames.count - 1 && bodyStart + length === size && looksUnwritten(body)) {
         // An append a power loss cut short: never acknowledged, so it is not part of the log.
@@ -127,6 +137,8 @@ async function replayRecords(handle: fs.FileHandle, size: number, start: number,
       }
       throw corruptError(path, `record ${index} at byte ${offset} fails authentication`);
     }
+    if (newest && chained) replay.lastTag = recordTag(body, body.length);
+    newest = false;
     const item = load(plaintext, isWanted);
     if (item === 'skip') continue;
     if (!item) throw corruptError(path, `record ${index} at byte ${offset} has an unknown layout`);

@@ -1,7 +1,8 @@
-import { closeSync, constants, existsSync, fsyncSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { createHmac, hkdfSync, randomBytes } from 'node:crypto';
 import { dirname } from 'node:path';
 import { ExitCode, KeyshiftError } from '../../errors.js';
+import { createKeyFile, readKeyFile } from '../../util/key-file.js';
 
 /**
  * The master key of a local store and the sub-keys derived from it. Sources, in order:
@@ -56,7 +57,8 @@ export class MasterKeyProvider {
     const keys = this.peek();
     if (keys) return keys;
     if (existsSync(this.storePath)) return this.forExistingStore();
-    createKeyFile(this.keyPath);
+    mkdirSync(dirname(this.keyPath), { recursive: true, mode: 0o700 });
+    createKeyFile(this.keyPath, `${randomBytes(KEY_BYTES).toString('base64')}\n`); // false: another run made it first
     return this.forExistingStore();
   }
 
@@ -79,16 +81,8 @@ export class MasterKeyProvider {
         hint: `set it to the key this store was created with (a new one: \`openssl rand -base64 32\`), or unset ${MASTER_KEY_ENV} to use ${this.keyPath}`,
       });
     }
-    let text: string;
-    try {
-      text = readFileSync(this.keyPath, 'utf8');
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
-      throw new KeyshiftError('ERR_MASTER_KEY_UNREADABLE', `cannot read master key file ${this.keyPath}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`, {
-        hint: 'check the file permissions (it should be mode 0600, owned by the user running keyshift)',
-        cause: error,
-      });
-    }
+    const text = readKeyFile(this.keyPath, 'ERR_MASTER_KEY_UNREADABLE');
+    if (text === null) return null;
     const key = decodeKey(text);
     if (key) return { key, source: this.keyPath };
     throw new KeyshiftError('ERR_MASTER_KEY_INVALID', `master key file ${this.keyPath} is damaged: it must hold the base64 encoding of exactly ${KEY_BYTES} bytes`, {
@@ -125,34 +119,4 @@ function decodeKey(text: string): Buffer | null {
   if (key.length !== KEY_BYTES) return null;
   const canonical = key.toString('base64');
   return canonical.replace(/=+$/, '') === trimmed.replace(/-/g, '+').replace(/_/g, '/').replace(/=+$/, '') ? key : null;
-}
-
-/** O_EXCL so two writers can never each create a key; fsync file and directory before use. */
-function createKeyFile(keyPath: string): void {
-  let fd: number;
-  try {
-    fd = openSync(keyPath, constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY, 0o600);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return;
-    throw error;
-  }
-  try {
-    writeSync(fd, `${randomBytes(KEY_BYTES).toString('base64')}\n`);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  fsyncDirSync(dirname(keyPath));
-}
-
-function fsyncDirSync(dir: string): void {
-  let fd: number | undefined;
-  try {
-    fd = openSync(dir, 'r');
-    fsyncSync(fd);
-  } catch {
-    // Some platforms cannot fsync a directory; the file itself is durable.
-  } finally {
-    if (fd !== undefined) closeSync(fd);
-  }
 }

@@ -12,7 +12,8 @@ export type Kind = 'string' | 'string|null' | 'boolean' | 'array' | 'number' | '
 export interface Field {
   name: string;
   kind: Kind;
-  /** May be absent; only at the end of the list, and absent only if every later one is too. */
+  /** May be absent; only at the end of the list. An absent one before a present one is written as
+   * null when its kind does not admit null; one whose kind does may be absent only at the end. */
   optional?: boolean;
 }
 
@@ -46,12 +47,17 @@ export class StringTable {
 export function packRecord(record: Record<string, unknown>, fields: readonly Field[], refs: StringRefs): unknown {
   if (!fits(record, fields)) return record;
   const out: unknown[] = [];
+  let present = 0;
   for (const field of fields) {
     const value = record[field.name];
-    if (value === undefined) break; // the optional tail
+    if (value === undefined) {
+      out.push(null); // an absent optional field; trimmed below if nothing follows it
+      continue;
+    }
     out.push(isStringKind(field.kind) ? refs.put(value as string | null) : value);
+    present = out.length;
   }
-  return out;
+  return out.slice(0, present);
 }
 
 /** The record, or null when `packed` is not one packRecord wrote for these fields. */
@@ -61,6 +67,7 @@ export function unpackRecord(packed: unknown, fields: readonly Field[], table: S
   const record: Record<string, unknown> = {};
   for (let i = 0; i < packed.length; i++) {
     const field = fields[i] as Field;
+    if (field.optional && packed[i] === null && !admitsNull(field.kind)) continue; // absent
     const value = isStringKind(field.kind) ? table.get(packed[i]) : packed[i];
     if (!hasKind(value, field.kind)) return null;
     record[field.name] = value;
@@ -72,12 +79,12 @@ function fits(record: Record<string, unknown>, fields: readonly Field[]): boolea
   for (const key of Object.keys(record)) {
     if (record[key] !== undefined && !fields.some((field) => field.name === key)) return false;
   }
-  let tail = false;
+  let tail = false; // after an absent optional field that null cannot stand for
   for (const field of fields) {
     const value = record[field.name];
     if (value === undefined) {
       if (!field.optional) return false;
-      tail = true;
+      if (admitsNull(field.kind)) tail = true;
     } else if (tail || !hasKind(value, field.kind)) return false;
   }
   return true;
@@ -85,6 +92,10 @@ function fits(record: Record<string, unknown>, fields: readonly Field[]): boolea
 
 function requiredCount(fields: readonly Field[]): number {
   return fields.filter((field) => !field.optional).length;
+}
+
+function admitsNull(kind: Kind): boolean {
+  return kind.endsWith('|null');
 }
 
 function isStringKind(kind: Kind): boolean {

@@ -16,9 +16,9 @@ import { fsyncDir } from '../../util/file-io.js';
 const WRITE_CHUNK = 1024 * 1024;
 
 /** Creates an empty store (header only). Never replaces an existing file. */
-export async function createStoreFile(path: string, keys: StoreKeys): Promise<ParsedHeader> {
+export async function createStoreFile(path: string, keys: StoreKeys, storeId: string): Promise<ParsedHeader> {
   await fs.mkdir(dirname(path), { recursive: true, mode: 0o700 });
-  const header = buildHeader({ storeId: randomBytes(16).toString('hex'), generation: 1, createdAt: new Date().toISOString() }, keys);
+  const header = buildHeader({ storeId, generation: 1, createdAt: new Date().toISOString(), name: basename(path) }, keys);
   const temp = tempPath(path);
   try {
     await writeTemp(temp, async (handle) => {

@@ -1,0 +1,161 @@
+import { expectedStates, findLoggedEvents, targetKey, type ExpectedState } from '../evidence/index.js';
+import { KeyshiftError } from '../errors.js';
+import type { EntryState, StoreMeta } from '../stores/contract.js';
+import type { EvidenceAnchorRef } from '../evidence/index.js';
+import type { SecretPolicy } from '../policy/types.js';
+import { StoreRegistry } from '../stores/registry.js';
+import type { EngineContext, Target } from './context.js';
+import { targetsOf } from './selection.js';
+import { currentVersion, unconfirmedDrafts } from './state.js';
+
+/**
+ * Compares what each store holds with what the evidence log says it must hold (its last record for
+ * that secret and environment): a CURRENT older than the one the evidence made CURRENT, a retired
+ * version back, or another store's id means the store file was put back from an old copy or copied
+ * over from another store. `evidence verify`, `doctor` and `rotate` all ask this; rotate refuses
+ * to build on such a store (docs/local-store.md#restored-copies).
+ */
+
+export type RollbackCheck = 'store-rolled-back' | 'store-replaced';
+
+export interface RollbackProblem {
+  target: Target;
+  check: RollbackCheck;
+  code: 'ERR_STORE_ROLLED_BACK' | 'ERR_STORE_REPLACED';
+  message: string;
+  hint: string;
+}
+
+export interface TargetRead {
+  target: Target;
+  state: EntryState | null;
+  meta: StoreMeta;
+  /** The store's identity() when it was read (a closed store no longer knows it). */
+  identity?: string;
+}
+
+export async function findRollbacks(evidenceDir: string, reads: TargetRead[]): Promise<RollbackProblem[]> {
+  // Only stores whose state is a file someone can copy (they have an identity: local). An absent
+  // entry brings no old value back.
+  const judged = reads.filter((r) => r.state !== null && (r.identity ?? r.target.store.identity?.()) !== undefined);
+  const log = await expectedStates(evidenceDir, new Set(judged.map((r) => targetKey(r.target.policy.name, r.target.environment.name))));
+  const expected = log.targets;
+  const candidates = judged
+    .map((read) => ({ read, expect: expected.get(targetKey(read.target.policy.name, read.target.environment.name)) }))
+    .filter((c): c is { read: TargetRead; expect: ExpectedState } => c.expect !== undefined);
+  // A store ahead of the log (a run died between its store write and its evidence line) shows the
+  // newer state in drafts the log lacks: not a rollback. Looked up only for mismatches (rare).
+  const drafts = candidates.flatMap((c) => unconfirmedDrafts(c.read.state, c.read.meta));
+  const logged = drafts.length > 0 ? await findLoggedEvents(evidenceDir, new Set(drafts.map((d) => d.rotationId ?? ''))) : new Set<string>();
+  const problems: RollbackProblem[] = [];
+  for (const { read, expect } of candidates) {
+    const problem = judge(read, expect, logged);
+    if (problem) problems.push(problem);
+  }
+  // Stores with no finding yet: is their anchor behind the log?
+  const found = new Set(problems.map((p) => p.target.storeId));
+  if (log.chainId) problems.push(...staleAnchors(log.chainId, candidates.filter((c) => !found.has(c.read.target.storeId))));
+  return problems;
+}
+
+/**
+ * A store whose anchor for this log is older than the log's last record about that store: the
+ * store file is older than the log. Only stores with an id of their own (local: the anchor lives in
+ * the file), and not while a draft is unconfirmed (a run in progress, or one that died before its
+ * anchor was written, which the next run completes).
+ */
+function staleAnchors(chainId: string, candidates: Array<{ read: TargetRead; expect: ExpectedState }>): RollbackProblem[] {
+  const byStore = new Map<string, Array<{ read: TargetRead; expect: ExpectedState }>>();
+  for (const c of candidates) byStore.set(c.read.target.storeId, [...(byStore.get(c.read.target.storeId) ?? []), c]);
+  const problems: RollbackProblem[] = [];
+  for (const group of byStore.values()) {
+    const first = group[0]!.read;
+    const id = first.identity ?? first.target.store.identity?.();
+    if (!id || group.some((c) => unconfirmedDrafts(c.read.state, c.read.meta).length > 0)) continue;
+    const anchored = first.meta.evidenceAnchors[chainId]?.seq ?? 0;
+    const newest = group
+      .map((c) => ({ c, seq: Math.max(c.expect.lastSeqByStore.get(id) ?? 0, c.expect.lastSeqByStore.get('') ?? 0) }))
+      .reduce((a, b) => (b.seq > a.seq ? b : a));
+    if (newest.seq <= anchored) continue;
+    const { target } = newest.c.read;
+    problems.push({
+      target,
+      check: 'store-rolled-back',
+      code: 'ERR_STORE_ROLLED_BACK',
+      message: `store ${target.store.location} recorded the evidence log up to seq ${anchored}, but the log holds seq ${newest.seq} about ${target.policy.name}/${target.environment.name}: the store file is older than the log (an older copy put back?)`,
+      hint: hintFor(target),
+    });
+  }
+  return problems;
+}
+
+function hintFor(target: Target): string {
+  return `put the newest copy of ${target.store.location} back; if this copy is all that is left, move it aside (keep it) and run keyshift rotate ${target.policy.name}, which provisions new values (docs/local-store.md#restored-copies)`;
+}
+
+/** The problem as an error for rotate's result of that target. */
+export function rollbackError(problem: RollbackProblem): KeyshiftError {
+  return new KeyshiftError(problem.code, problem.message, { hint: problem.hint });
+}
+
+function judge({ target, state, meta, identity }: TargetRead, expect: ExpectedState, logged: Set<string>): RollbackProblem | null {
+  const where = `store ${target.store.location}`;
+  const name = `${target.policy.name}/${target.environment.name}`;
+  const hint = hintFor(target);
+  const id = identity ?? target.store.identity?.();
+  if (id && expect.storeId && id !== expect.storeId) {
+    return {
+      target,
+      check: 'store-replaced',
+      code: 'ERR_STORE_REPLACED',
+      message: `${where} has id ${id}, but the evidence of ${name} names store ${expect.storeId} (seq ${expect.storeIdSeq}): another store's file was copied over it`,
+      hint: `put this store's own file back at ${target.store.location} (from your backup); a store copied from elsewhere serves another environment's values`,
+    };
+  }
+  const current = currentVersion(state)?.id ?? null;
+  const ahead = (version: string) =>
+    unconfirmedDrafts(state, meta).some((d) => d.toVersion === version && !logged.has(`${d.rotationId}|${d.event}|${d.environment}`));
+  if (expect.current && current !== expect.current && !(current && ahead(current))) {
+    return {
+      target,
+      check: 'store-rolled-back',
+      code: 'ERR_STORE_ROLLED_BACK',
+      message: `${where} holds ${current ?? 'no version'} as CURRENT of ${name}, but the evidence made ${expect.current} CURRENT (seq ${expect.currentSeq}, ${expect.currentEvent}): the store file is an older copy (restored from a backup?) or was rolled back outside keyshift`,
+      hint,
+    };
+  }
+  const back = state?.versions.find((v) => v.stages.length > 0 && expect.retired.has(v.id));
+  if (back) {
+    return {
+      target,
+      check: 'store-rolled-back',
+      code: 'ERR_STORE_ROLLED_BACK',
+      message: `${where} holds ${back.id} of ${name} again, which the evidence retired (seq ${expect.retired.get(back.id)}): the store file is an older copy (restored from a backup?)`,
+      hint,
+    };
+  }
+  return null;
+}
+
+/** What `evidence verify` compares: every store's anchors, and each target's state. */
+export async function readStoresForVerify(ctx: EngineContext, policies: SecretPolicy[]): Promise<{ anchors: EvidenceAnchorRef[]; reads: TargetRead[] }> {
+  const stores = new StoreRegistry(ctx);
+  const anchors: EvidenceAnchorRef[] = [];
+  const reads: TargetRead[] = [];
+  try {
+    const metas = new Map<string, StoreMeta>();
+    for (const target of await targetsOf(policies, [], stores)) {
+      let meta = metas.get(target.storeId);
+      if (!meta) {
+        meta = await target.store.readMeta();
+        metas.set(target.storeId, meta);
+        for (const [chainId, anchor] of Object.entries(meta.evidenceAnchors)) anchors.push({ source: `store ${target.store.location}`, chainId, seq: anchor.seq, hash: anchor.hash });
+      }
+      const state = await target.store.read(target.key);
+      reads.push({ target, state, meta, ...(target.store.identity ? { identity: target.store.identity() } : {}) });
+    }
+  } finally {
+    await stores.closeAll();
+  }
+  return { anchors, reads };
+}

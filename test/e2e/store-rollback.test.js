@@ -1,0 +1,109 @@
+// A store file put back from an old copy, spliced from two copies, or copied over another store
+// (one shared KEYSHIFT_MASTER_KEY): `evidence verify` and `doctor` name it (exit 1) and `rotate`
+// refuses to build on it (exit 1, an error code and a hint), so an old value never silently
+// becomes CURRENT again.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { baseEnv, runCli, tempProject, writeFiles, json, assertNoStackTrace } from '../helpers/cli.js';
+
+const POLICY = `secrets:
+  - name: api-key
+    interval: 30d
+    fallbackWindow: 1h
+    generator: { type: random, bytes: 16, encoding: hex }
+    environments:
+      - name: dev
+        store: { type: local, path: .keyshift/dev.store }
+      - name: prod
+        store: { type: local, path: .keyshift/prod.store }
+`;
+
+function project() {
+  const dir = tempProject();
+  const env = baseEnv({ KEYSHIFT_MASTER_KEY: randomBytes(32).toString('base64') });
+  writeFiles(dir, { 'policies/p.yaml': POLICY });
+  const cli = (args) => {
+    const result = runCli(args, { cwd: dir, env });
+    assertNoStackTrace(assert, result.stderr);
+    return result;
+  };
+  assert.equal(cli(['rotate', '--all', '-q']).code, 0);
+  return { dir, cli, store: (name) => join(dir, '.keyshift', `${name}.store`) };
+}
+
+const force = ['rotate', '--all', '--force', '--reason', 'test', '-q'];
+
+/** verify and doctor find it (exit 1, `check` named); rotate refuses dev with `code`, exit 1. */
+function assertDetected(p, { check, code, message }) {
+  const verify = p.cli(['evidence', 'verify']);
+  assert.equal(verify.code, 1, `evidence verify: ${verify.stdout}${verify.stderr}`);
+  assert.match(verify.stdout + verify.stderr, message);
+  const doctor = p.cli(['doctor', '--json']);
+  assert.equal(doctor.code, 1, doctor.stderr);
+  const found = json(doctor).findings.filter((f) => f.check === check && (f.environment === 'dev' || (f.environment === null && /dev\.store$/.test(f.store ?? ''))));
+  assert.equal(found.length, 1, JSON.stringify(json(doctor).findings));
+  assert.match(found[0].message, message);
+  const before = readFileSync(p.store('dev'));
+  const rotate = p.cli([...force, '--json']);
+  assert.equal(rotate.code, 1, rotate.stderr);
+  // A store that cannot be opened at all stops the run (the error at the top); one that opens but
+  // holds an old state fails its secret's result.
+  const out = json(rotate);
+  const error = out.error ?? out.results.find((r) => r.environment === 'dev' && r.outcome === 'failed')?.error;
+  assert.equal(error?.code, code, JSON.stringify(out));
+  assert.ok(error.hint, 'the refusal says what to do');
+  assert.deepEqual(readFileSync(p.store('dev')), before, 'rotate did not build on the store');
+}
+
+test('an old copy of a store put back is found by verify and doctor, and refused by rotate', () => {
+  const p = project();
+  const old = readFileSync(p.store('dev'));
+  const oldValue = p.cli(['get', 'api-key', '--env', 'dev']).stdout;
+  assert.equal(p.cli(force).code, 0);
+  assert.notEqual(p.cli(['get', 'api-key', '--env', 'dev']).stdout, oldValue);
+  writeFileSync(p.store('dev'), old);
+  assertDetected(p, { check: 'store-rolled-back', code: 'ERR_STORE_ROLLED_BACK', message: /older copy|rolled back/ });
+});
+
+test('records spliced from two copies of one generation fail authentication', () => {
+  const p = project();
+  const base = readFileSync(p.store('dev'));
+  assert.equal(p.cli(force).code, 0);
+  const branchA = readFileSync(p.store('dev'));
+  writeFileSync(p.store('dev'), base);
+  // A second branch from the same copy (its evidence goes to a log of its own).
+  const b = p.cli([...force, '--evidence-dir', join(p.dir, 'evidence-b')]);
+  assert.equal(b.code, 0, b.stderr);
+  const branchB = readFileSync(p.store('dev'));
+  const framesA = frames(branchA, base.length);
+  const framesB = frames(branchB, base.length);
+  assert.ok(framesA.length >= 2 && framesB.length >= 2);
+  // A's first new record, then B's second and later ones: each at its own index, as before.
+  const spliced = Buffer.concat([base, branchA.subarray(framesA[0].start, framesA[0].end), branchB.subarray(framesB[1].start)]);
+  writeFileSync(p.store('dev'), spliced);
+  assertDetected(p, { check: 'store-error', code: 'ERR_STORE_CORRUPT', message: /authentication/ });
+});
+
+test('a store copied over another (one shared master key) is found, refused, and not served', () => {
+  const p = project();
+  copyFileSync(p.store('prod'), p.store('dev'));
+  const get = p.cli(['get', 'api-key', '--env', 'dev']);
+  assert.equal(get.code, 1, 'dev must not serve prod\'s value');
+  assert.match(get.stderr, /dev\.store/);
+  assert.match(get.stderr, /prod\.store/);
+  assertDetected(p, { check: 'store-error', code: 'ERR_STORE_MISPLACED', message: /prod\.store/ });
+});
+
+/** Record frames after the header, from the length prefixes (docs/local-store.md#records). */
+function frames(bytes, start) {
+  const out = [];
+  for (let at = start; at + 8 <= bytes.length; ) {
+    const length = bytes.readUInt32BE(at);
+    out.push({ start: at, end: at + 8 + length });
+    at += 8 + length;
+  }
+  return out;
+}

@@ -1,0 +1,67 @@
+// The comparison of a store with the evidence log (src/engine/store-rollback.ts), on a real local
+// store and a real evidence log: the cases the end-to-end tests cannot isolate.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { openLocalStore } from '../../dist/stores/local/index.js';
+import { EvidenceLog } from '../../dist/evidence/index.js';
+import { findRollbacks } from '../../dist/engine/store-rollback.js';
+import { SecretValue } from '../../dist/secret-value.js';
+
+const draft = (event, from, to, extra = {}) => ({
+  event, rotationId: 'r-1', secret: 'api', environment: 'dev', store: 'local', fromVersion: from, toVersion: to,
+  fingerprint: null, at: '2026-01-01T00:00:00.000Z', operator: 'me', reason: 'scheduled', ticket: null,
+  emergency: false, checks: [], runId: 'run-1', ...extra,
+});
+
+async function setup(t, { anchorSeq, records, pendingEvents = [], confirmed = ['run-1'] }) {
+  const dir = mkdtempSync(join(tmpdir(), 'keyshift-rollback-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const store = openLocalStore({ path: join(dir, 'dev.store') }, { KEYSHIFT_MASTER_KEY: randomBytes(32).toString('base64') });
+  t.after(() => store.close());
+  const log = new EvidenceLog(join(dir, 'evidence'));
+  const written = await log.append(records.map((r) => ({ ...r, storeId: store.identity(), storeLocation: store.location })));
+  await log.close();
+  const lock = await store.lock({ waitMs: 1000, owner: 'test' });
+  await store.apply('api', [{ type: 'create', versionId: 'v1', value: SecretValue.fromString('one'), stage: 'CURRENT' }], { rotation: null, lastRotatedAt: null, pendingEvents });
+  const anchor = written[anchorSeq - 1];
+  await store.writeMeta({ evidenceAnchors: { [written[0].hash]: { seq: anchor.seq, hash: anchor.hash, at: 't' } }, confirmedRuns: confirmed });
+  await lock.release();
+  const target = { policy: { name: 'api' }, environment: { name: 'dev' }, store, storeId: 'local:dev', key: 'api' };
+  const read = async () => [{ target, state: await store.read('api'), meta: await store.readMeta() }];
+  return { evidenceDir: join(dir, 'evidence'), read };
+}
+
+describe('stores against the evidence', () => {
+  it('an anchor older than the log\'s last record about the store is a finding, even when CURRENT agrees', async (t) => {
+    const s = await setup(t, { anchorSeq: 1, records: [draft('provisioned', null, 'v1'), draft('issued', 'v1', 'v2')] });
+    const problems = await findRollbacks(s.evidenceDir, await s.read());
+    assert.deepEqual(problems.map((p) => [p.check, p.code]), [['store-rolled-back', 'ERR_STORE_ROLLED_BACK']]);
+    assert.match(problems[0].message, /recorded the evidence log up to seq 1, but the log holds seq 2/);
+  });
+
+  it('an anchor at the log\'s last record is no finding', async (t) => {
+    const s = await setup(t, { anchorSeq: 2, records: [draft('provisioned', null, 'v1'), draft('issued', 'v1', 'v2')] });
+    assert.deepEqual(await findRollbacks(s.evidenceDir, await s.read()), []);
+  });
+
+  it('a run that died before its anchor (unconfirmed drafts) is no finding: the next run completes it', async (t) => {
+    const records = [draft('provisioned', null, 'v1'), draft('issued', 'v1', 'v2', { runId: 'run-2' })];
+    const s = await setup(t, { anchorSeq: 1, records, pendingEvents: [records[1]], confirmed: ['run-1'] });
+    assert.deepEqual(await findRollbacks(s.evidenceDir, await s.read()), []);
+  });
+
+  it('a CURRENT the evidence replaced, or a version it retired, is a rollback; a store ahead of the log is not', async (t) => {
+    const behind = await setup(t, { anchorSeq: 2, records: [draft('provisioned', null, 'v0'), draft('switched', 'v0', 'v9')] });
+    assert.match((await findRollbacks(behind.evidenceDir, await behind.read()))[0].message, /holds v1 as CURRENT of api\/dev, but the evidence made v9 CURRENT \(seq 2, switched\)/);
+    const retired = await setup(t, { anchorSeq: 2, records: [draft('provisioned', null, 'v1'), draft('decommissioned', 'v1', 'v2')] });
+    // v1 is CURRENT here and also retired by the evidence: the CURRENT check names it first.
+    assert.equal((await findRollbacks(retired.evidenceDir, await retired.read()))[0].check, 'store-rolled-back');
+    const switched = draft('switched', 'v0', 'v1', { runId: 'run-2', rotationId: 'r-2' });
+    const ahead = await setup(t, { anchorSeq: 1, records: [draft('provisioned', null, 'v0')], pendingEvents: [switched], confirmed: ['run-1'] });
+    assert.deepEqual(await findRollbacks(ahead.evidenceDir, await ahead.read()), []);
+  });
+});
