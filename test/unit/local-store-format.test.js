@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openLocalStore } from '../../dist/stores/local/index.js';
-import { buildHeader, FORMAT_VERSION } from '../../dist/stores/local/file-format.js';
+import { buildHeader, encodeRecord, FORMAT_VERSION } from '../../dist/stores/local/file-format.js';
 import { deriveKeys } from '../../dist/stores/local/master-key.js';
 import { encodeEntry, encodeMeta } from '../../dist/stores/local/entry-codec.js';
 import { SecretValue } from '../../dist/secret-value.js';
