@@ -1,19 +1,12 @@
 import type { Log } from '../log.js';
 import type { StoreSpec } from '../policy/types.js';
 import type { AwsOverrides } from './aws/client-config.js';
-import type { SecretStore } from './contract.js';
+import type { SecretStore, StoreContext } from './contract.js';
 // The embedded default is always there; cloud adapters are imported only when a policy names them.
 import { openLocalStore } from './local/index.js';
 
-/** What an adapter gets besides its spec. */
-export interface StoreContext {
-  env: NodeJS.ProcessEnv;
-  log: Log;
-  /** `--region`, `--profile`, `--endpoint-url`: defaults for AWS stores whose policy leaves them out. */
-  aws: AwsOverrides;
-  /** The registry's id of this store (one client, one lock, one quota per id). */
-  storeId: string;
-}
+// Kept here too for code that imported it from the registry before it moved to the contract.
+export type { StoreContext } from './contract.js';
 
 export interface RegistryContext {
   env: NodeJS.ProcessEnv;
