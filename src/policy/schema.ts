@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { DURATION_PATTERN, describeBadDuration, parseDuration } from './durations.js';
+import { dotenvStoreSchema, k8sSecretStoreSchema } from './store-schemas.js';
 
 /**
  * The zod schema of one policy FILE, as the user writes it (before normalisation in load.ts).
@@ -180,7 +181,7 @@ const kmsStoreSchema = strict({
 });
 
 export const storeSchema = z
-  .discriminatedUnion('type', [localStoreSchema, secretsManagerStoreSchema, kmsStoreSchema])
+  .discriminatedUnion('type', [localStoreSchema, secretsManagerStoreSchema, kmsStoreSchema, dotenvStoreSchema, k8sSecretStoreSchema])
   .meta({ description: 'Where this environment keeps the secret.' });
 
 // Hooks (docs/policies.md#hooks). `run` is argv (no shell) or one shell line; an http verify hook

@@ -16,7 +16,7 @@ export interface RegistryContext {
 
 /**
  * Opens store adapters by policy type, once per location per run. Adapters are imported lazily so a
- * run that only uses the local store never loads a cloud SDK.
+ * run that only uses the local store never loads a cloud SDK (or the file stores' code).
  */
 export class StoreRegistry {
   readonly #open = new Map<string, Promise<SecretStore>>();
@@ -48,6 +48,8 @@ export class StoreRegistry {
  */
 export function storeId(spec: StoreSpec): string {
   if (spec.type === 'local') return `local:${spec.path}`;
+  // One file, one lock: every secret kept in the same .env or manifest shares the store.
+  if (spec.type === 'dotenv' || spec.type === 'k8s-secret') return `${spec.type}:${spec.path}`;
   // KMS stores of the two modes behave differently (capabilities), so each mode is its own store.
   if (spec.type === 'aws-kms') return `aws-kms:${spec.region ?? ''}|${spec.endpoint ?? ''}|${spec.profile ?? ''}|${spec.mode}`;
   return `${spec.type}:${spec.region ?? ''}|${spec.endpoint ?? ''}|${spec.profile ?? ''}`;
@@ -64,6 +66,14 @@ async function openAdapter(spec: StoreSpec, context: StoreContext): Promise<Secr
     case 'aws-kms': {
       const { openKmsStore } = await import('./aws-kms/index.js');
       return openKmsStore(spec, context);
+    }
+    case 'dotenv': {
+      const { openDotenvStore } = await import('./dotenv/index.js');
+      return openDotenvStore(spec, context);
+    }
+    case 'k8s-secret': {
+      const { openK8sSecretStore } = await import('./k8s-secret/index.js');
+      return openK8sSecretStore(spec, context);
     }
   }
 }
