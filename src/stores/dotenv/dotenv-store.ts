@@ -10,8 +10,8 @@ import { applyOps, notFound } from '../local/entry-ops.js';
 import type { StoredEntry } from '../local/entry-codec.js';
 import { fileStamp, readTextFile, removeStaleTemps, replaceFile } from '../file-store/atomic-file.js';
 import { GroupCommit } from '../file-store/group-commit.js';
-import { formatEnvFile, indexNames, insertLine, parseEnvFile, quoteValue, removeLine, setLineValue, valueOfLine, type EnvFile } from './env-lines.js';
-import { emptySidecar, parseSidecar, valueCheck, type Sidecar, type SidecarState } from './sidecar.js';
+import { formatEnvFile, parseEnvFile, quoteValue, removeValue, setValue, valueOf, type EnvFile } from './env-lines.js';
+import { emptySidecar, formatSidecar, parseSidecar, valueCheck, type Sidecar, type SidecarState } from './sidecar.js';
 
 /**
  * The `dotenv` store (docs/stores/dotenv.md): CURRENT in `NAME=`, PENDING in `NAME_PENDING=`,
@@ -31,8 +31,9 @@ export const ADOPTED_VERSION = 'v-adopted';
 
 interface Loaded {
   env: EnvFile;
-  names: Map<string, number>;
   sidecar: Sidecar;
+  /** Each sidecar entry as JSON text, so a write re-encodes only the entries it changed. */
+  entryText: Map<string, string>;
   envStamp: string | null;
   sidecarStamp: string | null;
   envMtime: string;
@@ -69,6 +70,7 @@ export class DotenvStore implements SecretStore {
         this.#staged.clear();
         this.#inflight.clear();
         this.#stagedMeta = null;
+        this.#loaded = null; // the model was changed in memory: read the files again
       },
     );
   }
@@ -180,7 +182,8 @@ export class DotenvStore implements SecretStore {
       if (typeof sidecar === 'string') throw damaged(this.sidecarPath, sidecar);
       const env = parseEnvFile(envFile?.text ?? '');
       const envMtime = envFile ? new Date((await fs.stat(this.location)).mtimeMs).toISOString() : new Date(0).toISOString();
-      this.#loaded = { env, names: indexNames(env), sidecar, envStamp: envFile?.stamp ?? null, sidecarStamp: sidecarFile?.stamp ?? null, envMtime, entries: new Map() };
+      const entryText = new Map(Object.entries(sidecar.entries).map(([key, entry]) => [key, JSON.stringify(entry)]));
+      this.#loaded = { env, sidecar, entryText, envStamp: envFile?.stamp ?? null, sidecarStamp: sidecarFile?.stamp ?? null, envMtime, entries: new Map() };
       return this.#loaded;
     } catch (error) {
       throw readError(this.location, error);
@@ -191,8 +194,8 @@ export class DotenvStore implements SecretStore {
   #resolve(loaded: Loaded, key: string): StoredEntry | null {
     const lines = new Map<Stage, string>();
     for (const stage of STAGES) {
-      const index = loaded.names.get(key + SUFFIX[stage]);
-      if (index !== undefined) lines.set(stage, valueOfLine(loaded.env.lines[index]?.text ?? ''));
+      const value = valueOf(loaded.env, key + SUFFIX[stage]);
+      if (value !== undefined) lines.set(stage, value);
     }
     const recorded = loaded.sidecar.entries[key];
     if (!recorded) {
@@ -222,7 +225,8 @@ export class DotenvStore implements SecretStore {
     };
   }
 
-  /** One write of everything staged: the sidecar, then the .env file (the order the class comment explains). */
+  /** One write of everything staged: the sidecar, then the .env file (the order the class comment
+   * explains). The model is changed in place; a failed write makes the next access read the files. */
   async #flush(): Promise<void> {
     const batch = this.#staged;
     this.#staged = new Map();
@@ -230,56 +234,43 @@ export class DotenvStore implements SecretStore {
     const meta = this.#stagedMeta;
     this.#stagedMeta = null;
     const loaded = await this.#load();
-
-    const sidecar: Sidecar = { ...loaded.sidecar, entries: { ...loaded.sidecar.entries }, meta: meta ?? loaded.sidecar.meta };
-    const env: EnvFile = { eol: loaded.env.eol, lines: loaded.env.lines.map((line) => ({ ...line })) };
+    const { sidecar, env } = loaded;
+    if (meta) sidecar.meta = meta;
     let envChanged = false;
     for (const [key, { before, after }] of batch) {
-      sidecar.entries[key] = { state: this.#sidecarState(sidecar.checkKey, after), prior: before ? this.#sidecarState(sidecar.checkKey, before) : null };
+      const entry = { state: this.#sidecarState(sidecar.checkKey, after), prior: before ? this.#sidecarState(sidecar.checkKey, before) : null };
+      sidecar.entries[key] = entry;
+      loaded.entryText.set(key, JSON.stringify(entry));
       envChanged = this.#writeLines(env, key, before, after) || envChanged;
     }
     try {
-      await replaceFile(this.sidecarPath, `${JSON.stringify(sidecar, null, 1)}\n`);
+      await replaceFile(this.sidecarPath, formatSidecar(sidecar, loaded.entryText));
       if (envChanged) await replaceFile(this.location, formatEnvFile(env));
     } catch (error) {
       throw writeError(this.location, error);
     }
-    const [envStamp, sidecarStamp] = await Promise.all([fileStamp(this.location), fileStamp(this.sidecarPath)]);
-    const entries = loaded.entries;
-    for (const [key, { after }] of batch) entries.set(key, after);
-    this.#loaded = { env, names: envChanged ? indexNames(env) : loaded.names, sidecar, envStamp, sidecarStamp, envMtime: loaded.envMtime, entries };
+    [loaded.envStamp, loaded.sidecarStamp] = await Promise.all([fileStamp(this.location), fileStamp(this.sidecarPath)]);
+    for (const [key, { after }] of batch) loaded.entries.set(key, after);
     this.#inflight = new Map();
   }
 
   /** Sets, adds or removes `KEY`, `KEY_PENDING`, `KEY_PREVIOUS`; returns whether a line changed. */
   #writeLines(env: EnvFile, key: string, before: StoredEntry | null, after: StoredEntry): boolean {
     let changed = false;
-    let names = indexNames(env);
-    let anchor = -1;
+    let anchor: string | null = null;
     for (const stage of STAGES) {
       const name = key + SUFFIX[stage];
       const version = after.versions.find((v) => v.stages.includes(stage));
       const had = before?.versions.find((v) => v.stages.includes(stage));
-      const index = names.get(name);
       if (version) {
-        const quoted = this.#quoted(key, stage, version.value);
-        if (had?.value === version.value && index !== undefined) {
-          anchor = index;
-          continue;
+        if (had?.value !== version.value || !env.names.has(name)) {
+          setValue(env, name, this.#quoted(key, stage, version.value), anchor);
+          changed = true;
         }
-        changed = true;
-        if (index !== undefined) {
-          setLineValue(env, index, quoted);
-          anchor = index;
-        } else {
-          insertLine(env, anchor, name, quoted);
-          names = indexNames(env);
-          anchor = names.get(name) as number;
-        }
-      } else if (had && index !== undefined) {
+        anchor = name;
+      } else if (had && env.names.has(name)) {
         // Only a line keyshift wrote is removed; a stray one nobody recorded is left as it is.
-        removeLine(env, index);
-        names = indexNames(env);
+        removeValue(env, name);
         changed = true;
       }
     }

@@ -4,39 +4,48 @@
  * `dotenv` package reads them and written so that `dotenv` and docker's `--env-file` agree.
  */
 
+export interface EnvLine {
+  /** null once removed (a tombstone, so no index ever shifts). */
+  text: string | null;
+  eol: string;
+  /** Lines inserted right after this one. */
+  after?: EnvLine[];
+}
+
 export interface EnvFile {
-  /** Each line with its own line ending ('' for a last line without one). */
-  lines: Array<{ text: string; eol: string }>;
+  lines: EnvLine[];
   /** The line ending new lines get: the file's first one, else \n. */
   eol: string;
+  /** Name → the line that assigns it (the last one wins, as in dotenv and docker). */
+  names: Map<string, EnvLine>;
 }
 
 const ASSIGNMENT = /^(\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.-]*)\s*=)(.*)$/;
 
 export function parseEnvFile(text: string): EnvFile {
-  const lines: EnvFile['lines'] = [];
+  const lines: EnvLine[] = [];
+  const names = new Map<string, EnvLine>();
   const pattern = /([^\r\n]*)(\r\n|\n|\r(?!\n)|$)/g;
   for (let match = pattern.exec(text); match && match.index < text.length; match = pattern.exec(text)) {
-    lines.push({ text: match[1] ?? '', eol: match[2] ?? '' });
+    const line = { text: match[1] ?? '', eol: match[2] ?? '' };
+    lines.push(line);
+    const name = ASSIGNMENT.exec(line.text)?.[2];
+    if (name !== undefined) names.set(name, line);
     if (match[0].length === 0) break;
   }
-  return { lines, eol: lines.find((l) => l.eol)?.eol ?? '\n' };
+  return { lines, eol: lines.find((l) => l.eol)?.eol ?? '\n', names };
 }
 
 export function formatEnvFile(file: EnvFile): string {
-  let out = '';
-  for (const line of file.lines) out += line.text + line.eol;
-  return out;
-}
-
-/** Name → index of the line that assigns it (the last one wins, as in dotenv and docker). */
-export function indexNames(file: EnvFile): Map<string, number> {
-  const index = new Map<string, number>();
-  file.lines.forEach((line, i) => {
-    const match = ASSIGNMENT.exec(line.text);
-    if (match) index.set(match[2] as string, i);
-  });
-  return index;
+  const out: string[] = [];
+  const emit = (lines: EnvLine[]): void => {
+    for (const line of lines) {
+      if (line.text !== null) out.push(line.text + line.eol);
+      if (line.after) emit(line.after);
+    }
+  };
+  emit(file.lines);
+  return out.join('');
 }
 
 /** The value of an assignment line as `dotenv` reads it (quotes removed, an unquoted `#…` comment cut). */
@@ -68,21 +77,44 @@ export function quoteValue(value: string): { text: string } | { error: string } 
   return { error: "it contains all three quote characters (' \" `), so no dotenv quoting reads it back unchanged" };
 }
 
-/** Replaces the value of the assignment at `index`, keeping its prefix (`export `, spacing). */
-export function setLineValue(file: EnvFile, index: number, quoted: string): void {
-  const line = file.lines[index] as EnvFile['lines'][number];
-  const prefix = ASSIGNMENT.exec(line.text)?.[1] ?? '';
-  line.text = `${prefix}${quoted}`;
+/** The value `dotenv` reads from the line assigning `name`, or undefined when there is none. */
+export function valueOf(file: EnvFile, name: string): string | undefined {
+  const text = file.names.get(name)?.text;
+  return typeof text === 'string' ? valueOfLine(text) : undefined;
 }
 
-/** Inserts `NAME=value` after line `after` (-1: at the end of the file). */
-export function insertLine(file: EnvFile, after: number, name: string, quoted: string): void {
-  const at = after < 0 ? file.lines.length : after + 1;
-  const previous = file.lines[at - 1];
-  if (previous && previous.eol === '') previous.eol = file.eol; // the file did not end with a newline
-  file.lines.splice(at, 0, { text: `${name}=${quoted}`, eol: file.eol });
+/** Sets `name`'s value: in its line (keeping `export `, spacing), else in a new line right after
+ * the line of `anchor`, else at the end of the file. */
+export function setValue(file: EnvFile, name: string, quoted: string, anchor: string | null): void {
+  const line = file.names.get(name);
+  if (line) {
+    line.text = `${ASSIGNMENT.exec(line.text as string)?.[1] ?? `${name}=`}${quoted}`;
+    return;
+  }
+  const added: EnvLine = { text: `${name}=${quoted}`, eol: file.eol };
+  const after = anchor === null ? undefined : file.names.get(anchor);
+  if (after) (after.after ??= []).unshift(added);
+  else {
+    const last = lastLine(file.lines);
+    if (last && last.eol === '') last.eol = file.eol; // the file did not end with a newline
+    file.lines.push(added);
+  }
+  file.names.set(name, added);
 }
 
-export function removeLine(file: EnvFile, index: number): void {
-  file.lines.splice(index, 1);
+export function removeValue(file: EnvFile, name: string): void {
+  const line = file.names.get(name);
+  if (!line) return;
+  line.text = null;
+  file.names.delete(name);
+}
+
+function lastLine(lines: EnvLine[]): EnvLine | undefined {
+  for (let i = lines.length - 1; i >= 0; i--) {
+    const line = lines[i] as EnvLine;
+    const nested = line.after ? lastLine(line.after) : undefined;
+    if (nested) return nested;
+    if (line.text !== null) return line;
+  }
+  return undefined;
 }

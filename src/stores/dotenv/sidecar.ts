@@ -61,3 +61,11 @@ export function parseSidecar(text: string): Sidecar | string {
 export function valueCheck(checkKey: string, value: Buffer): string {
   return createHmac('sha256', Buffer.from(checkKey, 'base64')).update(value).digest('hex').slice(0, 8);
 }
+
+/** One line per entry (readable diffs, and a write re-encodes only what changed); valid JSON. */
+export function formatSidecar(sidecar: Sidecar, entryText: Map<string, string>): string {
+  const head = JSON.stringify({ keyshift: sidecar.keyshift, format: sidecar.format, checkKey: sidecar.checkKey, meta: sidecar.meta });
+  const entries: string[] = [];
+  for (const [key, text] of entryText) entries.push(`${JSON.stringify(key)}:${text}`);
+  return `${head.slice(0, -1)},"entries":{\n${entries.join(',\n')}\n}}\n`;
+}
