@@ -175,9 +175,14 @@ export class DotenvStore implements SecretStore {
         const [envStamp, sidecarStamp] = await Promise.all([fileStamp(this.location), fileStamp(this.sidecarPath)]);
         if (envStamp === this.#loaded.envStamp && sidecarStamp === this.#loaded.sidecarStamp) return this.#loaded;
       }
-      // The sidecar first: a writer replaces it before the .env, so we never see a newer sidecar's absence.
-      const sidecarFile = await readTextFile(this.sidecarPath);
-      const envFile = await readTextFile(this.location);
+      // The sidecar, then the .env file, then the sidecar's stamp again: a writer replaces the sidecar
+      // first, so an unchanged stamp means the .env read belongs to this sidecar or the one before.
+      let sidecarFile = await readTextFile(this.sidecarPath);
+      let envFile = await readTextFile(this.location);
+      for (let attempt = 0; attempt < 20 && (await fileStamp(this.sidecarPath)) !== (sidecarFile?.stamp ?? null); attempt++) {
+        sidecarFile = await readTextFile(this.sidecarPath);
+        envFile = await readTextFile(this.location);
+      }
       const sidecar = sidecarFile ? parseSidecar(sidecarFile.text) : emptySidecar();
       if (typeof sidecar === 'string') throw damaged(this.sidecarPath, sidecar);
       const env = parseEnvFile(envFile?.text ?? '');
