@@ -26,7 +26,7 @@ process.exit(process.env.FAIL_HOOK === phase + ':' + env ? 1 : 0);
 /**
  * kind: { name, files: {path: text}, store(env) → policy store line, read(dir, env, secret) →
  * {CURRENT, PENDING, PREVIOUS}, names: keyshift's names in the files, env: extra environment,
- * extraLeakChecks(dir) → [[what, text]] }
+ * setup(dir) (optional), leakChecks(dir) → [[what, text]] }
  */
 export async function fileStoreLifecycle(kind) {
   const dir = tempProject(`keyshift-${kind.name}-e2e-`);
@@ -51,6 +51,7 @@ ${envs
     )
     .join('')}`;
   writeFiles(dir, { 'hook.cjs': HOOK, 'policies/app.yaml': policy, ...kind.files });
+  kind.setup?.(dir);
   const originals = Object.fromEntries(Object.keys(kind.files).map((f) => [f, readFileSync(join(dir, f), 'utf8')]));
   const env = baseEnv({ HOOK_LOG: join(dir, 'hooks.jsonl'), ...kind.env });
   const outputs = [];
