@@ -36,7 +36,7 @@ export function readDotenv(path, name) {
   const out = {};
   if (!existsSync(path)) return out;
   for (const line of readFileSync(path, 'utf8').split('\n')) {
-    const match = /^([A-Z_]+)=(.*)$/.exec(line);
+    const match = /^([A-Za-z0-9_]+)=(.*)$/.exec(line);
     if (!match) continue;
     if (match[1] === name) out.CURRENT = match[2];
     if (match[1] === `${name}_PENDING`) out.PENDING = match[2];
