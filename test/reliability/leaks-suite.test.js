@@ -1,5 +1,5 @@
 // Leak suite: with --log-level trace, through every command, hook kind and failure path, on the
-// local store and on Secrets Manager, a canary value appears only on `get`'s stdout: never in other
+// local store, on Secrets Manager and on the dotenv and k8s-secret files, a canary value appears only on `get`'s stdout: never in other
 // output, evidence, a webhook body, any child's argv or environment (the hooks check their own
 // /proc/self/cmdline and environ), or a file left in the temp directory.
 import { after, before, test } from 'node:test';
@@ -87,12 +87,19 @@ function filesUnder(dir) {
   return out;
 }
 
-for (const kind of ['local', 'aws-secrets-manager']) {
+const STORES = {
+  local: () => '{ type: local, path: .keyshift/dev.store }',
+  'aws-secrets-manager': () => `{ type: aws-secrets-manager, secretId: leaks/canary, endpoint: "${fake.endpoint}", createIfMissing: true }`,
+  dotenv: () => '{ type: dotenv, path: .env }',
+  'k8s-secret': () => '{ type: k8s-secret, path: deploy/secret.yaml, name: app }',
+};
+
+for (const kind of Object.keys(STORES)) {
   test(`a canary value never leaks outside get (${kind} store)`, { timeout: 120_000 }, async () => {
     const dir = tempProject('keyshift-leaks-');
     const temp = mkdtempSync(join(tmpdir(), 'keyshift-leaks-tmp-'));
     const hookLog = join(dir, 'hooks.jsonl');
-    const store = kind === 'local' ? '{ type: local, path: .keyshift/dev.store }' : `{ type: aws-secrets-manager, secretId: leaks/canary, endpoint: "${fake.endpoint}", createIfMissing: true }`;
+    const store = STORES[kind]();
     writeFiles(dir, { 'hook.cjs': HOOK, 'policies/canary.yaml': policy(store) });
     const env = awsEnv({ TMPDIR: temp, HOOK_LOG: hookLog, KEYSHIFT_LOG_LEVEL: 'trace' });
     const outputs = [];
@@ -163,6 +170,11 @@ for (const kind of ['local', 'aws-secrets-manager']) {
     for (const file of filesUnder(temp)) assert.ok(!readFileSync(file).includes(CANARY), `temp file ${file} holds the value`);
     if (kind === 'local') {
       for (const file of filesUnder(join(dir, '.keyshift'))) assert.ok(!readFileSync(file).includes(CANARY), `${file} holds the value only encrypted`);
+    } else if (kind === 'dotenv') {
+      assert.ok(!readFileSync(join(dir, '.env.keyshift.json'), 'utf8').includes(CANARY), 'the sidecar');
+    } else if (kind === 'k8s-secret') {
+      const state = /keyshift\.io\/state: '(.*)'/.exec(readFileSync(join(dir, 'deploy', 'secret.yaml'), 'utf8'))?.[1];
+      assert.ok(state && !state.includes(CANARY), 'the keyshift.io/state annotation');
     } else {
       assert.ok(!JSON.stringify(fake.inspect('leaks/canary').tags).includes(CANARY), 'the keyshift:* tags');
       assert.ok(!JSON.stringify(fake.calls).includes(CANARY), 'the service call log');

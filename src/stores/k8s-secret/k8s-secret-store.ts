@@ -1,4 +1,5 @@
 import { promises as fs } from 'node:fs';
+import { dirname } from 'node:path';
 import type { Document } from 'yaml';
 import { KeyshiftError, errorMessage } from '../../errors.js';
 import type { K8sSecretStoreSpec } from '../../policy/types.js';
@@ -93,6 +94,7 @@ export class K8sSecretStore implements SecretStore {
   async lock(options: LockOptions): Promise<StoreLock> {
     const held = await this.#local.lock(options, `store ${this.location}`);
     try {
+      await fs.mkdir(dirname(this.location), { recursive: true }); // a new manifest's directory
       await removeStaleTemps(this.location);
       this.#loaded = null;
       await this.#load();
