@@ -59,6 +59,8 @@ export class DotenvStore implements SecretStore {
   #staged = new Map<string, Staged>();
   #inflight = new Map<string, Staged>();
   #stagedMeta: StoreMeta | null = null;
+  /** Variables whose sidecar entry still carries a prior state (the last write's). */
+  #priorKeys: string[] = [];
 
   constructor(spec: DotenvStoreSpec, context: StoreContext) {
     this.location = spec.path;
@@ -71,6 +73,7 @@ export class DotenvStore implements SecretStore {
         this.#inflight.clear();
         this.#stagedMeta = null;
         this.#loaded = null; // the model was changed in memory: read the files again
+        this.#priorKeys = [];
       },
     );
   }
@@ -241,6 +244,13 @@ export class DotenvStore implements SecretStore {
     const loaded = await this.#load();
     const { sidecar, env } = loaded;
     if (meta) sidecar.meta = meta;
+    // The last write's .env landed before this one started: its variables need no prior state any more.
+    for (const key of this.#priorKeys) {
+      const entry = sidecar.entries[key];
+      if (!entry || entry.prior === null || batch.has(key)) continue;
+      sidecar.entries[key] = { state: entry.state, prior: null };
+      loaded.entryText.set(key, JSON.stringify(sidecar.entries[key]));
+    }
     let envChanged = false;
     for (const [key, { before, after }] of batch) {
       const entry = { state: this.#sidecarState(sidecar.checkKey, after), prior: before ? this.#sidecarState(sidecar.checkKey, before) : null };
@@ -256,6 +266,7 @@ export class DotenvStore implements SecretStore {
     }
     [loaded.envStamp, loaded.sidecarStamp] = await Promise.all([fileStamp(this.location), fileStamp(this.sidecarPath)]);
     for (const [key, { after }] of batch) loaded.entries.set(key, after);
+    this.#priorKeys = [...batch.keys()];
     this.#inflight = new Map();
   }
 
