@@ -35,6 +35,8 @@ interface Loaded {
   mtime: string;
   /** The parsed annotation of each Secret document (by document index). */
   states: Map<number, Record<string, KeyState>>;
+  /** Each key's state as JSON text, so a write re-encodes only the keys it changed. */
+  stateTexts: Map<number, Map<string, string>>;
   entries: Map<string, StoredEntry | null>;
 }
 
@@ -168,7 +170,7 @@ export class K8sSecretStore implements SecretStore {
       });
     }
     const mtime = file ? new Date((await fs.stat(this.location)).mtimeMs).toISOString() : new Date(0).toISOString();
-    this.#loaded = { manifest: parseManifest(this.location, file?.text ?? ''), stamp: file?.stamp ?? null, mtime, states: new Map(), entries: new Map() };
+    this.#loaded = { manifest: parseManifest(this.location, file?.text ?? ''), stamp: file?.stamp ?? null, mtime, states: new Map(), stateTexts: new Map(), entries: new Map() };
     return this.#loaded;
   }
 
@@ -227,6 +229,7 @@ export class K8sSecretStore implements SecretStore {
     const { manifest } = loaded;
     let commitWanted = false;
     const messages: string[] = [];
+    const changedDocs = new Set<number>();
     for (const [key, { before, after }] of batch) {
       const dataKey = key.slice(key.indexOf('/') + 1);
       const index = this.#secretIndex(loaded, key) ?? newSecret(manifest, key.slice(0, key.indexOf('/')));
@@ -239,11 +242,18 @@ export class K8sSecretStore implements SecretStore {
         if (version || had) writeValue(manifest, index, dataKey + SUFFIX[stage], version ? Buffer.from(version.value, 'base64') : null);
       }
       states[dataKey] = toState(after);
-      writeState(manifest, index, JSON.stringify(states));
+      let texts = loaded.stateTexts.get(index);
+      if (!texts) loaded.stateTexts.set(index, (texts = new Map(Object.entries(states).map(([k, v]) => [k, JSON.stringify(v)]))));
+      texts.set(dataKey, JSON.stringify(states[dataKey]));
+      changedDocs.add(index);
       if (this.#entrySpecs.get(key)?.gitCommit) {
         commitWanted = true;
         messages.push(commitLine(key, before, after));
       }
+    }
+    for (const index of changedDocs) {
+      const texts = loaded.stateTexts.get(index) as Map<string, string>;
+      writeState(manifest, index, `{${[...texts].map(([k, text]) => `${JSON.stringify(k)}:${text}`).join(',')}}`);
     }
     try {
       await replaceFile(this.location, formatManifest(manifest));

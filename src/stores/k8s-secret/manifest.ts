@@ -17,12 +17,14 @@ export interface Manifest {
   changed: Set<number>;
   /** How many documents came from `text` (later ones were added). */
   parsed: number;
+  /** The state annotation's JSON of each changed Secret document (see writeState). */
+  stateText: Map<number, string>;
 }
 
 export function parseManifest(path: string, text: string): Manifest {
   const lines = new LineCounter();
   const docs = parseAllDocuments(text, { lineCounter: lines, keepSourceTokens: false });
-  if (!Array.isArray(docs)) return { text, docs: [], lines, changed: new Set(), parsed: 0 }; // an empty file
+  if (!Array.isArray(docs)) return { text, docs: [], lines, changed: new Set(), parsed: 0, stateText: new Map() }; // an empty file
   for (const doc of docs) {
     const error = doc.errors[0];
     if (error) {
@@ -32,7 +34,7 @@ export function parseManifest(path: string, text: string): Manifest {
       });
     }
   }
-  return { text, docs, lines, changed: new Set(), parsed: docs.length };
+  return { text, docs, lines, changed: new Set(), parsed: docs.length, stateText: new Map() };
 }
 
 /**
@@ -94,15 +96,21 @@ export function readState(doc: Document.Parsed): string | null {
   return typeof state === 'string' ? state : null;
 }
 
+/**
+ * Marks the annotation for `formatManifest`, which puts the JSON in its place: the yaml library
+ * would scan the whole JSON text on every write (it grows with the number of keys).
+ */
 export function writeState(manifest: Manifest, index: number, json: string): void {
   const doc = manifest.docs[index] as Document.Parsed;
   manifest.changed.add(index);
+  manifest.stateText.set(index, json);
   if (!isMap(doc.getIn(['metadata', 'annotations'], true))) doc.setIn(['metadata', 'annotations'], doc.createNode({}));
-  doc.setIn(['metadata', 'annotations', STATE_ANNOTATION], json);
-  // JSON in a single-quoted scalar: one line, no escapes to misread.
+  doc.setIn(['metadata', 'annotations', STATE_ANNOTATION], stateMark(index));
   const node = doc.getIn(['metadata', 'annotations', STATE_ANNOTATION], true);
   if (isScalar(node)) node.type = 'QUOTE_SINGLE';
 }
+
+const stateMark = (index: number): string => `keyshift-state-${index}-${process.pid}`;
 
 /** The file's text with the changed documents serialised again and everything else as it was. */
 export function formatManifest(manifest: Manifest): string {
@@ -116,7 +124,10 @@ export function formatManifest(manifest: Manifest): string {
     else {
       if (out !== '' && !out.endsWith('\n')) out += '\n';
       if (!parsed && out !== '') doc.directives.docStart = true;
-      out += doc.toString({ lineWidth: 0 });
+      const text = doc.toString({ lineWidth: 0 });
+      const json = manifest.stateText.get(index);
+      // JSON in a single-quoted scalar: one line, only ' needs escaping (as '').
+      out += json === undefined ? text : text.replace(new RegExp(`'?${stateMark(index)}'?`), () => `'${json.replaceAll("'", "''")}'`);
     }
     from = end;
   });
