@@ -171,4 +171,22 @@ describe('k8s-secret store: the manifest', () => {
     const status = execFileSync('git', ['-C', dir, 'status', '--porcelain'], { encoding: 'utf8' });
     assert.equal(status, '?? other.txt\n', 'only the manifest was committed, and the checkout has no lock or temp file');
   });
+
+  it('a commit that fails (no repository) is logged and does not fail the write', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'keyshift-k8s-'));
+    const logged = [];
+    const path = join(dir, 'secret.yaml');
+    writeFileSync(path, MANIFEST);
+    const spec = { type: 'k8s-secret', path, name: 'app-secrets', dataKey: 'AES_KEY', key: 'app-secrets/AES_KEY', gitCommit: true, source: { file: 'p', line: 1, col: 1 } };
+    const log = { error: (object, message) => logged.push({ ...object, message }) };
+    const env = { HOME: dir, KEYSHIFT_STATE_DIR: join(dir, 'state'), PATH: process.env.PATH, GIT_CEILING_DIRECTORIES: dir };
+    const store = openK8sSecretStore(spec, { env, log, aws: {}, storeId: `k8s-secret:${path}` });
+    const lock = await store.lock(LOCK);
+    await store.apply('app-secrets/AES_KEY', [create('v2', 'next', 'PENDING')], meta());
+    await lock.release();
+    assert.equal(Buffer.from(secretDoc(readFileSync(path, 'utf8')).data.AES_KEY_PENDING, 'base64').toString(), 'next');
+    assert.equal(logged.length, 1);
+    assert.equal(logged[0].message, 'could not commit the manifest');
+    assert.match(logged[0].err, /git add .* failed: fatal: not a git repository/);
+  });
 });

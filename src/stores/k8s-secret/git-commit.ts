@@ -7,7 +7,29 @@ import { KeyshiftError } from '../../errors.js';
  * message that names the secrets, events and rotations — never a value (git reads the file itself,
  * so no value is ever in an argument).
  */
-export async function commitManifest(path: string, message: string, env: NodeJS.ProcessEnv): Promise<void> {
+export function commitManifest(path: string, message: string, env: NodeJS.ProcessEnv): Promise<void> {
+  // Manifests of several stores often share one repository, and git allows one index writer at a
+  // time: this process commits one after the other, and waits for another process's index.lock.
+  const turn = queue.then(() => withRetry(() => commitNow(path, message, env)));
+  queue = turn.catch(() => undefined);
+  return turn;
+}
+
+let queue: Promise<unknown> = Promise.resolve();
+
+async function withRetry(work: () => Promise<void>): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  for (let delay = 50; ; delay = Math.min(delay * 2, 1_000)) {
+    try {
+      return await work();
+    } catch (error) {
+      if (!String((error as Error).message).includes('index.lock') || Date.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, delay));
+    }
+  }
+}
+
+async function commitNow(path: string, message: string, env: NodeJS.ProcessEnv): Promise<void> {
   const cwd = dirname(path);
   const file = basename(path);
   await git(['add', '--', file], cwd, env);

@@ -51,6 +51,7 @@ export class K8sSecretStore implements SecretStore {
   readonly location: string;
   readonly #local: LocalStoreState;
   readonly #env: NodeJS.ProcessEnv;
+  readonly #log: StoreContext['log'] | null;
   readonly #commit: GroupCommit;
   /** Per entry key: where the policy names it, and whether its changes are committed. */
   readonly #entrySpecs = new Map<string, { policyAt: string; gitCommit: boolean }>();
@@ -62,6 +63,7 @@ export class K8sSecretStore implements SecretStore {
   constructor(spec: K8sSecretStoreSpec, context: StoreContext) {
     this.location = spec.path;
     this.#env = context.env;
+    this.#log = context.log ?? null;
     this.#local = new LocalStoreState(context.env, this.kind, context.storeId);
     this.#commit = new GroupCommit(
       () => this.#flush(),
@@ -269,7 +271,11 @@ export class K8sSecretStore implements SecretStore {
     this.#inflight = new Map();
     if (commitWanted) {
       const subject = messages.length === 1 ? `keyshift: ${messages[0]}` : `keyshift: ${messages.length} secrets changed`;
-      await commitManifest(this.location, messages.length === 1 ? subject : `${subject}\n\n${messages.join('\n')}\n`, this.#env);
+      // The change is on disk and the rotation goes on: a failed commit is reported, and the next
+      // commit of this file carries the change (git commits the file as it is then).
+      await commitManifest(this.location, messages.length === 1 ? subject : `${subject}\n\n${messages.join('\n')}\n`, this.#env).catch((error: unknown) =>
+        this.#log?.error({ store: this.location, err: errorMessage(error), hint: (error as KeyshiftError).hint }, 'could not commit the manifest'),
+      );
     }
   }
 
