@@ -40,3 +40,31 @@ test('k8s-secret: provision, rotate with hooks, fallback, decommission, failed v
   const status = execFileSync('git', ['-C', dir, 'status', '--porcelain', 'deploy'], { encoding: 'utf8' });
   assert.equal(status, '', 'every change of the manifests is committed, and no lock or temp file is left in the checkout');
 });
+
+test('k8s-secret: a manifest whose document is not a Secret, or that names no such Secret, is a policy error (exit 2, file and line)', { timeout: 60_000 }, async () => {
+  const { cli, tempProject, writeFiles, assertNoStackTrace } = await import('../helpers/cli.js');
+  const dir = tempProject('keyshift-k8s-policy-');
+  const policy = (name) => `secrets:\n  - name: aes-key\n    interval: 30d\n    fallbackWindow: 1h\n    generator: { type: random, bytes: 32 }\n    environments:\n      - name: prod\n        store: { type: k8s-secret, path: deploy/s.yaml, name: ${name}, key: AES_KEY }\n`;
+  writeFiles(dir, { 'policies/p.yaml': policy('app-config'), 'deploy/s.yaml': 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app-config\ndata:\n  A: b\n' });
+  const before = readFileSync(join(dir, 'deploy/s.yaml'), 'utf8');
+  for (const command of [['rotate', '--all'], ['plan'], ['status']]) {
+    const result = await cli(command, { cwd: dir });
+    assert.equal(result.code, 2, `${command.join(' ')}: ${result.stderr}`);
+    assert.match(result.stderr, /^keyshift: deploy\/s\.yaml:2:7: app-config is a ConfigMap, not a Secret; .*\n {2}hint: point the policy \(policies\/p\.yaml:7:9\) at the Secret's manifest and name\n$/);
+    assertNoStackTrace(assert, result.stderr);
+  }
+  writeFiles(dir, { 'policies/p.yaml': policy('nope') });
+  const missing = await cli(['rotate', '--all'], { cwd: dir });
+  assert.equal(missing.code, 2);
+  assert.match(missing.stderr, /^keyshift: policies\/p\.yaml:7:9: store: deploy\/s\.yaml holds no Secret named nope\n/);
+  assert.equal(readFileSync(join(dir, 'deploy/s.yaml'), 'utf8'), before, 'nothing changed');
+});
+
+test('k8s-secret: the worked example in policies/k8s validates and plans as it is', { timeout: 60_000 }, async () => {
+  const { cli, root } = await import('../helpers/cli.js');
+  const validate = await cli(['-p', 'policies/k8s', 'validate'], { cwd: root });
+  assert.equal(validate.code, 0, validate.stderr);
+  const plan = await cli(['-p', 'policies/k8s', 'plan', '--json'], { cwd: root });
+  assert.equal(plan.code, 0, plan.stderr);
+  assert.deepEqual(JSON.parse(plan.stdout).actions.map((a) => [a.environment, a.action]), [['staging', 'none'], ['production', 'none']]);
+});

@@ -1,4 +1,5 @@
 import { Document, isMap, isScalar, LineCounter, parseAllDocuments, type YAMLMap } from 'yaml';
+import { isAbsolute, relative } from 'node:path';
 import { ExitCode, KeyshiftError } from '../../errors.js';
 
 /**
@@ -29,7 +30,7 @@ export function parseManifest(path: string, text: string): Manifest {
     const error = doc.errors[0];
     if (error) {
       const at = lines.linePos(error.pos[0]);
-      throw new KeyshiftError('ERR_STORE_CORRUPT', `${path}:${at.line}:${at.col}: not valid YAML: ${error.message.split('\n')[0]}`, {
+      throw new KeyshiftError('ERR_STORE_CORRUPT', `${shown(path)}:${at.line}:${at.col}: not valid YAML: ${error.message.split('\n')[0]}`, {
         hint: `fix the manifest (keyshift changes nothing in a file it cannot parse); \`kubectl apply --dry-run=client -f ${path}\` shows the same problem`,
       });
     }
@@ -52,12 +53,12 @@ export function findSecret(manifest: Manifest, path: string, name: string, polic
   if (other) {
     const node = manifest.docs[other.index]?.get('kind', true) as { range?: [number, number, number] } | undefined;
     const at = manifest.lines.linePos(node?.range?.[0] ?? manifest.docs[other.index]?.range[0] ?? 0);
-    throw policyError(`${path}:${at.line}:${at.col}: ${name} is a ${String(other.kind ?? 'document without kind')}, not a Secret; the k8s-secret store keeps values only in a kind: Secret manifest`, `point the policy (${policyAt}) at the Secret's manifest and name`);
+    throw policyError(`${shown(path)}:${at.line}:${at.col}: ${name} is a ${String(other.kind ?? 'document without kind')}, not a Secret; the k8s-secret store keeps values only in a kind: Secret manifest`, `point the policy (${policyAt}) at the Secret's manifest and name`);
   }
   if (manifest.docs.length === 0) return null; // a new file: the first write creates the Secret
   const names = manifest.docs.filter((d) => d.get('kind') === 'Secret').map((d) => String(d.getIn(['metadata', 'name'])));
   throw policyError(
-    `${policyAt}: store: ${path} holds no Secret named ${name}${names.length > 0 ? ` (it holds ${names.join(', ')})` : ''}`,
+    `${policyAt}: store: ${shown(path)} holds no Secret named ${name}${names.length > 0 ? ` (it holds ${names.join(', ')})` : ''}`,
     'fix the store\'s name or path in the policy, or add the Secret to the manifest',
   );
 }
@@ -139,6 +140,12 @@ function removeStringData(doc: Document.Parsed, key: string): void {
   if (!isMap(stringData) || !(stringData as YAMLMap).has(key)) return;
   (stringData as YAMLMap).delete(key);
   if ((stringData as YAMLMap).items.length === 0) doc.delete('stringData');
+}
+
+/** A path as the user wrote it: relative to where keyshift runs when it is below it. */
+function shown(path: string): string {
+  const rel = relative(process.cwd(), path);
+  return rel && !rel.startsWith('..') && !isAbsolute(rel) ? rel : path;
 }
 
 function policyError(message: string, hint: string): KeyshiftError {
