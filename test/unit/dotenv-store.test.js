@@ -3,7 +3,7 @@
 // between the sidecar write and the .env write.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, chmodSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, chmodSync, readdirSync, utimesSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { testStore } from '../helpers/store-conformance.js';
@@ -12,10 +12,10 @@ import { SecretValue } from '../../dist/secret-value.js';
 
 const LOCK = { waitMs: 2_000, owner: 'dotenv-test' };
 
-function open(dir, file = '.env') {
+function open(dir, file = '.env', key = 'X') {
   const path = join(dir, file);
   const env = { HOME: dir, KEYSHIFT_STATE_DIR: join(dir, 'state') };
-  return { path, store: openDotenvStore({ type: 'dotenv', path, key: 'X' }, { env, log: null, aws: {}, storeId: `dotenv:${path}` }) };
+  return { path, store: openDotenvStore({ type: 'dotenv', path, key }, { env, log: null, aws: {}, storeId: `dotenv:${path}` }) };
 }
 
 const meta = (overrides = {}) => ({ rotation: null, lastRotatedAt: null, pendingEvents: [], ...overrides });
@@ -148,5 +148,20 @@ describe('dotenv store: the .env file', () => {
     assert.ok(store.batches <= 3, `20 concurrent applies took ${store.batches} writes`);
     for (let i = 0; i < 20; i++) assert.equal((await store.readValue(`K${i}`, 'v1')).reveal(), `value${i}`);
     await lock.release();
+  });
+
+  it('records a value it found in the file on the first write, so later writes do not make it younger', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'keyshift-dotenv-'));
+    const { path, store } = open(dir, '.env', 'OLD_KEY');
+    writeFileSync(path, 'OLD_KEY=from-before\n');
+    utimesSync(path, new Date('2020-01-01T00:00:00Z'), new Date('2020-01-01T00:00:00Z'));
+    const lock = await store.lock(LOCK);
+    await store.apply('OTHER', [create('v1', 'x', 'CURRENT')], meta());
+    await store.apply('OTHER', [create('v2', 'y', 'PENDING')], meta());
+    await lock.release();
+    await store.close();
+    const { store: again } = open(dir, '.env', 'OLD_KEY');
+    assert.deepEqual((await again.read('OLD_KEY')).versions.map((v) => [v.id, v.createdAt]), [['v-adopted', '2020-01-01T00:00:00.000Z']]);
+    assert.equal((await again.readValue('OLD_KEY', 'v-adopted')).reveal(), 'from-before');
   });
 });

@@ -4,7 +4,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
@@ -188,5 +188,18 @@ describe('k8s-secret store: the manifest', () => {
     assert.equal(logged.length, 1);
     assert.equal(logged[0].message, 'could not commit the manifest');
     assert.match(logged[0].err, /git add .* failed: fatal: not a git repository/);
+  });
+
+  it('records a key it found in the Secret on the first write, so later writes do not make it younger', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'keyshift-k8s-'));
+    const { path, store } = open(dir);
+    writeFileSync(path, MANIFEST);
+    utimesSync(path, new Date('2020-01-01T00:00:00Z'), new Date('2020-01-01T00:00:00Z'));
+    const lock = await store.lock(LOCK);
+    assert.equal((await store.read('app-secrets/AES_KEY')).versions[0].createdAt, '2020-01-01T00:00:00.000Z');
+    await store.apply('app-secrets/OTHER', [create('v1', 'x', 'CURRENT')], meta());
+    await lock.release();
+    const state = JSON.parse(secretDoc(readFileSync(path, 'utf8')).metadata.annotations['keyshift.io/state']);
+    assert.deepEqual(state.AES_KEY.versions, [{ id: 'v-adopted', stages: ['CURRENT'], createdAt: '2020-01-01T00:00:00.000Z' }]);
   });
 });

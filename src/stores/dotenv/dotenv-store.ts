@@ -61,10 +61,13 @@ export class DotenvStore implements SecretStore {
   #stagedMeta: StoreMeta | null = null;
   /** Variables whose sidecar entry still carries a prior state (the last write's). */
   #priorKeys: string[] = [];
+  /** Variables the policies keep here (configureEntry), adopted into the sidecar on the first write. */
+  readonly #managed = new Set<string>();
 
   constructor(spec: DotenvStoreSpec, context: StoreContext) {
     this.location = spec.path;
     this.sidecarPath = `${spec.path}.keyshift.json`;
+    this.#managed.add(spec.key);
     this.#local = new LocalStoreState(context.env, this.kind, context.storeId);
     this.#commit = new GroupCommit(
       () => this.#flush(),
@@ -76,6 +79,10 @@ export class DotenvStore implements SecretStore {
         this.#priorKeys = [];
       },
     );
+  }
+
+  configureEntry(spec: DotenvStoreSpec): void {
+    this.#managed.add(spec.key);
   }
 
   async read(key: string): Promise<EntryState | null> {
@@ -249,6 +256,15 @@ export class DotenvStore implements SecretStore {
       const entry = sidecar.entries[key];
       if (!entry || entry.prior === null || batch.has(key)) continue;
       sidecar.entries[key] = { state: entry.state, prior: null };
+      loaded.entryText.set(key, JSON.stringify(sidecar.entries[key]));
+    }
+    // A value that was in the file before keyshift is recorded on the first write, so its age stays
+    // the file's modification time as first seen (later writes change that time).
+    for (const key of this.#managed) {
+      if (sidecar.entries[key] || batch.has(key)) continue;
+      const adopted = this.#resolve(loaded, key);
+      if (!adopted) continue;
+      sidecar.entries[key] = { state: this.#sidecarState(sidecar.checkKey, adopted), prior: null };
       loaded.entryText.set(key, JSON.stringify(sidecar.entries[key]));
     }
     let envChanged = false;

@@ -253,6 +253,20 @@ export class K8sSecretStore implements SecretStore {
         messages.push(commitLine(key, before, after));
       }
     }
+    // A value that was in the Secret before keyshift is recorded on the first write, so its age stays
+    // the file's modification time as first seen (later writes change that time).
+    for (const key of this.#entrySpecs.keys()) {
+      if (batch.has(key) || loaded.entries.get(key)?.versions[0]?.id !== ADOPTED_VERSION) continue;
+      const index = this.#secretIndex(loaded, key) as number;
+      const states = this.#states(loaded, index);
+      const dataKey = key.slice(key.indexOf('/') + 1);
+      if (states[dataKey]) continue;
+      states[dataKey] = toState(loaded.entries.get(key) as StoredEntry);
+      let texts = loaded.stateTexts.get(index);
+      if (!texts) loaded.stateTexts.set(index, (texts = new Map(Object.entries(states).map(([k, v]) => [k, JSON.stringify(v)]))));
+      texts.set(dataKey, JSON.stringify(states[dataKey]));
+      changedDocs.add(index);
+    }
     for (const index of changedDocs) {
       const texts = loaded.stateTexts.get(index) as Map<string, string>;
       writeState(manifest, index, `{${[...texts].map(([k, text]) => `${JSON.stringify(k)}:${text}`).join(',')}}`);
