@@ -10,8 +10,9 @@ import { applyOps, notFound } from '../local/entry-ops.js';
 import type { StoredEntry } from '../local/entry-codec.js';
 import { fileStamp, readTextFile, removeStaleTemps, replaceFile } from '../file-store/atomic-file.js';
 import { GroupCommit } from '../file-store/group-commit.js';
-import { formatEnvFile, parseEnvFile, quoteValue, removeValue, setValue, valueOf, type EnvFile } from './env-lines.js';
-import { emptySidecar, formatSidecar, parseSidecar, valueCheck, type Sidecar, type SidecarState } from './sidecar.js';
+import { formatEnvFile, parseEnvFile, quoteValue, type EnvFile } from './env-lines.js';
+import { resolveEntry, SUFFIX, toSidecarState, writeEntryLines } from './entry-state.js';
+import { emptySidecar, formatSidecar, parseSidecar, type Sidecar } from './sidecar.js';
 
 /**
  * The `dotenv` store (docs/stores/dotenv.md): CURRENT in `NAME=`, PENDING in `NAME_PENDING=`,
@@ -24,10 +25,6 @@ import { emptySidecar, formatSidecar, parseSidecar, valueCheck, type Sidecar, ty
  * and the apply simply did not happen (no value was ever announced). The whole apply is atomic.
  */
 
-const SUFFIX: Record<Stage, string> = { CURRENT: '', PENDING: '_PENDING', PREVIOUS: '_PREVIOUS' };
-const STAGES: Stage[] = ['CURRENT', 'PENDING', 'PREVIOUS'];
-/** The version id of a value that was in the .env file before keyshift managed it. */
-export const ADOPTED_VERSION = 'v-adopted';
 
 interface Loaded {
   env: EnvFile;
@@ -207,37 +204,11 @@ export class DotenvStore implements SecretStore {
 
   /** Which recorded state the .env lines hold (see the class comment); the adopted value when there is none. */
   #resolve(loaded: Loaded, key: string): StoredEntry | null {
-    const lines = new Map<Stage, string>();
-    for (const stage of STAGES) {
-      const value = valueOf(loaded.env, key + SUFFIX[stage]);
-      if (value !== undefined) lines.set(stage, value);
-    }
-    const recorded = loaded.sidecar.entries[key];
-    if (!recorded) {
-      const current = lines.get('CURRENT');
-      if (current === undefined) return null;
-      const versions = [{ id: ADOPTED_VERSION, stages: ['CURRENT' as Stage], createdAt: loaded.envMtime, value: Buffer.from(current).toString('base64') }];
-      return { versions, retired: [], rotation: null, lastRotatedAt: null, pendingEvents: [] };
-    }
-    const check = (text: string) => valueCheck(loaded.sidecar.checkKey, Buffer.from(text));
-    const matches = (state: SidecarState | null, strict: boolean): boolean =>
-      state !== null &&
-      state.versions.every((v) => v.stages.every((stage) => lines.has(stage) && check(lines.get(stage) as string) === v.check)) &&
-      (!strict || [...lines.keys()].every((stage) => state.versions.some((v) => v.stages.includes(stage))));
-    if (!matches(recorded.state, true) && recorded.prior === null && lines.size === 0) return null; // provisioned by a write that did not land
-    const state = [matches(recorded.state, true) && recorded.state, matches(recorded.prior, true) && recorded.prior, matches(recorded.state, false) && recorded.state, matches(recorded.prior, false) && recorded.prior].find(Boolean);
-    if (!state) {
-      throw new KeyshiftError('ERR_STORE_CORRUPT', `store ${this.location}: the lines of ${key} do not hold the values keyshift recorded in ${this.sidecarPath} (edited by hand?)`, {
-        hint: `put the values back from a backup; or, to take the file's ${key}= as the current value, remove "${key}" from the entries of ${this.sidecarPath}`,
-      });
-    }
-    return {
-      versions: state.versions.map((v) => ({ id: v.id, stages: [...v.stages], createdAt: v.createdAt, value: Buffer.from(lines.get(v.stages[0] as Stage) as string).toString('base64') })),
-      retired: structuredClone(state.retired),
-      rotation: structuredClone(state.rotation),
-      lastRotatedAt: state.lastRotatedAt,
-      pendingEvents: structuredClone(state.pendingEvents),
-    };
+    const entry = resolveEntry(loaded.env, loaded.sidecar, key, loaded.envMtime);
+    if (entry !== 'mismatch') return entry;
+    throw new KeyshiftError('ERR_STORE_CORRUPT', `store ${this.location}: the lines of ${key} do not hold the values keyshift recorded in ${this.sidecarPath} (edited by hand?)`, {
+      hint: `put the values back from a backup; or, to take the file's ${key}= as the current value, remove "${key}" from the entries of ${this.sidecarPath}`,
+    });
   }
 
   /** One write of everything staged: the sidecar, then the .env file (the order the class comment
@@ -264,15 +235,15 @@ export class DotenvStore implements SecretStore {
       if (sidecar.entries[key] || batch.has(key)) continue;
       const adopted = this.#resolve(loaded, key);
       if (!adopted) continue;
-      sidecar.entries[key] = { state: this.#sidecarState(sidecar.checkKey, adopted), prior: null };
+      sidecar.entries[key] = { state: toSidecarState(sidecar.checkKey, adopted), prior: null };
       loaded.entryText.set(key, JSON.stringify(sidecar.entries[key]));
     }
     let envChanged = false;
     for (const [key, { before, after }] of batch) {
-      const entry = { state: this.#sidecarState(sidecar.checkKey, after), prior: before ? this.#sidecarState(sidecar.checkKey, before) : null };
+      const entry = { state: toSidecarState(sidecar.checkKey, after), prior: before ? toSidecarState(sidecar.checkKey, before) : null };
       sidecar.entries[key] = entry;
       loaded.entryText.set(key, JSON.stringify(entry));
-      envChanged = this.#writeLines(env, key, before, after) || envChanged;
+      envChanged = writeEntryLines(env, key, before, after, (stage, value) => this.#quoted(key, stage, value)) || envChanged;
     }
     try {
       await replaceFile(this.sidecarPath, formatSidecar(sidecar, loaded.entryText));
@@ -284,39 +255,6 @@ export class DotenvStore implements SecretStore {
     for (const [key, { after }] of batch) loaded.entries.set(key, after);
     this.#priorKeys = [...batch.keys()];
     this.#inflight = new Map();
-  }
-
-  /** Sets, adds or removes `KEY`, `KEY_PENDING`, `KEY_PREVIOUS`; returns whether a line changed. */
-  #writeLines(env: EnvFile, key: string, before: StoredEntry | null, after: StoredEntry): boolean {
-    let changed = false;
-    let anchor: string | null = null;
-    for (const stage of STAGES) {
-      const name = key + SUFFIX[stage];
-      const version = after.versions.find((v) => v.stages.includes(stage));
-      const had = before?.versions.find((v) => v.stages.includes(stage));
-      if (version) {
-        if (had?.value !== version.value || !env.names.has(name)) {
-          setValue(env, name, this.#quoted(key, stage, version.value), anchor);
-          changed = true;
-        }
-        anchor = name;
-      } else if (had && env.names.has(name)) {
-        // Only a line keyshift wrote is removed; a stray one nobody recorded is left as it is.
-        removeValue(env, name);
-        changed = true;
-      }
-    }
-    return changed;
-  }
-
-  #sidecarState(checkKey: string, entry: StoredEntry): SidecarState {
-    return {
-      versions: entry.versions.map((v) => ({ id: v.id, stages: [...v.stages], createdAt: v.createdAt, check: valueCheck(checkKey, Buffer.from(v.value, 'base64')) })),
-      retired: entry.retired,
-      rotation: entry.rotation,
-      lastRotatedAt: entry.lastRotatedAt,
-      pendingEvents: entry.pendingEvents,
-    };
   }
 
   #quoted(key: string, stage: Stage, base64: string): string {
