@@ -2,6 +2,7 @@ import { resolve } from 'node:path';
 import { parseDuration } from './durations.js';
 import { CHARSETS, DEFAULT_NOTIFY_EVENTS, type SecretInput } from './schema.js';
 import { splitChildEnv } from './schema-hooks.js';
+import { defaultVariableName } from './store-schemas.js';
 import type { CommandHook, GeneratorSpec, HookSpec, NotifyTarget, SecretPolicy, SourcePosition, StoreSpec } from './types.js';
 
 /** The default timeout of a command generator, as written in docs/policies.md. */
@@ -46,7 +47,7 @@ export function normaliseSecret(input: SecretInput, sources: SecretSources, cwd:
       const at = (list: SourcePosition[][] | undefined, item: number) => list?.[index]?.[item] ?? source;
       return {
         name: environment.name,
-        store: normaliseStore(environment.store, input, cwd),
+        store: normaliseStore(environment.store, input, cwd, source),
         deploy: (environment.deploy ?? []).map((hook, item) =>
           normaliseCommandHook(hook, `deploy[${item}]`, at(sources.deploy, item), cwd),
         ),
@@ -138,9 +139,14 @@ export function programOf(run: string[] | string): string {
   return program ?? 'sh';
 }
 
-function normaliseStore(store: EnvironmentInput['store'], secret: SecretInput, cwd: string): StoreSpec {
+function normaliseStore(store: EnvironmentInput['store'], secret: SecretInput, cwd: string, source: SourcePosition): StoreSpec {
   const secretName = secret.name;
   if (store.type === 'local') return { type: 'local', path: resolve(cwd, store.path), key: store.key ?? secretName };
+  if (store.type === 'dotenv') return { type: 'dotenv', path: resolve(cwd, store.path), key: store.name ?? defaultVariableName(secretName) };
+  if (store.type === 'k8s-secret') {
+    const dataKey = store.key ?? defaultVariableName(secretName);
+    return { type: 'k8s-secret', path: resolve(cwd, store.path), name: store.name, dataKey, key: `${store.name}/${dataKey}`, gitCommit: store.git?.commit ?? false, source };
+  }
   if (store.type === 'aws-kms') {
     return {
       type: 'aws-kms',

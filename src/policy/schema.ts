@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { parseDuration } from './durations.js';
 import { durationSchema, quote, strict, timeoutSchema, wholeNumber, isHttpUrl } from './schema-common.js';
 import { childEnvSchema, commandHookSchema, hookList, verifyHookSchema } from './schema-hooks.js';
+import { dotenvStoreSchema, k8sSecretStoreSchema } from './store-schemas.js';
 
 /**
  * The zod schema of one policy FILE, as the user writes it (before normalisation in load.ts).
@@ -160,7 +161,7 @@ const kmsStoreSchema = strict({
 });
 
 export const storeSchema = z
-  .discriminatedUnion('type', [localStoreSchema, secretsManagerStoreSchema, kmsStoreSchema])
+  .discriminatedUnion('type', [localStoreSchema, secretsManagerStoreSchema, kmsStoreSchema, dotenvStoreSchema, k8sSecretStoreSchema])
   .meta({ description: 'Where this environment keeps the secret.' });
 
 export const environmentSchema = strict({

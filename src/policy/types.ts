@@ -75,7 +75,31 @@ export interface KmsStoreSpec {
   quotas: { controlPlanePerSecond: number; readsPerSecond: number };
 }
 
-export type StoreSpec = LocalStoreSpec | SecretsManagerStoreSpec | KmsStoreSpec;
+export interface DotenvStoreSpec {
+  type: 'dotenv';
+  /** Absolute path of the .env file. */
+  path: string;
+  /** The variable that holds CURRENT: the entry key. */
+  key: string;
+}
+
+export interface K8sSecretStoreSpec {
+  type: 'k8s-secret';
+  /** Absolute path of the Secret manifest. */
+  path: string;
+  /** metadata.name of the Secret. */
+  name: string;
+  /** The data key that holds CURRENT. */
+  dataKey: string;
+  /** The entry key: `<name>/<dataKey>` (unambiguous: a Secret's name has no `/`). */
+  key: string;
+  /** Commit each change of the manifest in its Git checkout. */
+  gitCommit: boolean;
+  /** Where the policy names this store, for the error when the manifest holds no such Secret. */
+  source: SourcePosition;
+}
+
+export type StoreSpec = LocalStoreSpec | SecretsManagerStoreSpec | KmsStoreSpec | DotenvStoreSpec | K8sSecretStoreSpec;
 
 /** A command hook: argv (no shell) or one shell line (run with /bin/sh -c). */
 export interface CommandHook {

@@ -1,5 +1,7 @@
 import type { SecretValue } from '../secret-value.js';
 import type { StoreSpec } from '../policy/types.js';
+import type { Log } from '../log.js';
+import type { AwsOverrides } from './aws/client-config.js';
 
 /**
  * The interface every secret-store adapter implements (one folder per adapter under src/stores/).
@@ -131,6 +133,16 @@ export interface EvidenceAnchor {
   seq: number;
   hash: string;
   at: string;
+}
+
+/** What an adapter gets besides its spec (the registry makes one per store it opens). */
+export interface StoreContext {
+  env: NodeJS.ProcessEnv;
+  log: Log;
+  /** `--region`, `--profile`, `--endpoint-url`: defaults for AWS stores whose policy leaves them out. */
+  aws: AwsOverrides;
+  /** The registry's id of this store (one client, one lock, one quota per id). */
+  storeId: string;
 }
 
 export interface StoreLock {

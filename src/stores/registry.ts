@@ -1,19 +1,12 @@
 import type { Log } from '../log.js';
 import type { StoreSpec } from '../policy/types.js';
 import type { AwsOverrides } from './aws/client-config.js';
-import type { SecretStore } from './contract.js';
+import type { SecretStore, StoreContext } from './contract.js';
 // The embedded default is always there; cloud adapters are imported only when a policy names them.
 import { openLocalStore } from './local/index.js';
 
-/** What an adapter gets besides its spec. */
-export interface StoreContext {
-  env: NodeJS.ProcessEnv;
-  log: Log;
-  /** `--region`, `--profile`, `--endpoint-url`: defaults for AWS stores whose policy leaves them out. */
-  aws: AwsOverrides;
-  /** The registry's id of this store (one client, one lock, one quota per id). */
-  storeId: string;
-}
+// Kept here too for code that imported it from the registry before it moved to the contract.
+export type { StoreContext } from './contract.js';
 
 export interface RegistryContext {
   env: NodeJS.ProcessEnv;
@@ -23,7 +16,7 @@ export interface RegistryContext {
 
 /**
  * Opens store adapters by policy type, once per location per run. Adapters are imported lazily so a
- * run that only uses the local store never loads a cloud SDK.
+ * run that only uses the local store never loads a cloud SDK (or the file stores' code).
  */
 export class StoreRegistry {
   readonly #open = new Map<string, Promise<SecretStore>>();
@@ -55,6 +48,8 @@ export class StoreRegistry {
  */
 export function storeId(spec: StoreSpec): string {
   if (spec.type === 'local') return `local:${spec.path}`;
+  // One file, one lock: every secret kept in the same .env or manifest shares the store.
+  if (spec.type === 'dotenv' || spec.type === 'k8s-secret') return `${spec.type}:${spec.path}`;
   // KMS stores of the two modes behave differently (capabilities), so each mode is its own store.
   if (spec.type === 'aws-kms') return `aws-kms:${spec.region ?? ''}|${spec.endpoint ?? ''}|${spec.profile ?? ''}|${spec.mode}`;
   return `${spec.type}:${spec.region ?? ''}|${spec.endpoint ?? ''}|${spec.profile ?? ''}`;
@@ -71,6 +66,14 @@ async function openAdapter(spec: StoreSpec, context: StoreContext): Promise<Secr
     case 'aws-kms': {
       const { openKmsStore } = await import('./aws-kms/index.js');
       return openKmsStore(spec, context);
+    }
+    case 'dotenv': {
+      const { openDotenvStore } = await import('./dotenv/index.js');
+      return openDotenvStore(spec, context);
+    }
+    case 'k8s-secret': {
+      const { openK8sSecretStore } = await import('./k8s-secret/index.js');
+      return openK8sSecretStore(spec, context);
     }
   }
 }

@@ -1,5 +1,5 @@
 // Leak suite: with --log-level trace, through every command, hook kind and failure path, on the
-// local store and on Secrets Manager, a canary value appears only on `get`'s stdout: never in other
+// local store, on Secrets Manager and on the dotenv and k8s-secret files, a canary value appears only on `get`'s stdout: never in other
 // output, evidence, a webhook body, any child's argv or environment (the hooks check their own
 // /proc/self/cmdline and environ, whether or not they were given the value), the store file, the
 // values keyshift sends to Secrets Manager outside SecretString, or a file left in the temp
@@ -102,12 +102,19 @@ function filesUnder(dir) {
   return out;
 }
 
-for (const kind of ['local', 'aws-secrets-manager']) {
+const STORES = {
+  local: () => '{ type: local, path: .keyshift/dev.store }',
+  'aws-secrets-manager': () => `{ type: aws-secrets-manager, secretId: leaks/canary, endpoint: "${fake.endpoint}", createIfMissing: true }`,
+  dotenv: () => '{ type: dotenv, path: .env }',
+  'k8s-secret': () => '{ type: k8s-secret, path: deploy/secret.yaml, name: app }',
+};
+
+for (const kind of Object.keys(STORES)) {
   test(`${kind} store: a canary value never leaks outside get`, { timeout: 120_000 }, async (t) => {
     const dir = tempProject('keyshift-leaks-');
     const temp = mkdtempSync(join(tmpdir(), 'keyshift-leaks-tmp-'));
     const hookLog = join(dir, 'hooks.jsonl');
-    const store = kind === 'local' ? '{ type: local, path: .keyshift/dev.store }' : `{ type: aws-secrets-manager, secretId: leaks/canary, endpoint: "${fake.endpoint}", createIfMissing: true }`;
+    const store = STORES[kind]();
     writeFiles(dir, { 'hook.cjs': HOOK, 'policies/canary.yaml': policy(store) });
     const env = awsEnv({ TMPDIR: temp, HOOK_LOG: hookLog, KEYSHIFT_LOG_LEVEL: 'trace' });
     const outputs = [];
@@ -175,6 +182,12 @@ for (const kind of ['local', 'aws-secrets-manager']) {
     for (const file of filesUnder(temp)) if (readFileSync(file).includes(CANARY)) leaks.push(`temp file ${file}`);
     if (kind === 'local') {
       for (const file of filesUnder(join(dir, '.keyshift'))) if (readFileSync(file).includes(CANARY)) leaks.push(`${file} (must hold the value only encrypted)`);
+    } else if (kind === 'dotenv') {
+      if (readFileSync(join(dir, '.env.keyshift.json'), 'utf8').includes(CANARY)) leaks.push('the dotenv sidecar');
+    } else if (kind === 'k8s-secret') {
+      const state = /keyshift\.io\/state: '(.*)'/.exec(readFileSync(join(dir, 'deploy', 'secret.yaml'), 'utf8'))?.[1];
+      if (!state) leaks.push('no keyshift.io/state annotation found: this check proves nothing');
+      else if (state.includes(CANARY)) leaks.push('the keyshift.io/state annotation');
     } else {
       if (JSON.stringify(fake.inspect('leaks/canary').tags).includes(CANARY)) leaks.push('the secret\'s tags');
       // The service is given the value by design, in SecretString and nowhere else: not in tags,
@@ -185,7 +198,7 @@ for (const kind of ['local', 'aws-secrets-manager']) {
         for (const path of pathsHolding(call.input, CANARY)) if (path !== 'SecretString') leaks.push(`${call.op} request, member ${path}`);
       }
     }
-    t.diagnostic(`${outputs.length} runs, ${hooks.length} hook runs in ${new Set(hooks.map((h) => h.phase)).size} phases, ${webhookBodies.length} webhook bodies so far${kind === 'local' ? '' : `, ${fake.calls.length} requests searched`}; ${leaks.length} leaks`);
+    t.diagnostic(`${outputs.length} runs, ${hooks.length} hook runs in ${new Set(hooks.map((h) => h.phase)).size} phases, ${webhookBodies.length} webhook bodies so far${kind === 'aws-secrets-manager' ? `, ${fake.calls.length} requests searched` : ''}; ${leaks.length} leaks`);
     assert.deepEqual(leaks, [], `the canary leaked:\n${leaks.join('\n')}`);
     // The checks above could pass for want of material: trace logs, redacted hook output, webhook
     // calls and hooks in every phase must all have been there.

@@ -1,7 +1,6 @@
 import type * as KMS from '@aws-sdk/client-kms';
 import type { KmsStoreSpec } from '../../policy/types.js';
-import type { SecretStore } from '../contract.js';
-import type { StoreContext } from '../registry.js';
+import type { SecretStore, StoreContext } from '../contract.js';
 import { KmsStore } from './kms-store.js';
 
 /** Loaded only when a policy names an `aws-kms` store: the SDK comes with it. */

@@ -1,6 +1,6 @@
 import type * as KMS from '@aws-sdk/client-kms';
 import type { KmsStoreSpec } from '../../policy/types.js';
-import type { StoreContext } from '../registry.js';
+import type { StoreContext } from '../contract.js';
 import { clientConfig, quietClient } from '../aws/client-config.js';
 import { isNotFound, toKeyshiftError } from '../aws/errors.js';
 import { QuotaGate } from '../aws/token-bucket.js';

@@ -1,7 +1,6 @@
 import type * as SM from '@aws-sdk/client-secrets-manager';
 import type { SecretsManagerStoreSpec } from '../../policy/types.js';
-import type { SecretStore } from '../contract.js';
-import type { StoreContext } from '../registry.js';
+import type { SecretStore, StoreContext } from '../contract.js';
 import { SecretsManagerStore } from './secrets-manager-store.js';
 
 /** Loaded only when a policy names an `aws-secrets-manager` store: the SDK comes with it. */
