@@ -20,6 +20,15 @@ secrets:
 /** Write policies/example.yaml under `dir`; refuse if policies/ already holds anything. */
 export async function scaffold(dir: string): Promise<string[]> {
   const policiesDir = join(dir, 'policies');
+  for (const path of [dir, policiesDir]) {
+    const stat = await fs.stat(path).catch(() => null);
+    if (stat && !stat.isDirectory()) {
+      throw new KeyshiftError('ERR_INIT_NOT_A_DIRECTORY', `${relative(process.cwd(), path) || path} is not a directory; nothing was written`, {
+        exitCode: ExitCode.usage,
+        hint: 'give keyshift init a directory (it is created if missing), e.g. keyshift init my-project',
+      });
+    }
+  }
   const existing = await fs.readdir(policiesDir).catch(() => [] as string[]);
   if (existing.length > 0) {
     throw new KeyshiftError('ERR_INIT_EXISTS', `${relative(process.cwd(), policiesDir) || policiesDir} already exists and is not empty; nothing was written`, {

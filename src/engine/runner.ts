@@ -13,6 +13,7 @@ import { notifyTargets, startRun } from './run-info.js';
 import { previousEnvironment, selectPolicies, targetsOf, type Selection } from './selection.js';
 import { mapWithConcurrency } from './concurrency.js';
 import { unconfirmedDrafts } from './state.js';
+import { requireTickets } from './ticket-gate.js';
 
 export interface RotateOptions extends Selection {
   force: boolean;
@@ -113,21 +114,19 @@ export async function rotateRun(ctx: EngineContext, policies: SecretPolicy[], op
     let failures = 0;
     const perSecret = await mapWithConcurrency(bySecret, Math.max(1, options.concurrency), async (secretTargets) => {
       const results: RotateResult[] = [];
-      let failedEarlier = false;
+      // Promotion order is a safety rule: after a blocked or failed environment, the later ones wait.
+      let heldBy: string | null = null;
       for (const target of secretTargets) {
+        if (heldBy) {
+          results.push(outcomeOnly(target, 'none', 'skipped', { reason: `held: ${heldBy}` }));
+          continue;
+        }
         const lockError = blocked.get(target.storeId);
-        if (lockError) {
-          results.push(outcomeOnly(target, 'none', 'blocked', { error: toErrorInfo(lockError) }));
-          continue;
-        }
-        if (failedEarlier) {
-          results.push(outcomeOnly(target, 'none', 'skipped', { reason: 'an earlier environment of this secret failed' }));
-          continue;
-        }
-        const targetResults = await advanceTarget(target, run, options.force, stores, log);
-        if (targetResults.some((r) => r.outcome !== 'skipped')) wroteEvidence = true;
-        failedEarlier = targetResults.some((r) => r.outcome === 'failed');
-        if (failedEarlier) failedStores.add(target.storeId);
+        const targetResults = lockError ? [outcomeOnly(target, 'none', 'blocked', { error: toErrorInfo(lockError) })] : await advanceTarget(target, run, options.force, stores, log);
+        if (!lockError && targetResults.some((r) => r.outcome !== 'skipped')) wroteEvidence = true;
+        const stopped = targetResults.find((r) => r.outcome === 'failed' || r.outcome === 'blocked');
+        if (stopped) heldBy = `${target.environment.name} of this secret is ${stopped.outcome} in this run`;
+        if (stopped?.outcome === 'failed') failedStores.add(target.storeId);
         results.push(...targetResults);
       }
       finished += 1;
@@ -146,8 +145,7 @@ export async function rotateRun(ctx: EngineContext, policies: SecretPolicy[], op
       await lock.release();
       locks.delete(id);
     }
-    const exitCode = results.some((r) => r.outcome === 'failed') ? ExitCode.failed : results.some((r) => r.outcome === 'blocked') ? ExitCode.blocked : ExitCode.ok;
-    return { runId, results, evidenceFile: wroteEvidence ? evidence.file : null, exitCode };
+    return { runId, results, evidenceFile: wroteEvidence ? evidence.file : null, exitCode: rotateExitCode(results) };
   } finally {
     for (const lock of locks.values()) await lock.release().catch(() => undefined);
     await evidence.close();
@@ -214,20 +212,6 @@ export async function advanceTarget(target: Target, run: RunInfo, force: boolean
   return results;
 }
 
-/** Protected environments (`requireTicket`) with work to do refuse the whole run without --ticket. */
-async function requireTickets(targets: Target[], planOptions: { now: Date; force: boolean; horizonMs: number }): Promise<void> {
-  const gated: string[] = [];
-  for (const target of targets.filter((t) => t.environment.requireTicket)) {
-    const actions = planTarget({ ...target, state: await target.store.read(target.key) }, planOptions);
-    if (actions.some((a) => isExecutable(a, planOptions.now))) gated.push(targetLabel(target));
-  }
-  if (gated.length === 0) return;
-  throw new KeyshiftError('ERR_TICKET_REQUIRED', `${gated.join(', ')} require a change ticket; nothing was changed`, {
-    exitCode: ExitCode.blocked,
-    hint: 'rerun with --ticket <id> (it is recorded in the evidence), or leave those environments out with --env',
-  });
-}
-
 /** A deploy or verify hook failed: put the environment back on the old version. Returns what happened. */
 async function rollBackAfterHookFailure(target: Target, run: RunInfo, failure: HookFailedError): Promise<string | null> {
   try {
@@ -254,6 +238,15 @@ export async function anchorEvidence(store: SecretStore, meta: StoreMeta, eviden
   if (head) anchors[head.chainId] = { seq: head.seq, hash: head.hash, at: new Date().toISOString() };
   await store.writeMeta({ evidenceAnchors: anchors, confirmedRuns: confirm ? [...meta.confirmedRuns, runId].slice(-50) : meta.confirmedRuns });
 }
+
+/** 1 if anything failed; 3 only if something was blocked and nothing changed (DESIGN v2 "Failure isolation"). */
+export function rotateExitCode(results: RotateResult[]): number {
+  if (results.some((r) => r.outcome === 'failed')) return ExitCode.failed;
+  if (!results.some((r) => r.outcome === 'blocked')) return ExitCode.ok;
+  return results.some((r) => CHANGED.has(r.outcome)) ? ExitCode.failed : ExitCode.blocked;
+}
+
+const CHANGED = new Set<RotateResult['outcome']>(['provisioned', 'rotated', 'resumed', 'decommissioned', 'rolled-back']);
 
 function groupBySecret(targets: Target[]): Target[][] {
   const groups = new Map<string, Target[]>();

@@ -1,4 +1,4 @@
-import { promises as fs, constants } from 'node:fs';
+import { promises as fs, constants, readFileSync, rmSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { ExitCode, KeyshiftError } from '../errors.js';
@@ -163,7 +163,23 @@ async function takeOver(lockPath: string, stale: LockHolder | 'unreadable'): Pro
   await fs.rm(aside, { force: true });
 }
 
+// Locks this process holds (path → token), so that a SIGTERM or SIGINT handler can release them.
+const heldLocks = new Map<string, string>();
+
+/** For signal handlers, which exit right after: remove every lock file this process still holds. */
+export function releaseHeldLocksSync(): void {
+  for (const [lockPath, token] of heldLocks) {
+    try {
+      if ((JSON.parse(readFileSync(lockPath, 'utf8')) as LockHolder).token === token) rmSync(lockPath, { force: true });
+    } catch {
+      // Gone or unreadable: not ours to remove.
+    }
+  }
+  heldLocks.clear();
+}
+
 function holdLock(lockPath: string, me: LockHolder): HeldLock {
+  heldLocks.set(lockPath, me.token);
   const timer = setInterval(() => {
     const now = new Date();
     fs.utimes(lockPath, now, now).catch(() => undefined);
@@ -176,6 +192,7 @@ function holdLock(lockPath: string, me: LockHolder): HeldLock {
       if (released) return;
       released = true;
       clearInterval(timer);
+      heldLocks.delete(lockPath);
       const holder = await readHolder(lockPath);
       if (typeof holder !== 'string' && holder.token === me.token) await fs.rm(lockPath, { force: true });
     },
