@@ -42,7 +42,7 @@ const EXAMPLES: Record<string, Array<[what: string, command: string]>> = {
   ],
   'evidence verify': [
     ['Check the evidence chain and the stores\' anchors', 'keyshift evidence verify'],
-    ['As JSON, with evidence kept elsewhere', 'keyshift evidence verify --evidence-dir /var/lib/keyshift/evidence --json'],
+    ['As JSON (for CI)', 'keyshift evidence verify --json'],
   ],
 };
 
