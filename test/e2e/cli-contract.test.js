@@ -185,6 +185,9 @@ test('7: the durations policies.md gives as too long are rejected; description i
     writeFiles(dir, { 'policies/p.yaml': `secrets:\n${secret('k', env('dev')).replace('interval: 30d', `interval: ${interval}`)}` });
     assert.equal(runCli(['validate'], { cwd: dir }).code, 2, `${interval} is documented as an error`);
   }
+  const longest = /The longest allowed is `(\d+d)`/.exec(text)?.[1];
+  writeFiles(dir, { 'policies/p.yaml': `secrets:\n${secret('k', env('dev')).replace('interval: 30d', `interval: ${longest}`)}` });
+  assert.equal(runCli(['validate'], { cwd: dir }).code, 0, `${longest} is documented as the longest allowed`);
   writeFiles(dir, { 'policies/p.yaml': `secrets:\n${secret('k', env('dev'), '    description: |\n      line one\n      line two\n')}` });
   const multi = runCli(['validate'], { cwd: dir });
   assert.equal(multi.code, 2);
