@@ -36,8 +36,17 @@ export async function scaffold(dir: string): Promise<string[]> {
       hint: 'edit the existing policies, or run keyshift init in another directory',
     });
   }
-  await fs.mkdir(policiesDir, { recursive: true });
   const file = join(policiesDir, 'example.yaml');
-  await fs.writeFile(file, EXAMPLE, { flag: 'wx' });
+  try {
+    await fs.mkdir(policiesDir, { recursive: true });
+    await fs.writeFile(file, EXAMPLE, { flag: 'wx' });
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (!code || !['EACCES', 'EPERM', 'EROFS', 'ENOTDIR', 'EEXIST', 'ENOSPC'].includes(code)) throw error;
+    throw new KeyshiftError('ERR_INIT_FAILED', `cannot write ${relative(process.cwd(), file) || file} (${code}); no policy was written`, {
+      exitCode: ExitCode.failed,
+      hint: 'choose a directory you can write to, e.g. keyshift init my-project',
+    });
+  }
   return [relative(process.cwd(), file) || file];
 }

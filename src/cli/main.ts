@@ -1,6 +1,6 @@
 import { Command, CommanderError, Option } from 'commander';
 import { ExitCode, usageError } from '../errors.js';
-import { printError, processOutput, type Output } from './output.js';
+import { printError, printJson, processOutput, type Output } from './output.js';
 import { packageVersion } from './version.js';
 import { abortRunningHooks } from '../hooks/interrupt.js';
 import { releaseHeldLocksSync } from '../util/file-lock.js';
@@ -153,8 +153,12 @@ export async function main(argv: string[], io: Io = { env: process.env, cwd: pro
     if (error instanceof CommanderError) {
       if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version') return ExitCode.ok;
       // No command given: commander printed the help on stderr. A usage error, like any other.
-      if (error.code === 'commander.help') return error.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
       const command = argv.slice(2).find((arg) => program.commands.some((c) => c.name() === arg));
+      if (error.code === 'commander.help') {
+        if (error.exitCode === 0) return ExitCode.ok;
+        if (json) printJson(io.out, { error: { code: 'ERR_USAGE', message: 'no command given', hint: `run keyshift ${command ? `${command} ` : ''}--help for the commands` } });
+        return ExitCode.usage;
+      }
       printError(io.out, usageError(error.message.replace(/^error: /, ''), `run keyshift ${command ? `${command} ` : ''}--help for usage and examples`), json);
       return ExitCode.usage;
     }

@@ -138,6 +138,9 @@ test('6: help shows examples and the global options; no command is a usage error
   assert.equal(none.code, 2);
   assert.equal(none.stdout, '');
   assert.match(none.stderr, /Usage: keyshift/);
+  const noSubcommand = runCli(['evidence', '--json']);
+  assert.equal(noSubcommand.code, 2);
+  assert.equal(json(noSubcommand).error.code, 'ERR_USAGE');
 });
 
 test('7: init into a file is a usage error naming it', () => {
