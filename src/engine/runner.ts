@@ -62,6 +62,8 @@ export async function rotateRun(ctx: EngineContext, policies: SecretPolicy[], op
   const blocked = new Map<string, KeyshiftError>();
   // Stores where a step failed: its write may have landed without its evidence line being appended.
   const failedStores = new Set<string>();
+  // Stores this run wrote to: only they get the evidence anchor (a held or idle store stays untouched).
+  const touchedStores = new Set<string>();
   let wroteEvidence = false;
   try {
     const targets = await targetsOf(selectPolicies(policies, options), options.envs, stores);
@@ -105,6 +107,7 @@ export async function rotateRun(ctx: EngineContext, policies: SecretPolicy[], op
       metas.set(id, meta);
       if (recovered > 0) {
         wroteEvidence = true;
+        touchedStores.add(id);
         log.warn({ store: store.location, recovered }, 'appended evidence that an interrupted run had not written');
       }
     }
@@ -123,7 +126,10 @@ export async function rotateRun(ctx: EngineContext, policies: SecretPolicy[], op
         }
         const lockError = blocked.get(target.storeId);
         const targetResults = lockError ? [outcomeOnly(target, 'none', 'blocked', { error: toErrorInfo(lockError) })] : await advanceTarget(target, run, options.force, stores, log);
-        if (!lockError && targetResults.some((r) => r.outcome !== 'skipped')) wroteEvidence = true;
+        if (!lockError && targetResults.some((r) => r.outcome !== 'skipped')) {
+          wroteEvidence = true;
+          touchedStores.add(target.storeId);
+        }
         const stopped = targetResults.find((r) => r.outcome === 'failed' || r.outcome === 'blocked');
         if (stopped) heldBy = `${target.environment.name} of this secret is ${stopped.outcome} in this run`;
         if (stopped?.outcome === 'failed') failedStores.add(target.storeId);
@@ -139,9 +145,11 @@ export async function rotateRun(ctx: EngineContext, policies: SecretPolicy[], op
 
     for (const [id, lock] of locks) {
       const store = targets.find((t) => t.storeId === id)?.store as SecretStore;
-      await anchorEvidence(store, metas.get(id) as StoreMeta, evidence, runId, !failedStores.has(id)).catch((error: unknown) =>
-        log.error({ store: store.location, err: errorMessage(error) }, 'could not record the evidence anchor in the store'),
-      );
+      if (touchedStores.has(id)) {
+        await anchorEvidence(store, metas.get(id) as StoreMeta, evidence, runId, !failedStores.has(id)).catch((error: unknown) =>
+          log.error({ store: store.location, err: errorMessage(error) }, 'could not record the evidence anchor in the store'),
+        );
+      }
       await lock.release();
       locks.delete(id);
     }

@@ -31,12 +31,14 @@ test('1: a blocked environment holds the later ones of that secret; exit 3 only 
   assert.equal(runCli(['rotate', '--all', '-q'], { cwd: dir }).code, 0);
   const before = { aProd: current(dir, 'a', 'prod'), bProd: current(dir, 'b', 'prod') };
   holdLock(dir, 'dev');
+  const prodStore = readFileSync(join(dir, '.keyshift', 'prod.store'));
 
   const onlyA = runCli(['rotate', 'a', '--force', '--reason', 'x', '--lock-timeout', '0s', '--json'], { cwd: dir });
   assert.equal(onlyA.code, 3, 'nothing changed: blocked');
   assert.deepEqual(json(onlyA).results.map((r) => `${r.environment}:${r.outcome}`), ['dev:blocked', 'prod:skipped']);
   assert.match(json(onlyA).results[1].reason, /dev .*blocked/);
   assert.equal(current(dir, 'a', 'prod'), before.aProd, 'prod was not rotated past a blocked dev');
+  assert.deepEqual(readFileSync(join(dir, '.keyshift', 'prod.store')), prodStore, 'exit 3: nothing changed, not even the anchor');
 
   const all = runCli(['rotate', '--all', '--force', '--reason', 'x', '--lock-timeout', '0s'], { cwd: dir });
   assert.equal(all.code, 1, 'something changed and something was blocked: exit 1');
