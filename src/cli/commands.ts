@@ -44,7 +44,8 @@ export async function rotateCommand(
 ): Promise<number> {
   if (names.length === 0 && !o.all) throw usageError('rotate needs secret names or --all', 'e.g. keyshift rotate --all, or keyshift rotate webhook-signing-key');
   if (names.length > 0 && o.all) throw usageError('give secret names or --all, not both');
-  if (o.all && o.force && !o.dryRun && !o.reason?.trim()) {
+  // Checked before --dry-run too: a dry run is how people test an emergency command first.
+  if (o.all && o.force && !o.reason?.trim()) {
     throw usageError('rotate --all --force needs --reason', 'say why every key is rotated now, e.g. --reason "suspected compromise, INC-1234": it goes into the evidence');
   }
   const fallbackWindowMs = o.fallbackWindow === undefined ? undefined : parseDurationAllowZero(o.fallbackWindow);
@@ -54,7 +55,7 @@ export async function rotateCommand(
   return withPolicies(g, io, async (ctx, policies) => {
     const selection = { names, all: o.all ?? false, envs: o.env ?? [] };
     if (o.dryRun) {
-      printPlan(g, io, await planRun(ctx, policies, { ...selection, force: o.force, horizonMs: 0 }));
+      printPlan(g, io, await planRun(ctx, policies, { ...selection, force: o.force, horizonMs: 0, ticketGate: !o.ticket }));
       return ExitCode.ok;
     }
     // Progress only for people: not with --json, not when stdout is a pipe or a file.
@@ -111,11 +112,12 @@ export async function doctorCommand(g: GlobalOptions, names: string[], o: { env?
 }
 
 export async function validateCommand(g: GlobalOptions, io: Io): Promise<number> {
+  const invalidJson = (files: string[], errors: unknown[]) => ({ valid: false, secrets: [], files, errors });
   return withPolicies(g, io, async (_ctx, policies, files) => {
     if (g.json) printJson(io.out, { valid: true, secrets: policies.map((p) => p.name), files, errors: [] });
     else io.out.stdout(`${policies.length} secret(s) in ${files.length} file(s): valid\n`);
     return ExitCode.ok;
-  });
+  }, invalidJson);
 }
 
 export async function schemaCommand(_g: GlobalOptions, io: Io): Promise<number> {
@@ -140,13 +142,18 @@ export async function verifyCommand(g: GlobalOptions, io: Io): Promise<number> {
 }
 
 /** Load and validate policies; print every problem as file:line:col: message and exit 2 on any. */
-async function withPolicies(g: GlobalOptions, io: Io, body: (ctx: EngineContext, policies: SecretPolicy[], files: string[]) => Promise<number>): Promise<number> {
+async function withPolicies(
+  g: GlobalOptions,
+  io: Io,
+  body: (ctx: EngineContext, policies: SecretPolicy[], files: string[]) => Promise<number>,
+  invalidJson: (files: string[], errors: unknown[]) => object = (_files, errors) => ({ errors }),
+): Promise<number> {
   const ctx = engineContext(g, io);
   const loaded = await loadPoliciesCached(g.policies, { cwd: io.cwd, env: io.env, version: packageVersion(), log: ctx.logger });
   for (const w of loaded.warnings) io.out.stderr(`${w.file}:${w.line}:${w.col}: warning: ${w.message}\n`);
   if (loaded.errors.length > 0) {
     for (const e of loaded.errors) io.out.stderr(`${e.file}:${e.line}:${e.col}: ${e.message}\n`);
-    if (g.json) printJson(io.out, { errors: loaded.errors });
+    if (g.json) printJson(io.out, invalidJson(loaded.files, loaded.errors));
     return ExitCode.usage;
   }
   return body(ctx, loaded.policies, loaded.files);

@@ -20,6 +20,15 @@ secrets:
 /** Write policies/example.yaml under `dir`; refuse if policies/ already holds anything. */
 export async function scaffold(dir: string): Promise<string[]> {
   const policiesDir = join(dir, 'policies');
+  for (const path of [dir, policiesDir]) {
+    const stat = await fs.stat(path).catch(() => null);
+    if (stat && !stat.isDirectory()) {
+      throw new KeyshiftError('ERR_INIT_NOT_A_DIRECTORY', `${relative(process.cwd(), path) || path} is not a directory; nothing was written`, {
+        exitCode: ExitCode.usage,
+        hint: 'give keyshift init a directory (it is created if missing), e.g. keyshift init my-project',
+      });
+    }
+  }
   const existing = await fs.readdir(policiesDir).catch(() => [] as string[]);
   if (existing.length > 0) {
     throw new KeyshiftError('ERR_INIT_EXISTS', `${relative(process.cwd(), policiesDir) || policiesDir} already exists and is not empty; nothing was written`, {
@@ -27,8 +36,17 @@ export async function scaffold(dir: string): Promise<string[]> {
       hint: 'edit the existing policies, or run keyshift init in another directory',
     });
   }
-  await fs.mkdir(policiesDir, { recursive: true });
   const file = join(policiesDir, 'example.yaml');
-  await fs.writeFile(file, EXAMPLE, { flag: 'wx' });
+  try {
+    await fs.mkdir(policiesDir, { recursive: true });
+    await fs.writeFile(file, EXAMPLE, { flag: 'wx' });
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (!code || !['EACCES', 'EPERM', 'EROFS', 'ENOTDIR', 'EEXIST', 'ENOSPC'].includes(code)) throw error;
+    throw new KeyshiftError('ERR_INIT_FAILED', `cannot write ${relative(process.cwd(), file) || file} (${code}); no policy was written`, {
+      exitCode: ExitCode.failed,
+      hint: 'choose a directory you can write to, e.g. keyshift init my-project',
+    });
+  }
   return [relative(process.cwd(), file) || file];
 }

@@ -1,8 +1,10 @@
 import { Command, CommanderError, Option } from 'commander';
-import { ExitCode } from '../errors.js';
-import { printError, processOutput, type Output } from './output.js';
+import { ExitCode, usageError } from '../errors.js';
+import { printError, printJson, processOutput, type Output } from './output.js';
 import { packageVersion } from './version.js';
 import { abortRunningHooks } from '../hooks/interrupt.js';
+import { releaseHeldLocksSync } from '../util/file-lock.js';
+import { examplesHelp } from './help-examples.js';
 
 /**
  * The command table. It only declares commands and options; the handlers (src/cli/commands.ts) are
@@ -42,9 +44,13 @@ export async function main(argv: string[], io: Io = { env: process.env, cwd: pro
     .option('--region <region>', 'AWS Region for AWS stores whose policy sets none (like the AWS CLI)')
     .option('--profile <name>', 'AWS profile for AWS stores whose policy sets none')
     .option('--endpoint-url <url>', 'endpoint for AWS stores whose policy sets none (e.g. a local emulator)')
-    .showHelpAfterError('(run keyshift --help for usage)')
-    .configureOutput({ writeOut: (s) => io.out.stdout(s), writeErr: (s) => io.out.stderr(s) })
+    // Parse errors are printed by printError below, like every other error (and as JSON with --json).
+    .configureOutput({ writeOut: (s) => io.out.stdout(s), writeErr: (s) => io.out.stderr(s), outputError: () => undefined })
+    .configureHelp({ showGlobalOptions: true })
     .exitOverride();
+  // `--env dev --env prod` or `--env dev,prod`: one value per use, so names may follow it.
+  const envList = (value: string, previous: string[] = []) => [...previous, ...value.split(',').map((e) => e.trim()).filter(Boolean)];
+  const envOption = () => new Option('--env <env>', 'only this environment (repeat it, or give a comma list)').argParser(envList);
 
   const run = (handler: (commands: typeof import('./commands.js'), globals: GlobalOptions, ...args: any[]) => Promise<number>) =>
     async (...args: any[]) => {
@@ -57,69 +63,82 @@ export async function main(argv: string[], io: Io = { env: process.env, cwd: pro
   program
     .command('init [dir]')
     .description('scaffold policies/ with a working example on the local store (refuses to overwrite)')
+    .addHelpText('after', examplesHelp('init'))
     .action(run((c, g, dir: string | undefined, _o, io2: Io) => c.initCommand(g, dir, io2)));
   program
     .command('validate')
     .description('check every policy; errors as file:line:col: message (exit 2)')
+    .addHelpText('after', examplesHelp('validate'))
     .action(run((c, g, _o, io2: Io) => c.validateCommand(g, io2)));
   program
     .command('schema')
     .description('print the JSON Schema of policy files (for editors)')
+    .addHelpText('after', examplesHelp('schema'))
     .action(run((c, g, _o, io2: Io) => c.schemaCommand(g, io2)));
   program
     .command('plan [names...]')
     .description('show what `rotate` would do; changes nothing')
     .option('--all', 'every secret (the default for plan)', false)
     .option('--force', 'plan as if --force were given to rotate', false)
-    .option('--env <env...>', 'only these environments')
+    .addOption(envOption())
     .option('--horizon <duration>', 'also show work that falls due within this time', '0s')
+    .addHelpText('after', examplesHelp('plan'))
     .action(run((c, g, names: string[], o, io2: Io) => c.planCommand(g, names, o, io2)));
   program
     .command('rotate [names...]')
-    .description('advance each selected secret: resume, decommission, rotate where due (or forced)')
+    .usage('[options] <names...> | --all')
+    .description('advance each selected secret: resume, decommission, rotate where due (or forced); names or --all are required')
     .option('--all', 'every secret in the policies', false)
     .option('--force', 'rotate now even if not due; retire a previous version early', false)
     .option('--dry-run', 'print the plan and change nothing', false)
     .option('--reason <text>', 'why (recorded in evidence)')
     .option('--ticket <id>', 'change ticket (recorded in evidence)')
-    .option('--env <env...>', 'only these environments')
-    .option('--concurrency <n>', 'secrets rotated at once', '4')
+    .addOption(envOption())
+    .option('--concurrency <n>', 'secrets rotated at once (1-256)', '4')
     .option('--fallback-window <duration>', 'fallback window for this run only (0 = retire the old version right after the switch)')
+    .addHelpText('after', examplesHelp('rotate'))
     .action(run((c, g, names: string[], o, io2: Io) => c.rotateCommand(g, names, o, io2)));
   program
     .command('status [names...]')
     .description('phase, versions, last rotated, next due and overdue per secret and environment')
-    .option('--env <env...>', 'only these environments')
+    .addOption(envOption())
+    .addHelpText('after', examplesHelp('status'))
     .action(run((c, g, names: string[], o, io2: Io) => c.statusCommand(g, names, o, io2)));
   program
     .command('get <name>')
     .description('print one value (the only command that prints a secret)')
     .option('--env <env>', 'environment (default: the first in the policy)')
     .addOption(new Option('--stage <stage>', 'which version').choices(['current', 'previous', 'pending']).default('current'))
+    .addHelpText('after', examplesHelp('get'))
     .action(run((c, g, name: string, o, io2: Io) => c.getCommand(g, name, o, io2)));
   program
     .command('rollback <name>')
     .description('before decommission: old version back to CURRENT, new one discarded')
-    .option('--env <env...>', 'only these environments')
+    .addOption(envOption())
     .option('--reason <text>', 'why (recorded in evidence)')
     .option('--ticket <id>', 'change ticket (recorded in evidence)')
+    .addHelpText('after', examplesHelp('rollback'))
     .action(run((c, g, name: string, o, io2: Io) => c.rollbackCommand(g, name, o, io2)));
   program
     .command('doctor [names...]')
     .description('find and explain stuck states (foreign AWSPENDING, stuck rotations, dead locks, evidence gaps, …); --fix repairs the safe ones')
-    .option('--env <env...>', 'only these environments')
+    .addOption(envOption())
     .option('--fix', 'repair what is safe to repair, with evidence for each repair', false)
+    .addHelpText('after', examplesHelp('doctor'))
     .action(run((c, g, names: string[], o, io2: Io) => c.doctorCommand(g, names, o, io2)));
   program
     .command('evidence')
     .description('audit evidence')
     .command('verify')
     .description('check the evidence chain; exit 1 at the first broken record')
+    .addHelpText('after', examplesHelp('evidence verify'))
     .action(run((c, g, _o, io2: Io) => c.verifyCommand(g, io2)));
 
   const interrupted = (signal: NodeJS.Signals, code: number) => () => {
-    // Hooks run in their own process group: stop them and remove their value files, then exit.
+    // Hooks run in their own process group: stop them and remove their value files; release the
+    // locks this run holds (synchronously: no engine step may run after its lock is gone), then exit.
     abortRunningHooks();
+    releaseHeldLocksSync();
     io.out.stderr(`\nkeyshift: interrupted (${signal}); a rerun resumes where this run stopped\n`);
     process.exit(code);
   };
@@ -134,7 +153,15 @@ export async function main(argv: string[], io: Io = { env: process.env, cwd: pro
     return exitCode;
   } catch (error) {
     if (error instanceof CommanderError) {
-      if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help') return ExitCode.ok;
+      if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version') return ExitCode.ok;
+      // No command given: commander printed the help on stderr. A usage error, like any other.
+      const command = argv.slice(2).find((arg) => program.commands.some((c) => c.name() === arg));
+      if (error.code === 'commander.help') {
+        if (error.exitCode === 0) return ExitCode.ok;
+        if (json) printJson(io.out, { error: { code: 'ERR_USAGE', message: 'no command given', hint: `run keyshift ${command ? `${command} ` : ''}--help for the commands` } });
+        return ExitCode.usage;
+      }
+      printError(io.out, usageError(error.message.replace(/^error: /, ''), `run keyshift ${command ? `${command} ` : ''}--help for usage and examples`), json);
       return ExitCode.usage;
     }
     printError(io.out, error, json);

@@ -8,8 +8,8 @@ export interface Output {
 }
 
 export const processOutput: Output = {
-  stdout: (text) => process.stdout.write(text),
-  stderr: (text) => process.stderr.write(text),
+  stdout: quietOnClosedPipe(process.stdout),
+  stderr: quietOnClosedPipe(process.stderr),
   isTTY: Boolean(process.stdout.isTTY),
 };
 
@@ -41,4 +41,23 @@ export function printError(out: Output, error: unknown, json: boolean): void {
 
 export function shortTime(iso: string | null): string | null {
   return iso ? iso.replace('T', ' ').replace(/\.\d+Z$/, 'Z') : null;
+}
+
+/**
+ * `keyshift status | head -1`: once the reader has gone (EPIPE), later output is dropped quietly,
+ * as Unix tools do, and the command still finishes and returns its own exit code.
+ */
+function quietOnClosedPipe(stream: NodeJS.WriteStream): (text: string) => void {
+  let closed = false;
+  let watching = false;
+  return (text) => {
+    if (!watching) {
+      watching = true;
+      stream.on('error', (error: NodeJS.ErrnoException) => {
+        if (error.code !== 'EPIPE' && !closed) throw error;
+        closed = true;
+      });
+    }
+    if (!closed) stream.write(text);
+  };
 }

@@ -3,6 +3,8 @@ import type { RotateReport } from '../engine/runner.js';
 import type { GlobalOptions, Io } from './main.js';
 import { printJson, printTable } from './output.js';
 
+const CHANGED = new Set(['provisioned', 'rotated', 'resumed', 'decommissioned', 'rolled-back']);
+
 /** `rotate` and `rollback` results: the JSON contract, or a table and a one-line summary. */
 export function printRotateReport(g: GlobalOptions, io: Io, report: RotateReport): void {
   if (g.json) {
@@ -33,5 +35,14 @@ export function printRotateReport(g: GlobalOptions, io: Io, report: RotateReport
   for (const r of report.results) counts.set(r.outcome, (counts.get(r.outcome) ?? 0) + 1);
   const summary = [...counts].map(([outcome, n]) => `${n} ${outcome}`).join(', ');
   io.out.stdout(`\n${summary || 'nothing selected'}\n`);
+  // Exit 1 with changes and holds, 3 with holds only: say which, so nobody reads one as the other.
+  const held = report.results.filter((r) => r.outcome === 'skipped' && r.reason?.startsWith('held:')).length;
+  const stopped = report.results.filter((r) => r.outcome === 'blocked' || r.outcome === 'failed').length;
+  if (stopped > 0) {
+    const changed = report.results.filter((r) => CHANGED.has(r.outcome)).length;
+    io.out.stdout(
+      `${changed > 0 ? `${changed} environment(s) changed` : 'nothing was changed'}; ${stopped} blocked or failed${held > 0 ? `, ${held} later environment(s) held behind them` : ''}: a rerun continues from here\n`,
+    );
+  }
   if (report.evidenceFile) io.out.stdout(`evidence: ${relative(io.cwd, report.evidenceFile) || report.evidenceFile} (check it with: keyshift evidence verify)\n`);
 }

@@ -21,7 +21,14 @@ export interface StatusRow {
   decommissionAfter: string | null;
   /** When a new rotation may start here: the previous environment's switch + its observe time. */
   waitingUntil: string | null;
-  error: string | null;
+  /** Why the rotation is stuck or held, in the shape of rotate's `error` (a rerun's fix in `hint`). */
+  error: ErrorInfo | null;
+}
+
+export interface ErrorInfo {
+  code: string;
+  message: string;
+  hint: string;
 }
 
 /** Per secret and environment: what the store holds now. Reads only. */
@@ -47,7 +54,7 @@ export async function statusRun(ctx: EngineContext, policies: SecretPolicy[], se
         rotationId: rotation?.rotationId ?? null,
         decommissionAfter: rotation ? (decommissionAt(target.policy, rotation)?.toISOString() ?? null) : null,
         waitingUntil: await waitingUntil(target, stores, now),
-        error: rotation?.error ?? null,
+        error: rotation?.error ? rotationError(target, rotation.phase, rotation.error) : null,
       });
     }
     return rows;
@@ -77,7 +84,7 @@ export async function getRun(ctx: EngineContext, policies: SecretPolicy[], name:
     if (!version) {
       throw new KeyshiftError('ERR_NO_SUCH_STAGE', `${name}/${target.environment.name} has no ${stage} version`, {
         exitCode: 1,
-        hint: state ? 'run `keyshift status` to see which versions exist' : 'run `keyshift rotate` to provision it first',
+        hint: state ? `run \`keyshift status ${name}\` to see which versions exist` : `run \`keyshift rotate ${name}\` to provision it first`,
       });
     }
     const value = await target.store.readValue(target.key, version.id);
@@ -91,4 +98,14 @@ export async function getRun(ctx: EngineContext, policies: SecretPolicy[], name:
 async function waitingUntil(target: Target, stores: StoreRegistry, now: Date): Promise<string | null> {
   const previous = await previousEnvironment(target, stores);
   return previous ? (observeEndsAt(previous.environment, previous.state, now)?.toISOString() ?? null) : null;
+}
+
+/** The rotation record keeps only the message; the code and the fix follow from where it stopped. */
+function rotationError(target: Target, phase: string, message: string): ErrorInfo {
+  const rerun = `keyshift rotate ${target.policy.name} --env ${target.environment.name}`;
+  if (message.startsWith('held by decommissionCheck')) {
+    return { code: 'ERR_DECOMMISSION_HELD', message, hint: `fix what the check reports, then rerun ${rerun}` };
+  }
+  if (phase === 'fallback') return { code: 'ERR_DECOMMISSION_FAILED', message, hint: `${rerun} retries the decommission` };
+  return { code: 'ERR_ROTATION_FAILED', message, hint: `${rerun} resumes it (keyshift doctor explains what is stuck)` };
 }

@@ -3,14 +3,23 @@ import { StoreRegistry } from '../stores/registry.js';
 import type { EngineContext } from './context.js';
 import { planTarget, switchesNow, type PlannedAction, type PreviousEnvironment } from './planner.js';
 import type { Target } from './context.js';
+import { requireTickets } from './ticket-gate.js';
 import { previousEnvironment, selectPolicies, targetsOf, type Selection } from './selection.js';
 
+export interface PlanRunOptions extends Selection {
+  force: boolean;
+  horizonMs: number;
+  /** `rotate --dry-run` without --ticket: refuse as the real run would (exit 3). */
+  ticketGate?: boolean;
+}
+
 /** Read every selected target's state (no lock, no writes) and plan. Used by `plan` and `--dry-run`. */
-export async function planRun(ctx: EngineContext, policies: SecretPolicy[], options: Selection & { force: boolean; horizonMs: number }): Promise<PlannedAction[]> {
+export async function planRun(ctx: EngineContext, policies: SecretPolicy[], options: PlanRunOptions): Promise<PlannedAction[]> {
   const stores = new StoreRegistry(ctx);
   try {
     const targets = await targetsOf(selectPolicies(policies, options), options.envs, stores);
     const now = ctx.now();
+    if (options.ticketGate) await requireTickets(targets, { now, force: options.force, horizonMs: 0 });
     const planned: PlannedAction[] = [];
     const previous = new Map<string, PreviousEnvironment>();
     for (const target of targets) {

@@ -14,6 +14,7 @@ import { previousEnvironment, selectPolicies, targetsOf, type Selection } from '
 import { mapWithConcurrency } from './concurrency.js';
 import { unconfirmedDrafts } from './state.js';
 import { findRollbacks, rollbackError, type RollbackProblem } from './store-rollback.js';
+import { requireTickets } from './ticket-gate.js';
 
 export interface RotateOptions extends Selection {
   force: boolean;
@@ -62,6 +63,8 @@ export async function rotateRun(ctx: EngineContext, policies: SecretPolicy[], op
   const blocked = new Map<string, KeyshiftError>();
   // Stores where a step failed: its write may have landed without its evidence line being appended.
   const failedStores = new Set<string>();
+  // Stores this run wrote to: only they get the evidence anchor (a held or idle store stays untouched).
+  const touchedStores = new Set<string>();
   let wroteEvidence = false;
   try {
     const targets = await targetsOf(selectPolicies(policies, options), options.envs, stores);
@@ -113,6 +116,7 @@ export async function rotateRun(ctx: EngineContext, policies: SecretPolicy[], op
       metas.set(id, meta);
       if (recovered > 0) {
         wroteEvidence = true;
+        touchedStores.add(id);
         log.warn({ store: store.location, recovered }, 'appended evidence that an interrupted run had not written');
       }
     }
@@ -122,29 +126,34 @@ export async function rotateRun(ctx: EngineContext, policies: SecretPolicy[], op
     let failures = 0;
     const perSecret = await mapWithConcurrency(bySecret, Math.max(1, options.concurrency), async (secretTargets) => {
       const results: RotateResult[] = [];
-      let failedEarlier = false;
+      // Promotion order is a safety rule: after a blocked or failed environment, the later ones wait.
+      let heldBy: string | null = null;
       for (const target of secretTargets) {
+        if (heldBy) {
+          results.push(outcomeOnly(target, 'none', 'skipped', { reason: `held: ${heldBy}` }));
+          continue;
+        }
         const refusal = refused.get(target.storeId);
         if (refusal) {
           const own = refusal.find((p) => p.target === target);
           const error = own ? rollbackError(own) : new KeyshiftError((refusal[0] as RollbackProblem).code, `store ${target.store.location} is not built on: ${(refusal[0] as RollbackProblem).message}`, { hint: (refusal[0] as RollbackProblem).hint });
           results.push(outcomeOnly(target, 'none', 'failed', { error: toErrorInfo(error) }));
-          failedEarlier = true;
+          heldBy = `${target.environment.name} of this secret is failed in this run`;
           continue;
         }
         const lockError = blocked.get(target.storeId);
-        if (lockError) {
-          results.push(outcomeOnly(target, 'none', 'blocked', { error: toErrorInfo(lockError) }));
-          continue;
+        // A store left unlocked had nothing due when the locks were taken: plan its targets at that
+        // instant, so a secret falling due since then waits for the next run instead of being
+        // changed without the lock.
+        const targetRun = locks.has(target.storeId) ? run : { ...run, now: () => planOptions.now };
+        const targetResults = lockError ? [outcomeOnly(target, 'none', 'blocked', { error: toErrorInfo(lockError) })] : await advanceTarget(target, targetRun, options.force, stores, log);
+        if (!lockError && targetResults.some((r) => r.outcome !== 'skipped')) {
+          wroteEvidence = true;
+          touchedStores.add(target.storeId);
         }
-        if (failedEarlier) {
-          results.push(outcomeOnly(target, 'none', 'skipped', { reason: 'an earlier environment of this secret failed' }));
-          continue;
-        }
-        const targetResults = await advanceTarget(target, run, options.force, stores, log);
-        if (targetResults.some((r) => r.outcome !== 'skipped')) wroteEvidence = true;
-        failedEarlier = targetResults.some((r) => r.outcome === 'failed');
-        if (failedEarlier) failedStores.add(target.storeId);
+        const stopped = targetResults.find((r) => r.outcome === 'failed' || r.outcome === 'blocked');
+        if (stopped) heldBy = `${target.environment.name} of this secret is ${stopped.outcome} in this run`;
+        if (stopped?.outcome === 'failed') failedStores.add(target.storeId);
         results.push(...targetResults);
       }
       finished += 1;
@@ -157,14 +166,15 @@ export async function rotateRun(ctx: EngineContext, policies: SecretPolicy[], op
 
     for (const [id, lock] of locks) {
       const store = targets.find((t) => t.storeId === id)?.store as SecretStore;
-      await anchorEvidence(store, metas.get(id) as StoreMeta, evidence, runId, !failedStores.has(id)).catch((error: unknown) =>
-        log.error({ store: store.location, err: errorMessage(error) }, 'could not record the evidence anchor in the store'),
-      );
+      if (touchedStores.has(id)) {
+        await anchorEvidence(store, metas.get(id) as StoreMeta, evidence, runId, !failedStores.has(id)).catch((error: unknown) =>
+          log.error({ store: store.location, err: errorMessage(error) }, 'could not record the evidence anchor in the store'),
+        );
+      }
       await lock.release();
       locks.delete(id);
     }
-    const exitCode = results.some((r) => r.outcome === 'failed') ? ExitCode.failed : results.some((r) => r.outcome === 'blocked') ? ExitCode.blocked : ExitCode.ok;
-    return { runId, results, evidenceFile: wroteEvidence ? evidence.file : null, exitCode };
+    return { runId, results, evidenceFile: wroteEvidence ? evidence.file : null, exitCode: rotateExitCode(results) };
   } finally {
     for (const lock of locks.values()) await lock.release().catch(() => undefined);
     await evidence.close();
@@ -231,20 +241,6 @@ export async function advanceTarget(target: Target, run: RunInfo, force: boolean
   return results;
 }
 
-/** Protected environments (`requireTicket`) with work to do refuse the whole run without --ticket. */
-async function requireTickets(targets: Target[], planOptions: { now: Date; force: boolean; horizonMs: number }): Promise<void> {
-  const gated: string[] = [];
-  for (const target of targets.filter((t) => t.environment.requireTicket)) {
-    const actions = planTarget({ ...target, state: await target.store.read(target.key) }, planOptions);
-    if (actions.some((a) => isExecutable(a, planOptions.now))) gated.push(targetLabel(target));
-  }
-  if (gated.length === 0) return;
-  throw new KeyshiftError('ERR_TICKET_REQUIRED', `${gated.join(', ')} require a change ticket; nothing was changed`, {
-    exitCode: ExitCode.blocked,
-    hint: 'rerun with --ticket <id> (it is recorded in the evidence), or leave those environments out with --env',
-  });
-}
-
 /** A deploy or verify hook failed: put the environment back on the old version. Returns what happened. */
 async function rollBackAfterHookFailure(target: Target, run: RunInfo, failure: HookFailedError): Promise<string | null> {
   try {
@@ -289,6 +285,16 @@ async function refuseRolledBack(evidenceDir: string, targets: Target[], locks: M
   }
   return refused;
 }
+
+
+/** 1 if anything failed; 3 only if something was blocked and nothing changed (DESIGN v2 "Failure isolation"). */
+export function rotateExitCode(results: RotateResult[]): number {
+  if (results.some((r) => r.outcome === 'failed')) return ExitCode.failed;
+  if (!results.some((r) => r.outcome === 'blocked')) return ExitCode.ok;
+  return results.some((r) => CHANGED.has(r.outcome)) ? ExitCode.failed : ExitCode.blocked;
+}
+
+const CHANGED = new Set<RotateResult['outcome']>(['provisioned', 'rotated', 'resumed', 'decommissioned', 'rolled-back']);
 
 function groupBySecret(targets: Target[]): Target[][] {
   const groups = new Map<string, Target[]>();

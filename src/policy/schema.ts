@@ -218,7 +218,11 @@ const notifyTargetSchema = strict({
 export const secretSchema = strict({
   name: nameSchema('secret'),
   owner: z.string().optional().meta({ description: 'Team or person accountable for this secret.' }),
-  description: z.string().optional().meta({ description: 'What the secret protects (one line).' }),
+  description: z
+    .string()
+    .refine((text) => !text.trim().includes('\n'), { error: 'must be one line (it is shown in tables); put more in a YAML comment' })
+    .optional()
+    .meta({ description: 'What the secret protects (one line).' }),
   interval: durationSchema('90d', 'How often the secret is rotated.'),
   fallbackWindow: durationSchema('48h', 'How long the old value stays valid after the switch.'),
   generator: generatorSchema.optional(),

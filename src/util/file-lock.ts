@@ -1,4 +1,4 @@
-import { promises as fs, constants, readFileSync } from 'node:fs';
+import { promises as fs, constants, readFileSync, rmSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { ExitCode, KeyshiftError } from '../errors.js';
@@ -185,7 +185,23 @@ async function takeOver(lockPath: string, stale: LockHolder | 'unreadable'): Pro
   await fs.rm(aside, { force: true });
 }
 
+// Locks this process holds (path → token), so that a SIGTERM or SIGINT handler can release them.
+const heldLocks = new Map<string, string>();
+
+/** For signal handlers, which exit right after: remove every lock file this process still holds. */
+export function releaseHeldLocksSync(): void {
+  for (const [lockPath, token] of heldLocks) {
+    try {
+      if ((JSON.parse(readFileSync(lockPath, 'utf8')) as LockHolder).token === token) rmSync(lockPath, { force: true });
+    } catch {
+      // Gone or unreadable: not ours to remove.
+    }
+  }
+  heldLocks.clear();
+}
+
 function holdLock(lockPath: string, me: LockHolder, what: string): HeldLock {
+  heldLocks.set(lockPath, me.token);
   const isMine = (holder: Awaited<ReturnType<typeof readHolder>>) => typeof holder !== 'string' && holder.token === me.token;
   // The heartbeat touches only our own lock: a run that resumes after losing it must not keep the
   // new holder's lock looking fresh on its behalf (nor on its own).
@@ -209,6 +225,7 @@ function holdLock(lockPath: string, me: LockHolder, what: string): HeldLock {
       if (released) return;
       released = true;
       clearInterval(timer);
+      heldLocks.delete(lockPath);
       if (isMine(await readHolder(lockPath))) await fs.rm(lockPath, { force: true });
     },
   };

@@ -203,7 +203,8 @@ describe('aws-kms store through the CLI (mode alias)', () => {
     assert.equal(fake.inspect(old.keyId).state, 'Enabled', 'the old key is not disabled');
     const status = json(await run(dir, ['status', '--json'])).secrets[0];
     assert.equal(status.phase, 'fallback');
-    assert.match(status.error, /decommissionCheck\[0\]/);
+    assert.equal(status.error.code, 'ERR_DECOMMISSION_HELD');
+    assert.match(status.error.message, /decommissionCheck\[0\]/);
     const plan = json(await run(dir, ['plan', '--json'])).actions[0];
     assert.equal(plan.action, 'decommission');
     assert.match(plan.reason, /held by decommissionCheck/);

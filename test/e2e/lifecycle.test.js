@@ -136,7 +136,7 @@ test('rotate --all touches only what is due; --dry-run changes nothing', () => {
   const password = runCli(['get', 'alpha', '--env', 'prod'], { cwd: dir }).stdout.trim();
   assert.match(password, /^[A-Za-z0-9]{24}$/);
   const before = readFileSync(join(dir, '.keyshift', 'dev.store'));
-  const dry = json(runCli(['rotate', '--all', '--force', '--dry-run', '--json'], { cwd: dir }));
+  const dry = json(runCli(['rotate', '--all', '--force', '--reason', 'test', '--dry-run', '--json'], { cwd: dir }));
   assert.deepEqual(dry.actions.map((a) => `${a.environment}:${a.action}`), ['dev:rotate', 'prod:rotate']);
   assert.deepEqual(readFileSync(join(dir, '.keyshift', 'dev.store')), before);
   assert.ok(!existsSync(join(dir, '.keyshift', 'dev.store.lock')));
