@@ -8,7 +8,7 @@ const FOLDERS = {
     'test/unit/local-store.test.js',
     'test/unit/local-store-format.test.js',
     'test/unit/local-store-processes.test.js',
-    'test/unit/mutation-local-store.test.js',
+    'test/unit/local-record-codec.test.js',
   ],
   policy: [
     'test/unit/durations.test.js',
