@@ -47,6 +47,7 @@ test('the optional tail may be absent, entirely or from some field on', () => {
 const unfit = [
   ['an unknown field', { ...full, extra: 1 }],
   ['a required field missing', { id: 'v1', from: 'v0', urgent: true, checks: [], limit: null }],
+  ['the last required field missing', { id: 'v1', from: 'v0', urgent: true, checks: [] }],
   ['a later optional field present after an absent one', { id: 'v1', from: 'v0', urgent: true, checks: [], count: 1, note: 'x' }],
   ['a number as a string', { ...full, id: 7 }],
   ['a number where string|null is expected', { ...full, from: 7 }],
