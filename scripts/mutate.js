@@ -1,0 +1,26 @@
+#!/usr/bin/env node
+// `npm run mutate -- <folder> [stryker options]`: runs Stryker (stryker.config.mjs) over one source
+// folder at lowest CPU priority. Without a folder it runs evidence, stores/local, policy and engine
+// in turn. Not part of `npm test`: see test/MUTATION.md.
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const FOLDERS = ['evidence', 'stores/local', 'policy', 'engine'];
+const root = fileURLToPath(new URL('..', import.meta.url));
+const args = process.argv.slice(2);
+const chosen = args[0] && !args[0].startsWith('-') ? [args.shift().replace(/^src\//, '').replace(/\/$/, '')] : FOLDERS;
+const unknown = chosen.filter((folder) => !FOLDERS.includes(folder));
+if (unknown.length > 0) {
+  console.error(`mutate: unknown folder "${unknown[0]}"; use one of ${FOLDERS.join(', ')}`);
+  process.exit(2);
+}
+const stryker = fileURLToPath(new URL('../node_modules/@stryker-mutator/core/bin/stryker.js', import.meta.url));
+for (const folder of chosen) {
+  console.log(`\n== mutate src/${folder}`);
+  const result = spawnSync('nice', ['-n', '19', process.execPath, stryker, 'run', 'stryker.config.mjs', ...args], {
+    cwd: root,
+    stdio: 'inherit',
+    env: { ...process.env, KEYSHIFT_MUTATE: folder },
+  });
+  if (result.status !== 0) process.exit(result.status ?? 1);
+}

@@ -1,0 +1,49 @@
+// Mutation testing (not in CI: it takes minutes to hours). Run one folder at a time:
+//   npm run mutate -- evidence        (or stores/local, policy, engine; no argument = all four)
+// scripts/mutate.js sets KEYSHIFT_MUTATE to the folder; this file picks the source files to mutate
+// and the fast tests that cover them. Results and the review of survivors: test/MUTATION.md.
+const FOLDERS = {
+  evidence: ['test/unit/evidence.test.js', 'test/unit/evidence-tamper.test.js', 'test/unit/evidence-problems.test.js', 'test/unit/evidence-boundaries.test.js', 'test/unit/evidence-edges.test.js'],
+  'stores/local': [
+    'test/unit/local-store.test.js',
+    'test/unit/local-store-format.test.js',
+    'test/unit/local-store-processes.test.js',
+    'test/unit/local-record-codec.test.js',
+  ],
+  policy: [
+    'test/unit/durations.test.js',
+    'test/unit/policy-load.test.js',
+    'test/unit/policy-hooks.test.js',
+    'test/unit/policy-rollout.test.js',
+    'test/unit/policy-load-large.test.js',
+    'test/unit/mutation-policy.test.js',
+  ],
+  engine: ['test/unit/planner.test.js', 'test/unit/steps.test.js', 'test/unit/mutation-engine.test.js'],
+};
+
+const folder = process.env.KEYSHIFT_MUTATE;
+if (!folder || !FOLDERS[folder]) {
+  throw new Error(`set KEYSHIFT_MUTATE to one of ${Object.keys(FOLDERS).join(', ')} (npm run mutate -- <folder>)`);
+}
+const slug = folder.replace('/', '-');
+
+/** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
+export default {
+  mutate: [`src/${folder}/**/*.ts`],
+  testRunner: 'tap',
+  tap: { testFiles: FOLDERS[folder], forceBail: true },
+  // Tests import dist/ (tsc output): one build of the instrumented sources, mutants switched by env.
+  buildCommand: 'tsc -p tsconfig.json',
+  coverageAnalysis: 'perTest',
+  concurrency: 2,
+  timeoutMS: 10000,
+  incremental: true,
+  incrementalFile: `test/mutation/incremental-${slug}.json`,
+  ignorePatterns: ['/dist', '/reports', '/bench/.tmp', '/.keyshift', '/evidence', '/test/mutation'],
+  reporters: ['clear-text', 'progress-append-only', 'html', 'json'],
+  htmlReporter: { fileName: `reports/mutation/${slug}.html` },
+  jsonReporter: { fileName: `reports/mutation/${slug}.json` },
+  clearTextReporter: { allowColor: false, logTests: false, reportMutants: false, maxTestsToLog: 0 },
+  tempDirName: '.stryker-tmp',
+  cleanTempDir: true,
+};

@@ -1,0 +1,104 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, mkdirSync, readFileSync, writeFileSync, rmSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { EvidenceLog, verifyEvidence, recordHash, ZERO_HASH } from '../../dist/evidence/index.js';
+
+// Edge cases of the evidence writer and verifier that mutation testing found unchecked
+// (test/MUTATION.md): what close() waits for, what an empty append does, a vanished directory,
+// chains that start at the wrong seq, and anchors of another chain inside the log's range.
+
+const draft = (i, over = {}) => ({
+  event: 'issued', rotationId: `r-${i}`, secret: 'tls-key', environment: 'dev', store: 'local',
+  fromVersion: null, toVersion: `v-${i}`, fingerprint: null, at: '2026-11-23T10:00:00.000Z',
+  operator: 'erin@host', reason: 'scheduled', ticket: null, emergency: false, checks: [], ...over,
+});
+const base = mkdtempSync(join(tmpdir(), 'keyshift-evidence-edges-'));
+let counter = 0;
+const newDir = () => join(base, `case-${(counter += 1)}`);
+const lineCount = (dir) => readFileSync(join(dir, 'evidence.jsonl'), 'utf8').split('\n').length - 1;
+
+/** Records seq from..to chained from `prevHash`, sealed as the writer seals them. */
+function sealed(from, to, prevHash = ZERO_HASH) {
+  const out = [];
+  for (let seq = from; seq <= to; seq += 1) {
+    const body = { seq, ...draft(seq), prevHash };
+    const record = { ...body, hash: recordHash(body) };
+    out.push(record);
+    prevHash = record.hash;
+  }
+  return out;
+}
+const jsonl = (records) => records.map((record) => `${JSON.stringify(record)}\n`).join('');
+
+test('close() waits for appends that were not awaited', async () => {
+  const dir = newDir();
+  const log = new EvidenceLog(dir);
+  const pending = [log.append([draft(1)]), log.append([draft(2), draft(3)])];
+  await log.close();
+  assert.equal(lineCount(dir), 3);
+  assert.deepEqual((await Promise.all(pending)).flat().map((r) => r.seq), [1, 2, 3]);
+});
+
+test('an empty append writes nothing and creates nothing', async () => {
+  const dir = newDir();
+  const log = new EvidenceLog(dir);
+  assert.deepEqual(await log.append([]), []);
+  await log.close();
+  assert.equal(existsSync(dir), false);
+});
+
+test('an evidence directory removed after a write is reported as a vanished log, not restarted', async () => {
+  const dir = newDir();
+  const log = new EvidenceLog(dir);
+  await log.append([draft(1), draft(2)]);
+  rmSync(dir, { recursive: true });
+  await assert.rejects(log.append([draft(3)]), (error) => {
+    assert.equal(error.code, 'ERR_EVIDENCE_CORRUPT');
+    assert.equal(error.message, `evidence log ${join(dir, 'evidence.jsonl')} disappeared while keyshift was appending to it (it held 2 records)`);
+    assert.match(error.hint, /keyshift never repairs evidence itself/);
+    return true;
+  });
+  assert.equal(existsSync(join(dir, 'evidence.jsonl')), false);
+  await log.close();
+});
+
+test('the writer refuses a log whose last record has seq 0 or whose first record is not seq 1', async () => {
+  const zero = newDir();
+  mkdirSync(zero);
+  const [one] = sealed(1, 1);
+  const body = { ...one, seq: 0 };
+  delete body.hash;
+  writeFileSync(join(zero, 'evidence.jsonl'), jsonl([{ ...body, hash: recordHash(body) }]));
+  await assert.rejects(new EvidenceLog(zero).append([draft(2)]), { message: /is damaged at line 1: the last record is not valid evidence;/ });
+
+  const late = newDir();
+  mkdirSync(late);
+  writeFileSync(join(late, 'evidence.jsonl'), jsonl(sealed(2, 3)));
+  await assert.rejects(new EvidenceLog(late).append([draft(4)]), { message: /is damaged at line 1: the first record is not valid evidence with seq 1;/ });
+  assert.equal(lineCount(late), 2);
+});
+
+test('a refused draft says it is a keyshift bug', async () => {
+  const log = new EvidenceLog(newDir());
+  await assert.rejects(log.append([draft(1, { event: 'exploded' })]), { hint: 'this is a bug in keyshift, please report it' });
+  await log.close();
+});
+
+test('an anchor of another chain at a seq inside this log is not compared', async () => {
+  const dir = newDir();
+  mkdirSync(dir);
+  const records = sealed(1, 3);
+  writeFileSync(join(dir, 'evidence.jsonl'), jsonl(records));
+  const other = { source: 'store old-chain', chainId: `sha256:${'e'.repeat(64)}`, seq: 2, hash: `sha256:${'f'.repeat(64)}` };
+  assert.deepEqual({ ...(await verifyEvidence(dir, [other])) }, {
+    ok: true, records: 3, head: { chainId: records[0].hash, seq: 3, hash: records[2].hash }, anchorsChecked: 0,
+  });
+});
+
+test('read-only verify (doctor) of a missing log is an empty log, and nothing is created', async () => {
+  const dir = newDir();
+  assert.deepEqual({ ...(await verifyEvidence(dir, [], { readOnly: true })) }, { ok: true, records: 0, head: null, anchorsChecked: 0 });
+  assert.equal(existsSync(dir), false);
+});
