@@ -3,6 +3,7 @@ import { ExitCode } from '../errors.js';
 import { printError, processOutput, type Output } from './output.js';
 import { packageVersion } from './version.js';
 import { abortRunningHooks } from '../hooks/interrupt.js';
+import { registerReportCommands } from './report.js';
 
 /**
  * The command table. It only declares commands and options; the handlers (src/cli/commands.ts) are
@@ -110,12 +111,16 @@ export async function main(argv: string[], io: Io = { env: process.env, cwd: pro
     .option('--env <env...>', 'only these environments')
     .option('--fix', 'repair what is safe to repair, with evidence for each repair', false)
     .action(run((c, g, names: string[], o, io2: Io) => c.doctorCommand(g, names, o, io2)));
-  program
-    .command('evidence')
-    .description('audit evidence')
+  const evidence = program.command('evidence').description('audit evidence');
+  evidence
     .command('verify')
     .description('check the evidence chain; exit 1 at the first broken record')
-    .action(run((c, g, _o, io2: Io) => c.verifyCommand(g, io2)));
+    .option('--export <file>', 'check a document written by `evidence export` instead, on its own')
+    .action(run(async (c, g, o: { export?: string }, io2: Io) => (o.export ? (await import('./report-commands.js')).verifyExportCommand(g, o.export, io2) : c.verifyCommand(g, io2))));
+  registerReportCommands(program, evidence, io, (code, asJson) => {
+    exitCode = code;
+    json = asJson;
+  });
 
   const interrupted = (signal: NodeJS.Signals, code: number) => () => {
     // Hooks run in their own process group: stop them and remove their value files, then exit.
