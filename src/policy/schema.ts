@@ -218,10 +218,6 @@ export const secretSchema = strict({
   name: nameSchema('secret'),
   owner: z.string().optional().meta({ description: 'Team or person accountable for this secret.' }),
   description: z.string().optional().meta({ description: 'What the secret protects (one line).' }),
-  controls: z
-    .array(z.string().regex(/^\S+$/, { error: 'must be one control id without spaces, e.g. SOC2-CC6.1' }))
-    .optional()
-    .meta({ description: 'Compliance controls this rotation satisfies, e.g. [SOC2-CC6.1, ISO27001-A.8.24]; `keyshift report` groups by them (default none).' }),
   interval: durationSchema('90d', 'How often the secret is rotated.'),
   fallbackWindow: durationSchema('48h', 'How long the old value stays valid after the switch.'),
   generator: generatorSchema.optional(),
@@ -242,6 +238,10 @@ export const secretSchema = strict({
     .array(notifyTargetSchema, { error: 'must be a list of webhooks, e.g. - webhook: https://hooks.example.com/keyshift' })
     .optional()
     .meta({ description: 'Webhooks notified of rotation events (default none).' }),
+  controls: z
+    .array(z.string().regex(/^\S+$/, { error: 'must be one control id without spaces, e.g. SOC2-CC6.1' }))
+    .optional()
+    .meta({ description: 'Compliance controls this rotation satisfies, e.g. [SOC2-CC6.1, ISO27001-A.8.24]; `keyshift report` groups by them (default none).' }),
 })
   .check(keyOrValueRules)
   .meta({

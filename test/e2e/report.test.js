@@ -111,9 +111,12 @@ test('check: one line per problem, exit 1; --prometheus writes the contract metr
   const status = json(runCli(['status', 's-00', '--json'], { cwd: dir, env: env() })).secrets[0];
   const age = Number(text.match(/^keyshift_secret_age_seconds\{secret="s-00",environment="dev"\} (\d+)$/m)[1]);
   assert.ok(Math.abs(age - (end.getTime() - Date.parse(status.lastRotatedAt)) / 1000) < 60);
-  // A monitor of the healthy part only: exit 0.
-  const healthy = runCli(['check', '-p', 'policies', '--json'], { cwd: dir, env: env({ KEYSHIFT_NOW: new Date(Date.parse(status.lastRotatedAt) + 60_000).toISOString() }) });
-  assert.equal(json(healthy).problems.some((p) => p.secret === 's-00'), false);
+  // A monitor of a healthy secret only: exit 0, one summary line.
+  const policy = readFileSync(join(dir, 'policies', 'secrets.yaml'), 'utf8');
+  writeFileSync(join(dir, 'only-s-00.yaml'), `secrets:\n  - name: s-00\n${policy.split('  - name: s-00\n')[1].split('\n  - name: ')[0]}\n`);
+  const healthy = runCli(['check', '-p', 'only-s-00.yaml'], { cwd: dir, env: env() });
+  assert.equal(healthy.code, 0, healthy.stdout + healthy.stderr);
+  assert.match(healthy.stdout, /^ok: 2 secret\/environment pair\(s\), nothing overdue, stuck or failed$/m);
 });
 
 test('evidence anchors, export and verify --export: a ticket attachment that proves itself', () => {
@@ -151,4 +154,12 @@ test('status shows when each fallback window ends', () => {
   const inFallback = new Date(Date.parse(json(runCli(['status', 's-00', '--json'], { cwd: dir, env: env() })).secrets[0].lastRotatedAt) + 3_600_000);
   const result = runCli(['status', 's-00'], { cwd: dir, env: env({ KEYSHIFT_NOW: inFallback.toISOString() }) });
   assert.match(result.stdout.split('\n')[0], /FALLBACK ENDS/);
+});
+
+test('controls: a control id with a space is a policy error with its position', () => {
+  const project = tempProject('keyshift-controls-');
+  writeFileSync(join(project, 'p.yaml'), 'secrets:\n  - name: k\n    interval: 30d\n    fallbackWindow: 1d\n    controls: [SOC 2]\n    generator: { type: random, bytes: 32 }\n    environments:\n      - name: dev\n        store: { type: local, path: s.store }\n');
+  const result = runCli(['validate', '-p', 'p.yaml'], { cwd: project, env: env() });
+  assert.equal(result.code, 2);
+  assert.match(result.stderr, /^p\.yaml:5:16: secrets\[0\]\.controls\[0\]: must be one control id without spaces/m);
 });
