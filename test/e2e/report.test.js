@@ -4,7 +4,8 @@ import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { baseEnv, json, readEvidence, runCli, tempProject } from '../helpers/cli.js';
+import { spawnSync } from 'node:child_process';
+import { baseEnv, json, readEvidence, root, runCli, tempProject } from '../helpers/cli.js';
 import { writeHistory } from '../helpers/history.js';
 
 const DAY = 86_400_000;
@@ -162,4 +163,30 @@ test('controls: a control id with a space is a policy error with its position', 
   const result = runCli(['validate', '-p', 'p.yaml'], { cwd: project, env: env() });
   assert.equal(result.code, 2);
   assert.match(result.stderr, /^p\.yaml:5:16: secrets\[0\]\.controls\[0\]: must be one control id without spaces/m);
+});
+
+test('an auditor with only docs/evidence.md: its scripts verify the chain and, with `evidence anchors`, catch cut-off records', () => {
+  const docs = readFileSync(join(root, 'docs', 'evidence.md'), 'utf8');
+  const script = (name) => {
+    const block = docs.split('```js\n').map((b) => b.split('```')[0]).find((b) => b.startsWith(`// ${name}`));
+    assert.ok(block, `docs/evidence.md shows ${name}`);
+    const file = join(dir, name);
+    writeFileSync(file, block);
+    return file;
+  };
+  const verifier = script('verify-evidence.mjs');
+  const anchorsCheck = script('check-anchors.mjs');
+  const anchors = join(dir, 'anchors.json');
+  writeFileSync(anchors, runCli(['evidence', 'anchors', '--json'], { cwd: dir, env: env() }).stdout);
+  const node = (args, cwd = dir) => spawnSync(process.execPath, args, { cwd, encoding: 'utf8' });
+  assert.equal(node([verifier, 'evidence/evidence.jsonl']).status, 0);
+  assert.equal(node([anchorsCheck, 'evidence/evidence.jsonl', anchors]).status, 0);
+  // The last three records cut off: the chain alone still verifies, the anchors do not.
+  const copy = tempProject('keyshift-auditor-');
+  const lines = readFileSync(join(dir, 'evidence', 'evidence.jsonl'), 'utf8').trimEnd().split('\n');
+  writeFileSync(join(copy, 'cut.jsonl'), `${lines.slice(0, -3).join('\n')}\n`);
+  assert.equal(node([verifier, 'cut.jsonl'], copy).status, 0);
+  const cut = node([anchorsCheck, 'cut.jsonl', anchors], copy);
+  assert.equal(cut.status, 1);
+  assert.match(cut.stdout, /past the end .*records were cut off/);
 });
