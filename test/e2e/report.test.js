@@ -190,3 +190,17 @@ test('an auditor with only docs/evidence.md: its scripts verify the chain and, w
   assert.equal(cut.status, 1);
   assert.match(cut.stdout, /past the end .*records were cut off/);
 });
+
+test('no secret value reaches a report, a check, an export or the metrics', () => {
+  const values = ['s-00', 's-01', 's-04'].flatMap((name) => ['dev', 'prod'].map((e) => runCli(['get', name, '--env', e], { cwd: dir, env: env() }).stdout.trim()));
+  assert.ok(values.every((v) => v.length >= 40), 'the canaries are real values');
+  const rotationId = readEvidence(dir).find((r) => r.secret === 's-01' && r.event === 'switched').rotationId;
+  const prom = join(dir, 'leak.prom');
+  const outputs = [
+    ...['md', 'json', 'html'].map((format) => runCli(['report', '--format', format], { cwd: dir, env: env() })),
+    runCli(['check', '--prometheus', prom], { cwd: dir, env: env() }),
+    runCli(['evidence', 'export', '--rotation', rotationId], { cwd: dir, env: env() }),
+    runCli(['evidence', 'anchors'], { cwd: dir, env: env() }),
+  ].map((r) => r.stdout + r.stderr).concat(readFileSync(prom, 'utf8'));
+  for (const text of outputs) for (const value of values) assert.ok(!text.includes(value), 'a value was printed');
+});
