@@ -1,6 +1,6 @@
 import { promises as fs } from 'node:fs';
 import { relative, resolve } from 'node:path';
-import { ExitCode, usageError } from '../errors.js';
+import { ExitCode, KeyshiftError, usageError } from '../errors.js';
 import { parseDurationAllowZero } from '../policy/durations.js';
 import { statusRun } from '../engine/inspect.js';
 import { selectPolicies } from '../engine/selection.js';
@@ -41,7 +41,7 @@ export async function reportCommand(g: GlobalOptions, o: { names: string[]; sinc
     for (const problem of report.evidenceProblems) io.out.stderr(`keyshift: evidence ${problem}; the report marks its coverage incomplete\n`);
     const text = await render(format, report);
     if (o.out) {
-      await fs.writeFile(resolve(io.cwd, o.out), text);
+      await writeOut(io, '--out', o.out, text);
       if (!g.quiet) io.out.stderr(`report written to ${o.out} (score ${report.score}%)\n`);
     } else io.out.stdout(text);
     return ExitCode.ok;
@@ -55,7 +55,10 @@ export async function checkCommand(g: GlobalOptions, o: { prometheus?: string },
     const problems = findProblems(rows, now);
     if (o.prometheus) {
       const failures = await countFailures(ctx.evidenceDir);
-      await writeAtomically(resolve(io.cwd, o.prometheus), prometheusText(rows, failures, now, targetKey));
+      const text = prometheusText(rows, failures, now, targetKey);
+      await writeAtomically(resolve(io.cwd, o.prometheus), text).catch((error: NodeJS.ErrnoException) => {
+        throw cannotWrite('--prometheus', o.prometheus as string, error);
+      });
     }
     if (g.json) printJson(io.out, { ok: problems.length === 0, checked: rows.length, problems });
     else if (problems.length === 0) {
@@ -71,7 +74,7 @@ export async function exportCommand(g: GlobalOptions, o: { rotation: string; out
     const document = await exportRotation(ctx.evidenceDir, o.rotation, anchors, ctx.now());
     const text = `${JSON.stringify(document, null, 2)}\n`;
     if (o.out) {
-      await fs.writeFile(resolve(io.cwd, o.out), text);
+      await writeOut(io, '--out', o.out, text);
       if (!g.quiet) io.out.stderr(`rotation ${o.rotation}: ${document.records.length} record(s) and a proof up to seq ${document.proof.to} (anchor of ${document.proof.anchor.store}) written to ${o.out}\n`);
     } else io.out.stdout(text);
     return ExitCode.ok;
@@ -108,6 +111,19 @@ export async function verifyExportCommand(g: GlobalOptions, file: string, io: Io
     io.out.stdout('compare that anchor with `keyshift evidence anchors` (or the store) to rule out a rewritten log\n');
   } else io.out.stdout(`${file}: ${result.problem}\n`);
   return result.ok ? ExitCode.ok : ExitCode.failed;
+}
+
+async function writeOut(io: Io, option: string, file: string, text: string): Promise<void> {
+  await fs.writeFile(resolve(io.cwd, file), text).catch((error: NodeJS.ErrnoException) => {
+    throw cannotWrite(option, file, error);
+  });
+}
+
+function cannotWrite(option: string, file: string, error: NodeJS.ErrnoException): KeyshiftError {
+  return new KeyshiftError('ERR_OUTPUT_WRITE', `${option} ${file}: cannot write (${error.code ?? error.message})`, {
+    exitCode: ExitCode.failed,
+    hint: 'check that the directory exists and is writable',
+  });
 }
 
 async function render(format: string, report: ReturnType<typeof buildReport>): Promise<string> {

@@ -1,4 +1,6 @@
 import { promises as fs } from 'node:fs';
+import { join } from 'node:path';
+import { inspectFileLock } from '../util/file-lock.js';
 import { evidenceFile, readLines } from '../evidence/log-file.js';
 
 /**
@@ -57,6 +59,8 @@ export async function readHistory(dir: string): Promise<EvidenceHistory> {
       break;
     }
     if (!line.terminated) {
+      // A live writer's append in progress is not damage (as in `evidence verify`, read-only mode).
+      if ((await inspectFileLock(join(dir, 'evidence.lock'))).state === 'live') continue;
       damage(line.number, 'incomplete (no newline at the end): the log was cut or a write was interrupted');
       continue;
     }

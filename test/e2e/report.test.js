@@ -112,6 +112,9 @@ test('check: one line per problem, exit 1; --prometheus writes the contract metr
   const status = json(runCli(['status', 's-00', '--json'], { cwd: dir, env: env() })).secrets[0];
   const age = Number(text.match(/^keyshift_secret_age_seconds\{secret="s-00",environment="dev"\} (\d+)$/m)[1]);
   assert.ok(Math.abs(age - (end.getTime() - Date.parse(status.lastRotatedAt)) / 1000) < 60);
+  const nowhere = runCli(['check', '--prometheus', join(dir, 'no-such-dir', 'keyshift.prom')], { cwd: dir, env: env() });
+  assert.equal(nowhere.code, 1);
+  assert.match(nowhere.stderr, /^keyshift: --prometheus .*no-such-dir\/keyshift\.prom: cannot write \(ENOENT\)\n  hint: check that the directory exists and is writable\n$/);
   // A monitor of a healthy secret only: exit 0, one summary line.
   const policy = readFileSync(join(dir, 'policies', 'secrets.yaml'), 'utf8');
   writeFileSync(join(dir, 'only-s-00.yaml'), `secrets:\n  - name: s-00\n${policy.split('  - name: s-00\n')[1].split('\n  - name: ')[0]}\n`);
