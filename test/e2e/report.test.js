@@ -4,7 +4,7 @@ import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { baseEnv, json, readEvidence, root, runCli, tempProject } from '../helpers/cli.js';
 import { writeHistory } from '../helpers/history.js';
 
@@ -206,4 +206,27 @@ test('no secret value reaches a report, a check, an export or the metrics', () =
     runCli(['evidence', 'anchors'], { cwd: dir, env: env() }),
   ].map((r) => r.stdout + r.stderr).concat(readFileSync(prom, 'utf8'));
   for (const text of outputs) for (const value of values) assert.ok(!text.includes(value), 'a value was printed');
+});
+
+test('a torn last line is a writer at work while it holds the evidence lock, damage once it is gone', async () => {
+  const copy = tempProject('keyshift-report-torn-');
+  cpSync(dir, copy, { recursive: true });
+  const file = join(copy, 'evidence', 'evidence.jsonl');
+  writeFileSync(file, `${readFileSync(file, 'utf8')}{"seq":99999,"at":"2026-`);
+  const holder = spawn(process.execPath, ['--input-type=module', '-e', `
+    const { acquireFileLock } = await import(${JSON.stringify(join(root, 'dist/util/file-lock.js'))});
+    await acquireFileLock(${JSON.stringify(join(copy, 'evidence', 'evidence.lock'))}, { waitMs: 1000, owner: 'test writer', what: 'evidence' });
+    process.stdout.write('locked\\n');
+    setInterval(() => {}, 1000);`], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise((resolve) => holder.stdout.once('data', resolve));
+  try {
+    const during = runCli(['report', '--json'], { cwd: copy, env: env() });
+    assert.equal(json(during).evidenceVerified, true, during.stderr);
+  } finally {
+    holder.kill('SIGKILL');
+    await new Promise((resolve) => holder.once('close', resolve));
+  }
+  const after = runCli(['report', '--json'], { cwd: copy, env: env() });
+  assert.equal(json(after).evidenceVerified, false);
+  assert.match(after.stderr, /evidence\.jsonl:\d+: incomplete \(no newline at the end\)/);
 });
