@@ -34,7 +34,11 @@ export async function reportCommand(g: GlobalOptions, o: { names: string[]; sinc
       policies: selectPolicies(policies, selection),
       status,
       history,
-      chainProblem: verified.ok ? null : `${shown}:${verified.line}: ${verified.problem}`,
+      chainProblem: !verified.ok
+        ? `${shown}:${verified.line}: ${verified.problem}`
+        : anchors.length > 0 && verified.anchorsChecked === 0
+          ? `${shown}: ${anchors.length} store anchor(s) name an evidence chain this log is not: it was deleted or replaced (or those stores write to another --evidence-dir)`
+          : null,
       now,
       since: sinceMs === null ? null : new Date(now.getTime() - sinceMs),
     });

@@ -2,7 +2,7 @@
 // real rotations on a fake clock (test/helpers/history.js): 50 secrets × 2 environments × 2 years.
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
 import { baseEnv, json, readEvidence, root, runCli, tempProject } from '../helpers/cli.js';
@@ -94,6 +94,12 @@ test('report md groups by control; a damaged log names its line and marks covera
   assert.equal(report.evidenceVerified, false);
   assert.ok(report.secrets.every((r) => r.evidenceComplete === false));
   assert.doesNotMatch(damaged.stderr, /internal error|at .*\.js:\d+/);
+  // A log deleted (or replaced) while the stores remember it: no rotation can be shown as covered.
+  rmSync(join(copy, 'evidence'), { recursive: true });
+  const missing = runCli(['report', '--json'], { cwd: copy, env: env() });
+  assert.equal(missing.code, 0, missing.stderr);
+  assert.equal(json(missing).evidenceVerified, false);
+  assert.match(missing.stderr, /store anchor\(s\) name an evidence chain this log is not/);
 });
 
 test('check: one line per problem, exit 1; --prometheus writes the contract metrics', () => {
