@@ -18,6 +18,7 @@ import { scaffold } from './init.js';
 import { verifyWithAnchors } from './verify.js';
 import { doctorRun } from '../engine/doctor.js';
 import { printDoctorReport } from './doctor-output.js';
+import { engineClock } from './clock.js';
 
 /** Command handlers: parse options into engine calls and print. No rotation logic lives here. */
 
@@ -78,8 +79,8 @@ export async function statusCommand(g: GlobalOptions, names: string[], o: Select
     }
     printTable(
       io.out,
-      ['SECRET', 'ENV', 'PHASE', 'CURRENT', 'PREVIOUS', 'PENDING', 'LAST ROTATED', 'NEXT DUE'],
-      rows.map((r) => [r.secret, r.environment, r.phase, r.currentVersion, r.previousVersion, r.pendingVersion, shortTime(r.lastRotatedAt), r.nextDueAt === null ? 'now (not provisioned)' : `${shortTime(r.nextDueAt)}${r.overdue ? ' OVERDUE' : ''}${r.waitingUntil ? ` (observing the previous environment until ${shortTime(r.waitingUntil)})` : ''}`]),
+      ['SECRET', 'ENV', 'PHASE', 'CURRENT', 'PREVIOUS', 'PENDING', 'LAST ROTATED', 'FALLBACK ENDS', 'NEXT DUE'],
+      rows.map((r) => [r.secret, r.environment, r.phase, r.currentVersion, r.previousVersion, r.pendingVersion, shortTime(r.lastRotatedAt), shortTime(r.decommissionAfter), r.nextDueAt === null ? 'now (not provisioned)' : `${shortTime(r.nextDueAt)}${r.overdue ? ' OVERDUE' : ''}${r.waitingUntil ? ` (observing the previous environment until ${shortTime(r.waitingUntil)})` : ''}`]),
     );
     return ExitCode.ok;
   });
@@ -142,7 +143,7 @@ export async function verifyCommand(g: GlobalOptions, io: Io): Promise<number> {
 }
 
 /** Load and validate policies; print every problem as file:line:col: message and exit 2 on any. */
-async function withPolicies(
+export async function withPolicies(
   g: GlobalOptions,
   io: Io,
   body: (ctx: EngineContext, policies: SecretPolicy[], files: string[]) => Promise<number>,
@@ -159,13 +160,13 @@ async function withPolicies(
   return body(ctx, loaded.policies, loaded.files);
 }
 
-async function tryLoadPolicies(g: GlobalOptions, io: Io): Promise<{ ctx: EngineContext; policies: SecretPolicy[] | null }> {
+export async function tryLoadPolicies(g: GlobalOptions, io: Io): Promise<{ ctx: EngineContext; policies: SecretPolicy[] | null }> {
   const ctx = engineContext(g, io);
   const loaded = await loadPoliciesCached(g.policies, { cwd: io.cwd, env: io.env, version: packageVersion(), log: ctx.logger });
   return { ctx, policies: loaded.errors.length === 0 ? loaded.policies : null };
 }
 
-function engineContext(g: GlobalOptions, io: Io): EngineContext {
+export function engineContext(g: GlobalOptions, io: Io): EngineContext {
   const level = resolveLogLevel(g.logLevel, g.quiet, io.env);
   if (level instanceof Error) throw usageError(level.message);
   const lockWaitMs = parseDurationAllowZero(g.lockTimeout);
@@ -173,7 +174,7 @@ function engineContext(g: GlobalOptions, io: Io): EngineContext {
   return {
     cwd: io.cwd,
     env: io.env,
-    now: () => new Date(),
+    now: engineClock(io.env),
     logger: createLogger(level),
     evidenceDir: resolve(io.cwd, g.evidenceDir),
     lockWaitMs,

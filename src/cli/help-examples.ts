@@ -44,6 +44,18 @@ const EXAMPLES: Record<string, Array<[what: string, command: string]>> = {
     ['Check the evidence chain and the stores\' anchors', 'keyshift evidence verify'],
     ['As JSON (for CI)', 'keyshift evidence verify --json'],
   ],
+  'evidence anchors': [
+    ['The anchors each store keeps, for an auditor\'s own check', 'keyshift evidence anchors --json'],
+  ],
+  report: [
+    ['The audit report of the last 90 days, in Markdown', 'keyshift report --since 90d'],
+    ['One self-contained HTML page with the timeline chart', 'keyshift report --format html --out report.html'],
+    ['As JSON', 'keyshift report --json'],
+  ],
+  check: [
+    ['From cron, with metrics for node_exporter\'s textfile collector', 'keyshift check --prometheus keyshift.prom'],
+    ['As JSON', 'keyshift check --json'],
+  ],
 };
 
 export function examplesHelp(command: string): string {

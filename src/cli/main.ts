@@ -5,6 +5,8 @@ import { packageVersion } from './version.js';
 import { abortRunningHooks } from '../hooks/interrupt.js';
 import { releaseHeldLocksSync } from '../util/file-lock.js';
 import { examplesHelp } from './help-examples.js';
+import { registerReportCommands } from './report.js';
+import { envOption } from './env-option.js';
 
 /**
  * The command table. It only declares commands and options; the handlers (src/cli/commands.ts) are
@@ -49,8 +51,6 @@ export async function main(argv: string[], io: Io = { env: process.env, cwd: pro
     .configureHelp({ showGlobalOptions: true })
     .exitOverride();
   // `--env dev --env prod` or `--env dev,prod`: one value per use, so names may follow it.
-  const envList = (value: string, previous: string[] = []) => [...previous, ...value.split(',').map((e) => e.trim()).filter(Boolean)];
-  const envOption = () => new Option('--env <env>', 'only this environment (repeat it, or give a comma list)').argParser(envList);
 
   const run = (handler: (commands: typeof import('./commands.js'), globals: GlobalOptions, ...args: any[]) => Promise<number>) =>
     async (...args: any[]) => {
@@ -126,13 +126,17 @@ export async function main(argv: string[], io: Io = { env: process.env, cwd: pro
     .option('--fix', 'repair what is safe to repair, with evidence for each repair', false)
     .addHelpText('after', examplesHelp('doctor'))
     .action(run((c, g, names: string[], o, io2: Io) => c.doctorCommand(g, names, o, io2)));
-  program
-    .command('evidence')
-    .description('audit evidence')
+  const evidence = program.command('evidence').description('audit evidence');
+  evidence
     .command('verify')
     .description('check the evidence chain; exit 1 at the first broken record')
+    .option('--export <file>', 'check a document written by `evidence export` instead, on its own')
     .addHelpText('after', examplesHelp('evidence verify'))
-    .action(run((c, g, _o, io2: Io) => c.verifyCommand(g, io2)));
+    .action(run(async (c, g, o: { export?: string }, io2: Io) => (o.export ? (await import('./report-commands.js')).verifyExportCommand(g, o.export, io2) : c.verifyCommand(g, io2))));
+  registerReportCommands(program, evidence, io, (code, asJson) => {
+    exitCode = code;
+    json = asJson;
+  });
 
   const interrupted = (signal: NodeJS.Signals, code: number) => () => {
     // Hooks run in their own process group: stop them and remove their value files; release the

@@ -65,6 +65,7 @@ function addHint(path: DataPath): string {
 const EXAMPLES: Record<string, string> = {
   owner: 'owner: team-security',
   description: 'description: signs outgoing webhooks',
+  controls: 'controls: [SOC2-CC6.1, ISO27001-A.8.24]',
   interval: 'interval: 90d',
   fallbackWindow: 'fallbackWindow: 48h',
   generator: 'generator: { type: random, bytes: 32 }',

@@ -37,6 +37,7 @@ export function normaliseSecret(input: SecretInput, sources: SecretSources, cwd:
     name: input.name,
     owner: input.owner ?? null,
     description: input.description ?? null,
+    controls: [...new Set(input.controls ?? [])],
     interval: input.interval,
     intervalMs: durationMs(input.interval),
     fallbackWindow: input.fallbackWindow,

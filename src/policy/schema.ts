@@ -243,6 +243,10 @@ export const secretSchema = strict({
     .array(notifyTargetSchema, { error: 'must be a list of webhooks, e.g. - webhook: https://hooks.example.com/keyshift' })
     .optional()
     .meta({ description: 'Webhooks notified of rotation events (default none).' }),
+  controls: z
+    .array(z.string().regex(/^\S+$/, { error: 'must be one control id without spaces, e.g. SOC2-CC6.1' }))
+    .optional()
+    .meta({ description: 'Compliance controls this rotation satisfies, e.g. [SOC2-CC6.1, ISO27001-A.8.24]; `keyshift report` groups by them (default none).' }),
 })
   .check(keyOrValueRules)
   .meta({

@@ -155,6 +155,8 @@ export interface SecretPolicy {
   name: string;
   owner: string | null;
   description: string | null;
+  /** Compliance control ids (e.g. SOC2-CC6.1) that `keyshift report` groups by; [] when none. */
+  controls: string[];
   interval: string;
   intervalMs: number;
   fallbackWindow: string;

@@ -159,6 +159,7 @@ test('a valid multi-file directory is normalised', async () => {
     name: 'a-password',
     owner: null,
     description: null,
+    controls: [],
     interval: '2w',
     intervalMs: 14 * 86_400_000,
     fallbackWindow: '1d',

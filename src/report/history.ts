@@ -1,0 +1,172 @@
+import { promises as fs } from 'node:fs';
+import { join } from 'node:path';
+import { inspectFileLock } from '../util/file-lock.js';
+import { evidenceFile, readLines } from '../evidence/log-file.js';
+
+/**
+ * The evidence log read for reporting: per secret and environment, what happened when. Unlike
+ * `evidence verify` it does not stop at a damaged line: it notes the line and reads on, so a report
+ * over a damaged log still shows everything it can and marks its coverage incomplete.
+ */
+
+export interface RotationEvents {
+  rotationId: string;
+  /** Event name → time of its first record (ms since the epoch). */
+  at: Partial<Record<string, number>>;
+  emergency: boolean;
+  failed: boolean;
+}
+
+export interface TargetHistory {
+  /** Times the value changed: `provisioned` and `switched` records, in log order. */
+  changes: Array<{ at: number; event: 'provisioned' | 'switched'; rotationId: string | null; emergency: boolean }>;
+  rotations: Map<string, RotationEvents>;
+}
+
+export interface DamagedLine {
+  line: number;
+  problem: string;
+}
+
+export interface EvidenceHistory {
+  file: string;
+  exists: boolean;
+  records: number;
+  damaged: DamagedLine[];
+  /** `secret\0environment` → history. */
+  targets: Map<string, TargetHistory>;
+}
+
+export const targetKey = (secret: string, environment: string): string => `${secret}\u0000${environment}`;
+
+/** At most this many damaged lines are listed; the count goes on. */
+const MAX_LISTED = 20;
+
+export async function readHistory(dir: string): Promise<EvidenceHistory> {
+  const file = evidenceFile(dir);
+  const history: EvidenceHistory = { file, exists: false, records: 0, damaged: [], targets: new Map() };
+  const size = await fs.stat(file).then((s) => s.size, () => null);
+  if (size === null) return history;
+  history.exists = true;
+  let damagedCount = 0;
+  const damage = (line: number, problem: string) => {
+    damagedCount += 1;
+    if (history.damaged.length < MAX_LISTED) history.damaged.push({ line, problem });
+  };
+  for await (const line of readLines(file, size)) {
+    if (line.tooLong) {
+      damage(line.number, 'longer than 1 MiB: not a keyshift record (the rest of the file is not read)');
+      break;
+    }
+    if (!line.terminated) {
+      // A live writer's append in progress is not damage (as in `evidence verify`, read-only mode).
+      if ((await inspectFileLock(join(dir, 'evidence.lock'))).state === 'live') continue;
+      damage(line.number, 'incomplete (no newline at the end): the log was cut or a write was interrupted');
+      continue;
+    }
+    const text = line.bytes.toString('utf8');
+    const quick = quickFields(text);
+    if (quick) {
+      history.records += 1;
+      add(history.targets, quick);
+      continue;
+    }
+    let record: Record<string, unknown>;
+    try {
+      record = JSON.parse(text) as Record<string, unknown>;
+    } catch {
+      damage(line.number, 'not valid JSON');
+      continue;
+    }
+    const problem = fieldProblem(record);
+    if (problem) {
+      damage(line.number, problem);
+      continue;
+    }
+    history.records += 1;
+    add(history.targets, record as unknown as UsefulRecord);
+  }
+  if (damagedCount > history.damaged.length) history.damaged.push({ line: 0, problem: `and ${damagedCount - history.damaged.length} more damaged line(s)` });
+  return history;
+}
+
+interface UsefulRecord {
+  at: string;
+  event: string;
+  rotationId: string | null;
+  secret: string;
+  environment: string;
+  emergency: boolean;
+}
+
+/**
+ * The fields a report needs, read straight from a line as keyshift writes it (fixed field order,
+ * docs/evidence.md) without parsing the whole record: a report reads every line of a large log,
+ * and `evidence verify` parses and hashes each one anyway. Anything else takes the JSON.parse path.
+ */
+const PREFIX = /^\{"seq":\d+,"at":"([0-9TZ:.+-]+)","event":"([a-z-]+)","rotationId":(?:null|"([^"\\]*)"),"secret":"([^"\\]*)","environment":"([^"\\]*)",/;
+
+function quickFields(text: string): UsefulRecord | null {
+  if (text.charCodeAt(text.length - 1) !== 0x7d) return null;
+  const m = PREFIX.exec(text);
+  if (!m || Number.isNaN(Date.parse(m[1] as string))) return null;
+  // Every field before `emergency` is a string (quotes escaped), so its first unescaped match is it.
+  const emergency = text.indexOf('"emergency":true,') >= 0 && text.indexOf('"emergency":true,') < text.indexOf('"checks":');
+  return { at: m[1] as string, event: m[2] as string, rotationId: m[3] ?? null, secret: m[4] as string, environment: m[5] as string, emergency };
+}
+
+function fieldProblem(record: unknown): string | null {
+  if (record === null || typeof record !== 'object' || Array.isArray(record)) return 'not a JSON object';
+  const r = record as Record<string, unknown>;
+  if (typeof r.secret !== 'string' || typeof r.environment !== 'string' || typeof r.event !== 'string') return 'secret, environment or event is missing';
+  if (typeof r.at !== 'string' || Number.isNaN(Date.parse(r.at))) return 'field "at" is not an ISO 8601 time';
+  if (r.rotationId !== null && r.rotationId !== undefined && typeof r.rotationId !== 'string') return 'field "rotationId" is not a string';
+  return null;
+}
+
+function add(targets: Map<string, TargetHistory>, record: UsefulRecord): void {
+  const key = targetKey(record.secret, record.environment);
+  let target = targets.get(key);
+  if (!target) {
+    target = { changes: [], rotations: new Map() };
+    targets.set(key, target);
+  }
+  const at = Date.parse(record.at);
+  const emergency = record.emergency === true;
+  if (record.event === 'provisioned' || record.event === 'switched') {
+    target.changes.push({ at, event: record.event, rotationId: record.rotationId ?? null, emergency });
+  }
+  if (!record.rotationId || record.event === 'repaired') return;
+  let rotation = target.rotations.get(record.rotationId);
+  if (!rotation) {
+    rotation = { rotationId: record.rotationId, at: {}, emergency: false, failed: false };
+    target.rotations.set(record.rotationId, rotation);
+  }
+  rotation.at[record.event] ??= at;
+  if (emergency) rotation.emergency = true;
+  if (record.event === 'failed') rotation.failed = true;
+}
+
+/**
+ * Failed-step records per `secret\0environment`, for the failures counter. Only lines that mention
+ * the event are parsed, so a monitor's `check` reads a large log quickly.
+ */
+export async function countFailures(dir: string): Promise<Map<string, number>> {
+  const file = evidenceFile(dir);
+  const counts = new Map<string, number>();
+  const size = await fs.stat(file).then((s) => s.size, () => null);
+  if (size === null) return counts;
+  const needle = Buffer.from('"event":"failed"');
+  for await (const line of readLines(file, size)) {
+    if (!line.terminated || line.bytes.indexOf(needle) < 0) continue;
+    try {
+      const record = JSON.parse(line.bytes.toString('utf8')) as { secret?: unknown; environment?: unknown; event?: unknown };
+      if (record.event !== 'failed' || typeof record.secret !== 'string' || typeof record.environment !== 'string') continue;
+      const key = targetKey(record.secret, record.environment);
+      counts.set(key, (counts.get(key) ?? 0) + 1);
+    } catch {
+      // a damaged line: `report` and `evidence verify` name it; a counter just skips it
+    }
+  }
+  return counts;
+}
