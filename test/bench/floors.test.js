@@ -34,11 +34,15 @@ test("the fake's stats() give each bucket's burst as the calls it lets through a
   try {
     fake.seed('burst', { value: 'x' });
     const tag = (i) => client.send(new TagResourceCommand({ SecretId: 'burst', Tags: [{ Key: `k${i}`, Value: 'v' }] }));
+    const started = performance.now();
     const settled = await Promise.allSettled(Array.from({ length: 10 }, (_, i) => tag(i)));
+    const seconds = (performance.now() - started) / 1000;
     const { tags, versionWrites } = fake.stats();
     assert.deepEqual([tags.rate, tags.burst, versionWrites.burst], [8, 8, 50]);
-    // 8 at once, then the bucket is empty (a slow machine may refill one token in between).
-    assert.ok(tags.served >= 8 && tags.served <= 9 && tags.served + tags.throttled === 10, JSON.stringify(tags));
+    // 8 at once, then the bucket is empty: more only as it refills (8/s) while the 10 arrive, which
+    // on a loaded machine can take a while.
+    const refilled = Math.ceil(seconds * 8);
+    assert.ok(tags.served >= 8 && tags.served <= 8 + refilled && tags.served + tags.throttled === 10, `${JSON.stringify(tags)} in ${seconds.toFixed(3)} s`);
     assert.equal(settled.filter((r) => r.status === 'fulfilled').length, tags.served);
   } finally {
     client.destroy();
