@@ -132,13 +132,8 @@ async function readHolder(lockPath: string): Promise<LockHolder | 'gone' | 'unre
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return 'gone';
     throw error;
   }
-  try {
-    const parsed = JSON.parse(text) as LockHolder;
-    if (typeof parsed.pid === 'number' && typeof parsed.token === 'string') return parsed;
-  } catch {
-    // A holder killed between create and write leaves an empty file; judged by its age below.
-  }
-  return (await ageMs(lockPath)) > 1_000 ? 'unreadable' : 'gone';
+  // A holder killed between create and write leaves an empty file; judged by its age.
+  return parseHolder(text) ?? ((await ageMs(lockPath)) > 1_000 ? 'unreadable' : 'gone');
 }
 
 type Verdict = { stale: false } | { stale: true; why: string };
@@ -192,9 +187,10 @@ const heldLocks = new Map<string, string>();
 export function releaseHeldLocksSync(): void {
   for (const [lockPath, token] of heldLocks) {
     try {
-      if ((JSON.parse(readFileSync(lockPath, 'utf8')) as LockHolder).token === token) rmSync(lockPath, { force: true });
+      const holder = holderNow(lockPath);
+      if (typeof holder !== 'string' && holder.token === token) rmSync(lockPath, { force: true });
     } catch {
-      // Gone or unreadable: not ours to remove.
+      // Unreadable: not ours to remove.
     }
   }
   heldLocks.clear();
@@ -244,13 +240,17 @@ function holderNow(lockPath: string): LockHolder | 'gone' | 'unreadable' {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return 'gone';
     throw error;
   }
+  return parseHolder(text) ?? 'unreadable';
+}
+
+function parseHolder(text: string): LockHolder | null {
   try {
     const parsed = JSON.parse(text) as LockHolder;
     if (typeof parsed.pid === 'number' && typeof parsed.token === 'string') return parsed;
   } catch {
-    // judged below as naming no holder
+    // not a holder (empty or torn): the caller decides what that means
   }
-  return 'unreadable';
+  return null;
 }
 
 function lostError(lockPath: string, what: string, holder: LockHolder | 'gone' | 'unreadable'): KeyshiftError {
