@@ -2,6 +2,8 @@ import { resolve } from 'node:path';
 import { parseDuration } from './durations.js';
 import { CHARSETS, DEFAULT_NOTIFY_EVENTS, type SecretInput } from './schema.js';
 import { splitChildEnv } from './schema-hooks.js';
+import { normaliseVaultKv2Store } from './store-schema-vault.js';
+import { normaliseCommandStore } from './store-schema-command.js';
 import type { CommandHook, GeneratorSpec, HookSpec, NotifyTarget, SecretPolicy, SourcePosition, StoreSpec } from './types.js';
 
 /** The default timeout of a command generator, as written in docs/policies.md. */
@@ -141,6 +143,8 @@ export function programOf(run: string[] | string): string {
 function normaliseStore(store: EnvironmentInput['store'], secret: SecretInput, cwd: string): StoreSpec {
   const secretName = secret.name;
   if (store.type === 'local') return { type: 'local', path: resolve(cwd, store.path), key: store.key ?? secretName };
+  if (store.type === 'vault-kv2') return normaliseVaultKv2Store(store, cwd);
+  if (store.type === 'command') return normaliseCommandStore(store, secretName, cwd);
   if (store.type === 'aws-kms') {
     return {
       type: 'aws-kms',

@@ -2,6 +2,8 @@ import { z } from 'zod';
 import { parseDuration } from './durations.js';
 import { durationSchema, quote, strict, timeoutSchema, wholeNumber, isHttpUrl } from './schema-common.js';
 import { childEnvSchema, commandHookSchema, hookList, verifyHookSchema } from './schema-hooks.js';
+import { vaultKv2StoreSchema } from './store-schema-vault.js';
+import { commandStoreSchema } from './store-schema-command.js';
 
 /**
  * The zod schema of one policy FILE, as the user writes it (before normalisation in load.ts).
@@ -160,7 +162,13 @@ const kmsStoreSchema = strict({
 });
 
 export const storeSchema = z
-  .discriminatedUnion('type', [localStoreSchema, secretsManagerStoreSchema, kmsStoreSchema])
+  .discriminatedUnion('type', [
+    localStoreSchema,
+    secretsManagerStoreSchema,
+    kmsStoreSchema,
+    vaultKv2StoreSchema,
+    commandStoreSchema,
+  ])
   .meta({ description: 'Where this environment keeps the secret.' });
 
 export const environmentSchema = strict({

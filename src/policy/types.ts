@@ -75,7 +75,15 @@ export interface KmsStoreSpec {
   quotas: { controlPlanePerSecond: number; readsPerSecond: number };
 }
 
-export type StoreSpec = LocalStoreSpec | SecretsManagerStoreSpec | KmsStoreSpec;
+import type { VaultKv2StoreSpec } from './store-schema-vault.js';
+import type { CommandStoreSpec } from './store-schema-command.js';
+export type { VaultKv2StoreSpec, CommandStoreSpec };
+export type StoreSpec =
+  | LocalStoreSpec
+  | SecretsManagerStoreSpec
+  | KmsStoreSpec
+  | VaultKv2StoreSpec
+  | CommandStoreSpec;
 
 /** A command hook: argv (no shell) or one shell line (run with /bin/sh -c). */
 export interface CommandHook {

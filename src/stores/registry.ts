@@ -57,6 +57,8 @@ export function storeId(spec: StoreSpec): string {
   if (spec.type === 'local') return `local:${spec.path}`;
   // KMS stores of the two modes behave differently (capabilities), so each mode is its own store.
   if (spec.type === 'aws-kms') return `aws-kms:${spec.region ?? ''}|${spec.endpoint ?? ''}|${spec.profile ?? ''}|${spec.mode}`;
+  if (spec.type === 'vault-kv2') return `vault-kv2:${spec.address ?? ''}|${spec.namespace ?? ''}|${spec.mount}|${spec.tokenFile ?? ''}`;
+  if (spec.type === 'command') return `command:${JSON.stringify([spec.run, spec.config])}`;
   return `${spec.type}:${spec.region ?? ''}|${spec.endpoint ?? ''}|${spec.profile ?? ''}`;
 }
 
@@ -71,6 +73,14 @@ async function openAdapter(spec: StoreSpec, context: StoreContext): Promise<Secr
     case 'aws-kms': {
       const { openKmsStore } = await import('./aws-kms/index.js');
       return openKmsStore(spec, context);
+    }
+    case 'vault-kv2': {
+      const { openVaultKv2Store } = await import('./vault-kv2/index.js');
+      return openVaultKv2Store(spec, context);
+    }
+    case 'command': {
+      const { openCommandStore } = await import('./command/index.js');
+      return openCommandStore(spec, context);
     }
   }
 }
