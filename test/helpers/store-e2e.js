@@ -22,12 +22,12 @@ export function storePolicy(names, storeOf, { fallbackWindow = '2s', hooks = tru
 
 /**
  * provision → rotate with overlap hooks → fallback → decommission → rotate → rollback, all at trace
- * log level; every output but `get`'s stdout, and the evidence, must be free of the canary.
+ * log level (`windowSeconds`: the fallback window, long enough for a rotate and a rollback); every output but `get`'s stdout, and the evidence, must be free of the canary.
  * `env` is the CLI's environment; returns the project directory and the outputs.
  */
-export async function lifecycle({ storeOf, env }) {
+export async function lifecycle({ storeOf, env, windowSeconds = 3 }) {
   const dir = tempProject('keyshift-store-e2e-');
-  writeFiles(dir, { 'policies/p.yaml': storePolicy(['api-key'], storeOf) });
+  writeFiles(dir, { 'policies/p.yaml': storePolicy(['api-key'], storeOf, { fallbackWindow: `${windowSeconds}s` }) });
   const outputs = [];
   const run = async (...args) => {
     const result = await cli([...args, '--log-level', 'trace'], { cwd: dir, env });
@@ -47,6 +47,7 @@ export async function lifecycle({ storeOf, env }) {
 
   const rotated = json(await run('rotate', '--all', '--force', '--reason', 'e2e', '--json'));
   assert.equal(rotated.results[0].outcome, 'rotated', JSON.stringify(rotated));
+  const switchedBy = Date.now();
   assert.deepEqual(readFileSync(join(dir, 'hooks.log'), 'utf8').trim().split('\n'), ['deployed-api-key', 'verified-api-key']);
   const second = await get();
   assert.notEqual(second, first);
@@ -55,7 +56,8 @@ export async function lifecycle({ storeOf, env }) {
   assert.equal(status.phase, 'fallback');
   assert.equal(status.pendingVersion, null);
 
-  await sleep(2100);
+  // Decommission once the window has passed since the switch (a slow store may need a longer window).
+  await sleep(Math.max(0, switchedBy + windowSeconds * 1000 + 100 - Date.now()));
   const later = json(await run('rotate', '--all', '--json'));
   assert.deepEqual(later.results.map((r) => [r.action, r.outcome]), [['decommission', 'decommissioned']]);
   assert.equal(await get('previous'), null, 'the retired value is gone');

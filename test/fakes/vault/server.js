@@ -5,7 +5,7 @@
 //   vault.seal() / unseal(), vault.deny((method, path) => bool), vault.calls, await vault.close()
 import { createServer } from 'node:http';
 import { destroyVersions, readData, readMetadata, writeData, writeMetadata } from './operations.js';
-import { errors, notFound, permissionDenied, sealed } from './limits.js';
+import { errors, permissionDenied, sealed } from './limits.js';
 import { addVersion, metadataOut, newSecret } from './state.js';
 
 export async function startVault({ token = 'root-token', mounts = ['secret'], namespace = null } = {}) {
