@@ -113,6 +113,33 @@ describe('vault-kv2 specifics', () => {
     }
   });
 
+  test('a write cut off between the record and the data reads as before, and the repeated step writes one version', async () => {
+    vault.seed('secret', 'app/cut', { value: 'one' });
+    const { store, cleanup } = await open();
+    const lock = await store.lock({ waitMs: 1000, owner: 't' });
+    try {
+      const rotation = { rotationId: 'r-1', phase: 'overlap', newVersionId: 'v2', oldVersionId: 'kv-1', startedAt: '2026-01-01T00:00:00.000Z', switchedAt: null, decommissionAfter: null, reason: 'r', ticket: null, emergency: false, operator: 'o', error: null };
+      await store.apply('app/cut', [create('v2', 'two', 'PENDING')], meta({ rotation }));
+      // The switch: the record is written, then the process "dies" before the data write lands.
+      vault.deny((method, path) => (method === 'POST' && path === 'secret/data/app/cut' ? 'drop' : false));
+      const switched = { ...rotation, phase: 'fallback', switchedAt: '2026-01-01T00:01:00.000Z' };
+      await assert.rejects(store.apply('app/cut', [{ type: 'promote', versionId: 'v2' }], meta({ rotation: switched })), { code: 'ERR_STORE_UNAVAILABLE' });
+      vault.deny(() => false);
+      assert.equal(vault.inspect('secret', 'app/cut').custom_metadata['keyshift-phase'], 'fallback', 'the record announcing the switch was written');
+      const seen = await store.read('app/cut');
+      assert.deepEqual(seen.versions.map((v) => [v.id, v.stages]), [['kv-1', ['CURRENT']], ['v2', ['PENDING']]], 'the switch has not happened');
+      assert.equal(seen.rotation.phase, 'overlap', 'the record announces it, the reader reports the entry before it');
+      const done = await store.apply('app/cut', [{ type: 'promote', versionId: 'v2' }], meta({ rotation: switched }));
+      assert.deepEqual(done.versions.map((v) => [v.id, v.stages]), [['kv-1', ['PREVIOUS']], ['v2', ['CURRENT']]]);
+      assert.equal(vault.inspect('secret', 'app/cut').current_version, 3, 'one version for the issue, one for the switch');
+      assert.equal((await store.readValue('app/cut', 'v2')).reveal(), 'two');
+    } finally {
+      vault.deny(() => false);
+      await lock.release();
+      await cleanup();
+    }
+  });
+
   test('403, 503 sealed, a missing token and a namespace are Vault CLI-like', async () => {
     const { store, cleanup } = await open({ VAULT_TOKEN: 'wrong' });
     await assert.rejects(store.read('app/x'), (e) => e.code === 'ERR_STORE_ACCESS_DENIED' && /permission denied/.test(e.message));

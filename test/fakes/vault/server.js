@@ -2,7 +2,7 @@
 // X-Vault-Namespace, /v1/<mount>/{data,metadata,destroy}/<path>, 403 permission denied, 503 sealed.
 //   const vault = await startVault({ token: 't', mounts: ['secret'] });
 //   vault.address, vault.seed('secret', 'app/key', { value: 'x' }), vault.inspect('secret', 'app/key'),
-//   vault.seal() / unseal(), vault.deny((method, path) => bool), vault.calls, await vault.close()
+//   vault.seal() / unseal(), vault.deny((method, path) => true | 'drop'), vault.calls, await vault.close()
 import { createServer } from 'node:http';
 import { destroyVersions, readData, readMetadata, writeData, writeMetadata } from './operations.js';
 import { errors, permissionDenied, sealed } from './limits.js';
@@ -22,7 +22,9 @@ export async function startVault({ token = 'root-token', mounts = ['secret'], na
     const mount = match && [...kv.keys()].find((m) => m === match[1]);
     if (!match || !mount) return errors(404, `no handler for route "${url.pathname.replace(/^\/v1\//, '')}". route entry not found.`);
     const [, , kind, path] = match;
-    if (denied(method, `${mount}/${kind}/${path}`)) return permissionDenied();
+    const refusal = denied(method, `${mount}/${kind}/${path}`);
+    if (refusal === 'drop') return { drop: true }; // the connection dies before any answer (a crash, a network cut)
+    if (refusal) return permissionDenied();
     const secrets = kv.get(mount);
     const now = new Date().toISOString();
     if (kind === 'data' && method === 'GET') return readData(secrets, path, url.searchParams);
@@ -46,6 +48,11 @@ export async function startVault({ token = 'root-token', mounts = ['secret'], na
         answer = handle(req.method, url, req.headers, body);
       } catch {
         answer = errors(400, 'failed to parse JSON input');
+      }
+      if (answer.drop) {
+        calls.push({ method: req.method, path: url.pathname + url.search, status: 0, body: raw, headers: { ...req.headers } });
+        req.socket.destroy();
+        return;
       }
       calls.push({ method: req.method, path: url.pathname + url.search, status: answer.status, body: raw, headers: { ...req.headers } });
       res.writeHead(answer.status, { 'Content-Type': 'application/json' });
