@@ -73,6 +73,25 @@ describe('command store protocol v1', () => {
     });
   }
 
+  test('a program that supports lock/unlock holds a lease across machines: a second run is ERR_LOCKED (exit 3) until unlock', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'keyshift-cmd-lease-'));
+    const program = join(dir, 'leasing-store.sh');
+    // lock/unlock here (a directory as the lease), every other op by the example store.
+    writeFileSync(program, `#!/bin/sh\nrequest=$(cat)\nlease="$(dirname "$0")/lease"\ncase "$(printf '%s' "$request" | jq -r .op)" in\n  lock) mkdir "$lease" 2>/dev/null && { echo '{"lease":{"id":"l1"}}'; exit 0; }; echo '{"error":{"code":"REFUSED","message":"held by another run"}}'; exit 1 ;;\n  unlock) rmdir "$lease"; echo '{}' ;;\n  *) printf '%s' "$request" | exec ${script} ;;\nesac\n`);
+    chmodSync(program, 0o755);
+    const first = await open({}, { run: [program] });
+    const second = await open({ dir: join(first.dir, 'entries') }, { run: [program] }); // another machine: its own lock file
+    const held = await first.store.lock({ waitMs: 1000, owner: 'one' });
+    await assert.rejects(second.store.lock({ waitMs: 100, owner: 'two' }), (e) => e.code === 'ERR_LOCKED' && e.exitCode === 3 && /held by another run/.test(e.message));
+    await first.store.apply('k', [{ type: 'create', versionId: 'v1', value: SecretValue.fromString('one'), stage: 'CURRENT' }], meta());
+    await held.release();
+    const now = await second.store.lock({ waitMs: 100, owner: 'two' });
+    await now.release();
+    await first.cleanup();
+    await second.cleanup();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
   test('a program that does not exist is a usage error naming it', async () => {
     const { store, cleanup } = await open({}, { run: ['/nonexistent/store-program'] });
     await assert.rejects(store.read('k'), (e) => e.code === 'ERR_STORE_COMMAND' && e.exitCode === 2 && e.message.includes('/nonexistent/store-program'));

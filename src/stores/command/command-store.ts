@@ -16,7 +16,7 @@ interface KeptState extends EntryMeta {
 /**
  * A store written in any language, protocol v1 (docs/stores/command.md). keyshift checks each
  * apply against the contract before sending it, keeps its record in the entry's opaque `state`,
- * and locks with a lock file on this machine. Store meta goes to the program (readMeta/writeMeta)
+ * and locks with a lock file on this machine plus the program's lease if it supports `lock`. Store meta goes to the program (readMeta/writeMeta)
  * unless it answers UNSUPPORTED; then it stays on this machine.
  */
 export class CommandStore implements SecretStore {
@@ -27,6 +27,7 @@ export class CommandStore implements SecretStore {
   readonly #config: Record<string, unknown>;
   readonly #local: LocalStoreState;
   #metaSupported = true;
+  #leaseSupported = true;
 
   constructor(spec: CommandStoreSpec, context: StoreContext) {
     this.#call = { run: spec.run, timeoutMs: spec.timeoutMs, env: childEnvironment(context.env, {}) };
@@ -49,8 +50,32 @@ export class CommandStore implements SecretStore {
     return this.#local.fingerprint(value.revealBytes());
   }
 
-  lock(options: LockOptions): Promise<StoreLock> {
-    return this.#local.lock(options, `store ${this.location}`);
+  /** The lock file on this machine, plus the program's lease when it supports `lock`/`unlock`. */
+  async lock(options: LockOptions): Promise<StoreLock> {
+    const local = await this.#local.lock(options, `store ${this.location}`);
+    if (!this.#leaseSupported) return local;
+    let lease: unknown;
+    try {
+      lease = (await this.#request({ op: 'lock', owner: options.owner, waitMs: options.waitMs })).lease;
+    } catch (error) {
+      const code = (error as KeyshiftError).code;
+      if (code === 'ERR_STORE_UNSUPPORTED') {
+        this.#leaseSupported = false;
+        return local;
+      }
+      await local.release();
+      if (code !== 'ERR_STORE_REFUSED') throw error;
+      throw new KeyshiftError('ERR_LOCKED', `${this.location} is locked by another run (${(error as Error).message})`, { exitCode: 3, hint: 'wait for the other run to finish, then rerun' });
+    }
+    return {
+      release: async () => {
+        try {
+          await this.#request({ op: 'unlock', lease: lease ?? null });
+        } finally {
+          await local.release();
+        }
+      },
+    };
   }
 
   lockFile(): string {
