@@ -4,7 +4,8 @@
 // versions destroyed, Vault's errors as keyshift's.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { testStore } from '../helpers/store-conformance.js';
@@ -158,6 +159,37 @@ describe('vault-kv2 specifics', () => {
     const sent = vault.calls.at(-1).headers['x-vault-namespace'];
     assert.equal(sent, 'team-a');
     await ns.cleanup();
+  });
+
+  test('https: VAULT_CACERT names the CA that signed Vault\'s certificate; without it the certificate is refused', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'keyshift-vault-tls-'));
+    try {
+      const ssl = (...args) => execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' });
+      try {
+        ssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '1', '-subj', '/CN=keyshift-test-ca');
+      } catch {
+        t.skip('openssl is not installed');
+        return;
+      }
+      ssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=127.0.0.1');
+      writeFileSync(join(dir, 'ext'), 'subjectAltName=IP:127.0.0.1\n');
+      ssl('x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.pem', '-days', '1', '-extfile', 'ext');
+      const secure = await startVault({ token: 'root-token', tls: { key: readFileSync(join(dir, 'server.key')), cert: readFileSync(join(dir, 'server.pem')) } });
+      try {
+        secure.seed('secret', 'app/tls', { value: 'over-tls' });
+        const trusted = await open({ VAULT_ADDR: secure.address, VAULT_CACERT: join(dir, 'ca.pem') });
+        assert.equal((await trusted.store.readValue('app/tls', 'kv-1')).reveal(), 'over-tls');
+        await trusted.cleanup();
+        const untrusted = await open({ VAULT_ADDR: secure.address });
+        await assert.rejects(untrusted.store.read('app/tls'), (e) => e.code === 'ERR_STORE_UNAVAILABLE' && /VAULT_CACERT/.test(e.hint));
+        await untrusted.cleanup();
+        await assert.rejects(open({ VAULT_ADDR: secure.address, VAULT_CACERT: join(dir, 'missing.pem') }), (e) => e.code === 'ERR_VAULT_CACERT' && e.exitCode === 2);
+      } finally {
+        await secure.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test('custom_metadata beyond 64 keys is refused before anything is written', async () => {

@@ -4,11 +4,12 @@
 //   vault.address, vault.seed('secret', 'app/key', { value: 'x' }), vault.inspect('secret', 'app/key'),
 //   vault.seal() / unseal(), vault.deny((method, path) => true | 'drop'), vault.calls, await vault.close()
 import { createServer } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import { destroyVersions, readData, readMetadata, writeData, writeMetadata } from './operations.js';
 import { errors, permissionDenied, sealed } from './limits.js';
 import { addVersion, metadataOut, newSecret } from './state.js';
 
-export async function startVault({ token = 'root-token', mounts = ['secret'], namespace = null } = {}) {
+export async function startVault({ token = 'root-token', mounts = ['secret'], namespace = null, tls = null } = {}) {
   const kv = new Map(mounts.map((m) => [m, new Map()]));
   const calls = [];
   let isSealed = false;
@@ -35,7 +36,7 @@ export async function startVault({ token = 'root-token', mounts = ['secret'], na
     return errors(405, 'unsupported operation');
   };
 
-  const server = createServer((req, res) => {
+  const serve = (req, res) => {
     const chunks = [];
     req.on('data', (c) => chunks.push(c));
     req.on('end', () => {
@@ -58,13 +59,15 @@ export async function startVault({ token = 'root-token', mounts = ['secret'], na
       res.writeHead(answer.status, { 'Content-Type': 'application/json' });
       res.end(answer.body === null ? undefined : JSON.stringify(answer.body));
     });
-  });
+  };
+  // tls: { key, cert } (PEM) serves https, for VAULT_CACERT.
+  const server = tls ? createTlsServer(tls, serve) : createServer(serve);
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address();
   const secretsOf = (mount) => kv.get(mount);
 
   return {
-    address: `http://127.0.0.1:${port}`,
+    address: `${tls ? 'https' : 'http'}://127.0.0.1:${port}`,
     token,
     calls,
     seal: () => (isSealed = true),
