@@ -3,6 +3,8 @@ import { parseDuration } from './durations.js';
 import { CHARSETS, DEFAULT_NOTIFY_EVENTS, type SecretInput } from './schema.js';
 import { splitChildEnv } from './schema-hooks.js';
 import { defaultVariableName } from './store-schemas.js';
+import { normaliseVaultKv2Store } from './store-schema-vault.js';
+import { normaliseCommandStore } from './store-schema-command.js';
 import type { CommandHook, GeneratorSpec, HookSpec, NotifyTarget, SecretPolicy, SourcePosition, StoreSpec } from './types.js';
 
 /** The default timeout of a command generator, as written in docs/policies.md. */
@@ -148,6 +150,8 @@ function normaliseStore(store: EnvironmentInput['store'], secret: SecretInput, c
     const dataKey = store.key ?? defaultVariableName(secretName);
     return { type: 'k8s-secret', path: resolve(cwd, store.path), name: store.name, dataKey, key: `${store.name}/${dataKey}`, gitCommit: store.git?.commit ?? false, source };
   }
+  if (store.type === 'vault-kv2') return normaliseVaultKv2Store(store, cwd);
+  if (store.type === 'command') return normaliseCommandStore(store, secretName, cwd);
   if (store.type === 'aws-kms') {
     return {
       type: 'aws-kms',

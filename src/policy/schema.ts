@@ -3,6 +3,8 @@ import { parseDuration } from './durations.js';
 import { durationSchema, quote, strict, timeoutSchema, wholeNumber, isHttpUrl } from './schema-common.js';
 import { childEnvSchema, commandHookSchema, hookList, verifyHookSchema } from './schema-hooks.js';
 import { dotenvStoreSchema, k8sSecretStoreSchema } from './store-schemas.js';
+import { vaultKv2StoreSchema } from './store-schema-vault.js';
+import { commandStoreSchema } from './store-schema-command.js';
 
 /**
  * The zod schema of one policy FILE, as the user writes it (before normalisation in load.ts).
@@ -161,7 +163,15 @@ const kmsStoreSchema = strict({
 });
 
 export const storeSchema = z
-  .discriminatedUnion('type', [localStoreSchema, secretsManagerStoreSchema, kmsStoreSchema, dotenvStoreSchema, k8sSecretStoreSchema])
+  .discriminatedUnion('type', [
+    localStoreSchema,
+    secretsManagerStoreSchema,
+    kmsStoreSchema,
+    dotenvStoreSchema,
+    k8sSecretStoreSchema,
+    vaultKv2StoreSchema,
+    commandStoreSchema,
+  ])
   .meta({ description: 'Where this environment keeps the secret.' });
 
 export const environmentSchema = strict({

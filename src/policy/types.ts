@@ -99,7 +99,17 @@ export interface K8sSecretStoreSpec {
   source: SourcePosition;
 }
 
-export type StoreSpec = LocalStoreSpec | SecretsManagerStoreSpec | KmsStoreSpec | DotenvStoreSpec | K8sSecretStoreSpec;
+import type { VaultKv2StoreSpec } from './store-schema-vault.js';
+import type { CommandStoreSpec } from './store-schema-command.js';
+export type { VaultKv2StoreSpec, CommandStoreSpec };
+export type StoreSpec =
+  | LocalStoreSpec
+  | SecretsManagerStoreSpec
+  | KmsStoreSpec
+  | DotenvStoreSpec
+  | K8sSecretStoreSpec
+  | VaultKv2StoreSpec
+  | CommandStoreSpec;
 
 /** A command hook: argv (no shell) or one shell line (run with /bin/sh -c). */
 export interface CommandHook {

@@ -52,6 +52,8 @@ export function storeId(spec: StoreSpec): string {
   if (spec.type === 'dotenv' || spec.type === 'k8s-secret') return `${spec.type}:${spec.path}`;
   // KMS stores of the two modes behave differently (capabilities), so each mode is its own store.
   if (spec.type === 'aws-kms') return `aws-kms:${spec.region ?? ''}|${spec.endpoint ?? ''}|${spec.profile ?? ''}|${spec.mode}`;
+  if (spec.type === 'vault-kv2') return `vault-kv2:${spec.address ?? ''}|${spec.namespace ?? ''}|${spec.mount}|${spec.tokenFile ?? ''}`;
+  if (spec.type === 'command') return `command:${JSON.stringify([spec.run, spec.config])}`;
   return `${spec.type}:${spec.region ?? ''}|${spec.endpoint ?? ''}|${spec.profile ?? ''}`;
 }
 
@@ -74,6 +76,14 @@ async function openAdapter(spec: StoreSpec, context: StoreContext): Promise<Secr
     case 'k8s-secret': {
       const { openK8sSecretStore } = await import('./k8s-secret/index.js');
       return openK8sSecretStore(spec, context);
+    }
+    case 'vault-kv2': {
+      const { openVaultKv2Store } = await import('./vault-kv2/index.js');
+      return openVaultKv2Store(spec, context);
+    }
+    case 'command': {
+      const { openCommandStore } = await import('./command/index.js');
+      return openCommandStore(spec, context);
     }
   }
 }
