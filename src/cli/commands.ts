@@ -140,7 +140,7 @@ export async function verifyCommand(g: GlobalOptions, io: Io): Promise<number> {
 }
 
 /** Load and validate policies; print every problem as file:line:col: message and exit 2 on any. */
-async function withPolicies(g: GlobalOptions, io: Io, body: (ctx: EngineContext, policies: SecretPolicy[], files: string[]) => Promise<number>): Promise<number> {
+export async function withPolicies(g: GlobalOptions, io: Io, body: (ctx: EngineContext, policies: SecretPolicy[], files: string[]) => Promise<number>): Promise<number> {
   const ctx = engineContext(g, io);
   const loaded = await loadPoliciesCached(g.policies, { cwd: io.cwd, env: io.env, version: packageVersion(), log: ctx.logger });
   for (const w of loaded.warnings) io.out.stderr(`${w.file}:${w.line}:${w.col}: warning: ${w.message}\n`);

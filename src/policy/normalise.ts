@@ -2,6 +2,7 @@ import { resolve } from 'node:path';
 import { parseDuration } from './durations.js';
 import { CHARSETS, DEFAULT_NOTIFY_EVENTS, type SecretInput } from './schema.js';
 import { splitChildEnv } from './schema-hooks.js';
+import { normalisePluginStore } from './store-schema-plugin.js';
 import type { CommandHook, GeneratorSpec, HookSpec, NotifyTarget, SecretPolicy, SourcePosition, StoreSpec } from './types.js';
 
 /** The default timeout of a command generator, as written in docs/policies.md. */
@@ -65,6 +66,7 @@ export function normaliseSecret(input: SecretInput, sources: SecretSources, cwd:
       normaliseCommandHook(hook, `decommissionCheck[${item}]`, sources.decommissionCheck?.[item] ?? sources.secret, cwd),
     ),
     sharedValue: input.sharedValue ?? false,
+    exportAs: input.exportAs ?? null,
     notify: (input.notify ?? []).map(normaliseNotifyTarget),
     source: sources.secret,
   };
@@ -141,6 +143,7 @@ export function programOf(run: string[] | string): string {
 function normaliseStore(store: EnvironmentInput['store'], secret: SecretInput, cwd: string): StoreSpec {
   const secretName = secret.name;
   if (store.type === 'local') return { type: 'local', path: resolve(cwd, store.path), key: store.key ?? secretName };
+  if (store.type === 'plugin') return normalisePluginStore(store, secretName, cwd);
   if (store.type === 'aws-kms') {
     return {
       type: 'aws-kms',

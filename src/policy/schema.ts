@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { parseDuration } from './durations.js';
 import { durationSchema, quote, strict, timeoutSchema, wholeNumber, isHttpUrl } from './schema-common.js';
 import { childEnvSchema, commandHookSchema, hookList, verifyHookSchema } from './schema-hooks.js';
+import { pluginStoreSchema } from './store-schema-plugin.js';
 
 /**
  * The zod schema of one policy FILE, as the user writes it (before normalisation in load.ts).
@@ -160,7 +161,7 @@ const kmsStoreSchema = strict({
 });
 
 export const storeSchema = z
-  .discriminatedUnion('type', [localStoreSchema, secretsManagerStoreSchema, kmsStoreSchema])
+  .discriminatedUnion('type', [localStoreSchema, secretsManagerStoreSchema, kmsStoreSchema, pluginStoreSchema])
   .meta({ description: 'Where this environment keeps the secret.' });
 
 export const environmentSchema = strict({
@@ -234,6 +235,11 @@ export const secretSchema = strict({
     .boolean()
     .optional()
     .meta({ description: 'One value for every environment, rolled through them in order (default false).', default: false }),
+  exportAs: z
+    .string()
+    .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { error: 'must be an environment variable name (letters, digits and _, not starting with a digit), e.g. exportAs: WEBHOOK_SIGNING_KEY' })
+    .optional()
+    .meta({ description: "The variable `keyshift run` and `keyshift env` export the value as (default: the name upper-cased, - as _)." }),
   notify: z
     .array(notifyTargetSchema, { error: 'must be a list of webhooks, e.g. - webhook: https://hooks.example.com/keyshift' })
     .optional()

@@ -1,4 +1,5 @@
 /** Policies after validation and normalisation: durations in ms, paths absolute. */
+import type { PluginStoreSpec } from './store-schema-plugin.js';
 
 export interface SourcePosition {
   file: string;
@@ -75,7 +76,7 @@ export interface KmsStoreSpec {
   quotas: { controlPlanePerSecond: number; readsPerSecond: number };
 }
 
-export type StoreSpec = LocalStoreSpec | SecretsManagerStoreSpec | KmsStoreSpec;
+export type StoreSpec = LocalStoreSpec | SecretsManagerStoreSpec | KmsStoreSpec | PluginStoreSpec;
 
 /** A command hook: argv (no shell) or one shell line (run with /bin/sh -c). */
 export interface CommandHook {
@@ -144,6 +145,8 @@ export interface SecretPolicy {
   decommissionCheck: CommandHook[];
   /** One value for every environment (e.g. one vendor key), rolled through them in order. */
   sharedValue: boolean;
+  /** The variable `run` / `env` export the CURRENT value as; null = the name upper-cased, - → _. */
+  exportAs: string | null;
   notify: NotifyTarget[];
   source: SourcePosition;
 }

@@ -55,6 +55,7 @@ export class StoreRegistry {
  */
 export function storeId(spec: StoreSpec): string {
   if (spec.type === 'local') return `local:${spec.path}`;
+  if (spec.type === 'plugin') return `plugin:${spec.module}|${JSON.stringify(spec.options)}`;
   // KMS stores of the two modes behave differently (capabilities), so each mode is its own store.
   if (spec.type === 'aws-kms') return `aws-kms:${spec.region ?? ''}|${spec.endpoint ?? ''}|${spec.profile ?? ''}|${spec.mode}`;
   return `${spec.type}:${spec.region ?? ''}|${spec.endpoint ?? ''}|${spec.profile ?? ''}`;
@@ -71,6 +72,10 @@ async function openAdapter(spec: StoreSpec, context: StoreContext): Promise<Secr
     case 'aws-kms': {
       const { openKmsStore } = await import('./aws-kms/index.js');
       return openKmsStore(spec, context);
+    }
+    case 'plugin': {
+      const { openPluginStore } = await import('./plugin/index.js');
+      return openPluginStore(spec, context);
     }
   }
 }
