@@ -119,6 +119,17 @@ export function testStore(name, { create, valueOf }) {
       assert.deepEqual(await store.read(k), before);
     });
 
+    it('applies to several secrets at once without losing any (the engine rotates them concurrently)', async () => {
+      const keys = Array.from({ length: 8 }, () => key());
+      await lock();
+      await Promise.all(keys.map((k, i) => store.apply(k, [create1('v1', `value ${i}`, 'CURRENT')], meta())));
+      await Promise.all(keys.map((k) => store.apply(k, [create1('v2', 'next', 'PENDING'), { type: 'promote', versionId: 'v2' }], meta())));
+      for (const [i, k] of keys.entries()) {
+        assert.deepEqual(stagesOf(await store.read(k)), { v1: ['PREVIOUS'], v2: ['CURRENT'] }, k);
+        assert.equal((await store.readValue(k, 'v1')).reveal(), `value ${i}`);
+      }
+    });
+
     it('stores the rotation record and pending evidence with the versions and replaces them whole', async () => {
       const k = key();
       await lock();

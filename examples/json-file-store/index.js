@@ -14,6 +14,8 @@ export default function createStore(spec) {
 
 class JsonFileStore {
   kind = 'json-file';
+  // The engine applies to several secrets at once: each change of the file waits for the last.
+  #queue = Promise.resolve();
   // One `apply` is one rename: all of its ops land or none.
   capabilities = { atomicApply: true };
 
@@ -39,29 +41,40 @@ class JsonFileStore {
     return `hmac-sha256:${createHmac('sha256', Buffer.from(this.fingerprintKey, 'base64')).update(value.revealBytes()).digest('hex')}`;
   }
 
-  lock({ waitMs, owner }) {
+  async lock({ waitMs, owner }) {
+    await mkdir(dirname(this.path), { recursive: true });
     return acquireFileLock(`${this.path}.lock`, { waitMs, owner, what: `store ${this.path}` });
   }
 
-  async apply(key, ops, meta) {
-    const file = await this.#load();
-    const entry = structuredClone(file.entries[key] ?? { versions: [], retired: [] });
-    const now = new Date().toISOString();
-    for (const op of ops) applyOp(entry, op, now, key); // throws before anything is written
-    Object.assign(entry, { rotation: meta.rotation, lastRotatedAt: meta.lastRotatedAt, pendingEvents: meta.pendingEvents });
-    file.entries[key] = entry;
-    await this.#save(file);
-    return withoutValues(entry);
+  apply(key, ops, meta) {
+    return this.#exclusive(async () => {
+      const file = await this.#load();
+      const entry = structuredClone(file.entries[key] ?? { versions: [], retired: [] });
+      const now = new Date().toISOString();
+      for (const op of ops) applyOp(entry, op, now, key); // throws before anything is written
+      Object.assign(entry, { rotation: meta.rotation, lastRotatedAt: meta.lastRotatedAt, pendingEvents: meta.pendingEvents });
+      file.entries[key] = entry;
+      await this.#save(file);
+      return withoutValues(entry);
+    });
   }
 
   async readMeta() {
     return (await this.#load()).meta;
   }
 
-  async writeMeta(meta) {
-    const file = await this.#load();
-    file.meta = meta;
-    await this.#save(file);
+  writeMeta(meta) {
+    return this.#exclusive(async () => {
+      const file = await this.#load();
+      file.meta = meta;
+      await this.#save(file);
+    });
+  }
+
+  #exclusive(change) {
+    const run = this.#queue.then(change);
+    this.#queue = run.catch(() => {});
+    return run;
   }
 
   async close() {}
