@@ -11,7 +11,7 @@ import { mkdtempSync, readdirSync, readFileSync, statSync, existsSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { cli, runCliAsync, tempProject, writeFiles } from '../helpers/cli.js';
+import { cli, root, runCliAsync, tempProject, writeFiles } from '../helpers/cli.js';
 import { awsEnv } from '../helpers/aws.js';
 import { startSecretsManager } from '../fakes/secrets-manager.js';
 
@@ -61,6 +61,19 @@ process.stderr.write('hook stderr ' + fromFile + '\\n');
 process.exit(process.argv.includes('fail') ? 3 : 0);
 `;
 
+// `keyshift run`'s child: it must get the value in its environment and nowhere in argv.
+const RUN_CHILD = `
+const fs = require('node:fs');
+const canary = '${CANARY}';
+fs.appendFileSync(process.env.HOOK_LOG, JSON.stringify({
+  phase: 'run',
+  gotValue: (process.env.CANARY ?? '').startsWith(canary),
+  inArgv: fs.readFileSync('/proc/self/cmdline', 'utf8').includes(canary),
+  inEnviron: false,
+  inParentArgv: fs.readFileSync('/proc/' + process.ppid + '/cmdline', 'utf8').includes(canary),
+}) + '\\n');
+`;
+
 const generator = `{ type: command, run: [node, -e, "process.stdout.write('${CANARY}' + require('crypto').randomBytes(8).toString('hex'))"] }`;
 const hook = (extra = '') => `{ run: [node, hook.cjs${extra}], env: [HOOK_LOG] }`;
 
@@ -102,12 +115,17 @@ function filesUnder(dir) {
   return out;
 }
 
-for (const kind of ['local', 'aws-secrets-manager']) {
+for (const kind of ['local', 'aws-secrets-manager', 'plugin']) {
   test(`${kind} store: a canary value never leaks outside get`, { timeout: 120_000 }, async (t) => {
     const dir = tempProject('keyshift-leaks-');
     const temp = mkdtempSync(join(tmpdir(), 'keyshift-leaks-tmp-'));
     const hookLog = join(dir, 'hooks.jsonl');
-    const store = kind === 'local' ? '{ type: local, path: .keyshift/dev.store }' : `{ type: aws-secrets-manager, secretId: leaks/canary, endpoint: "${fake.endpoint}", createIfMissing: true }`;
+    const stores = {
+      local: '{ type: local, path: .keyshift/dev.store }',
+      'aws-secrets-manager': `{ type: aws-secrets-manager, secretId: leaks/canary, endpoint: "${fake.endpoint}", createIfMissing: true }`,
+      plugin: `{ type: plugin, module: "${join(root, 'examples', 'json-file-store', 'index.js')}", path: .keyshift/dev.json }`,
+    };
+    const store = stores[kind];
     writeFiles(dir, { 'hook.cjs': HOOK, 'policies/canary.yaml': policy(store) });
     const env = awsEnv({ TMPDIR: temp, HOOK_LOG: hookLog, KEYSHIFT_LOG_LEVEL: 'trace' });
     const outputs = [];
@@ -155,6 +173,13 @@ for (const kind of ['local', 'aws-secrets-manager']) {
     swap({});
     assert.equal((await run('rotate', '--all', '--json')).code, 0, 'the rerun resumes');
 
+    // run and env: the child sees the value in its environment (the HOOK script records where);
+    // keyshift's own output stays clean. env prints values by design, like get: stderr only.
+    writeFiles(dir, { 'run-child.cjs': RUN_CHILD });
+    assert.equal((await run('run', '--', 'node', 'run-child.cjs')).code, 0, 'run');
+    const printed = await cli(['env', '--log-level', 'trace'], { cwd: dir, env });
+    assert.match(printed.stdout, new RegExp(`^CANARY='${CANARY}`), 'env prints the value');
+    outputs.push({ args: ['env (stderr only)'], stdout: '', stderr: printed.stderr });
     const got = await cli(['get', 'canary', '--log-level', 'trace'], { cwd: dir, env });
     assert.match(got.stdout, new RegExp(`^${CANARY}[0-9a-f]{16}\\n$`), 'get prints the value');
     outputs.push({ args: ['get (stderr only)'], stdout: '', stderr: got.stderr });
@@ -173,7 +198,9 @@ for (const kind of ['local', 'aws-secrets-manager']) {
       if (h.inParentArgv) leaks.push(`keyshift's argv (seen by the ${h.phase} hook)`);
     }
     for (const file of filesUnder(temp)) if (readFileSync(file).includes(CANARY)) leaks.push(`temp file ${file}`);
-    if (kind === 'local') {
+    if (kind === 'plugin') {
+      // The example plugin keeps values base64-encoded in its own file, by design (not encrypted).
+    } else if (kind === 'local') {
       for (const file of filesUnder(join(dir, '.keyshift'))) if (readFileSync(file).includes(CANARY)) leaks.push(`${file} (must hold the value only encrypted)`);
     } else {
       if (JSON.stringify(fake.inspect('leaks/canary').tags).includes(CANARY)) leaks.push('the secret\'s tags');
@@ -194,5 +221,6 @@ for (const kind of ['local', 'aws-secrets-manager']) {
     assert.ok(webhookBodies.length > 0, 'webhooks were called');
     assert.ok(new Set(hooks.map((h) => h.phase)).size >= 5, `hooks ran in every phase: ${[...new Set(hooks.map((h) => h.phase))]}`);
     assert.ok(hooks.some((h) => h.gotValue), 'hooks got the value');
+    assert.ok(hooks.some((h) => h.phase === 'run' && h.gotValue), "run's child got the value in its environment");
   });
 }
