@@ -13,7 +13,10 @@ import { SecretValue } from '../dist/public/store.js';
 
 const LOCK = { waitMs: 2_000, owner: 'conformance-suite' };
 
-export function testStore(name, { create, valueOf }) {
+export function testStore(name, options) {
+  const { create } = options;
+  // Own property only: every object inherits Object.prototype.valueOf.
+  const valueOf = Object.hasOwn(options, 'valueOf') ? options.valueOf : undefined;
   describe(`SecretStore conformance: ${name}`, () => {
     let store;
     let cleanup;
