@@ -46,6 +46,11 @@ class JsonFileStore {
     return acquireFileLock(`${this.path}.lock`, { waitMs, owner, what: `store ${this.path}` });
   }
 
+  /** For `keyshift doctor`: the lock file a dead run may have left. */
+  lockFile() {
+    return `${this.path}.lock`;
+  }
+
   apply(key, ops, meta) {
     return this.#exclusive(async () => {
       const file = await this.#load();

@@ -3,6 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { assertNoStackTrace, cli, json, readEvidence, root, tempProject, writeFiles } from '../helpers/cli.js';
@@ -43,6 +44,11 @@ test('plugin store: provision, rotate, fallback, decommission and evidence throu
   assert.deepEqual(file().retired.map((r) => r.id), [first]);
   assert.equal((await cli(['evidence', 'verify'], { cwd: dir })).code, 0);
   assert.deepEqual(readEvidence(dir).map((e) => [e.event, e.store]).slice(0, 2), [['provisioned', 'plugin'], ['issued', 'plugin']]);
+
+  // The plugin's lockFile() lets doctor find a lock a dead run left.
+  writeFiles(dir, { '.keyshift/dev.json.lock': JSON.stringify({ pid: 999_999_999, host: hostname(), owner: 'dead run', token: 't', acquiredAt: '2026-01-01T00:00:00.000Z' }) });
+  const doctor = json(await cli(['doctor', '--json'], { cwd: dir }));
+  assert.ok(JSON.stringify(doctor).includes('dead-lock'), JSON.stringify(doctor));
 });
 
 test('plugin store: a module that is missing, fails to load or has no createStore is a policy error (exit 2) naming it', async () => {

@@ -1,6 +1,6 @@
 import { ExitCode, KeyshiftError, errorMessage } from '../../errors.js';
 import { SecretValue } from '../../secret-value.js';
-import type { EntryMeta, EntryState, LockOptions, SecretStore, StoreLock, StoreMeta, VersionOp } from '../contract.js';
+import type { EntryMeta, EntryState, LockOptions, SecretStore, StoreFinding, StoreLock, StoreMeta, VersionOp } from '../contract.js';
 
 /**
  * A plugin's store, seen through keyshift's own types. A plugin imports `keyshift/store` from its
@@ -12,12 +12,19 @@ export class PluginStore implements SecretStore {
   readonly kind: string;
   readonly location: string;
   readonly capabilities: SecretStore['capabilities'];
+  // `doctor`'s optional methods, present when the plugin has them.
+  readonly diagnose?: (key: string) => Promise<StoreFinding[]>;
+  readonly listKeys?: () => Promise<string[]>;
+  readonly lockFile?: () => string;
 
   constructor(private readonly plugin: SecretStore, private readonly module: string) {
     this.kind = 'plugin';
     this.location = typeof plugin.location === 'string' ? plugin.location : module;
     // `atomicApply` and `valueless` change what the engine does; only what the plugin declares.
     this.capabilities = { ...(plugin.capabilities ?? {}) };
+    if (typeof plugin.diagnose === 'function') this.diagnose = (key) => this.#call(() => plugin.diagnose!(key));
+    if (typeof plugin.listKeys === 'function') this.listKeys = () => this.#call(() => plugin.listKeys!());
+    if (typeof plugin.lockFile === 'function') this.lockFile = () => plugin.lockFile!();
   }
 
   read(key: string): Promise<EntryState | null> {
