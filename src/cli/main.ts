@@ -112,7 +112,8 @@ export async function main(argv: string[], io: Io = { env: process.env, cwd: pro
     .action(run((c, g, names: string[], o, io2: Io) => c.doctorCommand(g, names, o, io2)));
   program
     .command('run [names...]')
-    .description('run a command with the secrets in its environment: keyshift run [names...] [--env e] -- cmd args...')
+    .usage('[names...] [--env e] -- <cmd> [args...]')
+    .description('start a command with the secrets in its environment; its exit code is keyshift\'s')
     .option('--env <env>', 'environment (default: each secret\'s first)')
     .action(run(async (_c, g, names: string[], o, io2: Io) => (await import('./run.js')).runCommand(g, names, o, argv, io2)));
   program
