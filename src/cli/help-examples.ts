@@ -44,6 +44,14 @@ const EXAMPLES: Record<string, Array<[what: string, command: string]>> = {
     ['Check the evidence chain and the stores\' anchors', 'keyshift evidence verify'],
     ['As JSON (for CI)', 'keyshift evidence verify --json'],
   ],
+  run: [
+    ['One secret in the child\'s environment (it exits 0 when the variable is set)', 'keyshift run webhook-signing-key --env prod -- sh -c \'test -n "$WEBHOOK_SIGNING_KEY"\''],
+    ['Every secret of dev; the child\'s exit code is keyshift\'s', 'keyshift run --env dev -- sh -c \'exit 3\''],
+  ],
+  env: [
+    ['For eval in a POSIX shell (prints values, like get)', 'keyshift env webhook-signing-key --env dev --format shell'],
+    ['As JSON', 'keyshift env webhook-signing-key --env dev --json'],
+  ],
   'evidence anchors': [
     ['The anchors each store keeps, for an auditor\'s own check', 'keyshift evidence anchors --json'],
   ],

@@ -126,6 +126,20 @@ export async function main(argv: string[], io: Io = { env: process.env, cwd: pro
     .option('--fix', 'repair what is safe to repair, with evidence for each repair', false)
     .addHelpText('after', examplesHelp('doctor'))
     .action(run((c, g, names: string[], o, io2: Io) => c.doctorCommand(g, names, o, io2)));
+  program
+    .command('run [names...]')
+    .usage('[names...] [--env e] -- <cmd> [args...]')
+    .description('start a command with the secrets in its environment; its exit code is keyshift\'s')
+    .option('--env <env>', 'environment (default: each secret\'s first)')
+    .addHelpText('after', examplesHelp('run'))
+    .action(run(async (_c, g, names: string[], o, io2: Io) => (await import('./run.js')).runCommand(g, names, o, argv, io2)));
+  program
+    .command('env [names...]')
+    .description('print the secrets as run would export them (prints values, like get)')
+    .option('--env <env>', 'environment (default: each secret\'s first)')
+    .addOption(new Option('--format <format>', 'output format').choices(['dotenv', 'json', 'shell']).default('dotenv'))
+    .addHelpText('after', examplesHelp('env'))
+    .action(run(async (_c, g, names: string[], o, io2: Io) => (await import('./run.js')).envCommand(g, names, o, io2)));
   const evidence = program.command('evidence').description('audit evidence');
   evidence
     .command('verify')

@@ -5,6 +5,7 @@ import { splitChildEnv } from './schema-hooks.js';
 import { defaultVariableName } from './store-schemas.js';
 import { normaliseVaultKv2Store } from './store-schema-vault.js';
 import { normaliseCommandStore } from './store-schema-command.js';
+import { normalisePluginStore } from './store-schema-plugin.js';
 import type { CommandHook, GeneratorSpec, HookSpec, NotifyTarget, SecretPolicy, SourcePosition, StoreSpec } from './types.js';
 
 /** The default timeout of a command generator, as written in docs/policies.md. */
@@ -69,6 +70,7 @@ export function normaliseSecret(input: SecretInput, sources: SecretSources, cwd:
       normaliseCommandHook(hook, `decommissionCheck[${item}]`, sources.decommissionCheck?.[item] ?? sources.secret, cwd),
     ),
     sharedValue: input.sharedValue ?? false,
+    exportAs: input.exportAs ?? null,
     notify: (input.notify ?? []).map(normaliseNotifyTarget),
     source: sources.secret,
   };
@@ -152,6 +154,7 @@ function normaliseStore(store: EnvironmentInput['store'], secret: SecretInput, c
   }
   if (store.type === 'vault-kv2') return normaliseVaultKv2Store(store, cwd);
   if (store.type === 'command') return normaliseCommandStore(store, secretName, cwd);
+  if (store.type === 'plugin') return normalisePluginStore(store, secretName, cwd);
   if (store.type === 'aws-kms') {
     return {
       type: 'aws-kms',

@@ -5,6 +5,7 @@ import { childEnvSchema, commandHookSchema, hookList, verifyHookSchema } from '.
 import { dotenvStoreSchema, k8sSecretStoreSchema } from './store-schemas.js';
 import { vaultKv2StoreSchema } from './store-schema-vault.js';
 import { commandStoreSchema } from './store-schema-command.js';
+import { pluginStoreSchema } from './store-schema-plugin.js';
 
 /**
  * The zod schema of one policy FILE, as the user writes it (before normalisation in load.ts).
@@ -171,6 +172,7 @@ export const storeSchema = z
     k8sSecretStoreSchema,
     vaultKv2StoreSchema,
     commandStoreSchema,
+    pluginStoreSchema,
   ])
   .meta({ description: 'Where this environment keeps the secret.' });
 
@@ -249,6 +251,11 @@ export const secretSchema = strict({
     .boolean()
     .optional()
     .meta({ description: 'One value for every environment, rolled through them in order (default false).', default: false }),
+  exportAs: z
+    .string()
+    .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { error: 'must be an environment variable name (letters, digits and _, not starting with a digit), e.g. exportAs: WEBHOOK_SIGNING_KEY' })
+    .optional()
+    .meta({ description: "The variable `keyshift run` and `keyshift env` export the value as (default: the name upper-cased, - as _)." }),
   notify: z
     .array(notifyTargetSchema, { error: 'must be a list of webhooks, e.g. - webhook: https://hooks.example.com/keyshift' })
     .optional()

@@ -1,4 +1,5 @@
 /** Policies after validation and normalisation: durations in ms, paths absolute. */
+import type { PluginStoreSpec } from './store-schema-plugin.js';
 
 export interface SourcePosition {
   file: string;
@@ -109,7 +110,8 @@ export type StoreSpec =
   | DotenvStoreSpec
   | K8sSecretStoreSpec
   | VaultKv2StoreSpec
-  | CommandStoreSpec;
+  | CommandStoreSpec
+  | PluginStoreSpec;
 
 /** A command hook: argv (no shell) or one shell line (run with /bin/sh -c). */
 export interface CommandHook {
@@ -180,6 +182,8 @@ export interface SecretPolicy {
   decommissionCheck: CommandHook[];
   /** One value for every environment (e.g. one vendor key), rolled through them in order. */
   sharedValue: boolean;
+  /** The variable `run` / `env` export the CURRENT value as; null = the name upper-cased, - → _. */
+  exportAs: string | null;
   notify: NotifyTarget[];
   source: SourcePosition;
 }

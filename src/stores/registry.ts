@@ -50,6 +50,7 @@ export function storeId(spec: StoreSpec): string {
   if (spec.type === 'local') return `local:${spec.path}`;
   // One file, one lock: every secret kept in the same .env or manifest shares the store.
   if (spec.type === 'dotenv' || spec.type === 'k8s-secret') return `${spec.type}:${spec.path}`;
+  if (spec.type === 'plugin') return `plugin:${spec.module}|${JSON.stringify(spec.options)}`;
   // KMS stores of the two modes behave differently (capabilities), so each mode is its own store.
   if (spec.type === 'aws-kms') return `aws-kms:${spec.region ?? ''}|${spec.endpoint ?? ''}|${spec.profile ?? ''}|${spec.mode}`;
   if (spec.type === 'vault-kv2') return `vault-kv2:${spec.address ?? ''}|${spec.namespace ?? ''}|${spec.mount}|${spec.tokenFile ?? ''}`;
@@ -84,6 +85,10 @@ async function openAdapter(spec: StoreSpec, context: StoreContext): Promise<Secr
     case 'command': {
       const { openCommandStore } = await import('./command/index.js');
       return openCommandStore(spec, context);
+    }
+    case 'plugin': {
+      const { openPluginStore } = await import('./plugin/index.js');
+      return openPluginStore(spec, context);
     }
   }
 }

@@ -10,10 +10,10 @@
 // threw would only turn into a 500 reply that keyshift retries).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { watch } from 'node:fs';
+import { readFileSync, watch } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { cli, runCliAsync, tempProject, writeFiles, readEvidence, manySecretsPolicy, json } from '../helpers/cli.js';
+import { cli, runCliAsync, tempProject, writeFiles, readEvidence, manySecretsPolicy, json, root } from '../helpers/cli.js';
 import { inspectStore, readStoreFile } from '../helpers/store-check.js';
 import { versionAt } from '../fuzz/store-format.js';
 import { awsEnv, kmsPolicy, secretsManagerPolicy } from '../helpers/aws.js';
@@ -318,4 +318,62 @@ describe('crash suite: aws-kms', () => {
       }
     });
   }
+});
+
+describe('crash suite: plugin store (examples/json-file-store)', () => {
+  const rounds = Math.round(12 * SCALE);
+  test(`plugin store: ${rounds} kills during rotate --all --force over 8 secrets`, { timeout: 600_000 }, async (t) => {
+    const keys = Array.from({ length: 8 }, (_, i) => `secret-${String(i).padStart(5, '0')}`);
+    const dir = tempProject('keyshift-crash-plugin-');
+    const module = join(root, 'examples', 'json-file-store', 'index.js');
+    writeFiles(dir, { 'policies/many.yaml': manySecretsPolicy(keys.length, { fallbackWindow: '1h' }).replaceAll('{ type: local, path: .keyshift/dev.store }', `{ type: plugin, module: "${module}", path: .keyshift/dev.json }`) });
+    const env = awsEnv();
+    const storePath = join(dir, '.keyshift', 'dev.json');
+    assert.equal((await cli(['rotate', '--all', '-q'], { cwd: dir, env })).code, 0);
+    const watcher = countWrites(storePath);
+    const fullRunMs = await calibrate(dir, env);
+    const writesPerRun = watcher.stop();
+    assert.ok(writesPerRun > 0, 'the calibration run wrote the store');
+    // The plugin's file read directly (not through the plugin): one CURRENT with a value, always.
+    const read = () => JSON.parse(readFileSync(storePath, 'utf8')).entries;
+    const byStage = (entry, stage) => entry.versions.filter((v) => v.stages.includes(stage));
+    const violations = [];
+    const oneCurrent = () => {
+      const entries = read();
+      for (const key of keys) {
+        const current = byStage(entries[key] ?? { versions: [] }, 'CURRENT');
+        if (current.length !== 1 || !current[0].value) violations.push(`${key}: ${current.length} CURRENT${current.length === 1 ? ' without a value' : ''}`);
+      }
+    };
+    let observations = 0;
+    let midRun = 0;
+    for (let round = 0; round < rounds; round++) {
+      const reason = `crash-${round}`;
+      const before = read();
+      const from = readEvidence(dir).length;
+      // Every other round is killed right after one of the run's writes of the file, chosen at random.
+      const landed = round % 2 === 1
+        ? await killAfterWrite(dir, env, reason, storePath, 1 + Math.floor(Math.random() * writesPerRun), fullRunMs)
+        : await killAtRandom(dir, env, reason, fullRunMs, async () => observations++ % 4 === 0 && oneCurrent());
+      if (landed) midRun++;
+      assertNoViolations(violations, `${reason}: exactly one readable CURRENT at every observed instant`);
+      await rerunUntilDone(dir, env);
+      const rotated = await checkEvidence(dir, env, reason, from, round % 4 === 3 || round === rounds - 1);
+      const after = read();
+      for (const key of keys) {
+        const [current, ...more] = byStage(after[key], 'CURRENT');
+        const [old] = byStage(before[key], 'CURRENT');
+        assert.equal(more.length, 0, `${key}: one CURRENT`);
+        assert.equal(byStage(after[key], 'PENDING').length, 0, `${key}: no PENDING left`);
+        if (current.id !== old.id) {
+          assert.equal(rotated.get(key), 1, `${key}: its rotation was issued once`);
+          assert.equal(byStage(after[key], 'PREVIOUS')[0]?.value, old.value, `${key}: the old value stays readable as PREVIOUS`);
+        } else {
+          assert.equal(current.value, old.value, `${key}: untouched`);
+        }
+      }
+    }
+    assertMostMidRun(midRun, rounds);
+    report(t);
+  });
 });

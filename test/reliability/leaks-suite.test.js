@@ -11,7 +11,7 @@ import { mkdtempSync, readdirSync, readFileSync, statSync, existsSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { cli, runCliAsync, tempProject, writeFiles } from '../helpers/cli.js';
+import { cli, root, runCliAsync, tempProject, writeFiles } from '../helpers/cli.js';
 import { awsEnv } from '../helpers/aws.js';
 import { startSecretsManager } from '../fakes/secrets-manager.js';
 
@@ -61,6 +61,19 @@ process.stderr.write('hook stderr ' + fromFile + '\\n');
 process.exit(process.argv.includes('fail') ? 3 : 0);
 `;
 
+// `keyshift run`'s child: it must get the value in its environment and nowhere in argv.
+const RUN_CHILD = `
+const fs = require('node:fs');
+const canary = '${CANARY}';
+fs.appendFileSync(process.env.HOOK_LOG, JSON.stringify({
+  phase: 'run',
+  gotValue: (process.env.CANARY ?? '').startsWith(canary),
+  inArgv: fs.readFileSync('/proc/self/cmdline', 'utf8').includes(canary),
+  inEnviron: false,
+  inParentArgv: fs.readFileSync('/proc/' + process.ppid + '/cmdline', 'utf8').includes(canary),
+}) + '\\n');
+`;
+
 const generator = `{ type: command, run: [node, -e, "process.stdout.write('${CANARY}' + require('crypto').randomBytes(8).toString('hex'))"] }`;
 const hook = (extra = '') => `{ run: [node, hook.cjs${extra}], env: [HOOK_LOG] }`;
 
@@ -107,6 +120,7 @@ const STORES = {
   'aws-secrets-manager': () => `{ type: aws-secrets-manager, secretId: leaks/canary, endpoint: "${fake.endpoint}", createIfMissing: true }`,
   dotenv: () => '{ type: dotenv, path: .env }',
   'k8s-secret': () => '{ type: k8s-secret, path: deploy/secret.yaml, name: app }',
+  plugin: () => `{ type: plugin, module: "${join(root, 'examples', 'json-file-store', 'index.js')}", path: .keyshift/dev.json }`,
 };
 
 for (const kind of Object.keys(STORES)) {
@@ -162,6 +176,13 @@ for (const kind of Object.keys(STORES)) {
     swap({});
     assert.equal((await run('rotate', '--all', '--json')).code, 0, 'the rerun resumes');
 
+    // run and env: the child sees the value in its environment (run-child.cjs records where);
+    // keyshift's own output stays clean. env prints values by design, like get: stderr only.
+    writeFiles(dir, { 'run-child.cjs': RUN_CHILD });
+    assert.equal((await run('run', '--', 'node', 'run-child.cjs')).code, 0, 'run');
+    const printed = await cli(['env', '--log-level', 'trace'], { cwd: dir, env });
+    assert.match(printed.stdout, new RegExp(`^CANARY='${CANARY}`), 'env prints the value');
+    outputs.push({ args: ['env (stderr only)'], stdout: '', stderr: printed.stderr });
     const got = await cli(['get', 'canary', '--log-level', 'trace'], { cwd: dir, env });
     assert.match(got.stdout, new RegExp(`^${CANARY}[0-9a-f]{16}\\n$`), 'get prints the value');
     outputs.push({ args: ['get (stderr only)'], stdout: '', stderr: got.stderr });
@@ -180,7 +201,9 @@ for (const kind of Object.keys(STORES)) {
       if (h.inParentArgv) leaks.push(`keyshift's argv (seen by the ${h.phase} hook)`);
     }
     for (const file of filesUnder(temp)) if (readFileSync(file).includes(CANARY)) leaks.push(`temp file ${file}`);
-    if (kind === 'local') {
+    if (kind === 'plugin') {
+      // The example plugin keeps values base64-encoded in its own file, by design (not encrypted).
+    } else if (kind === 'local') {
       for (const file of filesUnder(join(dir, '.keyshift'))) if (readFileSync(file).includes(CANARY)) leaks.push(`${file} (must hold the value only encrypted)`);
     } else if (kind === 'dotenv') {
       if (readFileSync(join(dir, '.env.keyshift.json'), 'utf8').includes(CANARY)) leaks.push('the dotenv sidecar');
@@ -207,5 +230,6 @@ for (const kind of Object.keys(STORES)) {
     assert.ok(webhookBodies.length > 0, 'webhooks were called');
     assert.ok(new Set(hooks.map((h) => h.phase)).size >= 5, `hooks ran in every phase: ${[...new Set(hooks.map((h) => h.phase))]}`);
     assert.ok(hooks.some((h) => h.gotValue), 'hooks got the value');
+    assert.ok(hooks.some((h) => h.phase === 'run' && h.gotValue), "run's child got the value in its environment");
   });
 }

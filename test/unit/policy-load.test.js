@@ -188,6 +188,7 @@ test('a valid multi-file directory is normalised', async () => {
     revoke: [],
     decommissionCheck: [],
     sharedValue: false,
+    exportAs: null,
     notify: [],
     source: { file: 'policies/a.yaml', line: 2, col: 5 },
   });
