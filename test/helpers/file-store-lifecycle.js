@@ -43,8 +43,8 @@ ${envs
   .map(
     (env) => `      - name: ${env}
         store: ${kind.store(env)}
-        deploy: [{ run: [node, hook.cjs, deploy, ${env}] }]
-        verify: [{ run: [node, hook.cjs, verify, ${env}] }]
+        deploy: [{ run: [node, hook.cjs, deploy, ${env}], env: [HOOK_LOG, FAIL_HOOK] }]
+        verify: [{ run: [node, hook.cjs, verify, ${env}], env: [HOOK_LOG, FAIL_HOOK] }]
 `,
   )
   .join('')}`,
