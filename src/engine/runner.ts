@@ -1,7 +1,7 @@
 import { EvidenceLog } from '../evidence/index.js';
 import { errorMessage, ExitCode, KeyshiftError } from '../errors.js';
 import type { SecretPolicy } from '../policy/types.js';
-import type { EntryState, SecretStore, StoreLock, StoreMeta } from '../stores/contract.js';
+import type { EntryLease, EntryState, SecretStore, StoreLock, StoreMeta } from '../stores/contract.js';
 import { StoreRegistry } from '../stores/registry.js';
 import type { EngineContext, Target } from './context.js';
 import { targetLabel } from './context.js';
@@ -13,6 +13,8 @@ import { notifyTargets, startRun } from './run-info.js';
 import { previousEnvironment, selectPolicies, targetsOf, type Selection } from './selection.js';
 import { mapWithConcurrency } from './concurrency.js';
 import { unconfirmedDrafts } from './state.js';
+import { RunLeases } from './leases.js';
+import { leaseHolder } from '../stores/aws/lease.js';
 
 export interface RotateOptions extends Selection {
   force: boolean;
@@ -58,6 +60,7 @@ export async function rotateRun(ctx: EngineContext, policies: SecretPolicy[], op
   const runId = run.runId;
   const log = ctx.logger.child({ runId });
   const locks = new Map<string, StoreLock>();
+  const leases = new RunLeases(ctx);
   const blocked = new Map<string, KeyshiftError>();
   // Stores where a step failed: its write may have landed without its evidence line being appended.
   const failedStores = new Set<string>();
@@ -100,6 +103,7 @@ export async function rotateRun(ctx: EngineContext, policies: SecretPolicy[], op
       const { meta, recovered } = await recoverStoreEvidence(store, storeTargets, ctx.evidenceDir, (drafts) => evidence.append(drafts).then(() => undefined), {
         readers,
         read: (target) => store.read(target.key),
+        underLease: (target, write) => leases.underLease(target, leaseHolder(run.operator, runId), write),
       });
       metas.set(id, meta);
       if (recovered > 0) {
@@ -124,7 +128,21 @@ export async function rotateRun(ctx: EngineContext, policies: SecretPolicy[], op
           results.push(outcomeOnly(target, 'none', 'skipped', { reason: 'an earlier environment of this secret failed' }));
           continue;
         }
-        const targetResults = await advanceTarget(target, run, options.force, stores, log);
+        // The cross-machine lease (docs/workflow.md#leases): a live one of another runner blocks this
+        // environment and, like any block, the secret's later ones.
+        let lease: EntryLease | null;
+        try {
+          lease = await leases.take(target, leaseHolder(run.operator, runId), metas.get(target.storeId), planOptions);
+        } catch (error) {
+          const blockedByLease = error instanceof KeyshiftError && error.exitCode === ExitCode.blocked;
+          log.warn({ target: targetLabel(target), err: errorMessage(error) }, blockedByLease ? 'leased by another runner' : 'could not take the lease');
+          results.push(outcomeOnly(target, 'none', blockedByLease ? 'blocked' : 'failed', { error: toErrorInfo(error) }));
+          failedEarlier = true;
+          continue;
+        }
+        const targetResults = await advanceTarget(target, run, options.force, stores, log).finally(() =>
+          lease?.release().catch((error: unknown) => log.warn({ target: targetLabel(target), err: errorMessage(error) }, 'could not release the lease; it expires on its own')),
+        );
         if (targetResults.some((r) => r.outcome !== 'skipped')) wroteEvidence = true;
         failedEarlier = targetResults.some((r) => r.outcome === 'failed');
         if (failedEarlier) failedStores.add(target.storeId);
@@ -151,6 +169,7 @@ export async function rotateRun(ctx: EngineContext, policies: SecretPolicy[], op
   } finally {
     for (const lock of locks.values()) await lock.release().catch(() => undefined);
     await evidence.close();
+    await leases.close();
     await stores.closeAll();
   }
 }

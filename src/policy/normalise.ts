@@ -3,6 +3,7 @@ import { parseDuration } from './durations.js';
 import { CHARSETS, DEFAULT_NOTIFY_EVENTS, type SecretInput } from './schema.js';
 import { splitChildEnv } from './schema-hooks.js';
 import type { CommandHook, GeneratorSpec, HookSpec, NotifyTarget, SecretPolicy, SourcePosition, StoreSpec } from './types.js';
+import { withLock } from './lock-schema.js';
 
 /** The default timeout of a command generator, as written in docs/policies.md. */
 export const DEFAULT_COMMAND_TIMEOUT = '30s';
@@ -46,7 +47,7 @@ export function normaliseSecret(input: SecretInput, sources: SecretSources, cwd:
       const at = (list: SourcePosition[][] | undefined, item: number) => list?.[index]?.[item] ?? source;
       return {
         name: environment.name,
-        store: normaliseStore(environment.store, input, cwd),
+        store: withLock(normaliseStore(environment.store, input, cwd), environment.store.lock),
         deploy: (environment.deploy ?? []).map((hook, item) =>
           normaliseCommandHook(hook, `deploy[${item}]`, at(sources.deploy, item), cwd),
         ),

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { parseDuration } from './durations.js';
 import { durationSchema, quote, strict, timeoutSchema, wholeNumber, isHttpUrl } from './schema-common.js';
 import { childEnvSchema, commandHookSchema, hookList, verifyHookSchema } from './schema-hooks.js';
+import { lockSchema } from './lock-schema.js';
 
 /**
  * The zod schema of one policy FILE, as the user writes it (before normalisation in load.ts).
@@ -98,6 +99,7 @@ const localStoreSchema = strict({
     })
     .optional()
     .meta({ description: "Entry name inside the store (default: the secret's name)." }),
+  lock: lockSchema.optional(),
 });
 
 // AWS stores share these connection fields (docs/stores/). Unset ones come from the AWS environment.
@@ -133,6 +135,7 @@ const secretsManagerStoreSchema = strict({
   })
     .optional()
     .meta({ description: 'Client-side request rates shared by all rotations of a run (AWS quotas per account and Region).' }),
+  lock: lockSchema.optional(),
 });
 
 export const KMS_ALIAS_PATTERN = /^alias\/[A-Za-z0-9/_-]{1,250}$/;
@@ -157,6 +160,7 @@ const kmsStoreSchema = strict({
   })
     .optional()
     .meta({ description: 'Client-side request rates shared by all rotations of a run (KMS quotas per account and Region).' }),
+  lock: lockSchema.optional(),
 });
 
 export const storeSchema = z

@@ -1,3 +1,4 @@
+import type { LockSpec } from './lock-schema.js';
 /** Policies after validation and normalisation: durations in ms, paths absolute. */
 
 export interface SourcePosition {
@@ -75,7 +76,8 @@ export interface KmsStoreSpec {
   quotas: { controlPlanePerSecond: number; readsPerSecond: number };
 }
 
-export type StoreSpec = LocalStoreSpec | SecretsManagerStoreSpec | KmsStoreSpec;
+/** `lock:` (policy/lock-schema.ts): where the store's cross-machine leases are kept instead. */
+export type StoreSpec = (LocalStoreSpec | SecretsManagerStoreSpec | KmsStoreSpec) & { lock?: LockSpec };
 
 /** A command hook: argv (no shell) or one shell line (run with /bin/sh -c). */
 export interface CommandHook {

@@ -1,8 +1,8 @@
 import type * as SM from '@aws-sdk/client-secrets-manager';
-import { ExitCode, KeyshiftError } from '../../errors.js';
+import { errorMessage, ExitCode, KeyshiftError } from '../../errors.js';
 import type { SecretsManagerStoreSpec } from '../../policy/types.js';
 import { SecretValue } from '../../secret-value.js';
-import type { EntryMeta, EntryState, LockOptions, SecretStore, StoreFinding, StoreLock, StoreMeta, VersionOp } from '../contract.js';
+import type { EntryLease, EntryMeta, EntryState, LeaseOptions, LockOptions, SecretStore, StoreFinding, StoreLock, StoreMeta, VersionOp } from '../contract.js';
 import type { StoreContext } from '../registry.js';
 import { clientConfig, quietClient } from '../aws/client-config.js';
 import { isNotFound, toKeyshiftError } from '../aws/errors.js';
@@ -12,6 +12,7 @@ import { QuotaGate } from '../aws/token-bucket.js';
 import { AWSCURRENT, AWSPENDING, AWSPREVIOUS, foreignPending, foreignPendingText, holderOf, isApplied, toVersions, type Labels } from './labels.js';
 import { diagnoseSecret } from './diagnose.js';
 import { failFastOnQuotas } from './quota-errors.js';
+import { isRefusedMove, LEASE_LABEL, LEASE_TAG, takeSecretLease } from './lease.js';
 
 type Sdk = typeof SM;
 type ApiClass = 'reads' | 'versionWrites' | 'tags' | 'create';
@@ -33,12 +34,14 @@ export class SecretsManagerStore implements SecretStore {
   readonly #sdk: Sdk;
   readonly #gate: QuotaGate<ApiClass>;
   readonly #local: LocalStoreState;
+  readonly #log: StoreContext['log'];
   readonly #createIfMissing = new Set<string>();
   /** Labels of each secret's last description, for readValue's stage. */
   readonly #labels = new Map<string, Labels>();
 
   constructor(spec: SecretsManagerStoreSpec, context: StoreContext, sdk: Sdk) {
     this.#sdk = sdk;
+    this.#log = context.log;
     const config = clientConfig(spec, context.aws, context.env);
     this.#client = quietClient(() => new sdk.SecretsManagerClient(config), context.log);
     failFastOnQuotas(this.#client);
@@ -98,6 +101,34 @@ export class SecretsManagerStore implements SecretStore {
 
   lock(options: LockOptions): Promise<StoreLock> {
     return this.#local.lock(options, `store ${this.location}`);
+  }
+
+  /** The secret's cross-machine lease: a staging label moved with a compare-and-set (lease.ts). */
+  lease(key: string, options: LeaseOptions): Promise<EntryLease> {
+    return takeSecretLease(
+      {
+        describe: async (secret) => {
+          const description = await this.#describe(secret);
+          return description && { labels: (description.VersionIdsToStages ?? {}) as Labels, tag: description.Tags?.find((t) => t.Key === LEASE_TAG)?.Value };
+        },
+        tag: async (secret, value) => {
+          await this.#call('tags', `TagResource ${LEASE_TAG} on ${secret}`, new this.#sdk.TagResourceCommand({ SecretId: secret, Tags: [{ Key: LEASE_TAG, Value: value }] }));
+        },
+        move: async (secret, to, from) => {
+          const command = new this.#sdk.UpdateSecretVersionStageCommand({ SecretId: secret, VersionStage: LEASE_LABEL, ...(to ? { MoveToVersionId: to } : {}), ...(from ? { RemoveFromVersionId: from } : {}) });
+          try {
+            await this.#call('versionWrites', `UpdateSecretVersionStage ${LEASE_LABEL} on ${secret}`, command, false);
+            return true;
+          } catch (error) {
+            if (isRefusedMove(error)) return false;
+            throw toKeyshiftError(error, { what: `UpdateSecretVersionStage ${LEASE_LABEL} on ${secret}`, service: this.location, iamDoc: IAM_DOC });
+          }
+        },
+        log: (message, error) => this.#log.error({ err: errorMessage(error) }, message),
+      },
+      key,
+      options,
+    );
   }
 
   async apply(key: string, ops: VersionOp[], meta: EntryMeta): Promise<EntryState> {

@@ -1,0 +1,107 @@
+// Leases across machines (docs/workflow.md#leases): two "machines" (two projects, two
+// KEYSHIFT_STATE_DIRs) start `rotate <name> --force` at the same instant, round after round, on one
+// Secrets Manager secret, on one KMS alias and on a local store locked in a DynamoDB table. Never
+// two rotations from one version, never a failed run, never a lease left held; a kill -9'd holder's
+// lease is taken over once it expires. Rounds: KEYSHIFT_LEASE_ROUNDS (default 6; docs say what ran).
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { spawn } from 'node:child_process';
+import { bin, cli, tempProject, writeFiles, json, readEvidence, assertNoStackTrace } from '../helpers/cli.js';
+import { awsEnv } from '../helpers/aws.js';
+import { startSecretsManager } from '../fakes/secrets-manager.js';
+import { startKms } from '../fakes/kms.js';
+import { startDynamoDb } from '../fakes/dynamodb/index.js';
+
+const ROUNDS = Number(process.env.KEYSHIFT_LEASE_ROUNDS) || 6;
+let sm;
+let kms;
+let ddb;
+before(async () => {
+  [sm, kms, ddb] = await Promise.all([startSecretsManager({ quotas: false }), startKms({ quotas: false }), startDynamoDb({ tables: ['keyshift-leases'] })]);
+});
+after(async () => {
+  await Promise.all([sm?.close(), kms?.close(), ddb?.close()]);
+});
+
+function env(dir, extra = {}) {
+  return awsEnv({ KEYSHIFT_STATE_DIR: join(dir, 'state'), AWS_ENDPOINT_URL_DYNAMODB: ddb.endpoint, ...extra });
+}
+
+/** Two machines with the same policy: each its own directory (evidence) and state dir. */
+function machines(policy) {
+  return ['a', 'b'].map(() => {
+    const dir = tempProject('keyshift-lease-');
+    writeFiles(dir, { 'policies/p.yaml': policy });
+    return dir;
+  });
+}
+
+const secretPolicy = (name, store, extra = '') =>
+  `secrets:\n  - name: ${name}\n    interval: 30d\n    fallbackWindow: 1h\n    generator: { type: random, bytes: 16, encoding: hex }\n    environments:\n      - name: prod\n        store: ${store}\n${extra}`;
+const keyPolicy = (name, store) => `secrets:\n  - name: ${name}\n    interval: 30d\n    fallbackWindow: 1h\n    environments:\n      - name: prod\n        store: ${store}\n`;
+
+/** Both machines at once, ROUNDS times; everything a user would look at, asserted after. */
+async function race(dirs, name, extraEnv = {}) {
+  const rounds = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    const runs = await Promise.all(dirs.map((dir) => cli(['rotate', name, '--force', '--reason', `race ${round}`, '--json'], { cwd: dir, env: env(dir, extraEnv) })));
+    rounds.push(runs);
+  }
+  for (const [round, runs] of rounds.entries()) {
+    for (const run of runs) {
+      assert.ok(run.code === 0 || run.code === 3, `round ${round}: exit ${run.code}\n${run.stdout}\n${run.stderr}`);
+      assertNoStackTrace(assert, run.stderr);
+      assert.doesNotMatch(run.stdout + run.stderr, /ERR_INTERNAL/, `round ${round}`);
+      const results = json(run).results;
+      assert.ok(!results.some((r) => r.outcome === 'failed'), `round ${round}: ${JSON.stringify(results)}`);
+      for (const r of results.filter((x) => x.outcome === 'blocked')) {
+        assert.equal(r.error.code, 'ERR_LEASED', JSON.stringify(r));
+        assert.equal(run.code, 3, 'blocked and nothing else changed: exit 3');
+      }
+    }
+    assert.ok(runs.some((run) => json(run).results.some((r) => r.outcome === 'rotated')), `round ${round}: nobody rotated`);
+  }
+  // Each rotation starts from the version the one before it made: two at once would share one.
+  // (A machine also appends the other's drafts it finds in the store: one entry per rotation.)
+  const issued = [...new Map(dirs.flatMap((dir) => readEvidence(dir)).filter((e) => e.event === 'issued').map((e) => [e.rotationId, e])).values()];
+  const from = issued.map((e) => e.fromVersion);
+  assert.equal(new Set(from).size, from.length, `two rotations started from one version: ${from.join(' ')}`);
+  return { rounds, issued };
+}
+
+describe('two machines at the same instant', () => {
+  test(`on one Secrets Manager secret (${ROUNDS} rounds)`, async () => {
+    sm.seed('race/db', { value: 'first-value' });
+    const dirs = machines(secretPolicy('db', `{ type: aws-secrets-manager, secretId: race/db, endpoint: "${sm.endpoint}" }`));
+    const { rounds } = await race(dirs, 'db');
+    const secret = sm.inspect('race/db');
+    const current = secret.versions.filter((v) => v.stages.includes('AWSCURRENT'));
+    assert.equal(current.length, 1, 'one AWSCURRENT');
+    const pending = secret.versions.find((v) => v.stages.includes('AWSPENDING'));
+    assert.ok(!pending || pending.stages.includes('AWSCURRENT'), `AWSPENDING left on ${pending?.id}`);
+    assert.ok(secret.versions.some((v) => v.stages.includes('KEYSHIFT_LEASE')), 'the lease is free after the runs');
+    // A later run rotates nothing and fails nothing (the issue: every later run refused the secret).
+    const later = await cli(['rotate', 'db', '--force', '--reason', 'after', '--json'], { cwd: dirs[0], env: env(dirs[0]) });
+    assert.equal(later.code, 0, later.stderr);
+    console.log(`secrets manager: ${rounds.flat().filter((r) => r.code === 3).length} blocked runs of ${rounds.length * 2}`);
+  });
+
+  test(`on one KMS alias (${ROUNDS} rounds)`, async () => {
+    kms.seedKey({ alias: 'alias/race-key' });
+    const dirs = machines(keyPolicy('key', `{ type: aws-kms, alias: alias/race-key, endpoint: "${kms.endpoint}" }`));
+    await race(dirs, 'key');
+    assert.ok(!kms.aliases().some((a) => a.name.startsWith('alias/keyshift-lease/')), `a lease alias is left: ${JSON.stringify(kms.aliases())}`);
+    const keys = kms.keys().filter((k) => k.aliases.includes('alias/race-key'));
+    assert.equal(keys.length, 1);
+  });
+
+  test(`on a local store locked in a DynamoDB table (${ROUNDS} rounds)`, async () => {
+    const shared = tempProject('keyshift-lease-store-');
+    const dirs = machines(secretPolicy('api', `{ type: local, path: ${join(shared, 'shared.store')}, lock: { type: dynamodb, table: keyshift-leases, region: us-east-1 } }`));
+    await race(dirs, 'api');
+    const puts = ddb.calls.filter((c) => c.op === 'PutItem');
+    assert.ok(puts.length >= ROUNDS, 'each run took its lease in the table');
+    assert.equal(ddb.item('keyshift-leases', `local:${join(shared, 'shared.store')}#api`), undefined, 'no lease is left in the table');
+  });
+});
