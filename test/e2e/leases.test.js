@@ -6,6 +6,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
+import { existsSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { bin, cli, tempProject, writeFiles, json, readEvidence, assertNoStackTrace } from '../helpers/cli.js';
 import { awsEnv } from '../helpers/aws.js';
@@ -104,4 +105,95 @@ describe('two machines at the same instant', () => {
     assert.ok(puts.length >= ROUNDS, 'each run took its lease in the table');
     assert.equal(ddb.item('keyshift-leases', `local:${join(shared, 'shared.store')}#api`), undefined, 'no lease is left in the table');
   });
+});
+
+/** Starts a rotation on machine `dir` whose deploy hook holds; kill -9 of its process group once the hook runs. */
+async function killHolder(dir, name, extraEnv) {
+  writeFiles(dir, { hold: '' });
+  const child = spawn(process.execPath, [bin, 'rotate', name, '--force', '--reason', 'killed', '--json'], { cwd: dir, env: env(dir, extraEnv), detached: true, stdio: 'ignore' });
+  const deadline = Date.now() + 30_000;
+  while (!existsSync(join(dir, 'hook.started'))) {
+    if (Date.now() > deadline) throw new Error('the holder never reached its deploy hook');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  process.kill(-child.pid, 'SIGKILL');
+  await new Promise((resolve) => child.on('close', resolve));
+  return child.pid;
+}
+
+// Only the first machine's directory has `hold`: its hook stops there until it is killed.
+const holdingHook = '        deploy: [{ run: "if [ -f hold ]; then echo started > hook.started; sleep 60; fi" }]\n';
+
+describe('kill -9 of a lease holder', () => {
+  let c3Store;
+  const cases = [
+    {
+      name: 'Secrets Manager (the lease in the secret)',
+      extraEnv: { KEYSHIFT_LEASE_TTL_MS: '2000' },
+      setup: () => {
+        sm.seed('killed/db', { value: 'first-value' });
+        return secretPolicy('db', `{ type: aws-secrets-manager, secretId: killed/db, endpoint: "${sm.endpoint}" }`, holdingHook);
+      },
+      after: () => assert.ok(sm.inspect('killed/db').versions.some((v) => v.stages.includes('KEYSHIFT_LEASE')), 'the lease is free again'),
+    },
+    {
+      name: 'KMS (the lease alias)',
+      extraEnv: { KEYSHIFT_LEASE_TTL_MS: '2000' },
+      setup: () => {
+        kms.seedKey({ alias: 'alias/killed-key' });
+        return `${keyPolicy('key', `{ type: aws-kms, alias: alias/killed-key, endpoint: "${kms.endpoint}" }`)}${holdingHook}`;
+      },
+      after: () => assert.ok(!kms.aliases().some((a) => a.name.startsWith('alias/keyshift-lease/killed-key')), 'no lease alias is left'),
+    },
+    {
+      name: 'a DynamoDB lock table',
+      extraEnv: {},
+      setup: () => {
+        c3Store = join(tempProject('keyshift-lease-store-'), 'shared.store');
+        return secretPolicy('db', `{ type: local, path: ${c3Store}, lock: { type: dynamodb, table: keyshift-leases, region: us-east-1, ttl: 2s } }`, holdingHook);
+      },
+      provision: true, // a local store's entry is made by the first rotate
+      after: () => assert.equal(ddb.item('keyshift-leases', `local:${c3Store}#db`), undefined, 'no lease is left in the table'),
+    },
+  ];
+  for (const c of cases) {
+    test(`${c.name}: blocked while the lease lives, taken over after it expires, the rotation resumed`, async () => {
+      const [a, b] = machines(c.setup());
+      if (c.provision) assert.equal((await cli(['rotate', '--all', '--json'], { cwd: b, env: env(b) })).code, 0);
+      const pid = await killHolder(a, c.name.startsWith('KMS') ? 'key' : 'db', c.extraEnv);
+      const name = c.name.startsWith('KMS') ? 'key' : 'db';
+      const blocked = await cli(['rotate', name, '--json'], { cwd: b, env: env(b, c.extraEnv) });
+      const killedAt = Date.now();
+      assert.equal(blocked.code, 3, blocked.stdout + blocked.stderr);
+      const [row] = json(blocked).results;
+      assert.equal(row.outcome, 'blocked');
+      assert.equal(row.error.code, 'ERR_LEASED');
+      assert.match(row.error.message, new RegExp(`pid ${pid}\\b`), 'names the holder');
+      await new Promise((resolve) => setTimeout(resolve, Math.max(0, 2500 - (Date.now() - killedAt))));
+      const taken = await cli(['rotate', name, '--json'], { cwd: b, env: env(b, c.extraEnv) });
+      assert.equal(taken.code, 0, taken.stdout + taken.stderr);
+      assert.deepEqual(json(taken).results.map((r) => `${r.action}:${r.outcome}`), ['resume:resumed']);
+      c.after();
+    });
+  }
+});
+
+test('lock: is validated with file:line:col, field and fix (exit 2, nothing run)', async () => {
+  const dir = tempProject('keyshift-lease-policy-');
+  writeFiles(dir, {
+    'policies/p.yaml':
+      'secrets:\n  - name: a\n    interval: 30d\n    fallbackWindow: 1d\n    generator: { type: random, bytes: 16 }\n    environments:\n      - name: dev\n        store: { type: local, path: x.store, lock: { type: redis, table: t } }\n      - name: prod\n        store:\n          type: local\n          path: y.store\n          lock: { type: dynamodb, table: keyshift-leases, ttl: 2d, regin: us-east-1 }\n',
+  });
+  const result = await cli(['validate'], { cwd: dir, env: env(dir) });
+  assert.equal(result.code, 2, result.stderr);
+  assertNoStackTrace(assert, result.stderr);
+  const lines = (result.stdout + result.stderr).trim().split('\n');
+  for (const expected of [
+    /^policies\/p\.yaml:8:\d+: secrets\[0\]\.environments\[0\]\.store\.lock\.type: must be dynamodb .*e\.g\. lock: \{ type: dynamodb/,
+    /^policies\/p\.yaml:8:\d+: secrets\[0\]\.environments\[0\]\.store\.lock\.table: must be a DynamoDB table name/,
+    /^policies\/p\.yaml:13:\d+: secrets\[0\]\.environments\[1\]\.store\.lock\.ttl: must be from 1s to 1h; e\.g\. ttl: 2m/,
+    /^policies\/p\.yaml:13:\d+: secrets\[0\]\.environments\[1\]\.store\.lock: unknown key "regin"; allowed keys: type, table, region, endpoint, profile, ttl/,
+  ]) {
+    assert.ok(lines.some((line) => expected.test(line)), `${expected} in:\n${lines.join('\n')}`);
+  }
 });
