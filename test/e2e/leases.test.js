@@ -56,6 +56,8 @@ async function race(dirs, name, extraEnv = {}) {
       assert.doesNotMatch(run.stdout + run.stderr, /ERR_INTERNAL/, `round ${round}`);
       const results = json(run).results;
       assert.ok(!results.some((r) => r.outcome === 'failed'), `round ${round}: ${JSON.stringify(results)}`);
+      // Nobody crashed: a runner that resumes found the other's rotation in flight, i.e. both held the secret.
+      assert.ok(!results.some((r) => r.outcome === 'resumed'), `round ${round}: two runners on one rotation: ${JSON.stringify(results)}`);
       for (const r of results.filter((x) => x.outcome === 'blocked')) {
         assert.equal(r.error.code, 'ERR_LEASED', JSON.stringify(r));
         assert.equal(run.code, 3, 'blocked and nothing else changed: exit 3');
