@@ -65,7 +65,7 @@ export async function recoverEvidence(
     await underLease(target, async () => {
       const fresh = await target.store.read(target.key);
       if (!fresh) return;
-      const kept = fresh.pendingEvents.filter((draft) => !cleared.has(draftKey(draft)));
+      const kept = fresh.pendingEvents.filter((draft) => !cleared.has(draftKey(draft)) && !meta.confirmedRuns.includes(draft.runId));
       if (kept.length === fresh.pendingEvents.length) return;
       await target.store.apply(target.key, [], { rotation: fresh.rotation, lastRotatedAt: fresh.lastRotatedAt, pendingEvents: kept });
     }).catch(() => undefined);
