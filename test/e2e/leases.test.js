@@ -2,7 +2,7 @@
 // KEYSHIFT_STATE_DIRs) start `rotate <name> --force` at the same instant, round after round, on one
 // Secrets Manager secret, on one KMS alias and on a local store locked in a DynamoDB table. Never
 // two rotations from one version, never a failed run, never a lease left held; a kill -9'd holder's
-// lease is taken over once it expires. Rounds: KEYSHIFT_LEASE_ROUNDS (default 6; docs say what ran).
+// lease is taken over once it expires. Rounds: KEYSHIFT_LEASE_ROUNDS (default 10, under a minute; 6 rounds missed a broken Secrets Manager compare-and-set, 10 caught it).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
@@ -14,7 +14,7 @@ import { startSecretsManager } from '../fakes/secrets-manager.js';
 import { startKms } from '../fakes/kms.js';
 import { startDynamoDb } from '../fakes/dynamodb/index.js';
 
-const ROUNDS = Number(process.env.KEYSHIFT_LEASE_ROUNDS) || 6;
+const ROUNDS = Number(process.env.KEYSHIFT_LEASE_ROUNDS) || 10;
 let sm;
 let kms;
 let ddb;
