@@ -45,7 +45,7 @@ describe('aws-secrets-manager store through the CLI', () => {
     const result = rotated.results[0];
     assert.equal(result.outcome, 'rotated', JSON.stringify(rotated));
     assert.equal(result.fromVersion, original.id);
-    assert.deepEqual(labelsOf('app/db'), { [original.id]: ['AWSPREVIOUS'], [result.toVersion]: ['AWSCURRENT', 'AWSPENDING'] });
+    assert.deepEqual(labelsOf('app/db'), { [original.id]: ['AWSPREVIOUS'], [result.toVersion]: ['AWSCURRENT', 'AWSPENDING', 'KEYSHIFT_LEASE'] }, 'the lease label is back on the current version');
     assert.equal(versionCount('app/db'), 2, 'exactly one new version');
     const tags = tagsOf('app/db');
     assert.equal(tags['keyshift:phase'], 'fallback');
@@ -64,7 +64,7 @@ describe('aws-secrets-manager store through the CLI', () => {
     await sleep(2100);
     const later = json(await run(dir, ['rotate', '--all', '--json']));
     assert.deepEqual(later.results.map((r) => [r.action, r.outcome]), [['decommission', 'decommissioned']]);
-    assert.deepEqual(labelsOf('app/db'), { [result.toVersion]: ['AWSCURRENT', 'AWSPENDING'] }, 'the old version is deprecated (no label)');
+    assert.deepEqual(labelsOf('app/db'), { [result.toVersion]: ['AWSCURRENT', 'AWSPENDING', 'KEYSHIFT_LEASE'] }, 'the old version is deprecated (no label)');
     assert.equal(versionCount('app/db'), 2);
     assert.equal(tagsOf('app/db')['keyshift:phase'], 'idle');
     assert.equal((await run(dir, ['get', 'db-password', '--stage', 'previous'])).code, 1);

@@ -13,6 +13,10 @@ import { awsEnv } from '../helpers/aws.js';
 import { startSecretsManager } from '../fakes/secrets-manager.js';
 import { startKms } from '../fakes/kms.js';
 import { startDynamoDb } from '../fakes/dynamodb/index.js';
+import { secretsManagerClient, kmsClient } from '../fakes/clients.js';
+import { TagResourceCommand as SmTag } from '@aws-sdk/client-secrets-manager';
+import { TagResourceCommand as KmsTag } from '@aws-sdk/client-kms';
+import { hostname } from 'node:os';
 
 const ROUNDS = Number(process.env.KEYSHIFT_LEASE_ROUNDS) || 10;
 let sm;
@@ -123,6 +127,13 @@ async function killHolder(dir, name, extraEnv) {
   return child.pid;
 }
 
+/** A lease record whose holder ran on another machine (a holder there cannot be checked for life). */
+const otherHost = (text) => {
+  const moved = text.replace(` on ${hostname().replace(/[^\p{L}\p{N} _.:/=+@-]/gu, '_')} pid `, ' on another-machine pid ');
+  assert.notEqual(moved, text, `the holder names this host: ${text}`);
+  return moved;
+};
+
 // Only the first machine's directory has `hold`: its hook stops there until it is killed.
 const holdingHook = '        deploy: [{ run: "if [ -f hold ]; then echo started > hook.started; sleep 60; fi" }]\n';
 
@@ -136,6 +147,12 @@ describe('kill -9 of a lease holder', () => {
         sm.seed('killed/db', { value: 'first-value' });
         return secretPolicy('db', `{ type: aws-secrets-manager, secretId: killed/db, endpoint: "${sm.endpoint}" }`, holdingHook);
       },
+      elsewhere: async () => {
+        const value = sm.inspect('killed/db').tags['keyshift:lease'];
+        const client = secretsManagerClient(sm);
+        await client.send(new SmTag({ SecretId: 'killed/db', Tags: [{ Key: 'keyshift:lease', Value: otherHost(value) }] }));
+        client.destroy();
+      },
       after: () => assert.ok(sm.inspect('killed/db').versions.some((v) => v.stages.includes('KEYSHIFT_LEASE')), 'the lease is free again'),
     },
     {
@@ -144,6 +161,13 @@ describe('kill -9 of a lease holder', () => {
       setup: () => {
         kms.seedKey({ alias: 'alias/killed-key' });
         return `${keyPolicy('key', `{ type: aws-kms, alias: alias/killed-key, endpoint: "${kms.endpoint}" }`)}${holdingHook}`;
+      },
+      elsewhere: async () => {
+        const key = kms.inspect('alias/killed-key');
+        const [tagKey, value] = Object.entries(key.tags).find(([k]) => k.startsWith('keyshift:lease:'));
+        const client = kmsClient(kms);
+        await client.send(new KmsTag({ KeyId: key.keyId, Tags: [{ TagKey: tagKey, TagValue: otherHost(value) }] }));
+        client.destroy();
       },
       after: () => assert.ok(!kms.aliases().some((a) => a.name.startsWith('alias/keyshift-lease/killed-key')), 'no lease alias is left'),
     },
@@ -155,6 +179,10 @@ describe('kill -9 of a lease holder', () => {
         return secretPolicy('db', `{ type: local, path: ${c3Store}, lock: { type: dynamodb, table: keyshift-leases, region: us-east-1, ttl: 2s } }`, holdingHook);
       },
       provision: true, // a local store's entry is made by the first rotate
+      elsewhere: async () => {
+        const item = ddb.item('keyshift-leases', `local:${c3Store}#db`);
+        ddb.putItem('keyshift-leases', { ...item, holder: { S: otherHost(item.holder.S) } });
+      },
       after: () => assert.equal(ddb.item('keyshift-leases', `local:${c3Store}#db`), undefined, 'no lease is left in the table'),
     },
   ];
@@ -164,6 +192,9 @@ describe('kill -9 of a lease holder', () => {
       if (c.provision) assert.equal((await cli(['rotate', '--all', '--json'], { cwd: b, env: env(b) })).code, 0);
       const pid = await killHolder(a, c.name.startsWith('KMS') ? 'key' : 'db', c.extraEnv);
       const name = c.name.startsWith('KMS') ? 'key' : 'db';
+      // Both "machines" run on this host, where a dead holder's lease is taken over at once (next
+      // test); as another machine would see it, the holder's host is not this one.
+      await c.elsewhere();
       const blocked = await cli(['rotate', name, '--json'], { cwd: b, env: env(b, c.extraEnv) });
       const killedAt = Date.now();
       assert.equal(blocked.code, 3, blocked.stdout + blocked.stderr);
@@ -178,6 +209,15 @@ describe('kill -9 of a lease holder', () => {
       c.after();
     });
   }
+});
+
+test('a holder that died on this host: its Secrets Manager lease is taken over at once, the rotation resumed', async () => {
+  sm.seed('killed-here/db', { value: 'first-value' });
+  const [a, b] = machines(secretPolicy('db', `{ type: aws-secrets-manager, secretId: killed-here/db, endpoint: "${sm.endpoint}" }`, holdingHook));
+  await killHolder(a, 'db', {});
+  const rerun = await cli(['rotate', 'db', '--json'], { cwd: b, env: env(b) });
+  assert.equal(rerun.code, 0, rerun.stdout + rerun.stderr);
+  assert.deepEqual(json(rerun).results.map((r) => `${r.action}:${r.outcome}`), ['resume:resumed']);
 });
 
 test('lock: is validated with file:line:col, field and fix (exit 2, nothing run)', async () => {

@@ -2,7 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import type * as KMS from '@aws-sdk/client-kms';
 import { KeyshiftError } from '../../errors.js';
 import type { EntryLease, LeaseOptions } from '../contract.js';
-import { decodeLease, encodeLease, keepAlive, leaseHeld, type LeaseRecord } from '../aws/lease.js';
+import { decodeLease, diedHere, encodeLease, keepAlive, leaseHeld, type LeaseRecord } from '../aws/lease.js';
 import type { KmsApi } from './kms-api.js';
 
 /**
@@ -29,7 +29,7 @@ export async function takeKeyLease(api: KmsApi, alias: string, options: LeaseOpt
   if (!(await createAlias(api, lease, current.KeyId))) {
     const seen = await readLease(api, lease, tagKey, options.ttlMs);
     if (!seen) throw leaseHeld(what, null, null); // released between the two calls: the next run takes it
-    if (seen.expires > Date.now()) throw leaseHeld(what, seen.holder, seen.expires);
+    if (seen.expires > Date.now() && !diedHere(seen.holder)) throw leaseHeld(what, seen.holder, seen.expires);
     const marker = `${lease}/t${seen.created}`;
     if (!(await createAlias(api, marker, current.KeyId))) throw leaseHeld(what, 'another runner taking over an expired lease', null);
     try {

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { EntryLease, LeaseOptions } from '../contract.js';
 import { awsErrorName } from '../aws/errors.js';
-import { decodeLease, encodeLease, keepAlive, leaseHeld, type LeaseRecord } from '../aws/lease.js';
+import { decodeLease, diedHere, encodeLease, keepAlive, leaseHeld, type LeaseRecord } from '../aws/lease.js';
 import { AWSCURRENT, holderOf, type Labels } from './labels.js';
 
 /** The staging label whose presence means "free" (docs/stores/aws-secrets-manager.md#lease). */
@@ -37,7 +37,7 @@ export async function takeSecretLease(api: LeaseApi, key: string, options: Lease
   let free = holderOf(secret.labels, LEASE_LABEL);
   if (!free) {
     const seen = decodeLease(secret.tag);
-    if (seen && seen.expires > Date.now()) throw leaseHeld(what, seen.holder, seen.expires);
+    if (seen && seen.expires > Date.now() && !diedHere(seen.holder)) throw leaseHeld(what, seen.holder, seen.expires);
     // Never placed, or its holder died: free it, unless someone started taking it since the read.
     const again = await api.describe(key);
     free = holderOf(again?.labels ?? {}, LEASE_LABEL);

@@ -30,8 +30,28 @@ export function decodeLease(text: string | undefined | null): LeaseRecord | null
 
 /** The holder written with a lease: who, which run, where; in the characters a tag allows. */
 export function leaseHolder(operator: string, runId: string): string {
-  return `keyshift rotate by ${operator} run ${runId} on ${hostname()} pid ${process.pid}`.replace(/[^\p{L}\p{N} _.:/=+@-]/gu, '_').slice(0, 200);
+  return tagSafe(`keyshift rotate by ${operator} run ${runId} on ${hostname()} pid ${process.pid}`).slice(0, 200);
 }
+
+/**
+ * Whether a lease's holder ran on this host and its process is gone (`kill -9`, a crash): its lease
+ * is taken over at once, like the store lock of a dead holder, instead of after its expiry. Hosts
+ * are told apart by name, so containers that share a hostname must not share leases' stores.
+ */
+export function diedHere(holder: string | null): boolean {
+  const match = / on (\S+) pid (\d+)$/.exec(holder ?? '');
+  if (!match || match[1] !== tagSafe(hostname())) return false;
+  const pid = Number(match[2]);
+  if (pid === process.pid) return false;
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'ESRCH';
+  }
+}
+
+const tagSafe = (text: string) => text.replace(/[^\p{L}\p{N} _.:/=+@-]/gu, '_');
 
 /** A live lease of someone else: the target is blocked (exit 3), nothing was changed. */
 export function leaseHeld(what: string, holder: string | null, expires: number | null): KeyshiftError {

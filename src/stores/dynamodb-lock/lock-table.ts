@@ -5,7 +5,7 @@ import type { LockSpec } from '../../policy/lock-schema.js';
 import type { EntryLease, LeaseOptions } from '../contract.js';
 import { clientConfig, quietClient, type AwsOverrides } from '../aws/client-config.js';
 import { awsErrorName, toKeyshiftError } from '../aws/errors.js';
-import { keepAlive, leaseHeld } from '../aws/lease.js';
+import { diedHere, keepAlive, leaseHeld } from '../aws/lease.js';
 
 const IAM_DOC = 'docs/stores/dynamodb-lock.md#iam';
 
@@ -34,19 +34,26 @@ export class LockTable {
   async lease(name: string, what: string, options: LeaseOptions): Promise<EntryLease> {
     const token = randomUUID();
     const now = Date.now();
-    try {
-      await this.#client.send(
+    const put = (condition: string, values: Record<string, { S: string } | { N: string }>, names: Record<string, string>) =>
+      this.#client.send(
         new this.#sdk.PutItemCommand({
           TableName: this.#table,
           Item: { lease: { S: name }, holder: { S: options.holder }, token: { S: token }, expires: { N: String(now + options.ttlMs) } },
-          ConditionExpression: 'attribute_not_exists(#lease) OR #expires < :now',
-          ExpressionAttributeNames: { '#lease': 'lease', '#expires': 'expires' },
-          ExpressionAttributeValues: { ':now': { N: String(now) } },
+          ConditionExpression: condition,
+          ExpressionAttributeNames: names,
+          ExpressionAttributeValues: values,
         }),
       );
+    try {
+      await put('attribute_not_exists(#lease) OR #expires < :now', { ':now': { N: String(now) } }, { '#lease': 'lease', '#expires': 'expires' });
     } catch (error) {
       if (awsErrorName(error) !== 'ConditionalCheckFailedException') throw this.#error(error, `PutItem ${name}`);
-      throw await this.#held(name, what);
+      const held = await this.#held(name, what);
+      // A holder that died on this host: take its lease over now, only if it is still that one's.
+      if (!held.item || !diedHere(held.item.holder)) throw held.error;
+      await put('#token = :dead', { ':dead': { S: held.item.token } }, { '#token': 'token' }).catch(async (again: unknown) => {
+        throw awsErrorName(again) === 'ConditionalCheckFailedException' ? (await this.#held(name, what)).error : this.#error(again, `PutItem ${name}`);
+      });
     }
     const mine = { ExpressionAttributeNames: { '#token': 'token' }, ConditionExpression: '#token = :token' };
     return keepAlive(
@@ -81,12 +88,13 @@ export class LockTable {
     this.#client.destroy();
   }
 
-  async #held(name: string, what: string): Promise<Error> {
+  async #held(name: string, what: string): Promise<{ error: Error; item: { holder: string; token: string } | null }> {
     try {
       const { Item } = await this.#client.send(new this.#sdk.GetItemCommand({ TableName: this.#table, Key: { lease: { S: name } }, ConsistentRead: true }));
-      return leaseHeld(what, Item?.holder?.S ?? null, Item?.expires?.N ? Number(Item.expires.N) : null);
+      const item = Item?.holder?.S && Item.token?.S ? { holder: Item.holder.S, token: Item.token.S } : null;
+      return { error: leaseHeld(what, Item?.holder?.S ?? null, Item?.expires?.N ? Number(Item.expires.N) : null), item };
     } catch (error) {
-      return this.#error(error, `GetItem ${name}`);
+      return { error: this.#error(error, `GetItem ${name}`), item: null };
     }
   }
 
