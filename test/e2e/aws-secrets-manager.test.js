@@ -236,7 +236,7 @@ describe('aws-secrets-manager store through the CLI', () => {
       const versions = fake.inspect(name).versions;
       assert.equal(versions.length, 2, `${label}: exactly one new version, got ${JSON.stringify(versions.map((v) => [v.id, v.stages]))}`);
       const fresh = versions.find((v) => v.id !== old.id);
-      assert.deepEqual(labelsOf(name), { [old.id]: ['AWSPREVIOUS'], [fresh.id]: ['AWSCURRENT', 'AWSPENDING'] }, label);
+      assert.deepEqual(labelsOf(name), { [old.id]: ['AWSPREVIOUS'], [fresh.id]: ['AWSCURRENT', 'AWSPENDING', 'KEYSHIFT_LEASE'] }, label);
       assert.equal((await run(dir, ['get', 'victim'])).stdout.trim(), fresh.value, label);
       const verify = await run(dir, ['evidence', 'verify']);
       assert.equal(verify.code, 0, `${label}: ${verify.stdout}${verify.stderr}`);

@@ -21,7 +21,9 @@ import type { KmsApi } from './kms-api.js';
 export async function takeKeyLease(api: KmsApi, alias: string, options: LeaseOptions): Promise<EntryLease> {
   const what = `key ${alias}`;
   const current = await api.describe(alias);
-  if (!current?.KeyId) return { release: async () => undefined }; // not created yet: createIfMissing makes it under the store lock
+  // Not created yet (createIfMissing makes it under the store lock), or a key the store refuses
+  // (disabled, pending deletion: exit 3) that no alias may point at: nothing to lease.
+  if (!current?.KeyId || current.KeyState !== 'Enabled') return { release: async () => undefined };
   const lease = leaseAliasOf(alias);
   const tagKey = `keyshift:lease:${createHash('sha256').update(lease).digest('hex').slice(0, 16)}`;
   const mine: LeaseRecord = { holder: options.holder, token: randomUUID(), expires: Date.now() + options.ttlMs };

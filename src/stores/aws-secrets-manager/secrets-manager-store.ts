@@ -109,7 +109,7 @@ export class SecretsManagerStore implements SecretStore {
       {
         describe: async (secret) => {
           const description = await this.#describe(secret);
-          return description && { labels: (description.VersionIdsToStages ?? {}) as Labels, tag: description.Tags?.find((t) => t.Key === LEASE_TAG)?.Value };
+          return description && { labels: (description.VersionIdsToStages ?? {}) as Labels, tag: description.Tags?.find((t) => t.Key === LEASE_TAG)?.Value, deleted: Boolean(description.DeletedDate) };
         },
         tag: async (secret, value) => {
           await this.#call('tags', `TagResource ${LEASE_TAG} on ${secret}`, new this.#sdk.TagResourceCommand({ SecretId: secret, Tags: [{ Key: LEASE_TAG, Value: value }] }));
@@ -202,6 +202,10 @@ export class SecretsManagerStore implements SecretStore {
     for (const label of [AWSPENDING, AWSPREVIOUS]) {
       if (labels[op.versionId]?.includes(label)) await this.#moveLabel(key, label, undefined, op.versionId);
     }
+    // A free lease's label must not keep a retired version (and its value) alive: it goes to AWSCURRENT.
+    // Refused only if a runner took the lease meanwhile; its release puts the label on AWSCURRENT.
+    const current = holderOf(labels, AWSCURRENT);
+    if (current && labels[op.versionId]?.includes(LEASE_LABEL)) await this.#moveLabel(key, LEASE_LABEL, current, op.versionId).catch(() => undefined);
   }
 
   async #moveLabel(key: string, label: string, to: string | undefined, from: string | undefined): Promise<void> {
