@@ -115,6 +115,9 @@ test('the DynamoDB lock table (and its SDK) loads only for a store with lock: { 
     const without = await loadedModules(plain, ['rotate', '--all', '--force', '--reason', 'test'], env);
     assert.equal(without.code, 0, without.stderr);
     assert.deepEqual(without.modules.filter((url) => /dynamodb|@aws-sdk|dist-cjs/.test(url)), [], 'a local-store run loads no lock table');
+    // By content too: bundled into a chunk that does load, the SDK would not show in a file name.
+    const withSdk = without.modules.filter((url) => url.startsWith('file:') && /DynamoDB_20120810/.test(readFileSync(new URL(url), 'utf8')));
+    assert.deepEqual(withSdk, [], 'no loaded file holds the DynamoDB client');
     const locked = tempProject('keyshift-lazy-');
     writeFiles(locked, { 'policies/p.yaml': policy(', lock: { type: dynamodb, table: keyshift-leases, region: us-east-1 }') });
     const withLock = await loadedModules(locked, ['rotate', '--all', '--force', '--reason', 'test'], env);
