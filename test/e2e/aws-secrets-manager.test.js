@@ -84,7 +84,7 @@ describe('aws-secrets-manager store through the CLI', () => {
     assert.equal(rotated.outcome, 'rotated');
     const back = await run(dir, ['rollback', 'api-key', '--json']);
     assert.equal(back.code, 0, back.stderr);
-    assert.deepEqual(labelsOf('app/rollback'), { [old.id]: ['AWSCURRENT'] }, 'the new version is deprecated');
+    assert.deepEqual(labelsOf('app/rollback'), { [old.id]: ['AWSCURRENT', 'KEYSHIFT_LEASE'] }, 'the new version is deprecated (the lease label moved to AWSCURRENT)');
     assert.equal((await run(dir, ['get', 'api-key'])).stdout.trim(), 'old-value');
     assert.equal(json(await run(dir, ['status', '--json'])).secrets[0].phase, 'idle');
   });

@@ -10,7 +10,7 @@ export const LEASE_TAG = 'keyshift:lease';
 
 /** What the lease needs from the store: each call goes through the store's quota gate. */
 export interface LeaseApi {
-  describe(key: string): Promise<{ labels: Labels; tag: string | undefined; deleted: boolean } | null>;
+  describe(key: string): Promise<{ labels: Labels; tag: string | undefined; refused: boolean } | null>;
   tag(key: string, value: string): Promise<void>;
   /** UpdateSecretVersionStage of LEASE_LABEL; false when the service refused it (InvalidParameterException). */
   move(key: string, to: string | undefined, from: string | undefined): Promise<boolean>;
@@ -33,9 +33,9 @@ export interface LeaseApi {
 export async function takeSecretLease(api: LeaseApi, key: string, options: LeaseOptions): Promise<EntryLease> {
   const what = `secret ${key}`;
   let secret = await api.describe(key);
-  // Not created yet (createIfMissing makes it under the store lock), or marked for deletion (the
-  // store refuses it, exit 3, and labels cannot be moved): nothing to lease.
-  if (!secret || secret.deleted) return { release: async () => undefined };
+  // Not created yet (createIfMissing makes it under the store lock), or one the store refuses (a
+  // rotation Lambda, a foreign AWSPENDING, marked for deletion: exit 3, nothing changed): no lease.
+  if (!secret || secret.refused) return { release: async () => undefined };
   let free = holderOf(secret.labels, LEASE_LABEL);
   if (!free) {
     const seen = decodeLease(secret.tag);

@@ -109,7 +109,8 @@ export class SecretsManagerStore implements SecretStore {
       {
         describe: async (secret) => {
           const description = await this.#describe(secret);
-          return description && { labels: (description.VersionIdsToStages ?? {}) as Labels, tag: description.Tags?.find((t) => t.Key === LEASE_TAG)?.Value, deleted: Boolean(description.DeletedDate) };
+          if (!description) return null;
+          return { labels: (description.VersionIdsToStages ?? {}) as Labels, tag: description.Tags?.find((t) => t.Key === LEASE_TAG)?.Value, refused: this.#refuses(secret, description) };
         },
         tag: async (secret, value) => {
           await this.#call('tags', `TagResource ${LEASE_TAG} on ${secret}`, new this.#sdk.TagResourceCommand({ SecretId: secret, Tags: [{ Key: LEASE_TAG, Value: value }] }));
@@ -248,6 +249,16 @@ export class SecretsManagerStore implements SecretStore {
   }
 
   /** What keyshift must not touch: exit 3, nothing changed. */
+  /** Whether apply would refuse this secret (exit 3, nothing changed): then no lease is taken either. */
+  #refuses(key: string, description: Description): boolean {
+    try {
+      this.#refuseForeignState(key, description, [this.#toState(key, description).rotation?.newVersionId]);
+      return false;
+    } catch (error) {
+      return error instanceof KeyshiftError && error.exitCode === ExitCode.blocked;
+    }
+  }
+
   #refuseForeignState(key: string, description: Description, ours: Array<string | undefined>): void {
     if (description.DeletedDate) {
       throw blocked(`secret ${key} is scheduled for deletion (on ${description.DeletedDate.toISOString()})`, `restore it first (aws secretsmanager restore-secret --secret-id ${key}), or remove it from the policy`);
