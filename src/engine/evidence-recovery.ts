@@ -4,6 +4,11 @@ import type { Target } from './context.js';
 import { mapWithConcurrency } from './concurrency.js';
 import { unconfirmedDrafts } from './state.js';
 
+/** Runs `write` holding the target's cross-machine lease (engine/leases.ts); skips it if another runner holds it. */
+export type UnderLease = (target: Target, write: () => Promise<void>) => Promise<void>;
+
+const draftKey = (draft: EvidenceDraft) => `${draft.runId}|${draft.rotationId}|${draft.event}|${draft.environment}`;
+
 /**
  * Recovery for one locked store (rotate and doctor --fix): its meta, the states of `targets` that
  * hold unconfirmed drafts (read by `read`, `readers` at a time, kept in policy order), and the drafts
@@ -15,7 +20,7 @@ export async function recoverStoreEvidence(
   targets: Target[],
   evidenceDir: string,
   append: (drafts: EvidenceDraft[]) => Promise<void>,
-  options: { readers: number; read: (target: Target) => Promise<EntryState | null> },
+  options: { readers: number; read: (target: Target) => Promise<EntryState | null>; underLease?: UnderLease },
 ): Promise<{ meta: StoreMeta; recovered: number; secretsWithDrafts: number }> {
   const meta = await store.readMeta();
   const read = await mapWithConcurrency(targets, options.readers, async (target) => {
@@ -23,7 +28,7 @@ export async function recoverStoreEvidence(
     return unconfirmedDrafts(state, meta).length > 0 ? ([target, state] as const) : null;
   });
   const states = new Map<Target, EntryState | null>(read.filter((entry) => entry !== null));
-  const recovered = states.size > 0 ? await recoverEvidence(states, meta, evidenceDir, append) : 0;
+  const recovered = states.size > 0 ? await recoverEvidence(states, meta, evidenceDir, append, options.underLease) : 0;
   return { meta, recovered, secretsWithDrafts: states.size };
 }
 
@@ -37,6 +42,7 @@ export async function recoverEvidence(
   meta: StoreMeta,
   evidenceDir: string,
   append: (drafts: EvidenceDraft[]) => Promise<void>,
+  underLease?: UnderLease,
 ): Promise<number> {
   const pending = [...states].flatMap(([target, state]) => unconfirmedDrafts(state, meta).map((draft) => ({ target, draft })));
   if (pending.length === 0) return 0;
@@ -49,7 +55,20 @@ export async function recoverEvidence(
   // run for every other secret: its own step reports it.
   for (const target of new Set(pending.map((p) => p.target))) {
     const state = states.get(target) as EntryState;
-    await target.store.apply(target.key, [], { rotation: state.rotation, lastRotatedAt: state.lastRotatedAt, pendingEvents: [] }).catch(() => undefined);
+    if (!underLease) {
+      await target.store.apply(target.key, [], { rotation: state.rotation, lastRotatedAt: state.lastRotatedAt, pendingEvents: [] }).catch(() => undefined);
+      continue;
+    }
+    // Another machine may be rotating this secret: write only under its lease, from a fresh read,
+    // keeping drafts announced since (a held lease leaves the drafts; they are found logged next time).
+    const cleared = new Set(pending.filter((p) => p.target === target).map(({ draft }) => draftKey(draft)));
+    await underLease(target, async () => {
+      const fresh = await target.store.read(target.key);
+      if (!fresh) return;
+      const kept = fresh.pendingEvents.filter((draft) => !cleared.has(draftKey(draft)) && !meta.confirmedRuns.includes(draft.runId));
+      if (kept.length === fresh.pendingEvents.length) return;
+      await target.store.apply(target.key, [], { rotation: fresh.rotation, lastRotatedAt: fresh.lastRotatedAt, pendingEvents: kept });
+    }).catch(() => undefined);
   }
   return missing.length;
 }

@@ -1,7 +1,7 @@
 import { EvidenceLog } from '../evidence/index.js';
 import { errorMessage, ExitCode, KeyshiftError } from '../errors.js';
 import type { SecretPolicy } from '../policy/types.js';
-import type { EntryState, SecretStore, StoreLock, StoreMeta } from '../stores/contract.js';
+import type { EntryLease, EntryState, SecretStore, StoreLock, StoreMeta } from '../stores/contract.js';
 import { StoreRegistry } from '../stores/registry.js';
 import type { EngineContext, Target } from './context.js';
 import { targetLabel } from './context.js';
@@ -15,6 +15,8 @@ import { mapWithConcurrency } from './concurrency.js';
 import { unconfirmedDrafts } from './state.js';
 import { findRollbacks, rollbackError, type RollbackProblem } from './store-rollback.js';
 import { requireTickets } from './ticket-gate.js';
+import { RunLeases } from './leases.js';
+import { leaseHolder } from '../stores/aws/lease.js';
 
 export interface RotateOptions extends Selection {
   force: boolean;
@@ -60,6 +62,7 @@ export async function rotateRun(ctx: EngineContext, policies: SecretPolicy[], op
   const runId = run.runId;
   const log = ctx.logger.child({ runId });
   const locks = new Map<string, StoreLock>();
+  const leases = new RunLeases(ctx);
   const blocked = new Map<string, KeyshiftError>();
   // Stores where a step failed: its write may have landed without its evidence line being appended.
   const failedStores = new Set<string>();
@@ -112,6 +115,7 @@ export async function rotateRun(ctx: EngineContext, policies: SecretPolicy[], op
       const { meta, recovered } = await recoverStoreEvidence(store, storeTargets, ctx.evidenceDir, (drafts) => evidence.append(drafts).then(() => undefined), {
         readers,
         read: (target) => store.read(target.key),
+        underLease: (target, write) => leases.underLease(target, leaseHolder(run.operator, runId), write),
       });
       metas.set(id, meta);
       if (recovered > 0) {
@@ -142,12 +146,32 @@ export async function rotateRun(ctx: EngineContext, policies: SecretPolicy[], op
           continue;
         }
         const lockError = blocked.get(target.storeId);
+        if (lockError) {
+          results.push(outcomeOnly(target, 'none', 'blocked', { error: toErrorInfo(lockError) }));
+          heldBy = `${target.environment.name} of this secret is blocked in this run`;
+          continue;
+        }
         // A store left unlocked had nothing due when the locks were taken: plan its targets at that
         // instant, so a secret falling due since then waits for the next run instead of being
         // changed without the lock.
         const targetRun = locks.has(target.storeId) ? run : { ...run, now: () => planOptions.now };
-        const targetResults = lockError ? [outcomeOnly(target, 'none', 'blocked', { error: toErrorInfo(lockError) })] : await advanceTarget(target, targetRun, options.force, stores, log);
-        if (!lockError && targetResults.some((r) => r.outcome !== 'skipped')) {
+        // The cross-machine lease (docs/workflow.md#leases): a live one of another runner blocks this
+        // environment and, like any block, the secret's later ones.
+        let lease: EntryLease | null;
+        try {
+          lease = await leases.take(target, leaseHolder(run.operator, runId), metas.get(target.storeId), planOptions);
+        } catch (error) {
+          const blockedByLease = error instanceof KeyshiftError && error.exitCode === ExitCode.blocked;
+          log.warn({ target: targetLabel(target), err: errorMessage(error) }, blockedByLease ? 'leased by another runner' : 'could not take the lease');
+          const outcome = blockedByLease ? 'blocked' : 'failed';
+          results.push(outcomeOnly(target, 'none', outcome, { error: toErrorInfo(error) }));
+          heldBy = `${target.environment.name} of this secret is ${outcome} in this run`;
+          continue;
+        }
+        const targetResults = await advanceTarget(target, targetRun, options.force, stores, log).finally(() =>
+          lease?.release().catch((error: unknown) => log.warn({ target: targetLabel(target), err: errorMessage(error) }, 'could not release the lease; it expires on its own')),
+        );
+        if (targetResults.some((r) => r.outcome !== 'skipped')) {
           wroteEvidence = true;
           touchedStores.add(target.storeId);
         }
@@ -178,6 +202,7 @@ export async function rotateRun(ctx: EngineContext, policies: SecretPolicy[], op
   } finally {
     for (const lock of locks.values()) await lock.release().catch(() => undefined);
     await evidence.close();
+    await leases.close();
     await stores.closeAll();
   }
 }

@@ -7,6 +7,7 @@ import { normaliseVaultKv2Store } from './store-schema-vault.js';
 import { normaliseCommandStore } from './store-schema-command.js';
 import { normalisePluginStore } from './store-schema-plugin.js';
 import type { CommandHook, GeneratorSpec, HookSpec, NotifyTarget, SecretPolicy, SourcePosition, StoreSpec } from './types.js';
+import { withLock } from './lock-schema.js';
 
 /** The default timeout of a command generator, as written in docs/policies.md. */
 export const DEFAULT_COMMAND_TIMEOUT = '30s';
@@ -51,7 +52,7 @@ export function normaliseSecret(input: SecretInput, sources: SecretSources, cwd:
       const at = (list: SourcePosition[][] | undefined, item: number) => list?.[index]?.[item] ?? source;
       return {
         name: environment.name,
-        store: normaliseStore(environment.store, input, cwd, source),
+        store: withLock(normaliseStore(environment.store, input, cwd, source), environment.store.lock),
         deploy: (environment.deploy ?? []).map((hook, item) =>
           normaliseCommandHook(hook, `deploy[${item}]`, at(sources.deploy, item), cwd),
         ),

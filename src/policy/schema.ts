@@ -6,6 +6,7 @@ import { dotenvStoreSchema, k8sSecretStoreSchema } from './store-schemas.js';
 import { vaultKv2StoreSchema } from './store-schema-vault.js';
 import { commandStoreSchema } from './store-schema-command.js';
 import { pluginStoreSchema } from './store-schema-plugin.js';
+import { lockSchema } from './lock-schema.js';
 
 /**
  * The zod schema of one policy FILE, as the user writes it (before normalisation in load.ts).
@@ -102,6 +103,7 @@ const localStoreSchema = strict({
     })
     .optional()
     .meta({ description: "Entry name inside the store (default: the secret's name)." }),
+  lock: lockSchema.optional(),
 });
 
 // AWS stores share these connection fields (docs/stores/). Unset ones come from the AWS environment.
@@ -137,6 +139,7 @@ const secretsManagerStoreSchema = strict({
   })
     .optional()
     .meta({ description: 'Client-side request rates shared by all rotations of a run (AWS quotas per account and Region).' }),
+  lock: lockSchema.optional(),
 });
 
 export const KMS_ALIAS_PATTERN = /^alias\/[A-Za-z0-9/_-]{1,250}$/;
@@ -161,6 +164,7 @@ const kmsStoreSchema = strict({
   })
     .optional()
     .meta({ description: 'Client-side request rates shared by all rotations of a run (KMS quotas per account and Region).' }),
+  lock: lockSchema.optional(),
 });
 
 export const storeSchema = z

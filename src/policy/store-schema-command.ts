@@ -1,4 +1,5 @@
 import { resolve } from 'node:path';
+import { lockSchema } from './lock-schema.js';
 import { z } from 'zod';
 import { parseDuration } from './durations.js';
 import { strict, timeoutSchema } from './schema-common.js';
@@ -16,6 +17,7 @@ export interface CommandStoreSpec {
 }
 
 export const commandStoreSchema = strict({
+  lock: lockSchema.optional(),
   type: z.literal('command'),
   run: z
     .array(z.string().min(1, { error: 'must not be an empty string' }), { error: 'must be a list (argv)' })

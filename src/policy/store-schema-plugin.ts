@@ -1,5 +1,6 @@
 import { isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
+import { lockSchema } from './lock-schema.js';
 
 /**
  * The `plugin` store (docs/plugins.md): a JavaScript module whose default export is
@@ -17,13 +18,14 @@ export interface PluginStoreSpec {
   options: Record<string, unknown>;
 }
 
-const RESERVED = new Set(['type', 'module', 'key']);
+const RESERVED = new Set(['type', 'module', 'key', 'lock']);
 // The local store's entry-key rule (schema.ts imports this file, so it is not imported from there).
 const STORE_KEY_PATTERN = /^[A-Za-z0-9._/-]{1,200}$/;
 
 export const pluginStoreSchema = z
   .object({
     type: z.literal('plugin'),
+    lock: lockSchema.optional(),
     module: z
       .string({ error: 'must be a path (./stores/my-store.js) or a package name (keyshift-store-foo)' })
       .min(1, { error: 'must not be empty; e.g. module: ./stores/my-store.js', abort: true })

@@ -1,4 +1,5 @@
 import { resolve } from 'node:path';
+import { lockSchema } from './lock-schema.js';
 import { z } from 'zod';
 import { strict } from './schema-common.js';
 
@@ -21,6 +22,7 @@ export interface VaultKv2StoreSpec {
 const SEGMENTS = /^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/;
 
 export const vaultKv2StoreSchema = strict({
+  lock: lockSchema.optional(),
   type: z.literal('vault-kv2'),
   address: z
     .string()

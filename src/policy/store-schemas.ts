@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { lockSchema } from './lock-schema.js';
 
 /**
  * Schemas of the file stores that live in a checkout: `dotenv` (docs/stores/dotenv.md) and
@@ -21,6 +22,7 @@ const pathField = (example: string, description: string) =>
     .meta({ description });
 
 export const dotenvStoreSchema = strict({
+  lock: lockSchema.optional(),
   type: z.literal('dotenv'),
   path: pathField('.env', 'The .env file; a relative path resolves against the directory keyshift runs in.'),
   name: z
@@ -31,6 +33,7 @@ export const dotenvStoreSchema = strict({
 });
 
 export const k8sSecretStoreSchema = strict({
+  lock: lockSchema.optional(),
   type: z.literal('k8s-secret'),
   path: pathField('deploy/k8s/secret.yaml', 'The Secret manifest in a checkout; a relative path resolves against the directory keyshift runs in.'),
   name: z

@@ -1,3 +1,4 @@
+import type { LockSpec } from './lock-schema.js';
 /** Policies after validation and normalisation: durations in ms, paths absolute. */
 import type { PluginStoreSpec } from './store-schema-plugin.js';
 
@@ -103,7 +104,8 @@ export interface K8sSecretStoreSpec {
 import type { VaultKv2StoreSpec } from './store-schema-vault.js';
 import type { CommandStoreSpec } from './store-schema-command.js';
 export type { VaultKv2StoreSpec, CommandStoreSpec };
-export type StoreSpec =
+/** `lock:` (policy/lock-schema.ts): where the store's cross-machine leases are kept instead. */
+export type StoreSpec = (
   | LocalStoreSpec
   | SecretsManagerStoreSpec
   | KmsStoreSpec
@@ -111,7 +113,8 @@ export type StoreSpec =
   | K8sSecretStoreSpec
   | VaultKv2StoreSpec
   | CommandStoreSpec
-  | PluginStoreSpec;
+  | PluginStoreSpec
+) & { lock?: LockSpec };
 
 /** A command hook: argv (no shell) or one shell line (run with /bin/sh -c). */
 export interface CommandHook {

@@ -156,6 +156,18 @@ export interface LockOptions {
   owner: string;
 }
 
+/** A cross-machine lease on one entry (docs/workflow.md#leases). */
+export interface LeaseOptions {
+  /** Who we are (operator, run, host, pid), kept with the lease so a blocked runner names us. */
+  holder: string;
+  /** A lease not renewed for this long is dead and may be taken over. */
+  ttlMs: number;
+}
+
+export interface EntryLease {
+  release(): Promise<void>;
+}
+
 export interface StoreCapabilities {
   /** One `apply` with several version ops lands all or nothing (a local file record; not AWS). */
   atomicApply?: boolean;
@@ -190,6 +202,10 @@ export interface SecretStore {
 
   /** Take the writer lock for this store. Waits up to `waitMs` for a live holder, then ERR_LOCKED (exit 3). */
   lock(options: LockOptions): Promise<StoreLock>;
+  /** Take the entry's lease, held in the store itself with a compare-and-set, so one runner on any
+   * machine rotates it at a time. A live lease of another runner: ERR_LEASED (exit 3) naming it; an
+   * expired one is taken over. Stores whose `lock` already spans machines (local) have none. */
+  lease?(key: string, options: LeaseOptions): Promise<EntryLease>;
   /** Apply version ops and replace the entry's metadata, atomically where the store allows. Caller holds the lock. */
   apply(key: string, ops: VersionOp[], meta: EntryMeta): Promise<EntryState>;
 

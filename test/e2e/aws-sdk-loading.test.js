@@ -103,3 +103,29 @@ test('AWS_ENDPOINT_URL_KMS reaches an aws-kms store whose policy sets no endpoin
     await kms.close();
   }
 });
+
+test('the DynamoDB lock table (and its SDK) loads only for a store with lock: { type: dynamodb }', async () => {
+  const { startDynamoDb } = await import('../fakes/dynamodb/index.js');
+  const ddb = await startDynamoDb({ tables: ['keyshift-leases'] });
+  try {
+    const policy = (lock) => `secrets:\n  - name: a\n    interval: 30d\n    fallbackWindow: 1d\n    generator: { type: random, bytes: 16 }\n    environments:\n      - name: dev\n        store: { type: local, path: .keyshift/dev.store${lock} }\n`;
+    const env = awsEnv({ AWS_ENDPOINT_URL_DYNAMODB: ddb.endpoint });
+    const plain = tempProject('keyshift-lazy-');
+    writeFiles(plain, { 'policies/p.yaml': policy('') });
+    const without = await loadedModules(plain, ['rotate', '--all', '--force', '--reason', 'test'], env);
+    assert.equal(without.code, 0, without.stderr);
+    assert.deepEqual(without.modules.filter((url) => /dynamodb|@aws-sdk|dist-cjs/.test(url)), [], 'a local-store run loads no lock table');
+    // By content too: bundled into a chunk that does load, the SDK would not show in a file name.
+    const withSdk = without.modules.filter((url) => url.startsWith('file:') && /DynamoDB_20120810/.test(readFileSync(new URL(url), 'utf8')));
+    assert.deepEqual(withSdk, [], 'no loaded file holds the DynamoDB client');
+    const locked = tempProject('keyshift-lazy-');
+    writeFiles(locked, { 'policies/p.yaml': policy(', lock: { type: dynamodb, table: keyshift-leases, region: us-east-1 }') });
+    const withLock = await loadedModules(locked, ['rotate', '--all', '--force', '--reason', 'test'], env);
+    assert.equal(withLock.code, 0, withLock.stderr);
+    assert.ok(withLock.modules.some((url) => /dynamodb-lock/.test(url)), 'the lock table is loaded');
+    assert.ok(!withLock.modules.some((url) => /aws-secrets-manager|aws-kms/.test(url)), 'no store adapter besides local');
+    assert.ok(ddb.calls.some((c) => c.op === 'PutItem'), 'the lease was taken in the table');
+  } finally {
+    await ddb.close();
+  }
+});

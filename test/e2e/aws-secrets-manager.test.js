@@ -45,7 +45,7 @@ describe('aws-secrets-manager store through the CLI', () => {
     const result = rotated.results[0];
     assert.equal(result.outcome, 'rotated', JSON.stringify(rotated));
     assert.equal(result.fromVersion, original.id);
-    assert.deepEqual(labelsOf('app/db'), { [original.id]: ['AWSPREVIOUS'], [result.toVersion]: ['AWSCURRENT', 'AWSPENDING'] });
+    assert.deepEqual(labelsOf('app/db'), { [original.id]: ['AWSPREVIOUS'], [result.toVersion]: ['AWSCURRENT', 'AWSPENDING', 'KEYSHIFT_LEASE'] }, 'the lease label is back on the current version');
     assert.equal(versionCount('app/db'), 2, 'exactly one new version');
     const tags = tagsOf('app/db');
     assert.equal(tags['keyshift:phase'], 'fallback');
@@ -64,7 +64,7 @@ describe('aws-secrets-manager store through the CLI', () => {
     await sleep(2100);
     const later = json(await run(dir, ['rotate', '--all', '--json']));
     assert.deepEqual(later.results.map((r) => [r.action, r.outcome]), [['decommission', 'decommissioned']]);
-    assert.deepEqual(labelsOf('app/db'), { [result.toVersion]: ['AWSCURRENT', 'AWSPENDING'] }, 'the old version is deprecated (no label)');
+    assert.deepEqual(labelsOf('app/db'), { [result.toVersion]: ['AWSCURRENT', 'AWSPENDING', 'KEYSHIFT_LEASE'] }, 'the old version is deprecated (no label)');
     assert.equal(versionCount('app/db'), 2);
     assert.equal(tagsOf('app/db')['keyshift:phase'], 'idle');
     assert.equal((await run(dir, ['get', 'db-password', '--stage', 'previous'])).code, 1);
@@ -84,7 +84,7 @@ describe('aws-secrets-manager store through the CLI', () => {
     assert.equal(rotated.outcome, 'rotated');
     const back = await run(dir, ['rollback', 'api-key', '--json']);
     assert.equal(back.code, 0, back.stderr);
-    assert.deepEqual(labelsOf('app/rollback'), { [old.id]: ['AWSCURRENT'] }, 'the new version is deprecated');
+    assert.deepEqual(labelsOf('app/rollback'), { [old.id]: ['AWSCURRENT', 'KEYSHIFT_LEASE'] }, 'the new version is deprecated (the lease label moved to AWSCURRENT)');
     assert.equal((await run(dir, ['get', 'api-key'])).stdout.trim(), 'old-value');
     assert.equal(json(await run(dir, ['status', '--json'])).secrets[0].phase, 'idle');
   });
@@ -236,7 +236,7 @@ describe('aws-secrets-manager store through the CLI', () => {
       const versions = fake.inspect(name).versions;
       assert.equal(versions.length, 2, `${label}: exactly one new version, got ${JSON.stringify(versions.map((v) => [v.id, v.stages]))}`);
       const fresh = versions.find((v) => v.id !== old.id);
-      assert.deepEqual(labelsOf(name), { [old.id]: ['AWSPREVIOUS'], [fresh.id]: ['AWSCURRENT', 'AWSPENDING'] }, label);
+      assert.deepEqual(labelsOf(name), { [old.id]: ['AWSPREVIOUS'], [fresh.id]: ['AWSCURRENT', 'AWSPENDING', 'KEYSHIFT_LEASE'] }, label);
       assert.equal((await run(dir, ['get', 'victim'])).stdout.trim(), fresh.value, label);
       const verify = await run(dir, ['evidence', 'verify']);
       assert.equal(verify.code, 0, `${label}: ${verify.stdout}${verify.stderr}`);

@@ -31,6 +31,7 @@ export const FAULT_KINDS = ['throttle', '500', 'drop', 'timeout', 'echo'];
  * @param {string} options.accountId
  * @param {() => void} [options.beforeEach]  runs before every call (e.g. expire scheduled deletions)
  * @param {{region: string, service: string}} [options.signingScope]  checked against a signed request's credential scope
+ * @param {string} [options.contentType]  the protocol's content type (DynamoDB: application/x-amz-json-1.0)
  */
 export async function startAwsJsonServer(options) {
   const { targetPrefix, handlers, internalErrorCode } = options;
@@ -117,10 +118,10 @@ export async function startAwsJsonServer(options) {
     if (error) {
       entry.status = error.status;
       entry.errorCode = error.code;
-      return send(res, error.status, { __type: error.code, message: error.message });
+      return send(res, error.status, { __type: error.code, message: error.message }, options.contentType);
     }
     entry.status = 200;
-    return send(res, 200, output === undefined ? undefined : toWire(output));
+    return send(res, 200, output === undefined ? undefined : toWire(output), options.contentType);
   }
 
   function runFault(fault, req, res, entry, body) {
@@ -246,11 +247,11 @@ function addHook(list, fn) {
   return () => list.splice(list.indexOf(fn) >>> 0, 1);
 }
 
-function send(res, status, payload) {
+function send(res, status, payload, contentType = 'application/x-amz-json-1.1') {
   if (res.destroyed) return;
   const body = payload === undefined ? '' : JSON.stringify(payload);
   res.writeHead(status, {
-    'content-type': 'application/x-amz-json-1.1',
+    'content-type': contentType,
     'content-length': Buffer.byteLength(body),
     'x-amzn-requestid': randomUUID(),
   });

@@ -21,8 +21,9 @@ const CONTROL_PLANE = [
   'CancelKeyDeletion',
   'EnableKeyRotation',
   'RotateKeyOnDemand',
+  'DeleteAlias',
 ] as const;
-const READS = ['DescribeKey', 'ListResourceTags', 'GetKeyPolicy', 'ListKeys', 'ListKeyRotations', 'GetKeyRotationStatus'] as const;
+const READS = ['DescribeKey', 'ListAliases', 'ListResourceTags', 'GetKeyPolicy', 'ListKeys', 'ListKeyRotations', 'GetKeyRotationStatus'] as const;
 type Operation = (typeof CONTROL_PLANE)[number] | (typeof READS)[number];
 
 // KMS quotas are per account and Region, each control-plane operation its own: one gate per place,

@@ -2,11 +2,12 @@ import type * as KMS from '@aws-sdk/client-kms';
 import { ExitCode, KeyshiftError } from '../../errors.js';
 import type { KmsStoreSpec } from '../../policy/types.js';
 import { SecretValue } from '../../secret-value.js';
-import type { EntryMeta, EntryState, LockOptions, RetiredVersion, SecretStore, StoreCapabilities, StoreContext, StoreLock, StoreMeta, VersionInfo, VersionOp } from '../contract.js';
+import type { EntryLease, EntryMeta, EntryState, LeaseOptions, LockOptions, RetiredVersion, SecretStore, StoreCapabilities, StoreContext, StoreLock, StoreMeta, VersionInfo, VersionOp } from '../contract.js';
 import { countOtherTags, decodeRecord, effectiveMeta, encodeRecord, TAG_PREFIX, type KeyLabels, type StoredRecord } from '../aws/meta-tags.js';
 import { LocalStoreState } from '../aws/state-dir.js';
 import { KmsApi, type KeyMetadata, type Sdk } from './kms-api.js';
 import { ManagedRotation } from './managed-rotation.js';
+import { takeKeyLease } from './lease.js';
 
 const VERSION_TAG = `${TAG_PREFIX}version-id`;
 const ALIAS_TAG = `${TAG_PREFIX}alias`;
@@ -74,6 +75,11 @@ export class KmsStore implements SecretStore {
 
   fingerprint(value: SecretValue): string {
     return this.#local.fingerprint(value.revealBytes());
+  }
+
+  /** The alias's cross-machine lease: a lease alias made with CreateAlias (lease.ts). */
+  lease(alias: string, options: LeaseOptions): Promise<EntryLease> {
+    return takeKeyLease(this.#api, alias, options);
   }
 
   lock(options: LockOptions): Promise<StoreLock> {

@@ -1,5 +1,6 @@
 import type { EntryState, StoreFinding } from '../contract.js';
 import type { StoredRecord } from '../aws/meta-tags.js';
+import { LEASE_LABEL } from './lease.js';
 import { AWSCURRENT, AWSPENDING, AWSPREVIOUS, foreignPending, foreignPendingText, type Labels } from './labels.js';
 
 /**
@@ -45,7 +46,7 @@ export function diagnoseSecret(key: string, secret: SecretDescription, record: S
   }
 
   const unexplained = Object.entries(labels).filter(
-    ([id, stages]) => stages.length > 0 && !stages.some((s) => s === AWSCURRENT || s === AWSPREVIOUS || s === AWSPENDING) && !named.has(id),
+    ([id, stages]) => stages.some((s) => s !== LEASE_LABEL) && !stages.some((s) => s === AWSCURRENT || s === AWSPREVIOUS || s === AWSPENDING) && !named.has(id),
   );
   if (unexplained.length > 0) {
     const list = unexplained.map(([id, stages]) => `${id} (${stages.join(', ')})`).join(', ');

@@ -1,8 +1,8 @@
 import type * as SM from '@aws-sdk/client-secrets-manager';
-import { ExitCode, KeyshiftError } from '../../errors.js';
+import { errorMessage, ExitCode, KeyshiftError } from '../../errors.js';
 import type { SecretsManagerStoreSpec } from '../../policy/types.js';
 import { SecretValue } from '../../secret-value.js';
-import type { EntryMeta, EntryState, LockOptions, SecretStore, StoreFinding, StoreContext, StoreLock, StoreMeta, VersionOp } from '../contract.js';
+import type { EntryLease, EntryMeta, EntryState, LeaseOptions, LockOptions, SecretStore, StoreFinding, StoreContext, StoreLock, StoreMeta, VersionOp } from '../contract.js';
 import { clientConfig, quietClient } from '../aws/client-config.js';
 import { isNotFound, toKeyshiftError } from '../aws/errors.js';
 import { countOtherTags, decodeRecord, effectiveMeta, encodeRecord, type StoredRecord } from '../aws/meta-tags.js';
@@ -11,6 +11,7 @@ import { QuotaGate } from '../aws/token-bucket.js';
 import { AWSCURRENT, AWSPENDING, AWSPREVIOUS, foreignPending, foreignPendingText, holderOf, isApplied, toVersions, type Labels } from './labels.js';
 import { diagnoseSecret } from './diagnose.js';
 import { failFastOnQuotas } from './quota-errors.js';
+import { isRefusedMove, LEASE_LABEL, LEASE_TAG, takeSecretLease } from './lease.js';
 
 type Sdk = typeof SM;
 type ApiClass = 'reads' | 'versionWrites' | 'tags' | 'create';
@@ -32,12 +33,14 @@ export class SecretsManagerStore implements SecretStore {
   readonly #sdk: Sdk;
   readonly #gate: QuotaGate<ApiClass>;
   readonly #local: LocalStoreState;
+  readonly #log: StoreContext['log'];
   readonly #createIfMissing = new Set<string>();
   /** Labels of each secret's last description, for readValue's stage. */
   readonly #labels = new Map<string, Labels>();
 
   constructor(spec: SecretsManagerStoreSpec, context: StoreContext, sdk: Sdk) {
     this.#sdk = sdk;
+    this.#log = context.log;
     const config = clientConfig(spec, context.aws, context.env);
     this.#client = quietClient(() => new sdk.SecretsManagerClient(config), context.log);
     failFastOnQuotas(this.#client);
@@ -97,6 +100,35 @@ export class SecretsManagerStore implements SecretStore {
 
   lock(options: LockOptions): Promise<StoreLock> {
     return this.#local.lock(options, `store ${this.location}`);
+  }
+
+  /** The secret's cross-machine lease: a staging label moved with a compare-and-set (lease.ts). */
+  lease(key: string, options: LeaseOptions): Promise<EntryLease> {
+    return takeSecretLease(
+      {
+        describe: async (secret) => {
+          const description = await this.#describe(secret);
+          if (!description) return null;
+          return { labels: (description.VersionIdsToStages ?? {}) as Labels, tag: description.Tags?.find((t) => t.Key === LEASE_TAG)?.Value, refused: this.#refuses(secret, description) };
+        },
+        tag: async (secret, value) => {
+          await this.#call('tags', `TagResource ${LEASE_TAG} on ${secret}`, new this.#sdk.TagResourceCommand({ SecretId: secret, Tags: [{ Key: LEASE_TAG, Value: value }] }));
+        },
+        move: async (secret, to, from) => {
+          const command = new this.#sdk.UpdateSecretVersionStageCommand({ SecretId: secret, VersionStage: LEASE_LABEL, ...(to ? { MoveToVersionId: to } : {}), ...(from ? { RemoveFromVersionId: from } : {}) });
+          try {
+            await this.#call('versionWrites', `UpdateSecretVersionStage ${LEASE_LABEL} on ${secret}`, command, false);
+            return true;
+          } catch (error) {
+            if (isRefusedMove(error)) return false;
+            throw toKeyshiftError(error, { what: `UpdateSecretVersionStage ${LEASE_LABEL} on ${secret}`, service: this.location, iamDoc: IAM_DOC });
+          }
+        },
+        log: (message, error) => this.#log.error({ err: errorMessage(error) }, message),
+      },
+      key,
+      options,
+    );
   }
 
   async apply(key: string, ops: VersionOp[], meta: EntryMeta): Promise<EntryState> {
@@ -170,6 +202,10 @@ export class SecretsManagerStore implements SecretStore {
     for (const label of [AWSPENDING, AWSPREVIOUS]) {
       if (labels[op.versionId]?.includes(label)) await this.#moveLabel(key, label, undefined, op.versionId);
     }
+    // A free lease's label must not keep a retired version (and its value) alive: it goes to AWSCURRENT.
+    // Refused only if a runner took the lease meanwhile; its release puts the label on AWSCURRENT.
+    const current = holderOf(labels, AWSCURRENT);
+    if (current && labels[op.versionId]?.includes(LEASE_LABEL)) await this.#moveLabel(key, LEASE_LABEL, current, op.versionId).catch(() => undefined);
   }
 
   async #moveLabel(key: string, label: string, to: string | undefined, from: string | undefined): Promise<void> {
@@ -212,6 +248,16 @@ export class SecretsManagerStore implements SecretStore {
   }
 
   /** What keyshift must not touch: exit 3, nothing changed. */
+  /** Whether apply would refuse this secret (exit 3, nothing changed): then no lease is taken either. */
+  #refuses(key: string, description: Description): boolean {
+    try {
+      this.#refuseForeignState(key, description, [this.#toState(key, description).rotation?.newVersionId]);
+      return false;
+    } catch (error) {
+      return error instanceof KeyshiftError && error.exitCode === ExitCode.blocked;
+    }
+  }
+
   #refuseForeignState(key: string, description: Description, ours: Array<string | undefined>): void {
     if (description.DeletedDate) {
       throw blocked(`secret ${key} is scheduled for deletion (on ${description.DeletedDate.toISOString()})`, `restore it first (aws secretsmanager restore-secret --secret-id ${key}), or remove it from the policy`);
