@@ -19,6 +19,7 @@ import { verifyWithAnchors } from './verify.js';
 import { doctorRun } from '../engine/doctor.js';
 import { printDoctorReport } from './doctor-output.js';
 import { engineClock } from './clock.js';
+import { parseQuotaShare, parseShard, type Shard } from '../engine/shard.js';
 
 /** Command handlers: parse options into engine calls and print. No rotation logic lives here. */
 
@@ -27,11 +28,24 @@ interface Selected {
   env?: string[];
 }
 
-export async function planCommand(g: GlobalOptions, names: string[], o: Selected & { force: boolean; horizon: string }, io: Io): Promise<number> {
+/** `--shard k/n` splits every secret (--all), never a list of names; each runner takes 1/n of the AWS quotas. */
+function shardOption(o: { shard?: string; quotaShare?: string }, names: string[]): { shard?: Shard; quotaShare?: number } {
+  const shard = o.shard === undefined ? undefined : parseShard(o.shard);
+  if (shard && names.length > 0) throw usageError('--shard splits every secret: give --all (or no names), not names', 'e.g. keyshift rotate --all --shard 1/4');
+  return { shard, quotaShare: parseQuotaShare(o.quotaShare, shard) };
+}
+
+function withQuotaShare(ctx: EngineContext, quotaShare: number | undefined): void {
+  if (quotaShare !== undefined) ctx.aws = { ...ctx.aws, quotaShare };
+}
+
+export async function planCommand(g: GlobalOptions, names: string[], o: Selected & { force: boolean; horizon: string; shard?: string }, io: Io): Promise<number> {
   const horizonMs = parseDurationAllowZero(o.horizon);
   if (horizonMs === null) throw usageError(`--horizon "${o.horizon}" is not a duration`, 'use a whole number with a unit s, m, h, d or w, e.g. 14d');
+  const { shard, quotaShare } = shardOption(o, names);
   return withPolicies(g, io, async (ctx, policies) => {
-    const actions = await planRun(ctx, policies, { names, all: o.all ?? false, envs: o.env ?? [], force: o.force, horizonMs });
+    withQuotaShare(ctx, quotaShare);
+    const actions = await planRun(ctx, policies, { names, all: o.all ?? false, envs: o.env ?? [], shard, force: o.force, horizonMs });
     printPlan(g, io, actions);
     return ExitCode.ok;
   });
@@ -40,7 +54,7 @@ export async function planCommand(g: GlobalOptions, names: string[], o: Selected
 export async function rotateCommand(
   g: GlobalOptions,
   names: string[],
-  o: Selected & { force: boolean; dryRun: boolean; reason?: string; ticket?: string; concurrency: string; fallbackWindow?: string },
+  o: Selected & { force: boolean; dryRun: boolean; reason?: string; ticket?: string; concurrency: string; fallbackWindow?: string; shard?: string; quotaShare?: string },
   io: Io,
 ): Promise<number> {
   if (names.length === 0 && !o.all) throw usageError('rotate needs secret names or --all', 'e.g. keyshift rotate --all, or keyshift rotate webhook-signing-key');
@@ -53,8 +67,10 @@ export async function rotateCommand(
   if (fallbackWindowMs === null) throw usageError(`--fallback-window "${o.fallbackWindow}" is not a duration`, 'e.g. 0 (retire the old key right after the switch), 15m or 2h');
   const concurrency = Number(o.concurrency);
   if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 256) throw usageError(`--concurrency "${o.concurrency}" must be a whole number from 1 to 256`);
+  const { shard, quotaShare } = shardOption(o, names);
   return withPolicies(g, io, async (ctx, policies) => {
-    const selection = { names, all: o.all ?? false, envs: o.env ?? [] };
+    withQuotaShare(ctx, quotaShare);
+    const selection = { names, all: o.all ?? false, envs: o.env ?? [], shard };
     if (o.dryRun) {
       printPlan(g, io, await planRun(ctx, policies, { ...selection, force: o.force, horizonMs: 0, ticketGate: !o.ticket }));
       return ExitCode.ok;

@@ -82,6 +82,7 @@ export async function main(argv: string[], io: Io = { env: process.env, cwd: pro
     .option('--force', 'plan as if --force were given to rotate', false)
     .addOption(envOption())
     .option('--horizon <duration>', 'also show work that falls due within this time', '0s')
+    .option('--shard <k/n>', 'only shard k of n (a stable split by a hash of the name; docs/scale-out.md)')
     .addHelpText('after', examplesHelp('plan'))
     .action(run((c, g, names: string[], o, io2: Io) => c.planCommand(g, names, o, io2)));
   program
@@ -95,6 +96,8 @@ export async function main(argv: string[], io: Io = { env: process.env, cwd: pro
     .option('--ticket <id>', 'change ticket (recorded in evidence)')
     .addOption(envOption())
     .option('--concurrency <n>', 'secrets rotated at once (1-256)', '4')
+    .option('--shard <k/n>', 'with --all: only shard k of n, for n runners in parallel (docs/scale-out.md)')
+    .option('--quota-share <fraction>', 'part of each AWS quota this run takes (default 1/n with --shard, else 1)')
     .option('--fallback-window <duration>', 'fallback window for this run only (0 = retire the old version right after the switch)')
     .addHelpText('after', examplesHelp('rotate'))
     .action(run((c, g, names: string[], o, io2: Io) => c.rotateCommand(g, names, o, io2)));
