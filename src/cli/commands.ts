@@ -15,7 +15,8 @@ import { rotateRun } from '../engine/runner.js';
 import { getRun, statusRun } from '../engine/inspect.js';
 import { rollbackRun } from '../engine/rollback-run.js';
 import { scaffold } from './init.js';
-import { verifyWithAnchors } from './verify.js';
+import { verifyMany, verifyWithAnchors } from './verify.js';
+import { mergeEvidence, resolveSource } from '../evidence/merge.js';
 import { doctorRun } from '../engine/doctor.js';
 import { printDoctorReport } from './doctor-output.js';
 import { engineClock } from './clock.js';
@@ -154,8 +155,21 @@ export async function initCommand(g: GlobalOptions, dir: string | undefined, io:
   return ExitCode.ok;
 }
 
-export async function verifyCommand(g: GlobalOptions, io: Io): Promise<number> {
+export async function verifyCommand(g: GlobalOptions, logs: string[], io: Io): Promise<number> {
+  // One log given is the same check as --evidence-dir; several are one runner's log each.
+  if (logs.length > 1) return verifyMany(g, logs, io, await tryLoadPolicies(g, io));
+  const [only] = logs;
+  if (only !== undefined) g = { ...g, evidenceDir: (await resolveSource(only, resolve(io.cwd, only))).dir };
   return verifyWithAnchors(g, io, await tryLoadPolicies(g, io));
+}
+
+export async function mergeCommand(g: GlobalOptions, logs: string[], out: string, io: Io): Promise<number> {
+  const sources = [];
+  for (const given of logs) sources.push(await resolveSource(given, resolve(io.cwd, given)));
+  const merged = await mergeEvidence(sources, resolve(io.cwd, out));
+  if (g.json) printJson(io.out, { out, records: merged.records, chains: merged.chains });
+  else io.out.stdout(`${out}: ${merged.records} records from ${merged.chains.length} chain(s), ordered by time\n`);
+  return ExitCode.ok;
 }
 
 /** Load and validate policies; print every problem as file:line:col: message and exit 2 on any. */

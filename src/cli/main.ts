@@ -131,11 +131,17 @@ export async function main(argv: string[], io: Io = { env: process.env, cwd: pro
     .action(run((c, g, names: string[], o, io2: Io) => c.doctorCommand(g, names, o, io2)));
   const evidence = program.command('evidence').description('audit evidence');
   evidence
-    .command('verify')
-    .description('check the evidence chain; exit 1 at the first broken record')
+    .command('verify [logs...]')
+    .description('check the evidence chain (or several runners\' logs: dirs or evidence.jsonl files) against the stores\' anchors; exit 1 if one is broken')
     .option('--export <file>', 'check a document written by `evidence export` instead, on its own')
     .addHelpText('after', examplesHelp('evidence verify'))
-    .action(run(async (c, g, o: { export?: string }, io2: Io) => (o.export ? (await import('./report-commands.js')).verifyExportCommand(g, o.export, io2) : c.verifyCommand(g, io2))));
+    .action(run(async (c, g, logs: string[], o: { export?: string }, io2: Io) => (o.export ? (await import('./report-commands.js')).verifyExportCommand(g, o.export, io2) : c.verifyCommand(g, logs, io2))));
+  evidence
+    .command('merge <logs...>')
+    .description('write several runners\' logs as one time-ordered JSONL; each record keeps its chain, seq and hash')
+    .requiredOption('--out <file>', 'the merged file to write')
+    .addHelpText('after', examplesHelp('evidence merge'))
+    .action(run((c, g, logs: string[], o: { out: string }, io2: Io) => c.mergeCommand(g, logs, o.out, io2)));
   registerReportCommands(program, evidence, io, (code, asJson) => {
     exitCode = code;
     json = asJson;
