@@ -1,5 +1,7 @@
 import { relative, resolve } from 'node:path';
 import { resolveSource } from '../evidence/merge.js';
+import { lastRecordedAt } from '../evidence/latest-at.js';
+import { targetKey } from '../evidence/index.js';
 import { evidenceFile, verifyEvidence } from '../evidence/index.js';
 import { findRollbacks, readStoresForVerify } from '../engine/store-rollback.js';
 import { ExitCode } from '../errors.js';
@@ -84,8 +86,19 @@ export async function verifyMany(g: GlobalOptions, paths: string[], io: Io, load
   const otherChains = [...new Set(anchors.filter((a) => !chains.has(a.chainId)).map((a) => a.chainId))];
   const stores = [];
   if (logs.every((l) => l.ok)) {
-    for (const source of sources) {
-      for (const p of await findRollbacks(source.dir, reads)) {
+    const lastAt = await Promise.all(sources.map((source) => lastRecordedAt(source.dir)));
+    const judgeOf = (read: (typeof reads)[number]): number => {
+      const key = targetKey(read.target.policy.name, read.target.environment.name);
+      let best = -1;
+      lastAt.forEach((map, i) => {
+        const at = map.get(key);
+        if (at !== undefined && (best < 0 || at > (lastAt[best]?.get(key) ?? ''))) best = i;
+      });
+      return best;
+    };
+    const judges = reads.map(judgeOf);
+    for (const [i, source] of sources.entries()) {
+      for (const p of await findRollbacks(source.dir, reads.filter((_r, j) => judges[j] === i))) {
         stores.push({ check: p.check, secret: p.target.policy.name, environment: p.target.environment.name, store: p.target.store.location, message: p.message, hint: p.hint });
       }
     }
