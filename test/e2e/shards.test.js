@@ -149,3 +149,22 @@ test(`${N} sharded runners over ${SM} Secrets Manager secrets at AWS's quotas: e
   const merged = await cli(['evidence', 'merge', ...logs, '--out', 'merged.jsonl'], { cwd: dir, env: awsEnv() });
   assert.equal(merged.code, 0, merged.stderr);
 });
+
+test(`each of ${N} runners takes 1/${N} of each quota bucket: at a quota the runners together would exceed, 0 throttled calls`, async () => {
+  // A small quota that binds even on a busy machine: 4 runners at the full 8/s each would send 32/s.
+  const tight = await startSecretsManager({ quotas: { versionWrites: 8, tags: 8 } });
+  try {
+    const dir = tempProject('keyshift-shard-quota-');
+    const secrets = Array.from({ length: 40 }, (_, i) => ({ name: name(i), secretId: `tight/${name(i)}` }));
+    for (const s of secrets) tight.seed(s.secretId, { value: `initial-${s.name}` });
+    writeFiles(dir, { 'policies/aws.yaml': secretsManagerPolicy(tight.endpoint, secrets, { store: ', quotas: { versionWritesPerSecond: 8, tagWritesPerSecond: 8 }' }) });
+    const runs = await runShards(dir, N, awsEnv(), (index) => ({ KEYSHIFT_STATE_DIR: join(dir, `state-${index + 1}`) }));
+    for (const r of runs) assert.equal(r.code, 0, `runner ${r.index + 1}: ${r.stderr}`);
+    const stats = tight.stats();
+    // Put + stage move to AWSCURRENT + (--fallback-window 0) the decommission: 3 each, none repeated.
+    assert.equal(stats.versionWrites.served, 120, JSON.stringify(stats));
+    assert.equal(stats.versionWrites.throttled + stats.tags.throttled, 0, JSON.stringify(stats));
+  } finally {
+    await tight.close();
+  }
+});
