@@ -168,3 +168,9 @@ test(`each of ${N} runners takes 1/${N} of each quota bucket: at a quota the run
     await tight.close();
   }
 });
+
+test('docs/scale-out.md gives the command the tests run, in both recipes', async () => {
+  const { RECIPE } = await import('../helpers/shard-recipe.js');
+  const page = readFileSync(new URL('../../docs/scale-out.md', import.meta.url), 'utf8');
+  assert.equal(page.split(RECIPE).length - 1, 2, 'the Kubernetes and the GitHub Actions recipe');
+});
