@@ -104,6 +104,13 @@ test(`${N} sharded runners over ${LOCAL} local secrets in 4 store files: each ro
     const order = a.at < b.at || (a.at === b.at && (a.chain < b.chain || (a.chain === b.chain && a.seq < b.seq)));
     assert.ok(order, `merged record ${i} is out of order`);
   }
+  // No value in the runners' output or the merged file (the values are read back as a canary).
+  for (const secret of [name(0), name(1), name(LOCAL - 1)]) {
+    const value = (await cli(['get', secret], { cwd: dir, env })).stdout.trim();
+    assert.ok(value.length >= 32);
+    assert.ok(!readFileSync(join(dir, 'merged.jsonl'), 'utf8').includes(value), `the value of ${secret} is in the merged file`);
+    assert.ok(runs.every((r) => !r.stdout.includes(value) && !r.stderr.includes(value)), `the value of ${secret} is in a runner's output`);
+  }
   const refused = await cli(['evidence', 'verify', 'merged.jsonl', '--json'], { cwd: dir, env });
   assert.equal(refused.code, 2);
   assert.match(json(refused).error.message, /merged file/);
