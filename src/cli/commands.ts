@@ -15,10 +15,12 @@ import { rotateRun } from '../engine/runner.js';
 import { getRun, statusRun } from '../engine/inspect.js';
 import { rollbackRun } from '../engine/rollback-run.js';
 import { scaffold } from './init.js';
-import { verifyWithAnchors } from './verify.js';
+import { verifyMany, verifyWithAnchors } from './verify.js';
+import { mergeEvidence, resolveSource } from '../evidence/merge.js';
 import { doctorRun } from '../engine/doctor.js';
 import { printDoctorReport } from './doctor-output.js';
 import { engineClock } from './clock.js';
+import { parseQuotaShare, parseShard, type Shard } from '../engine/shard.js';
 
 /** Command handlers: parse options into engine calls and print. No rotation logic lives here. */
 
@@ -27,11 +29,24 @@ interface Selected {
   env?: string[];
 }
 
-export async function planCommand(g: GlobalOptions, names: string[], o: Selected & { force: boolean; horizon: string }, io: Io): Promise<number> {
+/** `--shard k/n` splits every secret (--all), never a list of names; each runner takes 1/n of the AWS quotas. */
+function shardOption(o: { shard?: string; quotaShare?: string }, names: string[]): { shard?: Shard; quotaShare?: number } {
+  const shard = o.shard === undefined ? undefined : parseShard(o.shard);
+  if (shard && names.length > 0) throw usageError('--shard splits every secret: give --all (or no names), not names', 'e.g. keyshift rotate --all --shard 1/4');
+  return { shard, quotaShare: parseQuotaShare(o.quotaShare, shard) };
+}
+
+function withQuotaShare(ctx: EngineContext, quotaShare: number | undefined): void {
+  if (quotaShare !== undefined) ctx.aws = { ...ctx.aws, quotaShare };
+}
+
+export async function planCommand(g: GlobalOptions, names: string[], o: Selected & { force: boolean; horizon: string; shard?: string }, io: Io): Promise<number> {
   const horizonMs = parseDurationAllowZero(o.horizon);
   if (horizonMs === null) throw usageError(`--horizon "${o.horizon}" is not a duration`, 'use a whole number with a unit s, m, h, d or w, e.g. 14d');
+  const { shard, quotaShare } = shardOption(o, names);
   return withPolicies(g, io, async (ctx, policies) => {
-    const actions = await planRun(ctx, policies, { names, all: o.all ?? false, envs: o.env ?? [], force: o.force, horizonMs });
+    withQuotaShare(ctx, quotaShare);
+    const actions = await planRun(ctx, policies, { names, all: o.all ?? false, envs: o.env ?? [], shard, force: o.force, horizonMs });
     printPlan(g, io, actions);
     return ExitCode.ok;
   });
@@ -40,7 +55,7 @@ export async function planCommand(g: GlobalOptions, names: string[], o: Selected
 export async function rotateCommand(
   g: GlobalOptions,
   names: string[],
-  o: Selected & { force: boolean; dryRun: boolean; reason?: string; ticket?: string; concurrency: string; fallbackWindow?: string },
+  o: Selected & { force: boolean; dryRun: boolean; reason?: string; ticket?: string; concurrency: string; fallbackWindow?: string; shard?: string; quotaShare?: string },
   io: Io,
 ): Promise<number> {
   if (names.length === 0 && !o.all) throw usageError('rotate needs secret names or --all', 'e.g. keyshift rotate --all, or keyshift rotate webhook-signing-key');
@@ -53,8 +68,10 @@ export async function rotateCommand(
   if (fallbackWindowMs === null) throw usageError(`--fallback-window "${o.fallbackWindow}" is not a duration`, 'e.g. 0 (retire the old key right after the switch), 15m or 2h');
   const concurrency = Number(o.concurrency);
   if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 256) throw usageError(`--concurrency "${o.concurrency}" must be a whole number from 1 to 256`);
+  const { shard, quotaShare } = shardOption(o, names);
   return withPolicies(g, io, async (ctx, policies) => {
-    const selection = { names, all: o.all ?? false, envs: o.env ?? [] };
+    withQuotaShare(ctx, quotaShare);
+    const selection = { names, all: o.all ?? false, envs: o.env ?? [], shard };
     if (o.dryRun) {
       printPlan(g, io, await planRun(ctx, policies, { ...selection, force: o.force, horizonMs: 0, ticketGate: !o.ticket }));
       return ExitCode.ok;
@@ -138,8 +155,21 @@ export async function initCommand(g: GlobalOptions, dir: string | undefined, io:
   return ExitCode.ok;
 }
 
-export async function verifyCommand(g: GlobalOptions, io: Io): Promise<number> {
+export async function verifyCommand(g: GlobalOptions, logs: string[], io: Io): Promise<number> {
+  // One log given is the same check as --evidence-dir; several are one runner's log each.
+  if (logs.length > 1) return verifyMany(g, logs, io, await tryLoadPolicies(g, io));
+  const [only] = logs;
+  if (only !== undefined) g = { ...g, evidenceDir: (await resolveSource(only, resolve(io.cwd, only))).dir };
   return verifyWithAnchors(g, io, await tryLoadPolicies(g, io));
+}
+
+export async function mergeCommand(g: GlobalOptions, logs: string[], out: string, io: Io): Promise<number> {
+  const sources = [];
+  for (const given of logs) sources.push(await resolveSource(given, resolve(io.cwd, given)));
+  const merged = await mergeEvidence(sources, resolve(io.cwd, out));
+  if (g.json) printJson(io.out, { out, records: merged.records, chains: merged.chains });
+  else io.out.stdout(`${out}: ${merged.records} records from ${merged.chains.length} chain(s), ordered by time\n`);
+  return ExitCode.ok;
 }
 
 /** Load and validate policies; print every problem as file:line:col: message and exit 2 on any. */

@@ -16,6 +16,7 @@ const EXAMPLES: Record<string, Array<[what: string, command: string]>> = {
     ['What rotate would do now', 'keyshift plan'],
     ['One secret in one environment, as JSON', 'keyshift plan webhook-signing-key --env prod --json'],
     ['Also the work that falls due within two weeks', 'keyshift plan --horizon 14d'],
+    ['What runner 1 of 2 would do', 'keyshift plan --shard 1/2'],
   ],
   rotate: [
     ['Scheduled run (CI): whatever is due, in every secret', 'keyshift rotate --all'],
@@ -23,6 +24,7 @@ const EXAMPLES: Record<string, Array<[what: string, command: string]>> = {
     ['Then rotate every secret now, retiring the old keys right after each switch', 'keyshift rotate --all --force --reason "suspected compromise" --ticket INC-1234 --fallback-window 0'],
     ['One secret, one environment', 'keyshift rotate webhook-signing-key --env dev'],
     ['JSON output for scripts', 'keyshift rotate --all --json'],
+    ['Runner 1 of 2 in an emergency: its shard of the secrets, half of each AWS quota, its own evidence log', 'keyshift rotate --all --force --reason "suspected compromise" --shard 1/2 --evidence-dir evidence/shard-1'],
   ],
   status: [
     ['Every secret in every environment', 'keyshift status'],
@@ -43,6 +45,10 @@ const EXAMPLES: Record<string, Array<[what: string, command: string]>> = {
   'evidence verify': [
     ['Check the evidence chain and the stores\' anchors', 'keyshift evidence verify'],
     ['As JSON (for CI)', 'keyshift evidence verify --json'],
+    ['Several logs (each runner\'s --evidence-dir), each chain against the stores\' anchors', 'keyshift evidence verify evidence evidence/shard-1 evidence/shard-2'],
+  ],
+  'evidence merge': [
+    ['One time-ordered file from the runners\' logs', 'keyshift evidence merge evidence/shard-1 evidence/shard-2 --out merged.jsonl'],
   ],
   run: [
     ['One secret in the child\'s environment (it exits 0 when the variable is set)', 'keyshift run webhook-signing-key --env prod -- sh -c \'test -n "$WEBHOOK_SIGNING_KEY"\''],

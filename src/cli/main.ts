@@ -82,6 +82,7 @@ export async function main(argv: string[], io: Io = { env: process.env, cwd: pro
     .option('--force', 'plan as if --force were given to rotate', false)
     .addOption(envOption())
     .option('--horizon <duration>', 'also show work that falls due within this time', '0s')
+    .option('--shard <k/n>', 'only shard k of n (a stable split by a hash of the name; docs/scale-out.md)')
     .addHelpText('after', examplesHelp('plan'))
     .action(run((c, g, names: string[], o, io2: Io) => c.planCommand(g, names, o, io2)));
   program
@@ -95,6 +96,8 @@ export async function main(argv: string[], io: Io = { env: process.env, cwd: pro
     .option('--ticket <id>', 'change ticket (recorded in evidence)')
     .addOption(envOption())
     .option('--concurrency <n>', 'secrets rotated at once (1-256)', '4')
+    .option('--shard <k/n>', 'with --all: only shard k of n, for n runners in parallel (docs/scale-out.md)')
+    .option('--quota-share <fraction>', 'part of each AWS quota this run takes (default 1/n with --shard, else 1)')
     .option('--fallback-window <duration>', 'fallback window for this run only (0 = retire the old version right after the switch)')
     .addHelpText('after', examplesHelp('rotate'))
     .action(run((c, g, names: string[], o, io2: Io) => c.rotateCommand(g, names, o, io2)));
@@ -142,11 +145,17 @@ export async function main(argv: string[], io: Io = { env: process.env, cwd: pro
     .action(run(async (_c, g, names: string[], o, io2: Io) => (await import('./run.js')).envCommand(g, names, o, io2)));
   const evidence = program.command('evidence').description('audit evidence');
   evidence
-    .command('verify')
-    .description('check the evidence chain; exit 1 at the first broken record')
+    .command('verify [logs...]')
+    .description('check the evidence chain (or several runners\' logs: dirs or evidence.jsonl files) against the stores\' anchors; exit 1 if one is broken')
     .option('--export <file>', 'check a document written by `evidence export` instead, on its own')
     .addHelpText('after', examplesHelp('evidence verify'))
-    .action(run(async (c, g, o: { export?: string }, io2: Io) => (o.export ? (await import('./report-commands.js')).verifyExportCommand(g, o.export, io2) : c.verifyCommand(g, io2))));
+    .action(run(async (c, g, logs: string[], o: { export?: string }, io2: Io) => (o.export ? (await import('./report-commands.js')).verifyExportCommand(g, o.export, io2) : c.verifyCommand(g, logs, io2))));
+  evidence
+    .command('merge <logs...>')
+    .description('write several runners\' logs as one time-ordered JSONL; each record keeps its chain, seq and hash')
+    .requiredOption('--out <file>', 'the merged file to write')
+    .addHelpText('after', examplesHelp('evidence merge'))
+    .action(run((c, g, logs: string[], o: { out: string }, io2: Io) => c.mergeCommand(g, logs, o.out, io2)));
   registerReportCommands(program, evidence, io, (code, asJson) => {
     exitCode = code;
     json = asJson;

@@ -1,4 +1,7 @@
-import { relative, join } from 'node:path';
+import { relative, resolve } from 'node:path';
+import { resolveSource } from '../evidence/merge.js';
+import { lastRecordedAt } from '../evidence/latest-at.js';
+import { targetKey } from '../evidence/index.js';
 import { evidenceFile, verifyEvidence } from '../evidence/index.js';
 import { findRollbacks, readStoresForVerify } from '../engine/store-rollback.js';
 import { ExitCode } from '../errors.js';
@@ -57,4 +60,64 @@ export async function verifyWithAnchors(g: GlobalOptions, io: Io, loaded: { ctx:
     );
   }
   return ExitCode.ok;
+}
+
+/**
+ * `evidence verify <dir|file>…` with several logs (one per runner): each chain on its own, each
+ * against the anchors its stores keep for it (anchors name their chain by the hash of its seq 1),
+ * then the stores against every log. Exit 1 if any log is broken.
+ */
+export async function verifyMany(g: GlobalOptions, paths: string[], io: Io, loaded: { ctx: EngineContext; policies: SecretPolicy[] | null }): Promise<number> {
+  const sources = [];
+  for (const given of paths) sources.push(await resolveSource(given, resolve(io.cwd, given)));
+  const { anchors, reads } = loaded.policies ? await readStoresForVerify(loaded.ctx, loaded.policies) : { anchors: [], reads: [] };
+  const logs = [];
+  for (const source of sources) {
+    const verified = await verifyEvidence(source.dir, anchors);
+    const file = relative(io.cwd, evidenceFile(source.dir)) || evidenceFile(source.dir);
+    logs.push(verified.ok ? { file, ok: true, records: verified.records, head: verified.head, anchorsChecked: verified.anchorsChecked } : { file, ok: false, line: verified.line, seq: verified.seq, problem: verified.problem, records: verified.records });
+  }
+  const chains = new Set(logs.flatMap((l) => ('head' in l && l.head ? [l.head.chainId] : [])));
+  const anchorsChecked = logs.reduce((n, l) => n + ('anchorsChecked' in l ? (l.anchorsChecked as number) : 0), 0);
+  // As for one log: stores that anchor chains, none of them given here, mean the logs were replaced.
+  if (logs.every((l) => l.ok) && anchors.length > 0 && anchorsChecked === 0) {
+    logs.push({ file: '(stores)', ok: false, line: 0, seq: null, problem: `${anchors.length} store anchor(s) name evidence chains none of these logs is: they were deleted or replaced, or are not the runners' evidence dirs`, records: 0 });
+  }
+  const otherChains = [...new Set(anchors.filter((a) => !chains.has(a.chainId)).map((a) => a.chainId))];
+  const stores = [];
+  if (logs.every((l) => l.ok)) {
+    const lastAt = await Promise.all(sources.map((source) => lastRecordedAt(source.dir)));
+    const judgeOf = (read: (typeof reads)[number]): number => {
+      const key = targetKey(read.target.policy.name, read.target.environment.name);
+      let best = -1;
+      lastAt.forEach((map, i) => {
+        const at = map.get(key);
+        if (at !== undefined && (best < 0 || at > (lastAt[best]?.get(key) ?? ''))) best = i;
+      });
+      return best;
+    };
+    const judges = reads.map(judgeOf);
+    for (const [i, source] of sources.entries()) {
+      for (const p of await findRollbacks(source.dir, reads.filter((_r, j) => judges[j] === i))) {
+        stores.push({ check: p.check, secret: p.target.policy.name, environment: p.target.environment.name, store: p.target.store.location, message: p.message, hint: p.hint });
+      }
+    }
+  }
+  const ok = logs.every((l) => l.ok) && stores.length === 0;
+  if (g.json) {
+    printJson(io.out, { ok, logs, anchorsChecked, otherChains: otherChains.length, stores, policiesLoaded: loaded.policies !== null });
+  } else {
+    for (const l of logs) {
+      if ('problem' in l) io.out.stdout(`${l.file}:${l.line}: ${l.problem}\n`);
+      else io.out.stdout(`${l.file}: ${l.records} records, chain intact${l.head ? ` (head seq ${l.head.seq} ${l.head.hash})` : ''}, ${l.anchorsChecked} anchor(s) checked\n`);
+    }
+    for (const p of stores) io.out.stdout(`${p.check} ${p.secret}/${p.environment}: ${p.message}\n  hint: ${p.hint}\n`);
+    io.out.stdout(
+      loaded.policies
+        ? `anchors checked: ${anchorsChecked}; ${otherChains.length} other chain(s) anchored in the stores (earlier runs or runners not given here)\n`
+        : 'anchors not checked: the policies could not be loaded, so truncation of the last records cannot be ruled out\n',
+    );
+  }
+  if (!ok) io.out.stderr(`keyshift: ${logs.filter((l) => !l.ok).length} of ${paths.length} evidence log(s) broken${stores.length > 0 ? `, ${stores.length} store(s) hold an older state than the logs record` : ''}\n`);
+  return ok ? ExitCode.ok : ExitCode.failed;
 }

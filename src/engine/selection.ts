@@ -3,11 +3,14 @@ import type { EnvironmentPolicy, SecretPolicy } from '../policy/types.js';
 import type { EntryState } from '../stores/contract.js';
 import { StoreRegistry, storeId } from '../stores/registry.js';
 import type { Target } from './context.js';
+import { inShard, type Shard } from './shard.js';
 
 export interface Selection {
   names: string[];
   all: boolean;
   envs: string[];
+  /** `--shard k/n`: only the secrets whose name hashes to shard k (src/engine/shard.ts). */
+  shard?: Shard;
 }
 
 /** Resolve names/--all/--env to targets, in policy order. Unknown names are a usage error (exit 2). */
@@ -17,9 +20,10 @@ export function selectPolicies(policies: SecretPolicy[], selection: Selection): 
   if (unknown.length > 0) {
     throw usageError(`unknown secret ${unknown.map((n) => `"${n}"`).join(', ')}`, `known secrets: ${[...known.keys()].join(', ') || '(none)'}`);
   }
-  const chosen = selection.all || selection.names.length === 0 ? policies : selection.names.map((name) => known.get(name) as SecretPolicy);
+  const named = selection.all || selection.names.length === 0 ? policies : selection.names.map((name) => known.get(name) as SecretPolicy);
+  const chosen = named.filter((p) => inShard(p.name, selection.shard));
   if (selection.envs.length > 0) {
-    const envNames = new Set(chosen.flatMap((p) => p.environments.map((e) => e.name)));
+    const envNames = new Set(named.flatMap((p) => p.environments.map((e) => e.name)));
     const missing = selection.envs.filter((e) => !envNames.has(e));
     if (missing.length > 0) {
       throw usageError(`unknown environment ${missing.map((n) => `"${n}"`).join(', ')}`, `environments of the selected secrets: ${[...envNames].join(', ')}`);

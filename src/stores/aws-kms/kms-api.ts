@@ -62,7 +62,7 @@ export class KmsApi {
         ...CONTROL_PLANE.map((op) => [op, spec.quotas.controlPlanePerSecond]),
         ...READS.map((op) => [op, op === 'GetKeyRotationStatus' ? Math.min(30, spec.quotas.readsPerSecond) : spec.quotas.readsPerSecond]),
       ]) as Record<Operation, number>;
-      gate = new QuotaGate<Operation>(rates);
+      gate = new QuotaGate<Operation>(rates, context.aws.quotaShare);
       gates.set(place, gate);
     }
     this.#gate = gate;

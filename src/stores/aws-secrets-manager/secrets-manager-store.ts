@@ -53,7 +53,7 @@ export class SecretsManagerStore implements SecretStore {
       versionWrites: quotas.versionWritesPerSecond,
       tags: quotas.tagWritesPerSecond,
       create: quotas.tagWritesPerSecond,
-    });
+    }, context.aws.quotaShare);
   }
 
   configureEntry(spec: SecretsManagerStoreSpec): void {

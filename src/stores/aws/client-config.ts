@@ -5,6 +5,8 @@ export interface AwsOverrides {
   region?: string;
   endpoint?: string;
   profile?: string;
+  /** The part of each quota bucket this run takes (`--shard k/n` → 1/n, `--quota-share`). */
+  quotaShare?: number;
 }
 
 export interface AwsConnection {

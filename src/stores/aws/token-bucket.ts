@@ -37,13 +37,17 @@ export class TokenBucket {
   }
 }
 
-/** Buckets by API class; a class without a rate is not limited. */
+/**
+ * Buckets by API class; a class without a rate is not limited. `share` (0 < share ≤ 1) is this
+ * run's part of each quota when n sharded runners call the same account and Region at once: each
+ * takes 1/n, so together they stay under the quota AWS enforces for all of them.
+ */
 export class QuotaGate<Class extends string> {
   readonly #buckets = new Map<Class, TokenBucket>();
 
-  constructor(rates: Record<Class, number | null>) {
+  constructor(rates: Record<Class, number | null>, share = 1) {
     for (const [name, rate] of Object.entries(rates) as Array<[Class, number | null]>) {
-      if (rate && rate > 0) this.#buckets.set(name, new TokenBucket(rate));
+      if (rate && rate > 0) this.#buckets.set(name, new TokenBucket(rate * share));
     }
   }
 
