@@ -28,3 +28,8 @@ export function diskError(error: unknown, path?: string): KeyshiftError | null {
 export function asDiskError(error: unknown, path?: string): unknown {
   return diskError(error, path) ?? error;
 }
+
+/** Whether `code` is one of the disk errors above (a caller keeps the code instead of wrapping it). */
+export function isDiskErrorCode(code: string): boolean {
+  return Object.values(DISK_ERRORS).some((known) => known.code === code);
+}
