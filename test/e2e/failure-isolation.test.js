@@ -114,6 +114,24 @@ test('rotate --all --force rotates every healthy secret and reports each broken 
   assertNoStackTrace(assert, human.stderr);
   assert.match(human.stdout + human.stderr, /failed/);
 
+  assert.match(human.stdout, /why: .*ERR_STORE_ACCESS_DENIED/);
+
+  // status prints every row; the broken ones as `unknown` with the error. plan: `action: "error"`.
+  const status = await run(dir, ['status', '--json']);
+  assert.equal(status.code, 1, status.stderr);
+  const rows = Object.fromEntries(json(status).secrets.map((r) => [r.secret, r]));
+  assert.equal(Object.keys(rows).length, 9);
+  for (const name of ['local-ok', 'aws-ok', 'aws-managed']) assert.notEqual(rows[name].phase, 'unknown', name);
+  for (const name of Object.keys(expected)) {
+    assert.equal(rows[name].phase, 'unknown', `${name}: ${JSON.stringify(rows[name])}`);
+    assert.equal(rows[name].error.code, by[name].error.code, name);
+  }
+  const plan = await run(dir, ['plan', '--json']);
+  assert.equal(plan.code, 1, plan.stderr);
+  const actions = Object.fromEntries(json(plan).actions.map((a) => [a.secret, a]));
+  for (const name of Object.keys(expected)) assert.equal(actions[name].action, 'error', `${name}: ${JSON.stringify(actions[name])}`);
+  assert.notEqual(actions['local-ok'].action, 'error');
+
   // Once the broken stores are mended (and the dead endpoint dropped from the policy), the evidence
   // verifies against every store's anchor. (`evidence verify` itself is not isolated per store yet.)
   writeFileSync(damaged, backup);
