@@ -83,7 +83,7 @@ export async function statusCommand(g: GlobalOptions, names: string[], o: Select
     printTable(
       io.out,
       ['SECRET', 'ENV', 'PHASE', 'CURRENT', 'PREVIOUS', 'PENDING', 'LAST ROTATED', 'FALLBACK ENDS', 'NEXT DUE'],
-      rows.map((r) => [r.secret, r.environment, r.phase === 'unknown' ? `unknown (${r.error?.code})` : r.phase, r.currentVersion, r.previousVersion, r.pendingVersion, shortTime(r.lastRotatedAt), shortTime(r.decommissionAfter), r.nextDueAt === null ? 'now (not provisioned)' : `${shortTime(r.nextDueAt)}${r.overdue ? ' OVERDUE' : ''}${r.waitingUntil ? ` (observing the previous environment until ${shortTime(r.waitingUntil)})` : ''}`]),
+      rows.map((r) => [r.secret, r.environment, r.phase === 'unknown' ? `unknown (${r.error?.code})` : r.phase, r.currentVersion, r.previousVersion, r.pendingVersion, shortTime(r.lastRotatedAt), shortTime(r.decommissionAfter), r.phase === 'unknown' ? null : r.nextDueAt === null ? 'now (not provisioned)' : `${shortTime(r.nextDueAt)}${r.overdue ? ' OVERDUE' : ''}${r.waitingUntil ? ` (observing the previous environment until ${shortTime(r.waitingUntil)})` : ''}`]),
     );
     for (const r of unknown) io.out.stderr(`keyshift: ${r.secret}/${r.environment}: ${r.error?.message}\n${r.error?.hint ? `  hint: ${r.error.hint}\n` : ''}`);
     return unknown.length > 0 ? ExitCode.failed : ExitCode.ok;

@@ -4,7 +4,7 @@ import type { SecretValue } from '../secret-value.js';
 import type { Stage } from '../stores/contract.js';
 import { StoreRegistry } from '../stores/registry.js';
 import type { EngineContext, Target } from './context.js';
-import { toErrorInfo } from './runner.js';
+import { rethrowUsage, toErrorInfo } from './runner.js';
 import { previousEnvironment, selectPolicies, targetsOf, type Selection } from './selection.js';
 import { currentVersion, decommissionAt, lastRotatedAt, nextDueAt, observeEndsAt, pendingVersion, phaseOf, previousVersion, type Phase } from './state.js';
 
@@ -45,6 +45,7 @@ export async function statusRun(ctx: EngineContext, policies: SecretPolicy[], se
         state = await target.store.read(target.key);
       } catch (error) {
         // One store that cannot be read is one row; every other row is still shown.
+        rethrowUsage(error);
         rows.push(unknownRow(target, error));
         continue;
       }

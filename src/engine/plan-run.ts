@@ -3,7 +3,7 @@ import { StoreRegistry } from '../stores/registry.js';
 import type { EngineContext } from './context.js';
 import { planTarget, switchesNow, type PlannedAction, type PreviousEnvironment } from './planner.js';
 import type { Target } from './context.js';
-import { toErrorInfo } from './runner.js';
+import { rethrowUsage, toErrorInfo } from './runner.js';
 import { requireTickets } from './ticket-gate.js';
 import { previousEnvironment, selectPolicies, targetsOf, type Selection } from './selection.js';
 
@@ -37,6 +37,7 @@ export async function planRun(ctx: EngineContext, policies: SecretPolicy[], opti
         );
       } catch (error) {
         // One store that cannot be read is one `error` row; every other target is still planned.
+        rethrowUsage(error);
         const info = toErrorInfo(error);
         planned.push({ secret: target.policy.name, environment: target.environment.name, action: 'error', reason: info.message, at: now.toISOString(), error: info });
         previous.delete(target.policy.name);

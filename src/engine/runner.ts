@@ -94,6 +94,7 @@ export async function rotateRun(ctx: EngineContext, policies: SecretPolicy[], op
         const recovery = unconfirmedDrafts(state, unlockedMetas.get(target.storeId) as StoreMeta).length > 0;
         if (recovery || actions.some((a) => isExecutable(a, planOptions.now))) needed.set(target.storeId, target.store);
       } catch (error) {
+        rethrowUsage(error);
         targetErrors.set(target, error);
         log.error({ target: targetLabel(target), store: target.store.location, err: errorMessage(error) }, 'could not read the entry');
       }
@@ -133,6 +134,7 @@ export async function rotateRun(ctx: EngineContext, policies: SecretPolicy[], op
             targetErrors.has(target)
               ? Promise.resolve(null)
               : store.read(target.key).catch((error: unknown) => {
+                  rethrowUsage(error);
                   targetErrors.set(target, error);
                   return null;
                 }),
@@ -189,6 +191,7 @@ export async function rotateRun(ctx: EngineContext, policies: SecretPolicy[], op
           : await advanceTarget(target, targetRun, options.force, stores, log).catch((error: unknown) => {
               // A read before any step (this entry, the previous environment) failed: this target only.
               if (evidenceFault(error)) throw error;
+              rethrowUsage(error);
               log.error({ target: targetLabel(target), store: target.store.location, err: errorMessage(error) }, 'could not read the entry');
               return [outcomeOnly(target, 'none', 'failed', { error: toErrorInfo(error) })];
             });
@@ -222,6 +225,7 @@ export async function rotateRun(ctx: EngineContext, policies: SecretPolicy[], op
     return { runId, results, evidenceFile: wroteEvidence ? evidence.file : null, exitCode: rotateExitCode(results) };
 
     function storeFailed(id: string, store: SecretStore, error: unknown): void {
+      rethrowUsage(error);
       if (!storeErrors.has(id)) storeErrors.set(id, error);
       log.error({ store: store.location, err: errorMessage(error) }, 'store failed: its secrets fail, the others go on');
     }
@@ -395,6 +399,11 @@ function evidenceFailed(error: unknown): unknown {
 /** An error of the evidence log (not of a store): the run cannot go on without its records. */
 function evidenceFault(error: unknown): boolean {
   return (typeof error === 'object' && error !== null && evidenceErrors.has(error)) || (error instanceof KeyshiftError && error.code.startsWith('ERR_EVIDENCE'));
+}
+
+/** A usage or configuration error (exit 2, e.g. a malformed KEYSHIFT_MASTER_KEY) is the whole run's, not one store's. */
+export function rethrowUsage(error: unknown): void {
+  if (error instanceof KeyshiftError && error.exitCode === ExitCode.usage) throw error;
 }
 
 export function toErrorInfo(error: unknown): { code: string; message: string; hint?: string } {
