@@ -1,5 +1,5 @@
 import { EvidenceLog } from '../evidence/index.js';
-import { diskError } from '../disk-errors.js';
+import { asDiskError, diskError } from '../disk-errors.js';
 import { errorMessage, ExitCode, KeyshiftError } from '../errors.js';
 import type { SecretPolicy } from '../policy/types.js';
 import type { EntryState, SecretStore, StoreLock, StoreMeta } from '../stores/contract.js';
@@ -95,7 +95,7 @@ export async function rotateRun(ctx: EngineContext, policies: SecretPolicy[], op
         if (recovery || actions.some((a) => isExecutable(a, planOptions.now))) needed.set(target.storeId, target.store);
       } catch (error) {
         rethrowUsage(error);
-        targetErrors.set(target, error);
+        targetErrors.set(target, asDiskError(error, target.store.location));
         log.error({ target: targetLabel(target), store: target.store.location, err: errorMessage(error) }, 'could not read the entry');
       }
     }
@@ -135,7 +135,7 @@ export async function rotateRun(ctx: EngineContext, policies: SecretPolicy[], op
               ? Promise.resolve(null)
               : store.read(target.key).catch((error: unknown) => {
                   rethrowUsage(error);
-                  targetErrors.set(target, error);
+                  targetErrors.set(target, asDiskError(error, store.location));
                   return null;
                 }),
         });
@@ -193,7 +193,7 @@ export async function rotateRun(ctx: EngineContext, policies: SecretPolicy[], op
               if (evidenceFault(error)) throw error;
               rethrowUsage(error);
               log.error({ target: targetLabel(target), store: target.store.location, err: errorMessage(error) }, 'could not read the entry');
-              return [outcomeOnly(target, 'none', 'failed', { error: toErrorInfo(error) })];
+              return [outcomeOnly(target, 'none', 'failed', { error: toErrorInfo(asDiskError(error, target.store.location)) })];
             });
         if (!lockError && targetResults.some((r) => r.outcome !== 'skipped')) {
           wroteEvidence = true;
@@ -226,7 +226,8 @@ export async function rotateRun(ctx: EngineContext, policies: SecretPolicy[], op
 
     function storeFailed(id: string, store: SecretStore, error: unknown): void {
       rethrowUsage(error);
-      if (!storeErrors.has(id)) storeErrors.set(id, error);
+      // A full disk or read-only mount under a file store: named with the store's path.
+      if (!storeErrors.has(id)) storeErrors.set(id, asDiskError(error, store.location));
       log.error({ store: store.location, err: errorMessage(error) }, 'store failed: its secrets fail, the others go on');
     }
     async function dropLock(id: string): Promise<void> {
@@ -294,7 +295,7 @@ export async function advanceTarget(target: Target, run: RunInfo, force: boolean
       const startedId = await target.store.read(target.key).then((s) => s?.rotation?.rotationId ?? null, () => state?.rotation?.rotationId ?? null);
       const rolledBack = error instanceof HookFailedError && action.action !== 'decommission' ? await rollBackAfterHookFailure(target, run, error) : null;
       if (!rolledBack) await markFailed(target, run, error);
-      results.push(outcomeOnly(target, action.action, 'failed', { rotationId: startedId, error: toErrorInfo(error), ...(rolledBack ? { reason: rolledBack } : {}) }));
+      results.push(outcomeOnly(target, action.action, 'failed', { rotationId: startedId, error: toErrorInfo(asDiskError(error, target.store.location)), ...(rolledBack ? { reason: rolledBack } : {}) }));
       break;
     }
   }

@@ -52,3 +52,32 @@ test('evidence on a full disk: ERR_DISK_FULL naming the log, on every run; freei
   const verify = runCli(['evidence', 'verify', '--evidence-dir', evidence], { cwd: dir });
   assert.equal(verify.code, 0, verify.stdout + verify.stderr);
 });
+
+test('a local store on a full disk: its secret fails with ERR_DISK_FULL naming the store, a store beside it rotates', (t) => {
+  const dir = tempProject('keyshift-disk-');
+  const full = join(dir, 'full');
+  if (!tinyTmpfs(full)) return t.skip('mounting a tmpfs is not permitted here');
+  const secret = (name, path) => `  - name: ${name}\n    interval: 30d\n    fallbackWindow: 1h\n    generator: { type: random, bytes: 16, encoding: hex }\n    environments:\n      - name: dev\n        store: { type: local, path: ${path} }\n`;
+  mkdirSync(join(dir, 'policies'), { recursive: true });
+  writeFileSync(join(dir, 'policies', 'p.yaml'), `secrets:\n${secret('on-full-disk', 'full/dev.store')}${secret('elsewhere', '.keyshift/dev.store')}`);
+  assert.equal(runCli(['rotate', '--all'], { cwd: dir }).code, 0);
+  const filler = join(full, 'filler');
+  try {
+    writeFileSync(filler, Buffer.alloc(128 * 1024));
+  } catch (error) {
+    assert.equal(error.code, 'ENOSPC');
+  }
+  for (const attempt of [1, 2]) {
+    const result = runCli(['rotate', '--all', '--force', '--reason', 'disk drill', '--json'], { cwd: dir });
+    assert.equal(result.code, 1, `run ${attempt}: ${result.stderr}`);
+    assert.doesNotMatch(result.stderr + result.stdout, /this is a bug|internal error/i);
+    const by = Object.fromEntries(JSON.parse(result.stdout).results.map((r) => [r.secret, r]));
+    assert.equal(by.elsewhere.outcome, 'rotated', `run ${attempt}`);
+    assert.equal(by['on-full-disk'].outcome, 'failed');
+    assert.equal(by['on-full-disk'].error.code, 'ERR_DISK_FULL');
+    assert.match(by['on-full-disk'].error.message, /full\/dev\.store: no space left on the device \(ENOSPC\)/);
+  }
+  rmSync(filler);
+  assert.equal(runCli(['rotate', '--all', '--force', '--reason', 'after the drill'], { cwd: dir }).code, 0);
+  assert.equal(runCli(['evidence', 'verify'], { cwd: dir }).code, 0);
+});
