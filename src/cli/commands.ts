@@ -48,7 +48,7 @@ export async function planCommand(g: GlobalOptions, names: string[], o: Selected
     withQuotaShare(ctx, quotaShare);
     const actions = await planRun(ctx, policies, { names, all: o.all ?? false, envs: o.env ?? [], shard, force: o.force, horizonMs });
     printPlan(g, io, actions);
-    return ExitCode.ok;
+    return actions.some((a) => a.action === 'error') ? ExitCode.failed : ExitCode.ok;
   });
 }
 
@@ -73,8 +73,9 @@ export async function rotateCommand(
     withQuotaShare(ctx, quotaShare);
     const selection = { names, all: o.all ?? false, envs: o.env ?? [], shard };
     if (o.dryRun) {
-      printPlan(g, io, await planRun(ctx, policies, { ...selection, force: o.force, horizonMs: 0, ticketGate: !o.ticket }));
-      return ExitCode.ok;
+      const planned = await planRun(ctx, policies, { ...selection, force: o.force, horizonMs: 0, ticketGate: !o.ticket });
+      printPlan(g, io, planned);
+      return planned.some((a) => a.action === 'error') ? ExitCode.failed : ExitCode.ok;
     }
     // Progress only for people: not with --json, not when stdout is a pipe or a file.
     const showProgress = io.out.isTTY && !g.json && !g.quiet;
@@ -90,16 +91,19 @@ export async function rotateCommand(
 export async function statusCommand(g: GlobalOptions, names: string[], o: Selected, io: Io): Promise<number> {
   return withPolicies(g, io, async (ctx, policies) => {
     const rows = await statusRun(ctx, policies, { names, all: names.length === 0, envs: o.env ?? [] });
+    // A row whose store could not be read makes the exit 1, after every other row is shown.
+    const unknown = rows.filter((r) => r.phase === 'unknown');
     if (g.json) {
       printJson(io.out, { secrets: rows });
-      return ExitCode.ok;
+      return unknown.length > 0 ? ExitCode.failed : ExitCode.ok;
     }
     printTable(
       io.out,
       ['SECRET', 'ENV', 'PHASE', 'CURRENT', 'PREVIOUS', 'PENDING', 'LAST ROTATED', 'FALLBACK ENDS', 'NEXT DUE'],
-      rows.map((r) => [r.secret, r.environment, r.phase, r.currentVersion, r.previousVersion, r.pendingVersion, shortTime(r.lastRotatedAt), shortTime(r.decommissionAfter), r.nextDueAt === null ? 'now (not provisioned)' : `${shortTime(r.nextDueAt)}${r.overdue ? ' OVERDUE' : ''}${r.waitingUntil ? ` (observing the previous environment until ${shortTime(r.waitingUntil)})` : ''}`]),
+      rows.map((r) => [r.secret, r.environment, r.phase === 'unknown' ? `unknown (${r.error?.code})` : r.phase, r.currentVersion, r.previousVersion, r.pendingVersion, shortTime(r.lastRotatedAt), shortTime(r.decommissionAfter), r.phase === 'unknown' ? null : r.nextDueAt === null ? 'now (not provisioned)' : `${shortTime(r.nextDueAt)}${r.overdue ? ' OVERDUE' : ''}${r.waitingUntil ? ` (observing the previous environment until ${shortTime(r.waitingUntil)})` : ''}`]),
     );
-    return ExitCode.ok;
+    for (const r of unknown) io.out.stderr(`keyshift: ${r.secret}/${r.environment}: ${r.error?.message}\n${r.error?.hint ? `  hint: ${r.error.hint}\n` : ''}`);
+    return unknown.length > 0 ? ExitCode.failed : ExitCode.ok;
   });
 }
 
@@ -218,7 +222,8 @@ function printPlan(g: GlobalOptions, io: Io, actions: Array<{ secret: string; en
     return;
   }
   printTable(io.out, ['SECRET', 'ENV', 'ACTION', 'AT', 'REASON'], actions.map((a) => [a.secret, a.environment, a.action, shortTime(a.at), a.reason]));
-  const work = actions.filter((a) => a.action !== 'none' && a.action !== 'wait').length;
-  io.out.stdout(`\n${work} action(s) planned; nothing was changed\n`);
+  const work = actions.filter((a) => a.action !== 'none' && a.action !== 'wait' && a.action !== 'error').length;
+  const errors = actions.filter((a) => a.action === 'error').length;
+  io.out.stdout(`\n${work} action(s) planned${errors > 0 ? `, ${errors} could not be planned (store errors, see REASON)` : ''}; nothing was changed\n`);
 }
 

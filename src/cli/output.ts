@@ -1,3 +1,4 @@
+import { diskError } from '../disk-errors.js';
 import { KeyshiftError } from '../errors.js';
 
 /** Everything the CLI prints goes through here, so tests can capture it and nothing else writes. */
@@ -28,6 +29,7 @@ export function printTable(out: Output, headers: string[], rows: Array<Array<str
 
 /** One line for the error, one for the fix. Internal errors say they are bugs. */
 export function printError(out: Output, error: unknown, json: boolean): void {
+  error = diskError(error) ?? error;
   if (error instanceof KeyshiftError) {
     out.stderr(`keyshift: ${error.message}\n`);
     if (error.hint) out.stderr(`  hint: ${error.hint}\n`);

@@ -44,5 +44,9 @@ export function printRotateReport(g: GlobalOptions, io: Io, report: RotateReport
       `${changed > 0 ? `${changed} environment(s) changed` : 'nothing was changed'}; ${stopped} blocked or failed${held > 0 ? `, ${held} later environment(s) held behind them` : ''}: a rerun continues from here\n`,
     );
   }
+  // Why, by cause: in an emergency run over many stores the codes say what to fix first.
+  const causes = new Map<string, number>();
+  for (const r of report.results) if (r.outcome === 'failed' || r.outcome === 'blocked') causes.set(r.error?.code ?? r.outcome, (causes.get(r.error?.code ?? r.outcome) ?? 0) + 1);
+  if (causes.size > 0) io.out.stdout(`why: ${[...causes].map(([code, n]) => `${n} × ${code}`).join(', ')}\n`);
   if (report.evidenceFile) io.out.stdout(`evidence: ${relative(io.cwd, report.evidenceFile) || report.evidenceFile} (check it with: keyshift evidence verify)\n`);
 }

@@ -27,6 +27,7 @@ export function evidenceDraft(
     emergency: run.emergency,
     checks: detail.checks ?? [],
     runId: run.runId,
+    ...(run.resumedBy ? { resumedBy: run.resumedBy } : {}),
     ...(target.store.identity ? { storeId: target.store.identity() } : {}),
     storeLocation: target.store.location,
   };

@@ -4,13 +4,15 @@ import type { SecretValue } from '../secret-value.js';
 import type { Stage } from '../stores/contract.js';
 import { StoreRegistry } from '../stores/registry.js';
 import type { EngineContext, Target } from './context.js';
+import { rethrowUsage, toErrorInfo } from './runner.js';
 import { previousEnvironment, selectPolicies, targetsOf, type Selection } from './selection.js';
 import { currentVersion, decommissionAt, lastRotatedAt, nextDueAt, observeEndsAt, pendingVersion, phaseOf, previousVersion, type Phase } from './state.js';
 
 export interface StatusRow {
   secret: string;
   environment: string;
-  phase: Phase;
+  /** `unknown`: the store could not be read; `error` says why (DESIGN v2 "Failure isolation"). */
+  phase: Phase | 'unknown';
   currentVersion: string | null;
   previousVersion: string | null;
   pendingVersion: string | null;
@@ -38,7 +40,15 @@ export async function statusRun(ctx: EngineContext, policies: SecretPolicy[], se
     const now = ctx.now();
     const rows: StatusRow[] = [];
     for (const target of await targetsOf(selectPolicies(policies, selection), selection.envs, stores)) {
-      const state = await target.store.read(target.key);
+      let state;
+      try {
+        state = await target.store.read(target.key);
+      } catch (error) {
+        // One store that cannot be read is one row; every other row is still shown.
+        rethrowUsage(error);
+        rows.push(unknownRow(target, error));
+        continue;
+      }
       const due = nextDueAt(target.policy, state);
       const rotation = state?.rotation ?? null;
       rows.push({
@@ -53,7 +63,7 @@ export async function statusRun(ctx: EngineContext, policies: SecretPolicy[], se
         overdue: due === null || due <= now,
         rotationId: rotation?.rotationId ?? null,
         decommissionAfter: rotation ? (decommissionAt(target.policy, rotation)?.toISOString() ?? null) : null,
-        waitingUntil: await waitingUntil(target, stores, now),
+        waitingUntil: await waitingUntil(target, stores, now).catch(() => null),
         error: rotation?.error ? rotationError(target, rotation.phase, rotation.error) : null,
       });
     }
@@ -98,6 +108,25 @@ export async function getRun(ctx: EngineContext, policies: SecretPolicy[], name:
 async function waitingUntil(target: Target, stores: StoreRegistry, now: Date): Promise<string | null> {
   const previous = await previousEnvironment(target, stores);
   return previous ? (observeEndsAt(previous.environment, previous.state, now)?.toISOString() ?? null) : null;
+}
+
+function unknownRow(target: Target, error: unknown): StatusRow {
+  const info = toErrorInfo(error);
+  return {
+    secret: target.policy.name,
+    environment: target.environment.name,
+    phase: 'unknown',
+    currentVersion: null,
+    previousVersion: null,
+    pendingVersion: null,
+    lastRotatedAt: null,
+    nextDueAt: null,
+    overdue: false,
+    rotationId: null,
+    decommissionAfter: null,
+    waitingUntil: null,
+    error: { ...info, hint: info.hint ?? `fix the store ${target.store.location} and rerun` },
+  };
 }
 
 /** The rotation record keeps only the message; the code and the fix follow from where it stopped. */

@@ -1,3 +1,4 @@
+import { isDiskErrorCode } from '../disk-errors.js';
 import type { EvidenceLog } from '../evidence/index.js';
 import { errorMessage, KeyshiftError } from '../errors.js';
 import { generateValue } from '../generators/index.js';
@@ -64,7 +65,9 @@ export function startRun(
       await Promise.all(appends.splice(0));
       if (failure === undefined) return;
       // The drafts stay unconfirmed in the stores: the next run appends what is missing.
-      throw new KeyshiftError('ERR_EVIDENCE_WRITE', `changes were applied but evidence could not be written: ${errorMessage(failure)}`, {
+      // A disk error keeps its own code (ERR_DISK_FULL …): scripts match on the cause.
+      const code = failure instanceof KeyshiftError && isDiskErrorCode(failure.code) ? failure.code : 'ERR_EVIDENCE_WRITE';
+      throw new KeyshiftError(code, `changes were applied but evidence could not be written: ${errorMessage(failure)}`, {
         // The log's own hint (a symlink, a damaged log, a held lock) says what to fix.
         hint: failure instanceof KeyshiftError && failure.hint
           ? `${failure.hint}; then rerun keyshift rotate: it appends the missing records`

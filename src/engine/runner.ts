@@ -1,4 +1,5 @@
 import { EvidenceLog } from '../evidence/index.js';
+import { asDiskError, diskError } from '../disk-errors.js';
 import { errorMessage, ExitCode, KeyshiftError } from '../errors.js';
 import type { SecretPolicy } from '../policy/types.js';
 import type { EntryLease, EntryState, SecretStore, StoreLock, StoreMeta } from '../stores/contract.js';
@@ -68,6 +69,10 @@ export async function rotateRun(ctx: EngineContext, policies: SecretPolicy[], op
   const failedStores = new Set<string>();
   // Stores this run wrote to: only they get the evidence anchor (a held or idle store stays untouched).
   const touchedStores = new Set<string>();
+  // A store that cannot be opened, read or written fails only its own targets (DESIGN v2 "Failure
+  // isolation"): the first error per store, or per target where only that entry failed.
+  const storeErrors = new Map<string, unknown>();
+  const targetErrors = new Map<Target, unknown>();
   let wroteEvidence = false;
   try {
     const targets = await targetsOf(selectPolicies(policies, options), options.envs, stores);
@@ -79,19 +84,33 @@ export async function rotateRun(ctx: EngineContext, policies: SecretPolicy[], op
     const unlockedMetas = new Map<string, StoreMeta>();
     const needed = new Map<string, SecretStore>();
     for (const target of targets) {
-      if (needed.has(target.storeId)) continue;
-      if (!unlockedMetas.has(target.storeId)) unlockedMetas.set(target.storeId, await target.store.readMeta());
-      const state = await target.store.read(target.key);
-      const actions = planTarget({ ...target, state }, planOptions);
-      const recovery = unconfirmedDrafts(state, unlockedMetas.get(target.storeId) as StoreMeta).length > 0;
-      if (recovery || actions.some((a) => isExecutable(a, planOptions.now))) needed.set(target.storeId, target.store);
+      if (needed.has(target.storeId) || storeErrors.has(target.storeId)) continue;
+      try {
+        if (!unlockedMetas.has(target.storeId)) unlockedMetas.set(target.storeId, await target.store.readMeta());
+      } catch (error) {
+        storeFailed(target.storeId, target.store, error);
+        continue;
+      }
+      try {
+        const state = await target.store.read(target.key);
+        const actions = planTarget({ ...target, state }, planOptions);
+        const recovery = unconfirmedDrafts(state, unlockedMetas.get(target.storeId) as StoreMeta).length > 0;
+        if (recovery || actions.some((a) => isExecutable(a, planOptions.now))) needed.set(target.storeId, target.store);
+      } catch (error) {
+        rethrowUsage(error);
+        targetErrors.set(target, asDiskError(error, target.store.location));
+        log.error({ target: targetLabel(target), store: target.store.location, err: errorMessage(error) }, 'could not read the entry');
+      }
     }
     for (const [id, store] of [...needed].sort(([a], [b]) => a.localeCompare(b))) {
       try {
         locks.set(id, await store.lock({ waitMs: ctx.lockWaitMs, owner: `keyshift rotate (${run.operator}, ${runId})` }));
         log.debug({ store: store.location }, 'store locked');
       } catch (error) {
-        if (!(error instanceof KeyshiftError) || error.code !== 'ERR_LOCKED') throw error;
+        if (!(error instanceof KeyshiftError) || error.code !== 'ERR_LOCKED') {
+          storeFailed(id, store, error);
+          continue;
+        }
         blocked.set(id, error);
         log.warn({ store: store.location, err: error.message }, 'store is locked by another run');
       }
@@ -99,11 +118,8 @@ export async function rotateRun(ctx: EngineContext, policies: SecretPolicy[], op
 
     // A store put back from an old copy (or another store's file) is not built on: nothing of this
     // run touches it, not even the anchor; each of its targets fails with the reason.
-    const refused = await refuseRolledBack(ctx.evidenceDir, targets, locks);
-    for (const id of refused.keys()) {
-      await locks.get(id)?.release();
-      locks.delete(id);
-    }
+    const refused = await refuseRolledBack(ctx.evidenceDir, targets, locks, storeFailed);
+    for (const id of [...refused.keys(), ...storeErrors.keys()]) await dropLock(id);
 
     // Under the lock, first append the evidence a crashed run announced but never wrote.
     const metas = new Map<string, StoreMeta>();
@@ -112,11 +128,29 @@ export async function rotateRun(ctx: EngineContext, policies: SecretPolicy[], op
       const store = storeTargets[0]?.store as SecretStore;
       // Reads overlap with the run's concurrency on a remote store (each read is a round trip).
       const readers = store.capabilities?.remoteReads ? Math.max(1, options.concurrency) : 1;
-      const { meta, recovered } = await recoverStoreEvidence(store, storeTargets, ctx.evidenceDir, (drafts) => evidence.append(drafts).then(() => undefined), {
-        readers,
-        read: (target) => store.read(target.key),
-        underLease: (target, write) => leases.underLease(target, leaseHolder(run.operator, runId), write),
-      });
+      let recovery;
+      try {
+        recovery = await recoverStoreEvidence(store, storeTargets, ctx.evidenceDir, (drafts) => evidence.append(drafts).then(() => undefined, (error: unknown) => Promise.reject(evidenceFailed(error))), {
+          readers,
+          // One entry that cannot be read (denied, throttled) fails that secret only, not its store.
+          read: (target) =>
+            targetErrors.has(target)
+              ? Promise.resolve(null)
+              : store.read(target.key).catch((error: unknown) => {
+                  rethrowUsage(error);
+                  targetErrors.set(target, asDiskError(error, store.location));
+                  return null;
+                }),
+          underLease: (target, write) => leases.underLease(target, leaseHolder(run.operator, runId), write),
+        });
+      } catch (error) {
+        // The evidence log itself cannot be written: no store may change without its record.
+        if (evidenceFault(error)) throw error;
+        storeFailed(id, store, error);
+        await dropLock(id);
+        continue;
+      }
+      const { meta, recovered } = recovery;
       metas.set(id, meta);
       if (recovered > 0) {
         wroteEvidence = true;
@@ -135,6 +169,12 @@ export async function rotateRun(ctx: EngineContext, policies: SecretPolicy[], op
       for (const target of secretTargets) {
         if (heldBy) {
           results.push(outcomeOnly(target, 'none', 'skipped', { reason: `held: ${heldBy}` }));
+          continue;
+        }
+        const storeError = storeErrors.get(target.storeId) ?? targetErrors.get(target);
+        if (storeError !== undefined) {
+          results.push(outcomeOnly(target, 'none', 'failed', { error: toErrorInfo(storeError) }));
+          heldBy = `${target.environment.name} of this secret is failed in this run`;
           continue;
         }
         const refusal = refused.get(target.storeId);
@@ -168,9 +208,17 @@ export async function rotateRun(ctx: EngineContext, policies: SecretPolicy[], op
           heldBy = `${target.environment.name} of this secret is ${outcome} in this run`;
           continue;
         }
-        const targetResults = await advanceTarget(target, targetRun, options.force, stores, log).finally(() =>
-          lease?.release().catch((error: unknown) => log.warn({ target: targetLabel(target), err: errorMessage(error) }, 'could not release the lease; it expires on its own')),
-        );
+        const targetResults = await advanceTarget(target, targetRun, options.force, stores, log)
+          .catch((error: unknown) => {
+            // A read before any step (this entry, the previous environment) failed: this target only.
+            if (evidenceFault(error)) throw error;
+            rethrowUsage(error);
+            log.error({ target: targetLabel(target), store: target.store.location, err: errorMessage(error) }, 'could not read the entry');
+            return [outcomeOnly(target, 'none', 'failed', { error: toErrorInfo(asDiskError(error, target.store.location)) })];
+          })
+          .finally(() =>
+            lease?.release().catch((error: unknown) => log.warn({ target: targetLabel(target), err: errorMessage(error) }, 'could not release the lease; it expires on its own')),
+          );
         if (targetResults.some((r) => r.outcome !== 'skipped')) {
           wroteEvidence = true;
           touchedStores.add(target.storeId);
@@ -199,6 +247,17 @@ export async function rotateRun(ctx: EngineContext, policies: SecretPolicy[], op
       locks.delete(id);
     }
     return { runId, results, evidenceFile: wroteEvidence ? evidence.file : null, exitCode: rotateExitCode(results) };
+
+    function storeFailed(id: string, store: SecretStore, error: unknown): void {
+      rethrowUsage(error);
+      // A full disk or read-only mount under a file store: named with the store's path.
+      if (!storeErrors.has(id)) storeErrors.set(id, asDiskError(error, store.location));
+      log.error({ store: store.location, err: errorMessage(error) }, 'store failed: its secrets fail, the others go on');
+    }
+    async function dropLock(id: string): Promise<void> {
+      await locks.get(id)?.release().catch(() => undefined);
+      locks.delete(id);
+    }
   } finally {
     for (const lock of locks.values()) await lock.release().catch(() => undefined);
     await evidence.close();
@@ -257,9 +316,11 @@ export async function advanceTarget(target: Target, run: RunInfo, force: boolean
         break;
       }
       log.error({ target: targetLabel(target), action: action.action, err: errorMessage(error) }, 'step failed');
+      // A rotation that had started is named in the result (a rerun resumes it under that id).
+      const startedId = await target.store.read(target.key).then((s) => s?.rotation?.rotationId ?? null, () => state?.rotation?.rotationId ?? null);
       const rolledBack = error instanceof HookFailedError && action.action !== 'decommission' ? await rollBackAfterHookFailure(target, run, error) : null;
       if (!rolledBack) await markFailed(target, run, error);
-      results.push(outcomeOnly(target, action.action, 'failed', { error: toErrorInfo(error), ...(rolledBack ? { reason: rolledBack } : {}) }));
+      results.push(outcomeOnly(target, action.action, 'failed', { rotationId: startedId, error: toErrorInfo(asDiskError(error, target.store.location)), ...(rolledBack ? { reason: rolledBack } : {}) }));
       break;
     }
   }
@@ -294,14 +355,25 @@ export async function anchorEvidence(store: SecretStore, meta: StoreMeta, eviden
 }
 
 /** Per locked store, what its targets hold that the evidence says they cannot (store-rollback.ts). */
-async function refuseRolledBack(evidenceDir: string, targets: Target[], locks: Map<string, StoreLock>): Promise<Map<string, RollbackProblem[]>> {
+async function refuseRolledBack(
+  evidenceDir: string,
+  targets: Target[],
+  locks: Map<string, StoreLock>,
+  storeFailed: (id: string, store: SecretStore, error: unknown) => void,
+): Promise<Map<string, RollbackProblem[]>> {
   const reads = [];
   for (const id of locks.keys()) {
     const storeTargets = targets.filter((t) => t.storeId === id);
     const store = storeTargets[0]?.store as SecretStore;
     if (!store.identity) continue; // only stores kept in a file someone can copy (store-rollback.ts)
-    const meta = await store.readMeta();
-    for (const target of storeTargets) reads.push({ target, state: await store.read(target.key), meta });
+    try {
+      const meta = await store.readMeta();
+      const storeReads = [];
+      for (const target of storeTargets) storeReads.push({ target, state: await store.read(target.key), meta });
+      reads.push(...storeReads);
+    } catch (error) {
+      storeFailed(id, store, error);
+    }
   }
   const refused = new Map<string, RollbackProblem[]>();
   // One pass over the evidence log for every store of the run.
@@ -344,7 +416,24 @@ function outcomeOnly(target: Target, action: RotateResult['action'], outcome: Ro
   };
 }
 
+const evidenceErrors = new WeakSet<object>();
+function evidenceFailed(error: unknown): unknown {
+  const named = diskError(error) ?? error;
+  if (typeof named === 'object' && named !== null) evidenceErrors.add(named);
+  return named;
+}
+/** An error of the evidence log (not of a store): the run cannot go on without its records. */
+function evidenceFault(error: unknown): boolean {
+  return (typeof error === 'object' && error !== null && evidenceErrors.has(error)) || (error instanceof KeyshiftError && error.code.startsWith('ERR_EVIDENCE'));
+}
+
+/** A usage or configuration error (exit 2, e.g. a malformed KEYSHIFT_MASTER_KEY) is the whole run's, not one store's. */
+export function rethrowUsage(error: unknown): void {
+  if (error instanceof KeyshiftError && error.exitCode === ExitCode.usage) throw error;
+}
+
 export function toErrorInfo(error: unknown): { code: string; message: string; hint?: string } {
+  error = diskError(error) ?? error;
   if (error instanceof KeyshiftError) return { code: error.code, message: error.message, ...(error.hint ? { hint: error.hint } : {}) };
   return { code: 'ERR_INTERNAL', message: errorMessage(error) };
 }

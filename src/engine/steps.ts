@@ -22,6 +22,8 @@ export interface RunInfo {
   reason: string;
   ticket: string | null;
   emergency: boolean;
+  /** Set while this run carries on a rotation an earlier run started (evidence `resumedBy`). */
+  resumedBy?: string;
   /** Fallback window for rotations this run starts, instead of the policy's (emergencies). */
   fallbackWindowMs?: number;
   now: () => Date;
@@ -102,9 +104,12 @@ function hasOverlapWork(target: Target): boolean {
 /** Continue an in-flight (or failed) rotation from wherever the store says it stopped. */
 export async function resumeRotation(target: Target, state: EntryState, run: RunInfo): Promise<StepResult> {
   const record = requireRotation(target, state);
+  // The rotation keeps the why of the run that started it (an emergency stays an emergency, its
+  // ticket stays its ticket); the evidence also names this run as the one that resumed it.
+  const resuming: RunInfo = { ...run, reason: record.reason, ticket: record.ticket, emergency: record.emergency, resumedBy: run.runId };
   const hasNew = state.versions.some((v) => v.id === record.newVersionId);
-  const issued = hasNew ? state : await issue(target, state, run);
-  const done = await finishOverlap(target, issued, run);
+  const issued = hasNew ? state : await issue(target, state, resuming);
+  const done = await finishOverlap(target, issued, resuming);
   return { ...done, action: 'resume', outcome: 'resumed' };
 }
 

@@ -7,6 +7,7 @@ import {
   ZERO_HASH, draftFields, parseSealedRecord, sealRecord, type EvidenceHead, type EvidenceRecord,
 } from './record.js';
 import { countLines, evidenceFile, openForAppend, readFirstLine, readLastLine, takeBackTornAppend } from './log-file.js';
+import { asDiskError } from '../disk-errors.js';
 import { fsyncDir } from '../util/file-io.js';
 
 export interface EvidenceLogOptions {
@@ -107,6 +108,11 @@ export class EvidenceLog {
   }
 
   async #writeBatch(groups: Fields[][]): Promise<EvidenceRecord[][]> {
+    // A full disk or a read-only mount is named with its own code and this log's path.
+    return this.#writeBatchOnDisk(groups).catch((error: unknown) => Promise.reject(asDiskError(error, this.file)));
+  }
+
+  async #writeBatchOnDisk(groups: Fields[][]): Promise<EvidenceRecord[][]> {
     const lock = await this.#lockCreatingDir();
     try {
       const { handle, created } = await this.#open();

@@ -74,6 +74,9 @@ export interface EvidenceDraft {
   checks: unknown[];
   runId: string;
   error?: string;
+  /** A rotation started by an earlier run and carried on by this one: the resuming run's id (the
+   * record keeps the original reason, ticket and emergency flag). */
+  resumedBy?: string;
   /** The store's own id where it has one (local: the header's storeId), to tell its files apart. */
   storeId?: string;
   /** The store's location (SecretStore.location: a path, an ARN's Region). */
