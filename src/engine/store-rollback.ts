@@ -112,10 +112,15 @@ function judge({ target, state, meta, identity }: TargetRead, expect: ExpectedSt
       hint: `put this store's own file back at ${target.store.location} (from your backup); a store copied from elsewhere serves another environment's values`,
     };
   }
-  const current = currentVersion(state)?.id ?? null;
+  const currentInfo = currentVersion(state);
+  const current = currentInfo?.id ?? null;
   const ahead = (version: string) =>
     unconfirmedDrafts(state, meta).some((d) => d.toVersion === version && !logged.has(`${d.rotationId}|${d.event}|${d.environment}`));
-  if (expect.current && current !== expect.current && !(current && ahead(current))) {
+  // A CURRENT created after the record that made the expected version CURRENT was made by a later
+  // run whose evidence went to another log (another runner: --shard, a second machine); an old
+  // copy put back can only hold an older one.
+  const newer = currentInfo !== undefined && expect.currentAt !== '' && currentInfo.createdAt > expect.currentAt;
+  if (expect.current && current !== expect.current && !(current && ahead(current)) && !newer) {
     return {
       target,
       check: 'store-rolled-back',

@@ -13,6 +13,8 @@ export interface ExpectedState {
   current: string | null;
   currentSeq: number;
   currentEvent: string;
+  /** When that record was written (its `at`). */
+  currentAt: string;
   /** Versions a decommission or a rollback removed, with the seq that did it. */
   retired: Map<string, number>;
   /** The store id (local: header storeId) of the newest record that names one. */
@@ -46,7 +48,7 @@ export async function expectedStates(dir: string, wanted: Set<string>): Promise<
     if (!wanted.has(key)) continue;
     let state = found.get(key);
     if (!state) {
-      state = { current: null, currentSeq: 0, currentEvent: '', retired: new Map(), storeId: null, storeIdSeq: 0, lastSeqByStore: new Map() };
+      state = { current: null, currentSeq: 0, currentEvent: '', currentAt: '', retired: new Map(), storeId: null, storeIdSeq: 0, lastSeqByStore: new Map() };
       found.set(key, state);
     }
     apply(state, record);
@@ -63,7 +65,7 @@ function apply(state: ExpectedState, record: Record<string, unknown>): void {
   switch (record.event) {
     case 'provisioned':
     case 'switched':
-      if (to) Object.assign(state, { current: to, currentSeq: seq, currentEvent: record.event });
+      if (to) Object.assign(state, { current: to, currentSeq: seq, currentEvent: record.event, currentAt: String(record.at ?? '') });
       if (to) state.retired.delete(to);
       break;
     case 'decommissioned':
@@ -72,7 +74,7 @@ function apply(state: ExpectedState, record: Record<string, unknown>): void {
     case 'rolled-back':
       if (from) state.retired.set(from, seq);
       if (to) {
-        Object.assign(state, { current: to, currentSeq: seq, currentEvent: record.event });
+        Object.assign(state, { current: to, currentSeq: seq, currentEvent: record.event, currentAt: String(record.at ?? '') });
         state.retired.delete(to);
       }
       break;

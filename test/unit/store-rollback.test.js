@@ -55,7 +55,9 @@ describe('stores against the evidence', () => {
   });
 
   it('a CURRENT the evidence replaced, or a version it retired, is a rollback; a store ahead of the log is not', async (t) => {
-    const behind = await setup(t, { anchorSeq: 2, records: [draft('provisioned', null, 'v0'), draft('switched', 'v0', 'v9')] });
+    // The store holds v1, made before the evidence switched to v9: an older copy.
+    const later = { at: new Date(Date.now() + 60_000).toISOString() };
+    const behind = await setup(t, { anchorSeq: 2, records: [draft('provisioned', null, 'v0', later), draft('switched', 'v0', 'v9', later)] });
     assert.match((await findRollbacks(behind.evidenceDir, await behind.read()))[0].message, /holds v1 as CURRENT of api\/dev, but the evidence made v9 CURRENT \(seq 2, switched\)/);
     const retired = await setup(t, { anchorSeq: 2, records: [draft('provisioned', null, 'v1'), draft('decommissioned', 'v1', 'v2')] });
     // v1 is CURRENT here and also retired by the evidence: the CURRENT check names it first.
@@ -63,5 +65,11 @@ describe('stores against the evidence', () => {
     const switched = draft('switched', 'v0', 'v1', { runId: 'run-2', rotationId: 'r-2' });
     const ahead = await setup(t, { anchorSeq: 1, records: [draft('provisioned', null, 'v0')], pendingEvents: [switched], confirmed: ['run-1'] });
     assert.deepEqual(await findRollbacks(ahead.evidenceDir, await ahead.read()), []);
+  });
+
+  it('a CURRENT made after the record the log expects is a later run whose evidence went to another log (another runner), no rollback', async (t) => {
+    // The log (this runner's) last made v9 CURRENT long ago; the store's v1 was made since.
+    const s = await setup(t, { anchorSeq: 2, records: [draft('provisioned', null, 'v0'), draft('switched', 'v0', 'v9')] });
+    assert.deepEqual(await findRollbacks(s.evidenceDir, await s.read()), []);
   });
 });
