@@ -95,6 +95,9 @@ export async function rotateRun(ctx: EngineContext, policies: SecretPolicy[], op
         const state = await target.store.read(target.key);
         const actions = planTarget({ ...target, state }, planOptions);
         const recovery = unconfirmedDrafts(state, unlockedMetas.get(target.storeId) as StoreMeta).length > 0;
+        // A store with unconfirmed drafts gets this run's anchor and confirmation even when every
+        // draft is logged already (a run killed after its evidence, before its anchor).
+        if (recovery) touchedStores.add(target.storeId);
         if (recovery || actions.some((a) => isExecutable(a, planOptions.now))) needed.set(target.storeId, target.store);
       } catch (error) {
         rethrowUsage(error);

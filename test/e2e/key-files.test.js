@@ -26,12 +26,15 @@ function project() {
   return { dir, keyFile: join(dir, '.keyshift', 'dev.store.key'), store: join(dir, '.keyshift', 'dev.store') };
 }
 
+// What the user sees: a command's own error on stderr, or (rotate, whose other stores go on) the
+// secret's failed row with its error and hint in the table.
 function assertRefused(result, path, fix) {
-  assert.equal(result.code, 1, result.stderr);
+  const shown = `${result.stdout}\n${result.stderr}`;
+  assert.equal(result.code, 1, shown);
   assertNoStackTrace(assert, result.stderr);
-  assert.ok(result.stderr.includes(path), result.stderr);
-  assert.match(result.stderr, /ERR_KEY_FILE_UNSAFE|does not use it/);
-  assert.match(result.stderr, fix);
+  assert.ok(shown.includes(path), shown);
+  assert.match(shown, /ERR_KEY_FILE_UNSAFE|does not use it/);
+  assert.match(shown, fix);
 }
 
 test('a master key file planted as a symlink before the first run is refused, and no store is written', () => {
