@@ -142,6 +142,7 @@ async function runBatch({ storeName, fault, retries, calls }, t) {
       }
       if (result.killed) problems.push(`${label}: still running after 90 s (killed)`);
       else if (result.code === 1) problems.push(...failureProblems(result).map((p) => `${label}: ${p}`));
+      else if (result.code === 3 && leaseLost(result)) tally.add(storeName, 'blocked by its own lease after a lost reply (exit 3, nothing changed)');
       else if (result.code !== 0) problems.push(`${label}: exit ${result.code} (want 0 or 1): ${result.stdout.slice(0, 300)} ${result.stderr.slice(0, 300)}`);
       cases.push({ victim, label, code: result.code, errorCode: result.code === 1 ? errorCodeOf(result) : null, ms: result.ms });
     }
@@ -189,3 +190,14 @@ async function runBatch({ storeName, fault, retries, calls }, t) {
   }
   return problems;
 }
+
+/**
+ * A lease call whose reply was lost leaves a lease naming no live holder (docs/workflow.md#leases):
+ * the run is blocked, every result `blocked` with ERR_LEASED, and nothing else changed. The reruns
+ * below must still complete the rotation.
+ */
+function leaseLost(result) {
+  const results = jsonOrNull(result)?.results ?? [];
+  return results.length > 0 && results.every((r) => r.outcome === 'skipped' || (r.outcome === 'blocked' && r.error?.code === 'ERR_LEASED')) && results.some((r) => r.outcome === 'blocked');
+}
+
