@@ -17,7 +17,6 @@ export interface CommandStoreSpec {
 }
 
 export const commandStoreSchema = strict({
-  lock: lockSchema.optional(),
   type: z.literal('command'),
   run: z
     .array(z.string().min(1, { error: 'must not be an empty string' }), { error: 'must be a list (argv)' })
@@ -26,6 +25,7 @@ export const commandStoreSchema = strict({
   config: z.record(z.string(), z.unknown(), { error: 'must be a mapping' }).optional().meta({ description: 'Passed to the program in every request (no secrets: it is in the policy).' }),
   key: z.string().regex(/^[A-Za-z0-9._/-]{1,200}$/, { error: 'must be 1-200 characters from letters, digits and . _ / -' }).optional().meta({ description: "Entry name the program is asked about (default: the secret's name)." }),
   timeout: timeoutSchema('30s', 'How long one call may run (default 30s).').optional(),
+  lock: lockSchema.optional(),
 });
 
 export function normaliseCommandStore(store: z.infer<typeof commandStoreSchema>, secretName: string, cwd: string): CommandStoreSpec {

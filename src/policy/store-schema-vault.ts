@@ -22,7 +22,6 @@ export interface VaultKv2StoreSpec {
 const SEGMENTS = /^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/;
 
 export const vaultKv2StoreSchema = strict({
-  lock: lockSchema.optional(),
   type: z.literal('vault-kv2'),
   address: z
     .string()
@@ -41,6 +40,7 @@ export const vaultKv2StoreSchema = strict({
     .meta({ description: 'The field applications read (default value); <field>_PENDING and <field>_PREVIOUS sit beside it while needed.' }),
   namespace: z.string().min(1, { error: 'must not be empty' }).optional().meta({ description: 'Vault Enterprise namespace (default: VAULT_NAMESPACE).' }),
   tokenFile: z.string().min(1, { error: 'must not be empty' }).optional().meta({ description: 'A file holding the token (default: VAULT_TOKEN, else ~/.vault-token).' }),
+  lock: lockSchema.optional(),
 });
 
 export function normaliseVaultKv2Store(store: z.infer<typeof vaultKv2StoreSchema>, cwd: string): VaultKv2StoreSpec {

@@ -22,7 +22,6 @@ const pathField = (example: string, description: string) =>
     .meta({ description });
 
 export const dotenvStoreSchema = strict({
-  lock: lockSchema.optional(),
   type: z.literal('dotenv'),
   path: pathField('.env', 'The .env file; a relative path resolves against the directory keyshift runs in.'),
   name: z
@@ -30,10 +29,10 @@ export const dotenvStoreSchema = strict({
     .regex(ENV_VAR_PATTERN, { error: 'must be a variable name: a letter or _, then letters, digits and _ (e.g. name: WEBHOOK_SIGNING_KEY)' })
     .optional()
     .meta({ description: "The variable holding CURRENT (default: the secret's name upper-cased, - as _); NAME_PENDING and NAME_PREVIOUS hold the others." }),
+  lock: lockSchema.optional(),
 });
 
 export const k8sSecretStoreSchema = strict({
-  lock: lockSchema.optional(),
   type: z.literal('k8s-secret'),
   path: pathField('deploy/k8s/secret.yaml', 'The Secret manifest in a checkout; a relative path resolves against the directory keyshift runs in.'),
   name: z
@@ -50,6 +49,7 @@ export const k8sSecretStoreSchema = strict({
   })
     .optional()
     .meta({ description: 'Git settings of the checkout the manifest is in.' }),
+  lock: lockSchema.optional(),
 });
 
 /** The default variable or data key of a secret: `webhook-signing-key` → `WEBHOOK_SIGNING_KEY`. */
