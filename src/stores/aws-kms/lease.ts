@@ -33,7 +33,7 @@ export async function takeKeyLease(api: KmsApi, alias: string, options: LeaseOpt
     if (!seen) throw leaseHeld(what, null, null); // released between the two calls: the next run takes it
     if (seen.expires > Date.now() && !diedHere(seen.holder)) throw leaseHeld(what, seen.holder, seen.expires);
     const marker = `${lease}/t${seen.created}`;
-    if (!(await createAlias(api, marker, current.KeyId))) throw leaseHeld(what, 'another runner taking over an expired lease', null);
+    await takeMarker(api, marker, current.KeyId, markerTagKey(lease), { ...mine, expires: seen.created }, options.ttlMs, what);
     try {
       const again = await readLease(api, lease, tagKey, options.ttlMs);
       if (again?.created === seen.created) await api.call('DeleteAlias', lease, { AliasName: lease });
@@ -57,6 +57,34 @@ export async function takeKeyLease(api: KmsApi, alias: string, options: LeaseOpt
   );
 }
 
+/**
+ * The take-over marker, with the same compare-and-set. Its owner then names itself in the tag
+ * `keyshift:lease-marker:<hash>` (`expires` there carries the lease incarnation it is for), so a
+ * marker whose owner died on this host (`kill -9` mid take-over) is cleared at once; any other
+ * marker (one whose owner died before its tag) is cleared once older than the ttl, like a lease.
+ * Without this, a marker left by a killed taker would block that key's lease for good.
+ */
+async function takeMarker(api: KmsApi, marker: string, keyId: string, tagKey: string, taker: LeaseRecord, ttlMs: number, what: string): Promise<void> {
+  if (!(await createAlias(api, marker, keyId))) {
+    const left = await readAlias(api, marker);
+    if (left) {
+      const owner = decodeLease((await api.tags(left.keyId)).find((t) => t.Key === tagKey)?.Value);
+      const ownerDied = owner !== null && owner.expires === taker.expires && diedHere(owner.holder);
+      if (!ownerDied && left.created + ttlMs > Date.now()) throw leaseHeld(what, 'another runner taking over an expired lease', null);
+      await api.call('DeleteAlias', marker, { AliasName: marker }).catch(() => undefined);
+    }
+    if (!(await createAlias(api, marker, keyId))) throw leaseHeld(what, 'another runner taking over an expired lease', null);
+  }
+  try {
+    await api.tag(keyId, [{ Key: tagKey, Value: encodeLease(taker) }]);
+  } catch (error) {
+    await api.call('DeleteAlias', marker, { AliasName: marker }).catch(() => undefined);
+    throw error;
+  }
+}
+
+const markerTagKey = (lease: string) => `keyshift:lease-marker:${createHash('sha256').update(lease).digest('hex').slice(0, 16)}`;
+
 /** `alias/keyshift-lease/<name>`, within the 256 characters an alias may have. */
 export function leaseAliasOf(alias: string): string {
   const name = alias.replace(/^alias\//, '');
@@ -77,15 +105,21 @@ async function createAlias(api: KmsApi, name: string, keyId: string): Promise<bo
   }
 }
 
+/** An alias's key and CreationDate; null when it does not exist. */
+async function readAlias(api: KmsApi, name: string): Promise<{ keyId: string; created: number } | null> {
+  const key = await api.describe(name);
+  if (!key?.KeyId) return null;
+  const page = await api.call<KMS.ListAliasesResponse>('ListAliases', name, { KeyId: key.KeyId, Limit: 100 });
+  const entry = page.Aliases?.find((a) => a.AliasName === name);
+  return entry ? { keyId: key.KeyId, created: (entry.CreationDate ?? new Date(0)).getTime() } : null;
+}
+
 /** The lease alias's holder and expiry; null when it does not exist. */
 async function readLease(api: KmsApi, lease: string, tagKey: string, ttlMs: number): Promise<{ holder: string | null; expires: number; created: number } | null> {
-  const key = await api.describe(lease);
-  if (!key?.KeyId) return null;
-  const page = await api.call<KMS.ListAliasesResponse>('ListAliases', lease, { KeyId: key.KeyId, Limit: 100 });
-  const entry = page.Aliases?.find((a) => a.AliasName === lease);
-  if (!entry) return null;
-  const created = (entry.CreationDate ?? new Date(0)).getTime();
-  const record = decodeLease((await api.tags(key.KeyId)).find((t) => t.Key === tagKey)?.Value);
+  const alias = await readAlias(api, lease);
+  if (!alias) return null;
+  const { created } = alias;
+  const record = decodeLease((await api.tags(alias.keyId)).find((t) => t.Key === tagKey)?.Value);
   // A tag older than the alias is a former holder's: the alias's own age decides then.
   const current = record && record.expires >= created ? record : null;
   return { holder: current?.holder ?? null, expires: Math.max(current?.expires ?? 0, created + ttlMs), created };
