@@ -168,6 +168,30 @@ describe('postgres driver only', () => {
     assert.equal(raw.get('2').card, CT(2, 'v2'));
   });
 
+  test('a connection lost in the middle of a batch applies none of it and says so, retryable', async (t) => {
+    const fx = await postgresFixture(t, openDatabase);
+    if (!fx) return;
+    const db = await fx.open();
+    t.after(() => db.close());
+    const table = { table: 'ledger', key: 'id', columns: ['acct'] };
+    const keys = Array.from({ length: 500 }, (_, i) => i + 1);
+    await fx.createTable('ledger', { columns: ['acct'], rows: keys.map((k) => ({ key: k, values: { acct: CT(k) } })) });
+    const batch = await db.readBatch(table, null, 500);
+    // Row 400 is locked: the UPDATE has changed rows before it when it stops to wait, and dies there.
+    await fx.sql('begin');
+    await fx.sql(`select 1 from ${fx.schema}.ledger where id = 400 for update`);
+    const applying = db.applyChanges(table, batch.map((r) => ({ key: r.key, before: r.values, after: { acct: CT(Number(r.key), 'v2') } }))).catch((e) => e);
+    const pid = await waitForLockWait(fx);
+    await fx.sql('select pg_terminate_backend($1)', [pid]);
+    await fx.sql('rollback');
+    const error = await applying;
+    assert.equal(error.code, 'ERR_DATABASE_UNAVAILABLE', error.message);
+    assert.equal(error.retryable, true);
+    assert.ok(error.message.startsWith(`updating ledger: PostgreSQL at ${db.describe}`), error.message);
+    const raw = await fx.rows('ledger', { columns: ['acct'] });
+    assert.deepEqual(keys.filter((k) => raw.get(String(k)).acct !== CT(k)), [], 'no row of the batch changed');
+  });
+
   test('schema.table names and reserved words are quoted; anything else is refused before any SQL', async (t) => {
     const fx = await postgresFixture(t, openDatabase);
     if (!fx) return;
@@ -231,11 +255,11 @@ async function closedPort() {
   return port;
 }
 
-/** Until the driver's UPDATE is waiting on the application's row lock (pg_stat_activity says so). */
+/** The pid of the driver's backend once its statement waits on the fixture's row lock. */
 async function waitForLockWait(fx) {
   for (let i = 0; i < 200; i++) {
-    const { rows } = await fx.client.query("select count(*)::int as n from pg_stat_activity where application_name = 'keyshift-reencrypt' and wait_event_type = 'Lock'");
-    if (rows[0].n > 0) return;
+    const { rows } = await fx.client.query("select pid from pg_stat_activity where application_name = 'keyshift-reencrypt' and pg_backend_pid() = any(pg_blocking_pids(pid))");
+    if (rows.length > 0) return rows[0].pid;
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
   throw new Error('the driver never waited on the row lock');
