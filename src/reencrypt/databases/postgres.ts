@@ -63,6 +63,10 @@ class PostgresDatabase implements ReencryptDatabase {
   }
 
   async ensureCheckpointTable(): Promise<void> {
+    // Looked up first: CREATE … IF NOT EXISTS needs CREATE on the schema even when the table
+    // exists, and a DBA may have created it for a user without that right.
+    const { rows } = await this.#query("SELECT to_regclass('keyshift_reencrypt') IS NOT NULL", [], 'looking for keyshift_reencrypt');
+    if (rows[0]?.[0] === true) return;
     const sql = 'CREATE TABLE IF NOT EXISTS keyshift_reencrypt (id text PRIMARY KEY, state text NOT NULL, updated_at text NOT NULL)';
     try {
       await this.#query(sql, [], 'creating keyshift_reencrypt');
