@@ -228,6 +228,12 @@ describe('postgres driver only', () => {
     for (const text of [db.describe, error.message, error.hint]) {
       assert.ok(!text.includes(password) && !text.includes('wrong-password-canary'), text);
     }
+    const noDatabase = new URL(PG_URL);
+    noDatabase.pathname = '/no_such_database';
+    const missing = await openDatabase({ type: 'postgres', url: noDatabase.toString() }).catch((e) => e);
+    assert.deepEqual([missing.code, missing.exitCode], ['ERR_DATABASE_NOT_FOUND', 2]);
+    assert.match(missing.message, new RegExp(`PostgreSQL at postgres://${url.hostname}:${url.port}/no_such_database: database "no_such_database" does not exist`));
+    assert.ok(!missing.message.includes(password));
     const notUrl = await openDatabase({ type: 'postgres', url: 'host=db password=canary-pw' }).catch((e) => e);
     assert.equal(notUrl.code, 'ERR_POLICY_INVALID');
     assert.ok(!notUrl.message.includes('canary-pw'));
