@@ -21,7 +21,7 @@ export function postgresError(error: unknown, where: string, what: string): Keys
   const e = (error ?? {}) as PgError;
   const code = e.code ?? '';
   const detail = oneLine(e.message ?? String(error));
-  if (NETWORK.has(code) || /connection terminated|timeout expired|connection timeout|Connection terminated/i.test(detail)) {
+  if (NETWORK.has(code) || /connection terminated|timeout expired|connection timeout|not queryable/i.test(detail)) {
     return new KeyshiftError('ERR_DATABASE_UNAVAILABLE', `${what}: PostgreSQL at ${where} did not answer (${code || detail})`, {
       hint: 'start the server or correct host and port in reencrypt.database.url, then rerun (the run resumes from its checkpoint)',
       retryable: true,
