@@ -57,7 +57,7 @@ export function kmsCryptoOperations(state) {
     return { CiphertextBlob: blob, Plaintext: plaintext, KeyId: key.arn };
   }
 
-  return {
+  const operations = {
     Encrypt(input) {
       const plaintext = blobInput(input.Plaintext, 'plaintext', 4096);
       const { key, blob } = encryptUnder(input.KeyId, plaintext, input.EncryptionContext);
@@ -90,6 +90,24 @@ export function kmsCryptoOperations(state) {
       };
     },
   };
+  // DryRun (KMS developer guide, "Testing your permissions"): every check runs, then the call is
+  // refused with DryRunOperationException (HTTP 412 in the service model) instead of answering.
+  return Object.fromEntries(
+    Object.entries(operations).map(([op, run]) => [
+      op,
+      (input) => {
+        const output = run(input);
+        if (input.DryRun === true) throw new AwsError('DryRunOperationException', 'The request would have succeeded, but the DryRun option is set.', 412);
+        return output;
+      },
+    ]),
+  );
+}
+
+/** Which key and which of its material generations sealed a blob (tests of rotation), or undefined. */
+export function blobMaterial(blob) {
+  const parsed = parse(Buffer.from(blob));
+  return parsed && { keyId: parsed.keyId, index: parsed.index };
 }
 
 /** The key id a blob names, or undefined (for logs and deny rules). */

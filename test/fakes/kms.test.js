@@ -29,6 +29,7 @@ import {
   NotFoundException,
 } from '@aws-sdk/client-kms';
 import { startKms } from './kms.js';
+import { blobMaterial } from './kms-crypto.js';
 import { kmsClient } from './clients.js';
 
 let fake;
@@ -249,6 +250,34 @@ test('ReEncrypt moves a ciphertext to another key without exposing it', async ()
   const back = await send(new DecryptCommand({ CiphertextBlob: moved.CiphertextBlob, KeyId: b.Arn }));
   assert.equal(Buffer.from(back.Plaintext).toString(), 'moving');
   await rejects(send(new ReEncryptCommand({ CiphertextBlob: blob, SourceKeyId: b.KeyId, SourceEncryptionContext: { k: 'v' }, DestinationKeyId: b.KeyId })), 'IncorrectKeyException');
+});
+
+test('ReEncrypt to the same key after RotateKeyOnDemand seals under the new material, the context can change', async () => {
+  const { KeyId, Arn } = await newKey();
+  const blob = (await encrypt(KeyId, 'data key', { dk: 'a' })).CiphertextBlob;
+  assert.deepEqual(blobMaterial(blob), { keyId: KeyId, index: 0 });
+  await send(new RotateKeyOnDemandCommand({ KeyId }));
+  const moved = await send(new ReEncryptCommand({ CiphertextBlob: blob, SourceEncryptionContext: { dk: 'a' }, DestinationKeyId: KeyId, DestinationEncryptionContext: { dk: 'b' } }));
+  assert.deepEqual([moved.SourceKeyId, moved.KeyId], [Arn, Arn]);
+  assert.deepEqual(blobMaterial(moved.CiphertextBlob), { keyId: KeyId, index: 1 });
+  assert.equal(await decrypt(moved.CiphertextBlob, { EncryptionContext: { dk: 'b' } }), 'data key');
+  await rejects(send(new ReEncryptCommand({ CiphertextBlob: blob, SourceEncryptionContext: { dk: 'a' } })), 'ValidationException');
+});
+
+test('DryRun runs every check, then answers DryRunOperationException (412) without the result', async () => {
+  const { KeyId } = await newKey();
+  const blob = (await encrypt(KeyId, 'x')).CiphertextBlob;
+  for (const command of [
+    new GenerateDataKeyCommand({ KeyId, KeySpec: 'AES_256', DryRun: true }),
+    new GenerateDataKeyWithoutPlaintextCommand({ KeyId, KeySpec: 'AES_256', DryRun: true }),
+    new DecryptCommand({ CiphertextBlob: blob, DryRun: true }),
+    new ReEncryptCommand({ CiphertextBlob: blob, DestinationKeyId: KeyId, DryRun: true }),
+  ]) {
+    const error = await send(command).catch((e) => e);
+    assert.equal(error.name, 'DryRunOperationException', error.message);
+    assert.equal(error.$metadata.httpStatusCode, 412);
+  }
+  await rejects(send(new DecryptCommand({ CiphertextBlob: blob, EncryptionContext: { wrong: 'context' }, DryRun: true })), 'InvalidCiphertextException');
 });
 
 test('KMS tags use TagKey/TagValue and TagException for reserved keys', async () => {
