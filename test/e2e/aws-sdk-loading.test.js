@@ -2,11 +2,10 @@
 // the debug log only, and the standard AWS endpoint variables and --endpoint-url are honoured.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { spawn } from 'node:child_process';
 import { bin, cli, tempProject, writeFiles, json } from '../helpers/cli.js';
+import { loadedModules as probe } from '../helpers/module-probe.js';
 import { awsEnv, secretsManagerPolicy } from '../helpers/aws.js';
 import { startSecretsManager } from '../fakes/secrets-manager.js';
 import { startKms } from '../fakes/kms.js';
@@ -19,29 +18,7 @@ after(async () => {
   await fake?.close();
 });
 
-// Records every module URL the CLI loads (a resolve hook registered before it starts).
-const PROBE = `
-import { register } from 'node:module';
-register('data:text/javascript,' + encodeURIComponent(\`
-  import { appendFileSync } from 'node:fs';
-  export async function resolve(specifier, context, next) {
-    const result = await next(specifier, context);
-    appendFileSync(process.env.MODULE_LOG, result.url + '\\\\n');
-    return result;
-  }\`));
-`;
-
-function loadedModules(dir, args, env) {
-  const log = join(dir, 'modules.log');
-  writeFileSync(log, '');
-  writeFileSync(join(dir, 'probe.mjs'), PROBE);
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', pathToFileURL(join(dir, 'probe.mjs')).href, bin, ...args], { cwd: dir, env: { ...env, MODULE_LOG: log }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('close', (code) => resolve({ code, stderr, modules: readFileSync(log, 'utf8').split('\n').filter(Boolean) }));
-  });
-}
+const loadedModules = (dir, args, env) => probe(dir, [bin, ...args], env);
 
 const awsModule = (url) => /aws-secrets-manager|aws-kms|@aws-sdk|dist-cjs/.test(url);
 

@@ -5,32 +5,10 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { spawn } from 'node:child_process';
 import { bin, baseEnv, buildRoot, tempProject, writeFiles } from '../helpers/cli.js';
+import { loadedModules as probe } from '../helpers/module-probe.js';
 
-// Records every module URL a process loads (a resolve hook registered before it starts).
-const PROBE = `
-import { register } from 'node:module';
-register('data:text/javascript,' + encodeURIComponent(\`
-  import { appendFileSync } from 'node:fs';
-  export async function resolve(specifier, context, next) {
-    const result = await next(specifier, context);
-    appendFileSync(process.env.MODULE_LOG, result.url + '\\\\n');
-    return result;
-  }\`));
-`;
-
-function loadedModules(dir, argv) {
-  const log = join(dir, 'modules.log');
-  writeFileSync(log, '');
-  writeFileSync(join(dir, 'probe.mjs'), PROBE);
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', pathToFileURL(join(dir, 'probe.mjs')).href, ...argv], { cwd: dir, env: { ...baseEnv(), MODULE_LOG: log }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('close', (code) => resolve({ code, stderr, modules: readFileSync(log, 'utf8').split('\n').filter(Boolean) }));
-  });
-}
+const loadedModules = (dir, argv) => probe(dir, argv, baseEnv());
 
 const pgModule = (url) => /node_modules\/pg(-[a-z-]+)?\/|reencrypt\/databases\/postgres/.test(url);
 
