@@ -72,7 +72,7 @@ export async function rotateCommand(
   const { shard, quotaShare } = shardOption(o, names);
   return withPolicies(g, io, async (ctx, policies) => {
     withQuotaShare(ctx, quotaShare);
-    ctx.signer = await signerFromEnv(io.env, io.cwd); // a bad key stops here, before any change (dry run too)
+    ctx.signer = await signerFromEnv(io.env, io.cwd, ctx.policySigningKey); // a bad key stops here, before any change (dry run too)
     const selection = { names, all: o.all ?? false, envs: o.env ?? [], shard };
     if (o.dryRun) {
       const planned = await planRun(ctx, policies, { ...selection, force: o.force, horizonMs: 0, ticketGate: !o.ticket });
@@ -121,7 +121,7 @@ export async function getCommand(g: GlobalOptions, name: string, o: { env?: stri
 
 export async function rollbackCommand(g: GlobalOptions, name: string, o: { env?: string[]; reason?: string; ticket?: string }, io: Io): Promise<number> {
   return withPolicies(g, io, async (ctx, policies) => {
-    ctx.signer = await signerFromEnv(io.env, io.cwd);
+    ctx.signer = await signerFromEnv(io.env, io.cwd, ctx.policySigningKey);
     const report = await rollbackRun(ctx, policies, { name, envs: o.env ?? [], reason: o.reason, ticket: o.ticket });
     printRotateReport(g, io, report);
     return report.exitCode;
@@ -130,7 +130,7 @@ export async function rollbackCommand(g: GlobalOptions, name: string, o: { env?:
 
 export async function doctorCommand(g: GlobalOptions, names: string[], o: { env?: string[]; fix: boolean }, io: Io): Promise<number> {
   return withPolicies(g, io, async (ctx, policies) => {
-    if (o.fix) ctx.signer = await signerFromEnv(io.env, io.cwd);
+    if (o.fix) ctx.signer = await signerFromEnv(io.env, io.cwd, ctx.policySigningKey);
     const report = await doctorRun(ctx, policies, { names, all: names.length === 0, envs: o.env ?? [], fix: o.fix });
     printDoctorReport(g, io, report, o.fix);
     return report.exitCode;
@@ -196,6 +196,7 @@ export async function withPolicies(
     if (g.json) printJson(io.out, invalidJson(loaded.files, loaded.errors));
     return ExitCode.usage;
   }
+  ctx.policySigningKey = loaded.signingKey ?? null;
   return body(ctx, loaded.policies, loaded.files);
 }
 

@@ -16,6 +16,8 @@ export interface EngineContext {
   aws?: AwsOverrides;
   /** KEYSHIFT_SIGNING_KEY: every run that wrote evidence ends with a `signed` record. */
   signer?: EvidenceSigner | null;
+  /** `signing: { key }` of the policy files (KEYSHIFT_SIGNING_KEY wins over it). */
+  policySigningKey?: string | null;
 }
 
 /** One secret in one environment: the unit the store holds and the planner decides on. */

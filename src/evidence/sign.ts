@@ -49,12 +49,16 @@ export function keyIdOf(key: KeyObject): string {
   return `sha256:${createHash('sha256').update(publicKey.export({ format: 'der', type: 'spki' })).digest('hex')}`;
 }
 
-/** The signer of KEYSHIFT_SIGNING_KEY, or null when it is not set. A bad key is exit 2, before any change. */
-export async function signerFromEnv(env: NodeJS.ProcessEnv, cwd: string): Promise<EvidenceSigner | null> {
-  const setting = env[SIGNING_KEY_VARIABLE];
-  if (setting === undefined || setting === '') return null;
-  const inline = setting.trimStart().startsWith('-----BEGIN');
-  const where = inline ? `${SIGNING_KEY_VARIABLE} (a PEM given inline)` : `${SIGNING_KEY_VARIABLE}=${setting}`;
+/**
+ * The signer of KEYSHIFT_SIGNING_KEY, else of the policies' `signing: { key }`, or null when neither
+ * is set. A bad key is exit 2, before any change.
+ */
+export async function signerFromEnv(env: NodeJS.ProcessEnv, cwd: string, policyKey?: string | null): Promise<EvidenceSigner | null> {
+  const fromEnv = env[SIGNING_KEY_VARIABLE];
+  const setting = fromEnv !== undefined && fromEnv !== '' ? fromEnv : policyKey;
+  if (setting === undefined || setting === null || setting === '') return null;
+  const inline = setting === fromEnv && setting.trimStart().startsWith('-----BEGIN');
+  const where = inline ? `${SIGNING_KEY_VARIABLE} (a PEM given inline)` : setting === fromEnv ? `${SIGNING_KEY_VARIABLE}=${setting}` : `signing.key ${setting} (policies)`;
   const pem = inline ? setting : await fs.readFile(resolve(cwd, setting), 'utf8').catch((error: NodeJS.ErrnoException) => {
     throw usageError(`${where}: cannot read the signing key (${error.code ?? 'unreadable'})`, 'point it at an Ed25519 private key PEM file: openssl genpkey -algorithm ed25519 -out evidence-signing.pem');
   });

@@ -146,3 +146,20 @@ test('a missing or wrong signing key is exit 2 before anything changes, without 
   assert.equal(privateAsPublic.code, 2);
   assert.match(privateAsPublic.stderr, /--public-key signing\.pem is a private key/);
 });
+
+test('signing: { key } at the top of a policy file signs like KEYSHIFT_SIGNING_KEY; a typo in it is a policy error', async () => {
+  const { dir } = project();
+  writeFiles(dir, { 'policies/p.yaml': `signing: { key: signing.pem }\n${policy()}` });
+  const run = await cli(['rotate', '--all'], { cwd: dir, env: env() });
+  assert.equal(run.code, 0, run.stderr);
+  assert.equal(readEvidence(dir).at(-1).event, 'signed');
+  assert.equal((await verify(dir)).code, 0);
+  writeFiles(dir, { 'policies/p.yaml': `signing: { kee: signing.pem }\n${policy()}` });
+  const typo = await cli(['validate'], { cwd: dir, env: env() });
+  assert.equal(typo.code, 2);
+  assert.match(typo.stderr, /^policies\/p\.yaml:1:\d+: .*kee/m);
+  writeFiles(dir, { 'policies/p.yaml': `signing: { key: missing.pem }\n${policy()}` });
+  const missing = await cli(['rotate', '--all', '--force', '--reason', 'x'], { cwd: dir, env: env() });
+  assert.equal(missing.code, 2);
+  assert.match(missing.stderr, /signing\.key missing\.pem \(policies\): cannot read the signing key \(ENOENT\)/);
+});
