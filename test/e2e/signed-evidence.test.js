@@ -65,6 +65,11 @@ test('every run ends with a signed record over the head before it; verify --publ
   assert.deepEqual(json(ok).signatures, { keyId: signed[0].signature.keyId, checked: 2, signedUpTo: records.at(-1).seq });
   const text = await verify(dir);
   assert.match(text.stdout, /signatures: 2 valid with key sha256:[0-9a-f]{64}; every record is signed\n/);
+  // A rollback is a run too: it ends signed.
+  const rollback = await cli(['rollback', 'a', '--reason', 'clients fail'], { cwd: dir, env: signing() });
+  assert.equal(rollback.code, 0, rollback.stderr);
+  assert.deepEqual(readEvidence(dir).slice(-2).map((r) => r.event), ['rolled-back', 'signed']);
+  assert.equal(json(await verify(dir, ['--json'])).signatures.checked, 3);
 });
 
 test('a re-chained log whose anchors were rewritten passes the chain and the anchors, and fails with the key (ERR_SIGNATURE_INVALID)', async () => {
