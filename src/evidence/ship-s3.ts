@@ -100,6 +100,10 @@ function shipError(what: string, error: unknown): KeyshiftError {
   if (name === 'NoSuchBucket') {
     return new KeyshiftError('ERR_SHIP_NO_BUCKET', `${what}: the bucket does not exist (${detail})`, { exitCode: ExitCode.usage, hint: 'check the bucket name in --to (and --region / --endpoint-url)', cause: error });
   }
+  if (name === 'InvalidRequest' && /object lock/i.test(detail)) {
+    // --retain on a bucket whose lock configuration we could not read (no permission to) and lacks it.
+    return new KeyshiftError('ERR_SHIP_NO_OBJECT_LOCK', `${what}: the bucket refuses Object Lock retention (${detail}); nothing was uploaded`, { exitCode: ExitCode.usage, hint: 'ship to a bucket created with Object Lock, or leave out --retain', cause: error });
+  }
   if (name === 'AccessDenied' || name === 'AllAccessDisabled' || name === 'InvalidAccessKeyId' || name === 'SignatureDoesNotMatch') {
     return new KeyshiftError('ERR_SHIP_ACCESS_DENIED', `${what}: access denied by S3 (${detail})`, { hint: `grant ${IAM} to the identity keyshift runs as`, cause: error });
   }

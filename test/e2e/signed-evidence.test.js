@@ -168,3 +168,15 @@ test('signing: { key } at the top of a policy file signs like KEYSHIFT_SIGNING_K
   assert.equal(missing.code, 2);
   assert.match(missing.stderr, /signing\.key missing\.pem \(policies\): cannot read the signing key \(ENOENT\)/);
 });
+
+test('several logs (one per runner): each is checked with the key, an unsigned one named with its code', async () => {
+  const { dir } = project();
+  assert.equal((await cli(['rotate', 'a', '--evidence-dir', 'evidence/one'], { cwd: dir, env: signing() })).code, 0);
+  assert.equal((await cli(['rotate', 'b', '--evidence-dir', 'evidence/two'], { cwd: dir, env: env() })).code, 0);
+  const result = await cli(['evidence', 'verify', 'evidence/one', 'evidence/two', '--public-key', 'signing.pub', '--json'], { cwd: dir, env: env() });
+  assert.equal(result.code, 1, result.stdout + result.stderr);
+  const out = json(result);
+  assert.equal(out.logs[0].ok, true);
+  assert.equal(out.logs[0].signatures, 1);
+  assert.equal(out.logs[1].code, 'ERR_SIGNATURE_MISSING');
+});
