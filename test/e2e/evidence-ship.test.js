@@ -113,6 +113,13 @@ test('--retain on a bucket without Object Lock is refused before any upload (exi
   assert.equal(refused.code, 2, refused.stderr);
   assert.match(refused.stderr, /--retain: bucket plain does not have S3 Object Lock enabled, so nothing can be retained; nothing was uploaded/);
   assert.equal(puts().length, before);
+  // Not allowed to read the bucket's lock configuration: S3 itself refuses the lock headers.
+  const undo = s3.deny({ op: 'GetObjectLockConfiguration' });
+  const unknown = await ship(dir, ['--to', 's3://plain/x/', '--retain', '365d']);
+  undo();
+  assert.equal(unknown.code, 2, unknown.stderr);
+  assert.match(unknown.stderr, /the bucket refuses Object Lock retention \(InvalidRequest: Bucket is missing Object Lock Configuration\); nothing was uploaded/);
+  assert.deepEqual(s3.keys('plain', 'x/'), []);
   const missing = await ship(dir, ['--to', 's3://no-such-bucket/x/']);
   assert.equal(missing.code, 2, missing.stderr);
   assert.match(missing.stderr, /bucket does not exist \(NoSuchBucket/);
