@@ -16,6 +16,7 @@ import { getRun, statusRun } from '../engine/inspect.js';
 import { rollbackRun } from '../engine/rollback-run.js';
 import { scaffold } from './init.js';
 import { verifyMany, verifyWithAnchors } from './verify.js';
+import { readPublicKey, signerFromEnv } from '../evidence/sign.js';
 import { mergeEvidence, resolveSource } from '../evidence/merge.js';
 import { doctorRun } from '../engine/doctor.js';
 import { printDoctorReport } from './doctor-output.js';
@@ -71,6 +72,7 @@ export async function rotateCommand(
   const { shard, quotaShare } = shardOption(o, names);
   return withPolicies(g, io, async (ctx, policies) => {
     withQuotaShare(ctx, quotaShare);
+    ctx.signer = await signerFromEnv(io.env, io.cwd, ctx.policySigningKey); // a bad key stops here, before any change (dry run too)
     const selection = { names, all: o.all ?? false, envs: o.env ?? [], shard };
     if (o.dryRun) {
       const planned = await planRun(ctx, policies, { ...selection, force: o.force, horizonMs: 0, ticketGate: !o.ticket });
@@ -119,6 +121,7 @@ export async function getCommand(g: GlobalOptions, name: string, o: { env?: stri
 
 export async function rollbackCommand(g: GlobalOptions, name: string, o: { env?: string[]; reason?: string; ticket?: string }, io: Io): Promise<number> {
   return withPolicies(g, io, async (ctx, policies) => {
+    ctx.signer = await signerFromEnv(io.env, io.cwd, ctx.policySigningKey);
     const report = await rollbackRun(ctx, policies, { name, envs: o.env ?? [], reason: o.reason, ticket: o.ticket });
     printRotateReport(g, io, report);
     return report.exitCode;
@@ -127,6 +130,7 @@ export async function rollbackCommand(g: GlobalOptions, name: string, o: { env?:
 
 export async function doctorCommand(g: GlobalOptions, names: string[], o: { env?: string[]; fix: boolean }, io: Io): Promise<number> {
   return withPolicies(g, io, async (ctx, policies) => {
+    if (o.fix) ctx.signer = await signerFromEnv(io.env, io.cwd, ctx.policySigningKey);
     const report = await doctorRun(ctx, policies, { names, all: names.length === 0, envs: o.env ?? [], fix: o.fix });
     printDoctorReport(g, io, report, o.fix);
     return report.exitCode;
@@ -159,12 +163,13 @@ export async function initCommand(g: GlobalOptions, dir: string | undefined, io:
   return ExitCode.ok;
 }
 
-export async function verifyCommand(g: GlobalOptions, logs: string[], io: Io): Promise<number> {
+export async function verifyCommand(g: GlobalOptions, logs: string[], io: Io, publicKeyFile?: string): Promise<number> {
+  const publicKey = publicKeyFile === undefined ? null : await readPublicKey(publicKeyFile, io.cwd);
   // One log given is the same check as --evidence-dir; several are one runner's log each.
-  if (logs.length > 1) return verifyMany(g, logs, io, await tryLoadPolicies(g, io));
+  if (logs.length > 1) return verifyMany(g, logs, io, await tryLoadPolicies(g, io), publicKey);
   const [only] = logs;
   if (only !== undefined) g = { ...g, evidenceDir: (await resolveSource(only, resolve(io.cwd, only))).dir };
-  return verifyWithAnchors(g, io, await tryLoadPolicies(g, io));
+  return verifyWithAnchors(g, io, await tryLoadPolicies(g, io), publicKey);
 }
 
 export async function mergeCommand(g: GlobalOptions, logs: string[], out: string, io: Io): Promise<number> {
@@ -191,6 +196,7 @@ export async function withPolicies(
     if (g.json) printJson(io.out, invalidJson(loaded.files, loaded.errors));
     return ExitCode.usage;
   }
+  ctx.policySigningKey = loaded.signingKey ?? null;
   return body(ctx, loaded.policies, loaded.files);
 }
 

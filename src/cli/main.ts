@@ -148,8 +148,9 @@ export async function main(argv: string[], io: Io = { env: process.env, cwd: pro
     .command('verify [logs...]')
     .description('check the evidence chain (or several runners\' logs: dirs or evidence.jsonl files) against the stores\' anchors; exit 1 if one is broken')
     .option('--export <file>', 'check a document written by `evidence export` instead, on its own')
+    .option('--public-key <pem>', 'also check every signature with this Ed25519 public key; exit 1 if one is bad or records are unsigned')
     .addHelpText('after', examplesHelp('evidence verify'))
-    .action(run(async (c, g, logs: string[], o: { export?: string }, io2: Io) => (o.export ? (await import('./report-commands.js')).verifyExportCommand(g, o.export, io2) : c.verifyCommand(g, logs, io2))));
+    .action(run(async (c, g, logs: string[], o: { export?: string; publicKey?: string }, io2: Io) => (o.export ? (await import('./report-commands.js')).verifyExportCommand(g, o.export, io2) : c.verifyCommand(g, logs, io2, o.publicKey))));
   evidence
     .command('merge <logs...>')
     .description('write several runners\' logs as one time-ordered JSONL; each record keeps its chain, seq and hash')

@@ -4,8 +4,8 @@ import { envOption } from './env-option.js';
 import { examplesHelp } from './help-examples.js';
 
 /**
- * Declarations of the read-only compliance commands: `report`, `check`, `evidence export` and
- * `evidence anchors`. Handlers (report-commands.ts) load only when one of them runs.
+ * Declarations of the compliance commands: `report`, `check`, `evidence export`, `evidence ship`
+ * and `evidence anchors`. Handlers (report-commands.ts) load only when one of them runs.
  */
 type Handlers = typeof import('./report-commands.js');
 type Run = (handler: (h: Handlers, g: GlobalOptions, o: any, io: Io) => Promise<number>) => (...args: any[]) => Promise<void>;
@@ -37,6 +37,12 @@ export function registerReportCommands(program: Command, evidence: Command, io: 
     .requiredOption('--rotation <id>', 'the rotation id (r-…)')
     .option('--out <file>', 'write it to this file instead of stdout')
     .action(run((h, g, o, io2) => h.exportCommand(g, o, io2)));
+  evidence
+    .command('ship')
+    .description('copy the evidence not shipped yet to S3 (one object per run, Object Lock retention with --retain); the local log stays the source of truth')
+    .requiredOption('--to <s3-url>', 'where: s3://bucket/prefix/ (objects go under <prefix>YYYY/MM/)')
+    .option('--retain <duration>', 'S3 Object Lock retention in compliance mode, e.g. 365d (the bucket must have Object Lock)')
+    .action(run(async (_h, g, o, io2) => (await import('./ship-command.js')).shipCommand(g, o, io2)));
   evidence
     .command('anchors')
     .description('the evidence anchors (chain id, last seq and hash, time) that each store keeps')

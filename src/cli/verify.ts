@@ -9,12 +9,14 @@ import type { EngineContext } from '../engine/context.js';
 import type { SecretPolicy } from '../policy/types.js';
 import type { GlobalOptions, Io } from './main.js';
 import { printJson } from './output.js';
+import type { KeyObject } from 'node:crypto';
+import { checkSignatures } from '../evidence/sign.js';
 
 /**
  * `evidence verify`: the hash chain, then the anchors (last seq and hash) each store recorded, which
  * catch a log whose last records were cut off. Without loadable policies only the chain is checked.
  */
-export async function verifyWithAnchors(g: GlobalOptions, io: Io, loaded: { ctx: EngineContext; policies: SecretPolicy[] | null }): Promise<number> {
+export async function verifyWithAnchors(g: GlobalOptions, io: Io, loaded: { ctx: EngineContext; policies: SecretPolicy[] | null }, publicKey: KeyObject | null = null): Promise<number> {
   const { anchors, reads } = loaded.policies ? await readStoresForVerify(loaded.ctx, loaded.policies) : { anchors: [], reads: [] };
   const file = evidenceFile(loaded.ctx.evidenceDir);
   const shown = relative(io.cwd, file) || file;
@@ -36,6 +38,15 @@ export async function verifyWithAnchors(g: GlobalOptions, io: Io, loaded: { ctx:
     io.out.stderr(`keyshift: evidence chain broken at ${shown}:${result.line}\n`);
     return ExitCode.failed;
   }
+  // An intact chain, re-chained by someone who can edit files and stores, still fails its signatures.
+  const signatures = publicKey ? await checkSignatures(loaded.ctx.evidenceDir, publicKey) : null;
+  if (signatures && !signatures.ok) {
+    if (g.json) printJson(io.out, { ok: false, file: shown, line: signatures.line, seq: signatures.seq, code: signatures.code, problem: signatures.problem, records: result.records, signatures: { keyId: signatures.keyId, checked: signatures.signatures } });
+    else io.out.stdout(`${shown}:${signatures.line}: ${signatures.code}: ${signatures.problem}\n`);
+    io.out.stderr(`keyshift: ${signatures.code === 'ERR_SIGNATURE_MISSING' ? 'unsigned records' : 'a bad signature'} in ${shown} (${signatures.code})\n`);
+    return ExitCode.failed;
+  }
+  const signed = signatures?.ok ? { keyId: signatures.keyId, checked: signatures.signatures, signedUpTo: signatures.signedUpTo } : undefined;
   // The stores against the log: an intact log says what each store must hold now.
   const stores = (await findRollbacks(loaded.ctx.evidenceDir, reads)).map((p) => ({
     check: p.check, secret: p.target.policy.name, environment: p.target.environment.name, store: p.target.store.location, message: p.message, hint: p.hint,
@@ -48,7 +59,7 @@ export async function verifyWithAnchors(g: GlobalOptions, io: Io, loaded: { ctx:
     return ExitCode.failed;
   }
   if (g.json) {
-    printJson(io.out, { ok: true, file: shown, records: result.records, head: result.head, anchorsChecked: result.anchorsChecked, policiesLoaded: loaded.policies !== null });
+    printJson(io.out, { ok: true, file: shown, records: result.records, head: result.head, anchorsChecked: result.anchorsChecked, policiesLoaded: loaded.policies !== null, ...(signed ? { signatures: signed } : {}) });
   } else if (result.records === 0) {
     io.out.stdout(`${shown}: no evidence yet\n`);
   } else {
@@ -58,6 +69,7 @@ export async function verifyWithAnchors(g: GlobalOptions, io: Io, loaded: { ctx:
         ? `anchors checked: ${result.anchorsChecked} store(s) agree the log is complete\n`
         : 'anchors not checked: the policies could not be loaded, so truncation of the last records cannot be ruled out\n',
     );
+    if (signed) io.out.stdout(`signatures: ${signed.checked} valid with key ${signed.keyId}; every record is signed\n`);
   }
   return ExitCode.ok;
 }
@@ -67,7 +79,7 @@ export async function verifyWithAnchors(g: GlobalOptions, io: Io, loaded: { ctx:
  * against the anchors its stores keep for it (anchors name their chain by the hash of its seq 1),
  * then the stores against every log. Exit 1 if any log is broken.
  */
-export async function verifyMany(g: GlobalOptions, paths: string[], io: Io, loaded: { ctx: EngineContext; policies: SecretPolicy[] | null }): Promise<number> {
+export async function verifyMany(g: GlobalOptions, paths: string[], io: Io, loaded: { ctx: EngineContext; policies: SecretPolicy[] | null }, publicKey: KeyObject | null = null): Promise<number> {
   const sources = [];
   for (const given of paths) sources.push(await resolveSource(given, resolve(io.cwd, given)));
   const { anchors, reads } = loaded.policies ? await readStoresForVerify(loaded.ctx, loaded.policies) : { anchors: [], reads: [] };
@@ -75,7 +87,9 @@ export async function verifyMany(g: GlobalOptions, paths: string[], io: Io, load
   for (const source of sources) {
     const verified = await verifyEvidence(source.dir, anchors);
     const file = relative(io.cwd, evidenceFile(source.dir)) || evidenceFile(source.dir);
-    logs.push(verified.ok ? { file, ok: true, records: verified.records, head: verified.head, anchorsChecked: verified.anchorsChecked } : { file, ok: false, line: verified.line, seq: verified.seq, problem: verified.problem, records: verified.records });
+    const signatures = verified.ok && publicKey ? await checkSignatures(source.dir, publicKey) : null;
+    if (signatures && !signatures.ok) logs.push({ file, ok: false, line: signatures.line, seq: signatures.seq, code: signatures.code, problem: signatures.problem, records: verified.records });
+    else logs.push(verified.ok ? { file, ok: true, records: verified.records, head: verified.head, anchorsChecked: verified.anchorsChecked, ...(signatures?.ok ? { signatures: signatures.signatures } : {}) } : { file, ok: false, line: verified.line, seq: verified.seq, problem: verified.problem, records: verified.records });
   }
   const chains = new Set(logs.flatMap((l) => ('head' in l && l.head ? [l.head.chainId] : [])));
   const anchorsChecked = logs.reduce((n, l) => n + ('anchorsChecked' in l ? (l.anchorsChecked as number) : 0), 0);
@@ -108,7 +122,7 @@ export async function verifyMany(g: GlobalOptions, paths: string[], io: Io, load
     printJson(io.out, { ok, logs, anchorsChecked, otherChains: otherChains.length, stores, policiesLoaded: loaded.policies !== null });
   } else {
     for (const l of logs) {
-      if ('problem' in l) io.out.stdout(`${l.file}:${l.line}: ${l.problem}\n`);
+      if ('problem' in l) io.out.stdout(`${l.file}:${l.line}: ${'code' in l ? `${l.code}: ` : ''}${l.problem}\n`);
       else io.out.stdout(`${l.file}: ${l.records} records, chain intact${l.head ? ` (head seq ${l.head.seq} ${l.head.hash})` : ''}, ${l.anchorsChecked} anchor(s) checked\n`);
     }
     for (const p of stores) io.out.stdout(`${p.check} ${p.secret}/${p.environment}: ${p.message}\n  hint: ${p.hint}\n`);

@@ -9,7 +9,7 @@ import type { Diagnosis, Repair } from './doctor-checks.js';
 import { diagnoseStore, type LockState, type StoreGroup } from './doctor-store.js';
 import { announceDrafts, evidenceDraft } from './evidence-drafts.js';
 import { recoverStoreEvidence } from './evidence-recovery.js';
-import { notifyTargets, startRun } from './run-info.js';
+import { notifyTargets, signRun, startRun } from './run-info.js';
 import { advanceTarget, anchorEvidence } from './runner.js';
 import type { RunInfo } from './steps.js';
 
@@ -77,6 +77,7 @@ export async function repairAll(ctx: EngineContext, input: RepairInput): Promise
     }
 
     await settle();
+    if (wroteEvidence) await signRun(ctx, evidence, run);
     for (const [id, lock] of held) {
       const group = input.groups.find((g) => g.storeId === id) as StoreGroup;
       if (wroteEvidence) await anchorEvidence(group.store, await group.store.readMeta(), evidence, run.runId);

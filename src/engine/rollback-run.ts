@@ -7,7 +7,7 @@ import type { EngineContext } from './context.js';
 import { targetLabel } from './context.js';
 import { recoverEvidence } from './evidence-recovery.js';
 import { unconfirmedDrafts } from './state.js';
-import { notifyTargets, startRun } from './run-info.js';
+import { notifyTargets, signRun, startRun } from './run-info.js';
 import { anchorEvidence, type RotateReport, type RotateResult } from './runner.js';
 import { selectPolicies, targetsOf } from './selection.js';
 import { rollback, rollbackRetired } from './steps.js';
@@ -74,6 +74,7 @@ export async function rollbackRun(ctx: EngineContext, policies: SecretPolicy[], 
       });
     }
     await settle();
+    await signRun(ctx, evidence, run);
     for (const target of targets) {
       if (!lockedStores.delete(target.storeId)) continue;
       await anchorEvidence(target.store, await target.store.readMeta(), evidence, runId);

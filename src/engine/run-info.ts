@@ -1,5 +1,6 @@
 import { isDiskErrorCode } from '../disk-errors.js';
 import type { EvidenceLog } from '../evidence/index.js';
+import { signEvidence } from '../evidence/sign.js';
 import { errorMessage, KeyshiftError } from '../errors.js';
 import { generateValue } from '../generators/index.js';
 import { runHook } from '../hooks/run-hook.js';
@@ -94,4 +95,16 @@ async function sharedValue(target: Target, stores: StoreRegistry): Promise<Secre
 export function notifyTargets(policies: SecretPolicy[]): (secret: string) => NotifyTarget[] {
   const bySecret = new Map(policies.filter((p) => p.notify.length > 0).map((p) => [p.name, p.notify]));
   return (secret) => bySecret.get(secret) ?? [];
+}
+
+/**
+ * The run's last record: a `signed` one over the head (docs/evidence.md#signed-evidence), before the
+ * anchors so that they include it. A failure only leaves these records unsigned (`evidence verify
+ * --public-key` says so) until the next run's signature covers them: the changes stand.
+ */
+export async function signRun(ctx: EngineContext, evidence: EvidenceLog, run: RunInfo): Promise<void> {
+  if (!ctx.signer) return;
+  await signEvidence(evidence, ctx.signer, run).catch((error: unknown) =>
+    ctx.logger.error({ err: errorMessage(error) }, 'could not append the signed record; the next run signs these records'),
+  );
 }

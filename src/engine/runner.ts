@@ -10,7 +10,7 @@ import { recoverStoreEvidence } from './evidence-recovery.js';
 import { isExecutable, planTarget, type PlannedAction } from './planner.js';
 import { decommission, markFailed, provision, resumeRotation, rollback, startRotation, type RunInfo } from './steps.js';
 import { HookFailedError } from './overlap-hooks.js';
-import { notifyTargets, startRun } from './run-info.js';
+import { notifyTargets, signRun, startRun } from './run-info.js';
 import { previousEnvironment, selectPolicies, targetsOf, type Selection } from './selection.js';
 import { mapWithConcurrency } from './concurrency.js';
 import { unconfirmedDrafts } from './state.js';
@@ -238,6 +238,7 @@ export async function rotateRun(ctx: EngineContext, policies: SecretPolicy[], op
     });
     const results = perSecret.flat();
     await settle();
+    if (wroteEvidence) await signRun(ctx, evidence, run);
 
     for (const [id, lock] of locks) {
       const store = targets.find((t) => t.storeId === id)?.store as SecretStore;

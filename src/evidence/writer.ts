@@ -16,8 +16,10 @@ export interface EvidenceLogOptions {
 }
 
 type Fields = Record<string, unknown>;
+/** A record whose fields depend on the head it follows (a `signed` record), made under the lock. */
+type AtHead = (head: EvidenceHead) => EvidenceDraft;
 interface Pending {
-  fields: Fields[];
+  fields: Array<Fields | AtHead>;
   resolve(records: EvidenceRecord[]): void;
   reject(error: unknown): void;
 }
@@ -59,6 +61,19 @@ export class EvidenceLog {
       this.#queue.push({ fields, resolve, reject });
       this.#schedule();
     });
+  }
+
+  /**
+   * Appends the record `make` builds from the head it will follow, decided under the evidence lock
+   * (another process may append meanwhile); nothing when the log is empty. Resolves once fsynced.
+   */
+  async appendAtHead(make: AtHead): Promise<EvidenceRecord | null> {
+    if (this.#closed) throw new KeyshiftError('ERR_EVIDENCE_CLOSED', `evidence log ${this.file} is closed`);
+    const records = await new Promise<EvidenceRecord[]>((resolve, reject) => {
+      this.#queue.push({ fields: [make], resolve, reject });
+      this.#schedule();
+    });
+    return records[0] ?? null;
   }
 
   /** The newest record of the log as it is on disk now (any process), or null when it is empty. */
@@ -107,12 +122,12 @@ export class EvidenceLog {
     }
   }
 
-  async #writeBatch(groups: Fields[][]): Promise<EvidenceRecord[][]> {
+  async #writeBatch(groups: Array<Array<Fields | AtHead>>): Promise<EvidenceRecord[][]> {
     // A full disk or a read-only mount is named with its own code and this log's path.
     return this.#writeBatchOnDisk(groups).catch((error: unknown) => Promise.reject(asDiskError(error, this.file)));
   }
 
-  async #writeBatchOnDisk(groups: Fields[][]): Promise<EvidenceRecord[][]> {
+  async #writeBatchOnDisk(groups: Array<Array<Fields | AtHead>>): Promise<EvidenceRecord[][]> {
     const lock = await this.#lockCreatingDir();
     try {
       const { handle, created } = await this.#open();
@@ -124,7 +139,9 @@ export class EvidenceLog {
         let chainId = head?.chainId ?? null;
         const lines: string[] = [];
         const out = groups.map((group) =>
-          group.map((fields) => {
+          group.flatMap((given) => {
+            if (typeof given === 'function' && chainId === null) return [];
+            const fields = typeof given === 'function' ? draftFields(given({ chainId: chainId as string, seq, hash: prevHash })) : given;
             const { record, line } = sealRecord(++seq, fields, prevHash);
             lines.push(line);
             prevHash = record.hash;

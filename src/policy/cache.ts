@@ -7,7 +7,7 @@ import type { Log } from '../log.js';
 import { policyFiles } from './policy-files.js';
 import type { LoadedPolicies, PolicyProblem } from './types.js';
 
-const FORMAT = 4;
+const FORMAT = 5;
 /** Results kept; older ones are removed when a new one is written. */
 const KEEP = 64;
 
@@ -88,7 +88,7 @@ function readCached(file: string, inputs: Buffer): LoadedPolicies | null {
     if (newline < 0 || !bytes.subarray(newline + 1).equals(inputs)) return null;
     const parsed = JSON.parse(bytes.toString('utf8', 0, newline)) as LoadedPolicies & { format?: number };
     if (parsed.format !== FORMAT || !Array.isArray(parsed.policies) || !Array.isArray(parsed.files)) return null;
-    return { policies: parsed.policies, files: parsed.files, warnings: parsed.warnings ?? [], errors: [] };
+    return { policies: parsed.policies, files: parsed.files, warnings: parsed.warnings ?? [], errors: [], signingKey: parsed.signingKey ?? null };
   } catch {
     return null;
   }
@@ -97,7 +97,7 @@ function readCached(file: string, inputs: Buffer): LoadedPolicies | null {
 async function writeCached(dir: string, file: string, loaded: LoadedPolicies, inputs: Buffer): Promise<void> {
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const temp = `${file}.${randomBytes(4).toString('hex')}.tmp`;
-  const result = JSON.stringify({ format: FORMAT, policies: loaded.policies, files: loaded.files, warnings: loaded.warnings });
+  const result = JSON.stringify({ format: FORMAT, policies: loaded.policies, files: loaded.files, warnings: loaded.warnings, signingKey: loaded.signingKey ?? null });
   await writeFile(temp, Buffer.concat([Buffer.from(`${result}\n`), inputs]), { mode: 0o600 });
   await rename(temp, file);
   const names = (await readdir(dir)).filter((name) => name.startsWith('policies-') && name.endsWith('.json'));

@@ -19,14 +19,20 @@ export async function loadPolicies(target: string, options: { cwd: string }): Pr
   const warnings: PolicyProblem[] = [];
   const files: string[] = [];
   const entries: SecretEntry[] = [];
+  const signing: Array<{ file: string; key: string }> = [];
   for (const path of await policyFiles(resolve(cwd, target), cwd, errors)) {
     const file = displayPath(path, cwd);
     files.push(file);
     // One push per item: spreading a huge file's entries could exceed the call-argument limit.
-    for (const entry of await loadFile(path, file, cwd, errors, warnings)) entries.push(entry);
+    for (const entry of await loadFile(path, file, cwd, errors, warnings, signing)) entries.push(entry);
   }
   for (const problem of crossCheckSecrets(entries)) errors.push(problem);
-  return { policies: uniquePolicies(entries), errors: ordered(errors, files), warnings: ordered(warnings, files), files };
+  const keys = [...new Set(signing.map((s) => s.key))];
+  if (keys.length > 1) {
+    const [, second] = signing.filter((s, i) => signing.findIndex((t) => t.key === s.key) === i);
+    errors.push({ file: second?.file ?? files[0] ?? target, line: 1, col: 1, message: `signing.key is set to different keys in ${signing.map((s) => s.file).join(' and ')}; one run signs with one key: set it in one file only` });
+  }
+  return { policies: uniquePolicies(entries), errors: ordered(errors, files), warnings: ordered(warnings, files), files, signingKey: keys[0] ?? null };
 }
 
 /**
@@ -40,6 +46,7 @@ async function loadFile(
   cwd: string,
   errors: PolicyProblem[],
   warnings: PolicyProblem[],
+  signing: Array<{ file: string; key: string }>,
 ): Promise<SecretEntry[]> {
   let text: string;
   try {
@@ -56,6 +63,8 @@ async function loadFile(
       return chunked.entries;
     }
     const parsed = parseFile(text, file, errors, warnings);
+    const key = (parsed?.data.signing as { key?: unknown } | undefined)?.key;
+    if (typeof key === 'string' && key !== '') signing.push({ file, key });
     return parsed ? validateFile(parsed.source, parsed.data, cwd, errors) : [];
   });
 }

@@ -283,10 +283,17 @@ const secretsList = <Item extends z.ZodType>(item: Item) =>
     .min(1, { error: 'is empty; add at least one secret or delete the file' })
     .meta({ description: 'The secrets this file rotates.' });
 
-export const policyFileSchema = strict({ secrets: secretsList(secretSchema) });
+/** `signing: { key }` at the top of a policy file: the evidence signing key (docs/evidence.md#signed-evidence). */
+const signingSchema = strict({
+  key: z.string().min(1, { error: 'is empty; give the path of an Ed25519 private key PEM' }).meta({ description: 'Path of an Ed25519 private key PEM (relative to where keyshift runs); KEYSHIFT_SIGNING_KEY wins over it.' }),
+})
+  .optional()
+  .meta({ description: 'Sign the evidence: every run ends with a signed record (docs/evidence.md#signed-evidence).' });
+
+export const policyFileSchema = strict({ secrets: secretsList(secretSchema), signing: signingSchema });
 
 /** The file level alone: the loader checks each item with `secretSchema` (one pass per secret). */
-export const policyFileShapeSchema = strict({ secrets: secretsList(z.unknown()) });
+export const policyFileShapeSchema = strict({ secrets: secretsList(z.unknown()), signing: signingSchema });
 
 export type PolicyFileInput = z.input<typeof policyFileSchema>;
 export type SecretInput = z.output<typeof secretSchema>;

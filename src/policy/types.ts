@@ -203,4 +203,6 @@ export interface LoadedPolicies {
   errors: PolicyProblem[];
   warnings: PolicyProblem[];
   files: string[];
+  /** `signing: { key }` of a policy file, if one sets it: the evidence signing key's path. */
+  signingKey?: string | null;
 }

@@ -48,7 +48,7 @@ const badPolicies = [
   ['comments only', '# nothing here\n', [[1, 1, 'the file is empty']]],
   ['no secrets list', 'secret: []\n', [
     [1, 1, 'secrets: missing; a policy file holds a "secrets:" list'],
-    [1, 1, 'unknown key "secret"; allowed keys: secrets'],
+    [1, 1, 'unknown key "secret"; allowed keys: secrets, signing'],
   ]],
   ['secrets is not a list', 'secrets: api-key\n', [[1, 10, 'secrets: expected a list, got a string']]],
   ['empty secrets list', 'secrets: []\n', [[1, 10, 'secrets: is empty; add at least one secret']]],
