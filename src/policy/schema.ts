@@ -8,6 +8,7 @@ import { commandStoreSchema } from './store-schema-command.js';
 import { pluginStoreSchema } from './store-schema-plugin.js';
 import { lockSchema } from './lock-schema.js';
 import { valueRulesSchema, valueRulesFitGenerator } from './schema-validate.js';
+import { awsTagsSchema } from './schema-aws-tags.js';
 
 /**
  * The zod schema of one policy FILE, as the user writes it (before normalisation in load.ts).
@@ -141,6 +142,7 @@ const secretsManagerStoreSchema = strict({
     .optional()
     .meta({ description: 'Client-side request rates shared by all rotations of a run (AWS quotas per account and Region).' }),
   lock: lockSchema.optional(),
+  tags: awsTagsSchema.optional(),
 });
 
 export const KMS_ALIAS_PATTERN = /^alias\/[A-Za-z0-9/_-]{1,250}$/;
@@ -166,6 +168,7 @@ const kmsStoreSchema = strict({
     .optional()
     .meta({ description: 'Client-side request rates shared by all rotations of a run (KMS quotas per account and Region).' }),
   lock: lockSchema.optional(),
+  tags: awsTagsSchema.optional(),
 });
 
 export const storeSchema = z

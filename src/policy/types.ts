@@ -1,5 +1,6 @@
 import type { LockSpec } from './lock-schema.js';
 import type { ValueRules } from './schema-validate.js';
+import type { RotationTagKeys } from './schema-aws-tags.js';
 /** Policies after validation and normalisation: durations in ms, paths absolute. */
 import type { PluginStoreSpec } from './store-schema-plugin.js';
 
@@ -58,6 +59,8 @@ export interface SecretsManagerStoreSpec {
   /** Let the first `rotate` create the secret (otherwise a missing secret is an error). */
   createIfMissing: boolean;
   quotas: SecretsManagerQuotas;
+  /** `tags:` (opt-in): the keys of the rotated-by / rotated-at / rotation-ticket tags; null = none. */
+  tags: RotationTagKeys | null;
 }
 
 export interface KmsStoreSpec {
@@ -76,6 +79,8 @@ export interface KmsStoreSpec {
   /** mode managed: KMS's automatic rotation period, the policy's interval in days (90-2560). */
   rotationPeriodDays: number | null;
   quotas: { controlPlanePerSecond: number; readsPerSecond: number };
+  /** `tags:` (opt-in): tags on the key that becomes CURRENT; null = none. */
+  tags: RotationTagKeys | null;
 }
 
 export interface DotenvStoreSpec {
