@@ -167,3 +167,25 @@ test('bad validate: rules are policy errors naming file:line:col, the field and 
   for (const pattern of expect) assert.ok(lines.some((line) => pattern.test(line)), `no line matches ${pattern}:\n${result.stderr}`);
   assert.equal(lines.length, expect.length, result.stderr);
 });
+
+test('validate --values reads Secrets Manager values through the SDK and prints none of them', async () => {
+  const { startSecretsManager } = await import('../fakes/secrets-manager.js');
+  const { awsEnv, secretsManagerPolicy } = await import('../helpers/aws.js');
+  const { cli } = await import('../helpers/cli.js');
+  const sm = await startSecretsManager({});
+  try {
+    sm.seed('app/weak', { value: CANARY });
+    sm.seed('app/strong', { value: GOOD });
+    const dir = tempProject('keyshift-values-');
+    const rules = '\n    validate: { minLength: 24, forbidRepeats: 4 }';
+    writeFiles(dir, { 'policies/aws.yaml': secretsManagerPolicy(sm.endpoint, [{ name: 'weak', secretId: 'app/weak' }, { name: 'strong', secretId: 'app/strong' }]).replaceAll('    environments:', `${rules.slice(1)}\n    environments:`) });
+    const result = await cli(['validate', '--values', '--json'], { cwd: dir, env: awsEnv() });
+    assert.equal(result.code, 1, result.stderr);
+    const values = json(result).values;
+    assert.deepEqual(values.map((v) => [v.secret, v.status, v.failed.map((f) => f.rule)]), [['weak', 'rejected', ['minLength', 'forbidRepeats']], ['strong', 'ok', []]]);
+    assertNotPrinted(result.stdout, result.stderr);
+    assert.equal(sm.inspect('app/weak').versions.length, 1, 'nothing was written');
+  } finally {
+    await sm.close();
+  }
+});
