@@ -10,6 +10,7 @@ const EXAMPLES: Record<string, Array<[what: string, command: string]>> = {
   validate: [
     ['Check every policy in ./policies', 'keyshift validate'],
     ['Check one file, as JSON (for CI)', 'keyshift validate -p policies/secrets.yaml --json'],
+    ['Check the values in the stores against the validate: rules (no value is printed)', 'keyshift validate --values'],
   ],
   schema: [['Save the JSON Schema for your editor', 'keyshift schema > keyshift.schema.json']],
   plan: [

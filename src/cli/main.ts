@@ -67,9 +67,15 @@ export async function main(argv: string[], io: Io = { env: process.env, cwd: pro
     .action(run((c, g, dir: string | undefined, _o, io2: Io) => c.initCommand(g, dir, io2)));
   program
     .command('validate')
-    .description('check every policy; errors as file:line:col: message (exit 2)')
+    .description('check every policy; errors as file:line:col: message (exit 2); --values also checks the stored values')
+    .option('--values', "also check each CURRENT value against its secret's validate: rules (prints no value; exit 1 if one fails)", false)
+    .addOption(envOption())
     .addHelpText('after', examplesHelp('validate'))
-    .action(run((c, g, _o, io2: Io) => c.validateCommand(g, io2)));
+    .action(run(async (c, g, o: { values: boolean; env?: string[] }, io2: Io) => {
+      if (o.values) return (await import('./validate-values.js')).validateValuesCommand(g, o, io2);
+      if (o.env) throw usageError('--env goes with --values (policies are checked as a whole)', 'e.g. keyshift validate --values --env prod');
+      return c.validateCommand(g, io2);
+    }));
   program
     .command('schema')
     .description('print the JSON Schema of policy files (for editors)')

@@ -8,6 +8,7 @@ import { notify } from '../notify/webhook.js';
 import type { NotifyTarget, SecretPolicy } from '../policy/types.js';
 import type { EngineContext } from './context.js';
 import { newRunId, operatorName } from './ids.js';
+import { acceptNewValue } from './value-gate.js';
 import type { RunInfo } from './steps.js';
 import type { Target } from './context.js';
 import type { SecretValue } from '../secret-value.js';
@@ -41,7 +42,8 @@ export function startRun(
     generate: async (target) => {
       const generator = target.policy.generator;
       if (!generator) throw new KeyshiftError('ERR_INTERNAL', `${target.policy.name} has no generator (its store makes its own keys)`);
-      return (await sharedValue(target, stores)) ?? generateValue(generator, { cwd: ctx.cwd, env: ctx.env });
+      const value = (await sharedValue(target, stores)) ?? (await generateValue(generator, { cwd: ctx.cwd, env: ctx.env }));
+      return acceptNewValue(target, value);
     },
     runHook: (hook, context) => runHook(hook, { ...context, cwd: ctx.cwd, env: ctx.env, log: ctx.logger }),
     warn: (message) => ctx.logger.warn({}, message),

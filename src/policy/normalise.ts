@@ -8,6 +8,8 @@ import { normaliseCommandStore } from './store-schema-command.js';
 import { normalisePluginStore } from './store-schema-plugin.js';
 import type { CommandHook, GeneratorSpec, HookSpec, NotifyTarget, SecretPolicy, SourcePosition, StoreSpec } from './types.js';
 import { withLock } from './lock-schema.js';
+import { normaliseValueRules } from './schema-validate.js';
+import { normaliseAwsTags } from './schema-aws-tags.js';
 
 /** The default timeout of a command generator, as written in docs/policies.md. */
 export const DEFAULT_COMMAND_TIMEOUT = '30s';
@@ -73,6 +75,7 @@ export function normaliseSecret(input: SecretInput, sources: SecretSources, cwd:
     sharedValue: input.sharedValue ?? false,
     exportAs: input.exportAs ?? null,
     notify: (input.notify ?? []).map(normaliseNotifyTarget),
+    validate: normaliseValueRules(input.validate),
     source: sources.secret,
   };
 }
@@ -168,6 +171,7 @@ function normaliseStore(store: EnvironmentInput['store'], secret: SecretInput, c
       createIfMissing: store.createIfMissing ?? false,
       rotationPeriodDays: store.mode === 'managed' ? Math.round(durationMs(secret.interval) / 86_400_000) : null,
       quotas: { controlPlanePerSecond: store.quotas?.controlPlanePerSecond ?? 5, readsPerSecond: store.quotas?.readsPerSecond ?? 100 },
+      tags: normaliseAwsTags(store.tags),
     };
   }
   return {
@@ -183,6 +187,7 @@ function normaliseStore(store: EnvironmentInput['store'], secret: SecretInput, c
       readsPerSecond: store.quotas?.readsPerSecond ?? 10_000,
       tagWritesPerSecond: store.quotas?.tagWritesPerSecond ?? 50,
     },
+    tags: normaliseAwsTags(store.tags),
   };
 }
 

@@ -7,6 +7,8 @@ import { vaultKv2StoreSchema } from './store-schema-vault.js';
 import { commandStoreSchema } from './store-schema-command.js';
 import { pluginStoreSchema } from './store-schema-plugin.js';
 import { lockSchema } from './lock-schema.js';
+import { valueRulesSchema, valueRulesFitGenerator } from './schema-validate.js';
+import { awsTagsSchema } from './schema-aws-tags.js';
 
 /**
  * The zod schema of one policy FILE, as the user writes it (before normalisation in load.ts).
@@ -140,6 +142,7 @@ const secretsManagerStoreSchema = strict({
     .optional()
     .meta({ description: 'Client-side request rates shared by all rotations of a run (AWS quotas per account and Region).' }),
   lock: lockSchema.optional(),
+  tags: awsTagsSchema.optional(),
 });
 
 export const KMS_ALIAS_PATTERN = /^alias\/[A-Za-z0-9/_-]{1,250}$/;
@@ -165,6 +168,7 @@ const kmsStoreSchema = strict({
     .optional()
     .meta({ description: 'Client-side request rates shared by all rotations of a run (KMS quotas per account and Region).' }),
   lock: lockSchema.optional(),
+  tags: awsTagsSchema.optional(),
 });
 
 export const storeSchema = z
@@ -268,6 +272,7 @@ export const secretSchema = strict({
     .array(z.string().regex(/^\S+$/, { error: 'must be one control id without spaces, e.g. SOC2-CC6.1' }))
     .optional()
     .meta({ description: 'Compliance controls this rotation satisfies, e.g. [SOC2-CC6.1, ISO27001-A.8.24]; `keyshift report` groups by them (default none).' }),
+  validate: valueRulesSchema.optional(),
 })
   .check(keyOrValueRules)
   .meta({
@@ -301,6 +306,7 @@ export type SecretInput = z.output<typeof secretSchema>;
 type SecretShape = {
   interval?: unknown;
   generator?: unknown;
+  validate?: unknown;
   environments?: Array<{ store?: { type?: string; mode?: string }; deploy?: unknown[]; verify?: unknown[] }>;
 };
 
@@ -320,8 +326,13 @@ function keyOrValueRules(ctx: z.core.ParsePayload<SecretShape>): void {
   }
   if (kms.length > 0 && kms.every(Boolean)) {
     if (value.generator !== undefined) fail(['generator'], 'does not apply to aws-kms keys (KMS makes the key material); remove it');
+    if (value.validate !== undefined) fail(['validate'], 'does not apply to aws-kms keys (their key material never leaves KMS); remove it');
   } else if (value.generator === undefined) {
     fail(['generator'], 'missing; add it, e.g. generator: { type: random, bytes: 32 }');
+  } else {
+    valueRulesFitGenerator(value as Parameters<typeof valueRulesFitGenerator>[0], fail, (g) =>
+      new Set(typeof g.chars === 'string' ? g.chars : CHARSETS[(g.charset as CharsetName | undefined) ?? 'alphanumeric']).size,
+    );
   }
   environments.forEach((environment, index) => {
     if (environment.store?.mode !== 'managed') return;

@@ -1,4 +1,6 @@
 import type { LockSpec } from './lock-schema.js';
+import type { ValueRules } from './schema-validate.js';
+import type { RotationTagKeys } from './schema-aws-tags.js';
 /** Policies after validation and normalisation: durations in ms, paths absolute. */
 import type { PluginStoreSpec } from './store-schema-plugin.js';
 
@@ -57,6 +59,8 @@ export interface SecretsManagerStoreSpec {
   /** Let the first `rotate` create the secret (otherwise a missing secret is an error). */
   createIfMissing: boolean;
   quotas: SecretsManagerQuotas;
+  /** `tags:` (opt-in): the keys of the rotated-by / rotated-at / rotation-ticket tags; null = none. */
+  tags: RotationTagKeys | null;
 }
 
 export interface KmsStoreSpec {
@@ -75,6 +79,8 @@ export interface KmsStoreSpec {
   /** mode managed: KMS's automatic rotation period, the policy's interval in days (90-2560). */
   rotationPeriodDays: number | null;
   quotas: { controlPlanePerSecond: number; readsPerSecond: number };
+  /** `tags:` (opt-in): tags on the key that becomes CURRENT; null = none. */
+  tags: RotationTagKeys | null;
 }
 
 export interface DotenvStoreSpec {
@@ -188,6 +194,8 @@ export interface SecretPolicy {
   /** The variable `run` / `env` export the CURRENT value as; null = the name upper-cased, - → _. */
   exportAs: string | null;
   notify: NotifyTarget[];
+  /** `validate:` rules every new value passes before it is stored; null = none. */
+  validate: ValueRules | null;
   source: SourcePosition;
 }
 

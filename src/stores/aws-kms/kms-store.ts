@@ -3,6 +3,8 @@ import { ExitCode, KeyshiftError } from '../../errors.js';
 import type { KmsStoreSpec } from '../../policy/types.js';
 import { SecretValue } from '../../secret-value.js';
 import type { EntryLease, EntryMeta, EntryState, LeaseOptions, LockOptions, RetiredVersion, SecretStore, StoreCapabilities, StoreContext, StoreLock, StoreMeta, VersionInfo, VersionOp } from '../contract.js';
+import { rotationTags } from '../aws/rotation-tags.js';
+import type { RotationTagKeys } from '../../policy/schema-aws-tags.js';
 import { countOtherTags, decodeRecord, effectiveMeta, encodeRecord, TAG_PREFIX, type KeyLabels, type StoredRecord } from '../aws/meta-tags.js';
 import { LocalStoreState } from '../aws/state-dir.js';
 import { KmsApi, type KeyMetadata, type Sdk } from './kms-api.js';
@@ -40,6 +42,7 @@ export class KmsStore implements SecretStore {
   readonly #managed: ManagedRotation | null;
   readonly #pendingWindowDays = new Map<string, number>();
   readonly #createIfMissing = new Set<string>();
+  readonly #rotationTags = new Map<string, RotationTagKeys>();
 
   constructor(
     private readonly spec: KmsStoreSpec,
@@ -56,6 +59,7 @@ export class KmsStore implements SecretStore {
   configureEntry(spec: KmsStoreSpec): void {
     this.#pendingWindowDays.set(spec.key, spec.pendingWindowDays);
     if (spec.createIfMissing) this.#createIfMissing.add(spec.key);
+    if (spec.tags) this.#rotationTags.set(spec.key, spec.tags);
     this.#managed?.configure(spec.key, spec);
   }
 
@@ -91,8 +95,10 @@ export class KmsStore implements SecretStore {
     const snapshot = await this.#snapshot(alias);
     if (!snapshot) return this.#provision(alias, ops, meta);
     refuseUnusableKey(alias, snapshot.current);
+    // The opt-in rotated-by/-at/ticket tags go on the key that becomes CURRENT, with its record.
+    const own = rotationTags(this.#rotationTags.get(alias), ops, meta);
     if (this.#managed) {
-      await this.#managed.apply(alias, snapshot, ops, meta, (record) => this.#writeRecord(snapshot.current.KeyId as string, record, snapshot.otherTags));
+      await this.#managed.apply(alias, snapshot, ops, meta, (record) => this.#writeRecord(snapshot.current.KeyId as string, record, snapshot.otherTags, own));
       return (await this.read(alias)) as EntryState;
     }
     const before = this.#toState(snapshot);
@@ -117,7 +123,7 @@ export class KmsStore implements SecretStore {
     const home = (): string => (promoted ? (keys[promoted.versionId] ?? keyIdOf(promoted.versionId, snapshot.record)) : currentId);
     const homeReady = !ops.some((op) => op.type === 'restore' || (op.type === 'create' && !keys[op.versionId]));
     let recordOn = homeReady ? home() : currentId;
-    await this.#writeRecord(recordOn, record, snapshot.otherTags);
+    await this.#writeRecord(recordOn, record, snapshot.otherTags, promoted && recordOn === home() ? own : []);
     for (const op of ops) {
       if (op.type === 'create') {
         if (keys[op.versionId]) continue;
@@ -128,7 +134,7 @@ export class KmsStore implements SecretStore {
       } else if (op.type === 'promote') {
         if (recordOn !== home()) {
           recordOn = home();
-          await this.#writeRecord(recordOn, { ...record, keys }, snapshot.otherTags);
+          await this.#writeRecord(recordOn, { ...record, keys }, snapshot.otherTags, own);
         }
         if ((await this.#api.describe(alias))?.KeyId !== recordOn) await this.#api.call('UpdateAlias', alias, { AliasName: alias, TargetKeyId: recordOn });
         for (const versionId of plan.alsoRetire) await this.#retireKey(alias, keyIdOf(versionId, snapshot.record));
@@ -158,7 +164,7 @@ export class KmsStore implements SecretStore {
       });
     }
     const versionId = (await this.#api.tags(keyId)).find((t) => t.Key === VERSION_TAG)?.Value ?? first.versionId;
-    await this.#writeRecord(keyId, { ...record, keys: { [versionId]: keyId } }, 0);
+    await this.#writeRecord(keyId, { ...record, keys: { [versionId]: keyId } }, 0, rotationTags(this.#rotationTags.get(alias), ops, meta));
     await this.#api.call('CreateAlias', alias, { AliasName: alias, TargetKeyId: keyId });
     return (await this.read(alias)) as EntryState;
   }
@@ -215,7 +221,9 @@ export class KmsStore implements SecretStore {
       if (keyId && keyId !== current.KeyId && !keys.has(keyId)) keys.set(keyId, await this.#api.describe(keyId));
     }
     const rotations = this.#managed ? await this.#managed.rotations(current.KeyId) : [];
-    return { current, record, otherTags: countOtherTags(tags), keys, rotations };
+    const optIn = this.#rotationTags.get(alias);
+    const optInKeys = new Set([optIn?.rotatedBy, optIn?.rotatedAt, optIn?.ticket]);
+    return { current, record, otherTags: countOtherTags(tags.filter((t) => !optInKeys.has(t.Key))), keys, rotations };
   }
 
   #toState(snapshot: Snapshot): EntryState {
@@ -257,8 +265,9 @@ export class KmsStore implements SecretStore {
       .map((id) => ({ id, retiredAt: retiredAt.toISOString(), resourceId: keys[id] ?? id, restorableUntil: new Date(retiredAt.getTime() + days * 86_400_000).toISOString() }));
   }
 
-  async #writeRecord(keyId: string, record: StoredRecord, otherTags: number): Promise<void> {
-    await this.#api.tag(keyId, encodeRecord(record, otherTags));
+  /** `otherTags` counts the key's tags that are neither keyshift's record nor `own` (the opt-in tags written with it). */
+  async #writeRecord(keyId: string, record: StoredRecord, otherTags: number, own: Array<{ Key: string; Value: string }> = []): Promise<void> {
+    await this.#api.tag(keyId, [...encodeRecord(record, otherTags + own.length), ...own]);
   }
 
   /**
@@ -277,7 +286,10 @@ export class KmsStore implements SecretStore {
     const current = snapshot.current;
     const currentId = current.KeyId as string;
     const policy = (await this.#api.call<KMS.GetKeyPolicyResponse>('GetKeyPolicy', currentId, { KeyId: currentId, PolicyName: 'default' })).Policy;
-    const ownTags = (await this.#api.tags(currentId)).filter((t) => !t.Key.startsWith(TAG_PREFIX));
+    // The new key takes the current key's own tags, but not its rotated-by/-at/ticket: they are set at its switch.
+    const optIn = this.#rotationTags.get(alias);
+    const optInKeys = new Set([optIn?.rotatedBy, optIn?.rotatedAt, optIn?.ticket]);
+    const ownTags = (await this.#api.tags(currentId)).filter((t) => !t.Key.startsWith(TAG_PREFIX) && !optInKeys.has(t.Key));
     const rotationId = meta.rotation?.rotationId ?? 'unknown';
     return this.#createOnce(alias, versionId, {
       ...(policy ? { Policy: policy } : {}),

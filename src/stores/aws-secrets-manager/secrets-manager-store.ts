@@ -5,7 +5,9 @@ import { SecretValue } from '../../secret-value.js';
 import type { EntryLease, EntryMeta, EntryState, LeaseOptions, LockOptions, SecretStore, StoreFinding, StoreContext, StoreLock, StoreMeta, VersionOp } from '../contract.js';
 import { clientConfig, quietClient } from '../aws/client-config.js';
 import { isNotFound, toKeyshiftError } from '../aws/errors.js';
-import { countOtherTags, decodeRecord, effectiveMeta, encodeRecord, type StoredRecord } from '../aws/meta-tags.js';
+import { decodeRecord, effectiveMeta, encodeRecord, TAG_PREFIX, type StoredRecord } from '../aws/meta-tags.js';
+import { assertTagRoom, otherTagCount, rotationTags } from '../aws/rotation-tags.js';
+import type { RotationTagKeys } from '../../policy/schema-aws-tags.js';
 import { LocalStoreState } from '../aws/state-dir.js';
 import { QuotaGate } from '../aws/token-bucket.js';
 import { AWSCURRENT, AWSPENDING, AWSPREVIOUS, foreignPending, foreignPendingText, holderOf, isApplied, toVersions, type Labels } from './labels.js';
@@ -35,6 +37,7 @@ export class SecretsManagerStore implements SecretStore {
   readonly #local: LocalStoreState;
   readonly #log: StoreContext['log'];
   readonly #createIfMissing = new Set<string>();
+  readonly #rotationTags = new Map<string, RotationTagKeys>();
   /** Labels of each secret's last description, for readValue's stage. */
   readonly #labels = new Map<string, Labels>();
 
@@ -58,6 +61,7 @@ export class SecretsManagerStore implements SecretStore {
 
   configureEntry(spec: SecretsManagerStoreSpec): void {
     if (spec.createIfMissing) this.#createIfMissing.add(spec.key);
+    if (spec.tags) this.#rotationTags.set(spec.key, spec.tags);
   }
 
   async read(key: string): Promise<EntryState | null> {
@@ -148,7 +152,11 @@ export class SecretsManagerStore implements SecretStore {
       created: pruneCreated({ ...createdNow(ops), ...stored?.created }, labels, ops),
       retired: [...(stored?.retired ?? []), ...retiredBy(ops, labels)].slice(-5),
     };
-    await this.#call('tags', `TagResource on ${key}`, new this.#sdk.TagResourceCommand({ SecretId: key, Tags: encodeRecord(record, countOtherTags(description.Tags ?? [])) }));
+    // The opt-in rotated-by/-at/ticket tags ride on the same call as the record (one TagResource).
+    const own = rotationTags(this.#rotationTags.get(key), ops, meta);
+    const tags = [...encodeRecord(record, otherTagCount(description.Tags ?? [], own, TAG_PREFIX)), ...own];
+    assertTagRoom(`secret ${key}`, description.Tags ?? [], tags, own);
+    await this.#call('tags', `TagResource on ${key}`, new this.#sdk.TagResourceCommand({ SecretId: key, Tags: tags }));
     // The first change builds on the description just read; later ones re-read what the first did.
     let fresh: Labels | null = labels;
     for (const op of ops) {
@@ -239,10 +247,11 @@ export class SecretsManagerStore implements SecretStore {
       throw new KeyshiftError('ERR_STORE_NOT_FOUND', `secret ${key} does not exist, and a secret cannot be created from an ARN`, { exitCode: ExitCode.usage, hint: 'use the secret\'s name as secretId' });
     }
     const record: StoredRecord = { ...meta, intent: [], before: null, created: createdNow(ops), retired: [] };
+    const own = rotationTags(this.#rotationTags.get(key), ops, meta);
     await this.#call(
       'create',
       `CreateSecret ${key}`,
-      new this.#sdk.CreateSecretCommand({ Name: key, ClientRequestToken: first.versionId, SecretString: valueOf(first).reveal(), Tags: encodeRecord(record, 0), Description: 'Rotated by keyshift' }),
+      new this.#sdk.CreateSecretCommand({ Name: key, ClientRequestToken: first.versionId, SecretString: valueOf(first).reveal(), Tags: [...encodeRecord(record, own.length), ...own], Description: 'Rotated by keyshift' }),
     );
     return (await this.read(key)) as EntryState;
   }

@@ -16,7 +16,7 @@ import type { EntryMeta, RetiredVersion, RotationRecord, VersionOp } from '../co
 
 export const TAG_PREFIX = 'keyshift:';
 const CHUNK = 256;
-const MAX_TAGS = 50;
+export const MAX_TAGS = 50;
 
 export interface StoredRecord extends EntryMeta {
   /** The version changes this write announced; checked against the labels on read. */
