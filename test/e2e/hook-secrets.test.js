@@ -6,7 +6,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, readFileSync, existsSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -115,7 +115,8 @@ const canary = (tag) => `${tag}${randomBytes(18).toString('base64url')}`;
 const keyCanaries = () => ({
   KEYSHIFT_MASTER_KEY: randomBytes(32).toString('base64'),
   KEYSHIFT_FINGERPRINT_KEY: canary('fpkey'),
-  KEYSHIFT_SIGNING_KEY: canary('signkey'),
+  // A real key (inline PEM): runs now sign their evidence with it. Its base64 body is the canary.
+  KEYSHIFT_SIGNING_KEY: generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }),
   AWS_SECRET_ACCESS_KEY: canary('awssecret'),
   AWS_SESSION_TOKEN: canary('awstoken'),
 });
@@ -134,6 +135,7 @@ test('a verify hook running `env; exit 1` shows no key of keyshift\'s on its out
   assert.match(shown, /PATH=/, "the failed hook's output is shown (redacted)");
   for (const [name, secret] of Object.entries(keys)) {
     assert.ok(!shown.includes(secret), `${name} is on keyshift's output`);
+    if (secret.includes('-----BEGIN')) assert.ok(!shown.includes(secret.split('\n')[1]), `${name}'s key body is on keyshift's output`);
     assert.ok(!shown.includes(`${name}=`), `${name} is in the hook's environment`);
   }
   assert.ok(!shown.includes('UNLISTED='), 'a variable no policy passes stays out');
