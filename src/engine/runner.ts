@@ -404,7 +404,8 @@ export function rotateExitCode(results: RotateResult[]): number {
 const CHANGED = new Set<RotateResult['outcome']>(['provisioned', 'rotated', 'resumed', 'decommissioned', 'rolled-back']);
 
 /** Secrets advanced at once when nothing but CPU and a group-committed store write is waited on:
- * wide enough that an fsync carries ~100 records, narrow enough that the young generation stays small. */
+ * an fsync then carries ~100 records; wider saves few fsyncs more, and every secret in flight keeps
+ * its objects alive past the young generation's collections. */
 const GROUP_COMMIT_WIDTH = 128;
 
 /**
