@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytesFromPool } from '../util/random-pool.js';
 import { hostname, userInfo } from 'node:os';
 
 /**
@@ -8,7 +8,7 @@ import { hostname, userInfo } from 'node:os';
  */
 export function newRotationId(now: Date): string {
   const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\.\d+/, '').toLowerCase();
-  return `r-${stamp}-${randomBytes(8).toString('hex')}`;
+  return `r-${stamp}-${randomBytesFromPool(8).toString('hex')}`;
 }
 
 export function versionIdFor(rotationId: string): string {
@@ -16,7 +16,7 @@ export function versionIdFor(rotationId: string): string {
 }
 
 export function newRunId(): string {
-  return `run-${randomBytes(6).toString('hex')}`;
+  return `run-${randomBytesFromPool(6).toString('hex')}`;
 }
 
 /** Who is rotating: KEYSHIFT_OPERATOR, else the OS user at this host. */

@@ -12,7 +12,7 @@ import { decommission, markFailed, provision, resumeRotation, rollback, startRot
 import { HookFailedError } from './overlap-hooks.js';
 import { notifyTargets, signRun, startRun } from './run-info.js';
 import { previousEnvironment, selectPolicies, targetsOf, type Selection } from './selection.js';
-import { mapWithConcurrency } from './concurrency.js';
+import { limiter, mapWithConcurrency } from './concurrency.js';
 import { unconfirmedDrafts } from './state.js';
 import { findRollbacks, rollbackError, type RollbackProblem } from './store-rollback.js';
 import { requireTickets } from './ticket-gate.js';
@@ -165,7 +165,14 @@ export async function rotateRun(ctx: EngineContext, policies: SecretPolicy[], op
     const bySecret = groupBySecret(targets);
     let finished = 0;
     let failures = 0;
-    const perSecret = await mapWithConcurrency(bySecret, Math.max(1, options.concurrency), async (secretTargets) => {
+    // --concurrency bounds secrets whose steps wait on something (hooks, commands, the network);
+    // the others are CPU and a share of their store's group commit: they go GROUP_COMMIT_WIDTH at
+    // once, so that one write and one fsync carry many of them (docs/workflow.md).
+    const concurrency = Math.max(1, options.concurrency);
+    const heavy = limiter(concurrency);
+    const width = bySecret.some(isCpuOnly) ? Math.max(concurrency, GROUP_COMMIT_WIDTH) : concurrency;
+    const perSecret = await mapWithConcurrency(bySecret, width, (secretTargets) => (isCpuOnly(secretTargets) ? advanceSecret(secretTargets) : heavy(() => advanceSecret(secretTargets))));
+    async function advanceSecret(secretTargets: Target[]): Promise<RotateResult[]> {
       const results: RotateResult[] = [];
       // Promotion order is a safety rule: after a blocked or failed environment, the later ones wait.
       let heldBy: string | null = null;
@@ -235,7 +242,7 @@ export async function rotateRun(ctx: EngineContext, policies: SecretPolicy[], op
       if (results.some((r) => r.outcome === 'failed')) failures += 1;
       options.onProgress?.(finished, bySecret.length, failures);
       return results;
-    });
+    }
     const results = perSecret.flat();
     await settle();
     if (wroteEvidence) await signRun(ctx, evidence, run);
@@ -396,6 +403,23 @@ export function rotateExitCode(results: RotateResult[]): number {
 }
 
 const CHANGED = new Set<RotateResult['outcome']>(['provisioned', 'rotated', 'resumed', 'decommissioned', 'rolled-back']);
+
+/** Secrets advanced at once when nothing but CPU and a group-committed store write is waited on:
+ * an fsync then carries ~100 records; wider saves few fsyncs more, and every secret in flight keeps
+ * its objects alive past the young generation's collections. */
+const GROUP_COMMIT_WIDTH = 128;
+
+/**
+ * Every environment on a store that group-commits in this process (local) without a lease table,
+ * no hook, no command generator, no webhook: advancing such a secret waits on nothing outside keyshift.
+ */
+function isCpuOnly(targets: Target[]): boolean {
+  return targets.every(({ store, policy, environment }) =>
+    store.capabilities?.groupCommit === true && !environment.store.lock &&
+    environment.deploy.length === 0 && environment.verify.length === 0 &&
+    policy.revoke.length === 0 && policy.decommissionCheck.length === 0 &&
+    policy.notify.length === 0 && policy.generator?.type !== 'command');
+}
 
 function groupBySecret(targets: Target[]): Target[][] {
   const groups = new Map<string, Target[]>();

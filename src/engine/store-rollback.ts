@@ -66,7 +66,11 @@ export async function findRollbacks(evidenceDir: string, reads: TargetRead[]): P
  */
 function staleAnchors(chainId: string, candidates: Array<{ read: TargetRead; expect: ExpectedState }>): RollbackProblem[] {
   const byStore = new Map<string, Array<{ read: TargetRead; expect: ExpectedState }>>();
-  for (const c of candidates) byStore.set(c.read.target.storeId, [...(byStore.get(c.read.target.storeId) ?? []), c]);
+  for (const c of candidates) {
+    const group = byStore.get(c.read.target.storeId);
+    if (group) group.push(c); // not a copy per candidate: 10,000 secrets of one store would copy 50 million
+    else byStore.set(c.read.target.storeId, [c]);
+  }
   const problems: RollbackProblem[] = [];
   for (const group of byStore.values()) {
     const first = group[0]!.read;

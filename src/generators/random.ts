@@ -1,10 +1,11 @@
-import { randomBytes, randomInt } from 'node:crypto';
+import { randomInt } from 'node:crypto';
+import { randomBytesFromPool } from '../util/random-pool.js';
 import { SecretValue } from '../secret-value.js';
 import type { RandomBytesGenerator, RandomPasswordGenerator } from '../policy/types.js';
 
 /** Random key material from node:crypto's CSPRNG, encoded as the policy asks. */
 export function generateRandomBytes(spec: RandomBytesGenerator): SecretValue {
-  const bytes = randomBytes(spec.bytes);
+  const bytes = randomBytesFromPool(spec.bytes);
   const text = bytes.toString(spec.encoding);
   bytes.fill(0);
   return SecretValue.fromString(text);

@@ -181,6 +181,9 @@ export interface StoreCapabilities {
   /** Reads are network round trips worth overlapping (AWS); local reads run one at a time, which
    * keeps the memory of a 10,000-secret run flat. */
   remoteReads?: boolean;
+  /** Concurrent applies are written together (one write, one fsync) inside this process, with no
+   * network call or child process: the engine then keeps many secrets in flight (local). */
+  groupCommit?: boolean;
   /** A retired version can be restored for a while (aws-kms: while its deletion is pending), so
    * `rollback` works after the decommission. */
   restoreRetired?: boolean;

@@ -1,4 +1,5 @@
-import { createCipheriv, createDecipheriv, createHash, createHmac, randomFillSync, timingSafeEqual } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { fillRandom } from '../../util/random-pool.js';
 import { basename } from 'node:path';
 import { KeyshiftError } from '../../errors.js';
 import { corruptError } from './store-errors.js';
@@ -131,7 +132,7 @@ export function writeRecord(keys: StoreKeys, headerDigest: Buffer, index: number
   const length = size - FRAME_PREFIX_BYTES;
   target.writeUInt32BE(length, at);
   target.writeUInt32BE(~length >>> 0, at + 4);
-  const nonce = randomFillSync(target, at + FRAME_PREFIX_BYTES, NONCE_BYTES).subarray(at + FRAME_PREFIX_BYTES, at + FRAME_PREFIX_BYTES + NONCE_BYTES);
+  const nonce = fillRandom(target, at + FRAME_PREFIX_BYTES, NONCE_BYTES);
   const cipher = createCipheriv('aes-256-gcm', keys.encryption, nonce);
   cipher.setAAD(recordAad(headerDigest, index, prevTag));
   const body = at + FRAME_PREFIX_BYTES + NONCE_BYTES;

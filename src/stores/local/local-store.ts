@@ -25,8 +25,9 @@ export interface LocalStoreOptions {
 
 export class LocalStore implements SecretStore {
   readonly kind = 'local';
-  /** One apply is one authenticated record: all of its ops land or none. */
-  readonly capabilities = { atomicApply: true };
+  /** One apply is one authenticated record: all of its ops land or none; concurrent applies share
+   * one write and one fsync. */
+  readonly capabilities = { atomicApply: true, groupCommit: true };
   readonly location: string;
   readonly #keys: MasterKeyProvider;
   readonly #log: AppendLog;
