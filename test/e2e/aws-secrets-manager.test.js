@@ -300,4 +300,24 @@ describe('aws-secrets-manager store through the CLI', () => {
       assert.ok(!text.includes(canary), `canary leaked: ${text.slice(0, 300)}`);
     }
   });
+
+  test('a secret keyshift never rotated falls due from its current value\'s age, and its own lease does not make it look new', async () => {
+    // A fake of its own whose clock starts 200 days back: the secret and its value are that old.
+    let offset = -200 * 86400_000;
+    const aged = await startSecretsManager({ now: () => new Date(Date.now() + offset) });
+    try {
+      aged.seed('old/db', { value: 'set-long-ago' });
+      offset = 0;
+      const dir = tempProject('keyshift-sm-');
+      writeFiles(dir, { 'policies/aws.yaml': secretsManagerPolicy(aged.endpoint, [{ name: 'db', secretId: 'old/db' }]) });
+      const plan = json(await run(dir, ['plan', '--json']));
+      assert.deepEqual(plan.actions.map((a) => a.action), ['rotate'], 'due: its value is 200 days old, the interval 30d');
+      // A scheduled run (no --force): the lease it takes moves a label, which bumps LastChangedDate.
+      const rotated = await run(dir, ['rotate', '--all', '--json']);
+      assert.equal(rotated.code, 0, rotated.stdout + rotated.stderr);
+      assert.deepEqual(json(rotated).results.map((r) => r.outcome), ['rotated'], rotated.stdout);
+    } finally {
+      await aged.close();
+    }
+  });
 });

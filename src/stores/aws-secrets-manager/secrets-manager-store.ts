@@ -16,7 +16,10 @@ import { failFastOnQuotas } from './quota-errors.js';
 import { isRefusedMove, LEASE_LABEL, LEASE_TAG, takeSecretLease } from './lease.js';
 
 type Sdk = typeof SM;
-type ApiClass = 'reads' | 'versionWrites' | 'tags' | 'create';
+type ApiClass = 'reads' | 'versionWrites' | 'tags' | 'create' | 'list';
+
+/** ListSecretVersionIds: 50 calls per second by default (../../../docs/stores/aws-secrets-manager.md#quotas). */
+const LIST_PER_SECOND = 50;
 type Description = SM.DescribeSecretResponse;
 
 const IAM_DOC = 'docs/stores/aws-secrets-manager.md#iam';
@@ -34,6 +37,8 @@ export class SecretsManagerStore implements SecretStore {
   readonly #client: SM.SecretsManagerClient;
   readonly #sdk: Sdk;
   readonly #gate: QuotaGate<ApiClass>;
+  /** `<key>\n<version id>` → the CreatedDate of that AWSCURRENT version (#rememberCurrentCreated). */
+  readonly #currentCreated = new Map<string, Date>();
   readonly #local: LocalStoreState;
   readonly #log: StoreContext['log'];
   readonly #createIfMissing = new Set<string>();
@@ -56,6 +61,7 @@ export class SecretsManagerStore implements SecretStore {
       versionWrites: quotas.versionWritesPerSecond,
       tags: quotas.tagWritesPerSecond,
       create: quotas.tagWritesPerSecond,
+      list: LIST_PER_SECOND,
     }, context.aws.quotaShare);
   }
 
@@ -66,7 +72,38 @@ export class SecretsManagerStore implements SecretStore {
 
   async read(key: string): Promise<EntryState | null> {
     const description = await this.#describe(key);
-    return description ? this.#toState(key, description) : null;
+    if (!description) return null;
+    await this.#rememberCurrentCreated(key, description);
+    return this.#toState(key, description);
+  }
+
+  /**
+   * A secret keyshift never rotated is due from when its current value was made: the AWSCURRENT
+   * version's CreatedDate (one ListSecretVersionIds per value, remembered). Not LastChangedDate,
+   * which any change bumps, keyshift's own lease (a label move and a tag) included: a lease taken
+   * to rotate the secret made it look just changed, and it never fell due.
+   */
+  async #rememberCurrentCreated(key: string, description: Description): Promise<void> {
+    if (description.LastRotatedDate || decodeRecord(description.Tags ?? [], key)) return;
+    const current = holderOf((description.VersionIdsToStages ?? {}) as Labels, AWSCURRENT);
+    if (!current || this.#currentCreated.has(`${key}\n${current}`)) return;
+    let token: string | undefined;
+    do {
+      let page: SM.ListSecretVersionIdsResponse;
+      try {
+        page = await this.#call<SM.ListSecretVersionIdsResponse>('list', `ListSecretVersionIds ${key}`, new this.#sdk.ListSecretVersionIdsCommand({ SecretId: key, ...(token ? { NextToken: token } : {}) }));
+      } catch (error) {
+        // An identity granted only the earlier IAM policy: the secret's LastChangedDate serves then.
+        if ((error as KeyshiftError).code === 'ERR_STORE_ACCESS_DENIED') return;
+        throw error;
+      }
+      const version = page.Versions?.find((v) => v.VersionId === current);
+      if (version?.CreatedDate) {
+        this.#currentCreated.set(`${key}\n${current}`, version.CreatedDate);
+        return;
+      }
+      token = page.NextToken;
+    } while (token);
   }
 
   async readValue(key: string, versionId: string): Promise<SecretValue> {
@@ -304,8 +341,9 @@ export class SecretsManagerStore implements SecretStore {
     const since = (description.CreatedDate ?? new Date(0)).toISOString();
     const versions = toVersions(labels, record?.created ?? {}, since);
     if (!record) {
-      // Never rotated by keyshift: due from its last rotation (a Lambda's) or change.
-      const last = description.LastRotatedDate ?? description.LastChangedDate ?? description.CreatedDate;
+      // Never rotated by keyshift: due from its last rotation (a Lambda's) or its current value's making.
+      const current = holderOf(labels, AWSCURRENT);
+      const last = description.LastRotatedDate ?? (current ? this.#currentCreated.get(`${key}\n${current}`) : undefined) ?? description.LastChangedDate ?? description.CreatedDate;
       return { versions, retired: [], rotation: null, lastRotatedAt: last ? last.toISOString() : null, pendingEvents: [] };
     }
     return { versions, retired: record.retired, ...effectiveMeta(record, (op) => isApplied(op, labels)) };
