@@ -58,13 +58,21 @@ async function brokenProject() {
   const second = await run(['rotate', 'api', 'db', '--force', '--reason', 'set up', '--json']);
   assert.deepEqual(json(second).results.map((r) => r.outcome), ['rotated', 'rotated', 'rotated', 'rotated'], second.stdout + second.stderr);
 
+  // A second runner (its own state and evidence dir) rotates a secret of its own. (Not one of the
+  // first runner's: its log would start with the drafts it recovered, the same first record.)
+  const other = tempProject('keyshift-isolation-dr-b-');
+  sm.seed(`ok/solo${p}`, { value: 'seed' });
+  writeFiles(other, { 'policies/p.yaml': 'secrets:\n' + secret('solo', ['prod', aws(sm, `ok/solo${p}`)]) });
+  const second2 = await cli(['rotate', 'solo', '--force', '--reason', 'second runner', '--json'], { cwd: other, env: env(other) });
+  assert.equal(second2.code, 0, second2.stdout + second2.stderr);
+
   const damaged = join(dir, '.keyshift', 'damaged.store');
   const bytes = readFileSync(damaged);
   bytes[bytes.length - 20] ^= 0x55;
   writeFileSync(damaged, bytes);
   copyFileSync(join(dir, '.keyshift', 'ok.store.key'), join(dir, '.keyshift', 'wrongkey.store.key'));
   await gone.close(); // connections refused from now on
-  return { dir, run, damagedBytes: bytes, gone, p };
+  return { dir, other, run, damagedBytes: bytes, gone, p };
 }
 
 const broken = { api: /./, db: /./, web: /./ };
@@ -137,4 +145,27 @@ test('rollback rolls back every environment it can reach; a broken store fails o
 
   const human = await run(['rollback', 'db', '--reason', 'again']);
   assertNoStackTrace(assert, human.stdout + human.stderr);
+});
+
+test('evidence verify of several logs checks every store it can read and reports each unreadable one with its code (exit 1)', async () => {
+  const { dir, other, run, gone } = await brokenProject();
+  const result = await run(['evidence', 'verify', join(dir, 'evidence'), join(other, 'evidence'), '--json']);
+  assertNoStackTrace(assert, result.stderr);
+  assert.equal(result.code, 1, result.stdout + result.stderr);
+  const report = json(result);
+  assert.deepEqual(report.logs.map((l) => l.ok), [true, true], JSON.stringify(report.logs));
+  assert.ok(report.anchorsChecked >= 2, `the readable stores' anchors were checked: ${JSON.stringify(report)}`);
+  const unread = report.unreadStores;
+  for (const where of ['damaged.store', 'wrongkey.store', gone.endpoint]) assert.ok(unread.some((u) => u.store.includes(where)), `${where} in ${JSON.stringify(unread, null, 1)}`);
+  for (const u of unread) {
+    assert.match(u.error.code, /^ERR_[A-Z_]+$/);
+    assert.notEqual(u.error.code, 'ERR_INTERNAL', JSON.stringify(u));
+  }
+  assert.deepEqual(report.stores, [], 'no readable store holds an older state');
+
+  const human = await run(['evidence', 'verify', join(dir, 'evidence'), join(other, 'evidence')]);
+  assert.equal(human.code, 1);
+  assertNoStackTrace(assert, human.stdout + human.stderr);
+  assert.match(human.stdout, /ERR_STORE_CORRUPT store .*damaged\.store: not read/);
+  assert.match(human.stderr, /store\(s\) could not be read/);
 });
