@@ -11,7 +11,8 @@ import { tmpdir, cpus, totalmem, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { startSecretsManager } from '../test/fakes/secrets-manager.js';
+import { QUOTA_CLASS_OF, startSecretsManager } from '../test/fakes/secrets-manager.js';
+import { perQuotaClass } from './call-counts.js';
 import { recordResults } from './results-file.js';
 import { callsFor, describeClass, quotaFloor } from './floors.js';
 import { BenchmarkFailed, exitOnFailure } from './spawn-rotate.js';
@@ -24,9 +25,8 @@ const concurrency = Number(argValue('--concurrency') ?? 16);
 const load = loadavg()[0];
 const quiet = load < cpus().length / 2;
 const bin = join(fileURLToPath(new URL('..', import.meta.url)), 'bin', 'keyshift.js');
-// As in bench/aws-secrets-manager.js: issue = TagResource + PutSecretValue; switch = TagResource +
-// UpdateSecretVersionStage (the default fallback window, so no decommission in the run).
-const PER_ROTATION = { versionWrites: 2, tags: 2 };
+// As in bench/aws-secrets-manager.js: one rotation's writes per quota class (bench/call-counts.js).
+const PER_ROTATION = perQuotaClass('aws-secrets-manager', QUOTA_CLASS_OF, ['versionWrites', 'tags']);
 
 function runner(dir, env, k) {
   const argv = [bin, 'rotate', '--all', '--force', '--reason', 'bench', '--concurrency', String(concurrency), '--shard', `${k}/${runners}`, '--evidence-dir', `evidence/shard-${k}`, '--json'];
