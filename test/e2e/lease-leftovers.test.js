@@ -21,8 +21,13 @@ const TTL = 1500;
 let sm;
 let kms;
 let ddb;
+let kmsClockMs = 0; // the KMS fake's clock runs this far from ours: aliases "created" in the past
 before(async () => {
-  [sm, kms, ddb] = await Promise.all([startSecretsManager({ quotas: false }), startKms({ quotas: false }), startDynamoDb({ tables: ['keyshift-leases'] })]);
+  [sm, kms, ddb] = await Promise.all([
+    startSecretsManager({ quotas: false }),
+    startKms({ quotas: false, now: () => new Date(Date.now() + kmsClockMs) }),
+    startDynamoDb({ tables: ['keyshift-leases'] }),
+  ]);
 });
 after(async () => {
   await Promise.all([sm?.close(), kms?.close(), ddb?.close()]);
@@ -40,23 +45,24 @@ function machine(policy) {
   writeFiles(dir, { 'policies/p.yaml': policy });
   return dir;
 }
-const env = (dir) => awsEnv({ KEYSHIFT_STATE_DIR: join(dir, 'state'), KEYSHIFT_LEASE_TTL_MS: String(TTL), AWS_ENDPOINT_URL_DYNAMODB: ddb.endpoint });
+const env = (dir, ttl = TTL) => awsEnv({ KEYSHIFT_STATE_DIR: join(dir, 'state'), KEYSHIFT_LEASE_TTL_MS: String(ttl), AWS_ENDPOINT_URL_DYNAMODB: ddb.endpoint });
 const secretPolicy = (store) => `secrets:\n  - name: s\n    interval: 30d\n    fallbackWindow: 1h\n    generator: { type: random, bytes: 16, encoding: hex }\n    environments:\n      - name: prod\n        store: ${store}\n`;
 const keyPolicy = (store) => `secrets:\n  - name: s\n    interval: 30d\n    fallbackWindow: 1h\n    environments:\n      - name: prod\n        store: ${store}\n`;
 
 /** Every case's leftover is made first, then (after one ttl where a case needs it) each is rerun. */
-async function rerunAll(cases, { wait }) {
+async function rerunAll(cases, { wait, ttl = TTL }) {
   const dirs = [];
   for (const c of cases) dirs.push(machine(await c.leave()));
   if (wait) await sleep(TTL + 300);
-  const runs = await Promise.all(dirs.map((dir) => cli(['rotate', 's', '--force', '--reason', 'after a kill', '--json'], { cwd: dir, env: env(dir) })));
+  const runs = await Promise.all(dirs.map((dir) => cli(['rotate', 's', '--force', '--reason', 'after a kill', '--json'], { cwd: dir, env: env(dir, ttl) })));
   for (const [i, run] of runs.entries()) {
     assert.equal(run.code, 0, `${cases[i].name}: exit ${run.code}\n${run.stdout}\n${run.stderr}`);
     // (A local store's entry is made by its first rotate: provisioned.)
     assert.match(json(run).results.map((r) => r.outcome).join(), /^(rotated|provisioned)$/, cases[i].name);
     // Not stuck afterwards either: the next run takes the lease again.
-    const again = await cli(['rotate', 's', '--force', '--reason', 'once more', '--json'], { cwd: dirs[i], env: env(dirs[i]) });
+    const again = await cli(['rotate', 's', '--force', '--reason', 'once more', '--json'], { cwd: dirs[i], env: env(dirs[i], ttl) });
     assert.equal(again.code, 0, `${cases[i].name}, the run after: ${again.stdout}\n${again.stderr}`);
+    cases[i].after?.();
   }
 }
 
@@ -79,6 +85,7 @@ describe('KMS: a runner killed while taking the lease alias', () => {
   const elsewhere = () => record(Date.now() + TTL, holder('another-machine', 4242));
 
   test('each leftover is taken over once it expires', async () => {
+    let leftBehind;
     await rerunAll(
       [
         { name: 'after CreateAlias of the lease, before its tag', leave: () => key(({ lease, create }) => create(lease)) },
@@ -107,9 +114,12 @@ describe('KMS: a runner killed while taking the lease alias', () => {
         {
           name: 'after CreateAlias of the new lease, before the marker was deleted',
           leave: () => key(async ({ lease, create }) => {
-            await create(`${lease}/t${Date.now() - 5000}`);
+            leftBehind = `${lease}/t${Date.now() - 5000}`;
+            await create(leftBehind);
             await create(lease);
           }),
+          // The take-over of the new lease deletes the markers of the incarnation before it.
+          after: () => assert.ok(!kms.aliases().some((a) => a.name === leftBehind), `${leftBehind} is left`),
         },
       ],
       { wait: true },
@@ -123,11 +133,14 @@ describe('KMS: a runner killed while taking the lease alias', () => {
         {
           name: 'the marker of a taker that died here',
           leave: () => key(async ({ lease, create, created, tag }) => {
-            // An expired lease (its tag ran out), being taken over by a runner of this host that died.
+            // An expired lease (made 10 minutes ago, its tag run out), being taken over by a runner
+            // of this host that died: only the marker's taker tag says it is dead (the marker is
+            // fresh and the ttl of this test a minute).
+            kmsClockMs = -600_000;
             await create(lease);
+            kmsClockMs = 0;
             const at = await created(lease);
             await tag('keyshift:lease', record(at - 1, holder('another-machine', 4242)));
-            await sleep(0);
             await create(`${lease}/t${at}`);
             await tag('keyshift:lease-taker', record(Date.now() + 60_000, `t${at} ${holder(host, dead)}`));
           }),
@@ -137,7 +150,7 @@ describe('KMS: a runner killed while taking the lease alias', () => {
           leave: () => key(({ lease, create }) => create(`${lease}/t${Date.now() - 5000}`)),
         },
       ],
-      { wait: false },
+      { wait: false, ttl: 60_000 },
     );
   });
 });

@@ -42,8 +42,9 @@ export async function takeKeyLease(api: KmsApi, alias: string, options: LeaseOpt
       if (again?.created === seen.created) await api.call('DeleteAlias', lease, { AliasName: lease });
       if (!(await createAlias(api, lease, current.KeyId))) throw leaseHeld(what, (await readLease(api, lease, tagKey, options.ttlMs))?.holder ?? null, null);
     } finally {
-      // The lease alias is new (or someone else's) now: no taker can act on these markers any more.
-      for (const marker of markers) await api.call('DeleteAlias', marker, { AliasName: marker }).catch(() => undefined);
+      // The lease alias is new (or someone else's) now: no taker can act on these markers any more,
+      // nor on those of older incarnations (left by a taker killed after it deleted the lease alias).
+      for (const marker of [...markers, ...seen.olderMarkers]) await api.call('DeleteAlias', marker, { AliasName: marker }).catch(() => undefined);
     }
   }
   await api.tag(current.KeyId, [{ Key: tagKey, Value: encodeLease(mine) }]);
@@ -114,7 +115,7 @@ async function readLease(
   tagKey: string,
   ttlMs: number,
   belongs: (holder: string) => boolean = () => true,
-): Promise<{ holder: string | null; expires: number; created: number } | null> {
+): Promise<{ holder: string | null; expires: number; created: number; olderMarkers: string[] } | null> {
   const key = await api.describe(lease);
   if (!key?.KeyId) return null;
   const page = await api.call<KMS.ListAliasesResponse>('ListAliases', lease, { KeyId: key.KeyId, Limit: 100 });
@@ -124,5 +125,9 @@ async function readLease(
   const record = decodeLease((await api.tags(key.KeyId)).find((t) => t.Key === tagKey)?.Value);
   // A tag older than the alias is a former holder's: the alias's own age decides then.
   const current = record && record.expires >= created && belongs(record.holder) ? record : null;
-  return { holder: current?.holder ?? null, expires: Math.max(current?.expires ?? 0, created + ttlMs), created };
+  const olderMarkers = (page.Aliases ?? [])
+    .map((a) => ({ name: a.AliasName ?? '', incarnation: Number(/\/t(\d+)(?:-\d+)?$/.exec(a.AliasName ?? '')?.[1] ?? Infinity) }))
+    .filter((a) => a.name.startsWith(`${lease}/t`) && a.incarnation < created)
+    .map((a) => a.name);
+  return { holder: current?.holder ?? null, expires: Math.max(current?.expires ?? 0, created + ttlMs), created, olderMarkers };
 }
