@@ -6,7 +6,8 @@
 import { mkdtempSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
 import { tmpdir, cpus, totalmem, loadavg } from 'node:os';
 import { join } from 'node:path';
-import { startSecretsManager } from '../test/fakes/secrets-manager.js';
+import { QUOTA_CLASS_OF, startSecretsManager } from '../test/fakes/secrets-manager.js';
+import { perQuotaClass } from './call-counts.js';
 import { recordResults } from './results-file.js';
 import { callMismatches, callsFor, describeClass, otherClassesBound, quotaFloor } from './floors.js';
 import { exitOnFailure, rotateAll } from './spawn-rotate.js';
@@ -17,10 +18,9 @@ const count = Number(argValue('--secrets') ?? 1000);
 const concurrency = Number(argValue('--concurrency') ?? 16);
 const load = loadavg()[0]; // the figures are wall-clock times: a busy machine shows in them
 
-// What one forced rotation of a secret holding only AWSCURRENT needs (docs/stores/aws-secrets-manager.md):
-// issue = TagResource (the write-ahead record) + PutSecretValue; switch = TagResource +
-// UpdateSecretVersionStage. Reads have a 10,000/s quota and never set the pace.
-const PER_ROTATION = { versionWrites: 2, tags: 2 };
+// What one forced rotation of a secret holding only AWSCURRENT writes (bench/call-counts.js, measured),
+// per write quota class. Reads have a 10,000/s quota and never set the pace.
+const PER_ROTATION = perQuotaClass('aws-secrets-manager', QUOTA_CLASS_OF, ['versionWrites', 'tags']);
 
 async function scenario(quotas) {
   const fake = await startSecretsManager({ quotas });

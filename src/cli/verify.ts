@@ -3,7 +3,7 @@ import { resolveSource } from '../evidence/merge.js';
 import { lastRecordedAt } from '../evidence/latest-at.js';
 import { targetKey } from '../evidence/index.js';
 import { evidenceFile, verifyEvidence } from '../evidence/index.js';
-import { findRollbacks, readStoresForVerify } from '../engine/store-rollback.js';
+import { findRollbacks, readStoresForVerify, type UnreadStore } from '../engine/store-rollback.js';
 import { ExitCode } from '../errors.js';
 import type { EngineContext } from '../engine/context.js';
 import type { SecretPolicy } from '../policy/types.js';
@@ -17,13 +17,13 @@ import { checkSignatures } from '../evidence/sign.js';
  * catch a log whose last records were cut off. Without loadable policies only the chain is checked.
  */
 export async function verifyWithAnchors(g: GlobalOptions, io: Io, loaded: { ctx: EngineContext; policies: SecretPolicy[] | null }, publicKey: KeyObject | null = null): Promise<number> {
-  const { anchors, reads } = loaded.policies ? await readStoresForVerify(loaded.ctx, loaded.policies) : { anchors: [], reads: [] };
+  const { anchors, reads, unread } = loaded.policies ? await readStoresForVerify(loaded.ctx, loaded.policies) : { anchors: [], reads: [], unread: [] };
   const file = evidenceFile(loaded.ctx.evidenceDir);
   const shown = relative(io.cwd, file) || file;
   const verified = await verifyEvidence(loaded.ctx.evidenceDir, anchors);
   // Stores that recorded a chain this log is not (or no log at all): it was deleted or replaced.
   const result =
-    verified.ok && anchors.length > 0 && verified.anchorsChecked === 0
+    verified.ok && anchors.length > 0 && verified.anchorsChecked === 0 && unread.length === 0
       ? {
           ok: false as const,
           line: verified.records === 0 ? 1 : verified.records,
@@ -51,11 +51,15 @@ export async function verifyWithAnchors(g: GlobalOptions, io: Io, loaded: { ctx:
   const stores = (await findRollbacks(loaded.ctx.evidenceDir, reads)).map((p) => ({
     check: p.check, secret: p.target.policy.name, environment: p.target.environment.name, store: p.target.store.location, message: p.message, hint: p.hint,
   }));
-  if (stores.length > 0) {
-    const problem = stores.map((p) => `${p.check}: ${p.message}`).join('; ');
-    if (g.json) printJson(io.out, { ok: false, file: shown, line: null, seq: null, problem, records: result.records, stores });
-    else for (const p of stores) io.out.stdout(`${p.check} ${p.secret}/${p.environment}: ${p.message}\n  hint: ${p.hint}\n`);
-    io.out.stderr(`keyshift: the chain of ${shown} is intact, but ${stores.length} store(s) hold an older state than it records\n`);
+  if (stores.length > 0 || unread.length > 0) {
+    const problem = [...stores.map((p) => `${p.check}: ${p.message}`), ...unread.map((u) => `${u.error.code}: ${u.error.message}`)].join('; ');
+    if (g.json) printJson(io.out, { ok: false, file: shown, line: null, seq: null, problem, records: result.records, stores, unreadStores: unread });
+    else {
+      for (const p of stores) io.out.stdout(`${p.check} ${p.secret}/${p.environment}: ${p.message}\n  hint: ${p.hint}\n`);
+      printUnread(io, unread);
+    }
+    const parts = [stores.length > 0 ? `${stores.length} store(s) hold an older state than it records` : '', unread.length > 0 ? `${unread.length} store(s) could not be read (their anchors were not checked)` : ''];
+    io.out.stderr(`keyshift: the chain of ${shown} is intact, but ${parts.filter(Boolean).join(' and ')}\n`);
     return ExitCode.failed;
   }
   if (g.json) {
@@ -82,7 +86,7 @@ export async function verifyWithAnchors(g: GlobalOptions, io: Io, loaded: { ctx:
 export async function verifyMany(g: GlobalOptions, paths: string[], io: Io, loaded: { ctx: EngineContext; policies: SecretPolicy[] | null }, publicKey: KeyObject | null = null): Promise<number> {
   const sources = [];
   for (const given of paths) sources.push(await resolveSource(given, resolve(io.cwd, given)));
-  const { anchors, reads } = loaded.policies ? await readStoresForVerify(loaded.ctx, loaded.policies) : { anchors: [], reads: [] };
+  const { anchors, reads, unread } = loaded.policies ? await readStoresForVerify(loaded.ctx, loaded.policies) : { anchors: [], reads: [], unread: [] };
   const logs = [];
   for (const source of sources) {
     const verified = await verifyEvidence(source.dir, anchors);
@@ -94,7 +98,7 @@ export async function verifyMany(g: GlobalOptions, paths: string[], io: Io, load
   const chains = new Set(logs.flatMap((l) => ('head' in l && l.head ? [l.head.chainId] : [])));
   const anchorsChecked = logs.reduce((n, l) => n + ('anchorsChecked' in l ? (l.anchorsChecked as number) : 0), 0);
   // As for one log: stores that anchor chains, none of them given here, mean the logs were replaced.
-  if (logs.every((l) => l.ok) && anchors.length > 0 && anchorsChecked === 0) {
+  if (logs.every((l) => l.ok) && anchors.length > 0 && anchorsChecked === 0 && unread.length === 0) {
     logs.push({ file: '(stores)', ok: false, line: 0, seq: null, problem: `${anchors.length} store anchor(s) name evidence chains none of these logs is: they were deleted or replaced, or are not the runners' evidence dirs`, records: 0 });
   }
   const otherChains = [...new Set(anchors.filter((a) => !chains.has(a.chainId)).map((a) => a.chainId))];
@@ -117,21 +121,34 @@ export async function verifyMany(g: GlobalOptions, paths: string[], io: Io, load
       }
     }
   }
-  const ok = logs.every((l) => l.ok) && stores.length === 0;
+  const ok = logs.every((l) => l.ok) && stores.length === 0 && unread.length === 0;
   if (g.json) {
-    printJson(io.out, { ok, logs, anchorsChecked, otherChains: otherChains.length, stores, policiesLoaded: loaded.policies !== null });
+    printJson(io.out, { ok, logs, anchorsChecked, otherChains: otherChains.length, stores, unreadStores: unread, policiesLoaded: loaded.policies !== null });
   } else {
     for (const l of logs) {
       if ('problem' in l) io.out.stdout(`${l.file}:${l.line}: ${'code' in l ? `${l.code}: ` : ''}${l.problem}\n`);
       else io.out.stdout(`${l.file}: ${l.records} records, chain intact${l.head ? ` (head seq ${l.head.seq} ${l.head.hash})` : ''}, ${l.anchorsChecked} anchor(s) checked\n`);
     }
     for (const p of stores) io.out.stdout(`${p.check} ${p.secret}/${p.environment}: ${p.message}\n  hint: ${p.hint}\n`);
+    printUnread(io, unread);
     io.out.stdout(
       loaded.policies
         ? `anchors checked: ${anchorsChecked}; ${otherChains.length} other chain(s) anchored in the stores (earlier runs or runners not given here)\n`
         : 'anchors not checked: the policies could not be loaded, so truncation of the last records cannot be ruled out\n',
     );
   }
-  if (!ok) io.out.stderr(`keyshift: ${logs.filter((l) => !l.ok).length} of ${paths.length} evidence log(s) broken${stores.length > 0 ? `, ${stores.length} store(s) hold an older state than the logs record` : ''}\n`);
+  if (!ok) {
+    const older = stores.length > 0 ? `, ${stores.length} store(s) hold an older state than the logs record` : '';
+    const notRead = unread.length > 0 ? `, ${unread.length} store(s) could not be read (their anchors were not checked)` : '';
+    io.out.stderr(`keyshift: ${logs.filter((l) => !l.ok).length} of ${paths.length} evidence log(s) broken${older}${notRead}\n`);
+  }
   return ok ? ExitCode.ok : ExitCode.failed;
+}
+
+/** One line per store (or entry) that could not be read, with its code and fix. */
+function printUnread(io: Io, unread: UnreadStore[]): void {
+  for (const u of unread) {
+    const what = u.secret ? `${u.secret}/${u.environment} (${u.store})` : `store ${u.store}`;
+    io.out.stdout(`${u.error.code} ${what}: not read, its anchors not checked: ${u.error.message}\n${u.error.hint ? `  hint: ${u.error.hint}\n` : ''}`);
+  }
 }

@@ -1,3 +1,4 @@
+import { diskError } from '../disk-errors.js';
 import { errorMessage, KeyshiftError } from '../errors.js';
 import type { EntryState, EvidenceDraft, StoreFinding, VersionOp } from '../stores/contract.js';
 import type { Target } from './context.js';
@@ -24,6 +25,8 @@ export interface Finding {
   hint: string;
   fixable: boolean;
   fixed: boolean;
+  /** Only on `store-error`: the store's error as a failed `rotate` result carries it. */
+  error?: { code: string; message: string; hint?: string };
 }
 
 /** What `--fix` does for a fixable finding. */
@@ -38,6 +41,8 @@ export interface Diagnosis extends Finding {
   repair?: Repair;
   target?: Target;
   storeId?: string;
+  /** `--fix` left it: another runner holds the target's lease (counts as blocked, exit 3). */
+  leased?: boolean;
 }
 
 /** A rotation keyshift left in overlap or failed is stuck after this long at most (or the policy's interval, if shorter). */
@@ -67,7 +72,8 @@ export function fromStoreFinding(target: Target, finding: StoreFinding): Diagnos
 }
 
 /** A store that cannot be read: its own message and hint, no stack trace. */
-export function storeError(error: unknown, where: { target?: Target; store: string; storeId: string }): Diagnosis {
+export function storeError(thrown: unknown, where: { target?: Target; store: string; storeId: string }): Diagnosis {
+  const error = diskError(thrown, where.store) ?? thrown;
   const known = error instanceof KeyshiftError;
   return {
     secret: where.target?.policy.name ?? null,
@@ -79,6 +85,7 @@ export function storeError(error: unknown, where: { target?: Target; store: stri
     hint: known ? (error.hint ?? 'rerun with --log-level debug for details') : 'this is a bug in keyshift; rerun with --log-level debug and report it',
     fixable: false,
     fixed: false,
+    error: known ? { code: error.code, message: error.message, ...(error.hint ? { hint: error.hint } : {}) } : { code: 'ERR_INTERNAL', message: errorMessage(error) },
     storeId: where.storeId,
     ...(where.target ? { target: where.target } : {}),
   };
@@ -132,8 +139,8 @@ export function unappendedDrafts(target: Target, drafts: EvidenceDraft[], missin
 
 /** Public shape only: what `--json` prints. */
 export function publicFinding(d: Diagnosis): Finding {
-  const { secret, environment, store, check, severity, message, hint, fixable, fixed } = d;
-  return { secret, environment, store, check, severity, message, hint, fixable, fixed };
+  const { secret, environment, store, check, severity, message, hint, fixable, fixed, error } = d;
+  return { secret, environment, store, check, severity, message, hint, fixable, fixed, ...(error ? { error } : {}) };
 }
 
 function roughly(ms: number): string {

@@ -1,7 +1,8 @@
 import { EvidenceLog } from '../evidence/index.js';
-import { errorMessage, KeyshiftError } from '../errors.js';
+import { errorMessage, ExitCode, KeyshiftError } from '../errors.js';
 import type { SecretPolicy } from '../policy/types.js';
-import type { EntryState, EvidenceDraft, StoreLock } from '../stores/contract.js';
+import { leaseHolder } from '../stores/aws/lease.js';
+import type { EntryLease, EntryState, EvidenceDraft, StoreLock } from '../stores/contract.js';
 import type { StoreRegistry } from '../stores/registry.js';
 import { breakFileLock } from '../util/file-lock.js';
 import type { EngineContext, Target } from './context.js';
@@ -10,6 +11,7 @@ import { diagnoseStore, type LockState, type StoreGroup } from './doctor-store.j
 import { announceDrafts, evidenceDraft } from './evidence-drafts.js';
 import { recoverStoreEvidence } from './evidence-recovery.js';
 import { notifyTargets, signRun, startRun } from './run-info.js';
+import { RunLeases } from './leases.js';
 import { advanceTarget, anchorEvidence } from './runner.js';
 import type { RunInfo } from './steps.js';
 
@@ -41,6 +43,9 @@ export async function repairAll(ctx: EngineContext, input: RepairInput): Promise
   const { run, settle } = startRun(ctx, evidence, input.stores, { reason: 'doctor --fix', ticket: null, emergency: false, notifyFor: notifyTargets(input.policies) });
   const log = ctx.logger.child({ runId: run.runId });
   const held = new Map<string, StoreLock>();
+  // Each target is changed under the same cross-machine lease as rotate takes (docs/workflow.md#leases).
+  const leases = new RunLeases(ctx);
+  const holder = leaseHolder(run.operator, run.runId, 'doctor --fix');
   let wroteEvidence = false;
   try {
     // Dead locks first: taking a store's lock below would take them over silently.
@@ -73,7 +78,7 @@ export async function repairAll(ctx: EngineContext, input: RepairInput): Promise
       const fresh = await diagnoseStore(ctx, group, input.policies, { judgeInFlight: true, holderDied: lockState?.state === 'dead', logIntact: true });
       const diagnoses = [...before.filter((d) => d.check === 'dead-lock'), ...fresh];
       input.byStore.set(group.storeId, diagnoses);
-      if (await repairStore(ctx, group, diagnoses, run, evidence, input, log)) wroteEvidence = true;
+      if (await repairStore(ctx, group, diagnoses, run, evidence, input, log, { leases, holder })) wroteEvidence = true;
     }
 
     await settle();
@@ -88,17 +93,28 @@ export async function repairAll(ctx: EngineContext, input: RepairInput): Promise
   } finally {
     for (const lock of held.values()) await lock.release().catch(() => undefined);
     await evidence.close();
+    await leases.close();
   }
 }
 
 /** Under the store's lock. True when evidence was written. */
-async function repairStore(ctx: EngineContext, group: StoreGroup, diagnoses: Diagnosis[], run: RunInfo, evidence: EvidenceLog, input: RepairInput, log: EngineContext['logger']): Promise<boolean> {
+async function repairStore(
+  ctx: EngineContext,
+  group: StoreGroup,
+  diagnoses: Diagnosis[],
+  run: RunInfo,
+  evidence: EvidenceLog,
+  input: RepairInput,
+  log: EngineContext['logger'],
+  lease: { leases: RunLeases; holder: string },
+): Promise<boolean> {
   const { store } = group;
   let wrote = false;
   // As rotate does before anything else: append what crashed runs announced, clear their drafts.
   const { recovered, secretsWithDrafts } = await recoverStoreEvidence(store, group.targets, ctx.evidenceDir, (drafts) => evidence.append(drafts).then(() => undefined), {
     readers: 1,
     read: (target) => store.read(target.key).catch(() => null),
+    underLease: (target, write) => lease.leases.underLease(target, lease.holder, write),
   });
   if (secretsWithDrafts > 0) {
     wrote ||= recovered > 0;
@@ -113,6 +129,15 @@ async function repairStore(ctx: EngineContext, group: StoreGroup, diagnoses: Dia
     const target = d.target;
     const repair = d.repair;
     if (!target || !repair || d.fixed || repair.kind === 'break-lock' || repair.kind === 'append-drafts') continue;
+    let held: EntryLease | null;
+    try {
+      held = await lease.leases.hold(target, lease.holder);
+    } catch (error) {
+      // Another runner is advancing this target: its state is that run's to change.
+      d.message += `; not repaired: ${errorMessage(error)}`;
+      if (error instanceof KeyshiftError && error.exitCode === ExitCode.blocked) d.leased = true;
+      continue;
+    }
     try {
       if (repair.kind === 'store-ops') {
         const state = (await store.read(target.key)) as EntryState;
@@ -135,6 +160,8 @@ async function repairStore(ctx: EngineContext, group: StoreGroup, diagnoses: Dia
       }
     } catch (error) {
       d.message += `; the repair failed: ${errorMessage(error)}`;
+    } finally {
+      await held?.release().catch((error: unknown) => log.warn({ target: d.secret, err: errorMessage(error) }, 'could not release the lease; it expires on its own'));
     }
   }
   return wrote;

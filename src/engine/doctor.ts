@@ -98,11 +98,11 @@ function holdRepairs(diagnoses: Diagnosis[]): void {
   }
 }
 
-/** 0 when nothing is left; 1 when a problem remains; 3 when only a store a live run held kept --fix from repairing. */
+/** 0 when nothing is left; 1 when a problem remains; 3 when only a store or lease a live run held kept --fix from repairing. */
 function exitCodeOf(findings: Diagnosis[], lockedOut: Set<string>): number {
-  const blocked = (d: Diagnosis) => d.check === 'locked' || (d.fixable && d.storeId !== undefined && lockedOut.has(d.storeId));
+  const blocked = (d: Diagnosis) => d.check === 'locked' || d.leased === true || (d.fixable && d.storeId !== undefined && lockedOut.has(d.storeId));
   if (findings.some((d) => !d.fixed && !blocked(d))) return ExitCode.failed;
-  return lockedOut.size > 0 ? ExitCode.blocked : ExitCode.ok;
+  return lockedOut.size > 0 || findings.some((d) => d.leased) ? ExitCode.blocked : ExitCode.ok;
 }
 
 function groupByStore(targets: Target[]): StoreGroup[] {

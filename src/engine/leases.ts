@@ -30,6 +30,11 @@ export class RunLeases {
     return this.#lease(target, holder);
   }
 
+  /** The target's lease whatever the plan says (rollback, doctor --fix); ERR_LEASED if another runner holds it. */
+  hold(target: Target, holder: string): Promise<EntryLease | null> {
+    return this.#lease(target, holder);
+  }
+
   #lease(target: Target, holder: string): Promise<EntryLease | null> {
     const lock = target.environment.store.lock;
     if (lock) {

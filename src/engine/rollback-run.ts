@@ -1,14 +1,17 @@
+import { asDiskError } from '../disk-errors.js';
 import { EvidenceLog } from '../evidence/index.js';
-import { ExitCode, KeyshiftError } from '../errors.js';
+import { errorMessage, ExitCode, KeyshiftError } from '../errors.js';
 import type { SecretPolicy } from '../policy/types.js';
-import type { EntryState, StoreLock } from '../stores/contract.js';
+import { leaseHolder } from '../stores/aws/lease.js';
+import type { EntryState, EvidenceDraft, StoreLock } from '../stores/contract.js';
 import { StoreRegistry } from '../stores/registry.js';
-import type { EngineContext } from './context.js';
+import type { EngineContext, Target } from './context.js';
 import { targetLabel } from './context.js';
+import { RunLeases } from './leases.js';
 import { recoverEvidence } from './evidence-recovery.js';
 import { unconfirmedDrafts } from './state.js';
 import { notifyTargets, signRun, startRun } from './run-info.js';
-import { anchorEvidence, type RotateReport, type RotateResult } from './runner.js';
+import { anchorEvidence, evidenceFailed, evidenceFault, rethrowUsage, rotateExitCode, toErrorInfo, type RotateReport, type RotateResult } from './runner.js';
 import { selectPolicies, targetsOf } from './selection.js';
 import { rollback, rollbackRetired } from './steps.js';
 
@@ -33,39 +36,38 @@ export async function rollbackRun(ctx: EngineContext, policies: SecretPolicy[], 
     notifyFor: notifyTargets(policies),
   });
   const runId = run.runId;
-  const held: StoreLock[] = [];
+  const leases = new RunLeases(ctx);
+  const holder = leaseHolder(run.operator, runId, 'rollback');
+  const held = new Map<string, StoreLock>();
+  // A store that cannot be locked, read or written fails (or, locked or leased elsewhere, blocks)
+  // only its own environments (DESIGN v2 "Failure isolation").
+  const storeErrors = new Map<string, unknown>();
+  const touched = new Set<string>();
   try {
     const selected = selectPolicies(policies, { names: [options.name], all: false, envs: options.envs });
     const targets = (await targetsOf(selected, options.envs, stores)).reverse();
     const results: RotateResult[] = [];
     const refusals: string[] = [];
-    const lockedStores = new Set<string>();
+    // Promotion order, backwards: an environment that was not rolled back holds the earlier ones, so
+    // a later environment never keeps a newer version than an earlier one.
+    let heldBy: string | null = null;
     for (const target of targets) {
-      if (!lockedStores.has(target.storeId)) {
-        held.push(await target.store.lock({ waitMs: ctx.lockWaitMs, owner: `keyshift rollback (${run.operator}, ${runId})` }));
-        lockedStores.add(target.storeId);
-      }
-      // Evidence a crashed run announced but never wrote goes into the log before this run's own.
-      let state = await target.store.read(target.key);
-      const meta = await target.store.readMeta();
-      if (unconfirmedDrafts(state, meta).length > 0) {
-        await recoverEvidence(new Map([[target, state]]), meta, ctx.evidenceDir, (drafts) => evidence.append(drafts).then(() => undefined));
-        state = await target.store.read(target.key);
-      }
-      const step = state?.rotation ? await rollback(target, state, run) : state ? await rollbackRetired(target, state, run) : null;
-      if (!step) {
-        refusals.push(nothingToRollBack(targetLabel(target), state));
+      if (heldBy) {
+        results.push(outcome(target, 'skipped', { reason: `held: ${heldBy}; roll it back with --env once that one is` }));
         continue;
       }
-      results.push({
-        secret: target.policy.name,
-        environment: target.environment.name,
-        action: 'rollback',
-        outcome: 'rolled-back',
-        fromVersion: step.fromVersion,
-        toVersion: step.toVersion,
-        rotationId: step.rotationId,
-      });
+      try {
+        const step = await rollbackTarget(target);
+        if (!step) continue;
+        results.push(outcome(target, 'rolled-back', step));
+      } catch (error) {
+        if (evidenceFault(error)) throw error;
+        rethrowUsage(error);
+        const blocked = error instanceof KeyshiftError && error.exitCode === ExitCode.blocked;
+        ctx.logger.error({ target: targetLabel(target), store: target.store.location, err: errorMessage(error) }, blocked ? 'blocked' : 'could not roll back');
+        results.push(outcome(target, blocked ? 'blocked' : 'failed', { error: toErrorInfo(asDiskError(error, target.store.location)) }));
+        heldBy = `${target.environment.name} is ${blocked ? 'blocked' : 'failed'} in this run`;
+      }
     }
     if (results.length === 0) {
       throw new KeyshiftError('ERR_NOTHING_TO_ROLL_BACK', refusals.join('; '), {
@@ -76,15 +78,57 @@ export async function rollbackRun(ctx: EngineContext, policies: SecretPolicy[], 
     await settle();
     await signRun(ctx, evidence, run);
     for (const target of targets) {
-      if (!lockedStores.delete(target.storeId)) continue;
-      await anchorEvidence(target.store, await target.store.readMeta(), evidence, runId);
+      if (!touched.delete(target.storeId)) continue;
+      await anchorEvidence(target.store, await target.store.readMeta(), evidence, runId).catch((error: unknown) =>
+        ctx.logger.error({ store: target.store.location, err: errorMessage(error) }, 'could not record the evidence anchor in the store'),
+      );
     }
-    return { runId, results: results.reverse(), evidenceFile: evidence.file, exitCode: ExitCode.ok };
+    return { runId, results: results.reverse(), evidenceFile: evidence.file, exitCode: rotateExitCode(results) };
+
+    /** One environment under its store's lock and its cross-machine lease; null: nothing to roll back. */
+    async function rollbackTarget(target: Target): Promise<Pick<RotateResult, 'fromVersion' | 'toVersion' | 'rotationId'> | null> {
+      const failed = storeErrors.get(target.storeId);
+      if (failed !== undefined) throw failed;
+      if (!held.has(target.storeId)) {
+        try {
+          held.set(target.storeId, await target.store.lock({ waitMs: ctx.lockWaitMs, owner: `keyshift rollback (${run.operator}, ${runId})` }));
+        } catch (error) {
+          storeErrors.set(target.storeId, error);
+          throw error;
+        }
+      }
+      const lease = await leases.hold(target, holder);
+      try {
+        // Evidence a crashed run announced but never wrote goes into the log before this run's own.
+        let state = await target.store.read(target.key);
+        const meta = await target.store.readMeta();
+        if (unconfirmedDrafts(state, meta).length > 0) {
+          const append = (drafts: EvidenceDraft[]) => evidence.append(drafts).then(() => undefined, (error: unknown) => Promise.reject(evidenceFailed(error)));
+          await recoverEvidence(new Map([[target, state]]), meta, ctx.evidenceDir, append);
+          touched.add(target.storeId);
+          state = await target.store.read(target.key);
+        }
+        const step = state?.rotation ? await rollback(target, state, run) : state ? await rollbackRetired(target, state, run) : null;
+        if (!step) {
+          refusals.push(nothingToRollBack(targetLabel(target), state));
+          return null;
+        }
+        touched.add(target.storeId);
+        return { fromVersion: step.fromVersion, toVersion: step.toVersion, rotationId: step.rotationId };
+      } finally {
+        await lease?.release().catch((error: unknown) => ctx.logger.warn({ target: targetLabel(target), err: errorMessage(error) }, 'could not release the lease; it expires on its own'));
+      }
+    }
   } finally {
-    for (const lock of held) await lock.release().catch(() => undefined);
+    for (const lock of held.values()) await lock.release().catch(() => undefined);
     await evidence.close();
+    await leases.close();
     await stores.closeAll();
   }
+}
+
+function outcome(target: Target, result: RotateResult['outcome'], extra: Partial<RotateResult>): RotateResult {
+  return { secret: target.policy.name, environment: target.environment.name, action: 'rollback', outcome: result, fromVersion: null, toVersion: null, rotationId: null, ...extra };
 }
 
 function nothingToRollBack(label: string, state: EntryState | null): string {

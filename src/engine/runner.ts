@@ -445,13 +445,13 @@ function outcomeOnly(target: Target, action: RotateResult['action'], outcome: Ro
 }
 
 const evidenceErrors = new WeakSet<object>();
-function evidenceFailed(error: unknown): unknown {
+export function evidenceFailed(error: unknown): unknown {
   const named = diskError(error) ?? error;
   if (typeof named === 'object' && named !== null) evidenceErrors.add(named);
   return named;
 }
 /** An error of the evidence log (not of a store): the run cannot go on without its records. */
-function evidenceFault(error: unknown): boolean {
+export function evidenceFault(error: unknown): boolean {
   return (typeof error === 'object' && error !== null && evidenceErrors.has(error)) || (error instanceof KeyshiftError && error.code.startsWith('ERR_EVIDENCE'));
 }
 

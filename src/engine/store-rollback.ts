@@ -1,5 +1,6 @@
 import { expectedStates, findLoggedEvents, targetKey, type ExpectedState } from '../evidence/index.js';
-import { KeyshiftError } from '../errors.js';
+import { diskError } from '../disk-errors.js';
+import { errorMessage, ExitCode, KeyshiftError } from '../errors.js';
 import type { EntryState, StoreMeta } from '../stores/contract.js';
 import type { EvidenceAnchorRef } from '../evidence/index.js';
 import type { SecretPolicy } from '../policy/types.js';
@@ -147,24 +148,53 @@ function judge({ target, state, meta, identity }: TargetRead, expect: ExpectedSt
 }
 
 /** What `evidence verify` compares: every store's anchors, and each target's state. */
-export async function readStoresForVerify(ctx: EngineContext, policies: SecretPolicy[]): Promise<{ anchors: EvidenceAnchorRef[]; reads: TargetRead[] }> {
+/** A store (or one entry of it) that `evidence verify` could not read: its anchors were not checked. */
+export interface UnreadStore {
+  store: string;
+  secret: string | null;
+  environment: string | null;
+  error: { code: string; message: string; hint?: string };
+}
+
+/**
+ * What `evidence verify` needs from the stores: their anchors and each target's state. A store that
+ * cannot be read (unreachable, denied, damaged, wrong key) is reported in `unread` and the others
+ * are still read (DESIGN v2 "Failure isolation").
+ */
+export async function readStoresForVerify(ctx: EngineContext, policies: SecretPolicy[]): Promise<{ anchors: EvidenceAnchorRef[]; reads: TargetRead[]; unread: UnreadStore[] }> {
   const stores = new StoreRegistry(ctx);
   const anchors: EvidenceAnchorRef[] = [];
   const reads: TargetRead[] = [];
+  const unread: UnreadStore[] = [];
   try {
-    const metas = new Map<string, StoreMeta>();
+    const metas = new Map<string, StoreMeta | null>();
     for (const target of await targetsOf(policies, [], stores)) {
       let meta = metas.get(target.storeId);
-      if (!meta) {
-        meta = await target.store.readMeta();
+      if (meta === undefined) {
+        meta = await target.store.readMeta().catch((error: unknown) => {
+          unread.push(unreadStore(error, target.store.location, null));
+          return null;
+        });
         metas.set(target.storeId, meta);
-        for (const [chainId, anchor] of Object.entries(meta.evidenceAnchors)) anchors.push({ source: `store ${target.store.location}`, chainId, seq: anchor.seq, hash: anchor.hash });
+        for (const [chainId, anchor] of Object.entries(meta?.evidenceAnchors ?? {})) anchors.push({ source: `store ${target.store.location}`, chainId, seq: anchor.seq, hash: anchor.hash });
       }
-      const state = await target.store.read(target.key);
-      reads.push({ target, state, meta, ...(target.store.identity ? { identity: target.store.identity() } : {}) });
+      if (!meta) continue;
+      try {
+        const state = await target.store.read(target.key);
+        reads.push({ target, state, meta, ...(target.store.identity ? { identity: target.store.identity() } : {}) });
+      } catch (error) {
+        unread.push(unreadStore(error, target.store.location, target));
+      }
     }
   } finally {
     await stores.closeAll();
   }
-  return { anchors, reads };
+  return { anchors, reads, unread };
+}
+
+function unreadStore(thrown: unknown, store: string, target: Target | null): UnreadStore {
+  if (thrown instanceof KeyshiftError && thrown.exitCode === ExitCode.usage) throw thrown; // e.g. a malformed KEYSHIFT_MASTER_KEY: the run's own error
+  const error = diskError(thrown, store) ?? thrown;
+  const info = error instanceof KeyshiftError ? { code: error.code, message: error.message, ...(error.hint ? { hint: error.hint } : {}) } : { code: 'ERR_INTERNAL', message: errorMessage(error) };
+  return { store, secret: target?.policy.name ?? null, environment: target?.environment.name ?? null, error: info };
 }

@@ -124,9 +124,8 @@ describe('doctor on aws-secrets-manager', () => {
 
     const fixed = await doctor(['--fix']);
     assert.equal(fixed.code, 0, JSON.stringify(fixed.findings));
-    // The lease label stays on the version that was AWSCURRENT when the last lease was released
-    // (doctor --fix takes none); the decommission moves it to AWSCURRENT.
-    assert.deepEqual(Object.values(labelsOf('doctor/stuck')).map((l) => l.join(',')).sort(), ['AWSCURRENT,AWSPENDING', 'AWSPREVIOUS,KEYSHIFT_LEASE']);
+    // doctor --fix resumed under the secret's lease, as rotate does: released onto the new AWSCURRENT.
+    assert.deepEqual(Object.values(labelsOf('doctor/stuck')).map((l) => l.join(',')).sort(), ['AWSCURRENT,AWSPENDING,KEYSHIFT_LEASE', 'AWSPREVIOUS']);
     const events = readEvidence(dir).map((e) => e.event);
     assert.deepEqual(events.slice(-3), ['issued', 'switched', 'repaired']);
     assert.equal((await run(['evidence', 'verify'])).code, 0);

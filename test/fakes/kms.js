@@ -25,7 +25,7 @@ export const KMS_QUOTAS = {
   cryptographic: 5500,
 };
 
-const QUOTA_CLASS_OF = {
+export const QUOTA_CLASS_OF = {
   ...Object.fromEntries([...CONTROL_PLANE, ...READS, 'GetKeyRotationStatus'].map((op) => [op, op])),
   ...Object.fromEntries(CRYPTOGRAPHIC.map((op) => [op, 'cryptographic'])),
 };

@@ -18,7 +18,7 @@ export const SECRETS_MANAGER_QUOTAS = {
   listSecrets: 100,
 };
 
-const QUOTA_CLASS_OF = {
+export const QUOTA_CLASS_OF = {
   DescribeSecret: 'reads',
   GetSecretValue: 'reads',
   PutSecretValue: 'versionWrites',

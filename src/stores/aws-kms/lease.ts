@@ -16,6 +16,9 @@ import type { KmsApi } from './kms-api.js';
  * - take over an expired lease: CreateAlias of a marker `<lease alias>/t<CreationDate ms>`, which
  *   only one taker of that lease can create; its creator checks the lease alias is still the
  *   expired one, deletes it and takes the lease as above, then deletes the marker.
+ * - a marker left by a taker killed mid-take-over expires like a lease (its CreationDate + ttl, or
+ *   at once if its creator died on this host): the next taker creates the marker's successor
+ *   `…-1`, `…-2` (again only one can), so a dead marker never blocks the lease for good.
  * Race analysis: docs/workflow.md#leases.
  */
 export async function takeKeyLease(api: KmsApi, alias: string, options: LeaseOptions): Promise<EntryLease> {
@@ -32,14 +35,16 @@ export async function takeKeyLease(api: KmsApi, alias: string, options: LeaseOpt
     const seen = await readLease(api, lease, tagKey, options.ttlMs);
     if (!seen) throw leaseHeld(what, null, null); // released between the two calls: the next run takes it
     if (seen.expires > Date.now() && !diedHere(seen.holder)) throw leaseHeld(what, seen.holder, seen.expires);
-    const marker = `${lease}/t${seen.created}`;
-    await takeMarker(api, marker, current.KeyId, markerTagKey(lease), { ...mine, expires: seen.created }, options.ttlMs, what);
+    const takerTag = `keyshift:lease-taker:${tagKey.slice('keyshift:lease:'.length)}`;
+    const markers = await takeMarker(api, `${lease}/t${seen.created}`, current.KeyId, takerTag, mine, options.ttlMs, what);
     try {
       const again = await readLease(api, lease, tagKey, options.ttlMs);
       if (again?.created === seen.created) await api.call('DeleteAlias', lease, { AliasName: lease });
       if (!(await createAlias(api, lease, current.KeyId))) throw leaseHeld(what, (await readLease(api, lease, tagKey, options.ttlMs))?.holder ?? null, null);
     } finally {
-      await api.call('DeleteAlias', marker, { AliasName: marker }).catch(() => undefined);
+      // The lease alias is new (or someone else's) now: no taker can act on these markers any more,
+      // nor on those of older incarnations (left by a taker killed after it deleted the lease alias).
+      for (const marker of [...markers, ...seen.olderMarkers]) await api.call('DeleteAlias', marker, { AliasName: marker }).catch(() => undefined);
     }
   }
   await api.tag(current.KeyId, [{ Key: tagKey, Value: encodeLease(mine) }]);
@@ -57,39 +62,37 @@ export async function takeKeyLease(api: KmsApi, alias: string, options: LeaseOpt
   );
 }
 
-/**
- * The take-over marker, with the same compare-and-set. Its owner then names itself in the tag
- * `keyshift:lease-marker:<hash>` (`expires` there carries the lease incarnation it is for), so a
- * marker whose owner died on this host (`kill -9` mid take-over) is cleared at once; any other
- * marker (one whose owner died before its tag) is cleared once older than the ttl, like a lease.
- * Without this, a marker left by a killed taker would block that key's lease for good.
- */
-async function takeMarker(api: KmsApi, marker: string, keyId: string, tagKey: string, taker: LeaseRecord, ttlMs: number, what: string): Promise<void> {
-  if (!(await createAlias(api, marker, keyId))) {
-    const left = await readAlias(api, marker);
-    if (left) {
-      const owner = decodeLease((await api.tags(left.keyId)).find((t) => t.Key === tagKey)?.Value);
-      const ownerDied = owner !== null && owner.expires === taker.expires && diedHere(owner.holder);
-      if (!ownerDied && left.created + ttlMs > Date.now()) throw leaseHeld(what, 'another runner taking over an expired lease', null);
-      await api.call('DeleteAlias', marker, { AliasName: marker }).catch(() => undefined);
-    }
-    if (!(await createAlias(api, marker, keyId))) throw leaseHeld(what, 'another runner taking over an expired lease', null);
-  }
-  try {
-    await api.tag(keyId, [{ Key: tagKey, Value: encodeLease(taker) }]);
-  } catch (error) {
-    await api.call('DeleteAlias', marker, { AliasName: marker }).catch(() => undefined);
-    throw error;
-  }
-}
-
-const markerTagKey = (lease: string) => `keyshift:lease-marker:${createHash('sha256').update(lease).digest('hex').slice(0, 16)}`;
-
 /** `alias/keyshift-lease/<name>`, within the 256 characters an alias may have. */
 export function leaseAliasOf(alias: string): string {
   const name = alias.replace(/^alias\//, '');
   const lease = `alias/keyshift-lease/${name}`;
   return lease.length <= 230 ? lease : `alias/keyshift-lease/${name.slice(0, 180)}-${createHash('sha256').update(name).digest('hex').slice(0, 16)}`;
+}
+
+/**
+ * Creates the first free marker of the chain `<first>`, `<first>-1`, `<first>-2`…, where each may be
+ * created only once its predecessor is dead (a taker killed mid-take-over). Returns the markers to
+ * delete once the take-over is done (the dead ones and ours); ERR_LEASED if a live taker holds one.
+ */
+async function takeMarker(api: KmsApi, first: string, keyId: string, tagKey: string, mine: LeaseRecord, ttlMs: number, what: string): Promise<string[]> {
+  const chain: string[] = [];
+  for (let n = 0; n < 20; n++) {
+    const marker = n === 0 ? first : `${first}-${n}`;
+    const name = marker.slice(marker.lastIndexOf('/') + 1); // t<CreationDate ms>[-n]: one per marker
+    chain.push(marker);
+    if (await createAlias(api, marker, keyId)) {
+      // Who took it, so that a taker on this host sees at once that we died (aliases have no tags).
+      const record = encodeLease({ ...mine, holder: `${name} ${mine.holder.slice(-180)}` });
+      await api.tag(keyId, [{ Key: tagKey, Value: record }]).catch(async (error: unknown) => {
+        await api.call('DeleteAlias', marker, { AliasName: marker }).catch(() => undefined);
+        throw error;
+      });
+      return chain;
+    }
+    const taker = await readLease(api, marker, tagKey, ttlMs, (holder) => holder.startsWith(`${name} `));
+    if (taker && taker.expires > Date.now() && !diedHere(taker.holder)) throw leaseHeld(what, 'another runner taking over an expired lease', taker.expires);
+  }
+  throw leaseHeld(what, 'other runners that died while taking over an expired lease', null);
 }
 
 /** false when the alias exists already (the compare-and-set failed). Sent once: a retry of a
@@ -105,22 +108,26 @@ async function createAlias(api: KmsApi, name: string, keyId: string): Promise<bo
   }
 }
 
-/** An alias's key and CreationDate; null when it does not exist. */
-async function readAlias(api: KmsApi, name: string): Promise<{ keyId: string; created: number } | null> {
-  const key = await api.describe(name);
-  if (!key?.KeyId) return null;
-  const page = await api.call<KMS.ListAliasesResponse>('ListAliases', name, { KeyId: key.KeyId, Limit: 100 });
-  const entry = page.Aliases?.find((a) => a.AliasName === name);
-  return entry ? { keyId: key.KeyId, created: (entry.CreationDate ?? new Date(0)).getTime() } : null;
-}
-
 /** The lease alias's holder and expiry; null when it does not exist. */
-async function readLease(api: KmsApi, lease: string, tagKey: string, ttlMs: number): Promise<{ holder: string | null; expires: number; created: number } | null> {
-  const alias = await readAlias(api, lease);
-  if (!alias) return null;
-  const { created } = alias;
-  const record = decodeLease((await api.tags(alias.keyId)).find((t) => t.Key === tagKey)?.Value);
+async function readLease(
+  api: KmsApi,
+  lease: string,
+  tagKey: string,
+  ttlMs: number,
+  belongs: (holder: string) => boolean = () => true,
+): Promise<{ holder: string | null; expires: number; created: number; olderMarkers: string[] } | null> {
+  const key = await api.describe(lease);
+  if (!key?.KeyId) return null;
+  const page = await api.call<KMS.ListAliasesResponse>('ListAliases', lease, { KeyId: key.KeyId, Limit: 100 });
+  const entry = page.Aliases?.find((a) => a.AliasName === lease);
+  if (!entry) return null;
+  const created = (entry.CreationDate ?? new Date(0)).getTime();
+  const record = decodeLease((await api.tags(key.KeyId)).find((t) => t.Key === tagKey)?.Value);
   // A tag older than the alias is a former holder's: the alias's own age decides then.
-  const current = record && record.expires >= created ? record : null;
-  return { holder: current?.holder ?? null, expires: Math.max(current?.expires ?? 0, created + ttlMs), created };
+  const current = record && record.expires >= created && belongs(record.holder) ? record : null;
+  const olderMarkers = (page.Aliases ?? [])
+    .map((a) => ({ name: a.AliasName ?? '', incarnation: Number(/\/t(\d+)(?:-\d+)?$/.exec(a.AliasName ?? '')?.[1] ?? Infinity) }))
+    .filter((a) => a.name.startsWith(`${lease}/t`) && a.incarnation < created)
+    .map((a) => a.name);
+  return { holder: current?.holder ?? null, expires: Math.max(current?.expires ?? 0, created + ttlMs), created, olderMarkers };
 }

@@ -29,8 +29,8 @@ export function decodeLease(text: string | undefined | null): LeaseRecord | null
 }
 
 /** The holder written with a lease: who, which run, where; in the characters a tag allows. */
-export function leaseHolder(operator: string, runId: string): string {
-  return tagSafe(`keyshift rotate by ${operator} run ${runId} on ${hostname()} pid ${process.pid}`).slice(0, 200);
+export function leaseHolder(operator: string, runId: string, command = 'rotate'): string {
+  return tagSafe(`keyshift ${command} by ${operator} run ${runId} on ${hostname()} pid ${process.pid}`).slice(0, 200);
 }
 
 /**

@@ -49,12 +49,19 @@ export class LockTable {
     } catch (error) {
       if (awsErrorName(error) !== 'ConditionalCheckFailedException') throw this.#error(error, `PutItem ${name}`);
       const held = await this.#held(name, what);
+      // Our own put, whose reply was lost and whose retry failed its condition: the token is ours.
+      if (held.item?.token === token) return this.#kept(name, token, options);
       // A holder that died on this host: take its lease over now, only if it is still that one's.
       if (!held.item || !diedHere(held.item.holder)) throw held.error;
       await put('#token = :dead', { ':dead': { S: held.item.token } }, { '#token': 'token' }).catch(async (again: unknown) => {
         throw awsErrorName(again) === 'ConditionalCheckFailedException' ? (await this.#held(name, what)).error : this.#error(again, `PutItem ${name}`);
       });
     }
+    return this.#kept(name, token, options);
+  }
+
+  /** A lease we hold: renewed while it lives, released at the end, both only while it is still ours. */
+  #kept(name: string, token: string, options: LeaseOptions): EntryLease {
     const mine = { ExpressionAttributeNames: { '#token': 'token' }, ConditionExpression: '#token = :token' };
     return keepAlive(
       async (expires) => {
