@@ -4,9 +4,10 @@
 // faults every call); test/bench/call-counts.test.js measures a rotation and fails when its calls
 // drift from this table. Since the leases (docs/workflow.md#leases) a rotation also takes and
 // releases its lease: Secrets Manager 1 TagResource + 2 UpdateSecretVersionStage + reads, KMS
-// CreateAlias + TagResource + DeleteAlias + reads.
+// CreateAlias + TagResource + DeleteAlias + reads. A Secrets Manager secret keyshift never rotated
+// is read once with ListSecretVersionIds (its current value's age).
 export const CALLS_PER_ROTATION = {
-  'aws-secrets-manager': { DescribeSecret: 13, GetSecretValue: 1, PutSecretValue: 1, UpdateSecretVersionStage: 4, TagResource: 3 },
+  'aws-secrets-manager': { DescribeSecret: 13, ListSecretVersionIds: 1, GetSecretValue: 1, PutSecretValue: 1, UpdateSecretVersionStage: 4, TagResource: 3 },
   'aws-kms': { DescribeKey: 13, ListResourceTags: 10, GetKeyPolicy: 1, CreateAlias: 1, CreateKey: 1, TagResource: 4, UpdateAlias: 1, DeleteAlias: 1 },
 };
 

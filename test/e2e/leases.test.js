@@ -15,8 +15,7 @@ import { startKms } from '../fakes/kms.js';
 import { startDynamoDb } from '../fakes/dynamodb/index.js';
 import { secretsManagerClient, kmsClient } from '../fakes/clients.js';
 import { TagResourceCommand as SmTag } from '@aws-sdk/client-secrets-manager';
-import { CreateAliasCommand, ListAliasesCommand, TagResourceCommand as KmsTag } from '@aws-sdk/client-kms';
-import { createHash, randomUUID } from 'node:crypto';
+import { TagResourceCommand as KmsTag } from '@aws-sdk/client-kms';
 import { hostname } from 'node:os';
 
 const ROUNDS = Number(process.env.KEYSHIFT_LEASE_ROUNDS) || 10;
@@ -241,60 +240,3 @@ test('lock: is validated with file:line:col, field and fix (exit 2, nothing run)
   }
 });
 
-describe('a KMS take-over marker left by a taker killed mid take-over', () => {
-  /** The state such a kill leaves: an expired lease alias and its take-over marker, both on the key. */
-  async function leftover(alias, { markerTagged }) {
-    const key = kms.seedKey({ alias });
-    const name = alias.replace(/^alias\//, '');
-    const lease = `alias/keyshift-lease/${name}`;
-    const client = kmsClient(kms);
-    try {
-      await client.send(new CreateAliasCommand({ AliasName: lease, TargetKeyId: key.keyId }));
-      const listed = await client.send(new ListAliasesCommand({ KeyId: key.keyId }));
-      const created = listed.Aliases.find((a) => a.AliasName === lease).CreationDate.getTime();
-      await client.send(new CreateAliasCommand({ AliasName: `${lease}/t${created}`, TargetKeyId: key.keyId }));
-      const dead = await deadPid();
-      const tag = (kind) => `keyshift:${kind}:${createHash('sha256').update(lease).digest('hex').slice(0, 16)}`;
-      // The lease's holder and the marker's owner (a later run) were both kill -9'd on this host.
-      const here = hostname().replace(/[^\p{L}\p{N} _.:/=+@-]/gu, '_');
-      const tags = [{ TagKey: tag('lease'), TagValue: `${created + 600_000} ${randomUUID()} keyshift rotate by killed run r0 on ${here} pid ${dead}` }];
-      if (markerTagged) tags.push({ TagKey: tag('lease-marker'), TagValue: `${created} ${randomUUID()} keyshift rotate by killed run r1 on ${here} pid ${dead}` });
-      await client.send(new KmsTag({ KeyId: key.keyId, Tags: tags }));
-    } finally {
-      client.destroy();
-    }
-  }
-
-  test('its owner died on this host: the next run clears it at once and rotates', async () => {
-    await leftover('alias/marker-key', { markerTagged: true });
-    const [dir] = machines(keyPolicy('key', `{ type: aws-kms, alias: alias/marker-key, endpoint: "${kms.endpoint}" }`));
-    const run = await cli(['rotate', 'key', '--force', '--reason', 'after a killed take-over', '--json'], { cwd: dir, env: env(dir, { KEYSHIFT_LEASE_TTL_MS: '600000' }) });
-    assert.equal(run.code, 0, run.stdout + run.stderr);
-    assert.deepEqual(json(run).results.map((r) => r.outcome), ['rotated']);
-    assert.ok(!kms.aliases().some((a) => a.name.startsWith('alias/keyshift-lease/marker-key')), `nothing of the lease is left: ${JSON.stringify(kms.aliases().map((a) => a.name))}`);
-  });
-
-  test('its owner died before naming itself: blocked until the ttl, then cleared and rotated', async () => {
-    await leftover('alias/marker-key-2', { markerTagged: false });
-    const [dir] = machines(keyPolicy('key', `{ type: aws-kms, alias: alias/marker-key-2, endpoint: "${kms.endpoint}" }`));
-    const ttl = { KEYSHIFT_LEASE_TTL_MS: '2000' };
-    const started = Date.now();
-    const blocked = await cli(['rotate', 'key', '--force', '--reason', 'after a killed take-over', '--json'], { cwd: dir, env: env(dir, ttl) });
-    if (Date.now() - started < 2000) {
-      assert.equal(blocked.code, 3, blocked.stdout + blocked.stderr);
-      assert.equal(json(blocked).results[0].error.code, 'ERR_LEASED');
-    }
-    await new Promise((resolve) => setTimeout(resolve, Math.max(0, 2500 - (Date.now() - started))));
-    const run = await cli(['rotate', 'key', '--force', '--reason', 'after a killed take-over', '--json'], { cwd: dir, env: env(dir, ttl) });
-    assert.equal(run.code, 0, run.stdout + run.stderr);
-    assert.ok(json(run).results.some((r) => r.outcome === 'rotated'), run.stdout);
-    assert.ok(!kms.aliases().some((a) => a.name.startsWith('alias/keyshift-lease/marker-key-2')), 'nothing of the lease is left');
-  });
-});
-
-/** The pid of a process that has exited. */
-async function deadPid() {
-  const child = spawn(process.execPath, ['-e', '0']);
-  await new Promise((resolve) => child.on('close', resolve));
-  return child.pid;
-}
