@@ -25,7 +25,9 @@ const TOP = 28;
 const ROW = 24;
 
 export function timelineSvg(rows: ReportRow[], now: number, since: number | null): string {
-  const first = Math.min(...rows.flatMap((r) => r.timeline.map((e) => e.at)), now - 86_400_000);
+  // A loop, not Math.min(...all): spreading ~125,000 events or more overflows the stack.
+  let first = now - 86_400_000;
+  for (const row of rows) for (const event of row.timeline) if (event.at < first) first = event.at;
   const start = since ?? first;
   const span = Math.max(now - start, 3_600_000);
   const x = (at: number) => LABEL + ((WIDTH - LABEL - RIGHT) * (Math.max(at, start) - start)) / span;
