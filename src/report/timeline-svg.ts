@@ -47,15 +47,16 @@ export function timelineSvg(rows: ReportRow[], now: number, since: number | null
       const title = row.nextDueAt ? `overdue since ${day(row.nextDueAt)}` : 'never rotated';
       parts.push(`<rect class="overdue-band" x="${fix(from)}" y="${y - 2}" width="${fix(Math.max(x(now) - from, 2))}" height="4" fill="${COLOURS.overdue}"><title>${esc(row.secret)}/${esc(row.environment)}: ${title}</title></rect>`);
     }
-    for (const event of row.timeline) parts.push(marker(event, x(event.at), y, row));
+    const who = `${esc(row.secret)}/${esc(row.environment)}`; // escaped once per row, not per mark
+    for (const event of row.timeline) parts.push(marker(event, x(event.at), y, who));
     parts.push('</g>');
   });
   parts.push('</svg>');
   return parts.join('\n');
 }
 
-function marker(event: TimelineEvent, cx: number, y: number, row: ReportRow): string {
-  const title = `<title>${esc(row.secret)}/${esc(row.environment)}: ${event.kind}${event.emergency ? ' (emergency)' : ''} ${new Date(event.at).toISOString()}${event.rotationId ? ` ${esc(event.rotationId)}` : ''}</title>`;
+function marker(event: TimelineEvent, cx: number, y: number, who: string): string {
+  const title = `<title>${who}: ${event.kind}${event.emergency ? ' (emergency)' : ''} ${new Date(event.at).toISOString()}${event.rotationId ? ` ${esc(event.rotationId)}` : ''}</title>`;
   switch (event.kind) {
     case 'switched':
     case 'provisioned':
