@@ -3,13 +3,15 @@
 // issued/switched/decommissioned each, plus the provisioning), and `keyshift check` over 1,000
 // secrets against the start-up of `keyshift plan`. The records are sealed with keyshift's own
 // record code, so the chain verifies as a real log's does; the stores hold no entries (the report
-// reads them all the same). Targets: report ≤ 2 s and ≤ 200 MB peak RSS; check ≤ 3× plan.
-// Usage: node bench/report.js [--runs 5] [--records 100000]
+// reads them all the same). Targets: report ≤ 2 s and ≤ 200 MB peak RSS (each of json, md, html);
+// check ≤ 3× plan. Prints a Markdown table; `--write` also records it in bench/RESULTS.md.
+// Usage: node bench/report.js [--runs 5] [--records 100000] [--write]
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, openSync, writeSync, closeSync, writeFileSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { tmpdir, cpus, totalmem, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { recordResults } from './results-file.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const bin = join(root, 'bin', 'keyshift.js');
@@ -66,11 +68,16 @@ function timed(argv) {
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 timed(['plan']); // warm the policy cache and the file cache
-const samples = { report: [], reportRss: [], check: [], plan: [] };
+const load = loadavg()[0];
+const formats = ['json', 'md', 'html'];
+const samples = { check: [], plan: [] };
+for (const format of formats) samples[format] = { ms: [], rssMb: [] };
 for (let i = 0; i < runs; i++) {
-  const r = timed(['report', '--format', 'json', '--out', join(dir, 'report.json')]);
-  samples.report.push(r.ms);
-  samples.reportRss.push(r.rssMb);
+  for (const format of formats) {
+    const r = timed(['report', '--format', format, '--out', join(dir, `report.${format}`)]);
+    samples[format].ms.push(r.ms);
+    samples[format].rssMb.push(r.rssMb);
+  }
   samples.check.push(timed(['check']).ms);
   samples.plan.push(timed(['plan']).ms);
 }
@@ -79,7 +86,16 @@ if (!report.evidenceVerified || report.secrets.length !== secrets) throw new Err
 if (!process.env.KEYSHIFT_BENCH_KEEP) rmSync(dir, { recursive: true, force: true });
 else console.log(`kept ${dir}`);
 const ratio = median(samples.check) / median(samples.plan);
-console.log(`| measure (median of ${runs}) | value | target |\n|---|---|---|`);
-console.log(`| report over ${seq.toLocaleString('en')} records | ${median(samples.report).toFixed(0)} ms | ≤ 2000 ms |`);
-console.log(`| report peak RSS | ${Math.max(...samples.reportRss).toFixed(0)} MB (max) | ≤ 200 MB |`);
-console.log(`| check over ${secrets} secrets | ${median(samples.check).toFixed(0)} ms (${ratio.toFixed(2)}× plan's ${median(samples.plan).toFixed(0)} ms) | ≤ 3× plan |`);
+const table = [
+  `## report and check (${new Date().toISOString().slice(0, 10)}, Node ${process.version}, ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, load ${load.toFixed(1)} at the start, median of ${runs} run(s))`,
+  '',
+  '| measure | value | target |',
+  '|---|---|---|',
+  ...formats.map((format) => `| report --format ${format} over ${seq.toLocaleString('en')} records | ${median(samples[format].ms).toFixed(0)} ms, peak RSS ${Math.max(...samples[format].rssMb).toFixed(0)} MB (max) | ≤ 2000 ms, ≤ 200 MB |`),
+  `| check over ${secrets} secrets | ${median(samples.check).toFixed(0)} ms (${ratio.toFixed(2)}× plan's ${median(samples.plan).toFixed(0)} ms) | ≤ 3× plan |`,
+  '',
+  `\`node bench/report.js --runs ${runs} --records ${records}\`: ${secrets} secrets × 1 environment, a sealed chain verified by every report.`,
+  '',
+].join('\n');
+process.stdout.write(`${table}\n`);
+if (args.includes('--write')) recordResults('report', table);

@@ -4,7 +4,6 @@ import { ExitCode, KeyshiftError, usageError } from '../errors.js';
 import { parseDurationAllowZero } from '../policy/durations.js';
 import { statusRun } from '../engine/inspect.js';
 import { selectPolicies } from '../engine/selection.js';
-import { verifyEvidence } from '../evidence/verify.js';
 import { evidenceFile } from '../evidence/log-file.js';
 import { exportRotation, verifyExport } from '../evidence/export.js';
 import { readStoreAnchors } from '../report/anchors.js';
@@ -27,7 +26,7 @@ export async function reportCommand(g: GlobalOptions, o: { names: string[]; sinc
     const status = await statusRun(ctx, policies, selection);
     const now = ctx.now();
     const anchors = (await readStoreAnchors(ctx, policies)).flatMap((s) => s.anchors.map((a) => ({ source: `store ${s.store}`, ...a })));
-    const [history, verified] = await Promise.all([readHistory(ctx.evidenceDir), verifyEvidence(ctx.evidenceDir, anchors, { readOnly: true })]);
+    const { history, verified } = await readHistory(ctx.evidenceDir, anchors);
     const shown = relative(io.cwd, evidenceFile(ctx.evidenceDir)) || evidenceFile(ctx.evidenceDir);
     history.file = shown;
     const report = buildReport({
@@ -47,7 +46,8 @@ export async function reportCommand(g: GlobalOptions, o: { names: string[]; sinc
     if (o.out) {
       await writeOut(io, '--out', o.out, text);
       if (!g.quiet) io.out.stderr(`report written to ${o.out} (score ${report.score}%)\n`);
-    } else io.out.stdout(text);
+    } else if (typeof text === 'string') io.out.stdout(text);
+    else for (const chunk of text) io.out.stdout(chunk);
     return ExitCode.ok;
   });
 }
@@ -117,7 +117,7 @@ export async function verifyExportCommand(g: GlobalOptions, file: string, io: Io
   return result.ok ? ExitCode.ok : ExitCode.failed;
 }
 
-async function writeOut(io: Io, option: string, file: string, text: string): Promise<void> {
+async function writeOut(io: Io, option: string, file: string, text: string | Iterable<string>): Promise<void> {
   await fs.writeFile(resolve(io.cwd, file), text).catch((error: NodeJS.ErrnoException) => {
     throw cannotWrite(option, file, error);
   });
@@ -130,12 +130,13 @@ function cannotWrite(option: string, file: string, error: NodeJS.ErrnoException)
   });
 }
 
-async function render(format: string, report: ReturnType<typeof buildReport>): Promise<string> {
+/** The report's text; the HTML (megabytes for a large log) in pieces, written out as they come. */
+async function render(format: string, report: ReturnType<typeof buildReport>): Promise<string | Iterable<string>> {
   if (format === 'json') {
     const secrets = report.secrets.map(({ timeline: _timeline, interval: _interval, ...row }) => row);
     const document = { generatedAt: report.generatedAt, since: report.since, secrets, evidenceVerified: report.evidenceVerified, evidenceProblems: report.evidenceProblems, score: report.score };
     return `${JSON.stringify(document, null, 2)}\n`;
   }
-  if (format === 'html') return (await import('../report/html.js')).renderHtml(report);
+  if (format === 'html') return (await import('../report/html.js')).renderHtmlChunks(report);
   return (await import('../report/markdown.js')).renderMarkdown(report);
 }

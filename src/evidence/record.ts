@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import * as crypto from 'node:crypto';
 import { KeyshiftError } from '../errors.js';
 import type { EvidenceDraft, EvidenceEvent } from '../stores/contract.js';
 
@@ -55,8 +55,13 @@ export function canonicalJson(value: unknown): string {
 
 /** `sha256:` + hex SHA-256 of the canonical JSON of the record without its `hash` field. */
 export function recordHash(record: Record<string, unknown>): string {
-  return `sha256:${createHash('sha256').update(canonical(record, 'hash'), 'utf8').digest('hex')}`;
+  return `sha256:${sha256Hex(canonical(record, 'hash'))}`;
 }
+
+/** One-shot crypto.hash (Node ≥ 20.12) is several times faster than a Hash object per record. */
+const sha256Hex: (text: string) => string = typeof crypto.hash === 'function'
+  ? (text) => crypto.hash('sha256', text, 'hex')
+  : (text) => crypto.createHash('sha256').update(text, 'utf8').digest('hex');
 
 export function isHash(value: unknown): value is string {
   return typeof value === 'string' && HASH_PATTERN.test(value);

@@ -27,57 +27,94 @@ export async function verifyEvidence(dir: string, anchors: EvidenceAnchorRef[] =
   const file = evidenceFile(dir);
   const end = options.readOnly ? await sizeWithoutLock(dir, file) : await committedSize(dir, file);
   if (end === null) return { ok: true, records: 0, head: null, anchorsChecked: 0 };
-
-  let head = null as EvidenceHead | null;
-  let checked = 0;
-  const bySeq = new Map<number, EvidenceAnchorRef[]>();
-  for (const anchor of anchors) bySeq.set(anchor.seq, [...(bySeq.get(anchor.seq) ?? []), anchor]);
-  const fail = (line: number, seq: number | null, problem: string): Failure =>
-    ({ ok: false, line, seq, problem, records: head?.seq ?? 0 });
-
+  const chain = new ChainVerifier(anchors);
   for await (const line of readLines(file, end)) {
-    const outcome = checkLine(line, head);
-    if ('problem' in outcome) return fail(line.number, outcome.seq, outcome.problem);
-    head = { chainId: head?.chainId ?? outcome.hash, seq: outcome.seq, hash: outcome.hash };
-    for (const anchor of bySeq.get(head.seq) ?? []) {
+    if (!chain.add(line, parseLine(line))) break;
+  }
+  return chain.result();
+}
+
+/** The line's JSON value, or NOT_JSON; undefined for a line too long or without its newline. */
+export function parseLine(line: LogLine): unknown {
+  if (line.tooLong || !line.terminated) return undefined;
+  try {
+    return JSON.parse(line.bytes.toString('utf8'));
+  } catch {
+    return NOT_JSON;
+  }
+}
+
+export const NOT_JSON: unique symbol = Symbol('not JSON');
+
+/**
+ * The chain check, one line at a time, so that a reader that needs the records for something else
+ * (`report`) parses each line once and reads the file once. Stops at the first broken record.
+ */
+export class ChainVerifier {
+  private head = null as EvidenceHead | null;
+  private checked = 0;
+  private failure: Failure | null = null;
+  private readonly bySeq = new Map<number, EvidenceAnchorRef[]>();
+
+  constructor(private readonly anchors: EvidenceAnchorRef[] = []) {
+    for (const anchor of anchors) this.bySeq.set(anchor.seq, [...(this.bySeq.get(anchor.seq) ?? []), anchor]);
+  }
+
+  /** Checks the next line, given parseLine's value for it; false once the chain is broken. */
+  add(line: LogLine, parsed: unknown): boolean {
+    if (this.failure) return false;
+    const outcome = checkLine(line, parsed, this.head);
+    if ('problem' in outcome) {
+      this.broken(line.number, outcome.seq, outcome.problem);
+      return false;
+    }
+    const head = { chainId: this.head?.chainId ?? outcome.hash, seq: outcome.seq, hash: outcome.hash };
+    this.head = head;
+    for (const anchor of this.bySeq.get(head.seq) ?? []) {
       if (anchor.chainId !== head.chainId) continue;
-      checked += 1;
+      this.checked += 1;
       if (anchor.hash !== head.hash) {
-        return fail(line.number, head.seq, `record seq ${head.seq} is not the one ${anchor.source} recorded (its hash differs): the log was rewritten from here or before`);
+        this.broken(line.number, head.seq, `record seq ${head.seq} is not the one ${anchor.source} recorded (its hash differs): the log was rewritten from here or before`);
+        return false;
       }
     }
+    return true;
   }
 
-  const records = head?.seq ?? 0;
-  let cut: EvidenceAnchorRef | null = null;
-  for (const anchor of anchors) {
-    if (head === null || anchor.chainId !== head.chainId || anchor.seq <= records) continue;
-    checked += 1;
-    if (cut === null || anchor.seq > cut.seq) cut = anchor;
+  /** The outcome after the last line (call once): the first break, or records cut off that an anchor saw. */
+  result(): VerifyResult {
+    if (this.failure) return this.failure;
+    const { head } = this;
+    const records = head?.seq ?? 0;
+    let cut: EvidenceAnchorRef | null = null;
+    for (const anchor of this.anchors) {
+      if (head === null || anchor.chainId !== head.chainId || anchor.seq <= records) continue;
+      this.checked += 1;
+      if (cut === null || anchor.seq > cut.seq) cut = anchor;
+    }
+    if (cut) return this.broken(records + 1, null, `log ends at seq ${records} but ${cut.source} recorded seq ${cut.seq} (records were cut off)`);
+    return { ok: true, records, head, anchorsChecked: this.checked };
   }
-  if (cut) {
-    return fail(records + 1, null, `log ends at seq ${records} but ${cut.source} recorded seq ${cut.seq} (records were cut off)`);
+
+  private broken(line: number, seq: number | null, problem: string): Failure {
+    this.failure = { ok: false, line, seq, problem, records: this.head?.seq ?? 0 };
+    return this.failure;
   }
-  return { ok: true, records, head, anchorsChecked: checked };
 }
 
 type LineOutcome = { seq: number; hash: string } | { seq: number | null; problem: string };
 
 /** One line against the record before it. Order matters: the first failing check names the cause. */
-function checkLine(line: LogLine, prev: EvidenceHead | null): LineOutcome {
+function checkLine(line: LogLine, parsed: unknown, prev: EvidenceHead | null): LineOutcome {
   if (line.tooLong) return { seq: null, problem: 'the line is longer than 1 MiB: not a keyshift record' };
   if (!line.terminated) {
     return { seq: null, problem: 'the line is incomplete (no newline at the end): the log was cut or a write was interrupted' };
   }
-  let record: Record<string, unknown>;
-  try {
-    record = JSON.parse(line.bytes.toString('utf8')) as Record<string, unknown>;
-  } catch {
-    return { seq: null, problem: 'not valid JSON: the line was edited or corrupted' };
-  }
-  if (record === null || typeof record !== 'object' || Array.isArray(record)) {
+  if (parsed === NOT_JSON) return { seq: null, problem: 'not valid JSON: the line was edited or corrupted' };
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
     return { seq: null, problem: 'not a JSON object: the line was edited or corrupted' };
   }
+  const record = parsed as Record<string, unknown>;
   const seq = record.seq;
   if (!Number.isSafeInteger(seq) || (seq as number) < 1) {
     return { seq: null, problem: 'seq is missing or not a positive integer: the record was edited' };

@@ -2,6 +2,7 @@ import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { inspectFileLock } from '../util/file-lock.js';
 import { evidenceFile, readLines } from '../evidence/log-file.js';
+import { ChainVerifier, NOT_JSON, parseLine, type EvidenceAnchorRef, type VerifyResult } from '../evidence/verify.js';
 
 /**
  * The evidence log read for reporting: per secret and environment, what happened when. Unlike
@@ -42,11 +43,17 @@ export const targetKey = (secret: string, environment: string): string => `${sec
 /** At most this many damaged lines are listed; the count goes on. */
 const MAX_LISTED = 20;
 
-export async function readHistory(dir: string): Promise<EvidenceHistory> {
+/**
+ * The history and the chain check of the log in one streaming pass: each line is read and parsed
+ * once, the chain verified on the same parsed record (read-only, as `doctor` does: no lock taken,
+ * a live writer's append in progress is skipped).
+ */
+export async function readHistory(dir: string, anchors: EvidenceAnchorRef[] = []): Promise<{ history: EvidenceHistory; verified: VerifyResult }> {
   const file = evidenceFile(dir);
   const history: EvidenceHistory = { file, exists: false, records: 0, damaged: [], targets: new Map() };
+  const chain = new ChainVerifier(anchors);
   const size = await fs.stat(file).then((s) => s.size, () => null);
-  if (size === null) return history;
+  if (size === null) return { history, verified: chain.result() };
   history.exists = true;
   let damagedCount = 0;
   const damage = (line: number, problem: string) => {
@@ -54,44 +61,36 @@ export async function readHistory(dir: string): Promise<EvidenceHistory> {
     if (history.damaged.length < MAX_LISTED) history.damaged.push({ line, problem });
   };
   for await (const line of readLines(file, size)) {
+    if (!line.terminated && !line.tooLong && (await inspectFileLock(join(dir, 'evidence.lock'))).state === 'live') continue;
+    const parsed = parseLine(line);
+    chain.add(line, parsed);
     if (line.tooLong) {
       damage(line.number, 'longer than 1 MiB: not a keyshift record (the rest of the file is not read)');
       break;
     }
     if (!line.terminated) {
-      // A live writer's append in progress is not damage (as in `evidence verify`, read-only mode).
-      if ((await inspectFileLock(join(dir, 'evidence.lock'))).state === 'live') continue;
       damage(line.number, 'incomplete (no newline at the end): the log was cut or a write was interrupted');
       continue;
     }
-    const text = line.bytes.toString('utf8');
-    const quick = quickFields(text);
-    if (quick) {
-      history.records += 1;
-      add(history.targets, quick);
-      continue;
-    }
-    let record: Record<string, unknown>;
-    try {
-      record = JSON.parse(text) as Record<string, unknown>;
-    } catch {
+    if (parsed === NOT_JSON) {
       damage(line.number, 'not valid JSON');
       continue;
     }
-    const problem = fieldProblem(record);
-    if (problem) {
-      damage(line.number, problem);
+    const useful = usefulFields(parsed);
+    if (typeof useful === 'string') {
+      damage(line.number, useful);
       continue;
     }
     history.records += 1;
-    add(history.targets, record as unknown as UsefulRecord);
+    add(history.targets, useful);
   }
   if (damagedCount > history.damaged.length) history.damaged.push({ line: 0, problem: `and ${damagedCount - history.damaged.length} more damaged line(s)` });
-  return history;
+  return { history, verified: chain.result() };
 }
 
 interface UsefulRecord {
-  at: string;
+  /** ms since the epoch */
+  at: number;
   event: string;
   rotationId: string | null;
   secret: string;
@@ -99,29 +98,15 @@ interface UsefulRecord {
   emergency: boolean;
 }
 
-/**
- * The fields a report needs, read straight from a line as keyshift writes it (fixed field order,
- * docs/evidence.md) without parsing the whole record: a report reads every line of a large log,
- * and `evidence verify` parses and hashes each one anyway. Anything else takes the JSON.parse path.
- */
-const PREFIX = /^\{"seq":\d+,"at":"([0-9TZ:.+-]+)","event":"([a-z-]+)","rotationId":(?:null|"([^"\\]*)"),"secret":"([^"\\]*)","environment":"([^"\\]*)",/;
-
-function quickFields(text: string): UsefulRecord | null {
-  if (text.charCodeAt(text.length - 1) !== 0x7d) return null;
-  const m = PREFIX.exec(text);
-  if (!m || Number.isNaN(Date.parse(m[1] as string))) return null;
-  // Every field before `emergency` is a string (quotes escaped), so its first unescaped match is it.
-  const emergency = text.indexOf('"emergency":true,') >= 0 && text.indexOf('"emergency":true,') < text.indexOf('"checks":');
-  return { at: m[1] as string, event: m[2] as string, rotationId: m[3] ?? null, secret: m[4] as string, environment: m[5] as string, emergency };
-}
-
-function fieldProblem(record: unknown): string | null {
+/** The fields a report needs, or why the record lacks them. */
+function usefulFields(record: unknown): UsefulRecord | string {
   if (record === null || typeof record !== 'object' || Array.isArray(record)) return 'not a JSON object';
   const r = record as Record<string, unknown>;
   if (typeof r.secret !== 'string' || typeof r.environment !== 'string' || typeof r.event !== 'string') return 'secret, environment or event is missing';
-  if (typeof r.at !== 'string' || Number.isNaN(Date.parse(r.at))) return 'field "at" is not an ISO 8601 time';
+  const at = typeof r.at === 'string' ? Date.parse(r.at) : Number.NaN;
+  if (Number.isNaN(at)) return 'field "at" is not an ISO 8601 time';
   if (r.rotationId !== null && r.rotationId !== undefined && typeof r.rotationId !== 'string') return 'field "rotationId" is not a string';
-  return null;
+  return { at, event: r.event, rotationId: (r.rotationId as string | null | undefined) ?? null, secret: r.secret, environment: r.environment, emergency: r.emergency === true };
 }
 
 function add(targets: Map<string, TargetHistory>, record: UsefulRecord): void {
@@ -131,10 +116,9 @@ function add(targets: Map<string, TargetHistory>, record: UsefulRecord): void {
     target = { changes: [], rotations: new Map() };
     targets.set(key, target);
   }
-  const at = Date.parse(record.at);
-  const emergency = record.emergency === true;
+  const { at, emergency } = record;
   if (record.event === 'provisioned' || record.event === 'switched') {
-    target.changes.push({ at, event: record.event, rotationId: record.rotationId ?? null, emergency });
+    target.changes.push({ at, event: record.event, rotationId: record.rotationId, emergency });
   }
   if (!record.rotationId || record.event === 'repaired') return;
   let rotation = target.rotations.get(record.rotationId);

@@ -1,18 +1,23 @@
 import type { Report, ReportRow } from './model.js';
 import { adherenceText, byControl, day } from './format.js';
-import { COLOURS, esc, timelineSvg } from './timeline-svg.js';
+import { COLOURS, esc, timelineSvgChunks } from './timeline-svg.js';
 
 /**
  * The report as one self-contained HTML file: inline CSS and SVG, no script, nothing fetched, so it
  * opens offline, can be attached to a ticket and prints readably.
  */
 export function renderHtml(report: Report): string {
+  return [...renderHtmlChunks(report)].join('');
+}
+
+/** renderHtml in pieces, for writing a large report out without building it as one string. */
+export function* renderHtmlChunks(report: Report): Generator<string> {
   const now = Date.parse(report.generatedAt);
   const rows = report.secrets;
   const count = (test: (r: ReportRow) => boolean) => rows.filter(test).length;
   const problems = report.evidenceProblems.length === 0 ? '' : `<section class="problems"><h2>Evidence problems: coverage incomplete</h2><ul>${report.evidenceProblems.map((p) => `<li>${esc(p)}</li>`).join('')}</ul></section>`;
   const tables = byControl(rows).map(([control, group]) => `<section><h2>${esc(control)}</h2>${table(group)}</section>`).join('\n');
-  return `<!doctype html>
+  yield `<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
@@ -46,7 +51,9 @@ th { background: #f6f8fa; } tr.overdue td { background: #fff1f0; } .bad { color:
 ${problems}
 <h2>Timeline</h2>
 <p class="legend"><span><i style="background:${COLOURS.switched}"></i>switch</span><span><i style="background:${COLOURS.emergency}"></i>emergency switch</span><span><i style="background:${COLOURS.issued}"></i>issued</span><span><i style="background:${COLOURS.decommissioned}"></i>decommissioned</span><span><i style="background:${COLOURS.failed}"></i>failed</span><span><i style="background:${COLOURS.overdue}"></i>overdue</span></p>
-${timelineSvg(rows, now, report.since ? Date.parse(report.since) : null)}
+`;
+  yield* timelineSvgChunks(rows, now, report.since ? Date.parse(report.since) : null);
+  yield `
 ${tables}
 </body>
 </html>

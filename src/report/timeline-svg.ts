@@ -25,16 +25,27 @@ const TOP = 28;
 const ROW = 24;
 
 export function timelineSvg(rows: ReportRow[], now: number, since: number | null): string {
-  const first = Math.min(...rows.flatMap((r) => r.timeline.map((e) => e.at)), now - 86_400_000);
+  return [...timelineSvgChunks(rows, now, since)].join('');
+}
+
+/**
+ * The chart in pieces (the lines before the rows, then one piece per row), so a report of 100,000
+ * events is written out row by row instead of held as one string.
+ */
+export function* timelineSvgChunks(rows: ReportRow[], now: number, since: number | null): Generator<string> {
+  // A loop, not Math.min(...all): spreading ~125,000 events or more overflows the stack.
+  let first = now - 86_400_000;
+  for (const row of rows) for (const event of row.timeline) if (event.at < first) first = event.at;
   const start = since ?? first;
   const span = Math.max(now - start, 3_600_000);
   const x = (at: number) => LABEL + ((WIDTH - LABEL - RIGHT) * (Math.max(at, start) - start)) / span;
   const height = TOP + rows.length * ROW + 8;
-  const parts: string[] = [
+  yield [
     `<svg xmlns="http://www.w3.org/2000/svg" class="timeline" width="${WIDTH}" height="${height}" viewBox="0 0 ${WIDTH} ${height}" role="img" aria-label="Timeline of rotations per secret">`,
     ...axis(start, now, x, height),
-  ];
-  rows.forEach((row, index) => {
+  ].join('\n');
+  for (const [index, row] of rows.entries()) {
+    const parts: string[] = [];
     const y = TOP + index * ROW + ROW / 2;
     const overdue = row.overdue;
     parts.push(`<g class="row${overdue ? ' overdue' : ''}" data-secret="${esc(row.secret)}" data-environment="${esc(row.environment)}">`);
@@ -45,15 +56,16 @@ export function timelineSvg(rows: ReportRow[], now: number, since: number | null
       const title = row.nextDueAt ? `overdue since ${day(row.nextDueAt)}` : 'never rotated';
       parts.push(`<rect class="overdue-band" x="${fix(from)}" y="${y - 2}" width="${fix(Math.max(x(now) - from, 2))}" height="4" fill="${COLOURS.overdue}"><title>${esc(row.secret)}/${esc(row.environment)}: ${title}</title></rect>`);
     }
-    for (const event of row.timeline) parts.push(marker(event, x(event.at), y, row));
+    const who = `${esc(row.secret)}/${esc(row.environment)}`; // escaped once per row, not per mark
+    for (const event of row.timeline) parts.push(marker(event, x(event.at), y, who));
     parts.push('</g>');
-  });
-  parts.push('</svg>');
-  return parts.join('\n');
+    yield `\n${parts.join('\n')}`;
+  }
+  yield '\n</svg>';
 }
 
-function marker(event: TimelineEvent, cx: number, y: number, row: ReportRow): string {
-  const title = `<title>${esc(row.secret)}/${esc(row.environment)}: ${event.kind}${event.emergency ? ' (emergency)' : ''} ${new Date(event.at).toISOString()}${event.rotationId ? ` ${esc(event.rotationId)}` : ''}</title>`;
+function marker(event: TimelineEvent, cx: number, y: number, who: string): string {
+  const title = `<title>${who}: ${event.kind}${event.emergency ? ' (emergency)' : ''} ${new Date(event.at).toISOString()}${event.rotationId ? ` ${esc(event.rotationId)}` : ''}</title>`;
   switch (event.kind) {
     case 'switched':
     case 'provisioned':

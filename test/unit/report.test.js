@@ -54,3 +54,14 @@ test('prometheus text: labels escaped, a never-provisioned secret has only overd
   assert.match(text, /^keyshift_rotation_failures_total\{secret="n",environment="dev"\} 2$/m);
   assert.match(text, /^# TYPE keyshift_rotation_failures_total counter$/m);
 });
+
+test('html timeline: a log of 200,000 events is drawn (no stack overflow), starting at its first event', async () => {
+  const { timelineSvg } = await import('../../dist/report/timeline-svg.js');
+  const now = Date.parse('2027-01-01T00:00:00Z');
+  const first = Date.parse('2024-01-01T00:00:00Z');
+  const timeline = Array.from({ length: 200_000 }, (_, i) => ({ at: first + i * 60_000, kind: 'issued', emergency: false, rotationId: `r-${i}` }));
+  const row = { secret: 's', environment: 'prod', overdue: false, nextDueAt: null, timeline };
+  const svg = timelineSvg([row], now, null);
+  assert.equal(svg.match(/<rect class="issue"/g).length, 200_000);
+  assert.match(svg, /<rect class="issue" x="229\.0" /, 'the first event is at the left edge of the chart');
+});
