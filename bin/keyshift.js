@@ -19,21 +19,34 @@ if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
     // grow keeps a 10,000-secret run's peak memory near half (bench/README.md: ~2-3% more CPU).
     require('node:v8').setFlagsFromString('--semi-space-growth-factor=1');
   }
+  const { join } = require('node:path');
+  const bundle = join(__dirname, '..', 'dist', 'bundle');
+  if (!require('node:fs').existsSync(join(bundle, 'main.js'))) {
+    process.stderr.write('keyshift: the CLI is not built\n  hint: run `npm install` (or `npm run build`) in the keyshift checkout\n');
+    process.exit(1);
+  }
+  const cache = cacheDir(process.env);
+  if (cache) require('./code-cache.js').useCodeCache(join(cache, 'v8'), bundle);
   // As with a top-level await in an ES module: a run whose work never settles does not exit 0.
   let settled = false;
   process.on('exit', (code) => {
     if (!settled && code === 0) process.exitCode = 13;
   });
-  import('../dist/bundle/main.js').then(
-    async (cli) => {
-      process.exitCode = await cli.main(process.argv);
+  require(join(bundle, 'main.js'))
+    .main(process.argv)
+    .then((code) => {
+      process.exitCode = code;
       settled = true;
-    },
-    (error) => {
-      settled = true;
-      if (error?.code !== 'ERR_MODULE_NOT_FOUND') throw error;
-      process.stderr.write('keyshift: the CLI is not built\n  hint: run `npm install` (or `npm run build`) in the keyshift checkout\n');
-      process.exit(1);
-    },
-  );
+    });
+}
+
+/**
+ * keyshift's cache directory (docs/cli.md: the policy cache, and V8's code cache under v8/), or
+ * null with KEYSHIFT_NO_CACHE=1 or no home to put it in.
+ */
+function cacheDir(env) {
+  if (env.KEYSHIFT_NO_CACHE === '1') return null;
+  if (env.KEYSHIFT_CACHE_DIR) return env.KEYSHIFT_CACHE_DIR;
+  const base = env.XDG_CACHE_HOME || (env.HOME ? `${env.HOME}/.cache` : null);
+  return base ? `${base}/keyshift` : null;
 }

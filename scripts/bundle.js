@@ -3,9 +3,9 @@
 // under dist/bundle/, which bin/keyshift.js loads: one large file starts far faster than the
 // hundreds of small modules commander, zod and yaml ship as. Dynamic imports stay separate chunks,
 // so a command loads only what it uses (and an AWS SDK only when a policy names an AWS store).
-import { build } from 'esbuild';
+import { build, transformSync } from 'esbuild';
 import { createRequire } from 'node:module';
-import { rmSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -106,10 +106,40 @@ await build({
   // Less source for V8 to scan at every start (names are kept: stack traces stay readable).
   minifyWhitespace: !process.env.KEYSHIFT_BUNDLE_READABLE,
   minifySyntax: !process.env.KEYSHIFT_BUNDLE_READABLE,
-  sourcemap: 'linked',
   logLevel: 'warning',
   plugins: [lazyBuiltins, zodTrim, yamlEsm],
   // commander is CommonJS and calls require() for Node built-ins (pino is loaded with createRequire).
   banner: { js: "import { createRequire as __keyshiftRequire } from 'node:module'; const require = __keyshiftRequire(import.meta.url);" },
 });
-writeFileSync(new URL('../dist/bundle/package.json', import.meta.url), '{"type":"module"}\n');
+toCommonJs(join(root, 'dist', 'bundle'));
+
+/**
+ * The chunks are then turned into CommonJS, each file on its own: Node 20 can feed V8's code cache
+ * only to a script it compiles with vm.Script (bin/code-cache.js), never to an ES module, and a
+ * CommonJS file skips the ES module loader's per-file resolution (bench/README.md has the figures).
+ * Imports between chunks become require() (esbuild's chunks import each other without cycles);
+ * `import("./chunk.js")` becomes a require() in a promise, other dynamic imports (a plugin's URL,
+ * node:http) stay real ones. The chunks' source maps point at the ES module text, so they are dropped.
+ */
+function toCommonJs(dir) {
+  const banner = "import { createRequire as __keyshiftRequire } from 'node:module'; const require = __keyshiftRequire(import.meta.url);\n";
+  for (const name of readdirSync(dir)) {
+    if (name.endsWith('.js.map')) rmSync(join(dir, name));
+    if (!name.endsWith('.js')) continue;
+    const esm = readFileSync(join(dir, name), 'utf8');
+    if (!esm.startsWith(banner)) throw new Error(`${name}: the bundle banner is missing (scripts/bundle.js)`);
+    const body = esm.slice(banner.length).replace(/\n\/\/# sourceMappingURL=.*\n?$/, '\n').replace(/\bimport\("(\.\/[\w.-]+\.js)"\)/g, 'Promise.resolve().then(()=>require("$1"))');
+    const { code } = transformSync(body, {
+      format: 'cjs',
+      platform: 'node',
+      target: 'node20',
+      minifyWhitespace: !process.env.KEYSHIFT_BUNDLE_READABLE,
+      minifySyntax: !process.env.KEYSHIFT_BUNDLE_READABLE,
+      define: { 'import.meta.url': '__keyshiftUrl' },
+      banner: body.includes('import.meta.url') ? 'const __keyshiftUrl=require("node:url").pathToFileURL(__filename).href;' : '',
+      logLevel: 'error',
+    });
+    writeFileSync(join(dir, name), code);
+  }
+  writeFileSync(join(dir, 'package.json'), '{"type":"commonjs"}\n');
+}

@@ -19,9 +19,18 @@ after(async () => {
   await fake?.close();
 });
 
-// Records every module URL the CLI loads (a resolve hook registered before it starts).
+// Records every module the CLI loads, before it starts: ES modules by their URL (a resolve hook),
+// CommonJS files (the bundle is CommonJS) by their path.
 const PROBE = `
-import { register } from 'node:module';
+import { createRequire, register } from 'node:module';
+import { appendFileSync } from 'node:fs';
+const Module = createRequire(import.meta.url)('node:module');
+const resolveFilename = Module._resolveFilename;
+Module._resolveFilename = function (...args) {
+  const path = resolveFilename.apply(this, args);
+  appendFileSync(process.env.MODULE_LOG, path + '\\n');
+  return path;
+};
 register('data:text/javascript,' + encodeURIComponent(\`
   import { appendFileSync } from 'node:fs';
   export async function resolve(specifier, context, next) {
