@@ -34,7 +34,9 @@ function compileWithCache(dir, bundleDir) {
   const made = [];
   const compile = Module.prototype._compile;
   Module.prototype._compile = function (content, filename) {
-    if (!filename.startsWith(bundleDir)) return compile.call(this, content, filename);
+    // A file with a real dynamic import (a plugin's URL, node:http in the AWS SDK) is left to Node:
+    // Node 20's vm.Script cannot hand import() to the main loader.
+    if (!filename.startsWith(bundleDir) || /\bimport\s*\(/.test(content)) return compile.call(this, content, filename);
     const entry = path.join(dir, entryName(filename));
     let cachedData;
     try {
