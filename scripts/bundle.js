@@ -112,6 +112,7 @@ await build({
   banner: { js: "import { createRequire as __keyshiftRequire } from 'node:module'; const require = __keyshiftRequire(import.meta.url);" },
 });
 toCommonJs(join(root, 'dist', 'bundle'));
+joinWarmPath(join(root, 'dist', 'bundle'));
 
 /**
  * The chunks are then turned into CommonJS, each file on its own: Node 20 can feed V8's code cache
@@ -136,10 +137,48 @@ function toCommonJs(dir) {
       minifyWhitespace: !process.env.KEYSHIFT_BUNDLE_READABLE,
       minifySyntax: !process.env.KEYSHIFT_BUNDLE_READABLE,
       define: { 'import.meta.url': '__keyshiftUrl' },
-      banner: body.includes('import.meta.url') ? 'const __keyshiftUrl=require("node:url").pathToFileURL(__filename).href;' : '',
+      // Strict, as the ES modules were.
+      banner: `"use strict";${body.includes('import.meta.url') ? 'const __keyshiftUrl=require("node:url").pathToFileURL(__filename).href;' : ''}`,
       logLevel: 'error',
     });
     writeFileSync(join(dir, name), code);
   }
   writeFileSync(join(dir, 'package.json'), '{"type":"commonjs"}\n');
+}
+
+/**
+ * Every command loads main.js, the commands chunk and the chunks they require (about 18 files).
+ * They are joined into core.js, a table of module functions with its own require: one file to
+ * resolve, read and code-cache. Each joined file is left as a one-line stub that takes its module
+ * from core.js, so a chunk loaded later (an AWS adapter) shares the same module instances.
+ */
+function joinWarmPath(dir) {
+  const code = (name) => readFileSync(join(dir, name), 'utf8');
+  const staticRequires = (text) =>
+    [...text.replace(/Promise\.resolve\(\)\.then\(\(\)=>require\("[^"]+"\)\)/g, '').matchAll(/\brequire\("\.\/([\w.-]+\.js)"\)/g)].map((m) => m[1]);
+  const warm = new Set();
+  const visit = (name) => {
+    if (warm.has(name)) return;
+    warm.add(name);
+    for (const dep of staticRequires(code(name))) visit(dep);
+  };
+  visit('main.js');
+  const commands = readdirSync(dir).filter((name) => /^commands-\w+\.js$/.test(name));
+  if (commands.length !== 1) throw new Error(`dist/bundle: ${commands.length} commands chunks, want 1 (scripts/bundle.js)`);
+  visit(commands[0]);
+  const table = [...warm].map((name) => `${JSON.stringify(name)}:function(exports,require,module,__filename,__dirname){${code(name)}\n}`);
+  const core = [
+    '"use strict";',
+    'const {join}=require("node:path");',
+    `const chunks={${table.join(',\n')}};`,
+    'const loaded=new Map();',
+    'function load(name){let module=loaded.get(name);if(module)return module.exports;module={exports:{}};loaded.set(name,module);',
+    'try{chunks[name].call(module.exports,module.exports,chunkRequire,module,join(__dirname,name),__dirname)}catch(error){loaded.delete(name);throw error}',
+    'return module.exports}',
+    'function chunkRequire(id){const name=id.startsWith("./")?id.slice(2):"";return Object.hasOwn(chunks,name)?load(name):require(id)}',
+    'module.exports=load;',
+  ].join('\n');
+  if (/\bimport\s*\(/.test(core)) throw new Error('dist/bundle/core.js has a dynamic import: bin/code-cache.js would not cache it (scripts/bundle.js)');
+  writeFileSync(join(dir, 'core.js'), `${core}\n`);
+  for (const name of warm) writeFileSync(join(dir, name), `"use strict";module.exports=require("./core.js")(${JSON.stringify(name)});\n`);
 }
