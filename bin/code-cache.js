@@ -37,7 +37,11 @@ function compileWithCache(dir, bundleDir) {
     // A file with a real dynamic import (a plugin's URL, node:http in the AWS SDK) is left to Node:
     // Node 20's vm.Script cannot hand import() to the main loader.
     if (!filename.startsWith(bundleDir) || /\bimport\s*\(/.test(content)) return compile.call(this, content, filename);
-    const entry = path.join(dir, entryName(filename));
+    // Read again, with the file's identity taken before and after: the bytes cached under a name
+    // are those of the file that name describes (not of one an upgrade put there meanwhile).
+    const { text, name } = readWithName(filename);
+    if (name === null || text !== content) return compile.call(this, content, filename);
+    const entry = path.join(dir, name);
     let cachedData;
     try {
       cachedData = fs.readFileSync(entry);
@@ -54,9 +58,20 @@ function compileWithCache(dir, bundleDir) {
   });
 }
 
-function entryName(filename) {
-  const s = fs.statSync(filename, { bigint: true });
+function entryName(filename, s = fs.statSync(filename, { bigint: true })) {
   return `${path.basename(filename)}-${s.size}-${s.mtimeNs}-${s.ctimeNs}-${s.ino}.v8`;
+}
+
+/** The file's text and its entry name, or a null name if the file changed while it was read. */
+function readWithName(filename) {
+  const fd = fs.openSync(filename, 'r');
+  try {
+    const before = entryName(filename, fs.fstatSync(fd, { bigint: true }));
+    const text = fs.readFileSync(fd, 'utf8');
+    return { text, name: before === entryName(filename, fs.fstatSync(fd, { bigint: true })) ? before : null };
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 /** Writes each new entry (temp file, then rename) and removes the entries no bundle file has now. */
