@@ -49,10 +49,10 @@ function startup() {
     'node -e 0': ['-e', '0'],
     'keyshift --version': [bin, '--version'],
     'keyshift plan (examples)': [bin, 'plan'],
-    'keyshift plan (examples, policy cache off)': { argv: [bin, 'plan'], env: { KEYSHIFT_NO_CACHE: '1' } },
+    'keyshift plan (examples, caches off)': { argv: [bin, 'plan'], env: { KEYSHIFT_NO_CACHE: '1' } },
   };
   const samples = Object.fromEntries(Object.keys(cases).map((k) => [k, []]));
-  timeRun(cases['keyshift plan (examples)'], dir); // warm the file cache
+  timeRun(cases['keyshift plan (examples)'], dir); // warm the file cache, the policy cache and V8's code cache
   for (let i = 0; i < runs; i++) for (const [name, argv] of Object.entries(cases)) samples[name].push(timeRun(argv, dir));
   rmSync(dir, { recursive: true, force: true });
   const base = median(samples['node -e 0']);

@@ -1,23 +1,52 @@
 #!/usr/bin/env node
+'use strict';
 // Thin entry: everything lives in the bundled CLI (npm install builds it via the prepare script).
-// `--version` is answered here so that scripts probing for keyshift pay only for Node's start-up.
+// This file is CommonJS (bin/package.json), so Node runs it without starting its ES module loader:
+// `--version`, answered here for scripts probing for keyshift, costs about Node's own start-up.
 const args = process.argv.slice(2);
 if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
-  const { readFileSync } = await import('node:fs');
-  process.stdout.write(`${JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version}\n`);
+  // One write to fd 1, not process.stdout: that getter loads Node's stream modules.
+  const line = `${require('../package.json').version}\n`;
+  try {
+    require('node:fs').writeSync(1, line);
+  } catch (error) {
+    // A reader that went away (`| true`) wants nothing; anything else (EAGAIN) goes the usual way.
+    if (error?.code !== 'EPIPE') process.stdout.write(line);
+  }
 } else {
   if (args.includes('rotate')) {
     // A rotation allocates short-lived records by the thousand: a young generation that does not
     // grow keeps a 10,000-secret run's peak memory near half (bench/README.md: ~2-3% more CPU).
-    (await import('node:v8')).setFlagsFromString('--semi-space-growth-factor=1');
+    require('node:v8').setFlagsFromString('--semi-space-growth-factor=1');
   }
-  let cli;
-  try {
-    cli = await import('../dist/bundle/main.js');
-  } catch (error) {
-    if (error?.code !== 'ERR_MODULE_NOT_FOUND') throw error;
+  const { join } = require('node:path');
+  const bundle = join(__dirname, '..', 'dist', 'bundle');
+  if (!require('node:fs').existsSync(join(bundle, 'main.js'))) {
     process.stderr.write('keyshift: the CLI is not built\n  hint: run `npm install` (or `npm run build`) in the keyshift checkout\n');
     process.exit(1);
   }
-  process.exitCode = await cli.main(process.argv);
+  const cache = cacheDir(process.env);
+  if (cache) require('./code-cache.js').useCodeCache(join(cache, 'v8'), bundle);
+  // As with a top-level await in an ES module: a run whose work never settles does not exit 0.
+  let settled = false;
+  process.on('exit', (code) => {
+    if (!settled && code === 0) process.exitCode = 13;
+  });
+  require(join(bundle, 'main.js'))
+    .main(process.argv)
+    .then((code) => {
+      process.exitCode = code;
+      settled = true;
+    });
+}
+
+/**
+ * keyshift's cache directory (docs/cli.md: the policy cache, and V8's code cache under v8/), or
+ * null with KEYSHIFT_NO_CACHE=1 or no home to put it in.
+ */
+function cacheDir(env) {
+  if (env.KEYSHIFT_NO_CACHE === '1') return null;
+  if (env.KEYSHIFT_CACHE_DIR) return env.KEYSHIFT_CACHE_DIR;
+  const base = env.XDG_CACHE_HOME || (env.HOME ? `${env.HOME}/.cache` : null);
+  return base ? `${base}/keyshift` : null;
 }

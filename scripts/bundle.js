@@ -3,9 +3,9 @@
 // under dist/bundle/, which bin/keyshift.js loads: one large file starts far faster than the
 // hundreds of small modules commander, zod and yaml ship as. Dynamic imports stay separate chunks,
 // so a command loads only what it uses (and an AWS SDK only when a policy names an AWS store).
-import { build } from 'esbuild';
+import { build, transformSync } from 'esbuild';
 import { createRequire } from 'node:module';
-import { rmSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -106,7 +106,6 @@ await build({
   // Less source for V8 to scan at every start (names are kept: stack traces stay readable).
   minifyWhitespace: !process.env.KEYSHIFT_BUNDLE_READABLE,
   minifySyntax: !process.env.KEYSHIFT_BUNDLE_READABLE,
-  sourcemap: 'linked',
   logLevel: 'warning',
   plugins: [lazyBuiltins, zodTrim, yamlEsm],
   // Database drivers stay packages of their own: better-sqlite3 loads a native addon beside its
@@ -115,4 +114,74 @@ await build({
   // commander is CommonJS and calls require() for Node built-ins (pino is loaded with createRequire).
   banner: { js: "import { createRequire as __keyshiftRequire } from 'node:module'; const require = __keyshiftRequire(import.meta.url);" },
 });
-writeFileSync(new URL('../dist/bundle/package.json', import.meta.url), '{"type":"module"}\n');
+toCommonJs(join(root, 'dist', 'bundle'));
+joinWarmPath(join(root, 'dist', 'bundle'));
+
+/**
+ * The chunks are then turned into CommonJS, each file on its own: Node 20 can feed V8's code cache
+ * only to a script it compiles with vm.Script (bin/code-cache.js), never to an ES module, and a
+ * CommonJS file skips the ES module loader's per-file resolution (bench/README.md has the figures).
+ * Imports between chunks become require() (esbuild's chunks import each other without cycles);
+ * `import("./chunk.js")` becomes a require() in a promise, other dynamic imports (a plugin's URL,
+ * node:http) stay real ones. The chunks' source maps point at the ES module text, so they are dropped.
+ */
+function toCommonJs(dir) {
+  const banner = "import { createRequire as __keyshiftRequire } from 'node:module'; const require = __keyshiftRequire(import.meta.url);\n";
+  for (const name of readdirSync(dir)) {
+    if (name.endsWith('.js.map')) rmSync(join(dir, name));
+    if (!name.endsWith('.js')) continue;
+    const esm = readFileSync(join(dir, name), 'utf8');
+    if (!esm.startsWith(banner)) throw new Error(`${name}: the bundle banner is missing (scripts/bundle.js)`);
+    const body = esm.slice(banner.length).replace(/\n\/\/# sourceMappingURL=.*\n?$/, '\n').replace(/\bimport\("(\.\/[\w.-]+\.js)"\)/g, 'Promise.resolve().then(()=>require("$1"))');
+    const { code } = transformSync(body, {
+      format: 'cjs',
+      platform: 'node',
+      target: 'node20',
+      minifyWhitespace: !process.env.KEYSHIFT_BUNDLE_READABLE,
+      minifySyntax: !process.env.KEYSHIFT_BUNDLE_READABLE,
+      define: { 'import.meta.url': '__keyshiftUrl' },
+      // Strict, as the ES modules were.
+      banner: `"use strict";${body.includes('import.meta.url') ? 'const __keyshiftUrl=require("node:url").pathToFileURL(__filename).href;' : ''}`,
+      logLevel: 'error',
+    });
+    writeFileSync(join(dir, name), code);
+  }
+  writeFileSync(join(dir, 'package.json'), '{"type":"commonjs"}\n');
+}
+
+/**
+ * Every command loads main.js, the commands chunk and the chunks they require (about 18 files).
+ * They are joined into core.js, a table of module functions with its own require: one file to
+ * resolve, read and code-cache. Each joined file is left as a one-line stub that takes its module
+ * from core.js, so a chunk loaded later (an AWS adapter) shares the same module instances.
+ */
+function joinWarmPath(dir) {
+  const code = (name) => readFileSync(join(dir, name), 'utf8');
+  const staticRequires = (text) =>
+    [...text.replace(/Promise\.resolve\(\)\.then\(\(\)=>require\("[^"]+"\)\)/g, '').matchAll(/\brequire\("\.\/([\w.-]+\.js)"\)/g)].map((m) => m[1]);
+  const warm = new Set();
+  const visit = (name) => {
+    if (warm.has(name)) return;
+    warm.add(name);
+    for (const dep of staticRequires(code(name))) visit(dep);
+  };
+  visit('main.js');
+  const commands = readdirSync(dir).filter((name) => /^commands-\w+\.js$/.test(name));
+  if (commands.length !== 1) throw new Error(`dist/bundle: ${commands.length} commands chunks, want 1 (scripts/bundle.js)`);
+  visit(commands[0]);
+  const table = [...warm].map((name) => `${JSON.stringify(name)}:function(exports,require,module,__filename,__dirname){${code(name)}\n}`);
+  const core = [
+    '"use strict";',
+    'const {join}=require("node:path");',
+    `const chunks={${table.join(',\n')}};`,
+    'const loaded=new Map();',
+    'function load(name){let module=loaded.get(name);if(module)return module.exports;module={exports:{}};loaded.set(name,module);',
+    'try{chunks[name].call(module.exports,module.exports,chunkRequire,module,join(__dirname,name),__dirname)}catch(error){loaded.delete(name);throw error}',
+    'return module.exports}',
+    'function chunkRequire(id){const name=id.startsWith("./")?id.slice(2):"";return Object.hasOwn(chunks,name)?load(name):require(id)}',
+    'module.exports=load;',
+  ].join('\n');
+  if (/\bimport\s*\(/.test(core)) throw new Error('dist/bundle/core.js has a dynamic import: bin/code-cache.js would not cache it (scripts/bundle.js)');
+  writeFileSync(join(dir, 'core.js'), `${core}\n`);
+  for (const name of warm) writeFileSync(join(dir, name), `"use strict";module.exports=require("./core.js")(${JSON.stringify(name)});\n`);
+}

@@ -28,7 +28,7 @@ test('the policy cache follows edits and never hides an error', () => {
   assert.equal(readdirSync(cache).filter((f) => f.endsWith('.json')).length, 2, 'errors are not cached');
 
   writeFileSync(file, readFileSync(file, 'utf8').replace('interval: 90 days', 'interval: 90d'));
-  for (const f of readdirSync(cache)) writeFileSync(join(cache, f), '{not json');
+  for (const f of readdirSync(cache).filter((name) => name.endsWith('.json'))) writeFileSync(join(cache, f), '{not json');
   assert.equal(json(runCli(['plan', '--json'], { cwd: dir, env })).actions[0].secret, 'renamed-key', 'a damaged cache entry is ignored');
 
   const off = mkdtempSync(join(tmpdir(), 'keyshift-cache-off-'));

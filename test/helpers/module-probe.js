@@ -1,13 +1,23 @@
 // Which modules a process loads: a resolve hook, registered with --import before the program
-// starts, appends every resolved module URL to a log. Used to prove that a dependency (an AWS SDK
+// starts, appends every resolved module to a log. Used to prove that a dependency (an AWS SDK
 // client, a database driver) is loaded only by the commands that need it.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { spawn } from 'node:child_process';
 
+// ES modules are logged by their URL (a resolve hook), CommonJS files (the bundle is CommonJS) by
+// their path.
 const PROBE = `
-import { register } from 'node:module';
+import { createRequire, register } from 'node:module';
+import { appendFileSync } from 'node:fs';
+const Module = createRequire(import.meta.url)('node:module');
+const resolveFilename = Module._resolveFilename;
+Module._resolveFilename = function (...args) {
+  const path = resolveFilename.apply(this, args);
+  appendFileSync(process.env.MODULE_LOG, path + '\\n');
+  return path;
+};
 register('data:text/javascript,' + encodeURIComponent(\`
   import { appendFileSync } from 'node:fs';
   export async function resolve(specifier, context, next) {

@@ -1,0 +1,99 @@
+'use strict';
+// V8's code cache for the bundled CLI (dist/bundle, CommonJS), kept on disk so that a start after
+// the first skips most parsing and compiling (bench/README.md has the figures).
+// Node >= 22.1 does this itself (module.enableCompileCache); on Node 20 each bundle file is
+// compiled with vm.Script, given the bytes a previous run left, and a file compiled without valid
+// bytes has its code (with every function that ran) written when the process exits.
+const fs = require('node:fs');
+const Module = require('node:module');
+const path = require('node:path');
+
+/** Turns the cache on under `dir` for the files of `bundleDir`; never throws. */
+function useCodeCache(dir, bundleDir) {
+  try {
+    fs.mkdirSync(path.dirname(dir), { recursive: true, mode: 0o700 });
+    if (typeof Module.enableCompileCache === 'function') {
+      // Node keys each entry by its own version and the source's content.
+      Module.enableCompileCache(dir);
+      return;
+    }
+    // One directory per Node and per installed copy of keyshift, which prunes only its own entries.
+    compileWithCache(path.join(dir, `${process.version}-${process.arch}`, fnv1a(bundleDir)), bundleDir + path.sep);
+  } catch {
+    // No cache: the command runs as it would without one.
+  }
+}
+
+/**
+ * An entry is named by the file and its size, mtime, ctime and inode: any rewrite of a bundle file
+ * (a build, an upgrade) changes its ctime, so stale code is never used; V8 refuses bytes made by
+ * another V8 version or flags as well. A directory that cannot be written only costs the speed-up.
+ */
+function compileWithCache(dir, bundleDir) {
+  const vm = require('node:vm');
+  const made = [];
+  const compile = Module.prototype._compile;
+  Module.prototype._compile = function (content, filename) {
+    // A file with a real dynamic import (a plugin's URL, node:http in the AWS SDK) is left to Node:
+    // Node 20's vm.Script cannot hand import() to the main loader.
+    if (!filename.startsWith(bundleDir) || /\bimport\s*\(/.test(content)) return compile.call(this, content, filename);
+    // Read again, with the file's identity taken before and after: the bytes cached under a name
+    // are those of the file that name describes (not of one an upgrade put there meanwhile).
+    const { text, name } = readWithName(filename);
+    if (name === null || text !== content) return compile.call(this, content, filename);
+    const entry = path.join(dir, name);
+    let cachedData;
+    try {
+      cachedData = fs.readFileSync(entry);
+    } catch {
+      // not cached yet
+    }
+    const script = new vm.Script(Module.wrap(content), { filename, cachedData, importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER });
+    if (cachedData === undefined || script.cachedDataRejected) made.push({ script, entry, filename });
+    const run = script.runInThisContext({ displayErrors: true });
+    return run.call(this.exports, this.exports, Module.createRequire(filename), this, filename, path.dirname(filename));
+  };
+  process.once('exit', () => {
+    if (made.length > 0) save(dir, bundleDir, made);
+  });
+}
+
+function entryName(filename, s = fs.statSync(filename, { bigint: true })) {
+  return `${path.basename(filename)}-${s.size}-${s.mtimeNs}-${s.ctimeNs}-${s.ino}.v8`;
+}
+
+/** The file's text and its entry name, or a null name if the file changed while it was read. */
+function readWithName(filename) {
+  const fd = fs.openSync(filename, 'r');
+  try {
+    const before = entryName(filename, fs.fstatSync(fd, { bigint: true }));
+    const text = fs.readFileSync(fd, 'utf8');
+    return { text, name: before === entryName(filename, fs.fstatSync(fd, { bigint: true })) ? before : null };
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** Writes each new entry (temp file, then rename) and removes the entries no bundle file has now. */
+function save(dir, bundleDir, made) {
+  try {
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    for (const { script, entry } of made) {
+      const temp = `${entry}.${process.pid}.tmp`;
+      fs.writeFileSync(temp, script.createCachedData(), { mode: 0o600 });
+      fs.renameSync(temp, entry);
+    }
+    const current = new Set(fs.readdirSync(bundleDir).filter((name) => name.endsWith('.js')).map((name) => entryName(path.join(bundleDir, name))));
+    for (const name of fs.readdirSync(dir)) if (!current.has(name) && !name.endsWith('.tmp')) fs.rmSync(path.join(dir, name), { force: true });
+  } catch {
+    // A cache that cannot be written is only a slower next start.
+  }
+}
+
+function fnv1a(text) {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) hash = Math.imul(hash ^ text.charCodeAt(i), 0x01000193) >>> 0;
+  return hash.toString(16).padStart(8, '0');
+}
+
+module.exports = { useCodeCache };

@@ -1,0 +1,95 @@
+// Issue 17: what keyshift's start-up rests on, checked as a user runs it (the times are in bench/).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { baseEnv, buildRoot, runCli, tempProject } from '../helpers/cli.js';
+
+const version = JSON.parse(readFileSync(join(buildRoot, 'package.json'), 'utf8')).version;
+
+test('--version and -V print the package version alone, exit 0', () => {
+  for (const flag of ['--version', '-V']) {
+    const result = runCli([flag], { cwd: tempProject() });
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(result.stdout, `${version}\n`);
+    assert.equal(result.stderr, '');
+  }
+});
+
+test('--version is answered by bin/keyshift.js alone: no bundled CLI, no Node module beyond an empty script', () => {
+  // A copy of the entry without dist/: --version still answers, any command says the CLI is not built.
+  const dir = mkdtempSync(join(tmpdir(), 'keyshift-entry-'));
+  cpSync(join(buildRoot, 'bin'), join(dir, 'bin'), { recursive: true });
+  cpSync(join(buildRoot, 'package.json'), join(dir, 'package.json'));
+  const run = (args, execArgv = []) => spawnSync(process.execPath, [...execArgv, join(dir, 'bin', 'keyshift.js'), ...args], { cwd: dir, env: baseEnv(), encoding: 'utf8' });
+  const answered = run(['--version']);
+  assert.equal(answered.status, 0, answered.stderr);
+  assert.equal(answered.stdout, `${version}\n`);
+  const unbuilt = run(['plan']);
+  assert.equal(unbuilt.status, 1);
+  assert.match(unbuilt.stderr, /^keyshift: the CLI is not built\n {2}hint: run `npm install`/);
+  // The entry is CommonJS (bin/package.json): --version loads no Node module that an empty
+  // CommonJS script does not (no ES module loader, no stream for process.stdout).
+  const probe = join(dir, 'probe.cjs');
+  writeFileSync(probe, "process.on('exit', () => require('node:fs').writeFileSync(process.env.PROBE_OUT, JSON.stringify(process.moduleLoadList)));");
+  writeFileSync(join(dir, 'empty.cjs'), '');
+  const modules = (script, args) => {
+    const out = join(dir, 'modules.json');
+    const result = spawnSync(process.execPath, ['--require', probe, script, ...args], { cwd: dir, env: baseEnv({ PROBE_OUT: out }), encoding: 'utf8' });
+    assert.equal(result.status, 0, result.stderr);
+    return JSON.parse(readFileSync(out, 'utf8'));
+  };
+  const empty = modules(join(dir, 'empty.cjs'), []);
+  assert.deepEqual(modules(join(dir, 'bin', 'keyshift.js'), ['--version']).filter((name) => !empty.includes(name)), [], 'Node modules --version loaded beyond an empty script');
+});
+
+/** A copy of the build (bin, dist, package.json; node_modules linked) that a test may rewrite. */
+function buildCopy() {
+  const dir = mkdtempSync(join(tmpdir(), 'keyshift-build-copy-'));
+  cpSync(join(buildRoot, 'bin'), join(dir, 'bin'), { recursive: true });
+  cpSync(join(buildRoot, 'dist', 'bundle'), join(dir, 'dist', 'bundle'), { recursive: true });
+  cpSync(join(buildRoot, 'package.json'), join(dir, 'package.json'));
+  symlinkSync(join(buildRoot, 'node_modules'), join(dir, 'node_modules'), 'dir');
+  return dir;
+}
+
+const PLAN_HELP = 'show what `rotate` would do; changes nothing';
+
+test("V8's code cache: kept under the cache dir, and a rewritten bundle never runs its old code", () => {
+  const build = buildCopy();
+  const cache = join(tempProject(), 'cache');
+  const help = () => spawnSync(process.execPath, [join(build, 'bin', 'keyshift.js'), '--help'], { cwd: build, env: baseEnv({ KEYSHIFT_CACHE_DIR: cache }), encoding: 'utf8' });
+  for (let i = 0; i < 2; i++) {
+    const result = help();
+    assert.equal(result.status, 0, result.stderr);
+    assert.ok(result.stdout.includes(PLAN_HELP), result.stdout);
+  }
+  assert.ok(readdirSync(join(cache, 'v8'), { recursive: true }).length > 0, 'nothing cached under v8/');
+  // The same length, so only the file's identity (not its size) tells the cached code is stale.
+  const bundle = join(build, 'dist', 'bundle');
+  const [file, ...others] = readdirSync(bundle).filter((name) => name.endsWith('.js') && readFileSync(join(bundle, name), 'utf8').includes(PLAN_HELP));
+  assert.ok(file && others.length === 0, 'one bundle file holds the help text');
+  const text = readFileSync(join(bundle, file), 'utf8');
+  writeFileSync(join(bundle, file), text.replace(PLAN_HELP, PLAN_HELP.toUpperCase()));
+  const after = help();
+  assert.equal(after.status, 0, after.stderr);
+  assert.ok(after.stdout.includes(PLAN_HELP.toUpperCase()), `old code ran after the bundle changed:\n${after.stdout}`);
+});
+
+test('a cache dir that cannot be written, or holds garbage, changes nothing but the speed', () => {
+  const dir = tempProject();
+  writeFileSync(join(dir, 'not-a-dir'), '');
+  const expected = runCli(['--help'], { cwd: dir, env: baseEnv({ KEYSHIFT_NO_CACHE: '1' }) });
+  assert.equal(expected.code, 0, expected.stderr);
+  const unwritable = runCli(['--help'], { cwd: dir, env: baseEnv({ KEYSHIFT_CACHE_DIR: join(dir, 'not-a-dir', 'cache') }) });
+  assert.deepEqual([unwritable.code, unwritable.stdout, unwritable.stderr], [0, expected.stdout, '']);
+  const cache = join(dir, 'cache');
+  assert.equal(runCli(['--help'], { cwd: dir, env: baseEnv({ KEYSHIFT_CACHE_DIR: cache }) }).code, 0);
+  const entries = readdirSync(join(cache, 'v8'), { recursive: true, withFileTypes: true }).filter((e) => e.isFile());
+  assert.ok(entries.length > 0, 'nothing cached under v8/');
+  for (const entry of entries) writeFileSync(join(entry.parentPath ?? entry.path, entry.name), 'garbage');
+  const garbage = runCli(['--help'], { cwd: dir, env: baseEnv({ KEYSHIFT_CACHE_DIR: cache }) });
+  assert.deepEqual([garbage.code, garbage.stdout, garbage.stderr], [0, expected.stdout, '']);
+});
