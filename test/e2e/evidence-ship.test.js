@@ -6,9 +6,8 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { spawn } from 'node:child_process';
 import { assertNoStackTrace, bin, cli, json, tempProject, writeFiles } from '../helpers/cli.js';
+import { loadedModules as probe } from '../helpers/module-probe.js';
 import { awsEnv } from '../helpers/aws.js';
 import { startS3 } from '../fakes/s3/server.js';
 
@@ -146,27 +145,8 @@ test('a log edited after it was shipped is refused, not shipped over (exit 1)', 
   assert.match(refused.stderr, /already exists but is not a copy of this log's records from seq 1/);
 });
 
-// Records every module the CLI loads, to prove the S3 client is loaded by `evidence ship` only.
-const PROBE = `import { register } from 'node:module';
-register('data:text/javascript,' + encodeURIComponent(\`
-  import { appendFileSync } from 'node:fs';
-  export async function resolve(specifier, context, next) {
-    const result = await next(specifier, context);
-    appendFileSync(process.env.MODULE_LOG, result.url + '\\\\n');
-    return result;
-  }\`));
-`;
-function loaded(dir, args) {
-  const file = join(dir, 'modules.log');
-  writeFileSync(file, '');
-  writeFileSync(join(dir, 'probe.mjs'), PROBE);
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', pathToFileURL(join(dir, 'probe.mjs')).href, bin, ...args], { cwd: dir, env: { ...env(), MODULE_LOG: file }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('close', (code) => resolve({ code, stderr, modules: readFileSync(file, 'utf8').split('\n').filter(Boolean) }));
-  });
-}
+// Every module the CLI loads (test/helpers/module-probe.js), to prove the S3 client is loaded by `evidence ship` only.
+const loaded = (dir, args) => probe(dir, [bin, ...args], env());
 const s3Module = (url) => /ship-s3|client-s3|@aws-sdk|dist-cjs/.test(url);
 
 test('the S3 client is loaded by evidence ship only, and its Node.js notice goes to the debug log', async () => {
