@@ -109,6 +109,9 @@ await build({
   sourcemap: 'linked',
   logLevel: 'warning',
   plugins: [lazyBuiltins, zodTrim, yamlEsm],
+  // Database drivers stay packages of their own: better-sqlite3 loads a native addon beside its
+  // code, and both are imported only when `reencrypt` runs (an optional dependency may be absent).
+  external: ['better-sqlite3', 'pg'],
   // commander is CommonJS and calls require() for Node built-ins (pino is loaded with createRequire).
   banner: { js: "import { createRequire as __keyshiftRequire } from 'node:module'; const require = __keyshiftRequire(import.meta.url);" },
 });

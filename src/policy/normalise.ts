@@ -8,6 +8,7 @@ import { normaliseCommandStore } from './store-schema-command.js';
 import { normalisePluginStore } from './store-schema-plugin.js';
 import type { CommandHook, GeneratorSpec, HookSpec, NotifyTarget, SecretPolicy, SourcePosition, StoreSpec } from './types.js';
 import { withLock } from './lock-schema.js';
+import { normaliseReencrypt } from './reencrypt-schema.js';
 
 /** The default timeout of a command generator, as written in docs/policies.md. */
 export const DEFAULT_COMMAND_TIMEOUT = '30s';
@@ -73,6 +74,7 @@ export function normaliseSecret(input: SecretInput, sources: SecretSources, cwd:
     sharedValue: input.sharedValue ?? false,
     exportAs: input.exportAs ?? null,
     notify: (input.notify ?? []).map(normaliseNotifyTarget),
+    reencrypt: input.reencrypt ? normaliseReencrypt(input.reencrypt, cwd) : null,
     source: sources.secret,
   };
 }

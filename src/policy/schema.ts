@@ -7,6 +7,7 @@ import { vaultKv2StoreSchema } from './store-schema-vault.js';
 import { commandStoreSchema } from './store-schema-command.js';
 import { pluginStoreSchema } from './store-schema-plugin.js';
 import { lockSchema } from './lock-schema.js';
+import { reencryptKeyRule, reencryptSchema } from './reencrypt-schema.js';
 
 /**
  * The zod schema of one policy FILE, as the user writes it (before normalisation in load.ts).
@@ -268,8 +269,10 @@ export const secretSchema = strict({
     .array(z.string().regex(/^\S+$/, { error: 'must be one control id without spaces, e.g. SOC2-CC6.1' }))
     .optional()
     .meta({ description: 'Compliance controls this rotation satisfies, e.g. [SOC2-CC6.1, ISO27001-A.8.24]; `keyshift report` groups by them (default none).' }),
+  reencrypt: reencryptSchema.optional(),
 })
   .check(keyOrValueRules)
+  .check(reencryptKeyRule)
   .meta({
     // generator: required for values, forbidden for aws-kms keys (KMS makes the key material).
     if: { properties: { environments: { items: { properties: { store: { properties: { type: { const: 'aws-kms' } } } } } } } },

@@ -1,4 +1,5 @@
 import type { LockSpec } from './lock-schema.js';
+import type { ReencryptSpec } from './reencrypt-schema.js';
 /** Policies after validation and normalisation: durations in ms, paths absolute. */
 import type { PluginStoreSpec } from './store-schema-plugin.js';
 
@@ -188,6 +189,8 @@ export interface SecretPolicy {
   /** The variable `run` / `env` export the CURRENT value as; null = the name upper-cased, - → _. */
   exportAs: string | null;
   notify: NotifyTarget[];
+  /** `reencrypt:` (docs/reencrypt.md): the database rows encrypted under this secret; null when none. */
+  reencrypt: ReencryptSpec | null;
   source: SourcePosition;
 }
 

@@ -92,7 +92,8 @@ export type EvidenceEvent =
   | 'decommissioned'
   | 'rolled-back'
   | 'failed'
-  | 'repaired';
+  | 'repaired'
+  | 'reencrypt-stage';
 
 /** Everything the engine keeps with a secret besides its versions. Replaced whole on each apply. */
 export interface EntryMeta {
