@@ -1,0 +1,121 @@
+// keyshift reencrypt end to end on SQLite: the staged run, the decommission gate, the SLO roll-back.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { assertNoStackTrace, baseEnv, json, readEvidence, runCli } from '../helpers/cli.js';
+import { Database, SECRET, allFields, keyring, openText, plaintextOf, reencrypt, reencryptToTheEnd, setupProject, versionOf } from '../helpers/reencrypt.js';
+
+const ROWS = Number(process.env.REENCRYPT_E2E_ROWS ?? 20_000);
+
+test('a staged re-encryption moves every row to the new key; the old key is retired only after', async () => {
+  const { dir, old, fresh } = setupProject(ROWS);
+  assert.notEqual(old.versionId, fresh.versionId);
+
+  const dry = json(reencrypt(dir, ['--dry-run', '--json']));
+  assert.equal(dry.rowsToReencrypt, ROWS);
+  assert.deepEqual(dry.tables.map((t) => [t.table, t.rows, t.versions[old.versionId]]), [['users', ROWS / 2, ROWS / 2], ['orders', ROWS / 2, ROWS / 2]]);
+  assert.equal(dry.observeGates, 4);
+
+  // The fallback window (1s) is over, but rows are still under the old key: decommission is held.
+  await new Promise((r) => setTimeout(r, 1100));
+  const held = runCli(['rotate', SECRET], { cwd: dir, env: baseEnv() });
+  assert.equal(held.code, 3, held.stderr);
+  assert.match(held.stderr, new RegExp(`reencrypt: ${ROWS} row\\(s\\) in sqlite:.*app\\.db still under ${old.versionId}`));
+  const status = json(runCli(['status', SECRET, '--json'], { cwd: dir, env: baseEnv() }));
+  assert.equal(status.secrets[0].previousVersion, old.versionId);
+  assert.equal(status.secrets[0].error.code, 'ERR_DECOMMISSION_HELD');
+  const plan = json(runCli(['plan', SECRET, '--json'], { cwd: dir, env: baseEnv() }));
+  assert.match(plan.actions[0].reason, /held.*reencrypt: \d+ row/);
+
+  const runs = await reencryptToTheEnd(dir);
+  const last = runs.at(-1);
+  assert.equal(last.code, 0, last.stderr);
+  // canary, then 4 stages, each ended by an observe gate but the last.
+  assert.deepEqual(runs.map((r) => r.code), [3, 3, 3, 3, 3, 0].slice(-runs.length));
+  assert.ok(runs.length >= 5, `at least one run per stage: ${runs.map((r) => r.code)}`);
+  const observing = runs.find((r) => r.code === 3);
+  assert.equal(json(observing).outcome, 'observing');
+  assert.ok(Date.parse(json(observing).observeUntil) > 0);
+
+  const ring = keyring(fresh);
+  const fields = allFields(dir);
+  assert.equal(fields.length, ROWS + ROWS / 2 - Math.floor(ROWS / 2 / 7));
+  for (const f of fields) {
+    assert.equal(versionOf(f.value), fresh.versionId, `${f.table}.${f.column}#${f.key}`);
+    assert.equal(openText(f.value, ring), plaintextOf(f.table, f.column, f.key));
+  }
+
+  const records = readEvidence(dir).filter((r) => r.event === 'reencrypt-stage');
+  assert.deepEqual(records.map((r) => r.stage), ['canary', '25%', '50%', '75%', '100%']);
+  assert.equal(records.reduce((n, r) => n + r.rowsDone, 0), ROWS);
+  for (const r of records) {
+    assert.equal(r.outcome, 'passed');
+    assert.equal(r.errors, 0);
+    assert.equal(r.errorRate, 0);
+    assert.equal(typeof r.durationMs, 'number');
+    assert.equal(r.fromVersion, old.versionId);
+    assert.equal(r.toVersion, fresh.versionId);
+  }
+  // The canary is a random sample of about 1 %, spread over both tables.
+  assert.ok(records[0].rowsDone > ROWS * 0.005 && records[0].rowsDone < ROWS * 0.02, `canary of ${records[0].rowsDone} rows`);
+
+  const retired = runCli(['rotate', SECRET, '--json'], { cwd: dir, env: baseEnv() });
+  assert.equal(retired.code, 0, retired.stderr);
+  assert.equal(json(retired).results[0].outcome, 'decommissioned');
+  assert.equal(runCli(['evidence', 'verify'], { cwd: dir, env: baseEnv() }).code, 0);
+});
+
+test('a stage over the decrypt error SLO stops, puts its rows back under the old key, exits 1 and says why', async () => {
+  const rows = 4000;
+  const { dir, old } = setupProject(rows, { observe: '0s' });
+  // Tamper with 3 % of the users' emails: each fails authentication.
+  const db = new Database(join(dir, 'data', 'app.db'));
+  const corrupted = new Set();
+  for (const { id, email } of db.prepare('SELECT id, email FROM users WHERE id % 33 = 0').all()) {
+    const flipped = email.slice(0, -6) + (email.at(-6) === 'A' ? 'B' : 'A') + email.slice(-5);
+    db.prepare('UPDATE users SET email = ? WHERE id = ?').run(flipped, id);
+    corrupted.add(id);
+  }
+  db.close();
+
+  const result = reencrypt(dir, ['--json']);
+  assert.equal(result.code, 1, result.stderr);
+  assertNoStackTrace(assert, result.stderr);
+  const report = json(result);
+  assert.equal(report.outcome, 'rolled-back');
+  const failed = report.stages.at(-1);
+  assert.equal(failed.outcome, 'rolled-back');
+  assert.ok(failed.errors > 0);
+  assert.match(failed.reason, /decrypt error rate .* over the SLO of 0\.1%/);
+
+  const record = readEvidence(dir).filter((r) => r.event === 'reencrypt-stage').at(-1);
+  assert.equal(record.outcome, 'rolled-back');
+  assert.match(record.error, /over the SLO/);
+  assert.ok(record.errorRows.every((row) => /^users:\d+ \(ERR_ENVELOPE_AUTH\)$/.test(row)), record.errorRows.join());
+  assert.ok(record.rowsDone > 0, 'the stage had moved rows, which went back');
+
+  // Every field is back under the old version and still decrypts (except the tampered ones).
+  const ring = keyring(old);
+  for (const f of allFields(dir)) {
+    assert.equal(versionOf(f.value), old.versionId, `${f.table}.${f.column}#${f.key}`);
+    if (f.table === 'users' && f.column === 'email' && corrupted.has(f.key)) continue;
+    assert.equal(openText(f.value, ring), plaintextOf(f.table, f.column, f.key));
+  }
+  assert.equal(runCli(['evidence', 'verify'], { cwd: dir, env: baseEnv() }).code, 0);
+});
+
+test('usage errors name the fix; --until stops after a stage and a later run continues', () => {
+  const { dir } = setupProject(400, { observe: '0s' });
+  const bad = reencrypt(dir, ['--until', '30%']);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /--until 30% is not a stage of data-key.*canary, 25%, 50%, 75%, 100%/s);
+  const rate = reencrypt(dir, ['--max-rows-per-second', 'fast']);
+  assert.equal(rate.code, 2);
+  const canary = reencrypt(dir, ['--until', 'canary', '--json']);
+  assert.equal(canary.code, 0, canary.stderr);
+  assert.equal(json(canary).outcome, 'stopped');
+  assert.deepEqual(json(canary).stages.map((s) => s.stage), ['canary']);
+  const rest = reencrypt(dir, ['--json']);
+  assert.equal(rest.code, 0, rest.stderr);
+  assert.deepEqual(json(rest).stages.map((s) => s.stage), ['25%', '50%', '75%', '100%']);
+});
