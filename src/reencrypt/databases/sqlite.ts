@@ -120,6 +120,8 @@ class SqliteDatabase implements ReencryptDatabase {
           ? 'another process held the database longer than 10s; rerun keyshift reencrypt (it resumes from its checkpoint)'
           : 'check reencrypt.tables in the policy against the database schema (table, key and column names)',
         retryable: busy,
+        // A table or column the policy names but the database lacks: the policy is wrong, nothing changed.
+        exitCode: /no such (table|column)/.test(String((error as Error)?.message)) ? ExitCode.usage : ExitCode.failed,
         cause: error,
       });
     }
