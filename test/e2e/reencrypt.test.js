@@ -119,3 +119,24 @@ test('usage errors name the fix; --until stops after a stage and a later run con
   assert.equal(rest.code, 0, rest.stderr);
   assert.deepEqual(json(rest).stages.map((s) => s.stage), ['25%', '50%', '75%', '100%']);
 });
+
+test('rollback after a partial re-encryption puts the rows back under the old version first', () => {
+  const { dir, old } = setupProject(2000, { observe: '0s', fallbackWindow: '1h' });
+  const partial = reencrypt(dir, ['--until', '50%', '--json']);
+  assert.equal(partial.code, 0, partial.stderr);
+  assert.ok(json(partial).stages.reduce((n, s) => n + s.rows, 0) > 500, 'about half the rows were moved');
+
+  const result = runCli(['rollback', SECRET, '--json'], { cwd: dir, env: baseEnv() });
+  assert.equal(result.code, 0, result.stderr);
+  assert.match(result.stderr, /data-key\/prod: \d+ row\(s\) in sqlite:.* back under the old version/);
+  const status = json(runCli(['status', SECRET, '--json'], { cwd: dir, env: baseEnv() }));
+  assert.equal(status.secrets[0].currentVersion, old.versionId);
+  const ring = keyring(old);
+  for (const f of allFields(dir)) {
+    assert.equal(versionOf(f.value), old.versionId, `${f.table}.${f.column}#${f.key}`);
+    assert.equal(openText(f.value, ring), plaintextOf(f.table, f.column, f.key));
+  }
+  const record = readEvidence(dir).filter((r) => r.event === 'reencrypt-stage').at(-1);
+  assert.equal(record.stage, 'rollback');
+  assert.ok(record.rowsDone > 500);
+});
