@@ -33,7 +33,7 @@ test(`kill -9 at ${ROUNDS} random instants: the rerun completes, no row lost or 
   for (const f of fields) {
     assert.equal(versionOf(f.value), fresh.versionId, `${f.table}.${f.column}#${f.key}`);
     // Encrypted twice would open to a ks1 field, not to the plaintext.
-    assert.equal(openText(f.value, ring), plaintextOf(f.table, f.column, f.key));
+    assert.equal(openText(f.value, ring), plaintextOf(f.table, f.column, f.key), `opens to its plaintext (not encrypted twice): ${f.table}.${f.column}#${f.key}`);
   }
   const stages = new Set(readEvidence(dir).filter((r) => r.event === 'reencrypt-stage').map((r) => r.stage));
   assert.deepEqual([...stages], ['canary', '25%', '50%', '75%', '100%']);

@@ -19,7 +19,7 @@ test('a staged re-encryption moves every row to the new key; the old key is reti
   // The fallback window (1s) is over, but rows are still under the old key: decommission is held.
   await new Promise((r) => setTimeout(r, 1100));
   const held = runCli(['rotate', SECRET], { cwd: dir, env: baseEnv() });
-  assert.equal(held.code, 3, held.stderr);
+  assert.equal(held.code, 3, `decommission held while rows are under the old key: ${held.stderr}`);
   assert.match(held.stderr, new RegExp(`reencrypt: ${ROWS} row\\(s\\) in sqlite:.*app\\.db still under ${old.versionId}`));
   const status = json(runCli(['status', SECRET, '--json'], { cwd: dir, env: baseEnv() }));
   assert.equal(status.secrets[0].previousVersion, old.versionId);
@@ -97,7 +97,7 @@ test('a stage over the decrypt error SLO stops, puts its rows back under the old
   // Every field is back under the old version and still decrypts (except the tampered ones).
   const ring = keyring(old);
   for (const f of allFields(dir)) {
-    assert.equal(versionOf(f.value), old.versionId, `${f.table}.${f.column}#${f.key}`);
+    assert.equal(versionOf(f.value), old.versionId, `back under the old version: ${f.table}.${f.column}#${f.key}`);
     if (f.table === 'users' && f.column === 'email' && corrupted.has(f.key)) continue;
     assert.equal(openText(f.value, ring), plaintextOf(f.table, f.column, f.key));
   }
