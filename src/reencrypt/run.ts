@@ -1,4 +1,4 @@
-import { ExitCode, KeyshiftError, usageError } from '../errors.js';
+import { ExitCode, usageError } from '../errors.js';
 import type { EngineContext } from '../engine/context.js';
 import { newRunId, operatorName } from '../engine/ids.js';
 import { EvidenceLog } from '../evidence/index.js';
@@ -96,9 +96,9 @@ export async function reencryptRun(ctx: EngineContext, policies: SecretPolicy[],
       const lo = state.stage === 0 ? 0 : (thresholds[state.stage - 1] as number);
       const walkContext = { db, spec, ring: keys.ring, state, range: [lo, thresholds[state.stage] as number] as [number, number], save, now: ctx.now, maxRowsPerSecond: options.maxRowsPerSecond, onBatch: () => options.onProgress?.(stage, state.stats.rows) };
       if (state.phase === 'rolling-back') {
-        if (!state.previous) throw new KeyshiftError('ERR_REENCRYPT_ROLLBACK', `${policy.name}/${environment.name}: stage ${stage} cannot be rolled back: there is no PREVIOUS version`, { hint: 'restore the rows from a backup' });
+        // Without a PREVIOUS version no row can have moved (only keys in the keyring open), so none goes back.
         walkContext.state = state;
-        await walk(walkContext, 'back');
+        if (state.previous) await walk(walkContext, 'back');
         const result = stageReport(stage, state, 'rolled-back', ctx.now());
         report.stages.push(result);
         state = { ...state, phase: 'running', cursor: { table: 0, after: null }, stats: freshStats(ctx.now()), pendingRecord: draftOf(ctx, runId, policy, environment.name, store.kind, state, result, db.describe) };

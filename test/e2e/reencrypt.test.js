@@ -1,6 +1,7 @@
 // keyshift reencrypt end to end on SQLite: the staged run, the decommission gate, the SLO roll-back.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { assertNoStackTrace, baseEnv, json, readEvidence, runCli } from '../helpers/cli.js';
 import { Database, SECRET, allFields, keyring, openText, plaintextOf, reencrypt, reencryptToTheEnd, setupProject, versionOf } from '../helpers/reencrypt.js';
@@ -59,6 +60,12 @@ test('a staged re-encryption moves every row to the new key; the old key is reti
   // The canary is a random sample of about 1 %, spread over both tables.
   assert.ok(records[0].rowsDone > ROWS * 0.005 && records[0].rowsDone < ROWS * 0.02, `canary of ${records[0].rowsDone} rows`);
 
+  // No key and no plaintext in any output or in the evidence.
+  const evidenceText = readFileSync(join(dir, 'evidence', 'evidence.jsonl'), 'utf8');
+  for (const text of [...runs.flatMap((r) => [r.stdout, r.stderr]), dry && JSON.stringify(dry), held.stderr, evidenceText]) {
+    for (const secret of [old.key.value, fresh.key.value, plaintextOf('users', 'email', 1), plaintextOf('orders', 'card', 'o-0000001')]) assert.ok(!text.includes(secret), 'a key or a plaintext leaked');
+  }
+
   const retired = runCli(['rotate', SECRET, '--json'], { cwd: dir, env: baseEnv() });
   assert.equal(retired.code, 0, retired.stderr);
   assert.equal(json(retired).results[0].outcome, 'decommissioned');
@@ -67,7 +74,7 @@ test('a staged re-encryption moves every row to the new key; the old key is reti
 
 test('a stage over the decrypt error SLO stops, puts its rows back under the old key, exits 1 and says why', async () => {
   const rows = 4000;
-  const { dir, old } = setupProject(rows, { observe: '0s' });
+  const { dir, old, fresh } = setupProject(rows, { observe: '0s' });
   // Tamper with 3 % of the users' emails: each fails authentication.
   const db = new Database(join(dir, 'data', 'app.db'));
   const corrupted = new Set();
@@ -94,13 +101,18 @@ test('a stage over the decrypt error SLO stops, puts its rows back under the old
   assert.ok(record.errorRows.every((row) => /^users:\d+ \(ERR_ENVELOPE_AUTH\)$/.test(row)), record.errorRows.join());
   assert.ok(record.rowsDone > 0, 'the stage had moved rows, which went back');
 
-  // Every field is back under the old version and still decrypts (except the tampered ones).
-  const ring = keyring(old);
+  // The failed stage's rows are back under the old version; only the rows of stages that passed
+  // before it (the canary may have found no tampered row) stay under the new one. All still decrypt.
+  const passed = readEvidence(dir).filter((r) => r.event === 'reencrypt-stage' && r.outcome === 'passed');
+  const ring = keyring(fresh, old);
+  const underNew = new Set();
   for (const f of allFields(dir)) {
-    assert.equal(versionOf(f.value), old.versionId, `back under the old version: ${f.table}.${f.column}#${f.key}`);
+    assert.ok([old.versionId, fresh.versionId].includes(versionOf(f.value)));
+    if (versionOf(f.value) === fresh.versionId) underNew.add(`${f.table}:${f.key}`);
     if (f.table === 'users' && f.column === 'email' && corrupted.has(f.key)) continue;
     assert.equal(openText(f.value, ring), plaintextOf(f.table, f.column, f.key));
   }
+  assert.equal(underNew.size, passed.reduce((n, r) => n + r.rowsDone, 0), "only rows of stages that passed stay under the new version: the failed stage's rows are back under the old version");
   assert.equal(runCli(['evidence', 'verify'], { cwd: dir, env: baseEnv() }).code, 0);
 });
 
@@ -115,9 +127,12 @@ test('usage errors name the fix; --until stops after a stage and a later run con
   assert.equal(canary.code, 0, canary.stderr);
   assert.equal(json(canary).outcome, 'stopped');
   assert.deepEqual(json(canary).stages.map((s) => s.stage), ['canary']);
-  const rest = reencrypt(dir, ['--json']);
+  // --max-rows-per-second bounds the pace: the ~396 remaining rows at 150/s take at least 2 s.
+  const started = Date.now();
+  const rest = reencrypt(dir, ['--json', '--max-rows-per-second', '150']);
   assert.equal(rest.code, 0, rest.stderr);
   assert.deepEqual(json(rest).stages.map((s) => s.stage), ['25%', '50%', '75%', '100%']);
+  assert.ok(Date.now() - started >= 2000, `took ${Date.now() - started} ms`);
 });
 
 test('rollback after a partial re-encryption puts the rows back under the old version first', () => {
