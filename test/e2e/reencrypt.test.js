@@ -155,3 +155,16 @@ test('rollback after a partial re-encryption puts the rows back under the old ve
   assert.equal(record.stage, 'rollback');
   assert.ok(record.rowsDone > 500);
 });
+
+test('with aad: row every field stays bound to its cell through the re-encryption', () => {
+  const { dir, fresh } = setupProject(600, { observe: '0s', aad: true });
+  const result = reencrypt(dir, ['--json']);
+  assert.equal(result.code, 0, result.stderr);
+  assert.equal(json(result).stages.reduce((n, s) => n + s.errors, 0), 0);
+  const ring = keyring(fresh);
+  const fields = allFields(dir);
+  for (const f of fields) {
+    assert.equal(openText(f.value, ring, { table: f.table, column: f.column, key: f.key }), plaintextOf(f.table, f.column, f.key));
+  }
+  assert.throws(() => openText(fields[0].value, ring), /failed authentication/, 'without its cell a field does not open');
+});

@@ -10,7 +10,7 @@ export const { keyring, seal, open, openText, versionOf } = envelope;
 
 export const SECRET = 'data-key';
 
-export function policyText({ observe = '1s', fallbackWindow = '1s', batchSize = 500, extra = '' } = {}) {
+export function policyText({ observe = '1s', fallbackWindow = '1s', batchSize = 500, aad = false } = {}) {
   return `secrets:
   - name: ${SECRET}
     interval: 90d
@@ -26,7 +26,7 @@ export function policyText({ observe = '1s', fallbackWindow = '1s', batchSize = 
         - { table: orders, key: order_id, columns: [card] }
       batchSize: ${batchSize}
       observe: ${observe}
-${extra}`;
+${aad ? '      aad: row\n' : ''}`;
 }
 
 /** The key of a stage (`current`, `previous`) as the envelope's keyring takes it. */
@@ -52,11 +52,12 @@ export function setupProject(rows, options = {}) {
   db.exec('CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT, ssn TEXT, name TEXT); CREATE TABLE orders (order_id TEXT PRIMARY KEY, card TEXT)');
   const users = db.prepare('INSERT INTO users (id, email, ssn, name) VALUES (?, ?, ?, ?)');
   const orders = db.prepare('INSERT INTO orders (order_id, card) VALUES (?, ?)');
+  const cell = (table, column, key) => (options.aad ? { table, column, key } : null);
   db.transaction(() => {
     for (let i = 1; i <= rows / 2; i++) {
-      users.run(i, seal(plaintextOf('users', 'email', i), ring), i % 7 === 0 ? null : seal(plaintextOf('users', 'ssn', i), ring), `name ${i}`);
+      users.run(i, seal(plaintextOf('users', 'email', i), ring, cell('users', 'email', i)), i % 7 === 0 ? null : seal(plaintextOf('users', 'ssn', i), ring, cell('users', 'ssn', i)), `name ${i}`);
       const id = `o-${String(i).padStart(7, '0')}`;
-      orders.run(id, seal(plaintextOf('orders', 'card', id), ring));
+      orders.run(id, seal(plaintextOf('orders', 'card', id), ring, cell('orders', 'card', id)));
     }
   })();
   db.close();
