@@ -159,7 +159,7 @@ test('rollback after a partial re-encryption puts the rows back under the old ve
 test('with aad: row every field stays bound to its cell through the re-encryption', () => {
   const { dir, fresh } = setupProject(600, { observe: '0s', aad: true });
   const result = reencrypt(dir, ['--json']);
-  assert.equal(result.code, 0, result.stderr);
+  assert.equal(result.code, 0, `reencrypt with aad: row: ${result.stdout} ${result.stderr}`);
   assert.equal(json(result).stages.reduce((n, s) => n + s.errors, 0), 0);
   const ring = keyring(fresh);
   const fields = allFields(dir);
