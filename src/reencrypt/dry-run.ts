@@ -60,7 +60,7 @@ export async function reencryptDryRun(ctx: EngineContext, policies: SecretPolicy
     }
     const rowsToReencrypt = tables.reduce((n, t) => n + t.rowsToReencrypt, 0);
     // Writes and the re-reads of each stage cost about as much again as the crypto.
-    let seconds = (rowsToReencrypt * perRowMs * 3) / 1000;
+    let seconds = (rowsToReencrypt * perRowMs * 2) / 1000;
     if (options.maxRowsPerSecond) seconds = Math.max(seconds, rowsToReencrypt / options.maxRowsPerSecond);
     const observeGates = rowsToReencrypt > 0 ? stageNames(spec.stages).length - 1 : 0;
     return { secret: policy.name, environment: environment.name, database: db.describe, toVersion: keys.current, tables, rowsToReencrypt, estimatedSeconds: Math.ceil(seconds), observeGates, observeSeconds: (observeGates * spec.observeMs) / 1000 };

@@ -35,6 +35,7 @@ export async function walk(ctx: WalkContext, direction: 'forward' | 'back'): Pro
   const to = direction === 'forward' ? state.target : (state.previous as string);
   const started = Date.now();
   let moved = 0;
+  let lastSave = Date.now();
   for (let t = state.cursor.table; t < spec.tables.length; t++) {
     const table = spec.tables[t] as TableSpec;
     let after: RowKey | null = t === state.cursor.table ? state.cursor.after : null;
@@ -46,7 +47,11 @@ export async function walk(ctx: WalkContext, direction: 'forward' | 'back'): Pro
       moved += applied;
       after = (batch[batch.length - 1] as Row).key;
       state.cursor = { table: t, after };
-      await ctx.save();
+      // A batch that changed nothing needs no checkpoint of its own (a crash re-reads it): at most one a second.
+      if (applied > 0 || Date.now() - lastSave >= 1000) {
+        await ctx.save();
+        lastSave = Date.now();
+      }
       ctx.onBatch?.(applied);
       if (ctx.maxRowsPerSecond) {
         const ahead = (moved / ctx.maxRowsPerSecond) * 1000 - (Date.now() - started);
@@ -54,6 +59,7 @@ export async function walk(ctx: WalkContext, direction: 'forward' | 'back'): Pro
       }
     }
   }
+  await ctx.save();
 }
 
 /** Decrypts the sample of moved rows again; returns [rows checked, rows that failed]. */

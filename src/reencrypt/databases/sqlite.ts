@@ -19,6 +19,9 @@ export async function openSqlite(spec: { type: 'sqlite'; path: string }): Promis
   try {
     db = new Database(spec.path, { fileMustExist: true });
     db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+    // In WAL mode, NORMAL syncs at WAL checkpoints instead of every commit: still safe against a
+    // crash of any process (a power loss may undo the last batches, which a rerun redoes).
+    if (String(db.pragma('journal_mode', { simple: true })).toLowerCase() === 'wal') db.pragma('synchronous = NORMAL');
   } catch (error) {
     throw new KeyshiftError('ERR_DATABASE', `cannot open the SQLite database ${spec.path}: ${oneLine(error)}`, {
       hint: 'check reencrypt.database.path in the policy (the file must exist and be readable and writable)',
