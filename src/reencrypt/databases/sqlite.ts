@@ -137,7 +137,9 @@ async function loadDriver(): Promise<typeof BetterSqlite3> {
     return module.default;
   } catch (error) {
     throw new KeyshiftError('ERR_DATABASE_DRIVER_MISSING', `the SQLite driver better-sqlite3 could not be loaded (${oneLine(error)})`, {
-      hint: `npm install better-sqlite3@${SQLITE_DRIVER_VERSION} beside keyshift (it is an optional dependency; its native build needs python3, make and a C++ compiler)`,
+      hint: /NODE_MODULE_VERSION/.test(String((error as Error)?.message))
+        ? 'npm rebuild better-sqlite3: it was built for another Node.js version than this one'
+        : `npm install better-sqlite3@${SQLITE_DRIVER_VERSION} beside keyshift (it is an optional dependency; its native build needs python3, make and a C++ compiler)`,
       exitCode: ExitCode.usage,
       cause: error,
     });
