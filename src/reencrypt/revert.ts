@@ -3,6 +3,7 @@ import { newRunId, operatorName } from '../engine/ids.js';
 import { EvidenceLog } from '../evidence/index.js';
 import type { SecretPolicy } from '../policy/types.js';
 import { StoreRegistry } from '../stores/registry.js';
+import { acquireFileLock } from '../util/file-lock.js';
 import { checkpointId, freshState, saveState } from './checkpoint.js';
 import type { ReencryptDatabase } from './databases/contract.js';
 import { loadKeys } from './keys.js';
@@ -28,7 +29,13 @@ export async function revertBeforeRollback(ctx: EngineContext, policies: SecretP
       const keys = await loadKeys(policy, environment, store);
       const rotation = keys.state.rotation;
       if (!keys.previous || !rotation || rotation.newVersionId !== keys.current || rotation.oldVersionId !== keys.previous) continue;
-      const db: ReencryptDatabase = await openDatabase(spec.database);
+      const lock = spec.database.type === 'sqlite'
+        ? await acquireFileLock(`${spec.database.path}.keyshift-reencrypt.lock`, { waitMs: ctx.lockWaitMs, owner: `keyshift rollback ${policy.name} (${operatorName(ctx.env)})`, what: `re-encryption of sqlite:${spec.database.path}` })
+        : null;
+      const db: ReencryptDatabase = await openDatabase(spec.database).catch(async (error: unknown) => {
+        await lock?.release();
+        throw error;
+      });
       try {
         await db.ensureCheckpointTable();
         const id = checkpointId(policy.name, environment.name);
@@ -45,6 +52,7 @@ export async function revertBeforeRollback(ctx: EngineContext, policies: SecretP
         moved.push({ environment: environment.name, rows: state.stats.rolledBack, database: db.describe });
       } finally {
         await db.close();
+        await lock?.release();
       }
     }
     return moved;

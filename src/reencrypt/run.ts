@@ -5,6 +5,7 @@ import { EvidenceLog } from '../evidence/index.js';
 import type { SecretPolicy } from '../policy/types.js';
 import type { EvidenceDraft } from '../stores/contract.js';
 import { StoreRegistry } from '../stores/registry.js';
+import { acquireFileLock } from '../util/file-lock.js';
 import { checkpointId, freshState, freshStats, loadState, saveState, type ReencryptState } from './checkpoint.js';
 import type { ReencryptDatabase } from './databases/contract.js';
 import { loadKeys } from './keys.js';
@@ -54,6 +55,10 @@ export async function reencryptRun(ctx: EngineContext, policies: SecretPolicy[],
   const spec = policy.reencrypt as NonNullable<SecretPolicy['reencrypt']>;
   const names = stageNames(spec.stages);
   if (options.until !== undefined && !names.includes(options.until)) throw usageError(`--until ${options.until} is not a stage of ${policy.name}`, `use one of ${names.join(', ')}`);
+  // One run at a time per database file: a second one waits --lock-timeout, then exits 3.
+  const lock = spec.database.type === 'sqlite'
+    ? await acquireFileLock(`${spec.database.path}.keyshift-reencrypt.lock`, { waitMs: ctx.lockWaitMs, owner: `keyshift reencrypt ${policy.name} (${operatorName(ctx.env)})`, what: `re-encryption of sqlite:${spec.database.path}` })
+    : null;
   const stores = new StoreRegistry(ctx);
   let db: ReencryptDatabase | null = null;
   const evidence = new EvidenceLog(ctx.evidenceDir, { lockWaitMs: ctx.lockWaitMs });
@@ -135,6 +140,7 @@ export async function reencryptRun(ctx: EngineContext, policies: SecretPolicy[],
     await db?.close();
     await evidence.close();
     await stores.closeAll();
+    await lock?.release();
   }
 }
 

@@ -83,3 +83,15 @@ test('an application writing throughout loses none of its writes, under either k
   const retired = runCli(['rotate', SECRET, '--json'], { cwd: dir, env: baseEnv() });
   assert.equal(json(retired).results[0].outcome, 'decommissioned', retired.stderr);
 });
+
+test('a second run on the same database waits for the first (--lock-timeout), then exits 3', { skip: driverSkip }, async () => {
+  const { dir, fresh } = setupProject(2000, { observe: '0s' });
+  const first = runCliAsync(['reencrypt', SECRET, '--max-rows-per-second', '400'], { cwd: dir, env: baseEnv() });
+  await new Promise((r) => setTimeout(r, 1500));
+  const second = runCli(['--lock-timeout', '0s', 'reencrypt', SECRET], { cwd: dir, env: baseEnv() });
+  assert.equal(second.code, 3, second.stderr);
+  assert.match(second.stderr, /re-encryption of sqlite:.*app\.db is locked by keyshift reencrypt data-key/);
+  const done = await first.done;
+  assert.equal(done.code, 0, done.stderr);
+  for (const f of allFields(dir)) assert.equal(versionOf(f.value), fresh.versionId);
+});
