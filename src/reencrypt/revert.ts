@@ -47,7 +47,7 @@ export async function revertBeforeRollback(ctx: EngineContext, policies: SecretP
           event: 'reencrypt-stage', rotationId: rotation.rotationId, secret: policy.name, environment: environment.name, store: store.kind,
           fromVersion: keys.current, toVersion: keys.previous, fingerprint: null, at: ctx.now().toISOString(), operator: operatorName(ctx.env),
           reason: 'rollback: rows back under the old version before it is CURRENT again', ticket: null, emergency: false, checks: [], runId: newRunId(),
-          ...({ stage: 'rollback', outcome: 'rolled-back', database: db.describe, rowsDone: state.stats.rolledBack, errors: 0, errorRate: 0, durationMs: ctx.now().getTime() - started.getTime(), errorRows: [] } as object),
+          ...({ stage: 'rollback', outcome: 'rolled-back', database: db.describe, rowsDone: state.stats.rolledBack, errors: 0, errorRate: 0, conflicts: state.stats.conflicts, durationMs: ctx.now().getTime() - started.getTime(), errorRows: [] } as object),
         }]);
         moved.push({ environment: environment.name, rows: state.stats.rolledBack, database: db.describe });
       } finally {

@@ -33,6 +33,8 @@ export interface StageReport {
   rows: number;
   errors: number;
   errorRate: number;
+  /** Rows an application changed during their batch: read again and moved from the new value. */
+  conflicts: number;
   durationMs: number;
   errorRows: string[];
   reason: string | null;
@@ -166,6 +168,7 @@ function stageReport(stage: string, state: ReencryptState, outcome: StageReport[
     rows: outcome === 'rolled-back' ? s.rolledBack : s.rows,
     errors: s.errors,
     errorRate: s.errors / Math.max(1, s.examined),
+    conflicts: s.conflicts,
     durationMs: now.getTime() - Date.parse(s.startedAt),
     errorRows: s.errorRows,
     reason: s.failure,
@@ -190,7 +193,7 @@ function draftOf(ctx: EngineContext, runId: string, policy: SecretPolicy, enviro
     checks: [],
     runId,
     ...(result.outcome === 'rolled-back' ? { error: result.reason ?? 'rolled back' } : {}),
-    ...({ stage: result.stage, outcome: result.outcome, database, rowsDone: result.rows, errors: result.errors, errorRate: result.errorRate, durationMs: result.durationMs, errorRows: result.errorRows } as object),
+    ...({ stage: result.stage, outcome: result.outcome, database, rowsDone: result.rows, errors: result.errors, errorRate: result.errorRate, conflicts: result.conflicts, durationMs: result.durationMs, errorRows: result.errorRows } as object),
   };
 }
 

@@ -40,7 +40,7 @@ test(`kill -9 at ${ROUNDS} random instants: the rerun completes, no row lost or 
   assert.equal(runCli(['evidence', 'verify'], { cwd: dir, env: baseEnv() }).code, 0);
 });
 
-test('an application writing throughout loses none of its writes, under either key', { skip: driverSkip }, async () => {
+test('an application writing throughout loses none of its writes, under either key', { skip: driverSkip }, async (t) => {
   const { dir, fresh, old } = setupProject(ROWS, { observe: '0s', batchSize: 100 });
   const stopFile = join(dir, 'stop');
   const writer = spawn(process.execPath, [join(root, 'test', 'fixtures', 'reencrypt-writer.js')], {
@@ -61,6 +61,7 @@ test('an application writing throughout loses none of its writes, under either k
   const written = JSON.parse(out);
   assert.ok(Object.keys(written).length > 50, `the application wrote ${Object.keys(written).length} rows`);
   assert.ok(report.stages.length === 5);
+  t.diagnostic(`rows the application changed during their batch (retried): ${report.stages.reduce((n, s) => n + s.conflicts, 0)}`);
 
   // Rows the application wrote under the old key after the walk passed them: a rerun sweeps them.
   const sweep = reencrypt(dir, ['--json']);
