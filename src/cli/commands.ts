@@ -122,6 +122,11 @@ export async function getCommand(g: GlobalOptions, name: string, o: { env?: stri
 export async function rollbackCommand(g: GlobalOptions, name: string, o: { env?: string[]; reason?: string; ticket?: string }, io: Io): Promise<number> {
   return withPolicies(g, io, async (ctx, policies) => {
     ctx.signer = await signerFromEnv(io.env, io.cwd, ctx.policySigningKey);
+    // Data re-encrypted under the new key goes back under the old one first (docs/reencrypt.md#rollback).
+    if (policies.some((p) => p.name === name && p.reencrypt)) {
+      const { revertBeforeRollback } = await import('../reencrypt/revert.js');
+      for (const r of await revertBeforeRollback(ctx, policies, name, o.env ?? [])) io.out.stderr(`keyshift: ${name}/${r.environment}: ${r.rows} row(s) in ${r.database} back under the old version\n`);
+    }
     const report = await rollbackRun(ctx, policies, { name, envs: o.env ?? [], reason: o.reason, ticket: o.ticket });
     printRotateReport(g, io, report);
     return report.exitCode;

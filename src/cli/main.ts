@@ -6,6 +6,7 @@ import { abortRunningHooks } from '../hooks/interrupt.js';
 import { releaseHeldLocksSync } from '../util/file-lock.js';
 import { examplesHelp } from './help-examples.js';
 import { registerReportCommands } from './report.js';
+import { registerReencryptCommand } from './reencrypt.js';
 import { envOption } from './env-option.js';
 
 /**
@@ -164,6 +165,10 @@ export async function main(argv: string[], io: Io = { env: process.env, cwd: pro
     .addHelpText('after', examplesHelp('evidence merge'))
     .action(run((c, g, logs: string[], o: { out: string }, io2: Io) => c.mergeCommand(g, logs, o.out, io2)));
   registerReportCommands(program, evidence, io, (code, asJson) => {
+    exitCode = code;
+    json = asJson;
+  });
+  registerReencryptCommand(program, io, (code, asJson) => {
     exitCode = code;
     json = asJson;
   });

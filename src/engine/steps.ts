@@ -121,6 +121,12 @@ export async function decommission(target: Target, state: EntryState, run: RunIn
   // The gate first (e.g. "no ciphertext under the old key remains"): while a check fails, nothing
   // is revoked or retired; the hold is recorded in the rotation (status, plan) and the evidence.
   const checks: HookCheck[] = [];
+  // Built in for `reencrypt:`: no row may still be under the old version (loaded only for such secrets).
+  if (target.policy.reencrypt && old) {
+    const { rowsUnderVersion } = await import('../reencrypt/decommission-gate.js');
+    const left = await rowsUnderVersion(target.policy.reencrypt, old);
+    if (left.rows > 0) await holdDecommission(target, state, run, `reencrypt: ${left.rows} row(s) in ${left.database} still under ${old}; run keyshift reencrypt ${target.policy.name} --env ${target.environment.name}`, checks);
+  }
   for (const hook of target.policy.decommissionCheck) {
     const result = await run.runHook(hook, { ...context, phase: 'decommission-check' });
     checks.push(toCheck(result, 'decommission-check'));

@@ -10,6 +10,7 @@ import type { CommandHook, GeneratorSpec, HookSpec, NotifyTarget, SecretPolicy, 
 import { withLock } from './lock-schema.js';
 import { normaliseValueRules } from './schema-validate.js';
 import { normaliseAwsTags } from './schema-aws-tags.js';
+import { normaliseReencrypt } from './reencrypt-schema.js';
 
 /** The default timeout of a command generator, as written in docs/policies.md. */
 export const DEFAULT_COMMAND_TIMEOUT = '30s';
@@ -76,6 +77,7 @@ export function normaliseSecret(input: SecretInput, sources: SecretSources, cwd:
     exportAs: input.exportAs ?? null,
     notify: (input.notify ?? []).map(normaliseNotifyTarget),
     validate: normaliseValueRules(input.validate),
+    reencrypt: input.reencrypt ? normaliseReencrypt(input.reencrypt, cwd) : null,
     source: sources.secret,
   };
 }

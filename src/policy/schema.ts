@@ -9,6 +9,7 @@ import { pluginStoreSchema } from './store-schema-plugin.js';
 import { lockSchema } from './lock-schema.js';
 import { valueRulesSchema, valueRulesFitGenerator } from './schema-validate.js';
 import { awsTagsSchema } from './schema-aws-tags.js';
+import { reencryptKeyRule, reencryptSchema } from './reencrypt-schema.js';
 
 /**
  * The zod schema of one policy FILE, as the user writes it (before normalisation in load.ts).
@@ -273,8 +274,10 @@ export const secretSchema = strict({
     .optional()
     .meta({ description: 'Compliance controls this rotation satisfies, e.g. [SOC2-CC6.1, ISO27001-A.8.24]; `keyshift report` groups by them (default none).' }),
   validate: valueRulesSchema.optional(),
+  reencrypt: reencryptSchema.optional(),
 })
   .check(keyOrValueRules)
+  .check(reencryptKeyRule)
   .meta({
     // generator: required for values, forbidden for aws-kms keys (KMS makes the key material).
     if: { properties: { environments: { items: { properties: { store: { properties: { type: { const: 'aws-kms' } } } } } } } },

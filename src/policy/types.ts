@@ -1,6 +1,7 @@
 import type { LockSpec } from './lock-schema.js';
 import type { ValueRules } from './schema-validate.js';
 import type { RotationTagKeys } from './schema-aws-tags.js';
+import type { ReencryptSpec } from './reencrypt-schema.js';
 /** Policies after validation and normalisation: durations in ms, paths absolute. */
 import type { PluginStoreSpec } from './store-schema-plugin.js';
 
@@ -196,6 +197,8 @@ export interface SecretPolicy {
   notify: NotifyTarget[];
   /** `validate:` rules every new value passes before it is stored; null = none. */
   validate: ValueRules | null;
+  /** `reencrypt:` (docs/reencrypt.md): the database rows encrypted under this secret; null when none. */
+  reencrypt: ReencryptSpec | null;
   source: SourcePosition;
 }
 

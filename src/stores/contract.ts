@@ -93,7 +93,8 @@ export type EvidenceEvent =
   | 'rolled-back'
   | 'failed'
   | 'repaired'
-  | 'signed';
+  | 'signed'
+  | 'reencrypt-stage';
 
 /** Everything the engine keeps with a secret besides its versions. Replaced whole on each apply. */
 export interface EntryMeta {

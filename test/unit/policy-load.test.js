@@ -191,6 +191,7 @@ test('a valid multi-file directory is normalised', async () => {
     exportAs: null,
     notify: [],
     validate: null,
+    reencrypt: null,
     source: { file: 'policies/a.yaml', line: 2, col: 5 },
   });
   assert.deepEqual(issued.generator, { type: 'command', run: ['./issue.sh', '--json'], timeoutMs: 30_000, env: {}, passEnv: [] });

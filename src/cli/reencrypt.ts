@@ -1,0 +1,62 @@
+import type { Command } from 'commander';
+import { ExitCode, usageError } from '../errors.js';
+import type { GlobalOptions, Io } from './main.js';
+
+/** `keyshift reencrypt`: declared here, its handler and the database drivers load only when it runs. */
+export function registerReencryptCommand(program: Command, io: Io, done: (code: number, json: boolean) => void): void {
+  program
+    .command('reencrypt <name>')
+    .description('after a switch, re-encrypt database rows still under an old key version: canary, stages, SLO checks, checkpoints')
+    .option('--env <env>', 'environment (required when the secret has several)')
+    .option('--dry-run', 'count rows per key version and estimate the time; change nothing', false)
+    .option('--until <stage>', 'stop after this stage: canary, 25%, … (a later run continues)')
+    .option('--max-rows-per-second <n>', 'bound the load on the database')
+    .action(async (name: string, o: { env?: string; dryRun: boolean; until?: string; maxRowsPerSecond?: string }, command: Command) => {
+      const globals = command.optsWithGlobals() as GlobalOptions;
+      done(await reencryptCommand(globals, name, o, io), globals.json);
+    });
+}
+
+async function reencryptCommand(g: GlobalOptions, name: string, o: { env?: string; dryRun: boolean; until?: string; maxRowsPerSecond?: string }, io: Io): Promise<number> {
+  const rate = o.maxRowsPerSecond === undefined ? null : Number(o.maxRowsPerSecond);
+  if (rate !== null && (!Number.isInteger(rate) || rate < 1)) throw usageError(`--max-rows-per-second "${o.maxRowsPerSecond}" must be a whole number of at least 1`, 'e.g. --max-rows-per-second 5000');
+  const { withPolicies } = await import('./commands.js');
+  const { printJson, printTable } = await import('./output.js');
+  return withPolicies(g, io, async (ctx, policies) => {
+    if (o.dryRun) {
+      const { reencryptDryRun } = await import('../reencrypt/dry-run.js');
+      const plan = await reencryptDryRun(ctx, policies, { name, env: o.env, maxRowsPerSecond: rate });
+      if (g.json) printJson(io.out, plan);
+      else {
+        printTable(io.out, ['TABLE', 'ROWS', 'TO RE-ENCRYPT', 'BY VERSION'], plan.tables.map((t) => [t.table, String(t.rows), String(t.rowsToReencrypt), Object.entries(t.versions).map(([v, n]) => `${v}: ${n}`).join(', ')]));
+        io.out.stdout(`\n${plan.rowsToReencrypt} row(s) to re-encrypt to ${plan.toVersion} in ${plan.database}: about ${plan.estimatedSeconds}s of work, plus ${plan.observeGates} observe gate(s) (${plan.observeSeconds}s); nothing was changed\n`);
+      }
+      return ExitCode.ok;
+    }
+    const { reencryptRun } = await import('../reencrypt/run.js');
+    const showProgress = io.out.isTTY && !g.json && !g.quiet;
+    const report = await reencryptRun(ctx, policies, {
+      name,
+      env: o.env,
+      until: o.until,
+      maxRowsPerSecond: rate,
+      onProgress: showProgress ? (stage, rows) => io.out.stderr(`\r${stage}: ${rows} rows`) : undefined,
+    });
+    if (showProgress) io.out.stderr('\n');
+    if (g.json) printJson(io.out, report);
+    else {
+      printTable(io.out, ['STAGE', 'OUTCOME', 'ROWS', 'ERRORS', 'ERROR RATE', 'SECONDS'], report.stages.map((s) => [s.stage, s.outcome, String(s.rows), String(s.errors), `${(s.errorRate * 100).toFixed(3)}%`, (s.durationMs / 1000).toFixed(1)]));
+      io.out.stdout(`\n${summary(report)}\n`);
+      for (const s of report.stages) if (s.reason) io.out.stderr(`keyshift: stage ${s.stage}: ${s.reason}${s.errorRows.length ? `; rows: ${s.errorRows.join(', ')}` : ''}\n`);
+    }
+    return report.exitCode;
+  });
+}
+
+function summary(report: import('../reencrypt/run.js').ReencryptReport): string {
+  const where = `${report.secret}/${report.environment}`;
+  if (report.outcome === 'observing') return `${where}: observing until ${report.observeUntil}; rerun keyshift reencrypt ${report.secret} --env ${report.environment} then to continue`;
+  if (report.outcome === 'stopped') return `${where}: stopped as asked (--until); rerun without --until to continue`;
+  if (report.outcome === 'rolled-back') return `${where}: a stage broke the decrypt error SLO; its rows are back under ${report.fromVersion}; fix the rows named above and rerun`;
+  return `${where}: every row is under ${report.toVersion} in ${report.database}`;
+}
