@@ -12,7 +12,8 @@ import { decommission, markFailed, provision, resumeRotation, rollback, startRot
 import { HookFailedError } from './overlap-hooks.js';
 import { notifyTargets, startRun } from './run-info.js';
 import { previousEnvironment, selectPolicies, targetsOf, type Selection } from './selection.js';
-import { mapWithConcurrency } from './concurrency.js';
+import { mapInTwoLanes } from './concurrency.js';
+import { BATCHED_CONCURRENCY, writesOnlyToBatchingStores } from './batching.js';
 import { unconfirmedDrafts } from './state.js';
 import { findRollbacks, rollbackError, type RollbackProblem } from './store-rollback.js';
 import { requireTickets } from './ticket-gate.js';
@@ -165,7 +166,8 @@ export async function rotateRun(ctx: EngineContext, policies: SecretPolicy[], op
     const bySecret = groupBySecret(targets);
     let finished = 0;
     let failures = 0;
-    const perSecret = await mapWithConcurrency(bySecret, Math.max(1, options.concurrency), async (secretTargets) => {
+    // Secrets that only change a batching file store run all at once (batching.ts says why).
+    const perSecret = await mapInTwoLanes(bySecret, Math.max(1, options.concurrency), writesOnlyToBatchingStores, BATCHED_CONCURRENCY, async (secretTargets) => {
       const results: RotateResult[] = [];
       // Promotion order is a safety rule: after a blocked or failed environment, the later ones wait.
       let heldBy: string | null = null;

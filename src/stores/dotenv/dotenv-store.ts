@@ -46,7 +46,7 @@ interface Staged {
 export class DotenvStore implements SecretStore {
   readonly kind = 'dotenv';
   /** Sidecar and .env lines of one apply land together or not at all (see above). */
-  readonly capabilities = { atomicApply: true };
+  readonly capabilities = { atomicApply: true, batchedWrites: true };
   readonly location: string;
   readonly sidecarPath: string;
   readonly #local: LocalStoreState;
