@@ -11,7 +11,7 @@ import type { StoredEntry } from '../local/entry-codec.js';
 import { fileStamp, readTextFile, removeStaleTemps, replaceFile } from '../file-store/atomic-file.js';
 import { GroupCommit } from '../file-store/group-commit.js';
 import { commitManifest } from './git-commit.js';
-import { findSecret, formatManifest, newSecret, parseManifest, readState, readValue, writeState, writeValue, type Manifest } from './manifest.js';
+import { findSecret, formatManifest, hasStringData, newSecret, parseManifest, readState, readValue, writeState, writeValue, type Manifest } from './manifest.js';
 
 /**
  * The `k8s-secret` store (docs/stores/k8s-secret.md): a Secret manifest in a Git checkout.
@@ -47,7 +47,7 @@ interface Staged {
 
 export class K8sSecretStore implements SecretStore {
   readonly kind = 'k8s-secret';
-  readonly capabilities = { atomicApply: true };
+  readonly capabilities = { atomicApply: true, batchedWrites: true };
   readonly location: string;
   readonly #local: LocalStoreState;
   readonly #env: NodeJS.ProcessEnv;
@@ -299,7 +299,8 @@ export class K8sSecretStore implements SecretStore {
 }
 
 function stringDataHas(manifest: Manifest, index: number, key: string): boolean {
-  return (manifest.docs[index] as Document.Parsed | undefined)?.hasIn(['stringData', key]) ?? false;
+  const doc = manifest.docs[index] as Document.Parsed | undefined;
+  return doc ? hasStringData(doc, key) : false;
 }
 
 /** `secrets-service-config/AES_KEY: issued, switched (rotation r-…)` — names and ids, never a value. */

@@ -1,4 +1,4 @@
-import { Document, isMap, isScalar, LineCounter, parseAllDocuments, type YAMLMap } from 'yaml';
+import { Document, isMap, isScalar, LineCounter, parseAllDocuments, type Pair, type YAMLMap } from 'yaml';
 import { isAbsolute, relative } from 'node:path';
 import { ExitCode, KeyshiftError } from '../../errors.js';
 
@@ -73,9 +73,9 @@ export function newSecret(manifest: Manifest, name: string): number {
 
 /** A value as stored: base64 of `data.<key>`, or the text of `stringData.<key>` (read too). */
 export function readValue(doc: Document.Parsed, key: string): Buffer | null {
-  const data = doc.getIn(['data', key]);
+  const data = scalarOf(pairIn(doc, 'data', key));
   if (typeof data === 'string') return Buffer.from(data.replace(/\s+/g, ''), 'base64');
-  const text = doc.getIn(['stringData', key]);
+  const text = scalarOf(pairIn(doc, 'stringData', key));
   return typeof text === 'string' ? Buffer.from(text, 'utf8') : null;
 }
 
@@ -84,12 +84,20 @@ export function writeValue(manifest: Manifest, index: number, key: string, value
   const doc = manifest.docs[index] as Document.Parsed;
   manifest.changed.add(index);
   removeStringData(doc, key);
+  const pair = pairIn(doc, 'data', key);
   if (value === null) {
-    doc.deleteIn(['data', key]);
+    if (pair) removePair(doc.get('data', true) as YAMLMap, pair);
     return;
   }
-  if (!isMap(doc.get('data', true))) doc.set('data', doc.createNode({}));
-  doc.setIn(['data', key], value.toString('base64'));
+  if (pair && isScalar(pair.value)) pair.value.value = value.toString('base64');
+  else if (pair) pair.value = doc.createNode(value.toString('base64'));
+  else {
+    if (!isMap(doc.get('data', true))) doc.set('data', doc.createNode({}));
+    const map = doc.get('data', true) as YAMLMap;
+    const added = doc.createPair(key, value.toString('base64'));
+    map.items.push(added);
+    keyIndex(map).set(key, added);
+  }
 }
 
 export function readState(doc: Document.Parsed): string | null {
@@ -136,10 +144,45 @@ export function formatManifest(manifest: Manifest): string {
 }
 
 function removeStringData(doc: Document.Parsed, key: string): void {
-  const stringData = doc.get('stringData', true);
-  if (!isMap(stringData) || !(stringData as YAMLMap).has(key)) return;
-  (stringData as YAMLMap).delete(key);
-  if ((stringData as YAMLMap).items.length === 0) doc.delete('stringData');
+  const pair = pairIn(doc, 'stringData', key);
+  if (!pair) return;
+  const stringData = doc.get('stringData', true) as YAMLMap;
+  removePair(stringData, pair);
+  if (stringData.items.length === 0) doc.delete('stringData');
+}
+
+/**
+ * The pairs of a Secret's `data` / `stringData` by key: the yaml library finds a key by scanning the
+ * map, which over 10,000 keys made every read and write of a run scan the whole Secret.
+ */
+const keyIndexes = new WeakMap<YAMLMap, Map<unknown, Pair>>();
+
+function keyIndex(map: YAMLMap): Map<unknown, Pair> {
+  let index = keyIndexes.get(map);
+  if (!index) {
+    index = new Map();
+    // The first of two equal keys wins, as in the yaml library's lookup.
+    for (const pair of map.items as Pair[]) {
+      const key = isScalar(pair.key) ? pair.key.value : pair.key;
+      if (!index.has(key)) index.set(key, pair);
+    }
+    keyIndexes.set(map, index);
+  }
+  return index;
+}
+
+function pairIn(doc: Document.Parsed, section: 'data' | 'stringData', key: string): Pair | undefined {
+  const map = doc.get(section, true);
+  return isMap(map) ? keyIndex(map as YAMLMap).get(key) : undefined;
+}
+
+function removePair(map: YAMLMap, pair: Pair): void {
+  map.items.splice((map.items as Pair[]).indexOf(pair), 1);
+  keyIndexes.delete(map); // rebuilt on the next lookup (a later pair of the same key may now win)
+}
+
+function scalarOf(pair: Pair | undefined): unknown {
+  return pair && isScalar(pair.value) ? pair.value.value : undefined;
 }
 
 /** A path as the user wrote it: relative to where keyshift runs when it is below it. */
@@ -150,4 +193,9 @@ function shown(path: string): string {
 
 function policyError(message: string, hint: string): KeyshiftError {
   return new KeyshiftError('ERR_POLICY_INVALID', message, { exitCode: ExitCode.usage, hint });
+}
+
+/** Whether `stringData.<key>` is there (keyshift moves such a value to data on its next write). */
+export function hasStringData(doc: Document.Parsed, key: string): boolean {
+  return pairIn(doc, 'stringData', key) !== undefined;
 }
