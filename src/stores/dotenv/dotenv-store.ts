@@ -73,7 +73,7 @@ export class DotenvStore extends FileStore implements SecretStore {
     try {
       await removeStaleTemps(this.location);
       await removeStaleTemps(this.sidecarPath);
-      this.#loaded = null; // build on what is on disk now
+      // Build on what is on disk now: not locked yet, #load keeps its parse only if both stamps match.
       await this.#load();
     } catch (error) {
       throw readError(this.location, error);

@@ -71,7 +71,7 @@ export class K8sSecretStore extends FileStore implements SecretStore {
   protected async prepareUnderLock(): Promise<void> {
     await fs.mkdir(dirname(this.location), { recursive: true }); // a new manifest's directory
     await removeStaleTemps(this.location);
-    this.#loaded = null;
+    // Build on what is on disk now: not locked yet, #load keeps its parse only if the stamp matches.
     await this.#load();
   }
 
