@@ -13,6 +13,7 @@ import { HookFailedError } from './overlap-hooks.js';
 import { notifyTargets, signRun, startRun } from './run-info.js';
 import { previousEnvironment, selectPolicies, targetsOf, type Selection } from './selection.js';
 import { limiter, mapWithConcurrency } from './concurrency.js';
+import { batchWidth } from './batching.js';
 import { unconfirmedDrafts } from './state.js';
 import { findRollbacks, rollbackError, type RollbackProblem } from './store-rollback.js';
 import { requireTickets } from './ticket-gate.js';
@@ -166,12 +167,15 @@ export async function rotateRun(ctx: EngineContext, policies: SecretPolicy[], op
     let finished = 0;
     let failures = 0;
     // --concurrency bounds secrets whose steps wait on something (hooks, commands, the network);
-    // the others are CPU and a share of their store's group commit: they go GROUP_COMMIT_WIDTH at
-    // once, so that one write and one fsync carry many of them (docs/workflow.md).
+    // the others are CPU and a share of their store's batched write: they go many at once, so
+    // that one write (and one fsync) carries many of them (batching.ts, docs/workflow.md).
     const concurrency = Math.max(1, options.concurrency);
     const heavy = limiter(concurrency);
-    const width = bySecret.some(isCpuOnly) ? Math.max(concurrency, GROUP_COMMIT_WIDTH) : concurrency;
-    const perSecret = await mapWithConcurrency(bySecret, width, (secretTargets) => (isCpuOnly(secretTargets) ? advanceSecret(secretTargets) : heavy(() => advanceSecret(secretTargets))));
+    const lanes = new Map<number, ReturnType<typeof limiter>>();
+    const widths = bySecret.map(batchWidth);
+    for (const w of widths) if (w !== null && !lanes.has(w)) lanes.set(w, limiter(w));
+    const width = Math.max(concurrency, ...widths.map((w) => w ?? 0));
+    const perSecret = await mapWithConcurrency(bySecret, width, (secretTargets, i) => (lanes.get(widths[i] ?? -1) ?? heavy)(() => advanceSecret(secretTargets)));
     async function advanceSecret(secretTargets: Target[]): Promise<RotateResult[]> {
       const results: RotateResult[] = [];
       // Promotion order is a safety rule: after a blocked or failed environment, the later ones wait.
@@ -407,20 +411,6 @@ const CHANGED = new Set<RotateResult['outcome']>(['provisioned', 'rotated', 'res
 /** Secrets advanced at once when nothing but CPU and a group-committed store write is waited on:
  * an fsync then carries ~100 records; wider saves few fsyncs more, and every secret in flight keeps
  * its objects alive past the young generation's collections. */
-const GROUP_COMMIT_WIDTH = 128;
-
-/**
- * Every environment on a store that group-commits in this process (local) without a lease table,
- * no hook, no command generator, no webhook: advancing such a secret waits on nothing outside keyshift.
- */
-function isCpuOnly(targets: Target[]): boolean {
-  return targets.every(({ store, policy, environment }) =>
-    store.capabilities?.groupCommit === true && !environment.store.lock &&
-    environment.deploy.length === 0 && environment.verify.length === 0 &&
-    policy.revoke.length === 0 && policy.decommissionCheck.length === 0 &&
-    policy.notify.length === 0 && policy.generator?.type !== 'command');
-}
-
 function groupBySecret(targets: Target[]): Target[][] {
   const groups = new Map<string, Target[]>();
   for (const target of targets) {

@@ -188,6 +188,9 @@ export interface StoreCapabilities {
   /** A retired version can be restored for a while (aws-kms: while its deletion is pending), so
    * `rollback` works after the decommission. */
   restoreRetired?: boolean;
+  /** Concurrent applies share one file write (dotenv, k8s-secret: each write rewrites the file), so
+   * the engine gives such a store every ready change at once (src/engine/batching.ts). */
+  batchedWrites?: boolean;
 }
 
 export interface SecretStore {

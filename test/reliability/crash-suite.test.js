@@ -1,6 +1,7 @@
 // Crash suite: `kill -9` at random instants (and, on the local store, right after a store write)
 // during `rotate --all --force` on the local store, the loopback Secrets Manager and the loopback
-// KMS, with and without slow hooks. After each crash the
+// KMS, with and without slow hooks, on the loopback Vault (vault-kv2), on the example command
+// store (examples/command-store) and on the example plugin. After each crash the
 // run is repeated until done, and the invariants are checked: exactly one readable CURRENT at every
 // observed instant, no PENDING left, one new version per completed rotation, the old value readable
 // until its decommission, and an evidence chain that verifies with `issued` and `switched` for
@@ -10,7 +11,8 @@
 // threw would only turn into a 500 reply that keyshift retries).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, watch } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, watch } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { cli, runCliAsync, tempProject, writeFiles, readEvidence, manySecretsPolicy, json, root } from '../helpers/cli.js';
@@ -19,6 +21,7 @@ import { versionAt } from '../fuzz/store-format.js';
 import { awsEnv, kmsPolicy, secretsManagerPolicy } from '../helpers/aws.js';
 import { startSecretsManager } from '../fakes/secrets-manager.js';
 import { startKms } from '../fakes/kms.js';
+import { startVault } from '../fakes/vault/server.js';
 
 const SCALE = Number(process.env.CRASH_ROUNDS ?? 1);
 const SLOW_HOOK = '        deploy: [{ run: "sleep 0.03" }]\n';
@@ -402,6 +405,125 @@ describe('crash suite: plugin store (examples/json-file-store)', () => {
           assert.equal(byStage(after[key], 'PREVIOUS')[0]?.value, old.value, `${key}: the old value stays readable as PREVIOUS`);
         } else {
           assert.equal(current.value, old.value, `${key}: untouched`);
+        }
+      }
+    }
+    assertMostMidRun(midRun, rounds);
+    report(t);
+  });
+});
+
+/** One secret per entry, random values, no hooks: `storeOf(i)` is the store's flow mapping. */
+function perSecretPolicy(count, storeOf) {
+  let text = 'secrets:\n';
+  for (let i = 0; i < count; i++) {
+    text += `  - name: s${i}\n    interval: 30d\n    fallbackWindow: 1h\n    generator: { type: random, bytes: 16, encoding: hex }\n    environments:\n      - name: prod\n        store: ${storeOf(i)}\n`;
+  }
+  return text;
+}
+
+describe('crash suite: vault-kv2', () => {
+  let vault;
+  before(async () => {
+    vault = await startVault({ token: 'crash-token' });
+  });
+  after(async () => vault?.close());
+
+  const rounds = Math.round(16 * SCALE);
+  test(`vault-kv2: ${rounds} kills during rotate --all --force over 6 secrets`, { timeout: 600_000 }, async (t) => {
+    const paths = Array.from({ length: 6 }, (_, i) => `crash/s${i}`);
+    const dir = tempProject('keyshift-crash-vault-');
+    writeFiles(dir, { 'policies/vault.yaml': perSecretPolicy(paths.length, (i) => `{ type: vault-kv2, path: ${paths[i]} }`) });
+    const env = awsEnv({ VAULT_ADDR: vault.address, VAULT_TOKEN: 'crash-token' });
+    // What applications read: <field> of the latest KV version.
+    const latest = (path) => {
+      const kv = vault.inspect('secret', path);
+      return kv ? kv.data[kv.current_version] : null;
+    };
+    assert.equal((await cli(['rotate', '--all', '-q'], { cwd: dir, env })).code, 0);
+    // Every request Vault answers is an observed instant: the latest version holds a value.
+    const violations = [];
+    const stop = vault.afterCall(({ method, path, index }) => {
+      for (const p of paths) {
+        const data = latest(p);
+        if (typeof data?.value !== 'string' || data.value === '') violations.push(`${p}: the latest version holds no value after call ${index} (${method} ${path})`);
+      }
+    });
+    try {
+      const fullRunMs = await calibrate(dir, env);
+      assertNoViolations(violations, 'calibration run');
+      let midRun = 0;
+      for (let round = 0; round < rounds; round++) {
+        const reason = `crash-${round}`;
+        const before = new Map(paths.map((p) => [p, latest(p).value]));
+        const from = readEvidence(dir).length;
+        if (await killAtRandom(dir, env, reason, fullRunMs)) midRun++;
+        assertNoViolations(violations, `${reason}, killed run`);
+        await rerunUntilDone(dir, env);
+        assertNoViolations(violations, `${reason}, rerun`);
+        const rotated = await checkEvidence(dir, env, reason, from, round % 4 === 3 || round === rounds - 1);
+        paths.forEach((p, i) => {
+          const now = latest(p);
+          assert.ok(!('value_PENDING' in now), `${p}: no PENDING left`);
+          if (now.value !== before.get(p)) {
+            assert.equal(rotated.get(`s${i}`), 1, `${p}: issued once this round`);
+            assert.equal(now.value_PREVIOUS, before.get(p), `${p}: the old value stays readable as value_PREVIOUS`);
+          }
+        });
+      }
+      assertMostMidRun(midRun, rounds);
+      report(t);
+    } finally {
+      stop();
+    }
+  });
+});
+
+describe('crash suite: command store (examples/command-store)', () => {
+  const script = join(root, 'examples', 'command-store', 'file-store.sh');
+  // Each call starts sh and jq: fewer rounds than the in-process stores, for the same minute.
+  const rounds = Math.round(8 * SCALE);
+  test(`command store: ${rounds} kills during rotate --all --force over 4 secrets`, { timeout: 600_000 }, async (t) => {
+    const count = 4;
+    const data = mkdtempSync(join(tmpdir(), 'keyshift-crash-cmd-'));
+    const dir = tempProject('keyshift-crash-cmd-');
+    writeFiles(dir, { 'policies/cmd.yaml': perSecretPolicy(count, () => `{ type: command, run: ["${script}"], config: { dir: "${data}" } }`) });
+    const env = awsEnv();
+    // The program's entry files read directly (not through keyshift): one CURRENT with a value.
+    const read = (i) => {
+      const file = join(data, `s${i}.json`);
+      return existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) : { versions: [] };
+    };
+    const byStage = (entry, stage) => entry.versions.filter((v) => v.stages.includes(stage));
+    const violations = [];
+    const oneCurrent = () => {
+      for (let i = 0; i < count; i++) {
+        const current = byStage(read(i), 'CURRENT');
+        if (current.length !== 1 || !current[0].value) violations.push(`s${i}: ${current.length} CURRENT${current.length === 1 ? ' without a value' : ''}`);
+      }
+    };
+    assert.equal((await cli(['rotate', '--all', '-q'], { cwd: dir, env })).code, 0);
+    const fullRunMs = await calibrate(dir, env);
+    let midRun = 0;
+    for (let round = 0; round < rounds; round++) {
+      const reason = `crash-${round}`;
+      const before = Array.from({ length: count }, (_, i) => read(i));
+      const from = readEvidence(dir).length;
+      if (await killAtRandom(dir, env, reason, fullRunMs, async () => oneCurrent())) midRun++;
+      assertNoViolations(violations, `${reason}: exactly one readable CURRENT at every observed instant`);
+      await rerunUntilDone(dir, env);
+      const rotated = await checkEvidence(dir, env, reason, from, round % 4 === 3 || round === rounds - 1);
+      for (let i = 0; i < count; i++) {
+        const after = read(i);
+        const [current, ...more] = byStage(after, 'CURRENT');
+        const [old] = byStage(before[i], 'CURRENT');
+        assert.equal(more.length, 0, `s${i}: one CURRENT`);
+        assert.equal(byStage(after, 'PENDING').length, 0, `s${i}: no PENDING left`);
+        if (current.id !== old.id) {
+          assert.equal(rotated.get(`s${i}`), 1, `s${i}: its rotation was issued once`);
+          assert.equal(byStage(after, 'PREVIOUS')[0]?.value, old.value, `s${i}: the old value stays readable as PREVIOUS`);
+        } else {
+          assert.equal(current.value, old.value, `s${i}: untouched`);
         }
       }
     }

@@ -1,9 +1,11 @@
 // Leak suite: with --log-level trace, through every command, hook kind and failure path, on the
-// local store, on Secrets Manager and on the dotenv and k8s-secret files, a canary value appears only on `get`'s stdout: never in other
-// output, evidence, a webhook body, any child's argv or environment (the hooks check their own
-// /proc/self/cmdline and environ, whether or not they were given the value), the store file, the
-// values keyshift sends to Secrets Manager outside SecretString, or a file left in the temp
-// directory. Every leak found is listed, then asserted at once.
+// local store, on Secrets Manager, on the dotenv and k8s-secret files, on Vault (vault-kv2), on the
+// example command store and on the example plugin, a canary value appears only on `get`'s stdout:
+// never in other output, evidence, a webhook body, any child's argv or environment (the hooks and
+// the command store's program check their own /proc/self/cmdline and environ, whether or not they
+// were given the value), the store file, the values keyshift sends to Secrets Manager outside
+// SecretString or to Vault outside the secret's fields, or a file left in the temp directory.
+// Every leak found is listed, then asserted at once.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
@@ -14,14 +16,18 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { cli, root, runCliAsync, tempProject, writeFiles } from '../helpers/cli.js';
 import { awsEnv } from '../helpers/aws.js';
 import { startSecretsManager } from '../fakes/secrets-manager.js';
+import { startVault } from '../fakes/vault/server.js';
 
 const CANARY = `KSLEAK${Math.random().toString(36).slice(2, 10)}`;
 let fake;
+let vault;
 let webhook;
+let commandData;
 const webhookBodies = [];
 
 before(async () => {
   fake = await startSecretsManager({ quotas: false });
+  vault = await startVault({ token: 'leaks-token' });
   webhook = createServer((req, res) => {
     let body = '';
     req.on('data', (d) => (body += d));
@@ -34,6 +40,7 @@ before(async () => {
 });
 after(async () => {
   await fake?.close();
+  await vault?.close();
   await new Promise((resolve) => webhook?.close(resolve));
 });
 
@@ -120,6 +127,11 @@ const STORES = {
   'aws-secrets-manager': () => `{ type: aws-secrets-manager, secretId: leaks/canary, endpoint: "${fake.endpoint}", createIfMissing: true }`,
   dotenv: () => '{ type: dotenv, path: .env }',
   'k8s-secret': () => '{ type: k8s-secret, path: deploy/secret.yaml, name: app }',
+  'vault-kv2': () => '{ type: vault-kv2, path: leaks/canary }',
+  command: () => {
+    commandData = mkdtempSync(join(tmpdir(), 'keyshift-leaks-cmd-'));
+    return `{ type: command, run: ["${join(root, 'examples', 'command-store', 'file-store.sh')}"], config: { dir: "${join(commandData, 'entries')}", recordDir: "${join(commandData, 'record')}" } }`;
+  },
   plugin: () => `{ type: plugin, module: "${join(root, 'examples', 'json-file-store', 'index.js')}", path: .keyshift/dev.json }`,
 };
 
@@ -130,7 +142,7 @@ for (const kind of Object.keys(STORES)) {
     const hookLog = join(dir, 'hooks.jsonl');
     const store = STORES[kind]();
     writeFiles(dir, { 'hook.cjs': HOOK, 'policies/canary.yaml': policy(store) });
-    const env = awsEnv({ TMPDIR: temp, HOOK_LOG: hookLog, KEYSHIFT_LOG_LEVEL: 'trace' });
+    const env = awsEnv({ TMPDIR: temp, HOOK_LOG: hookLog, KEYSHIFT_LOG_LEVEL: 'trace', VAULT_ADDR: vault.address, VAULT_TOKEN: 'leaks-token' });
     const outputs = [];
     const run = async (...args) => {
       const result = await cli([...args, '--log-level', 'trace'], { cwd: dir, env });
@@ -201,7 +213,25 @@ for (const kind of Object.keys(STORES)) {
       if (h.inParentArgv) leaks.push(`keyshift's argv (seen by the ${h.phase} hook)`);
     }
     for (const file of filesUnder(temp)) if (readFileSync(file).includes(CANARY)) leaks.push(`temp file ${file}`);
-    if (kind === 'plugin') {
+    if (kind === 'vault-kv2') {
+      if (JSON.stringify(vault.inspect('secret', 'leaks/canary').custom_metadata).includes(CANARY)) leaks.push("the secret's custom_metadata");
+      // Vault is given the value by design, in the secret's fields (value, value_PENDING,
+      // value_PREVIOUS of a KV write) and nowhere else: not in a path, a header or other members.
+      const carrying = vault.calls.filter((c) => c.body.includes(CANARY));
+      if (!carrying.some((c) => c.method !== 'GET' && /\/data\//.test(c.path))) leaks.push('no KV write carried the value: the call log no longer records bodies, so this check proves nothing');
+      for (const call of vault.calls) {
+        if (call.path.includes(CANARY)) leaks.push(`${call.method} ${call.path.slice(0, 80)}: the path`);
+        if (JSON.stringify(call.headers).includes(CANARY)) leaks.push(`${call.method} ${call.path}: a header`);
+        if (!call.body.includes(CANARY)) continue;
+        for (const path of pathsHolding(JSON.parse(call.body), CANARY)) if (!/^data\.value(_PENDING|_PREVIOUS)?$/.test(path)) leaks.push(`${call.method} ${call.path}, member ${path}`);
+      }
+    } else if (kind === 'command') {
+      // The program's entry files hold values by design (the example keeps them unencrypted); its
+      // argv and environment, which it records for each call, must not.
+      const records = filesUnder(join(commandData, 'record'));
+      if (records.length === 0) leaks.push('the command store recorded no calls: this check proves nothing');
+      for (const file of records) if (readFileSync(file).includes(CANARY)) leaks.push(`the command store program's ${file.split('/').pop().split('.')[0]}`);
+    } else if (kind === 'plugin') {
       // The example plugin keeps values base64-encoded in its own file, by design (not encrypted).
     } else if (kind === 'local') {
       for (const file of filesUnder(join(dir, '.keyshift'))) if (readFileSync(file).includes(CANARY)) leaks.push(`${file} (must hold the value only encrypted)`);

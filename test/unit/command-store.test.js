@@ -92,6 +92,31 @@ describe('command store protocol v1', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
+  test('a rotation under one lock starts the program once per call the engine makes: an apply does not read again', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'keyshift-cmd-ops-'));
+    const wrapper = join(dir, 'logging-store.sh');
+    // Logs each request's op, then hands the request to the example store.
+    writeFileSync(wrapper, `#!/bin/sh\nrequest=$(cat)\nprintf '%s' "$request" | jq -r .op >> "${join(dir, 'ops.log')}"\nprintf '%s' "$request" | exec "${script}"\n`);
+    chmodSync(wrapper, 0o755);
+    const { store, cleanup } = await open({}, { run: [wrapper] });
+    const lock = await store.lock({ waitMs: 1000, owner: 't' });
+    assert.equal(await store.read('k'), null);
+    await store.apply('k', [{ type: 'create', versionId: 'v1', value: SecretValue.fromString('one'), stage: 'CURRENT' }], meta());
+    await store.apply('k', [{ type: 'create', versionId: 'v2', value: SecretValue.fromString('two'), stage: 'PENDING' }], meta());
+    await store.apply('k', [{ type: 'promote', versionId: 'v2' }], meta());
+    await lock.release();
+    const ops = readFileSync(join(dir, 'ops.log'), 'utf8').trim().split('\n');
+    assert.deepEqual(ops, ['lock', 'read', 'apply', 'apply', 'apply']); // the example has no lock: UNSUPPORTED once
+    // Under a new lock the entry is read afresh (another run may have changed it in between).
+    const again = await store.lock({ waitMs: 1000, owner: 't' });
+    await store.apply('k', [{ type: 'retire', versionId: 'v1' }], meta());
+    await again.release();
+    assert.deepEqual(readFileSync(join(dir, 'ops.log'), 'utf8').trim().split('\n').slice(5), ['read', 'apply']);
+    assert.deepEqual((await store.read('k')).versions.map((v) => [v.id, v.stages]), [['v2', ['CURRENT']]]);
+    await cleanup();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
   test('a program that does not exist is a usage error naming it', async () => {
     const { store, cleanup } = await open({}, { run: ['/nonexistent/store-program'] });
     await assert.rejects(store.read('k'), (e) => e.code === 'ERR_STORE_COMMAND' && e.exitCode === 2 && e.message.includes('/nonexistent/store-program'));

@@ -140,6 +140,14 @@ describe('k8s-secret store: the manifest', () => {
     });
   });
 
+  it('a manifest that repeats a key is refused with file and line, as kubectl refuses it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'keyshift-k8s-'));
+    const { path, store } = open(dir);
+    writeFileSync(path, 'apiVersion: v1\nkind: Secret\nmetadata:\n  name: app-secrets\ndata:\n  AES_KEY: b25l\n  OTHER: eA==\n  AES_KEY: dHdv\n');
+    await assert.rejects(store.read('app-secrets/AES_KEY'), (error) => error.code === 'ERR_STORE_CORRUPT' && /secret\.yaml:8:3: not valid YAML: Map keys must be unique/.test(error.message));
+    rmSync(dir, { recursive: true, force: true });
+  });
+
   it('creates a missing manifest as a Secret', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'keyshift-k8s-'));
     const { path, store } = open(dir);

@@ -141,6 +141,31 @@ describe('vault-kv2 specifics', () => {
     }
   });
 
+  test('a retiring write cut off before its data leaves the latest version alone: the next apply destroys nothing it announced', async () => {
+    // Found by the crash suite: a switch that retires the old value announces the KV versions to
+    // destroy, dies before its data write; the rerun's next apply (ops [] clearing drafts) destroyed
+    // them, the latest among them, so applications read a version with no value.
+    vault.seed('secret', 'app/cut-retire', { value: 'one' });
+    const { store, cleanup } = await open();
+    const lock = await store.lock({ waitMs: 1000, owner: 't' });
+    try {
+      const rotation = { rotationId: 'r-1', phase: 'overlap', newVersionId: 'v2', oldVersionId: 'kv-1', startedAt: '2026-01-01T00:00:00.000Z', switchedAt: null, decommissionAfter: null, reason: 'r', ticket: null, emergency: true, operator: 'o', error: null };
+      await store.apply('app/cut-retire', [create('v2', 'two', 'PENDING')], meta({ rotation }));
+      vault.deny((method, path) => (method === 'POST' && path === 'secret/data/app/cut-retire' ? 'drop' : false));
+      const switched = { ...rotation, phase: 'fallback', switchedAt: '2026-01-01T00:01:00.000Z' };
+      await assert.rejects(store.apply('app/cut-retire', [{ type: 'promote', versionId: 'v2' }, { type: 'retire', versionId: 'kv-1' }], meta({ rotation: switched })));
+      vault.deny(() => false);
+      await store.apply('app/cut-retire', [], meta({ rotation }));
+      const kv = vault.inspect('secret', 'app/cut-retire');
+      assert.equal(kv.data[kv.current_version]?.value, 'one', 'the latest version still holds CURRENT');
+      assert.deepEqual(Object.values(kv.versions).map((v) => v.destroyed), [false, false], 'nothing destroyed: the retire never happened');
+    } finally {
+      vault.deny(() => false);
+      await lock.release();
+      await cleanup();
+    }
+  });
+
   test('403, 503 sealed, a missing token and a namespace are Vault CLI-like', async () => {
     const { store, cleanup } = await open({ VAULT_TOKEN: 'wrong' });
     await assert.rejects(store.read('app/x'), (e) => e.code === 'ERR_STORE_ACCESS_DENIED' && /permission denied/.test(e.message));

@@ -28,6 +28,9 @@ export class CommandStore implements SecretStore {
   readonly #local: LocalStoreState;
   #metaSupported = true;
   #leaseSupported = true;
+  /** Entries as the program returned them while this process held the lock: an apply builds on the
+   * engine's read of the same entry instead of starting the program once more to read it again. */
+  readonly #seen = new Map<string, EntryState | null>();
 
   constructor(spec: CommandStoreSpec, context: StoreContext) {
     this.#call = { run: spec.run, timeoutMs: spec.timeoutMs, env: childEnvironment(context.env, {}) };
@@ -37,7 +40,9 @@ export class CommandStore implements SecretStore {
   }
 
   async read(key: string): Promise<EntryState | null> {
-    return toEntry(key, (await this.#request({ op: 'read', key })).entry);
+    const entry = toEntry(key, (await this.#request({ op: 'read', key })).entry);
+    if (this.#local.held) this.#seen.set(key, structuredClone(entry));
+    return entry;
   }
 
   async readValue(key: string, versionId: string): Promise<SecretValue> {
@@ -53,6 +58,7 @@ export class CommandStore implements SecretStore {
   /** The lock file on this machine, plus the program's lease when it supports `lock`/`unlock`. */
   async lock(options: LockOptions): Promise<StoreLock> {
     const local = await this.#local.lock(options, `store ${this.location}`);
+    this.#seen.clear(); // read afresh under this lock: another run may have changed the entries
     if (!this.#leaseSupported) return local;
     let lease: unknown;
     try {
@@ -84,7 +90,7 @@ export class CommandStore implements SecretStore {
 
   async apply(key: string, ops: VersionOp[], meta: EntryMeta): Promise<EntryState> {
     if (!this.#local.held) throw new KeyshiftError('ERR_INTERNAL', `${this.location}: apply without the store lock`);
-    const before = await this.read(key);
+    const before = this.#seen.has(key) ? structuredClone(this.#seen.get(key) as EntryState | null) : await this.read(key);
     const ids = { CURRENT: null, PENDING: null, PREVIOUS: null } as Record<Stage, string | null>;
     for (const v of before?.versions ?? []) for (const s of v.stages) ids[s] = v.id;
     // Refuse what the contract forbids before the program sees it; note what the ops retire.
@@ -97,7 +103,9 @@ export class CommandStore implements SecretStore {
       if (!op.value) throw new KeyshiftError('ERR_INTERNAL', `create of ${op.versionId} has no value (this is a bug)`);
       return { type: 'create', versionId: op.versionId, value: op.value.reveal(), stage: op.stage };
     });
+    this.#seen.delete(key); // until the program says what it holds now
     const entry = toEntry(key, (await this.#request({ op: 'apply', key, ops: wire, state })).entry);
+    if (entry) this.#seen.set(key, structuredClone(entry));
     if (!entry) throw new KeyshiftError('ERR_STORE_PROTOCOL', `${this.location} (op apply) replied with no entry`);
     return entry;
   }

@@ -2,14 +2,13 @@ import { promises as fs } from 'node:fs';
 import { dirname } from 'node:path';
 import { KeyshiftError, errorMessage } from '../../errors.js';
 import type { DotenvStoreSpec } from '../../policy/types.js';
-import { SecretValue } from '../../secret-value.js';
-import { acquireFileLock, type HeldLock } from '../../util/file-lock.js';
-import type { EntryMeta, EntryState, LockOptions, SecretStore, Stage, StoreContext, StoreLock, StoreMeta, VersionOp } from '../contract.js';
+import type { SecretValue } from '../../secret-value.js';
+import { acquireFileLock } from '../../util/file-lock.js';
+import type { LockOptions, SecretStore, Stage, StoreContext, StoreMeta } from '../contract.js';
 import { LocalStoreState } from '../aws/state-dir.js';
-import { applyOps, notFound } from '../local/entry-ops.js';
 import type { StoredEntry } from '../local/entry-codec.js';
 import { fileStamp, readTextFile, removeStaleTemps, replaceFile } from '../file-store/atomic-file.js';
-import { GroupCommit } from '../file-store/group-commit.js';
+import { FileStore, type Staged } from '../file-store/file-store.js';
 import { formatEnvFile, parseEnvFile, quoteValue, type EnvFile } from './env-lines.js';
 import { resolveEntry, SUFFIX, toSidecarState, writeEntryLines } from './entry-state.js';
 import { emptySidecar, formatSidecar, parseSidecar, type Sidecar } from './sidecar.js';
@@ -38,23 +37,12 @@ interface Loaded {
   entries: Map<string, StoredEntry | null>;
 }
 
-interface Staged {
-  before: StoredEntry | null;
-  after: StoredEntry;
-}
-
-export class DotenvStore implements SecretStore {
+/** Sidecar and .env lines of one apply land together or not at all (see above). */
+export class DotenvStore extends FileStore implements SecretStore {
   readonly kind = 'dotenv';
-  /** Sidecar and .env lines of one apply land together or not at all (see above). */
-  readonly capabilities = { atomicApply: true };
-  readonly location: string;
   readonly sidecarPath: string;
   readonly #local: LocalStoreState;
-  readonly #commit: GroupCommit;
   #loaded: Loaded | null = null;
-  #held: HeldLock | null = null;
-  #staged = new Map<string, Staged>();
-  #inflight = new Map<string, Staged>();
   #stagedMeta: StoreMeta | null = null;
   /** Variables whose sidecar entry still carries a prior state (the last write's). */
   #priorKeys: string[] = [];
@@ -62,72 +50,38 @@ export class DotenvStore implements SecretStore {
   readonly #managed = new Set<string>();
 
   constructor(spec: DotenvStoreSpec, context: StoreContext) {
-    this.location = spec.path;
+    super(spec.path);
     this.sidecarPath = `${spec.path}.keyshift.json`;
     this.#managed.add(spec.key);
     this.#local = new LocalStoreState(context.env, this.kind, context.storeId);
-    this.#commit = new GroupCommit(
-      () => this.#flush(),
-      () => {
-        this.#staged.clear();
-        this.#inflight.clear();
-        this.#stagedMeta = null;
-        this.#loaded = null; // the model was changed in memory: read the files again
-        this.#priorKeys = [];
-      },
-    );
   }
 
   configureEntry(spec: DotenvStoreSpec): void {
     this.#managed.add(spec.key);
   }
 
-  async read(key: string): Promise<EntryState | null> {
-    const entry = await this.#entry(key);
-    return entry ? toState(entry) : null;
-  }
-
-  async readValue(key: string, versionId: string): Promise<SecretValue> {
-    const version = (await this.#entry(key))?.versions.find((v) => v.id === versionId);
-    if (!version) throw notFound(this.#where(key), versionId);
-    return SecretValue.fromBytes(Buffer.from(version.value, 'base64'));
-  }
-
   fingerprint(value: SecretValue): string {
     return this.#local.fingerprint(value.revealBytes());
   }
 
-  async lock(options: LockOptions): Promise<StoreLock> {
+  protected async acquireLock(options: LockOptions): Promise<{ release(): Promise<void> }> {
     await fs.mkdir(dirname(this.location), { recursive: true });
-    const held = await acquireFileLock(this.lockFile(), { waitMs: options.waitMs, owner: options.owner, what: `store ${this.location}` });
+    return acquireFileLock(this.lockFile(), { waitMs: options.waitMs, owner: options.owner, what: `store ${this.location}` });
+  }
+
+  protected async prepareUnderLock(): Promise<void> {
     try {
       await removeStaleTemps(this.location);
       await removeStaleTemps(this.sidecarPath);
-      this.#loaded = null; // build on what is on disk now
+      // Build on what is on disk now: not locked yet, #load keeps its parse only if both stamps match.
       await this.#load();
     } catch (error) {
-      await held.release();
       throw readError(this.location, error);
     }
-    this.#held = held;
-    return {
-      release: async () => {
-        if (this.#held !== held) return;
-        await this.#commit.idle();
-        this.#held = null;
-        await held.release();
-      },
-    };
   }
 
-  async apply(key: string, ops: VersionOp[], meta: EntryMeta): Promise<EntryState> {
-    if (!this.#held) throw new KeyshiftError('ERR_INTERNAL', `apply on store ${this.location} without holding its lock (this is a bug in keyshift)`);
-    const before = this.#latest(key) ?? (await this.#entry(key));
-    const after = applyOps(before ?? undefined, ops, meta, new Date().toISOString(), this.#where(key));
-    for (const version of after.versions) this.#quoted(key, version.stages[0] as Stage, version.value); // refuse before staging
-    this.#staged.set(key, { before: this.#staged.get(key)?.before ?? before, after });
-    await this.#commit.written();
-    return toState(after);
+  protected override checkWritable(key: string, entry: StoredEntry): void {
+    for (const version of entry.versions) this.#quoted(key, version.stages[0] as Stage, version.value);
   }
 
   async readMeta(): Promise<StoreMeta> {
@@ -135,17 +89,15 @@ export class DotenvStore implements SecretStore {
   }
 
   async writeMeta(meta: StoreMeta): Promise<void> {
-    if (!this.#held) throw new KeyshiftError('ERR_INTERNAL', `writeMeta on store ${this.location} without holding its lock (this is a bug in keyshift)`);
+    this.requireLock('writeMeta');
     this.#stagedMeta = structuredClone(meta);
-    await this.#commit.written();
+    await this.written();
   }
 
-  async close(): Promise<void> {
-    await this.#commit.idle();
-    const held = this.#held;
-    this.#held = null;
-    await held?.release();
+  protected forget(): void {
+    this.#stagedMeta = null;
     this.#loaded = null;
+    this.#priorKeys = [];
   }
 
   async listKeys(): Promise<string[]> {
@@ -156,19 +108,7 @@ export class DotenvStore implements SecretStore {
     return `${this.location}.lock`;
   }
 
-  /** Applies for this store so far (a write per batch; for tests). */
-  get batches(): number {
-    return this.#commit.batches;
-  }
-
-  /** Staged or being written: what the next apply of `key` builds on. */
-  #latest(key: string): StoredEntry | null | undefined {
-    return (this.#staged.get(key) ?? this.#inflight.get(key))?.after;
-  }
-
-  async #entry(key: string): Promise<StoredEntry | null> {
-    const latest = this.#latest(key);
-    if (latest) return latest;
+  protected async entryInFile(key: string): Promise<StoredEntry | null> {
     const loaded = await this.#load();
     if (!loaded.entries.has(key)) loaded.entries.set(key, this.#resolve(loaded, key));
     return loaded.entries.get(key) ?? null;
@@ -176,7 +116,7 @@ export class DotenvStore implements SecretStore {
 
   /** The parsed files; re-read when another process replaced them (never while we hold the lock). */
   async #load(): Promise<Loaded> {
-    if (this.#loaded && this.#held) return this.#loaded;
+    if (this.#loaded && this.locked) return this.#loaded;
     try {
       if (this.#loaded) {
         const [envStamp, sidecarStamp] = await Promise.all([fileStamp(this.location), fileStamp(this.sidecarPath)]);
@@ -213,10 +153,7 @@ export class DotenvStore implements SecretStore {
 
   /** One write of everything staged: the sidecar, then the .env file (the order the class comment
    * explains). The model is changed in place; a failed write makes the next access read the files. */
-  async #flush(): Promise<void> {
-    const batch = this.#staged;
-    this.#staged = new Map();
-    this.#inflight = batch;
+  protected async writeBatch(batch: Map<string, Staged>): Promise<void> {
     const meta = this.#stagedMeta;
     this.#stagedMeta = null;
     const loaded = await this.#load();
@@ -254,7 +191,6 @@ export class DotenvStore implements SecretStore {
     [loaded.envStamp, loaded.sidecarStamp] = await Promise.all([fileStamp(this.location), fileStamp(this.sidecarPath)]);
     for (const [key, { after }] of batch) loaded.entries.set(key, after);
     this.#priorKeys = [...batch.keys()];
-    this.#inflight = new Map();
   }
 
   #quoted(key: string, stage: Stage, base64: string): string {
@@ -267,19 +203,9 @@ export class DotenvStore implements SecretStore {
     });
   }
 
-  #where(key: string): string {
+  protected where(key: string): string {
     return `store ${this.location}, variable ${key}`;
   }
-}
-
-function toState(entry: StoredEntry): EntryState {
-  return structuredClone({
-    versions: entry.versions.map((v) => ({ id: v.id, stages: v.stages, createdAt: v.createdAt })),
-    retired: entry.retired,
-    rotation: entry.rotation,
-    lastRotatedAt: entry.lastRotatedAt,
-    pendingEvents: entry.pendingEvents,
-  });
 }
 
 function damaged(path: string, detail: string): KeyshiftError {

@@ -3,15 +3,14 @@ import { dirname } from 'node:path';
 import type { Document } from 'yaml';
 import { KeyshiftError, errorMessage } from '../../errors.js';
 import type { K8sSecretStoreSpec } from '../../policy/types.js';
-import { SecretValue } from '../../secret-value.js';
-import type { EntryMeta, EntryState, EvidenceDraft, LockOptions, RetiredVersion, SecretStore, Stage, StoreContext, StoreLock, StoreMeta, VersionOp } from '../contract.js';
+import type { SecretValue } from '../../secret-value.js';
+import type { EntryMeta, EvidenceDraft, LockOptions, RetiredVersion, SecretStore, Stage, StoreContext, StoreMeta } from '../contract.js';
 import { LocalStoreState } from '../aws/state-dir.js';
-import { applyOps, notFound } from '../local/entry-ops.js';
 import type { StoredEntry } from '../local/entry-codec.js';
 import { fileStamp, readTextFile, removeStaleTemps, replaceFile } from '../file-store/atomic-file.js';
-import { GroupCommit } from '../file-store/group-commit.js';
+import { FileStore, toState, type Staged } from '../file-store/file-store.js';
 import { commitManifest } from './git-commit.js';
-import { findSecret, formatManifest, newSecret, parseManifest, readState, readValue, writeState, writeValue, type Manifest } from './manifest.js';
+import { findSecret, formatManifest, hasStringData, newSecret, parseManifest, readState, readValue, writeState, writeValue, type Manifest } from './manifest.js';
 
 /**
  * The `k8s-secret` store (docs/stores/k8s-secret.md): a Secret manifest in a Git checkout.
@@ -40,39 +39,20 @@ interface Loaded {
   entries: Map<string, StoredEntry | null>;
 }
 
-interface Staged {
-  before: StoredEntry | null;
-  after: StoredEntry;
-}
-
-export class K8sSecretStore implements SecretStore {
+export class K8sSecretStore extends FileStore implements SecretStore {
   readonly kind = 'k8s-secret';
-  readonly capabilities = { atomicApply: true };
-  readonly location: string;
   readonly #local: LocalStoreState;
   readonly #env: NodeJS.ProcessEnv;
   readonly #log: StoreContext['log'] | null;
-  readonly #commit: GroupCommit;
   /** Per entry key: where the policy names it, and whether its changes are committed. */
   readonly #entrySpecs = new Map<string, { policyAt: string; gitCommit: boolean }>();
   #loaded: Loaded | null = null;
-  #held = false;
-  #staged = new Map<string, Staged>();
-  #inflight = new Map<string, Staged>();
 
   constructor(spec: K8sSecretStoreSpec, context: StoreContext) {
-    this.location = spec.path;
+    super(spec.path);
     this.#env = context.env;
     this.#log = context.log ?? null;
     this.#local = new LocalStoreState(context.env, this.kind, context.storeId);
-    this.#commit = new GroupCommit(
-      () => this.#flush(),
-      () => {
-        this.#staged.clear();
-        this.#inflight.clear();
-        this.#loaded = null; // the documents were edited in memory: read the file again
-      },
-    );
     this.configureEntry(spec);
   }
 
@@ -80,50 +60,19 @@ export class K8sSecretStore implements SecretStore {
     this.#entrySpecs.set(spec.key, { policyAt: `${spec.source.file}:${spec.source.line}:${spec.source.col}`, gitCommit: spec.gitCommit });
   }
 
-  async read(key: string): Promise<EntryState | null> {
-    const entry = await this.#entry(key);
-    return entry ? toState(entry) : null;
-  }
-
-  async readValue(key: string, versionId: string): Promise<SecretValue> {
-    const version = (await this.#entry(key))?.versions.find((v) => v.id === versionId);
-    if (!version) throw notFound(this.#where(key), versionId);
-    return SecretValue.fromBytes(Buffer.from(version.value, 'base64'));
-  }
-
   fingerprint(value: SecretValue): string {
     return this.#local.fingerprint(value.revealBytes());
   }
 
-  async lock(options: LockOptions): Promise<StoreLock> {
-    const held = await this.#local.lock(options, `store ${this.location}`);
-    try {
-      await fs.mkdir(dirname(this.location), { recursive: true }); // a new manifest's directory
-      await removeStaleTemps(this.location);
-      this.#loaded = null;
-      await this.#load();
-    } catch (error) {
-      await held.release();
-      throw error;
-    }
-    this.#held = true;
-    return {
-      release: async () => {
-        if (!this.#held) return;
-        await this.#commit.idle();
-        this.#held = false;
-        await held.release();
-      },
-    };
+  protected acquireLock(options: LockOptions): Promise<{ release(): Promise<void> }> {
+    return this.#local.lock(options, `store ${this.location}`);
   }
 
-  async apply(key: string, ops: VersionOp[], meta: EntryMeta): Promise<EntryState> {
-    if (!this.#held) throw new KeyshiftError('ERR_INTERNAL', `apply on store ${this.location} without holding its lock (this is a bug in keyshift)`);
-    const before = this.#latest(key) ?? (await this.#entry(key));
-    const after = applyOps(before ?? undefined, ops, meta, new Date().toISOString(), this.#where(key));
-    this.#staged.set(key, { before: this.#staged.get(key)?.before ?? before, after });
-    await this.#commit.written();
-    return toState(after);
+  protected async prepareUnderLock(): Promise<void> {
+    await fs.mkdir(dirname(this.location), { recursive: true }); // a new manifest's directory
+    await removeStaleTemps(this.location);
+    // Build on what is on disk now: not locked yet, #load keeps its parse only if the stamp matches.
+    await this.#load();
   }
 
   readMeta(): Promise<StoreMeta> {
@@ -131,37 +80,26 @@ export class K8sSecretStore implements SecretStore {
   }
 
   async writeMeta(meta: StoreMeta): Promise<void> {
-    if (!this.#held) throw new KeyshiftError('ERR_INTERNAL', `writeMeta on store ${this.location} without holding its lock (this is a bug in keyshift)`);
+    this.requireLock('writeMeta');
     await this.#local.writeMeta(meta);
   }
 
-  async close(): Promise<void> {
-    await this.#commit.idle();
-    this.#loaded = null;
+  protected forget(): void {
+    this.#loaded = null; // the documents were edited in memory: read the file again
   }
 
   lockFile(): string {
     return this.#local.lockPath();
   }
 
-  get batches(): number {
-    return this.#commit.batches;
-  }
-
-  #latest(key: string): StoredEntry | undefined {
-    return (this.#staged.get(key) ?? this.#inflight.get(key))?.after;
-  }
-
-  async #entry(key: string): Promise<StoredEntry | null> {
-    const latest = this.#latest(key);
-    if (latest) return latest;
+  protected async entryInFile(key: string): Promise<StoredEntry | null> {
     const loaded = await this.#load();
     if (!loaded.entries.has(key)) loaded.entries.set(key, this.#resolve(loaded, key));
     return loaded.entries.get(key) ?? null;
   }
 
   async #load(): Promise<Loaded> {
-    if (this.#loaded && (this.#held || (await fileStamp(this.location).catch(() => null)) === this.#loaded.stamp)) return this.#loaded;
+    if (this.#loaded && (this.locked || (await fileStamp(this.location).catch(() => null)) === this.#loaded.stamp)) return this.#loaded;
     let file: Awaited<ReturnType<typeof readTextFile>>;
     try {
       file = await readTextFile(this.location);
@@ -223,10 +161,7 @@ export class K8sSecretStore implements SecretStore {
   }
 
   /** One write of everything staged: values and annotation in one file replacement. */
-  async #flush(): Promise<void> {
-    const batch = this.#staged;
-    this.#staged = new Map();
-    this.#inflight = batch;
+  protected async writeBatch(batch: Map<string, Staged>): Promise<void> {
     const loaded = await this.#load();
     const { manifest } = loaded;
     let commitWanted = false;
@@ -282,7 +217,6 @@ export class K8sSecretStore implements SecretStore {
     }
     loaded.stamp = await fileStamp(this.location);
     for (const [key, { after }] of batch) loaded.entries.set(key, after);
-    this.#inflight = new Map();
     if (commitWanted) {
       const subject = messages.length === 1 ? `keyshift: ${messages[0]}` : `keyshift: ${messages.length} secrets changed`;
       // The change is on disk and the rotation goes on: a failed commit is reported, and the next
@@ -293,13 +227,14 @@ export class K8sSecretStore implements SecretStore {
     }
   }
 
-  #where(key: string): string {
+  protected where(key: string): string {
     return `store ${this.location}, secret ${key}`;
   }
 }
 
 function stringDataHas(manifest: Manifest, index: number, key: string): boolean {
-  return (manifest.docs[index] as Document.Parsed | undefined)?.hasIn(['stringData', key]) ?? false;
+  const doc = manifest.docs[index] as Document.Parsed | undefined;
+  return doc ? hasStringData(doc, key) : false;
 }
 
 /** `secrets-service-config/AES_KEY: issued, switched (rotation r-…)` — names and ids, never a value. */
@@ -313,14 +248,4 @@ function commitLine(key: string, before: StoredEntry | null, after: StoredEntry)
 
 function draftId(draft: EvidenceDraft): string {
   return `${draft.event}|${draft.rotationId ?? ''}|${draft.runId}|${draft.at}`;
-}
-
-function toState(entry: StoredEntry): EntryState {
-  return structuredClone({
-    versions: entry.versions.map((v) => ({ id: v.id, stages: v.stages, createdAt: v.createdAt })),
-    retired: entry.retired,
-    rotation: entry.rotation,
-    lastRotatedAt: entry.lastRotatedAt,
-    pendingEvents: entry.pendingEvents,
-  });
 }

@@ -1,4 +1,4 @@
-import { Document, isMap, isScalar, LineCounter, parseAllDocuments, type YAMLMap } from 'yaml';
+import { Document, isMap, isScalar, LineCounter, parseAllDocuments, visit, type Pair, type YAMLMap } from 'yaml';
 import { isAbsolute, relative } from 'node:path';
 import { ExitCode, KeyshiftError } from '../../errors.js';
 
@@ -24,13 +24,16 @@ export interface Manifest {
 
 export function parseManifest(path: string, text: string): Manifest {
   const lines = new LineCounter();
-  const docs = parseAllDocuments(text, { lineCounter: lines, keepSourceTokens: false });
+  // The library's own duplicate-key check compares each key with every earlier one: over a Secret
+  // of 20,000 keys that was most of a run. repeatedKey does it with a set per map.
+  const docs = parseAllDocuments(text, { lineCounter: lines, keepSourceTokens: false, uniqueKeys: false });
   if (!Array.isArray(docs)) return { text, docs: [], lines, changed: new Set(), parsed: 0, stateText: new Map() }; // an empty file
   for (const doc of docs) {
     const error = doc.errors[0];
-    if (error) {
-      const at = lines.linePos(error.pos[0]);
-      throw new KeyshiftError('ERR_STORE_CORRUPT', `${shown(path)}:${at.line}:${at.col}: not valid YAML: ${error.message.split('\n')[0]}`, {
+    const problem = error ? { pos: error.pos[0], message: error.message.split('\n')[0] as string } : repeatedKey(doc);
+    if (problem) {
+      const at = lines.linePos(problem.pos);
+      throw new KeyshiftError('ERR_STORE_CORRUPT', `${shown(path)}:${at.line}:${at.col}: not valid YAML: ${problem.message}`, {
         hint: `fix the manifest (keyshift changes nothing in a file it cannot parse); \`kubectl apply --dry-run=client -f ${path}\` shows the same problem`,
       });
     }
@@ -73,9 +76,9 @@ export function newSecret(manifest: Manifest, name: string): number {
 
 /** A value as stored: base64 of `data.<key>`, or the text of `stringData.<key>` (read too). */
 export function readValue(doc: Document.Parsed, key: string): Buffer | null {
-  const data = doc.getIn(['data', key]);
+  const data = scalarOf(pairIn(doc, 'data', key));
   if (typeof data === 'string') return Buffer.from(data.replace(/\s+/g, ''), 'base64');
-  const text = doc.getIn(['stringData', key]);
+  const text = scalarOf(pairIn(doc, 'stringData', key));
   return typeof text === 'string' ? Buffer.from(text, 'utf8') : null;
 }
 
@@ -84,12 +87,20 @@ export function writeValue(manifest: Manifest, index: number, key: string, value
   const doc = manifest.docs[index] as Document.Parsed;
   manifest.changed.add(index);
   removeStringData(doc, key);
+  const pair = pairIn(doc, 'data', key);
   if (value === null) {
-    doc.deleteIn(['data', key]);
+    if (pair) removePair(doc.get('data', true) as YAMLMap, pair);
     return;
   }
-  if (!isMap(doc.get('data', true))) doc.set('data', doc.createNode({}));
-  doc.setIn(['data', key], value.toString('base64'));
+  if (pair && isScalar(pair.value)) pair.value.value = value.toString('base64');
+  else if (pair) pair.value = doc.createNode(value.toString('base64'));
+  else {
+    if (!isMap(doc.get('data', true))) doc.set('data', doc.createNode({}));
+    const map = doc.get('data', true) as YAMLMap;
+    const added = doc.createPair(key, value.toString('base64'));
+    map.items.push(added);
+    keyIndex(map).set(key, added);
+  }
 }
 
 export function readState(doc: Document.Parsed): string | null {
@@ -136,10 +147,55 @@ export function formatManifest(manifest: Manifest): string {
 }
 
 function removeStringData(doc: Document.Parsed, key: string): void {
-  const stringData = doc.get('stringData', true);
-  if (!isMap(stringData) || !(stringData as YAMLMap).has(key)) return;
-  (stringData as YAMLMap).delete(key);
-  if ((stringData as YAMLMap).items.length === 0) doc.delete('stringData');
+  const pair = pairIn(doc, 'stringData', key);
+  if (!pair) return;
+  const stringData = doc.get('stringData', true) as YAMLMap;
+  removePair(stringData, pair);
+  if (stringData.items.length === 0) doc.delete('stringData');
+}
+
+/**
+ * The pairs of a Secret's `data` / `stringData` by key: the yaml library finds a key by scanning the
+ * map, which over 10,000 keys made every read and write of a run scan the whole Secret.
+ */
+const keyIndexes = new WeakMap<YAMLMap, Map<unknown, Pair>>();
+/** Keys a map holds more than once (a hand edit): removing one rebuilds the index. */
+const repeatedKeys = new WeakMap<YAMLMap, Set<unknown>>();
+
+function keyIndex(map: YAMLMap): Map<unknown, Pair> {
+  let index = keyIndexes.get(map);
+  if (!index) {
+    index = new Map();
+    const repeated = new Set<unknown>();
+    // The first of two equal keys wins, as in the yaml library's lookup.
+    for (const pair of map.items as Pair[]) {
+      const key = keyOf(pair);
+      if (index.has(key)) repeated.add(key);
+      else index.set(key, pair);
+    }
+    keyIndexes.set(map, index);
+    repeatedKeys.set(map, repeated);
+  }
+  return index;
+}
+
+const keyOf = (pair: Pair): unknown => (isScalar(pair.key) ? pair.key.value : pair.key);
+
+function pairIn(doc: Document.Parsed, section: 'data' | 'stringData', key: string): Pair | undefined {
+  const map = doc.get(section, true);
+  return isMap(map) ? keyIndex(map as YAMLMap).get(key) : undefined;
+}
+
+function removePair(map: YAMLMap, pair: Pair): void {
+  map.items.splice((map.items as Pair[]).indexOf(pair), 1);
+  const key = keyOf(pair);
+  // A later pair of the same key may now win: rebuild then (rare); else one key leaves the index.
+  if (repeatedKeys.get(map)?.has(key)) keyIndexes.delete(map);
+  else keyIndexes.get(map)?.delete(key);
+}
+
+function scalarOf(pair: Pair | undefined): unknown {
+  return pair && isScalar(pair.value) ? pair.value.value : undefined;
 }
 
 /** A path as the user wrote it: relative to where keyshift runs when it is below it. */
@@ -150,4 +206,29 @@ function shown(path: string): string {
 
 function policyError(message: string, hint: string): KeyshiftError {
   return new KeyshiftError('ERR_POLICY_INVALID', message, { exitCode: ExitCode.usage, hint });
+}
+
+/** Whether `stringData.<key>` is there (keyshift moves such a value to data on its next write). */
+export function hasStringData(doc: Document.Parsed, key: string): boolean {
+  return pairIn(doc, 'stringData', key) !== undefined;
+}
+
+/** The first key a map of `doc` repeats (YAML forbids it, and so does kubectl), by scalar value. */
+function repeatedKey(doc: Document.Parsed): { pos: number; message: string } | null {
+  let found: { pos: number; message: string } | null = null;
+  visit(doc, {
+    Map(_, map) {
+      const seen = new Set<unknown>();
+      for (const pair of map.items) {
+        const key = isScalar(pair.key) ? pair.key.value : pair.key;
+        if (seen.has(key)) {
+          found = { pos: (pair.key as { range?: [number, number, number] } | null)?.range?.[0] ?? 0, message: 'Map keys must be unique' };
+          return visit.BREAK;
+        }
+        seen.add(key);
+      }
+      return undefined;
+    },
+  });
+  return found;
 }

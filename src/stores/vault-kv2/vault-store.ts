@@ -87,8 +87,11 @@ export class VaultKv2Store implements SecretStore {
     const changed = applyOps(where, snap.ids, ops);
     const current = snap.metadata?.current_version ?? 0;
     const versions = snap.metadata?.versions ?? {};
-    // KV versions a crash left undestroyed: destroy them now (idempotent).
-    const leftover = (snap.record?.destroy ?? []).filter((n) => versions[n] && !versions[n].destroyed);
+    // KV versions a crash left undestroyed: destroy them now (idempotent). Only those of a record
+    // whose data write landed: an announced retire that never happened retired nothing, and its list
+    // holds the latest version, the one applications read.
+    const landed = snap.record !== null && (current >= snap.record.at || !snap.record.before);
+    const leftover = landed ? (snap.record?.destroy ?? []).filter((n) => versions[n] && !versions[n].destroyed) : [];
     const fieldsChange = STAGES.some((s) => changed.ids[s] !== snap.ids[s]);
     const now = new Date().toISOString();
     const record: VaultRecord = {

@@ -2,7 +2,7 @@
 // X-Vault-Namespace, /v1/<mount>/{data,metadata,destroy}/<path>, 403 permission denied, 503 sealed.
 //   const vault = await startVault({ token: 't', mounts: ['secret'] });
 //   vault.address, vault.seed('secret', 'app/key', { value: 'x' }), vault.inspect('secret', 'app/key'),
-//   vault.seal() / unseal(), vault.deny((method, path) => true | 'drop'), vault.calls, await vault.close()
+//   vault.seal() / unseal(), vault.deny((method, path) => true | 'drop'), vault.calls, vault.afterCall(fn), await vault.close()
 import { createServer } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
 import { destroyVersions, readData, readMetadata, writeData, writeMetadata } from './operations.js';
@@ -12,6 +12,7 @@ import { addVersion, metadataOut, newSecret } from './state.js';
 export async function startVault({ token = 'root-token', mounts = ['secret'], namespace = null, tls = null } = {}) {
   const kv = new Map(mounts.map((m) => [m, new Map()]));
   const calls = [];
+  const listeners = new Set();
   let isSealed = false;
   let denied = () => false;
 
@@ -56,6 +57,7 @@ export async function startVault({ token = 'root-token', mounts = ['secret'], na
         return;
       }
       calls.push({ method: req.method, path: url.pathname + url.search, status: answer.status, body: raw, headers: { ...req.headers } });
+      for (const listener of listeners) listener({ method: req.method, path: url.pathname, index: calls.length - 1 });
       res.writeHead(answer.status, { 'Content-Type': 'application/json' });
       res.end(answer.body === null ? undefined : JSON.stringify(answer.body));
     });
@@ -73,6 +75,12 @@ export async function startVault({ token = 'root-token', mounts = ['secret'], na
     seal: () => (isSealed = true),
     unseal: () => (isSealed = false),
     deny: (fn) => (denied = fn),
+    /** Calls `fn({ method, path, index })` after each answered request (before the reply is sent);
+     * returns a function that stops it. Record what it sees and assert after: a throw here is lost. */
+    afterCall(fn) {
+      listeners.add(fn);
+      return () => listeners.delete(fn);
+    },
     /** A secret as `vault kv put` leaves it. */
     seed(mount, path, data, { maxVersions = 0 } = {}) {
       const secrets = secretsOf(mount);
