@@ -12,6 +12,7 @@ import { baseEnv, cli, readEvidence, root, tempProject, writeFiles, assertNoStac
 import { awsEnv, secretsManagerPolicy } from '../helpers/aws.js';
 import { keyshiftOnPath } from '../helpers/shard-recipe.js';
 import { startSecretsManager } from '../fakes/secrets-manager.js';
+import { startS3 } from '../fakes/s3/server.js';
 
 const DAY = 86_400_000;
 const recipe = (name) => {
@@ -23,13 +24,17 @@ const recipe = (name) => {
 
 describe('docs/recipes/github-actions.md', () => {
   let sm;
+  let s3;
   let fakeNow = null; // the fake's clock while seeding a secret last changed long ago
   before(async () => {
     sm = await startSecretsManager({ now: () => fakeNow ?? new Date() });
+    s3 = await startS3({ buckets: { 'acme-audit-evidence': { objectLock: true } } });
   });
   after(async () => {
     await sm?.close();
+    await s3?.close();
   });
+  const endpoints = () => ({ AWS_ENDPOINT_URL_SECRETS_MANAGER: sm.endpoint, AWS_ENDPOINT_URL_S3: s3.endpoint });
 
   const workflow = recipe('github-actions.md');
 
@@ -54,7 +59,7 @@ describe('docs/recipes/github-actions.md', () => {
   test('a pull request runs validate and plan, and changes nothing', async () => {
     const { dir, ids } = await checkout();
     const versions = sm.inspect(ids.old).versions.length;
-    const ran = await runWorkflow(workflow, { event: 'pull_request', dir, endpoint: sm.endpoint });
+    const ran = await runWorkflow(workflow, { event: 'pull_request', dir, endpoints: endpoints() });
     assert.deepEqual(ran.jobs, ['plan']);
     assert.deepEqual(ran.steps.map((s) => [s.run, s.code]), [['keyshift validate', 0], ['keyshift plan --horizon 14d', 0]]);
     assert.match(ran.steps[1].stdout, /old-token +prod +rotate/);
@@ -64,10 +69,16 @@ describe('docs/recipes/github-actions.md', () => {
   test('the daily schedule rotates what is due, checks, verifies and leaves the artifact', async () => {
     const { dir, ids } = await checkout();
     const freshVersions = sm.inspect(ids.fresh).versions.length;
-    const ran = await runWorkflow(workflow, { event: 'schedule', dir, endpoint: sm.endpoint });
+    const ran = await runWorkflow(workflow, { event: 'schedule', dir, endpoints: endpoints() });
     assert.deepEqual(ran.jobs, ['rotate']);
     for (const step of ran.steps) assert.equal(step.code, 0, `${step.run}\n${step.stdout}\n${step.stderr}`);
-    assert.deepEqual(ran.steps.map((s) => s.name ?? s.run), ['Rotate', 'Check', 'Verify the evidence']);
+    assert.deepEqual(ran.steps.map((s) => s.name ?? s.run), ['Rotate', 'Check', 'Verify the evidence', 'Ship the evidence']);
+    // The run's records are in the bucket, byte for byte, each object under Object Lock.
+    const shipped = s3.keys('acme-audit-evidence', 'keyshift/');
+    assert.ok(shipped.length >= 1, 'nothing was shipped');
+    const bodies = shipped.map((key) => s3.versions('acme-audit-evidence', key).at(-1));
+    assert.equal(bodies.map((v) => String(v.body)).join(''), readFileSync(join(dir, 'evidence', 'evidence.jsonl'), 'utf8'));
+    for (const v of bodies) assert.equal(v.retention?.mode, 'COMPLIANCE');
     const results = JSON.parse(readFileSync(join(dir, 'rotate.json'), 'utf8')).results;
     assert.equal(results.find((r) => r.secret === 'old-token').outcome, 'rotated', JSON.stringify(results));
     assert.notEqual(results.find((r) => r.secret === 'fresh-token').outcome, 'rotated');
@@ -82,7 +93,7 @@ describe('docs/recipes/github-actions.md', () => {
     const { dir, ids } = await checkout();
     const inputs = { names: 'fresh-token', reason: 'suspected compromise', ticket: 'INC-42', force: true };
     const oldVersions = sm.inspect(ids.old).versions.length;
-    const ran = await runWorkflow(workflow, { event: 'workflow_dispatch', inputs, dir, endpoint: sm.endpoint });
+    const ran = await runWorkflow(workflow, { event: 'workflow_dispatch', inputs, dir, endpoints: endpoints() });
     const code = (name) => ran.steps.find((s) => s.name === name)?.code;
     assert.equal(code('Rotate'), 0, JSON.stringify(ran.steps));
     assert.equal(code('Verify the evidence'), 0);
@@ -95,13 +106,13 @@ describe('docs/recipes/github-actions.md', () => {
     const records = readEvidence(dir).filter((r) => r.rotationId === results[0].rotationId);
     assert.deepEqual(records.map((r) => [r.event, r.secret, r.reason, r.ticket]), [['issued', 'fresh-token', 'suspected compromise', 'INC-42'], ['switched', 'fresh-token', 'suspected compromise', 'INC-42']]);
 
-    const injected = await runWorkflow(workflow, { event: 'workflow_dispatch', inputs: { ...inputs, names: '--all *' }, dir, endpoint: sm.endpoint });
+    const injected = await runWorkflow(workflow, { event: 'workflow_dispatch', inputs: { ...inputs, names: '--all *' }, dir, endpoints: endpoints() });
     const rotate = injected.steps.find((s) => s.name === 'Rotate');
     assert.equal(rotate.code, 2, rotate.stderr);
     assert.match(rotate.stderr, /unknown secret "--all", "\*"/);
     assertNoStackTrace(assert, rotate.stderr);
     assert.equal(sm.inspect(ids.old).versions.length, oldVersions);
-    assert.deepEqual(injected.steps.filter((s) => s.name !== 'Rotate').map((s) => s.name), ['Check', 'Verify the evidence'], 'if: always() steps still run');
+    assert.deepEqual(injected.steps.filter((s) => s.name !== 'Rotate').map((s) => s.name), ['Check', 'Verify the evidence', 'Ship the evidence'], 'if: always() steps still run');
     assert.deepEqual(injected.uploaded, ['evidence/', 'rotate.json']);
   });
 });
@@ -157,7 +168,7 @@ describe('docs/recipes/kubernetes-cronjob.md', () => {
  * in, `run:` steps with bash -e in the checkout `dir`, stopping at a failed step except for steps
  * that say `if: always()`. The `uses:` steps GitHub provides have stand-ins; any other fails.
  */
-async function runWorkflow(workflow, { event, inputs = {}, dir, endpoint }) {
+async function runWorkflow(workflow, { event, inputs = {}, dir, endpoints }) {
   assert.ok(event in workflow.on, `the workflow does not run on ${event}`);
   const context = { github: { event_name: event, run_id: '4242' }, inputs: event === 'workflow_dispatch' ? inputs : {}, secrets: { KEYSHIFT_FINGERPRINT_KEY: randomBytes(32).toString('base64') } };
   const ran = { jobs: [], steps: [], uploaded: null };
@@ -172,7 +183,7 @@ async function runWorkflow(workflow, { event, inputs = {}, dir, endpoint }) {
       if (step.uses) {
         const action = step.uses.split('@')[0];
         if (action === 'actions/checkout' || action === 'actions/setup-node') continue;
-        if (action === 'aws-actions/configure-aws-credentials') env = { ...env, AWS_REGION: 'us-east-1', AWS_ENDPOINT_URL_SECRETS_MANAGER: endpoint };
+        if (action === 'aws-actions/configure-aws-credentials') env = { ...env, AWS_REGION: 'us-east-1', ...endpoints };
         else if (action === 'actions/upload-artifact') {
           ran.uploaded = fill(step.with, context).path.split('\n').filter((path) => existsSync(join(dir, path)));
         } else assert.fail(`no stand-in for the step uses: ${step.uses}`);
