@@ -6,7 +6,8 @@
 // Targets (issue 17): ≥ 5,000 secrets/s at 10,000, peak RSS ≤ 100 MB, t(10,000) ÷ t(1,000) ≤ 11.
 // Usage: node bench/local-rotate.js [--runs 5] [--sizes 1000,10000] [--node24 path|none] [--write]
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { writePolicies } from './local-policies.js';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -34,17 +35,10 @@ if (argValue('--node24') !== 'none' && existsSync(node24)) runtimes.push({ name:
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-/** N secrets in files of 100 (as a team would split them), all in one local store. */
+/** A project with N secrets in one local store (bench/local-policies.js). */
 function project(count) {
   const dir = mkdtempSync(join(tmpdir(), `keyshift-bench-local-${count}-`));
-  mkdirSync(join(dir, 'policies'));
-  for (let file = 0; file * 100 < count; file++) {
-    let text = 'secrets:\n';
-    for (let i = file * 100; i < Math.min(count, (file + 1) * 100); i++) {
-      text += `  - name: s-${i}\n    interval: 90d\n    fallbackWindow: 1h\n    generator: { type: random, bytes: 32 }\n    environments:\n      - name: prod\n        store: { type: local, path: .keyshift/prod.store }\n`;
-    }
-    writeFileSync(join(dir, 'policies', `team-${String(file).padStart(3, '0')}.yaml`), text);
-  }
+  writePolicies(dir, count);
   return dir;
 }
 

@@ -3,8 +3,9 @@
 // on one local store. Prints a Markdown table; `--write` also records it in bench/RESULTS.md.
 // Usage: node bench/run.js [--runs 5] [--sizes 1000,10000] [--write]
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync, mkdirSync, readFileSync, rmSync, cpSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, cpSync } from 'node:fs';
 import { recordResults } from './results-file.js';
+import { writePolicies } from './local-policies.js';
 import { tmpdir, cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -59,17 +60,6 @@ function startup() {
   return Object.entries(samples).map(([name, xs]) => ({ name, ms: median(xs), ratio: median(xs) / base }));
 }
 
-/** N secrets in files of 100 (as a team would split them), all in one local store. */
-function writePolicies(dir, count) {
-  mkdirSync(join(dir, 'policies'));
-  for (let file = 0; file * 100 < count; file++) {
-    let text = 'secrets:\n';
-    for (let i = file * 100; i < Math.min(count, (file + 1) * 100); i++) {
-      text += `  - name: s-${i}\n    interval: 90d\n    fallbackWindow: 1h\n    generator: { type: random, bytes: 32 }\n    environments:\n      - name: prod\n        store: { type: local, path: .keyshift/prod.store }\n`;
-    }
-    writeFileSync(join(dir, 'policies', `team-${String(file).padStart(3, '0')}.yaml`), text);
-  }
-}
 
 /**
  * Two measurements per size. "provisioned": every timed run starts from the same freshly
