@@ -84,7 +84,8 @@ export class SecretsManagerStore implements SecretStore {
    * to rotate the secret made it look just changed, and it never fell due.
    */
   async #rememberCurrentCreated(key: string, description: Description): Promise<void> {
-    if (description.LastRotatedDate || decodeRecord(description.Tags ?? [], key)) return;
+    // A secret marked for deletion refuses the call; the store refuses the secret anyway.
+    if (description.LastRotatedDate || description.DeletedDate || decodeRecord(description.Tags ?? [], key)) return;
     const current = holderOf((description.VersionIdsToStages ?? {}) as Labels, AWSCURRENT);
     if (!current || this.#currentCreated.has(`${key}\n${current}`)) return;
     let token: string | undefined;
