@@ -73,4 +73,4 @@ const table = [
   ...rows.map((r) => `| ${r.store} | ${r.count} | ${Math.round(r.ms)} | ${Math.round(r.perSecond)} | ${r.ratio === undefined ? '' : r.ratio.toFixed(2)} |`),
 ].join('\n');
 console.log(table);
-if (args.includes('--write')) recordResults(table);
+if (args.includes('--write')) recordResults('file-stores', table);
