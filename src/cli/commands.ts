@@ -21,7 +21,7 @@ import { mergeEvidence, resolveSource } from '../evidence/merge.js';
 import { doctorRun } from '../engine/doctor.js';
 import { printDoctorReport } from './doctor-output.js';
 import { engineClock } from './clock.js';
-import { parseQuotaShare, parseShard, type Shard } from '../engine/shard.js';
+import { parseQuotaShare, parseShard, shardQuotaShare, type Shard } from '../engine/shard.js';
 
 /** Command handlers: parse options into engine calls and print. No rotation logic lives here. */
 
@@ -30,15 +30,16 @@ interface Selected {
   env?: string[];
 }
 
-/** `--shard k/n` splits every secret (--all), never a list of names; each runner takes 1/n of the AWS quotas. */
+/** `--shard k/n` splits every secret (--all), never a list of names; each runner takes its shard's part of the AWS quotas. */
 function shardOption(o: { shard?: string; quotaShare?: string }, names: string[]): { shard?: Shard; quotaShare?: number } {
   const shard = o.shard === undefined ? undefined : parseShard(o.shard);
   if (shard && names.length > 0) throw usageError('--shard splits every secret: give --all (or no names), not names', 'e.g. keyshift rotate --all --shard 1/4');
-  return { shard, quotaShare: parseQuotaShare(o.quotaShare, shard) };
+  return { shard, quotaShare: parseQuotaShare(o.quotaShare) };
 }
 
-function withQuotaShare(ctx: EngineContext, quotaShare: number | undefined): void {
-  if (quotaShare !== undefined) ctx.aws = { ...ctx.aws, quotaShare };
+function withQuotaShare(ctx: EngineContext, quotaShare: number | undefined, shard: Shard | undefined, policies: SecretPolicy[]): void {
+  const share = quotaShare ?? (shard ? shardQuotaShare(policies, shard) : undefined);
+  if (share !== undefined) ctx.aws = { ...ctx.aws, quotaShare: share };
 }
 
 export async function planCommand(g: GlobalOptions, names: string[], o: Selected & { force: boolean; horizon: string; shard?: string }, io: Io): Promise<number> {
@@ -46,7 +47,7 @@ export async function planCommand(g: GlobalOptions, names: string[], o: Selected
   if (horizonMs === null) throw usageError(`--horizon "${o.horizon}" is not a duration`, 'use a whole number with a unit s, m, h, d or w, e.g. 14d');
   const { shard, quotaShare } = shardOption(o, names);
   return withPolicies(g, io, async (ctx, policies) => {
-    withQuotaShare(ctx, quotaShare);
+    withQuotaShare(ctx, quotaShare, shard, policies);
     const actions = await planRun(ctx, policies, { names, all: o.all ?? false, envs: o.env ?? [], shard, force: o.force, horizonMs });
     printPlan(g, io, actions);
     return actions.some((a) => a.action === 'error') ? ExitCode.failed : ExitCode.ok;
@@ -71,7 +72,7 @@ export async function rotateCommand(
   if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 256) throw usageError(`--concurrency "${o.concurrency}" must be a whole number from 1 to 256`);
   const { shard, quotaShare } = shardOption(o, names);
   return withPolicies(g, io, async (ctx, policies) => {
-    withQuotaShare(ctx, quotaShare);
+    withQuotaShare(ctx, quotaShare, shard, policies);
     ctx.signer = await signerFromEnv(io.env, io.cwd, ctx.policySigningKey); // a bad key stops here, before any change (dry run too)
     const selection = { names, all: o.all ?? false, envs: o.env ?? [], shard };
     if (o.dryRun) {

@@ -157,7 +157,7 @@ test(`${N} sharded runners over ${SM} Secrets Manager secrets at AWS's quotas: e
   assert.equal(merged.code, 0, merged.stderr);
 });
 
-test(`each of ${N} runners takes 1/${N} of each quota bucket: at a quota the runners together would exceed, 0 throttled calls`, async () => {
+test(`each of ${N} runners takes its shard's part of each quota bucket: at a quota the runners together would exceed, 0 throttled calls`, async () => {
   // A small quota that binds even on a busy machine: 4 runners at the full 8/s each would send 32/s.
   const tight = await startSecretsManager({ quotas: { versionWrites: 8, tags: 8 } });
   try {
