@@ -104,7 +104,7 @@ export async function main(argv: string[], io: Io = { env: process.env, cwd: pro
     .addOption(envOption())
     .option('--concurrency <n>', 'secrets rotated at once (1-256)', '4')
     .option('--shard <k/n>', 'with --all: only shard k of n, for n runners in parallel (docs/scale-out.md)')
-    .option('--quota-share <fraction>', 'part of each AWS quota this run takes (default with --shard: the shard's part of the AWS environments, else 1)')
+    .option('--quota-share <fraction>', 'part of each AWS quota this run takes (default with --shard: the shard\'s part of the AWS environments, else 1)')
     .option('--fallback-window <duration>', 'fallback window for this run only (0 = retire the old version right after the switch)')
     .addHelpText('after', examplesHelp('rotate'))
     .action(run((c, g, names: string[], o, io2: Io) => c.rotateCommand(g, names, o, io2)));
