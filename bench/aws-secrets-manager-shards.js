@@ -79,7 +79,7 @@ try {
       '|---|---|---|---|---|---|---|',
       `| ${count} secrets, AWS's quotas | ${runs.map((r) => r.code).join(' ')} | ${measured} | ${floor.seconds.toFixed(1)} s | ${rotated.size} of ${count} (${results.length} results) | ${throttled} |`,
       '',
-      `\`node bench/aws-secrets-manager-shards.js --secrets ${count} --runners ${runners} --concurrency ${concurrency}\`. Each runner takes 1/${runners} of each bucket. Floor: a rotation writes ${Object.entries(PER_ROTATION).map(([k, n]) => `${n} ${k}`).join(', ')} (bench/call-counts.js; the call log matched: ${extra.length === 0 ? 'yes' : 'no'}); ${floor.classes.map(describeClass).join('; ')}; binding: ${floor.binding.join(' and ')}.`,
+      `\`node bench/aws-secrets-manager-shards.js --secrets ${count} --runners ${runners} --concurrency ${concurrency}\`. Each runner takes its shard's part of each bucket (docs/scale-out.md#quotas). Floor: a rotation writes ${Object.entries(PER_ROTATION).map(([k, n]) => `${n} ${k}`).join(', ')} (bench/call-counts.js; the call log matched: ${extra.length === 0 ? 'yes' : 'no'}); ${floor.classes.map(describeClass).join('; ')}; binding: ${floor.binding.join(' and ')}.`,
       '',
     ].join('\n');
     process.stdout.write(`${table}\n`);
