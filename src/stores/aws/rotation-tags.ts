@@ -49,7 +49,10 @@ function newCurrent(ops: VersionOp[], meta: EntryMeta): { operator: string; at: 
   const rotation = meta.rotation;
   const promoted = ops.find((op) => op.type === 'promote');
   if (promoted && rotation?.switchedAt && rotation.newVersionId === promoted.versionId) {
-    return { operator: rotation.operator, at: rotation.switchedAt, ticket: rotation.ticket };
+    // The time of the `switched` evidence this write announces, where it carries one: the tag and
+    // the evidence then name the same instant (switchedAt is read a moment apart).
+    const switched = meta.pendingEvents.find((d) => d.event === 'switched' && d.toVersion === promoted.versionId);
+    return { operator: rotation.operator, at: switched?.at ?? rotation.switchedAt, ticket: rotation.ticket };
   }
   const created = ops.find((op) => op.type === 'create' && op.stage === 'CURRENT');
   const draft = created && meta.pendingEvents.find((d) => d.event === 'provisioned' && d.toVersion === created.versionId);
