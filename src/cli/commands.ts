@@ -18,7 +18,7 @@ import { scaffold } from './init.js';
 import { verifyMany, verifyWithAnchors } from './verify.js';
 import { readPublicKey, signerFromEnv } from '../evidence/sign.js';
 import { mergeEvidence, resolveSource } from '../evidence/merge.js';
-import { doctorRun } from '../engine/doctor.js';
+import { doctorRun } from '../engine/doctor/index.js';
 import { printDoctorReport } from './doctor-output.js';
 import { engineClock } from './clock.js';
 import { parseQuotaShare, parseShard, shardQuotaShare, type Shard } from '../engine/shard.js';

@@ -1,5 +1,5 @@
 import { relative } from 'node:path';
-import type { DoctorReport } from '../engine/doctor.js';
+import type { DoctorReport } from '../engine/doctor/index.js';
 import type { GlobalOptions, Io } from './main.js';
 import { printJson } from './output.js';
 

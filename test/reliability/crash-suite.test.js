@@ -141,7 +141,7 @@ function assertMostMidRun(midRun, rounds) {
 
 /** A fake's afterCall hook records what it saw; the test asserts after the round. */
 function assertNoViolations(violations, reason) {
-  assert.deepEqual(violations.splice(0), [], `${reason}: invariants broken between two calls`);
+  assert.deepEqual(violations.splice(0), [], `${reason}: invariants broken at an observed instant`);
 }
 
 /** How many change events the store file gets until `stop()`. */
@@ -158,6 +158,77 @@ async function calibrate(dir, env) {
   const result = await cli(['rotate', '--all', '--force', '--reason', 'calibrate', '-q'], { cwd: dir, env });
   assert.equal(result.code, 0, result.stderr);
   return Date.now() - started;
+}
+
+/**
+ * The rounds every case runs: note the store (`snapshot`), kill a run (`kill`), assert what the
+ * observers recorded meanwhile, rerun until done, check the evidence (the chain every
+ * `verifyEvery` rounds and at the end), then the store's own checks of what changed (`check`).
+ * Most kills must land mid-run; with `leases`, leftover leases must clear.
+ */
+async function crashRounds(t, { dir, env, rounds, violations = [], verifyEvery, snapshot, kill, check, leases = false }) {
+  const leaseBlockedBefore = tally.leaseBlocked;
+  let midRun = 0;
+  for (let round = 0; round < rounds; round++) {
+    const reason = `crash-${round}`;
+    const before = await snapshot();
+    const from = readEvidence(dir).length;
+    if (await kill(round, reason)) midRun++;
+    assertNoViolations(violations, `${reason}, killed run`);
+    await rerunUntilDone(dir, env);
+    assertNoViolations(violations, `${reason}, rerun`);
+    const rotated = await checkEvidence(dir, env, reason, from, round % verifyEvery === verifyEvery - 1 || round === rounds - 1);
+    await check(before, rotated);
+  }
+  if (leases) assertFewLeaseBlocks(leaseBlockedBefore, rounds);
+  assertMostMidRun(midRun, rounds);
+  report(t);
+}
+
+/** Every other round is killed right after one of the run's writes of `storePath`, chosen at random; the others at a random instant. */
+function killAtWriteOrRandom(dir, env, storePath, writesPerRun, fullRunMs, observe) {
+  return (round, reason) => round % 2 === 1
+    ? killAfterWrite(dir, env, reason, storePath, 1 + Math.floor(Math.random() * writesPerRun), fullRunMs)
+    : killAtRandom(dir, env, reason, fullRunMs, observe);
+}
+
+/** A store entry's versions ({ id, stages, value }) in the shape inspectStore gives. */
+function stagedView(entry) {
+  const at = (stage) => (entry?.versions ?? []).filter((v) => v.stages.includes(stage));
+  return { current: at('CURRENT'), pending: at('PENDING'), currentValue: at('CURRENT')[0]?.value ?? null, previousValue: at('PREVIOUS')[0]?.value ?? null };
+}
+
+/**
+ * Per key (maps of stagedView / inspectStore before and after a round): one CURRENT, no PENDING;
+ * a key whose CURRENT moved was issued once and keeps its old value readable as PREVIOUS; any
+ * other key is untouched.
+ */
+function checkStaged(before, after, rotated) {
+  for (const [key, a] of after) {
+    const b = before.get(key);
+    assert.equal(a.current.length, 1, `${key}: one CURRENT`);
+    assert.equal(a.pending.length, 0, `${key}: no PENDING left`);
+    if (a.current[0].id !== b.current[0].id) {
+      assert.equal(rotated.get(key), 1, `${key}: its rotation was issued once`);
+      assert.equal(a.previousValue, b.currentValue, `${key}: the old value stays readable as PREVIOUS`);
+    } else {
+      assert.equal(a.currentValue, b.currentValue, `${key}: untouched`);
+    }
+  }
+}
+
+/** An observer's note: every key of a staged map has one CURRENT, with a value. */
+function noteCurrentViolations(violations, staged) {
+  for (const [key, v] of staged) {
+    if (v.current.length !== 1 || !v.currentValue) violations.push(`${key}: ${v.current.length} CURRENT${v.current.length === 1 ? ' without a value' : ''}`);
+  }
+}
+
+/** How many rotations of each secret the evidence says were ever issued. */
+function issuedCounts(dir) {
+  const counts = new Map();
+  for (const e of readEvidence(dir).filter((e) => e.event === 'issued')) counts.set(e.secret, (counts.get(e.secret) ?? 0) + 1);
+  return counts;
 }
 
 describe('crash suite: local store', () => {
@@ -179,50 +250,22 @@ describe('crash suite: local store', () => {
       assert.ok(writesPerRun > 0, 'the calibration run wrote the store');
       // A consumer's read of the bytes on disk while the run writes: one CURRENT with its value.
       const violations = [];
-      const oneCurrent = () => {
-        let state;
+      const oneCurrent = async () => {
         try {
-          state = readStoreFile(storePath);
+          noteCurrentViolations(violations, await inspectStore(storePath, keys));
         } catch (error) {
           violations.push(error.message);
-          return;
-        }
-        for (const key of keys) {
-          const current = (state.entries.get(key)?.versions ?? []).filter((v) => v.stages.includes('CURRENT'));
-          if (current.length !== 1) violations.push(`${key}: ${current.length} CURRENT`);
-          else if (!versionAt(state, key, 'CURRENT').value) violations.push(`${key}: CURRENT has no value`);
         }
       };
       let observations = 0;
-      let midRun = 0;
-      for (let round = 0; round < rounds; round++) {
-        const reason = `crash-${round}`;
-        const before = await inspectStore(storePath, keys);
-        const from = readEvidence(dir).length;
-        // Every other round is killed right after one of the run's store writes, chosen at random.
-        const landed = round % 2 === 1
-          ? await killAfterWrite(dir, env, reason, storePath, 1 + Math.floor(Math.random() * writesPerRun), fullRunMs)
-          : await killAtRandom(dir, env, reason, fullRunMs, async () => {
-            if (observations++ % 4 === 0) oneCurrent();
-          });
-        if (landed) midRun++;
-        assertNoViolations(violations, `${reason}: exactly one readable CURRENT at every observed instant`);
-        await rerunUntilDone(dir, env);
-        const rotated = await checkEvidence(dir, env, reason, from, round % 5 === 4 || round === rounds - 1);
-        for (const [key, a] of await inspectStore(storePath, keys)) {
-          const b = before.get(key);
-          assert.equal(a.current.length, 1, `${key}: one CURRENT`);
-          assert.equal(a.pending.length, 0, `${key}: no PENDING left`);
-          if (a.current[0].id !== b.current[0].id) {
-            assert.equal(rotated.get(key), 1, `${key}: its rotation was issued once`);
-            assert.equal(a.previousValue, b.currentValue, `${key}: the old value stays readable as PREVIOUS`);
-          } else {
-            assert.equal(a.currentValue, b.currentValue, `${key}: untouched`);
-          }
-        }
-      }
-      assertMostMidRun(midRun, rounds);
-      report(t);
+      await crashRounds(t, {
+        dir, env, rounds, violations, verifyEvery: 5,
+        snapshot: () => inspectStore(storePath, keys),
+        kill: killAtWriteOrRandom(dir, env, storePath, writesPerRun, fullRunMs, async () => {
+          if (observations++ % 4 === 0) await oneCurrent();
+        }),
+        check: async (before, rotated) => checkStaged(before, await inspectStore(storePath, keys), rotated),
+      });
     });
   }
 });
@@ -245,7 +288,6 @@ describe('crash suite: aws-secrets-manager', () => {
       writeFiles(dir, { 'policies/sm.yaml': policy });
       // A short lease ttl: a kill between a lease's two calls blocks its key until then.
       const env = { ...awsEnv(), KEYSHIFT_LEASE_TTL_MS: '5000' };
-      const leaseBlockedBefore = tally.leaseBlocked;
       const labels = (id) => fake.inspect(id).versions.filter((v) => v.stages.length > 0);
       // Every call the service answers is an observed instant: one AWSCURRENT, always.
       const violations = [];
@@ -258,33 +300,25 @@ describe('crash suite: aws-secrets-manager', () => {
       try {
         const fullRunMs = await calibrate(dir, env);
         assertNoViolations(violations, 'calibration run');
-        let midRun = 0;
-        for (let round = 0; round < rounds; round++) {
-          const reason = `crash-${round}`;
-          const before = new Map(ids.map((id) => [id, labels(id).find((v) => v.stages.includes('AWSCURRENT'))]));
-          const from = readEvidence(dir).length;
-          if (await killAtRandom(dir, env, reason, fullRunMs)) midRun++;
-          assertNoViolations(violations, `${reason}, killed run`);
-          await rerunUntilDone(dir, env);
-          assertNoViolations(violations, `${reason}, rerun`);
-          const rotated = await checkEvidence(dir, env, reason, from, round % 5 === 4 || round === rounds - 1);
-          const issuedEver = new Map();
-          for (const e of readEvidence(dir).filter((e) => e.event === 'issued')) issuedEver.set(e.secret, (issuedEver.get(e.secret) ?? 0) + 1);
-          ids.forEach((id, i) => {
-            const now = labels(id);
-            const current = now.filter((v) => v.stages.includes('AWSCURRENT'));
-            assert.equal(current.length, 1, `${id}: one AWSCURRENT`);
-            assert.ok(now.every((v) => !v.stages.includes('AWSPENDING') || v.stages.includes('AWSCURRENT')), `${id}: no AWSPENDING left on another version`);
-            assert.equal(fake.inspect(id).versions.length, 1 + (issuedEver.get(`s${i}`) ?? 0), `${id}: one version per completed rotation`);
-            if (current[0].id !== before.get(id).id) {
-              assert.equal(rotated.get(`s${i}`), 1, `${id}: issued once this round`);
-              assert.equal(now.find((v) => v.stages.includes('AWSPREVIOUS'))?.value, before.get(id).value, `${id}: the old value stays readable as AWSPREVIOUS`);
-            }
-          });
-        }
-        assertFewLeaseBlocks(leaseBlockedBefore, rounds);
-        assertMostMidRun(midRun, rounds);
-        report(t);
+        await crashRounds(t, {
+          dir, env, rounds, violations, verifyEvery: 5, leases: true,
+          snapshot: () => new Map(ids.map((id) => [id, labels(id).find((v) => v.stages.includes('AWSCURRENT'))])),
+          kill: (round, reason) => killAtRandom(dir, env, reason, fullRunMs),
+          check: (before, rotated) => {
+            const issuedEver = issuedCounts(dir);
+            ids.forEach((id, i) => {
+              const now = labels(id);
+              const current = now.filter((v) => v.stages.includes('AWSCURRENT'));
+              assert.equal(current.length, 1, `${id}: one AWSCURRENT`);
+              assert.ok(now.every((v) => !v.stages.includes('AWSPENDING') || v.stages.includes('AWSCURRENT')), `${id}: no AWSPENDING left on another version`);
+              assert.equal(fake.inspect(id).versions.length, 1 + (issuedEver.get(`s${i}`) ?? 0), `${id}: one version per completed rotation`);
+              if (current[0].id !== before.get(id).id) {
+                assert.equal(rotated.get(`s${i}`), 1, `${id}: issued once this round`);
+                assert.equal(now.find((v) => v.stages.includes('AWSPREVIOUS'))?.value, before.get(id).value, `${id}: the old value stays readable as AWSPREVIOUS`);
+              }
+            });
+          },
+        });
       } finally {
         stop();
       }
@@ -309,7 +343,6 @@ describe('crash suite: aws-kms', () => {
       writeFiles(dir, { 'policies/kms.yaml': kmsPolicy(fake.endpoint, keys, { extra: ', quotas: { controlPlanePerSecond: 1000 }', environmentExtra: hooks ? SLOW_HOOK : '' }) });
       // A short lease ttl: a kill between a lease's two calls blocks its key until then.
       const env = { ...awsEnv(), KEYSHIFT_LEASE_TTL_MS: '5000' };
-      const leaseBlockedBefore = tally.leaseBlocked;
       const ours = (alias) => fake.keys().filter((k) => k.tags['keyshift:alias'] === alias);
       // Every call the service answers is an observed instant: the alias always on an enabled key.
       const violations = [];
@@ -322,32 +355,24 @@ describe('crash suite: aws-kms', () => {
       try {
         const fullRunMs = await calibrate(dir, env);
         assertNoViolations(violations, 'calibration run');
-        let midRun = 0;
-        for (let round = 0; round < rounds; round++) {
-          const reason = `crash-${round}`;
-          const before = new Map(aliases.map((alias) => [alias, fake.inspect(alias).keyId]));
-          const from = readEvidence(dir).length;
-          if (await killAtRandom(dir, env, reason, fullRunMs)) midRun++;
-          assertNoViolations(violations, `${reason}, killed run`);
-          await rerunUntilDone(dir, env);
-          assertNoViolations(violations, `${reason}, rerun`);
-          const rotated = await checkEvidence(dir, env, reason, from, round % 5 === 4 || round === rounds - 1);
-          const issuedEver = new Map();
-          for (const e of readEvidence(dir).filter((e) => e.event === 'issued')) issuedEver.set(e.secret, (issuedEver.get(e.secret) ?? 0) + 1);
-          aliases.forEach((alias, i) => {
-            const explain = () => JSON.stringify({ keys: ours(alias).map((k) => [k.keyId, k.tags['keyshift:version-id'], k.state]), issued: readEvidence(dir).filter((e) => e.secret === `k${i}`).map((e) => [e.event, e.toVersion, e.runId]) });
-            assert.equal(ours(alias).length, issuedEver.get(`k${i}`) ?? 0, `${alias}: one new key per completed rotation ${explain()}`);
-            const now = fake.inspect(alias);
-            assert.equal(now.state, 'Enabled');
-            if (now.keyId !== before.get(alias)) {
-              assert.equal(rotated.get(`k${i}`), 1, `${alias}: issued once this round`);
-              assert.equal(fake.inspect(before.get(alias)).state, 'Enabled', `${alias}: the old key stays enabled until its decommission`);
-            }
-          });
-        }
-        assertFewLeaseBlocks(leaseBlockedBefore, rounds);
-        assertMostMidRun(midRun, rounds);
-        report(t);
+        await crashRounds(t, {
+          dir, env, rounds, violations, verifyEvery: 5, leases: true,
+          snapshot: () => new Map(aliases.map((alias) => [alias, fake.inspect(alias).keyId])),
+          kill: (round, reason) => killAtRandom(dir, env, reason, fullRunMs),
+          check: (before, rotated) => {
+            const issuedEver = issuedCounts(dir);
+            aliases.forEach((alias, i) => {
+              const explain = () => JSON.stringify({ keys: ours(alias).map((k) => [k.keyId, k.tags['keyshift:version-id'], k.state]), issued: readEvidence(dir).filter((e) => e.secret === `k${i}`).map((e) => [e.event, e.toVersion, e.runId]) });
+              assert.equal(ours(alias).length, issuedEver.get(`k${i}`) ?? 0, `${alias}: one new key per completed rotation ${explain()}`);
+              const now = fake.inspect(alias);
+              assert.equal(now.state, 'Enabled');
+              if (now.keyId !== before.get(alias)) {
+                assert.equal(rotated.get(`k${i}`), 1, `${alias}: issued once this round`);
+                assert.equal(fake.inspect(before.get(alias)).state, 'Enabled', `${alias}: the old key stays enabled until its decommission`);
+              }
+            });
+          },
+        });
       } finally {
         stop();
       }
@@ -370,46 +395,18 @@ describe('crash suite: plugin store (examples/json-file-store)', () => {
     const writesPerRun = watcher.stop();
     assert.ok(writesPerRun > 0, 'the calibration run wrote the store');
     // The plugin's file read directly (not through the plugin): one CURRENT with a value, always.
-    const read = () => JSON.parse(readFileSync(storePath, 'utf8')).entries;
-    const byStage = (entry, stage) => entry.versions.filter((v) => v.stages.includes(stage));
-    const violations = [];
-    const oneCurrent = () => {
-      const entries = read();
-      for (const key of keys) {
-        const current = byStage(entries[key] ?? { versions: [] }, 'CURRENT');
-        if (current.length !== 1 || !current[0].value) violations.push(`${key}: ${current.length} CURRENT${current.length === 1 ? ' without a value' : ''}`);
-      }
+    const staged = () => {
+      const entries = JSON.parse(readFileSync(storePath, 'utf8')).entries;
+      return new Map(keys.map((key) => [key, stagedView(entries[key])]));
     };
+    const violations = [];
     let observations = 0;
-    let midRun = 0;
-    for (let round = 0; round < rounds; round++) {
-      const reason = `crash-${round}`;
-      const before = read();
-      const from = readEvidence(dir).length;
-      // Every other round is killed right after one of the run's writes of the file, chosen at random.
-      const landed = round % 2 === 1
-        ? await killAfterWrite(dir, env, reason, storePath, 1 + Math.floor(Math.random() * writesPerRun), fullRunMs)
-        : await killAtRandom(dir, env, reason, fullRunMs, async () => observations++ % 4 === 0 && oneCurrent());
-      if (landed) midRun++;
-      assertNoViolations(violations, `${reason}: exactly one readable CURRENT at every observed instant`);
-      await rerunUntilDone(dir, env);
-      const rotated = await checkEvidence(dir, env, reason, from, round % 4 === 3 || round === rounds - 1);
-      const after = read();
-      for (const key of keys) {
-        const [current, ...more] = byStage(after[key], 'CURRENT');
-        const [old] = byStage(before[key], 'CURRENT');
-        assert.equal(more.length, 0, `${key}: one CURRENT`);
-        assert.equal(byStage(after[key], 'PENDING').length, 0, `${key}: no PENDING left`);
-        if (current.id !== old.id) {
-          assert.equal(rotated.get(key), 1, `${key}: its rotation was issued once`);
-          assert.equal(byStage(after[key], 'PREVIOUS')[0]?.value, old.value, `${key}: the old value stays readable as PREVIOUS`);
-        } else {
-          assert.equal(current.value, old.value, `${key}: untouched`);
-        }
-      }
-    }
-    assertMostMidRun(midRun, rounds);
-    report(t);
+    await crashRounds(t, {
+      dir, env, rounds, violations, verifyEvery: 4,
+      snapshot: staged,
+      kill: killAtWriteOrRandom(dir, env, storePath, writesPerRun, fullRunMs, async () => observations++ % 4 === 0 && noteCurrentViolations(violations, staged())),
+      check: (before, rotated) => checkStaged(before, staged(), rotated),
+    });
   });
 });
 
@@ -452,27 +449,19 @@ describe('crash suite: vault-kv2', () => {
     try {
       const fullRunMs = await calibrate(dir, env);
       assertNoViolations(violations, 'calibration run');
-      let midRun = 0;
-      for (let round = 0; round < rounds; round++) {
-        const reason = `crash-${round}`;
-        const before = new Map(paths.map((p) => [p, latest(p).value]));
-        const from = readEvidence(dir).length;
-        if (await killAtRandom(dir, env, reason, fullRunMs)) midRun++;
-        assertNoViolations(violations, `${reason}, killed run`);
-        await rerunUntilDone(dir, env);
-        assertNoViolations(violations, `${reason}, rerun`);
-        const rotated = await checkEvidence(dir, env, reason, from, round % 4 === 3 || round === rounds - 1);
-        paths.forEach((p, i) => {
+      await crashRounds(t, {
+        dir, env, rounds, violations, verifyEvery: 4,
+        snapshot: () => new Map(paths.map((p) => [p, latest(p).value])),
+        kill: (round, reason) => killAtRandom(dir, env, reason, fullRunMs),
+        check: (before, rotated) => paths.forEach((p, i) => {
           const now = latest(p);
           assert.ok(!('value_PENDING' in now), `${p}: no PENDING left`);
           if (now.value !== before.get(p)) {
             assert.equal(rotated.get(`s${i}`), 1, `${p}: issued once this round`);
             assert.equal(now.value_PREVIOUS, before.get(p), `${p}: the old value stays readable as value_PREVIOUS`);
           }
-        });
-      }
-      assertMostMidRun(midRun, rounds);
-      report(t);
+        }),
+      });
     } finally {
       stop();
     }
@@ -494,40 +483,15 @@ describe('crash suite: command store (examples/command-store)', () => {
       const file = join(data, `s${i}.json`);
       return existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) : { versions: [] };
     };
-    const byStage = (entry, stage) => entry.versions.filter((v) => v.stages.includes(stage));
+    const staged = () => new Map(Array.from({ length: count }, (_, i) => [`s${i}`, stagedView(read(i))]));
     const violations = [];
-    const oneCurrent = () => {
-      for (let i = 0; i < count; i++) {
-        const current = byStage(read(i), 'CURRENT');
-        if (current.length !== 1 || !current[0].value) violations.push(`s${i}: ${current.length} CURRENT${current.length === 1 ? ' without a value' : ''}`);
-      }
-    };
     assert.equal((await cli(['rotate', '--all', '-q'], { cwd: dir, env })).code, 0);
     const fullRunMs = await calibrate(dir, env);
-    let midRun = 0;
-    for (let round = 0; round < rounds; round++) {
-      const reason = `crash-${round}`;
-      const before = Array.from({ length: count }, (_, i) => read(i));
-      const from = readEvidence(dir).length;
-      if (await killAtRandom(dir, env, reason, fullRunMs, async () => oneCurrent())) midRun++;
-      assertNoViolations(violations, `${reason}: exactly one readable CURRENT at every observed instant`);
-      await rerunUntilDone(dir, env);
-      const rotated = await checkEvidence(dir, env, reason, from, round % 4 === 3 || round === rounds - 1);
-      for (let i = 0; i < count; i++) {
-        const after = read(i);
-        const [current, ...more] = byStage(after, 'CURRENT');
-        const [old] = byStage(before[i], 'CURRENT');
-        assert.equal(more.length, 0, `s${i}: one CURRENT`);
-        assert.equal(byStage(after, 'PENDING').length, 0, `s${i}: no PENDING left`);
-        if (current.id !== old.id) {
-          assert.equal(rotated.get(`s${i}`), 1, `s${i}: its rotation was issued once`);
-          assert.equal(byStage(after, 'PREVIOUS')[0]?.value, old.value, `s${i}: the old value stays readable as PREVIOUS`);
-        } else {
-          assert.equal(current.value, old.value, `s${i}: untouched`);
-        }
-      }
-    }
-    assertMostMidRun(midRun, rounds);
-    report(t);
+    await crashRounds(t, {
+      dir, env, rounds, violations, verifyEvery: 4,
+      snapshot: staged,
+      kill: (round, reason) => killAtRandom(dir, env, reason, fullRunMs, async () => noteCurrentViolations(violations, staged())),
+      check: (before, rotated) => checkStaged(before, staged(), rotated),
+    });
   });
 });

@@ -3,7 +3,7 @@ import type { CommandStoreSpec } from '../../policy/types.js';
 import { SecretValue } from '../../secret-value.js';
 import { childEnvironment } from '../../util/child-env.js';
 import type { EntryMeta, EntryState, LockOptions, RetiredVersion, SecretStore, Stage, StoreLock, StoreMeta, VersionInfo, VersionOp } from '../contract.js';
-import type { StoreContext } from '../registry.js';
+import type { StoreContext } from '../contract.js';
 import { LocalStoreState } from '../aws/state-dir.js';
 import { applyOps } from '../stage-ops.js';
 import { callStore, type CallOptions } from './protocol.js';

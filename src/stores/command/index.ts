@@ -1,6 +1,6 @@
 import type { CommandStoreSpec } from '../../policy/types.js';
 import type { SecretStore } from '../contract.js';
-import type { StoreContext } from '../registry.js';
+import type { StoreContext } from '../contract.js';
 import { CommandStore } from './command-store.js';
 
 /** Loaded only when a policy names a `command` store. */

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ExitCode, KeyshiftError, errorMessage } from '../../errors.js';
 import type { PluginStoreSpec } from '../../policy/store-schema-plugin.js';
-import type { StoreContext } from '../registry.js';
+import type { StoreContext } from '../contract.js';
 import type { SecretStore } from '../contract.js';
 import { PluginStore } from './plugin-store.js';
 

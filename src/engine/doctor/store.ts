@@ -1,13 +1,13 @@
-import { findLoggedEvents } from '../evidence/index.js';
-import type { SecretPolicy } from '../policy/types.js';
-import type { EntryState, SecretStore, StoreMeta } from '../stores/contract.js';
-import { storeId } from '../stores/registry.js';
-import { inspectFileLock, type LockHolder } from '../util/file-lock.js';
-import type { EngineContext, Target } from './context.js';
-import { fromStoreFinding, overdue, staleRotation, storeError, targetFinding, unappendedDrafts, type Diagnosis } from './doctor-checks.js';
-import { unconfirmedDrafts } from './state.js';
-import { mapWithConcurrency } from './concurrency.js';
-import { findRollbacks } from './store-rollback.js';
+import { findLoggedEvents } from '../../evidence/index.js';
+import type { SecretPolicy } from '../../policy/types.js';
+import type { EntryState, SecretStore, StoreMeta } from '../../stores/contract.js';
+import { storeId } from '../../stores/registry.js';
+import { inspectFileLock, type LockHolder } from '../../util/file-lock.js';
+import type { EngineContext, Target } from '../context.js';
+import { fromStoreFinding, overdue, staleRotation, storeError, targetFinding, unappendedDrafts, type Diagnosis } from './checks.js';
+import { unconfirmedDrafts } from '../state.js';
+import { mapWithConcurrency } from '../concurrency.js';
+import { findRollbacks } from '../store-rollback.js';
 
 const READ_CONCURRENCY = 8;
 

@@ -1,19 +1,19 @@
-import { EvidenceLog } from '../evidence/index.js';
-import { errorMessage, ExitCode, KeyshiftError } from '../errors.js';
-import type { SecretPolicy } from '../policy/types.js';
-import { leaseHolder } from '../stores/aws/lease.js';
-import type { EntryLease, EntryState, EvidenceDraft, StoreLock } from '../stores/contract.js';
-import type { StoreRegistry } from '../stores/registry.js';
-import { breakFileLock } from '../util/file-lock.js';
-import type { EngineContext, Target } from './context.js';
-import type { Diagnosis, Repair } from './doctor-checks.js';
-import { diagnoseStore, type LockState, type StoreGroup } from './doctor-store.js';
-import { announceDrafts, evidenceDraft } from './evidence-drafts.js';
-import { recoverStoreEvidence } from './evidence-recovery.js';
-import { notifyTargets, signRun, startRun } from './run-info.js';
-import { RunLeases } from './leases.js';
-import { advanceTarget, anchorEvidence } from './runner.js';
-import type { RunInfo } from './steps.js';
+import { EvidenceLog } from '../../evidence/index.js';
+import { errorMessage, ExitCode, KeyshiftError } from '../../errors.js';
+import type { SecretPolicy } from '../../policy/types.js';
+import { leaseHolder } from '../../stores/aws/lease.js';
+import type { EntryLease, EntryState, EvidenceDraft, StoreLock } from '../../stores/contract.js';
+import type { StoreRegistry } from '../../stores/registry.js';
+import { breakFileLock } from '../../util/file-lock.js';
+import type { EngineContext, Target } from '../context.js';
+import type { Diagnosis, Repair } from './checks.js';
+import { diagnoseStore, type LockState, type StoreGroup } from './store.js';
+import { announceDrafts, evidenceDraft } from '../evidence-drafts.js';
+import { recoverStoreEvidence } from '../evidence-recovery.js';
+import { notifyTargets, signRun, startRun } from '../run-info.js';
+import { RunLeases } from '../leases.js';
+import { advanceTarget, anchorEvidence } from '../runner.js';
+import type { RunInfo } from '../steps.js';
 
 /**
  * `doctor --fix`: the repairs that are safe, each followed by a `repaired` evidence record (so it

@@ -1,14 +1,14 @@
 import { join, relative } from 'node:path';
-import { evidenceFile, verifyEvidence, type EvidenceAnchorRef } from '../evidence/index.js';
-import { ExitCode } from '../errors.js';
-import type { SecretPolicy } from '../policy/types.js';
-import { StoreRegistry } from '../stores/registry.js';
-import { inspectFileLock } from '../util/file-lock.js';
-import type { EngineContext, Target } from './context.js';
-import { publicFinding, type Diagnosis, type Finding } from './doctor-checks.js';
-import { repairAll } from './doctor-repair.js';
-import { deadLock, diagnoseStore, inspectStoreLock, type LockState, type StoreGroup } from './doctor-store.js';
-import { selectPolicies, targetsOf, type Selection } from './selection.js';
+import { evidenceFile, verifyEvidence, type EvidenceAnchorRef } from '../../evidence/index.js';
+import { ExitCode } from '../../errors.js';
+import type { SecretPolicy } from '../../policy/types.js';
+import { StoreRegistry } from '../../stores/registry.js';
+import { inspectFileLock } from '../../util/file-lock.js';
+import type { EngineContext, Target } from '../context.js';
+import { publicFinding, type Diagnosis, type Finding } from './checks.js';
+import { repairAll } from './repair.js';
+import { deadLock, diagnoseStore, inspectStoreLock, type LockState, type StoreGroup } from './store.js';
+import { selectPolicies, targetsOf, type Selection } from '../selection.js';
 
 /**
  * `keyshift doctor`: finds stuck states and explains them (docs/cli.md#doctor). Without `fix` it

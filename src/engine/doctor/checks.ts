@@ -1,12 +1,12 @@
-import { diskError } from '../disk-errors.js';
-import { errorMessage, KeyshiftError } from '../errors.js';
-import type { EntryState, EvidenceDraft, StoreFinding, VersionOp } from '../stores/contract.js';
-import type { Target } from './context.js';
-import { currentVersion, nextDueAt } from './state.js';
+import { diskError } from '../../disk-errors.js';
+import { errorMessage, KeyshiftError } from '../../errors.js';
+import type { EntryState, EvidenceDraft, StoreFinding, VersionOp } from '../../stores/contract.js';
+import type { Target } from '../context.js';
+import { currentVersion, nextDueAt } from '../state.js';
 
 /**
  * The checks of `keyshift doctor` that look at one target or one store (docs/cli.md#doctor). Pure
- * functions of what was read; src/engine/doctor.ts does the reading and the repairs.
+ * functions of what was read; doctor/index.ts, store.ts and repair.ts do the reading and the repairs.
  */
 
 export type DoctorCheck =
