@@ -17,7 +17,7 @@ for (const driver of DRIVERS) {
 
     const elsewhere = { KEYSHIFT_OPERATOR: 'bob@other-machine' };
     const second = p.cli(['--lock-timeout', '0s', 'reencrypt', SECRET, '--json'], elsewhere);
-    assert.equal(second.code, 3, second.stderr);
+    assert.equal(second.code, 3, `the second run must be held: ${second.stdout}${second.stderr}`);
     const { error } = json(second);
     assert.equal(error.code, 'ERR_LOCKED');
     assert.match(error.message, new RegExp(`^re-encryption of .*${p.db.describes.source} is locked by keyshift reencrypt data-key \\(test@keyshift\\)`));
