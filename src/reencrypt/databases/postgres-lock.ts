@@ -12,8 +12,9 @@ import type { RunLock, RunLockOptions } from './contract.js';
 
 type Query = (sql: string, values: unknown[], what: string) => Promise<{ rows: unknown[][] }>;
 
-/** The lock's key, computed by the server: `current_schema()` is where keyshift_reencrypt lives. */
-const KEY = "hashtextextended('keyshift-reencrypt/' || current_schema() || '/' || $1, 0)";
+/** The lock's key, computed by the server: `current_schema()` is where keyshift_reencrypt lives
+ * (NULL when no schema on the search_path exists: creating the table then names that error). */
+const KEY = "hashtextextended('keyshift-reencrypt/' || coalesce(current_schema(), '') || '/' || $1, 0)";
 /** The server's keepalive probes on this session: 30 s idle, then 3 probes 10 s apart. */
 const KEEPALIVES = "SELECT set_config('tcp_keepalives_idle', '30', false), set_config('tcp_keepalives_interval', '10', false), set_config('tcp_keepalives_count', '3', false)";
 /** application_name holds at most 63 bytes. */
