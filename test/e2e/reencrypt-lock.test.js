@@ -12,7 +12,8 @@ for (const driver of DRIVERS) {
   test(`${driver}: a second run while the first works exits 3 naming it; once the first is killed, the next run takes over at once`, { skip }, async (t) => {
     const p = await setupProject(t, driver, 2000, { observe: '0s', fallbackWindow: '1h' });
     if (!p) return;
-    const first = runCliAsync(['reencrypt', SECRET, '--max-rows-per-second', '100'], { cwd: p.dir, env: p.env });
+    const first = runCliAsync(['reencrypt', SECRET, '--max-rows-per-second', '50'], { cwd: p.dir, env: p.env });
+    t.after(() => first.child.kill('SIGKILL'));
     await until(async () => (await p.db.checkpoint()) !== null, 'the first run wrote its first checkpoint');
 
     const elsewhere = { KEYSHIFT_OPERATOR: 'bob@other-machine' };
