@@ -34,6 +34,9 @@ async function reencryptCommand(g: GlobalOptions, name: string, o: { env?: strin
       return ExitCode.ok;
     }
     const { reencryptRun } = await import('../reencrypt/run.js');
+    // Its stage records end with a `signed` one, like every run that writes evidence.
+    const { signerFromEnv } = await import('../evidence/sign.js');
+    ctx.signer = await signerFromEnv(io.env, io.cwd, ctx.policySigningKey);
     const showProgress = io.out.isTTY && !g.json && !g.quiet;
     const report = await reencryptRun(ctx, policies, {
       name,

@@ -3,9 +3,9 @@ import { newRunId, operatorName } from '../engine/ids.js';
 import { EvidenceLog } from '../evidence/index.js';
 import type { SecretPolicy } from '../policy/types.js';
 import { StoreRegistry } from '../stores/registry.js';
-import { acquireFileLock } from '../util/file-lock.js';
 import { checkpointId, freshState, saveState } from './checkpoint.js';
 import type { ReencryptDatabase } from './databases/contract.js';
+import { anchorStageRecords } from './evidence-anchor.js';
 import { loadKeys } from './keys.js';
 import { openDatabase } from './databases/index.js';
 import { walk } from './stage-walk.js';
@@ -29,30 +29,31 @@ export async function revertBeforeRollback(ctx: EngineContext, policies: SecretP
       const keys = await loadKeys(policy, environment, store);
       const rotation = keys.state.rotation;
       if (!keys.previous || !rotation || rotation.newVersionId !== keys.current || rotation.oldVersionId !== keys.previous) continue;
-      const lock = spec.database.type === 'sqlite'
-        ? await acquireFileLock(`${spec.database.path}.keyshift-reencrypt.lock`, { waitMs: ctx.lockWaitMs, owner: `keyshift rollback ${policy.name} (${operatorName(ctx.env)})`, what: `re-encryption of sqlite:${spec.database.path}` })
-        : null;
-      const db: ReencryptDatabase = await openDatabase(spec.database).catch(async (error: unknown) => {
-        await lock?.release();
+      const db: ReencryptDatabase = await openDatabase(spec.database);
+      const id = checkpointId(policy.name, environment.name);
+      const lock = await db.lockRun(id, { waitMs: ctx.lockWaitMs, owner: `keyshift rollback ${policy.name} (${operatorName(ctx.env)})` }).catch(async (error: unknown) => {
+        await db.close();
         throw error;
       });
       try {
         await db.ensureCheckpointTable();
-        const id = checkpointId(policy.name, environment.name);
         // Every row of every bucket: the whole range, walked from the start and checkpointed.
         const state = { ...freshState(keys.current, keys.previous, ctx.now()), phase: 'rolling-back' as const };
         const started = ctx.now();
         await walk({ db, spec, ring: keys.ring, state, range: [0, 1.1], save: () => saveState(db, id, state, ctx.now()), now: ctx.now, maxRowsPerSecond: null }, 'back');
+        const runId = newRunId();
         await evidence.append([{
           event: 'reencrypt-stage', rotationId: rotation.rotationId, secret: policy.name, environment: environment.name, store: store.kind,
           fromVersion: keys.current, toVersion: keys.previous, fingerprint: null, at: ctx.now().toISOString(), operator: operatorName(ctx.env),
-          reason: 'rollback: rows back under the old version before it is CURRENT again', ticket: null, emergency: false, checks: [], runId: newRunId(),
+          reason: 'rollback: rows back under the old version before it is CURRENT again', ticket: null, emergency: false, checks: [], runId,
           ...({ stage: 'rollback', outcome: 'rolled-back', database: db.describe, rowsDone: state.stats.rolledBack, errors: 0, errorRate: 0, conflicts: state.stats.conflicts, durationMs: ctx.now().getTime() - started.getTime(), errorRows: [] } as object),
         }]);
         moved.push({ environment: environment.name, rows: state.stats.rolledBack, database: db.describe });
+        // The rollback that follows signs and anchors again; this covers a rollback that then stops.
+        await anchorStageRecords(ctx, evidence, store, { runId, sign: false, reason: 'rollback' });
       } finally {
+        await lock.release();
         await db.close();
-        await lock?.release();
       }
     }
     return moved;

@@ -3,11 +3,11 @@ import type { EngineContext } from '../engine/context.js';
 import { newRunId, operatorName } from '../engine/ids.js';
 import { EvidenceLog } from '../evidence/index.js';
 import type { SecretPolicy } from '../policy/types.js';
-import type { EvidenceDraft } from '../stores/contract.js';
+import type { EvidenceDraft, SecretStore } from '../stores/contract.js';
 import { StoreRegistry } from '../stores/registry.js';
-import { acquireFileLock } from '../util/file-lock.js';
 import { checkpointId, freshState, freshStats, loadState, saveState, type ReencryptState } from './checkpoint.js';
-import type { ReencryptDatabase } from './databases/contract.js';
+import type { ReencryptDatabase, RunLock } from './databases/contract.js';
+import { anchorStageRecords } from './evidence-anchor.js';
 import { loadKeys } from './keys.js';
 import { openDatabase } from './databases/index.js';
 import { checkSample, walk } from './stage-walk.js';
@@ -57,28 +57,30 @@ export async function reencryptRun(ctx: EngineContext, policies: SecretPolicy[],
   const spec = policy.reencrypt as NonNullable<SecretPolicy['reencrypt']>;
   const names = stageNames(spec.stages);
   if (options.until !== undefined && !names.includes(options.until)) throw usageError(`--until ${options.until} is not a stage of ${policy.name}`, `use one of ${names.join(', ')}`);
-  // One run at a time per database file: a second one waits --lock-timeout, then exits 3.
-  const lock = spec.database.type === 'sqlite'
-    ? await acquireFileLock(`${spec.database.path}.keyshift-reencrypt.lock`, { waitMs: ctx.lockWaitMs, owner: `keyshift reencrypt ${policy.name} (${operatorName(ctx.env)})`, what: `re-encryption of sqlite:${spec.database.path}` })
-    : null;
   const stores = new StoreRegistry(ctx);
   let db: ReencryptDatabase | null = null;
+  let lock: RunLock | null = null;
+  let store: SecretStore | null = null;
+  let wroteEvidence = false;
+  const runId = newRunId();
   const evidence = new EvidenceLog(ctx.evidenceDir, { lockWaitMs: ctx.lockWaitMs });
   try {
-    const store = await stores.get(environment.store);
+    store = await stores.get(environment.store);
     const keys = await loadKeys(policy, environment, store);
     db = await openDatabase(spec.database);
-    await db.ensureCheckpointTable();
     const id = checkpointId(policy.name, environment.name);
+    // One run at a time, across machines: a second one waits --lock-timeout, then exits 3 naming the holder.
+    lock = await db.lockRun(id, { waitMs: ctx.lockWaitMs, owner: `keyshift reencrypt ${policy.name} (${operatorName(ctx.env)})` });
+    await db.ensureCheckpointTable();
     const saved = await loadState(db, id);
     // A new rotation since (another CURRENT) starts over with a new random sample.
     let state: ReencryptState = saved && saved.target === keys.current ? saved : freshState(keys.current, keys.previous, ctx.now());
     const save = () => saveState(db as ReencryptDatabase, id, state, ctx.now());
-    const runId = newRunId();
     const report: ReencryptReport = { secret: policy.name, environment: environment.name, database: db.describe, toVersion: state.target, fromVersion: state.previous, outcome: 'done', stages: [], observeUntil: null, exitCode: ExitCode.ok };
     const record = async (draft: EvidenceDraft | null) => {
       if (!draft) return;
       await evidence.append([draft]);
+      wroteEvidence = true;
       state.pendingRecord = null;
       await save();
     };
@@ -139,10 +141,11 @@ export async function reencryptRun(ctx: EngineContext, policies: SecretPolicy[],
       if (spec.observeMs > 0) return { ...report, outcome: 'observing', observeUntil, exitCode: ExitCode.blocked };
     }
   } finally {
+    await lock?.release();
     await db?.close();
+    if (wroteEvidence && store) await anchorStageRecords(ctx, evidence, store, { runId, sign: true, reason: `reencrypt ${policy.name}` });
     await evidence.close();
     await stores.closeAll();
-    await lock?.release();
   }
 }
 

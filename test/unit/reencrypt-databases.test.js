@@ -143,10 +143,47 @@ for (const [driver, makeFixture] of Object.entries(FIXTURES)) {
       t.after(() => again.close());
       assert.deepEqual(await again.readCheckpoint('payments/prod'), second);
     });
+
+    test('lockRun: one holder at a time; another waits waitMs, then ERR_LOCKED (exit 3) naming the holder; a release lets it in', async (t) => {
+      const s = await setup(t);
+      if (!s) return;
+      // Another machine: a connection of its own.
+      const other = await s.fx.open();
+      t.after(() => other.close());
+      const held = await s.db.lockRun('payments/prod', { owner: 'keyshift reencrypt payments (alice@host-a)', waitMs: 0 });
+      const started = Date.now();
+      const error = await other.lockRun('payments/prod', { owner: 'keyshift reencrypt payments (bob@host-b)', waitMs: 300 }).catch((e) => e);
+      assert.ok(Date.now() - started >= 300, `gave up after ${Date.now() - started} ms, not waitMs`);
+      assert.equal(error.code, 'ERR_LOCKED', error.message);
+      assert.equal(error.exitCode, 3);
+      assert.match(error.message, new RegExp(`re-encryption of .*${s.db.describe.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} is locked by keyshift reencrypt payments \\(alice@host-a\\)`));
+      assert.match(error.hint, /--lock-timeout/);
+      const waiting = other.lockRun('payments/prod', { owner: 'keyshift reencrypt payments (bob@host-b)', waitMs: 10_000 });
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      await held.release();
+      await (await waiting).release();
+    });
   });
 }
 
 describe('postgres driver only', () => {
+  test("the run lock is per secret and environment, and ends with its holder's connection", async (t) => {
+    const fx = await postgresFixture(t, openDatabase);
+    if (!fx) return;
+    const [holder, other] = [await fx.open(), await fx.open()];
+    t.after(() => Promise.all([holder.close(), other.close()]));
+    await holder.lockRun('payments/prod', { owner: 'keyshift reencrypt payments (alice@host-a)', waitMs: 0 });
+    const staging = await other.lockRun('payments/staging', { owner: 'keyshift reencrypt payments (bob@host-b)', waitMs: 0 });
+    await staging.release();
+    // The holder names itself to the server, for a blocked run's message and for a DBA.
+    const { rows } = await fx.sql("select pid from pg_stat_activity where application_name = 'keyshift reencrypt payments (alice@host-a)'");
+    assert.equal(rows.length, 1, 'the holder is named in pg_stat_activity');
+    // A killed holder: its connection ends without a release, and the lock with it.
+    await fx.sql('select pg_terminate_backend($1)', [rows[0].pid]);
+    const next = await other.lockRun('payments/prod', { owner: 'keyshift reencrypt payments (bob@host-b)', waitMs: 5000 });
+    await next.release();
+  });
+
   test('a writer holding the row when the UPDATE arrives wins: the UPDATE waits, re-checks, reports the conflict', async (t) => {
     const fx = await postgresFixture(t, openDatabase);
     if (!fx) return;

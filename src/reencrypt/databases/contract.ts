@@ -37,6 +37,18 @@ export interface Checkpoint {
   updatedAt: string;
 }
 
+/** Who asks for the run lock and how long it waits for a live holder. */
+export interface RunLockOptions {
+  /** Named to a blocked run: `keyshift reencrypt <secret> (<operator>)`. */
+  owner: string;
+  /** How long to wait for a live holder (`--lock-timeout`) before ERR_LOCKED, exit 3. */
+  waitMs: number;
+}
+
+export interface RunLock {
+  release(): Promise<void>;
+}
+
 export interface ReencryptDatabase {
   /** What `--dry-run` and errors name: `sqlite:/path/app.db` or `postgres://host:port/db` (never a password). */
   readonly describe: string;
@@ -52,6 +64,14 @@ export interface ReencryptDatabase {
   /** Applies the changes in one transaction; a row whose columns no longer equal `before` (an
    * application wrote it meanwhile) is left untouched and its key returned, to be retried. */
   applyChanges(table: TableSpec, changes: RowChange[]): Promise<{ applied: number; conflicts: RowKey[] }>;
+  /**
+   * One `reencrypt` (or `rollback`'s revert) at a time for checkpoint `id`, across machines. A live
+   * holder makes the caller wait `waitMs`, then ERR_LOCKED (exit 3) naming the holder. A dead
+   * holder's lock never outlives it. sqlite: a lock file beside the database (one run per file),
+   * a dead pid's taken over at once; postgres: a session advisory lock, which the server drops with
+   * the holder's connection, so every write of the run must go over this same connection.
+   */
+  lockRun(id: string, options: RunLockOptions): Promise<RunLock>;
   /** The number of rows in the table. */
   countRows(table: TableSpec): Promise<number>;
   close(): Promise<void>;

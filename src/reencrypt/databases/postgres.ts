@@ -1,5 +1,6 @@
 import { ExitCode, KeyshiftError } from '../../errors.js';
-import type { Checkpoint, ReencryptDatabase, Row, RowChange, RowKey, TableSpec } from './contract.js';
+import type { Checkpoint, ReencryptDatabase, Row, RowChange, RowKey, RunLock, RunLockOptions, TableSpec } from './contract.js';
+import { lockPostgresRun } from './postgres-lock.js';
 import { describePostgresUrl, driverMissing, postgresError } from './postgres-errors.js';
 
 /**
@@ -133,6 +134,10 @@ class PostgresDatabase implements ReencryptDatabase {
     const { rows } = await this.#query(sql, values, `updating ${table.table}`);
     const updated = new Set(rows.map((row) => String(row[0])));
     return { applied: rows.length, conflicts: changes.filter((change) => !updated.has(String(change.key))).map((change) => change.key) };
+  }
+
+  async lockRun(id: string, options: RunLockOptions): Promise<RunLock> {
+    return lockPostgresRun((sql, values, what) => this.#query(sql, values, what), this.describe, id, options);
   }
 
   async countRows(table: TableSpec): Promise<number> {

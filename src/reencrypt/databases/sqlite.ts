@@ -1,6 +1,7 @@
 import type BetterSqlite3 from 'better-sqlite3';
 import { ExitCode, KeyshiftError } from '../../errors.js';
-import type { Checkpoint, ReencryptDatabase, Row, RowChange, RowKey, TableSpec } from './contract.js';
+import { acquireFileLock } from '../../util/file-lock.js';
+import type { Checkpoint, ReencryptDatabase, Row, RowChange, RowKey, RunLock, RunLockOptions, TableSpec } from './contract.js';
 
 /**
  * The SQLite driver (better-sqlite3, an optional dependency: its native build may fail on some
@@ -36,8 +37,16 @@ class SqliteDatabase implements ReencryptDatabase {
   readonly describe: string;
   readonly #statements = new Map<string, BetterSqlite3.Statement>();
 
+  readonly #path: string;
+
   constructor(readonly db: BetterSqlite3.Database, path: string) {
     this.describe = `sqlite:${path}`;
+    this.#path = path;
+  }
+
+  /** One run per database file, whatever the secret: SQLite has one writer at a time anyway. */
+  async lockRun(_id: string, options: RunLockOptions): Promise<RunLock> {
+    return acquireFileLock(`${this.#path}.keyshift-reencrypt.lock`, { ...options, what: `re-encryption of ${this.describe}` });
   }
 
   async ensureCheckpointTable(): Promise<void> {
