@@ -66,7 +66,7 @@ export async function reencryptRun(ctx: EngineContext, policies: SecretPolicy[],
   const evidence = new EvidenceLog(ctx.evidenceDir, { lockWaitMs: ctx.lockWaitMs });
   try {
     const store = await stores.get(environment.store);
-    const keys = await loadKeys(policy, environment, store);
+    const keys = await loadKeys(policy, environment, store, { policies, stores, env: ctx.env, aws: ctx.aws, logger: ctx.logger });
     db = await openDatabase(spec.database);
     await db.ensureCheckpointTable();
     const id = checkpointId(policy.name, environment.name);
