@@ -1,6 +1,7 @@
 import type { EngineContext, Target } from '../engine/context.js';
 import { recoverEvidence } from '../engine/evidence-recovery.js';
 import { newRotationId, newRunId, operatorName } from '../engine/ids.js';
+import { anchorEvidence } from '../engine/runner.js';
 import { ExitCode, KeyshiftError, usageError } from '../errors.js';
 import { EvidenceLog } from '../evidence/index.js';
 import type { SecretPolicy } from '../policy/types.js';
@@ -57,6 +58,8 @@ export async function rewrapRun(ctx: EngineContext, policies: SecretPolicy[], op
       const lock = options.dryRun ? null : await store.lock({ waitMs: ctx.lockWaitMs, owner: `keyshift reencrypt ${options.name} (${operatorName(ctx.env)})` });
       try {
         report.dataKeys.push(await rewrapOne(ctx, target, store, hierarchy, { runId, evidence, dryRun: options.dryRun, master: options.name }));
+        // The store records the log's head, as after a rotate (also after a rerun that only recovered drafts).
+        if (!options.dryRun) await anchorEvidence(store, await store.readMeta(), evidence, runId);
       } finally {
         await lock?.release();
       }
