@@ -121,6 +121,10 @@ function checkMasters(entries: SecretEntry[], report: Report): void {
       fail(`"${name}" cannot be a master: a local master is a secret with generator: { type: random, bytes: 32 }`);
       continue;
     }
+    if (master.reencrypt) {
+      fail(`"${name}" has reencrypt:, but a master wraps data keys and encrypts no rows; seal the rows with a data key, or name another master`);
+      continue;
+    }
     for (const environment of entry.policy?.environments ?? []) {
       if (!masterEnvironmentOf(master, environment.name)) {
         fail(`"${name}" has no environment "${environment.name}" (nor a single one) to wrap the data key of that environment; add it to ${name}`);

@@ -37,13 +37,17 @@ export function masterOf(policy: SecretPolicy): MasterSpec | null {
   return policy.generator?.type === 'data-key' ? policy.generator.master : null;
 }
 
-/** The master that wraps (and unwraps) `target`'s data keys, opened; close() it after use. */
-export async function openMasterFor(target: DataKeyTarget, ctx: HierarchyContext): Promise<MasterKey> {
+/**
+ * The master that wraps (and unwraps) `target`'s data keys, opened; close() it after use. `wrapWith`
+ * (a rollback of the master) wraps with that version of it instead of its CURRENT one.
+ */
+export async function openMasterFor(target: DataKeyTarget, ctx: HierarchyContext, wrapWith?: { id: string; resourceId?: string }): Promise<MasterKey> {
   const spec = masterOf(target.policy);
   if (!spec) throw new KeyshiftError('ERR_INTERNAL', `${target.policy.name} is not a data key (this is a bug)`);
   if (spec.type === 'aws-kms') {
     const { openKmsMasterKey } = await import('./kms-master-key.js');
-    return openKmsMasterKey({ ...spec, region: spec.region ?? undefined, endpoint: spec.endpoint ?? undefined, profile: spec.profile ?? undefined }, { env: ctx.env, overrides: ctx.aws, log: ctx.logger });
+    const keyId = wrapWith ? (wrapWith.resourceId ?? wrapWith.id) : spec.keyId;
+    return openKmsMasterKey({ ...spec, keyId, region: spec.region ?? undefined, endpoint: spec.endpoint ?? undefined, profile: spec.profile ?? undefined }, { env: ctx.env, overrides: ctx.aws, log: ctx.logger });
   }
   const master = ctx.policies.find((p) => p.name === spec.secret);
   const environment = master && masterEnvironmentOf(master, target.environment.name);
@@ -60,7 +64,11 @@ export async function openMasterFor(target: DataKeyTarget, ctx: HierarchyContext
       exitCode: ExitCode.failed,
     });
   }
-  return localMasterKey(versions.current, versions.previous);
+  if (!wrapWith) return localMasterKey(versions.current, versions.previous);
+  const all = [versions.current, ...versions.previous];
+  const wrapping = all.find((v) => v.id === wrapWith.id);
+  if (!wrapping) throw new KeyshiftError('ERR_INTERNAL', `master version ${wrapWith.id} of ${master.name} is not in its store (this is a bug)`);
+  return localMasterKey(wrapping, all.filter((v) => v !== wrapping));
 }
 
 /** CURRENT and PREVIOUS of a local master, decoded to raw bytes; null when it has no CURRENT. */

@@ -76,7 +76,7 @@ async function rewrapOne(
   target: DataKeyTarget,
   store: SecretStore,
   hierarchy: HierarchyContext,
-  run: { runId: string; evidence: EvidenceLog; dryRun: boolean; master: string },
+  run: { runId: string; evidence: EvidenceLog; dryRun: boolean; master: string; wrapWith?: { id: string; resourceId?: string } },
 ): Promise<RewrapReport['dataKeys'][number]> {
   const key = target.environment.store.key;
   const asTarget: Target = { ...target, store, storeId: key, key };
@@ -88,7 +88,7 @@ async function rewrapOne(
     });
     state = await store.read(key);
   }
-  const master = await openMasterFor(target, hierarchy);
+  const master = await openMasterFor(target, hierarchy, run.wrapWith);
   const result = { secret: target.policy.name, environment: target.environment.name, wrappedBy: master.describe, rewrapped: [] as string[], unchanged: [] as string[] };
   try {
     if (!state) return result;
@@ -111,6 +111,43 @@ async function rewrapOne(
     return result;
   } finally {
     master.close();
+  }
+}
+
+/**
+ * Before `keyshift rollback <master>` discards the master's new version: every data key it wraps
+ * goes back under the old version (the one rollback makes CURRENT again), or the data keys wrapped
+ * by the discarded version could never be unwrapped. Returns the versions re-wrapped per data key.
+ */
+export async function rewrapBeforeRollback(ctx: EngineContext, policies: SecretPolicy[], name: string, envs: string[]): Promise<RewrapReport['dataKeys']> {
+  const policy = policies.find((p) => p.name === name);
+  if (!policy) return [];
+  const stores = new StoreRegistry(ctx);
+  const evidence = new EvidenceLog(ctx.evidenceDir, { lockWaitMs: ctx.lockWaitMs });
+  const hierarchy: HierarchyContext = { policies, stores, env: ctx.env, aws: ctx.aws, logger: ctx.logger };
+  const runId = newRunId();
+  const done: RewrapReport['dataKeys'] = [];
+  try {
+    for (const environment of policy.environments) {
+      if (envs.length > 0 && !envs.includes(environment.name)) continue;
+      const state = await (await stores.get(environment.store)).read(environment.store.key);
+      const old = state?.versions.find((v) => v.id === state.rotation?.oldVersionId);
+      if (!old) continue;
+      for (const target of dataKeysWrappedBy(policy, environment, policies)) {
+        const store = await stores.get(target.environment.store);
+        const lock = await store.lock({ waitMs: ctx.lockWaitMs, owner: `keyshift rollback ${name} (${operatorName(ctx.env)})` });
+        try {
+          done.push(await rewrapOne(ctx, target, store, hierarchy, { runId, evidence, dryRun: false, master: name, wrapWith: old }));
+          await anchorEvidence(store, await store.readMeta(), evidence, runId);
+        } finally {
+          await lock.release();
+        }
+      }
+    }
+    return done;
+  } finally {
+    await evidence.close();
+    await stores.closeAll();
   }
 }
 
