@@ -128,6 +128,13 @@ export async function rollbackCommand(g: GlobalOptions, name: string, o: { env?:
       const { revertBeforeRollback } = await import('../reencrypt/revert.js');
       for (const r of await revertBeforeRollback(ctx, policies, name, o.env ?? [])) io.out.stderr(`keyshift: ${name}/${r.environment}: ${r.rows} row(s) in ${r.database} back under the old version\n`);
     }
+    // Data keys a master wraps go back under its old version first (docs/reencrypt.md#key-hierarchy).
+    const { isMaster, rewrapBeforeRollback } = await import('../reencrypt/rewrap.js');
+    if (isMaster(policies, name)) {
+      for (const d of await rewrapBeforeRollback(ctx, policies, name, o.env ?? [])) {
+        if (d.rewrapped.length > 0) io.out.stderr(`keyshift: ${d.secret}/${d.environment}: ${d.rewrapped.length} data key version(s) back under the old master version\n`);
+      }
+    }
     const report = await rollbackRun(ctx, policies, { name, envs: o.env ?? [], reason: o.reason, ticket: o.ticket });
     printRotateReport(g, io, report);
     return report.exitCode;

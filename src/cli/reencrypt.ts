@@ -6,23 +6,38 @@ import type { GlobalOptions, Io } from './main.js';
 export function registerReencryptCommand(program: Command, io: Io, done: (code: number, json: boolean) => void): void {
   program
     .command('reencrypt <name>')
-    .description('after a switch, re-encrypt database rows still under an old key version: canary, stages, SLO checks, checkpoints')
+    .description('after a switch, re-encrypt database rows still under an old key version: canary, stages, SLO checks, checkpoints; for a master key, re-wrap the data keys it wraps (rows untouched)')
     .option('--env <env>', 'environment (required when the secret has several)')
     .option('--dry-run', 'count rows per key version and estimate the time; change nothing', false)
     .option('--until <stage>', 'stop after this stage: canary, 25%, … (a later run continues)')
     .option('--max-rows-per-second <n>', 'bound the load on the database')
-    .action(async (name: string, o: { env?: string; dryRun: boolean; until?: string; maxRowsPerSecond?: string }, command: Command) => {
+    .option('--rewrap', "re-wrap this data key's stored versions under its master's current key (rows untouched)", false)
+    .action(async (name: string, o: ReencryptCliOptions, command: Command) => {
       const globals = command.optsWithGlobals() as GlobalOptions;
       done(await reencryptCommand(globals, name, o, io), globals.json);
     });
 }
 
-async function reencryptCommand(g: GlobalOptions, name: string, o: { env?: string; dryRun: boolean; until?: string; maxRowsPerSecond?: string }, io: Io): Promise<number> {
+type ReencryptCliOptions = { env?: string; dryRun: boolean; until?: string; maxRowsPerSecond?: string; rewrap: boolean };
+
+async function reencryptCommand(g: GlobalOptions, name: string, o: ReencryptCliOptions, io: Io): Promise<number> {
   const rate = o.maxRowsPerSecond === undefined ? null : Number(o.maxRowsPerSecond);
   if (rate !== null && (!Number.isInteger(rate) || rate < 1)) throw usageError(`--max-rows-per-second "${o.maxRowsPerSecond}" must be a whole number of at least 1`, 'e.g. --max-rows-per-second 5000');
   const { withPolicies } = await import('./commands.js');
   const { printJson, printTable } = await import('./output.js');
   return withPolicies(g, io, async (ctx, policies) => {
+    const { isMaster, rewrapRun } = await import('../reencrypt/rewrap.js');
+    if (o.rewrap || isMaster(policies, name)) {
+      if (o.until !== undefined || rate !== null) throw usageError('--until and --max-rows-per-second apply to rows; re-wrapping data keys touches no row', 'drop them');
+      const report = await rewrapRun(ctx, policies, { name, env: o.env, dryRun: o.dryRun, self: o.rewrap });
+      if (g.json) printJson(io.out, report);
+      else {
+        printTable(io.out, ['DATA KEY', 'ENV', 'WRAPPED BY', o.dryRun ? 'TO RE-WRAP' : 'RE-WRAPPED', 'ALREADY'], report.dataKeys.map((d) => [d.secret, d.environment, d.wrappedBy, d.rewrapped.join(', ') || '-', d.unchanged.join(', ') || '-']));
+        const count = report.dataKeys.reduce((n, d) => n + d.rewrapped.length, 0);
+        io.out.stdout(`\n${count} data key version(s) ${o.dryRun ? 'to re-wrap; nothing was changed' : 're-wrapped'}; no row was touched\n`);
+      }
+      return report.exitCode;
+    }
     if (o.dryRun) {
       const { reencryptDryRun } = await import('../reencrypt/dry-run.js');
       const plan = await reencryptDryRun(ctx, policies, { name, env: o.env, maxRowsPerSecond: rate });

@@ -34,6 +34,7 @@ export async function rollbackRun(ctx: EngineContext, policies: SecretPolicy[], 
     ticket: options.ticket ?? null,
     emergency: false,
     notifyFor: notifyTargets(policies),
+    policies,
   });
   const runId = run.runId;
   const leases = new RunLeases(ctx);

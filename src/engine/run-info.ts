@@ -29,11 +29,12 @@ export function startRun(
   ctx: EngineContext,
   evidence: EvidenceLog,
   stores: StoreRegistry,
-  details: { reason: string; ticket: string | null; emergency: boolean; fallbackWindowMs?: number; notifyFor?: (secret: string) => NotifyTarget[] },
+  details: { reason: string; ticket: string | null; emergency: boolean; fallbackWindowMs?: number; notifyFor?: (secret: string) => NotifyTarget[]; policies?: SecretPolicy[] },
 ): StartedRun {
   const appends: Array<Promise<void>> = [];
   let failure: unknown;
-  const { notifyFor, ...who } = details;
+  const { notifyFor, policies = [], ...who } = details;
+  const hierarchy = () => ({ policies, stores, env: ctx.env, aws: ctx.aws, logger: ctx.logger });
   const run: RunInfo = {
     runId: newRunId(),
     operator: operatorName(ctx.env),
@@ -42,8 +43,18 @@ export function startRun(
     generate: async (target) => {
       const generator = target.policy.generator;
       if (!generator) throw new KeyshiftError('ERR_INTERNAL', `${target.policy.name} has no generator (its store makes its own keys)`);
+      if (generator.type === 'data-key') {
+        const { newWrappedDataKey } = await import('../reencrypt/hierarchy.js');
+        return newWrappedDataKey(target, hierarchy());
+      }
       const value = (await sharedValue(target, stores)) ?? (await generateValue(generator, { cwd: ctx.cwd, env: ctx.env }));
       return acceptNewValue(target, value);
+    },
+    wrappedDataKeysHold: async (target, old) => {
+      const { dataKeysWrappedBy } = await import('../reencrypt/hierarchy.js');
+      if (dataKeysWrappedBy(target.policy, target.environment, policies).length === 0) return null;
+      const { dataKeysStillUnder } = await import('../reencrypt/rewrap.js');
+      return dataKeysStillUnder(target, old, hierarchy());
     },
     runHook: (hook, context) => runHook(hook, { ...context, cwd: ctx.cwd, env: ctx.env, log: ctx.logger }),
     warn: (message) => ctx.logger.warn({}, message),

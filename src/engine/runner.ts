@@ -60,6 +60,7 @@ export async function rotateRun(ctx: EngineContext, policies: SecretPolicy[], op
     emergency: options.force,
     fallbackWindowMs: options.fallbackWindowMs,
     notifyFor: notifyTargets(policies),
+    policies,
   });
   const runId = run.runId;
   const log = ctx.logger.child({ runId });

@@ -28,6 +28,11 @@ export interface RunInfo {
   fallbackWindowMs?: number;
   now: () => Date;
   generate: (target: Target) => Promise<SecretValue>;
+  /**
+   * For a master key (docs/reencrypt.md#key-hierarchy): why `oldVersionId` cannot be retired yet
+   * (data keys still wrapped only under it), or null.
+   */
+  wrappedDataKeysHold?: (target: Target, old: { id: string; resourceId?: string }) => Promise<string | null>;
   /** A warning for the operator's log. */
   warn?: (message: string) => void;
   /** Runs one hook (src/hooks) with keyshift's working directory, environment and logger. */
@@ -127,6 +132,10 @@ export async function decommission(target: Target, state: EntryState, run: RunIn
     const left = await rowsUnderVersion(target.policy.reencrypt, old);
     if (left.rows > 0) await holdDecommission(target, state, run, `reencrypt: ${left.rows} row(s) in ${left.database} still under ${old}; run keyshift reencrypt ${target.policy.name} --env ${target.environment.name}`, checks);
   }
+  // Built in for a master key: no data key may still be wrapped only under the old version.
+  const oldInfo = state.versions.find((v) => v.id === old);
+  const wrapped = oldInfo ? await run.wrappedDataKeysHold?.(target, oldInfo) : null;
+  if (wrapped) await holdDecommission(target, state, run, wrapped, checks);
   for (const hook of target.policy.decommissionCheck) {
     const result = await run.runHook(hook, { ...context, phase: 'decommission-check' });
     checks.push(toCheck(result, 'decommission-check'));

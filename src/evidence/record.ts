@@ -26,7 +26,7 @@ export const ZERO_HASH = `sha256:${'0'.repeat(64)}`;
 export const MAX_LINE_BYTES = 1024 * 1024;
 
 export const EVIDENCE_EVENTS: readonly EvidenceEvent[] = [
-  'provisioned', 'issued', 'deployed', 'verified', 'switched', 'decommissioned', 'rolled-back', 'failed', 'repaired', 'signed', 'reencrypt-stage',
+  'provisioned', 'issued', 'deployed', 'verified', 'switched', 'decommissioned', 'rolled-back', 'failed', 'repaired', 'signed', 'reencrypt-stage', 'data-key-rewrapped',
 ];
 
 /** Field order of a written line (after `seq`); other draft fields follow, then prevHash and hash. */

@@ -26,6 +26,8 @@ export interface SecretEntry {
 export interface SecretPositions {
   name: LineCol;
   fallbackWindow: LineCol;
+  /** `generator.master.secret` of a data key (else where the nearest node is). */
+  master: LineCol;
   /** Per item of `environments` (empty when it is not a list). */
   environments: Array<{ name: LineCol; store: LineCol }>;
 }
@@ -61,6 +63,7 @@ export function crossCheckSecrets(entries: SecretEntry[]): PolicyProblem[] {
     // A duplicated secret's store entries clash by construction: one problem is enough.
     if (unique) checkStoreEntries(entry, storeEntries, report);
   }
+  checkMasters(entries, report);
   return problems;
 }
 
@@ -95,6 +98,44 @@ function checkStoreEntries(entry: SecretEntry, seen: Map<string, First & { envir
     const owner = `secret "${first.entry.policy?.name}" environment "${first.environment}" (${first.entry.file}:${first.at.line})`;
     report(entry, path, at, `uses the same store entry as ${owner}; give it its own key or path`);
   });
+}
+
+/**
+ * A `local` master names a secret of 32 random bytes with, for each environment of the data key,
+ * an environment of the same name (or only one environment): its CURRENT wraps the data keys.
+ */
+function checkMasters(entries: SecretEntry[], report: Report): void {
+  const byName = new Map(entries.filter((e) => e.policy).map((e) => [e.policy?.name, e.policy as SecretPolicy]));
+  for (const entry of entries) {
+    const generator = entry.policy?.generator;
+    if (generator?.type !== 'data-key' || generator.master.type !== 'local') continue;
+    const fail = (message: string) => report(entry, ['generator', 'master', 'secret'], entry.at.master, message);
+    const name = generator.master.secret;
+    const master = byName.get(name);
+    if (!master) {
+      fail(`names no secret of these policies ("${name}"); add the master secret, e.g. - name: ${name} with generator: { type: random, bytes: 32 }`);
+      continue;
+    }
+    const made = master.generator;
+    if (master.name === entry.policy?.name || made?.type !== 'random' || !('bytes' in made) || made.bytes !== 32) {
+      fail(`"${name}" cannot be a master: a local master is a secret with generator: { type: random, bytes: 32 }`);
+      continue;
+    }
+    if (master.reencrypt) {
+      fail(`"${name}" has reencrypt:, but a master wraps data keys and encrypts no rows; seal the rows with a data key, or name another master`);
+      continue;
+    }
+    for (const environment of entry.policy?.environments ?? []) {
+      if (!masterEnvironmentOf(master, environment.name)) {
+        fail(`"${name}" has no environment "${environment.name}" (nor a single one) to wrap the data key of that environment; add it to ${name}`);
+      }
+    }
+  }
+}
+
+/** The master's environment that wraps a data key's `environment`: the same name, or its only one. */
+export function masterEnvironmentOf(master: SecretPolicy, environment: string): SecretPolicy['environments'][number] | undefined {
+  return master.environments.find((e) => e.name === environment) ?? (master.environments.length === 1 ? master.environments[0] : undefined);
 }
 
 function checkEnvironmentNames(entry: SecretEntry, report: Report): void {

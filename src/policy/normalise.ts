@@ -11,6 +11,7 @@ import { withLock } from './lock-schema.js';
 import { normaliseValueRules } from './schema-validate.js';
 import { normaliseAwsTags } from './schema-aws-tags.js';
 import { normaliseReencrypt } from './reencrypt-schema.js';
+import { normaliseDataKeyGenerator } from './schema-data-key.js';
 
 /** The default timeout of a command generator, as written in docs/policies.md. */
 export const DEFAULT_COMMAND_TIMEOUT = '30s';
@@ -89,6 +90,7 @@ function normaliseNotifyTarget(target: NonNullable<SecretInput['notify']>[number
 }
 
 function normaliseGenerator(generator: NonNullable<SecretInput['generator']>): GeneratorSpec {
+  if (generator.type === 'data-key') return normaliseDataKeyGenerator(generator);
   if (generator.type === 'command') {
     return {
       type: 'command',

@@ -109,9 +109,9 @@ type ReencryptShape = { reencrypt?: unknown; generator?: { type?: string; bytes?
 /** Re-encryption uses the secret's value as an AES-256 key: a random generator of 32 bytes. */
 export function reencryptKeyRule(ctx: z.core.ParsePayload<ReencryptShape>): void {
   const value = ctx.value;
-  if (value.reencrypt === undefined || value.generator === undefined) return;
+  if (value.reencrypt === undefined || value.generator === undefined || value.generator.type === 'data-key') return;
   if (value.generator.type !== 'random' || value.generator.bytes !== 32) {
-    ctx.issues.push({ code: 'custom', input: value, path: ['generator'], message: 'must make a 32-byte AES-256 key for reencrypt: generator: { type: random, bytes: 32 }' });
+    ctx.issues.push({ code: 'custom', input: value, path: ['generator'], message: 'must make a 32-byte AES-256 key for reencrypt: generator: { type: random, bytes: 32 } or { type: data-key, master: … }' });
   }
 }
 

@@ -10,6 +10,7 @@ import { kmsStoreSchema, secretsManagerStoreSchema } from './store-schema-aws.js
 import { lockSchema } from './lock-schema.js';
 import { valueRulesSchema, valueRulesFitGenerator } from './schema-validate.js';
 import { reencryptKeyRule, reencryptSchema } from './reencrypt-schema.js';
+import { dataKeyGeneratorSchema, dataKeyRules } from './schema-data-key.js';
 
 /**
  * The zod schema of one policy FILE, as the user writes it (before normalisation in load.ts).
@@ -88,8 +89,8 @@ const commandGeneratorSchema = strict({
 });
 
 export const generatorSchema = z
-  .discriminatedUnion('type', [randomGeneratorSchema, commandGeneratorSchema])
-  .meta({ description: 'How a new value is made: random bytes, a random password, or an external command.' });
+  .discriminatedUnion('type', [randomGeneratorSchema, commandGeneratorSchema, dataKeyGeneratorSchema])
+  .meta({ description: 'How a new value is made: random bytes, a random password, an external command, or a data key wrapped by a master key.' });
 
 const localStoreSchema = strict({
   type: z.literal('local'),
@@ -215,6 +216,7 @@ export const secretSchema = strict({
 })
   .check(keyOrValueRules)
   .check(reencryptKeyRule)
+  .check(dataKeyRules)
   .meta({
     // generator: required for values, forbidden for aws-kms keys (KMS makes the key material).
     if: { properties: { environments: { items: { properties: { store: { properties: { type: { const: 'aws-kms' } } } } } } } },

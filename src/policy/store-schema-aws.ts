@@ -6,7 +6,7 @@ import { awsTagsSchema } from './schema-aws-tags.js';
 
 // AWS stores share these connection fields (docs/stores/). Unset ones come from the AWS environment.
 export const AWS_REGION_PATTERN = /^[a-z]{2}(-[a-z]+)+-\d+$/;
-const awsConnection = {
+export const awsConnection = {
   region: z
     .string()
     .regex(AWS_REGION_PATTERN, { error: (issue) => `${quote(issue.input)} is not an AWS Region; e.g. region: us-east-1` })

@@ -33,7 +33,16 @@ export type CommandGenerator = {
   passEnv: string[];
 };
 
-export type GeneratorSpec = RandomBytesGenerator | RandomPasswordGenerator | CommandGenerator;
+/** What wraps a data key (docs/reencrypt.md#key-hierarchy). */
+export type MasterSpec =
+  | { type: 'aws-kms'; keyId: string; region: string | null; endpoint: string | null; profile: string | null }
+  /** Another secret of these policies (32 random bytes); its environment of the same name, or its only one. */
+  | { type: 'local'; secret: string };
+
+/** A new 32-byte data key per version, stored wrapped by `master` (`ksdk1:…`). */
+export type DataKeyGenerator = { type: 'data-key'; master: MasterSpec };
+
+export type GeneratorSpec = RandomBytesGenerator | RandomPasswordGenerator | CommandGenerator | DataKeyGenerator;
 
 export interface LocalStoreSpec {
   type: 'local';

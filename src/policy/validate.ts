@@ -67,6 +67,7 @@ function rulePositions(source: PolicySource, base: DataPath, environmentNames: u
   return {
     name: at(['name']),
     fallbackWindow: at(['fallbackWindow']),
+    master: at(['generator', 'master', 'secret']),
     environments: (environmentNames ?? []).map((_, env) => ({
       name: at(['environments', env, 'name']),
       store: at(['environments', env, 'store']),

@@ -23,6 +23,10 @@ export interface MasterKey {
   unwrap(stored: string, context: string): Promise<SecretValue>;
   /** The same data key wrapped under the master's current version. */
   rewrap(stored: string, context: string): Promise<string>;
+  /** Which master key wrapped a stored value: the local version id, or the KMS key ARN (Decrypt's KeyId). */
+  wrappedBy(stored: string, context: string): Promise<string>;
+  /** Whether a stored value is already wrapped by the master's current version; absent = cannot tell (KMS). */
+  wrapsWithCurrent?(stored: string): boolean;
   /** Releases the connection (the KMS client's sockets). */
   close(): void;
 }
@@ -92,6 +96,12 @@ export function localMasterKey(current: LocalMasterVersion, previous: LocalMaste
     newDataKey: async (context) => wrap(randomBytes(KEY_BYTES), context),
     unwrap,
     rewrap: async (stored, context) => wrap((await unwrap(stored, context)).revealBytes(), context),
+    wrappedBy: async (stored, context) => {
+      const parsed = parseStoredDataKey(stored);
+      if (!parsed || !parsed.master.startsWith('local.')) throw notWrapped(context, describe, 'it is not a data key wrapped by a local master');
+      return parsed.master.slice('local.'.length);
+    },
+    wrapsWithCurrent: (stored) => parseStoredDataKey(stored)?.master === `local.${current.id}`,
     close: () => {},
   };
 }

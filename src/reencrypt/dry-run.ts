@@ -30,7 +30,7 @@ export async function reencryptDryRun(ctx: EngineContext, policies: SecretPolicy
   let db: ReencryptDatabase | null = null;
   try {
     const store = await stores.get(environment.store);
-    const keys = await loadKeys(policy, environment, store);
+    const keys = await loadKeys(policy, environment, store, { policies, stores, env: ctx.env, aws: ctx.aws, logger: ctx.logger });
     db = await openDatabase(spec.database);
     const tables: DryRunReport['tables'] = [];
     let perRowMs = 0;

@@ -75,6 +75,12 @@ export async function openKmsMasterKey(spec: KmsMasterSpec, options: { env?: Nod
       const out = await call('ReEncrypt', context, {}, () => client.send(new sdk.ReEncryptCommand(input)));
       return stored(out.CiphertextBlob);
     },
+    async wrappedBy(value, context) {
+      const input = { CiphertextBlob: blobOf(value, context), EncryptionContext: encryptionContext(context) };
+      const out = await call('Decrypt', context, {}, () => client.send(new sdk.DecryptCommand(input)));
+      out.Plaintext?.fill(0);
+      return out.KeyId ?? '';
+    },
     close: () => client.destroy(),
   };
 }

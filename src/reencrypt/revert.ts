@@ -26,7 +26,7 @@ export async function revertBeforeRollback(ctx: EngineContext, policies: SecretP
     for (const environment of policy.environments) {
       if (envs.length > 0 && !envs.includes(environment.name)) continue;
       const store = await stores.get(environment.store);
-      const keys = await loadKeys(policy, environment, store);
+      const keys = await loadKeys(policy, environment, store, { policies, stores, env: ctx.env, aws: ctx.aws, logger: ctx.logger });
       const rotation = keys.state.rotation;
       if (!keys.previous || !rotation || rotation.newVersionId !== keys.current || rotation.oldVersionId !== keys.previous) continue;
       const db: ReencryptDatabase = await openDatabase(spec.database);

@@ -66,7 +66,7 @@ export async function reencryptRun(ctx: EngineContext, policies: SecretPolicy[],
   const evidence = new EvidenceLog(ctx.evidenceDir, { lockWaitMs: ctx.lockWaitMs });
   try {
     store = await stores.get(environment.store);
-    const keys = await loadKeys(policy, environment, store);
+    const keys = await loadKeys(policy, environment, store, { policies, stores, env: ctx.env, aws: ctx.aws, logger: ctx.logger });
     db = await openDatabase(spec.database);
     const id = checkpointId(policy.name, environment.name);
     // One run at a time, across machines: a second one waits --lock-timeout, then exits 3 naming the holder.

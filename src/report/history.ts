@@ -120,7 +120,8 @@ function add(targets: Map<string, TargetHistory>, record: UsefulRecord): void {
   if (record.event === 'provisioned' || record.event === 'switched') {
     target.changes.push({ at, event: record.event, rotationId: record.rotationId, emergency });
   }
-  if (!record.rotationId || record.event === 'repaired') return;
+  // A re-wrap's id only ties its draft to its record (recovery): it is not a rotation.
+  if (!record.rotationId || record.event === 'repaired' || record.event === 'data-key-rewrapped') return;
   let rotation = target.rotations.get(record.rotationId);
   if (!rotation) {
     rotation = { rotationId: record.rotationId, at: {}, emergency: false, failed: false };

@@ -94,7 +94,8 @@ export type EvidenceEvent =
   | 'failed'
   | 'repaired'
   | 'signed'
-  | 'reencrypt-stage';
+  | 'reencrypt-stage'
+  | 'data-key-rewrapped';
 
 /** Everything the engine keeps with a secret besides its versions. Replaced whole on each apply. */
 export interface EntryMeta {
@@ -126,7 +127,10 @@ export type VersionOp =
   | { type: 'create'; versionId: string; value: SecretValue | null; stage: 'CURRENT' | 'PENDING' }
   | { type: 'promote'; versionId: string }
   | { type: 'retire'; versionId: string }
-  | { type: 'restore'; versionId: string };
+  | { type: 'restore'; versionId: string }
+  /** The same secret in a new stored form: id, stages and createdAt stay (a data key re-wrapped by a
+   * rotated master, docs/reencrypt.md#key-hierarchy). Only stores with `capabilities.rewrap`. */
+  | { type: 'rewrap'; versionId: string; value: SecretValue };
 
 /** Store-wide data the engine keeps: the evidence anchor that `evidence verify` compares against. */
 export interface StoreMeta {
@@ -191,6 +195,8 @@ export interface StoreCapabilities {
   /** Concurrent applies share one file write (dotenv, k8s-secret: each write rewrites the file), so
    * the engine gives such a store every ready change at once (src/engine/batching.ts). */
   batchedWrites?: boolean;
+  /** A version's stored value can be replaced in place (VersionOp `rewrap`): data keys live here. */
+  rewrap?: boolean;
 }
 
 export interface SecretStore {

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { EvidenceLog, verifyEvidence, recordHash, canonicalJson, ZERO_HASH, findLoggedEvents } from '../../dist/evidence/index.js';
 
 /** The events docs/evidence.md lists, written out: not taken from the code under test. */
-const EVIDENCE_EVENTS = ['provisioned', 'issued', 'deployed', 'verified', 'switched', 'decommissioned', 'rolled-back', 'failed', 'repaired', 'signed', 'reencrypt-stage'];
+const EVIDENCE_EVENTS = ['provisioned', 'issued', 'deployed', 'verified', 'switched', 'decommissioned', 'rolled-back', 'failed', 'repaired', 'signed', 'reencrypt-stage', 'data-key-rewrapped'];
 
 // What `keyshift evidence verify` tells an auditor, word for word where the words carry the cause:
 // every kind of damage names its own problem, and the writer refuses each with a message naming

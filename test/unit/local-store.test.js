@@ -308,3 +308,26 @@ function snapshotDir(dir) {
     return [name, st.size, st.mtimeMs, st.ino];
   });
 }
+
+describe('local store: rewrap (a data key re-wrapped by its master)', () => {
+  it('replaces a version\'s value in place: id, stages and createdAt stay; another process reads the new value', async () => {
+    const t = tempStore();
+    try {
+      assert.equal(t.store.capabilities.rewrap, true);
+      const lock = await t.store.lock(LOCK);
+      await t.store.apply('k', [create('v1', 'wrapped-one')], meta());
+      await t.store.apply('k', [create('v2', 'wrapped-two', 'PENDING'), { type: 'promote', versionId: 'v2' }], meta());
+      const before = await t.store.read('k');
+      const after = await t.store.apply('k', [{ type: 'rewrap', versionId: 'v1', value: SecretValue.fromString('rewrapped-one') }, { type: 'rewrap', versionId: 'v2', value: SecretValue.fromString('rewrapped-two') }], meta());
+      assert.deepEqual(after.versions, before.versions);
+      await assert.rejects(t.store.apply('k', [{ type: 'rewrap', versionId: 'v1', value: SecretValue.fromString('x') }, { type: 'rewrap', versionId: 'gone', value: SecretValue.fromString('y') }], meta()), { code: 'ERR_VERSION_NOT_FOUND' });
+      await lock.release();
+      const other = openLocalStore({ path: t.path }, {});
+      assert.deepEqual([(await other.readValue('k', 'v1')).reveal(), (await other.readValue('k', 'v2')).reveal()], ['rewrapped-one', 'rewrapped-two'], 'a refused apply changed nothing');
+      await other.close();
+    } finally {
+      await t.store.close();
+      t.cleanup();
+    }
+  });
+});

@@ -331,3 +331,22 @@ function satisfies(value, schema) {
   if (schema.oneOf && schema.oneOf.filter((option) => satisfies(value, option)).length !== 1) return false;
   return true;
 }
+
+test('a data-key generator: normalised master, the JSON Schema lists it, and cross-secret rules point at master.secret', async () => {
+  const kms = await load({ [FILE]: policy({ 5: '    generator: { type: data-key, master: { type: aws-kms, keyId: alias/app-master, region: eu-west-1 } }' }) });
+  assert.deepEqual(kms.errors, []);
+  assert.deepEqual(kms.policies[0].generator, { type: 'data-key', master: { type: 'aws-kms', keyId: 'alias/app-master', region: 'eu-west-1', endpoint: null, profile: null } });
+
+  const master = policy().replace('api-key', 'app-master').replace('dev.store', 'master.store').split('\n').slice(1).join('\n');
+  const local = await load({ [FILE]: policy({ 5: '    generator: { type: data-key, master: { type: local, secret: app-master } }' }) + master });
+  assert.deepEqual(local.errors, []);
+  assert.deepEqual(local.policies[0].generator, { type: 'data-key', master: { type: 'local', secret: 'app-master' } });
+
+  const missing = await load({ [FILE]: policy({ 5: '    generator: { type: data-key, master: { type: local, secret: nowhere } }' }) });
+  assert.deepEqual(missing.errors.map((e) => [e.line, e.col, e.message.split(';')[0]]), [[5, 65, 'secrets[0].generator.master.secret: names no secret of these policies ("nowhere")']]);
+
+  const forms = policyJsonSchema().properties.secrets.items.properties.generator.oneOf;
+  const dataKey = forms.find((form) => form.properties.type.const === 'data-key');
+  assert.deepEqual(dataKey.required, ['type', 'master']);
+  assert.deepEqual(dataKey.properties.master.oneOf.map((m) => [m.properties.type.const, m.required]), [['aws-kms', ['type', 'keyId']], ['local', ['type', 'secret']]]);
+});

@@ -40,7 +40,7 @@ export async function repairAll(ctx: EngineContext, input: RepairInput): Promise
   if (!all().some((d) => d.repair) && needed.length === 0) return { wroteEvidence: false, lockedOut };
 
   const evidence = new EvidenceLog(ctx.evidenceDir, { lockWaitMs: ctx.lockWaitMs });
-  const { run, settle } = startRun(ctx, evidence, input.stores, { reason: 'doctor --fix', ticket: null, emergency: false, notifyFor: notifyTargets(input.policies) });
+  const { run, settle } = startRun(ctx, evidence, input.stores, { reason: 'doctor --fix', ticket: null, emergency: false, notifyFor: notifyTargets(input.policies), policies: input.policies });
   const log = ctx.logger.child({ runId: run.runId });
   const held = new Map<string, StoreLock>();
   // Each target is changed under the same cross-machine lease as rotate takes (docs/workflow.md#leases).

@@ -24,6 +24,7 @@ export function applyOps(prev: StoredEntry | undefined, ops: VersionOp[], meta: 
     if (op.type === 'create') create(next, op, now, where);
     else if (op.type === 'promote') promote(next, op.versionId, now, where);
     else if (op.type === 'retire') retire(next, op.versionId, now, where);
+    else if (op.type === 'rewrap') rewrap(next, op, where);
     else throw new KeyshiftError('ERR_INTERNAL', `unknown version op ${JSON.stringify((op as { type: unknown }).type)} for ${where} (this is a bug)`);
   }
   const currents = next.versions.filter((v) => v.stages.includes('CURRENT')).length;
@@ -50,6 +51,15 @@ function create(entry: StoredEntry, op: Extract<VersionOp, { type: 'create' }>, 
   const holder = withStage(entry, op.stage);
   if (holder) throw refused(where, `cannot create ${op.versionId} as ${op.stage}: ${holder.id} already is ${op.stage}`);
   entry.versions.push({ id: op.versionId, stages: [op.stage], createdAt: now, value: op.value.revealBytes().toString('base64') });
+}
+
+/** A new stored form of the same version; repeating it (after a crash) just writes it again. */
+function rewrap(entry: StoredEntry, op: Extract<VersionOp, { type: 'rewrap' }>, where: string): void {
+  const target = find(entry, op.versionId);
+  if (!target) throw notFound(where, op.versionId);
+  if (!(op.value instanceof SecretValue)) throw new KeyshiftError('ERR_INTERNAL', `rewrap of ${op.versionId} in ${where} has no SecretValue (this is a bug)`);
+  const index = entry.versions.indexOf(target);
+  entry.versions[index] = { ...target, value: op.value.revealBytes().toString('base64') };
 }
 
 function promote(entry: StoredEntry, versionId: string, now: string, where: string): void {

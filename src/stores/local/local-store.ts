@@ -27,7 +27,7 @@ export class LocalStore implements SecretStore {
   readonly kind = 'local';
   /** One apply is one authenticated record: all of its ops land or none; concurrent applies share
    * one write and one fsync. */
-  readonly capabilities = { atomicApply: true, groupCommit: true };
+  readonly capabilities = { atomicApply: true, groupCommit: true, rewrap: true };
   readonly location: string;
   readonly #keys: MasterKeyProvider;
   readonly #log: AppendLog;
