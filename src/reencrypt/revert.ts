@@ -4,7 +4,7 @@ import { EvidenceLog } from '../evidence/index.js';
 import type { SecretPolicy } from '../policy/types.js';
 import { StoreRegistry } from '../stores/registry.js';
 import { acquireFileLock } from '../util/file-lock.js';
-import { checkpointId, freshState, saveState } from './checkpoint.js';
+import { checkpointId, checkpointOf, freshState, saveState } from './checkpoint.js';
 import type { ReencryptDatabase } from './databases/contract.js';
 import { loadKeys } from './keys.js';
 import { openDatabase } from './databases/index.js';
@@ -42,7 +42,7 @@ export async function revertBeforeRollback(ctx: EngineContext, policies: SecretP
         // Every row of every bucket: the whole range, walked from the start and checkpointed.
         const state = { ...freshState(keys.current, keys.previous, ctx.now()), phase: 'rolling-back' as const };
         const started = ctx.now();
-        await walk({ db, spec, ring: keys.ring, state, range: [0, 1.1], save: () => saveState(db, id, state, ctx.now()), now: ctx.now, maxRowsPerSecond: null }, 'back');
+        await walk({ db, spec, ring: keys.ring, state, range: [0, 1.1], save: () => saveState(db, id, state, ctx.now()), checkpoint: () => checkpointOf(id, state, ctx.now()), now: ctx.now, maxRowsPerSecond: null }, 'back');
         await evidence.append([{
           event: 'reencrypt-stage', rotationId: rotation.rotationId, secret: policy.name, environment: environment.name, store: store.kind,
           fromVersion: keys.current, toVersion: keys.previous, fingerprint: null, at: ctx.now().toISOString(), operator: operatorName(ctx.env),
