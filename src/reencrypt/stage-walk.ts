@@ -146,6 +146,7 @@ async function applyRows(ctx: WalkContext, batch: BatchOf): Promise<number> {
   }
   return applied;
 }
+
 /** Reservoir sampling over the moved rows, so the SLO check sees the whole stage, not its start. */
 function addToSample(ctx: WalkContext, t: number, key: RowKey): void {
   const stats = ctx.state.stats;
