@@ -65,6 +65,7 @@ export function sealField(version, plaintext) {
 export function bareAes(fields, from, to) {
   const prefix = `ks1:${to.versionId}:`;
   const skip = from.versionId.length + 5;
+  const cpu = process.cpuUsage();
   const started = performance.now();
   let out = 0;
   for (const field of fields) {
@@ -79,15 +80,17 @@ export function bareAes(fields, from, to) {
     out += (prefix + Buffer.concat([nonce, body, cipher.getAuthTag()]).toString('base64')).length;
   }
   if (out === 0) throw new Error('the bare loop did nothing');
-  return performance.now() - started;
+  const used = process.cpuUsage(cpu);
+  return { ms: performance.now() - started, cpuMs: (used.user + used.system) / 1000 };
 }
 
 /**
  * `rows` fields of 64 random bytes sealed under `from`, handed to `insert` 10,000 at a time; the
- * bare loop runs on each chunk as it goes (the same rows the run will move). Returns the bare ms.
+ * bare loop runs on each chunk as it goes (the same rows the run will move). Returns its wall and
+ * CPU ms.
  */
 export async function loadRows(rows, from, to, insert) {
-  let bareMs = 0;
+  const bare = { ms: 0, cpuMs: 0 };
   for (let start = 1; start <= rows; start += 10_000) {
     const ids = [];
     const fields = [];
@@ -95,10 +98,12 @@ export async function loadRows(rows, from, to, insert) {
       ids.push(id);
       fields.push(sealField(from, randomBytes(64)));
     }
-    bareMs += bareAes(fields, from, to);
+    const chunk = bareAes(fields, from, to);
+    bare.ms += chunk.ms;
+    bare.cpuMs += chunk.cpuMs;
     await insert(ids, fields);
   }
-  return bareMs;
+  return bare;
 }
 
 /**
@@ -144,13 +149,13 @@ export async function timedRun(project, readerSpec, rows) {
   const stopFile = join(project.dir, 'reader-stop');
   const during = reader({ ...readerSpec, rows, stopFile });
   await new Promise((resolve) => setTimeout(resolve, 300)); // the reader connected and running
-  const rssFile = join(project.dir, 'rss');
+  const usageFile = join(project.dir, 'usage.json');
   const profile = process.env.KEYSHIFT_BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.KEYSHIFT_BENCH_CPU_PROF}`] : [];
   const started = performance.now();
   const run = await new Promise((resolve) => {
-    const child = spawn(process.execPath, [...profile, '--import', join(root, 'bench', 'rss-probe.js'), bin, 'reencrypt', 'bench-key', '--json', ...(process.argv.includes('--max-rows-per-second') ? ['--max-rows-per-second', argValue('max-rows-per-second')] : [])], {
+    const child = spawn(process.execPath, [...profile, '--import', join(root, 'bench', 'usage-probe.js'), bin, 'reencrypt', 'bench-key', '--json', ...(process.argv.includes('--max-rows-per-second') ? ['--max-rows-per-second', argValue('max-rows-per-second')] : [])], {
       cwd: project.dir,
-      env: { ...project.env, KEYSHIFT_BENCH_RSS_FILE: rssFile },
+      env: { ...project.env, KEYSHIFT_BENCH_USAGE_FILE: usageFile },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
@@ -172,13 +177,17 @@ export async function timedRun(project, readerSpec, rows) {
   if (report.outcome !== 'done') throw new Error(`keyshift reencrypt ended "${report.outcome}", not done`);
   const moved = report.stages.reduce((n, s) => n + s.rows, 0);
   if (moved !== rows) throw new Error(`keyshift reencrypt moved ${moved} of ${rows} rows`);
-  return { moved, wallMs, peakRssMb: Number(readFileSync(rssFile, 'utf8').trim().split('\n').at(-1)) / 1024, idle, busy };
+  const usage = JSON.parse(readFileSync(usageFile, 'utf8'));
+  return { moved, wallMs, cpuMs: usage.cpuMs, peakRssMb: usage.maxRssKiB / 1024, idle, busy };
 }
 
 /** Prints the figures (JSON) and the RESULTS.md section; records it with --write. Exits 1 when a target is missed. */
-export function report(name, title, rows, bareMs, result, targetRowsPerSecond, loadAtStart) {
+export function report(name, title, rows, bare, result, targetRowsPerSecond, loadAtStart) {
   const rowsPerSecond = result.moved / (result.wallMs / 1000);
-  const bareRowsPerSecond = rows / (bareMs / 1000);
+  const bareRowsPerSecond = rows / (bare.ms / 1000);
+  // CPU time per row, keyshift's process against the bare loop: what load distorts least (the
+  // database server's own CPU is not in it).
+  const cpuRatio = bare.cpuMs / result.cpuMs;
   const ratio = result.busy.p99 / result.idle.p99;
   const quiet = loadAtStart < cpus().length / 2;
   const checks = [
@@ -194,6 +203,9 @@ export function report(name, title, rows, bareMs, result, targetRowsPerSecond, l
     rowsPerSecond: Math.round(rowsPerSecond),
     bareAesRowsPerSecond: Math.round(bareRowsPerSecond),
     ratioToBare: round(rowsPerSecond / bareRowsPerSecond, 3),
+    keyshiftCpuSeconds: round(result.cpuMs / 1000, 1),
+    bareCpuSeconds: round(bare.cpuMs / 1000, 1),
+    cpuRatioToBare: round(cpuRatio, 3),
     peakRssMb: Math.round(result.peakRssMb),
     readerP99IdleMs: result.idle.p99,
     readerP99DuringMs: result.busy.p99,
@@ -204,9 +216,9 @@ export function report(name, title, rows, bareMs, result, targetRowsPerSecond, l
   const section = [
     `## ${title}: ${rows.toLocaleString('en')} rows, one 64-byte field each, default rate (${new Date().toISOString().slice(0, 10)}, Node ${process.version}, ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, load ${loadAtStart.toFixed(2)} at the start${quiet ? '' : ': a loaded machine, not judged'})`,
     '',
-    '| seconds | rows/s | bare AES-256-GCM rows/s | ratio to bare | peak RSS (MB) | reader p99 idle (ms) | reader p99 during (ms) | p99 ratio |',
-    '|---|---|---|---|---|---|---|---|',
-    `| ${figures.wallSeconds} | ${figures.rowsPerSecond} | ${figures.bareAesRowsPerSecond} | ${figures.ratioToBare} | ${figures.peakRssMb} | ${figures.readerP99IdleMs} | ${figures.readerP99DuringMs} | ${figures.readerP99Ratio} |`,
+    '| seconds | rows/s | bare AES-256-GCM rows/s | ratio to bare | CPU s: keyshift / bare | CPU ratio | peak RSS (MB) | reader p99 idle (ms) | reader p99 during (ms) | p99 ratio |',
+    '|---|---|---|---|---|---|---|---|---|---|',
+    `| ${figures.wallSeconds} | ${figures.rowsPerSecond} | ${figures.bareAesRowsPerSecond} | ${figures.ratioToBare} | ${figures.keyshiftCpuSeconds} / ${figures.bareCpuSeconds} | ${figures.cpuRatioToBare} | ${figures.peakRssMb} | ${figures.readerP99IdleMs} | ${figures.readerP99DuringMs} | ${figures.readerP99Ratio} |`,
     '',
     `Targets (issue 16): ${verdict}.`,
   ].join('\n');

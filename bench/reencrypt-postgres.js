@@ -36,7 +36,7 @@ try {
   await admin.query(`CREATE SCHEMA ${schema}`);
   await admin.query(`CREATE TABLE ${schema}.items (id bigint PRIMARY KEY, data text)`);
   console.error(`loading ${rows} rows…`);
-  const bareMs = await loadRows(rows, from, to, (ids, fields) => admin.query(`INSERT INTO ${schema}.items SELECT * FROM unnest($1::bigint[], $2::text[])`, [ids, fields]));
+  const bare = await loadRows(rows, from, to, (ids, fields) => admin.query(`INSERT INTO ${schema}.items SELECT * FROM unnest($1::bigint[], $2::text[])`, [ids, fields]));
   await admin.query(`VACUUM ANALYZE ${schema}.items`);
   const readerSpec = {
     setup: `const client = new (require(${JSON.stringify(require.resolve('pg'))}).Client)({ connectionString: ${JSON.stringify(url)} });
@@ -48,7 +48,7 @@ try {
   const result = await timedRun(project, readerSpec, rows);
   const { rows: left } = await admin.query(`SELECT count(*)::int AS n FROM ${schema}.items WHERE data NOT LIKE $1`, [`ks1:${to.versionId}:%`]);
   if (left[0].n !== 0) throw new Error(`${left[0].n} rows are not under the new version after the run`);
-  report('reencrypt-postgres', 'reencrypt on PostgreSQL', rows, bareMs, result, 20_000, loadAtStart);
+  report('reencrypt-postgres', 'reencrypt on PostgreSQL', rows, bare, result, 20_000, loadAtStart);
 } catch (error) {
   console.error(`bench/reencrypt-postgres.js: the run failed, nothing recorded: ${error.message}`);
   process.exitCode = 2;

@@ -27,7 +27,7 @@ try {
   const insert = db.prepare('INSERT INTO items (id, data) VALUES (?, ?)');
   const insertAll = db.transaction((ids, fields) => ids.forEach((id, i) => insert.run(id, fields[i])));
   console.error(`loading ${rows} rows…`);
-  const bareMs = await loadRows(rows, from, to, (ids, fields) => insertAll(ids, fields));
+  const bare = await loadRows(rows, from, to, (ids, fields) => insertAll(ids, fields));
   db.pragma('wal_checkpoint(TRUNCATE)');
   db.close();
   const readerSpec = {
@@ -40,7 +40,7 @@ try {
   const result = await timedRun(project, readerSpec, rows);
   const left = new Database(dbPath, { readonly: true }).prepare('SELECT count(*) FROM items WHERE data NOT LIKE ?').pluck().get(`ks1:${to.versionId}:%`);
   if (left !== 0) throw new Error(`${left} rows are not under the new version after the run`);
-  report('reencrypt', 'reencrypt on SQLite', rows, bareMs, result, 100_000, loadAtStart);
+  report('reencrypt', 'reencrypt on SQLite', rows, bare, result, 100_000, loadAtStart);
 } catch (error) {
   console.error(`bench/reencrypt.js: the run failed, nothing recorded: ${error.message}`);
   process.exitCode = 2;
