@@ -36,20 +36,22 @@ const CONFLICT_RETRIES = 20;
 export async function walk(ctx: WalkContext, direction: 'forward' | 'back'): Promise<void> {
   const { db, spec, state } = ctx;
   const to = direction === 'forward' ? state.target : (state.previous as string);
-  // Forward: rows with a column not yet under the target; back: rows with a column under it.
-  const filter = { prefix: `ks1:${state.target}:`, starts: direction === 'back' };
   const started = Date.now();
   let moved = 0;
   let lastSave = Date.now();
   for (let t = state.cursor.table; t < spec.tables.length; t++) {
     const table = spec.tables[t] as TableSpec;
     let after: RowKey | null = t === state.cursor.table ? state.cursor.after : null;
+    // Forward: rows with a column not yet under the target; back: rows with a column under it;
+    // of those, the stage's (the database may apply that too, and then sends only those).
+    const whole = direction === 'forward' ? ctx.range[1] >= 1 : ctx.range[0] <= 0 && ctx.range[1] >= 1;
+    const filter = { prefix: `ks1:${state.target}:`, starts: direction === 'back', keep: whole ? undefined : (key: RowKey) => inStage(ctx, table, key, direction) };
     for (;;) {
       const batch = await db.readBatch(table, after, spec.batchSize, filter);
       if (batch.length === 0) break;
       const from = after;
       after = (batch[batch.length - 1] as Row).key;
-      const chosen = batch.filter((row) => inStage(ctx, table, row, direction));
+      const chosen = whole ? batch : batch.filter((row) => inStage(ctx, table, row.key, direction));
       const applied = await applyRows(ctx, { t, table, rows: chosen, to, count: direction === 'forward', from, after });
       moved += applied;
       state.cursor = { table: t, after };
@@ -86,9 +88,9 @@ export async function checkSample(ctx: Pick<WalkContext, 'db' | 'spec' | 'ring' 
 
 /** Whether a row the database selected (one still to move) belongs to the stage. Forward: every
  * row below the stage's bound (a row an earlier stage could not move is retried); back: the stage's own. */
-function inStage(ctx: WalkContext, table: TableSpec, row: Row, direction: 'forward' | 'back'): boolean {
+function inStage(ctx: WalkContext, table: TableSpec, key: RowKey, direction: 'forward' | 'back'): boolean {
   const [lo, hi] = ctx.range;
-  const bucket = bucketOf(ctx.state.seed, table.table, row.key);
+  const bucket = bucketOf(ctx.state.seed, table.table, key);
   return direction === 'forward' ? bucket < hi : bucket >= lo && bucket < hi;
 }
 

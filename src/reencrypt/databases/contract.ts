@@ -42,6 +42,10 @@ export interface Checkpoint {
 export interface RowFilter {
   prefix: string;
   starts: boolean;
+  /** The rows the caller wants among those (a stage's share, by key). A driver that can run it
+   * inside the database (SQLite: a function on keyshift's connection) sends only those; the
+   * caller applies it again either way, so another driver may ignore it. */
+  keep?: (key: RowKey) => boolean;
 }
 
 export interface ApplyResult {

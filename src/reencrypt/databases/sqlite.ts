@@ -37,8 +37,13 @@ class SqliteDatabase implements ReencryptDatabase {
   readonly #statements = new Map<string, BetterSqlite3.Statement>();
   readonly #transactions = new Map<string, BetterSqlite3.Transaction<(changes: RowChange[], checkpoint?: (result: ApplyResult) => Checkpoint) => RowKey[]>>();
 
+  /** The `keep` of the batch being read, which the SQL function keyshift_keep calls. */
+  #keep: ((key: RowKey) => boolean) | null = null;
+
   constructor(readonly db: BetterSqlite3.Database, path: string) {
     this.describe = `sqlite:${path}`;
+    // A stage's rows chosen inside SQLite: the others are never copied into JavaScript.
+    db.function('keyshift_keep', (key: unknown) => (this.#keep === null || this.#keep(key as RowKey) ? 1 : 0));
   }
 
   async ensureCheckpointTable(): Promise<void> {
@@ -61,6 +66,7 @@ class SqliteDatabase implements ReencryptDatabase {
     if (after !== null) where.push(`${key} > @after`);
     // substr of NULL is NULL, never true: a NULL column neither needs work nor holds the prefix.
     if (filter) where.push(`(${table.columns.map((c) => `substr(${quote(c)}, 1, @length) ${filter.starts ? '=' : '<>'} @prefix`).join(' OR ')})`);
+    if (filter?.keep) where.push(`keyshift_keep(${key})`);
     const sql = `SELECT ${key}, ${table.columns.map(quote).join(', ')} FROM ${quoteTable(table.table)}${where.length > 0 ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY ${key} LIMIT @limit`;
     const params: Record<string, unknown> = { limit };
     if (after !== null) params.after = after;
@@ -68,7 +74,13 @@ class SqliteDatabase implements ReencryptDatabase {
       params.length = filter.prefix.length;
       params.prefix = filter.prefix;
     }
-    const rows = this.#run(() => this.#prepare(sql).raw(true).all(params)) as unknown[][];
+    this.#keep = filter?.keep ?? null;
+    let rows: unknown[][];
+    try {
+      rows = this.#run(() => this.#prepare(sql).raw(true).all(params)) as unknown[][];
+    } finally {
+      this.#keep = null;
+    }
     const out = new Array<Row>(rows.length);
     for (let i = 0; i < rows.length; i++) out[i] = toRow(table, rows[i] as unknown[]);
     return out;
