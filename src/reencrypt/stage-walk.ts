@@ -46,15 +46,16 @@ export async function walk(ctx: WalkContext, direction: 'forward' | 'back'): Pro
     // of those, the stage's (the database may apply that too, and then sends only those).
     const whole = direction === 'forward' ? ctx.range[1] >= 1 : ctx.range[0] <= 0 && ctx.range[1] >= 1;
     const filter = { prefix: `ks1:${state.target}:`, starts: direction === 'back', keep: whole ? undefined : (key: RowKey) => inStage(ctx, table, key, direction) };
-    for (;;) {
-      const batch = await db.readBatch(table, after, spec.batchSize, filter);
-      if (batch.length === 0) break;
-      const from = after;
-      after = (batch[batch.length - 1] as Row).key;
-      const chosen = whole ? batch : batch.filter((row) => inStage(ctx, table, row.key, direction));
-      const applied = await applyRows(ctx, { t, table, rows: chosen, to, count: direction === 'forward', from, after });
+    // Where the last checkpoint put the cursor, and the stage's rows read since.
+    let from = after;
+    let chosen: Row[] = [];
+    let spanStarted = Date.now();
+    const flush = async (upTo: RowKey, rows: Row[]) => {
+      const applied = await applyRows(ctx, { t, table, rows, to, count: direction === 'forward', from, after: upTo });
       moved += applied;
-      state.cursor = { table: t, after };
+      state.cursor = { table: t, after: upTo };
+      from = upTo;
+      spanStarted = Date.now();
       // A batch that changed nothing wrote no checkpoint (a crash re-reads it): one at most once a second.
       if (applied > 0) lastSave = Date.now();
       else if (Date.now() - lastSave >= 1000) {
@@ -66,6 +67,23 @@ export async function walk(ctx: WalkContext, direction: 'forward' | 'back'): Pro
         const ahead = (moved / ctx.maxRowsPerSecond) * 1000 - (Date.now() - started);
         if (ahead > 0) await sleep(ahead);
       }
+    };
+    for (;;) {
+      const batch = await db.readBatch(table, after, spec.batchSize, filter);
+      if (batch.length > 0) {
+        after = (batch[batch.length - 1] as Row).key;
+        for (const row of batch) if (whole || inStage(ctx, table, row.key, direction)) chosen.push(row);
+        // A driver that sends rows of other stages too (PostgreSQL) reads on until a whole batch of
+        // the stage's rows is in hand (or a second has passed): few, full transactions.
+        if (chosen.length >= spec.batchSize) {
+          const rows = chosen.splice(0, spec.batchSize);
+          await flush(chosen.length > 0 ? (rows[rows.length - 1] as Row).key : after, rows);
+        }
+        if (Date.now() - spanStarted < 1000) continue;
+      }
+      if (after !== from) await flush(after as RowKey, chosen);
+      chosen = [];
+      if (batch.length === 0) break;
     }
   }
   await ctx.save();
