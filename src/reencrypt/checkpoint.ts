@@ -1,5 +1,5 @@
 import { randomInt } from 'node:crypto';
-import type { ReencryptDatabase, RowKey } from './databases/contract.js';
+import type { Checkpoint, ReencryptDatabase, RowKey } from './databases/contract.js';
 import type { EvidenceDraft } from '../stores/contract.js';
 
 /**
@@ -69,5 +69,10 @@ export async function loadState(db: ReencryptDatabase, id: string): Promise<Reen
 }
 
 export async function saveState(db: ReencryptDatabase, id: string, state: ReencryptState, now: Date): Promise<void> {
-  await db.writeCheckpoint({ id, state: JSON.stringify(state, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)), updatedAt: now.toISOString() });
+  await db.writeCheckpoint(checkpointOf(id, state, now));
+}
+
+/** The state as the checkpoint row holds it (a batch writes it in its own transaction). */
+export function checkpointOf(id: string, state: ReencryptState, now: Date): Checkpoint {
+  return { id, state: JSON.stringify(state, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)), updatedAt: now.toISOString() };
 }

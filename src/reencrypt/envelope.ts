@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, randomFillSync } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createSecretKey, randomFillSync, type KeyObject } from 'node:crypto';
 
 /**
  * The `ks1` field format (docs/envelope.md), for keyshift and for applications (`keyshift/envelope`):
@@ -69,10 +69,17 @@ export function keyring(current: KeyVersion, ...others: Array<KeyVersion | null 
 export function seal(plaintext: string | Uint8Array, ring: Keyring, aad?: RowAad | null, versionId: string = ring.current): string {
   const key = ring.keys.get(versionId);
   if (!key) throw new EnvelopeError('ERR_ENVELOPE_UNKNOWN_VERSION', `key version ${versionId} is not in the keyring`);
+  const input = typeof plaintext === 'string' ? Buffer.from(plaintext, 'utf8') : plaintext;
   const nonce = nextNonce();
-  const cipher = createCipheriv('aes-256-gcm', key, nonce);
+  const cipher = createCipheriv('aes-256-gcm', keyObject(key), nonce);
   if (aad) cipher.setAAD(aadBytes(aad));
-  const body = Buffer.concat([nonce, cipher.update(typeof plaintext === 'string' ? Buffer.from(plaintext, 'utf8') : plaintext), cipher.final(), cipher.getAuthTag()]);
+  // GCM is a stream mode: update() returns all of the ciphertext and final() nothing.
+  const encrypted = cipher.update(input);
+  cipher.final();
+  const body = Buffer.allocUnsafe(NONCE_BYTES + encrypted.length + TAG_BYTES);
+  nonce.copy(body, 0);
+  encrypted.copy(body, NONCE_BYTES);
+  cipher.getAuthTag().copy(body, NONCE_BYTES + encrypted.length);
   return `${FIELD_PREFIX}:${versionId}:${body.toString('base64')}`;
 }
 
@@ -81,11 +88,13 @@ export function open(field: string, ring: Keyring, aad?: RowAad | null): Buffer 
   const { versionId, body } = parseField(field);
   const key = ring.keys.get(versionId);
   if (!key) throw new EnvelopeError('ERR_ENVELOPE_UNKNOWN_VERSION', `key version ${versionId} is not in the keyring (retired, or from another environment)`);
-  const decipher = createDecipheriv('aes-256-gcm', key, body.subarray(0, NONCE_BYTES));
+  const decipher = createDecipheriv('aes-256-gcm', keyObject(key), body.subarray(0, NONCE_BYTES));
   decipher.setAuthTag(body.subarray(body.length - TAG_BYTES));
   if (aad) decipher.setAAD(aadBytes(aad));
   try {
-    return Buffer.concat([decipher.update(body.subarray(NONCE_BYTES, body.length - TAG_BYTES)), decipher.final()]);
+    const plaintext = decipher.update(body.subarray(NONCE_BYTES, body.length - TAG_BYTES));
+    decipher.final(); // checks the tag; GCM returns no further bytes here
+    return plaintext;
   } catch {
     throw new EnvelopeError('ERR_ENVELOPE_AUTH', `field under ${versionId} failed authentication (tampered, wrong key or wrong row)`);
   }
@@ -108,6 +117,18 @@ export function versionOf(field: string): string | null {
 /** The associated data of `aad: row`: table, column and row key, NUL-separated UTF-8. */
 export function aadBytes(aad: RowAad): Buffer {
   return Buffer.from(`${aad.table}\0${aad.column}\0${String(aad.key)}`, 'utf8');
+}
+
+// One KeyObject per key, made on first use: the key is imported once, not on every field.
+const keyObjects = new WeakMap<Buffer, KeyObject>();
+
+function keyObject(key: Buffer): KeyObject {
+  let object = keyObjects.get(key);
+  if (!object) {
+    object = createSecretKey(key);
+    keyObjects.set(key, object);
+  }
+  return object;
 }
 
 // Nonces come from the CSPRNG in blocks: one call per 1,024 fields instead of one per field (the

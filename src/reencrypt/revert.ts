@@ -3,7 +3,7 @@ import { newRunId, operatorName } from '../engine/ids.js';
 import { EvidenceLog } from '../evidence/index.js';
 import type { SecretPolicy } from '../policy/types.js';
 import { StoreRegistry } from '../stores/registry.js';
-import { checkpointId, freshState, saveState } from './checkpoint.js';
+import { checkpointId, checkpointOf, freshState, saveState } from './checkpoint.js';
 import type { ReencryptDatabase } from './databases/contract.js';
 import { anchorStageRecords } from './evidence-anchor.js';
 import { loadKeys } from './keys.js';
@@ -40,7 +40,7 @@ export async function revertBeforeRollback(ctx: EngineContext, policies: SecretP
         // Every row of every bucket: the whole range, walked from the start and checkpointed.
         const state = { ...freshState(keys.current, keys.previous, ctx.now()), phase: 'rolling-back' as const };
         const started = ctx.now();
-        await walk({ db, spec, ring: keys.ring, state, range: [0, 1.1], save: () => saveState(db, id, state, ctx.now()), now: ctx.now, maxRowsPerSecond: null }, 'back');
+        await walk({ db, spec, ring: keys.ring, state, range: [0, 1.1], save: () => saveState(db, id, state, ctx.now()), checkpoint: () => checkpointOf(id, state, ctx.now()), now: ctx.now, maxRowsPerSecond: null }, 'back');
         const runId = newRunId();
         await evidence.append([{
           event: 'reencrypt-stage', rotationId: rotation.rotationId, secret: policy.name, environment: environment.name, store: store.kind,

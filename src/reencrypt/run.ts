@@ -5,7 +5,7 @@ import { EvidenceLog } from '../evidence/index.js';
 import type { SecretPolicy } from '../policy/types.js';
 import type { EvidenceDraft, SecretStore } from '../stores/contract.js';
 import { StoreRegistry } from '../stores/registry.js';
-import { checkpointId, freshState, freshStats, loadState, saveState, type ReencryptState } from './checkpoint.js';
+import { checkpointId, checkpointOf, freshState, freshStats, loadState, saveState, type ReencryptState } from './checkpoint.js';
 import type { ReencryptDatabase, RunLock } from './databases/contract.js';
 import { anchorStageRecords } from './evidence-anchor.js';
 import { loadKeys } from './keys.js';
@@ -76,6 +76,7 @@ export async function reencryptRun(ctx: EngineContext, policies: SecretPolicy[],
     // A new rotation since (another CURRENT) starts over with a new random sample.
     let state: ReencryptState = saved && saved.target === keys.current ? saved : freshState(keys.current, keys.previous, ctx.now());
     const save = () => saveState(db as ReencryptDatabase, id, state, ctx.now());
+    const checkpoint = () => checkpointOf(id, state, ctx.now());
     const report: ReencryptReport = { secret: policy.name, environment: environment.name, database: db.describe, toVersion: state.target, fromVersion: state.previous, outcome: 'done', stages: [], observeUntil: null, exitCode: ExitCode.ok };
     const record = async (draft: EvidenceDraft | null) => {
       if (!draft) return;
@@ -103,7 +104,7 @@ export async function reencryptRun(ctx: EngineContext, policies: SecretPolicy[],
         continue;
       }
       const lo = state.stage === 0 ? 0 : (thresholds[state.stage - 1] as number);
-      const walkContext = { db, spec, ring: keys.ring, state, range: [lo, thresholds[state.stage] as number] as [number, number], save, now: ctx.now, maxRowsPerSecond: options.maxRowsPerSecond, onBatch: () => options.onProgress?.(stage, state.stats.rows) };
+      const walkContext = { db, spec, ring: keys.ring, state, range: [lo, thresholds[state.stage] as number] as [number, number], save, checkpoint, now: ctx.now, maxRowsPerSecond: options.maxRowsPerSecond, onBatch: () => options.onProgress?.(stage, state.stats.rows) };
       if (state.phase === 'rolling-back') {
         // Without a PREVIOUS version no row can have moved (only keys in the keyring open), so none goes back.
         walkContext.state = state;

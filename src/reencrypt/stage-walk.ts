@@ -1,15 +1,16 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ReencryptSpec } from '../policy/reencrypt-schema.js';
-import type { ReencryptDatabase, Row, RowChange, RowKey, TableSpec } from './databases/contract.js';
+import type { ApplyResult, Checkpoint, ReencryptDatabase, Row, RowChange, RowKey, TableSpec } from './databases/contract.js';
 import type { Keyring } from './envelope.js';
-import { bucketOf, moveRow, rowOpens, underVersion } from './rows.js';
+import { bucketOf, moveRow, rowOpens } from './rows.js';
 import type { ReencryptState } from './checkpoint.js';
 
 /**
  * One pass over every table, in key order from the checkpoint's cursor: the rows of a stage move to
  * the target version (or, rolling back, back to the previous one), one batch and one checkpoint at
- * a time. `save` persists the state after each batch; a crash repeats at most the last batch, whose
- * rows are then already under the version they move to and are skipped.
+ * a time. The database returns only the rows still to move, and each batch commits together with
+ * its checkpoint; a crash repeats at most the last batch, whose rows are then already under the
+ * version they move to and are skipped.
  */
 
 export interface WalkContext {
@@ -20,6 +21,8 @@ export interface WalkContext {
   /** [lo, hi): the stage's share of rows by bucket. */
   range: [number, number];
   save(): Promise<void>;
+  /** The state as a checkpoint, written in the same transaction as a batch. */
+  checkpoint(): Checkpoint;
   now(): Date;
   maxRowsPerSecond: number | null;
   onBatch?(rows: number): void;
@@ -39,16 +42,23 @@ export async function walk(ctx: WalkContext, direction: 'forward' | 'back'): Pro
   for (let t = state.cursor.table; t < spec.tables.length; t++) {
     const table = spec.tables[t] as TableSpec;
     let after: RowKey | null = t === state.cursor.table ? state.cursor.after : null;
-    for (;;) {
-      const batch = await db.readBatch(table, after, spec.batchSize);
-      if (batch.length === 0) break;
-      const chosen = batch.filter((row) => inStage(ctx, table, row, direction));
-      const applied = await applyRows(ctx, t, table, chosen, to, direction === 'forward');
+    // Forward: rows with a column not yet under the target; back: rows with a column under it;
+    // of those, the stage's (the database may apply that too, and then sends only those).
+    const whole = direction === 'forward' ? ctx.range[1] >= 1 : ctx.range[0] <= 0 && ctx.range[1] >= 1;
+    const filter = { prefix: `ks1:${state.target}:`, starts: direction === 'back', keep: whole ? undefined : (key: RowKey) => inStage(ctx, table, key, direction) };
+    // Where the last checkpoint put the cursor, and the stage's rows read since.
+    let from = after;
+    let chosen: Row[] = [];
+    let spanStarted = Date.now();
+    const flush = async (upTo: RowKey, rows: Row[]) => {
+      const applied = await applyRows(ctx, { t, table, rows, to, count: direction === 'forward', from, after: upTo });
       moved += applied;
-      after = (batch[batch.length - 1] as Row).key;
-      state.cursor = { table: t, after };
-      // A batch that changed nothing needs no checkpoint of its own (a crash re-reads it): at most one a second.
-      if (applied > 0 || Date.now() - lastSave >= 1000) {
+      state.cursor = { table: t, after: upTo };
+      from = upTo;
+      spanStarted = Date.now();
+      // A batch that changed nothing wrote no checkpoint (a crash re-reads it): one at most once a second.
+      if (applied > 0) lastSave = Date.now();
+      else if (Date.now() - lastSave >= 1000) {
         await ctx.save();
         lastSave = Date.now();
       }
@@ -57,6 +67,23 @@ export async function walk(ctx: WalkContext, direction: 'forward' | 'back'): Pro
         const ahead = (moved / ctx.maxRowsPerSecond) * 1000 - (Date.now() - started);
         if (ahead > 0) await sleep(ahead);
       }
+    };
+    for (;;) {
+      const batch = await db.readBatch(table, after, spec.batchSize, filter);
+      if (batch.length > 0) {
+        after = (batch[batch.length - 1] as Row).key;
+        for (const row of batch) if (whole || inStage(ctx, table, row.key, direction)) chosen.push(row);
+        // A driver that sends rows of other stages too (PostgreSQL) reads on until a whole batch of
+        // the stage's rows is in hand (or a second has passed): few, full transactions.
+        if (chosen.length >= spec.batchSize) {
+          const rows = chosen.splice(0, spec.batchSize);
+          await flush(chosen.length > 0 ? (rows[rows.length - 1] as Row).key : after, rows);
+        }
+        if (Date.now() - spanStarted < 1000) continue;
+      }
+      if (after !== from) await flush(after as RowKey, chosen);
+      chosen = [];
+      if (batch.length === 0) break;
     }
   }
   await ctx.save();
@@ -77,24 +104,35 @@ export async function checkSample(ctx: Pick<WalkContext, 'db' | 'spec' | 'ring' 
   return [checked, failed];
 }
 
-function inStage(ctx: WalkContext, table: TableSpec, row: Row, direction: 'forward' | 'back'): boolean {
+/** Whether a row the database selected (one still to move) belongs to the stage. Forward: every
+ * row below the stage's bound (a row an earlier stage could not move is retried); back: the stage's own. */
+function inStage(ctx: WalkContext, table: TableSpec, key: RowKey, direction: 'forward' | 'back'): boolean {
   const [lo, hi] = ctx.range;
-  const target = ctx.state.target;
-  const values = Object.values(row.values).filter((v): v is string => v !== null);
-  if (direction === 'forward') {
-    // Every row below the stage's bound that is not done yet (a row an earlier stage could not move is retried).
-    if (!values.some((v) => !underVersion(v, target))) return false;
-    return bucketOf(ctx.state.seed, table.table, row.key) < hi;
-  }
-  if (!values.some((v) => underVersion(v, target))) return false;
-  const bucket = bucketOf(ctx.state.seed, table.table, row.key);
-  return bucket >= lo && bucket < hi;
+  const bucket = bucketOf(ctx.state.seed, table.table, key);
+  return direction === 'forward' ? bucket < hi : bucket >= lo && bucket < hi;
 }
 
-/** Applies the rows' moves with compare-and-set; rows an application changed meanwhile are read again and retried. */
-async function applyRows(ctx: WalkContext, t: number, table: TableSpec, rows: Row[], to: string, count: boolean): Promise<number> {
+interface BatchOf {
+  t: number;
+  table: TableSpec;
+  rows: Row[];
+  to: string;
+  /** Forward: counted as the stage's rows; back: as rolled back. */
+  count: boolean;
+  /** The cursor before and after the batch. */
+  from: RowKey | null;
+  after: RowKey;
+}
+
+/**
+ * Applies the rows' moves with compare-and-set, each write committed with its checkpoint; rows an
+ * application changed meanwhile are read again and retried. Until none is left the checkpoint keeps
+ * the cursor before the batch, so a crash re-reads it and the conflicted rows are not passed over.
+ */
+async function applyRows(ctx: WalkContext, batch: BatchOf): Promise<number> {
+  const { t, table, to, count } = batch;
   const stats = ctx.state.stats;
-  let pending = rows;
+  let pending = batch.rows;
   let applied = 0;
   for (let attempt = 0; pending.length > 0 && attempt <= CONFLICT_RETRIES; attempt++) {
     const changes: RowChange[] = [];
@@ -108,16 +146,24 @@ async function applyRows(ctx: WalkContext, t: number, table: TableSpec, rows: Ro
       }
     }
     if (changes.length === 0) break;
-    const result = await ctx.db.applyChanges(table, changes);
-    applied += result.applied;
-    const conflicted = new Set(result.conflicts.map(String));
-    if (count) for (const change of changes) if (!conflicted.has(String(change.key))) addToSample(ctx, t, change.key);
-    stats.conflicts += result.conflicts.length;
+    const last = attempt === CONFLICT_RETRIES;
+    const result = await ctx.db.applyChanges(table, changes, (outcome: ApplyResult) => {
+      applied += outcome.applied;
+      stats.conflicts += outcome.conflicts.length;
+      if (count) {
+        const conflicted = outcome.conflicts.length > 0 ? new Set(outcome.conflicts.map(String)) : null;
+        for (const change of changes) {
+          if (conflicted?.has(String(change.key))) continue;
+          stats.rows++;
+          addToSample(ctx, t, change.key);
+        }
+      } else stats.rolledBack += outcome.applied;
+      ctx.state.cursor = { table: t, after: outcome.conflicts.length === 0 || last ? batch.after : batch.from };
+      return ctx.checkpoint();
+    });
     // Read the application's version of each conflicted row and move that one instead.
     pending = result.conflicts.length > 0 ? await ctx.db.readRows(table, result.conflicts) : [];
   }
-  if (count) stats.rows += applied;
-  else stats.rolledBack += applied;
   return applied;
 }
 

@@ -126,6 +126,64 @@ for (const [driver, makeFixture] of Object.entries(FIXTURES)) {
       assert.deepEqual(raw.get('3'), { phone: CT(3, 'v2'), email: CT(3, 'e2'), other: 'untouched' });
     });
 
+    test('a filtered batch returns only the rows still to move (or, starts: true, those under the prefix), the key walk unchanged', async (t) => {
+      const s = await setup(t);
+      if (!s) return;
+      const table = { table: 'wallets', key: 'id', columns: ['a', 'b'] };
+      // Row k: a under v2 when k % 3 === 0, b NULL when k % 4 === 0 and under v2 when k % 5 === 0.
+      const keys = Array.from({ length: 90 }, (_, i) => i + 1);
+      const values = (k) => ({ a: CT(k, k % 3 === 0 ? 'v2' : 'v1'), b: k % 4 === 0 ? null : CT(k, k % 5 === 0 ? 'v2' : 'v1') });
+      await s.fx.createTable('wallets', { columns: ['a', 'b'], rows: keys.map((k) => ({ key: k, values: values(k) })) });
+      const walk = async (filter) => {
+        const seen = [];
+        for (let after = null; ; ) {
+          const batch = await s.db.readBatch(table, after, 7, filter);
+          if (batch.length === 0) break;
+          for (const row of batch) assert.deepEqual(row.values, values(Number(row.key)), 'a selected row comes whole');
+          seen.push(...batch.map((r) => Number(r.key)));
+          after = batch.at(-1).key;
+        }
+        return seen;
+      };
+      const under = (v) => v !== null && v.startsWith('ks1:v2:');
+      const rest = keys.filter((k) => Object.values(values(k)).some((v) => v !== null && !under(v)));
+      const moved = keys.filter((k) => Object.values(values(k)).some(under));
+      assert.ok(rest.length > 0 && rest.length < keys.length && moved.length > 0 && moved.length < keys.length);
+      assert.deepEqual(await walk({ prefix: 'ks1:v2:', starts: false }), rest, 'rows with a non-NULL column not under v2, in key order');
+      assert.deepEqual(await walk({ prefix: 'ks1:v2:', starts: true }), moved, 'rows with a column under v2');
+      assert.deepEqual(await walk(undefined), keys);
+      // `keep` (a stage's share): every kept row comes, in order; SQLite runs it inside the
+      // database and sends nothing else, another driver may send the rest for the caller to drop.
+      const keep = (key) => Number(key) % 2 === 0;
+      const kept = await walk({ prefix: 'ks1:v2:', starts: false, keep });
+      assert.deepEqual(kept.filter(keep), rest.filter(keep));
+      if (driver === 'sqlite') assert.deepEqual(kept, rest.filter(keep), 'SQLite sends only the kept rows');
+    });
+
+    test('a batch and its checkpoint commit together: a checkpoint that fails leaves the rows as they were', async (t) => {
+      const s = await setup(t);
+      if (!s) return;
+      await s.db.ensureCheckpointTable();
+      const table = { table: 'ledgers', key: 'id', columns: ['secret'] };
+      await s.fx.createTable('ledgers', { columns: ['secret'], rows: [1, 2, 3].map((k) => ({ key: k, values: { secret: CT(k) } })) });
+      const batch = await s.db.readBatch(table, null, 10);
+      const changes = batch.map((r) => ({ key: r.key, before: r.values, after: { secret: CT(Number(r.key), 'v2') } }));
+      await assert.rejects(s.db.applyChanges(table, changes, () => ({ id: 'ledger/prod', state: null, updatedAt: 'now' })));
+      const untouched = await s.fx.rows('ledgers', { columns: ['secret'] });
+      for (const k of [1, 2, 3]) assert.equal(untouched.get(String(k)).secret, CT(k), 'the batch rolled back with its checkpoint');
+      assert.equal(await s.db.readCheckpoint('ledger/prod'), null);
+      let seen = null;
+      const result = await s.db.applyChanges(table, changes, (outcome) => {
+        seen = outcome;
+        return { id: 'ledger/prod', state: JSON.stringify({ applied: outcome.applied }), updatedAt: '2026-12-02T09:00:00.000Z' };
+      });
+      assert.deepEqual(result, { applied: 3, conflicts: [] });
+      assert.deepEqual(seen, result, 'the checkpoint is made from the batch\'s outcome');
+      assert.deepEqual(await s.db.readCheckpoint('ledger/prod'), { id: 'ledger/prod', state: '{"applied":3}', updatedAt: '2026-12-02T09:00:00.000Z' });
+      const moved = await s.fx.rows('ledgers', { columns: ['secret'] });
+      for (const k of [1, 2, 3]) assert.equal(moved.get(String(k)).secret, CT(k, 'v2'));
+    });
+
     test('checkpoints round-trip in keyshift_reencrypt; ensureCheckpointTable is idempotent', async (t) => {
       const s = await setup(t);
       if (!s) return;

@@ -49,6 +49,22 @@ export interface RunLock {
   release(): Promise<void>;
 }
 
+/** Which rows a batch returns: with `starts: false` the rows with some non-NULL column that does
+ * not start with `prefix` (rows still to move), with `true` those with some column that does. */
+export interface RowFilter {
+  prefix: string;
+  starts: boolean;
+  /** The rows the caller wants among those (a stage's share, by key). A driver that can run it
+   * inside the database (SQLite: a function on keyshift's connection) sends only those; the
+   * caller applies it again either way, so another driver may ignore it. */
+  keep?: (key: RowKey) => boolean;
+}
+
+export interface ApplyResult {
+  applied: number;
+  conflicts: RowKey[];
+}
+
 export interface ReencryptDatabase {
   /** What `--dry-run` and errors name: `sqlite:/path/app.db` or `postgres://host:port/db` (never a password). */
   readonly describe: string;
@@ -57,13 +73,16 @@ export interface ReencryptDatabase {
   readCheckpoint(id: string): Promise<Checkpoint | null>;
   /** Writes the checkpoint durably (committed before it returns). */
   writeCheckpoint(checkpoint: Checkpoint): Promise<void>;
-  /** Up to `limit` rows with key > `after` (all rows when null), in key order. */
-  readBatch(table: TableSpec, after: RowKey | null, limit: number): Promise<Row[]>;
+  /** Up to `limit` rows with key > `after` (all rows when null), in key order; with `filter`, only
+   * the rows it selects (the database skips the others, which are never sent). */
+  readBatch(table: TableSpec, after: RowKey | null, limit: number, filter?: RowFilter): Promise<Row[]>;
   /** The rows with these keys (a random sample, a canary set), in any order; missing keys are absent. */
   readRows(table: TableSpec, keys: RowKey[]): Promise<Row[]>;
   /** Applies the changes in one transaction; a row whose columns no longer equal `before` (an
-   * application wrote it meanwhile) is left untouched and its key returned, to be retried. */
-  applyChanges(table: TableSpec, changes: RowChange[]): Promise<{ applied: number; conflicts: RowKey[] }>;
+   * application wrote it meanwhile) is left untouched and its key returned, to be retried. With
+   * `checkpoint`, the checkpoint it returns for the outcome is written in the same transaction: the
+   * batch and its checkpoint commit together or not at all. */
+  applyChanges(table: TableSpec, changes: RowChange[], checkpoint?: (result: ApplyResult) => Checkpoint): Promise<ApplyResult>;
   /**
    * One `reencrypt` (or `rollback`'s revert) at a time for checkpoint `id`, across machines. A live
    * holder makes the caller wait `waitMs`, then ERR_LOCKED (exit 3) naming the holder. A dead

@@ -1,12 +1,13 @@
 import { ExitCode, KeyshiftError } from '../../errors.js';
-import type { Checkpoint, ReencryptDatabase, Row, RowChange, RowKey, RunLock, RunLockOptions, TableSpec } from './contract.js';
+import type { ApplyResult, Checkpoint, ReencryptDatabase, Row, RowChange, RowFilter, RowKey, RunLock, RunLockOptions, TableSpec } from './contract.js';
 import { lockPostgresRun } from './postgres-lock.js';
 import { describePostgresUrl, driverMissing, postgresError } from './postgres-errors.js';
 
 /**
  * The PostgreSQL driver of `keyshift reencrypt`, on `pg` (pure JavaScript, loaded only here).
- * One connection; every operation is a single statement, so each is its own transaction and pg's
- * queue can never interleave two of them. Names are quoted, values are always parameters.
+ * One connection, used by one walk at a time: every operation is a single statement (its own
+ * transaction) except a batch with its checkpoint (BEGIN … COMMIT). Each SQL text is prepared once
+ * per connection (a named statement). Names are quoted, values are always parameters.
  */
 
 export interface PostgresSpec {
@@ -18,13 +19,16 @@ export interface PostgresSpec {
 /** The little of pg's Client this driver uses (pg ships no types). */
 interface PgClient {
   connect(): Promise<void>;
-  query(config: { text: string; values: unknown[]; rowMode?: 'array' }): Promise<{ rows: unknown[]; rowCount: number | null }>;
+  query(config: { text: string; values: unknown[]; rowMode?: 'array'; name?: string }): Promise<{ rows: unknown[]; rowCount: number | null }>;
   end(): Promise<void>;
   on(event: 'error', listener: (error: Error) => void): void;
 }
 type PgModule = { Client: new (config: object) => PgClient };
 
 const CONNECT_TIMEOUT_MS = 10_000;
+const UPSERT_CHECKPOINT =
+  'INSERT INTO keyshift_reencrypt (id, state, updated_at) VALUES ($1, $2, $3) ' +
+  'ON CONFLICT (id) DO UPDATE SET state = EXCLUDED.state, updated_at = EXCLUDED.updated_at';
 const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 export async function openPostgres(spec: PostgresSpec): Promise<ReencryptDatabase> {
@@ -58,6 +62,8 @@ export async function openPostgres(spec: PostgresSpec): Promise<ReencryptDatabas
 class PostgresDatabase implements ReencryptDatabase {
   readonly #client: PgClient;
   readonly #keyTypes = new Map<string, string>();
+  /** SQL → the name of its prepared statement on this connection (parsed and planned once). */
+  readonly #prepared = new Map<string, string>();
 
   constructor(client: PgClient, readonly describe: string) {
     this.#client = client;
@@ -84,19 +90,25 @@ class PostgresDatabase implements ReencryptDatabase {
   }
 
   async writeCheckpoint(checkpoint: Checkpoint): Promise<void> {
-    const sql =
-      'INSERT INTO keyshift_reencrypt (id, state, updated_at) VALUES ($1, $2, $3) ' +
-      'ON CONFLICT (id) DO UPDATE SET state = EXCLUDED.state, updated_at = EXCLUDED.updated_at';
-    await this.#query(sql, [checkpoint.id, checkpoint.state, checkpoint.updatedAt], 'writing checkpoint');
+    await this.#query(UPSERT_CHECKPOINT, [checkpoint.id, checkpoint.state, checkpoint.updatedAt], 'writing checkpoint');
   }
 
-  async readBatch(table: TableSpec, after: RowKey | null, limit: number): Promise<Row[]> {
+  async readBatch(table: TableSpec, after: RowKey | null, limit: number, filter?: RowFilter): Promise<Row[]> {
     const key = quoteName(table.key);
-    const where = after === null ? '' : ` WHERE ${key} > $2`;
-    const sql = `SELECT ${key}, ${table.columns.map(quoteName).join(', ')} FROM ${quoteTable(table.table)}${where} ORDER BY ${key} LIMIT $1`;
-    const values = after === null ? [limit] : [limit, keyParam(after)];
+    const values: unknown[] = [limit];
+    const where: string[] = [];
+    if (after !== null) where.push(`${key} > $${values.push(keyParam(after))}`);
+    if (filter) {
+      // left() of NULL is NULL, never true: a NULL column neither needs work nor holds the prefix.
+      const length = values.push(filter.prefix.length);
+      const prefix = values.push(filter.prefix);
+      where.push(`(${table.columns.map((c) => `left(${quoteName(c)}, $${length}::int) ${filter.starts ? '=' : '<>'} $${prefix}::text`).join(' OR ')})`);
+    }
+    const sql = `SELECT ${key}, ${table.columns.map(quoteName).join(', ')} FROM ${quoteTable(table.table)}${where.length > 0 ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY ${key} LIMIT $1`;
     const { rows } = await this.#query(sql, values, `reading ${table.table}`);
-    return rows.map((row) => toRow(row, table));
+    const out = new Array<Row>(rows.length);
+    for (let i = 0; i < rows.length; i++) out[i] = toRow(rows[i] as unknown[], table);
+    return out;
   }
 
   async readRows(table: TableSpec, keys: RowKey[]): Promise<Row[]> {
@@ -115,8 +127,8 @@ class PostgresDatabase implements ReencryptDatabase {
    * against a row another transaction changed meanwhile, so an application's write is never
    * overwritten: that row is simply not in RETURNING.
    */
-  async applyChanges(table: TableSpec, changes: RowChange[]): Promise<{ applied: number; conflicts: RowKey[] }> {
-    if (changes.length === 0) return { applied: 0, conflicts: [] };
+  async applyChanges(table: TableSpec, changes: RowChange[], checkpoint?: (result: ApplyResult) => Checkpoint): Promise<ApplyResult> {
+    if (changes.length === 0 && !checkpoint) return { applied: 0, conflicts: [] };
     const type = await this.#keyType(table);
     const key = quoteName(table.key);
     const source = ['k', ...table.columns.flatMap((_, i) => [`b${i}`, `a${i}`])];
@@ -131,9 +143,24 @@ class PostgresDatabase implements ReencryptDatabase {
       values.push(changes.map((change) => change.before[column] ?? null));
       values.push(changes.map((change) => (Object.hasOwn(change.after, column) ? change.after[column] : change.before[column]) ?? null));
     }
-    const { rows } = await this.#query(sql, values, `updating ${table.table}`);
-    const updated = new Set(rows.map((row) => String(row[0])));
-    return { applied: rows.length, conflicts: changes.filter((change) => !updated.has(String(change.key))).map((change) => change.key) };
+    const update = async (): Promise<ApplyResult> => {
+      const { rows } = await this.#query(sql, values, `updating ${table.table}`);
+      const updated = new Set(rows.map((row) => String(row[0])));
+      return { applied: rows.length, conflicts: changes.filter((change) => !updated.has(String(change.key))).map((change) => change.key) };
+    };
+    if (!checkpoint) return update();
+    // The batch and its checkpoint in one transaction: a crash keeps both or neither.
+    await this.#query('BEGIN', [], 'starting a batch');
+    try {
+      const result = await update();
+      const next = checkpoint(result);
+      await this.#query(UPSERT_CHECKPOINT, [next.id, next.state, next.updatedAt], 'writing checkpoint');
+      await this.#query('COMMIT', [], 'committing a batch');
+      return result;
+    } catch (error) {
+      await this.#client.query({ text: 'ROLLBACK', values: [] }).catch(() => {});
+      throw error;
+    }
   }
 
   async lockRun(id: string, options: RunLockOptions): Promise<RunLock> {
@@ -169,10 +196,19 @@ class PostgresDatabase implements ReencryptDatabase {
     return type;
   }
 
+  #statementName(sql: string): string {
+    let name = this.#prepared.get(sql);
+    if (name === undefined) {
+      name = `keyshift_${this.#prepared.size + 1}`;
+      this.#prepared.set(sql, name);
+    }
+    return name;
+  }
+
   /** Rows as arrays (a column named like another's alias cannot shadow it). */
   async #query(sql: string, values: unknown[], what: string): Promise<{ rows: unknown[][] }> {
     try {
-      return (await this.#client.query({ text: sql, values, rowMode: 'array' })) as { rows: unknown[][] };
+      return (await this.#client.query({ text: sql, values, rowMode: 'array', name: this.#statementName(sql) })) as { rows: unknown[][] };
     } catch (error) {
       throw postgresError(error, this.describe, what);
     }
@@ -205,9 +241,9 @@ function keyParam(key: RowKey): string | number {
 /** A row selected as [key, ...columns]. */
 function toRow(row: unknown[], table: TableSpec): Row {
   const values: Record<string, string | null> = {};
-  table.columns.forEach((column, i) => {
+  for (let i = 0; i < table.columns.length; i++) {
     const value = row[i + 1];
-    values[column] = value === null || value === undefined ? null : String(value);
-  });
+    values[table.columns[i] as string] = value === null || value === undefined ? null : typeof value === 'string' ? value : String(value);
+  }
   return { key: row[0] as RowKey, values };
 }

@@ -1,7 +1,7 @@
 import type BetterSqlite3 from 'better-sqlite3';
 import { ExitCode, KeyshiftError } from '../../errors.js';
 import { acquireFileLock } from '../../util/file-lock.js';
-import type { Checkpoint, ReencryptDatabase, Row, RowChange, RowKey, RunLock, RunLockOptions, TableSpec } from './contract.js';
+import type { ApplyResult, Checkpoint, ReencryptDatabase, Row, RowChange, RowFilter, RowKey, RunLock, RunLockOptions, TableSpec } from './contract.js';
 
 /**
  * The SQLite driver (better-sqlite3, an optional dependency: its native build may fail on some
@@ -36,12 +36,18 @@ export async function openSqlite(spec: { type: 'sqlite'; path: string }): Promis
 class SqliteDatabase implements ReencryptDatabase {
   readonly describe: string;
   readonly #statements = new Map<string, BetterSqlite3.Statement>();
+  readonly #transactions = new Map<string, BetterSqlite3.Transaction<(changes: RowChange[], checkpoint?: (result: ApplyResult) => Checkpoint) => RowKey[]>>();
+
+  /** The `keep` of the batch being read, which the SQL function keyshift_keep calls. */
+  #keep: ((key: RowKey) => boolean) | null = null;
 
   readonly #path: string;
 
   constructor(readonly db: BetterSqlite3.Database, path: string) {
     this.describe = `sqlite:${path}`;
     this.#path = path;
+    // A stage's rows chosen inside SQLite: the others are never copied into JavaScript.
+    db.function('keyshift_keep', (key: unknown) => (this.#keep === null || this.#keep(key as RowKey) ? 1 : 0));
   }
 
   /** One run per database file, whatever the secret: SQLite has one writer at a time anyway. */
@@ -60,17 +66,33 @@ class SqliteDatabase implements ReencryptDatabase {
 
   async writeCheckpoint(checkpoint: Checkpoint): Promise<void> {
     // Outside a transaction each statement commits (and syncs, synchronous=FULL) on its own.
-    const sql = 'INSERT INTO keyshift_reencrypt (id, state, updated_at) VALUES (?, ?, ?) ON CONFLICT(id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at';
-    this.#run(() => this.#prepare(sql).run(checkpoint.id, checkpoint.state, checkpoint.updatedAt));
+    this.#run(() => this.#upsertCheckpoint(checkpoint));
   }
 
-  async readBatch(table: TableSpec, after: RowKey | null, limit: number): Promise<Row[]> {
-    const select = `SELECT ${quote(table.key)}, ${table.columns.map(quote).join(', ')} FROM ${quoteTable(table.table)}`;
-    const order = `ORDER BY ${quote(table.key)} LIMIT ?`;
-    const rows = this.#run(() =>
-      after === null ? this.#prepare(`${select} ${order}`).raw(true).all(limit) : this.#prepare(`${select} WHERE ${quote(table.key)} > ? ${order}`).raw(true).all(after, limit),
-    ) as unknown[][];
-    return rows.map((raw) => toRow(table, raw));
+  async readBatch(table: TableSpec, after: RowKey | null, limit: number, filter?: RowFilter): Promise<Row[]> {
+    const key = quote(table.key);
+    const where: string[] = [];
+    if (after !== null) where.push(`${key} > @after`);
+    // substr of NULL is NULL, never true: a NULL column neither needs work nor holds the prefix.
+    if (filter) where.push(`(${table.columns.map((c) => `substr(${quote(c)}, 1, @length) ${filter.starts ? '=' : '<>'} @prefix`).join(' OR ')})`);
+    if (filter?.keep) where.push(`keyshift_keep(${key})`);
+    const sql = `SELECT ${key}, ${table.columns.map(quote).join(', ')} FROM ${quoteTable(table.table)}${where.length > 0 ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY ${key} LIMIT @limit`;
+    const params: Record<string, unknown> = { limit };
+    if (after !== null) params.after = after;
+    if (filter) {
+      params.length = filter.prefix.length;
+      params.prefix = filter.prefix;
+    }
+    this.#keep = filter?.keep ?? null;
+    let rows: unknown[][];
+    try {
+      rows = this.#run(() => this.#prepare(sql).raw(true).all(params)) as unknown[][];
+    } finally {
+      this.#keep = null;
+    }
+    const out = new Array<Row>(rows.length);
+    for (let i = 0; i < rows.length; i++) out[i] = toRow(table, rows[i] as unknown[]);
+    return out;
   }
 
   async readRows(table: TableSpec, keys: RowKey[]): Promise<Row[]> {
@@ -84,22 +106,44 @@ class SqliteDatabase implements ReencryptDatabase {
     return rows;
   }
 
-  async applyChanges(table: TableSpec, changes: RowChange[]): Promise<{ applied: number; conflicts: RowKey[] }> {
+  async applyChanges(table: TableSpec, changes: RowChange[], checkpoint?: (result: ApplyResult) => Checkpoint): Promise<ApplyResult> {
+    const conflicts = this.#run(() => this.#applyTransaction(table).immediate(changes, checkpoint));
+    return { applied: changes.length - conflicts.length, conflicts };
+  }
+
+  /** One IMMEDIATE transaction per batch: every compare-and-set UPDATE, then the checkpoint. */
+  #applyTransaction(table: TableSpec): BetterSqlite3.Transaction<(changes: RowChange[], checkpoint?: (result: ApplyResult) => Checkpoint) => RowKey[]> {
     // Compare-and-set: a row an application wrote since it was read keeps the application's value.
     const set = table.columns.map((c) => `${quote(c)} = ?`).join(', ');
     const same = table.columns.map((c) => `${quote(c)} IS ?`).join(' AND ');
-    const update = this.#prepare(`UPDATE ${quoteTable(table.table)} SET ${set} WHERE ${quote(table.key)} = ? AND ${same}`);
-    const apply = this.db.transaction((list: RowChange[]) => {
+    const sql = `UPDATE ${quoteTable(table.table)} SET ${set} WHERE ${quote(table.key)} = ? AND ${same}`;
+    let apply = this.#transactions.get(sql);
+    if (apply) return apply;
+    const update = this.#prepare(sql);
+    const columns = table.columns;
+    const params = new Array<unknown>(2 * columns.length + 1);
+    apply = this.db.transaction((list: RowChange[], checkpoint?: (result: ApplyResult) => Checkpoint) => {
       const conflicts: RowKey[] = [];
       for (const change of list) {
-        const after = table.columns.map((c) => (c in change.after ? change.after[c] : change.before[c]) ?? null);
-        const before = table.columns.map((c) => change.before[c] ?? null);
-        if (update.run(...after, change.key, ...before).changes !== 1) conflicts.push(change.key);
+        for (let i = 0; i < columns.length; i++) {
+          const column = columns[i] as string;
+          const before = change.before[column] ?? null;
+          params[i] = column in change.after ? (change.after[column] ?? null) : before;
+          params[columns.length + 1 + i] = before;
+        }
+        params[columns.length] = change.key;
+        if (update.run(params).changes !== 1) conflicts.push(change.key);
       }
+      if (checkpoint) this.#upsertCheckpoint(checkpoint({ applied: list.length - conflicts.length, conflicts }));
       return conflicts;
     });
-    const conflicts = this.#run(() => apply.immediate(changes));
-    return { applied: changes.length - conflicts.length, conflicts };
+    this.#transactions.set(sql, apply);
+    return apply;
+  }
+
+  #upsertCheckpoint(checkpoint: Checkpoint): void {
+    const sql = 'INSERT INTO keyshift_reencrypt (id, state, updated_at) VALUES (?, ?, ?) ON CONFLICT(id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at';
+    this.#prepare(sql).run(checkpoint.id, checkpoint.state, checkpoint.updatedAt);
   }
 
   async countRows(table: TableSpec): Promise<number> {
@@ -157,10 +201,10 @@ async function loadDriver(): Promise<typeof BetterSqlite3> {
 
 function toRow(table: TableSpec, raw: unknown[]): Row {
   const values: Record<string, string | null> = {};
-  table.columns.forEach((column, i) => {
+  for (let i = 0; i < table.columns.length; i++) {
     const value = raw[i + 1];
-    values[column] = value === null || value === undefined ? null : String(value);
-  });
+    values[table.columns[i] as string] = value === null || value === undefined ? null : typeof value === 'string' ? value : String(value);
+  }
   return { key: raw[0] as RowKey, values };
 }
 
