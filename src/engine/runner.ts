@@ -140,7 +140,7 @@ export async function rotateRun(ctx: EngineContext, policies: SecretPolicy[], op
           read: (target) =>
             targetErrors.has(target)
               ? Promise.resolve(null)
-              : store.read(target.key).catch((error: unknown) => {
+              : store.read(target.key, { draftsOnly: true }).catch((error: unknown) => {
                   rethrowUsage(error);
                   targetErrors.set(target, asDiskError(error, store.location));
                   return null;

@@ -193,6 +193,17 @@ export interface StoreCapabilities {
   batchedWrites?: boolean;
 }
 
+export interface ReadOptions {
+  /**
+   * Only the rotation record and its drafts are wanted: evidence recovery reads every entry of a
+   * store before the run's first step. A store may then skip a quota-limited call that serves only
+   * the rest (Secrets Manager: the age of the current value of a secret keyshift never rotated,
+   * one ListSecretVersionIds); `lastRotatedAt` of an entry without a rotation record is then
+   * approximate, not to be planned with.
+   */
+  draftsOnly?: boolean;
+}
+
 export interface SecretStore {
   /** Store type as in policies (`local`, `aws-secrets-manager`, …). */
   readonly kind: string;
@@ -205,7 +216,7 @@ export interface SecretStore {
   identity?(): string;
 
   /** Versions and engine metadata of one secret, no values. `null` when the secret does not exist. */
-  read(key: string): Promise<EntryState | null>;
+  read(key: string, options?: ReadOptions): Promise<EntryState | null>;
   /** One version's value. Throws ERR_VERSION_NOT_FOUND when it is gone. */
   readValue(key: string, versionId: string): Promise<SecretValue>;
   /** Keyed fingerprint of a value (`hmac-sha256:…`), never a bare hash. */
