@@ -136,6 +136,7 @@ export async function rotateRun(ctx: EngineContext, policies: SecretPolicy[], op
       try {
         recovery = await recoverStoreEvidence(store, storeTargets, ctx.evidenceDir, (drafts) => evidence.append(drafts).then(() => undefined, (error: unknown) => Promise.reject(evidenceFailed(error))), {
           readers,
+          recoveredBy: runId,
           // One entry that cannot be read (denied, throttled) fails that secret only, not its store.
           read: (target) =>
             targetErrors.has(target)

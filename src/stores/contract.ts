@@ -77,6 +77,9 @@ export interface EvidenceDraft {
   /** A rotation started by an earlier run and carried on by this one: the resuming run's id (the
    * record keeps the original reason, ticket and emergency flag). */
   resumedBy?: string;
+  /** Set on the record only: the run that appended this draft to its log after finding it in the
+   * store (the run that announced it died first, or ran on another machine). */
+  recoveredBy?: string;
   /** The store's own id where it has one (local: the header's storeId), to tell its files apart. */
   storeId?: string;
   /** The store's location (SecretStore.location: a path, an ARN's Region). */
