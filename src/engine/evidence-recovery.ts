@@ -20,7 +20,7 @@ export async function recoverStoreEvidence(
   targets: Target[],
   evidenceDir: string,
   append: (drafts: EvidenceDraft[]) => Promise<void>,
-  options: { readers: number; read: (target: Target) => Promise<EntryState | null>; underLease?: UnderLease },
+  options: { readers: number; read: (target: Target) => Promise<EntryState | null>; recoveredBy: string; underLease?: UnderLease },
 ): Promise<{ meta: StoreMeta; recovered: number; secretsWithDrafts: number }> {
   const meta = await store.readMeta();
   const read = await mapWithConcurrency(targets, options.readers, async (target) => {
@@ -28,28 +28,31 @@ export async function recoverStoreEvidence(
     return unconfirmedDrafts(state, meta).length > 0 ? ([target, state] as const) : null;
   });
   const states = new Map<Target, EntryState | null>(read.filter((entry) => entry !== null));
-  const recovered = states.size > 0 ? await recoverEvidence(states, meta, evidenceDir, append, options.underLease) : 0;
+  const recovered = states.size > 0 ? await recoverEvidence(states, meta, evidenceDir, append, options) : 0;
   return { meta, recovered, secretsWithDrafts: states.size };
 }
 
 /**
  * A run that died between a store write and its evidence line leaves the event as a draft in the
  * store. Under the store lock, before anything else, we append the drafts the log lacks and clear
- * them, so the chain shows every event that happened.
+ * them, so the chain shows every event that happened. Each appended record names the run that
+ * appended it (`recoveredBy`): the same draft may also be in the log of the run that announced it
+ * (another machine's, whose confirmation this state dir cannot see), and a log that starts with it
+ * must still have a chain id of its own (the hash of its first record).
  */
 export async function recoverEvidence(
   states: Map<Target, EntryState | null>,
   meta: StoreMeta,
   evidenceDir: string,
   append: (drafts: EvidenceDraft[]) => Promise<void>,
-  underLease?: UnderLease,
+  { recoveredBy, underLease }: { recoveredBy: string; underLease?: UnderLease },
 ): Promise<number> {
   const pending = [...states].flatMap(([target, state]) => unconfirmedDrafts(state, meta).map((draft) => ({ target, draft })));
   if (pending.length === 0) return 0;
   const logged = await findLoggedEvents(evidenceDir, new Set(pending.map((p) => p.draft.rotationId ?? '')));
   const missing = pending.filter(({ draft }) => !logged.has(`${draft.rotationId}|${draft.event}|${draft.environment}`));
   missing.sort((a, b) => a.draft.at.localeCompare(b.draft.at));
-  if (missing.length > 0) await append(missing.map((m) => m.draft));
+  if (missing.length > 0) await append(missing.map((m) => ({ ...m.draft, recoveredBy })));
   // Clearing is best effort: the drafts are in the log now, and one left in the store is found
   // logged next time. A secret the store refuses to write (or a failing call) must not abort the
   // run for every other secret: its own step reports it.

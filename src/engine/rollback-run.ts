@@ -105,7 +105,7 @@ export async function rollbackRun(ctx: EngineContext, policies: SecretPolicy[], 
         const meta = await target.store.readMeta();
         if (unconfirmedDrafts(state, meta).length > 0) {
           const append = (drafts: EvidenceDraft[]) => evidence.append(drafts).then(() => undefined, (error: unknown) => Promise.reject(evidenceFailed(error)));
-          await recoverEvidence(new Map([[target, state]]), meta, ctx.evidenceDir, append);
+          await recoverEvidence(new Map([[target, state]]), meta, ctx.evidenceDir, append, { recoveredBy: runId });
           touched.add(target.storeId);
           state = await target.store.read(target.key);
         }

@@ -137,11 +137,12 @@ export async function rotateRun(ctx: EngineContext, policies: SecretPolicy[], op
       try {
         recovery = await recoverStoreEvidence(store, storeTargets, ctx.evidenceDir, (drafts) => evidence.append(drafts).then(() => undefined, (error: unknown) => Promise.reject(evidenceFailed(error))), {
           readers,
+          recoveredBy: runId,
           // One entry that cannot be read (denied, throttled) fails that secret only, not its store.
           read: (target) =>
             targetErrors.has(target)
               ? Promise.resolve(null)
-              : store.read(target.key).catch((error: unknown) => {
+              : store.read(target.key, { draftsOnly: true }).catch((error: unknown) => {
                   rethrowUsage(error);
                   targetErrors.set(target, asDiskError(error, store.location));
                   return null;

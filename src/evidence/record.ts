@@ -79,7 +79,7 @@ export function recordShapeProblem(record: Record<string, unknown>): string | nu
     return `field "event" is "${String(record.event)}", not one of ${EVIDENCE_EVENTS.join(', ')}`;
   }
   if (Number.isNaN(Date.parse(record.at as string))) return `field "at" is not an ISO 8601 time`;
-  for (const name of ['runId', 'error', 'storeId', 'storeLocation', 'resumedBy']) {
+  for (const name of ['runId', 'error', 'storeId', 'storeLocation', 'resumedBy', 'recoveredBy']) {
     if (record[name] !== undefined && typeof record[name] !== 'string') return `field "${name}" is not a string`;
   }
   return null;

@@ -85,7 +85,7 @@ async function rewrapOne(
   if (state && !run.dryRun && state.pendingEvents.length > 0) {
     await recoverEvidence(new Map([[asTarget, state]]), await store.readMeta(), ctx.evidenceDir, async (drafts) => {
       await run.evidence.append(drafts);
-    });
+    }, { recoveredBy: run.runId });
     state = await store.read(key);
   }
   const master = await openMasterFor(target, hierarchy, run.wrapWith);

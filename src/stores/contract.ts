@@ -77,6 +77,9 @@ export interface EvidenceDraft {
   /** A rotation started by an earlier run and carried on by this one: the resuming run's id (the
    * record keeps the original reason, ticket and emergency flag). */
   resumedBy?: string;
+  /** Set on the record only: the run that appended this draft to its log after finding it in the
+   * store (the run that announced it died first, or ran on another machine). */
+  recoveredBy?: string;
   /** The store's own id where it has one (local: the header's storeId), to tell its files apart. */
   storeId?: string;
   /** The store's location (SecretStore.location: a path, an ARN's Region). */
@@ -199,6 +202,17 @@ export interface StoreCapabilities {
   rewrap?: boolean;
 }
 
+export interface ReadOptions {
+  /**
+   * Only the rotation record and its drafts are wanted: evidence recovery reads every entry of a
+   * store before the run's first step. A store may then skip a quota-limited call that serves only
+   * the rest (Secrets Manager: the age of the current value of a secret keyshift never rotated,
+   * one ListSecretVersionIds); `lastRotatedAt` of an entry without a rotation record is then
+   * approximate, not to be planned with.
+   */
+  draftsOnly?: boolean;
+}
+
 export interface SecretStore {
   /** Store type as in policies (`local`, `aws-secrets-manager`, …). */
   readonly kind: string;
@@ -211,7 +225,7 @@ export interface SecretStore {
   identity?(): string;
 
   /** Versions and engine metadata of one secret, no values. `null` when the secret does not exist. */
-  read(key: string): Promise<EntryState | null>;
+  read(key: string, options?: ReadOptions): Promise<EntryState | null>;
   /** One version's value. Throws ERR_VERSION_NOT_FOUND when it is gone. */
   readValue(key: string, versionId: string): Promise<SecretValue>;
   /** Keyed fingerprint of a value (`hmac-sha256:…`), never a bare hash. */

@@ -6,7 +6,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { bin, cli, tempProject, writeFiles, json, readEvidence, assertNoStackTrace } from '../helpers/cli.js';
 import { awsEnv } from '../helpers/aws.js';
@@ -117,11 +117,12 @@ describe('two machines at the same instant', () => {
 });
 
 /** Starts a rotation on machine `dir` whose deploy hook holds; kill -9 of its process group once the hook runs. */
-async function killHolder(dir, name, extraEnv) {
+/** Starts `rotate name --force` in dir and kill -9s it in its deploy hook, once `ready()` (default: at once). */
+async function killHolder(dir, name, extraEnv, ready = () => true) {
   writeFiles(dir, { hold: '' });
   const child = spawn(process.execPath, [bin, 'rotate', name, '--force', '--reason', 'killed', '--json'], { cwd: dir, env: env(dir, extraEnv), detached: true, stdio: 'ignore' });
   const deadline = Date.now() + 30_000;
-  while (!existsSync(join(dir, 'hook.started'))) {
+  while (!existsSync(join(dir, 'hook.started')) || !ready()) {
     if (Date.now() > deadline) throw new Error('the holder never reached its deploy hook');
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
@@ -221,6 +222,35 @@ test('a holder that died on this host: its Secrets Manager lease is taken over a
   const rerun = await cli(['rotate', 'db', '--json'], { cwd: b, env: env(b) });
   assert.equal(rerun.code, 0, rerun.stdout + rerun.stderr);
   assert.deepEqual(json(rerun).results.map((r) => `${r.action}:${r.outcome}`), ['resume:resumed']);
+});
+
+test("a runner whose log starts with a killed runner's record it recovered: each log its own chain, both verify with either state dir, a cut is still caught", async () => {
+  sm.seed('recovered/db', { value: 'first-value' });
+  const [a, b] = machines(secretPolicy('db', `{ type: aws-secrets-manager, secretId: recovered/db, endpoint: "${sm.endpoint}" }`, holdingHook));
+  // Killed in its deploy hook once its `issued` line is in its log (seq 1): the same event is a draft in the secret.
+  await killHolder(a, 'db', {}, () => existsSync(join(a, 'evidence', 'evidence.jsonl')) && readEvidence(a).length > 0);
+  const rerun = await cli(['rotate', 'db', '--json'], { cwd: b, env: env(b) });
+  assert.equal(rerun.code, 0, rerun.stdout + rerun.stderr);
+  assert.deepEqual(json(rerun).results.map((r) => `${r.action}:${r.outcome}`), ['resume:resumed']);
+  const [first] = readEvidence(b);
+  const [killed] = readEvidence(a);
+  assert.equal(first.event, 'issued');
+  assert.equal(first.runId, killed.runId, "b's log starts with a's record");
+  assert.equal(first.recoveredBy, json(rerun).runId, 'naming the run that appended it');
+  assert.notEqual(first.hash, killed.hash, 'so the two logs have two chain ids');
+  const logs = [join(a, 'evidence'), join(b, 'evidence')];
+  for (const dir of [a, b]) {
+    const verified = await cli(['evidence', 'verify', ...logs, '--json'], { cwd: dir, env: env(dir) });
+    assert.equal(verified.code, 0, `with ${dir === a ? 'a' : 'b'}'s state dir: ${verified.stdout}${verified.stderr}`);
+  }
+  // b's anchor is in b's state dir: its log cut short is caught, a's log still verifies.
+  const file = join(b, 'evidence', 'evidence.jsonl');
+  const lines = readFileSync(file, 'utf8').split('\n').filter(Boolean);
+  writeFileSync(file, `${lines.slice(0, -1).join('\n')}\n`);
+  const cut = await cli(['evidence', 'verify', ...logs, '--json'], { cwd: b, env: env(b) });
+  assert.equal(cut.code, 1, cut.stdout + cut.stderr);
+  assert.match(cut.stdout + cut.stderr, /records were cut off/);
+  assert.equal(json(cut).logs.filter((log) => log.ok).length, 1, cut.stdout);
 });
 
 test('lock: is validated with file:line:col, field and fix (exit 2, nothing run)', async () => {

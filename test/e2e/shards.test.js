@@ -178,6 +178,26 @@ test(`each of ${N} runners takes its shard's part of each quota bucket: at a quo
   }
 });
 
+test('the first rotation starts before the secrets are all read: no up-front pass of ListSecretVersionIds (50/s, shared by the runners)', async () => {
+  // Before a run's first step, evidence recovery reads every secret it will touch. For secrets
+  // keyshift never rotated it also asked each one's current-version age, a call on a 50/s quota:
+  // a quarter of it made 250 runners' secrets wait 20 s before the first write of a sharded emergency.
+  const dir = tempProject('keyshift-shard-reads-');
+  const secrets = Array.from({ length: 12 }, (_, i) => ({ name: `reads-${i}`, secretId: `reads/${i}` }));
+  for (const s of secrets) fake.seed(s.secretId, { value: `initial-${s.name}` });
+  writeFiles(dir, { 'policies/aws.yaml': secretsManagerPolicy(fake.endpoint, secrets) });
+  const from = fake.calls.length;
+  const run = await cli(['rotate', '--all', '--force', '--reason', 'order', '--concurrency', '1', '--json'], { cwd: dir, env: awsEnv() });
+  assert.equal(run.code, 0, run.stderr);
+  assert.equal(json(run).results.filter((r) => r.outcome === 'rotated').length, 12);
+  const calls = fake.calls.slice(from).filter((c) => c.resource?.startsWith('reads/'));
+  const firstWrite = calls.findIndex((c) => c.op === 'PutSecretValue' || c.op === 'UpdateSecretVersionStage');
+  const listsBefore = calls.slice(0, firstWrite).filter((c) => c.op === 'ListSecretVersionIds');
+  // The one the plan makes of the first secret (is anything due?), then one with each rotation.
+  assert.equal(listsBefore.length, 1, listsBefore.map((c) => c.resource).join(' '));
+  assert.equal(calls.filter((c) => c.op === 'ListSecretVersionIds').length, 12);
+});
+
 test('docs/scale-out.md gives the command the tests run, in both recipes', async () => {
   const { RECIPE } = await import('../helpers/shard-recipe.js');
   const page = readFileSync(new URL('../../docs/scale-out.md', import.meta.url), 'utf8');

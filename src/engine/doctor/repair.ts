@@ -113,7 +113,8 @@ async function repairStore(
   // As rotate does before anything else: append what crashed runs announced, clear their drafts.
   const { recovered, secretsWithDrafts } = await recoverStoreEvidence(store, group.targets, ctx.evidenceDir, (drafts) => evidence.append(drafts).then(() => undefined), {
     readers: 1,
-    read: (target) => store.read(target.key).catch(() => null),
+    read: (target) => store.read(target.key, { draftsOnly: true }).catch(() => null),
+    recoveredBy: run.runId,
     underLease: (target, write) => lease.leases.underLease(target, lease.holder, write),
   });
   if (secretsWithDrafts > 0) {

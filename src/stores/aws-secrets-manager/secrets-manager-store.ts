@@ -2,7 +2,7 @@ import type * as SM from '@aws-sdk/client-secrets-manager';
 import { errorMessage, ExitCode, KeyshiftError } from '../../errors.js';
 import type { SecretsManagerStoreSpec } from '../../policy/types.js';
 import { SecretValue } from '../../secret-value.js';
-import type { EntryLease, EntryMeta, EntryState, LeaseOptions, LockOptions, SecretStore, StoreFinding, StoreContext, StoreLock, StoreMeta, VersionOp } from '../contract.js';
+import type { EntryLease, EntryMeta, EntryState, LeaseOptions, LockOptions, ReadOptions, SecretStore, StoreFinding, StoreContext, StoreLock, StoreMeta, VersionOp } from '../contract.js';
 import { clientConfig, quietClient } from '../aws/client-config.js';
 import { isNotFound, toKeyshiftError } from '../aws/errors.js';
 import { decodeRecord, effectiveMeta, encodeRecord, TAG_PREFIX, type StoredRecord } from '../aws/meta-tags.js';
@@ -70,10 +70,13 @@ export class SecretsManagerStore implements SecretStore {
     if (spec.tags) this.#rotationTags.set(spec.key, spec.tags);
   }
 
-  async read(key: string): Promise<EntryState | null> {
+  async read(key: string, options?: ReadOptions): Promise<EntryState | null> {
     const description = await this.#describe(key);
     if (!description) return null;
-    await this.#rememberCurrentCreated(key, description);
+    // A secret without keyshift's record has no drafts: recovery needs no age. Skipping the call
+    // there keeps a run's up-front pass over every secret off the ListSecretVersionIds quota (50/s,
+    // shared by sharded runners); each rotation makes it when it reads its secret.
+    if (!options?.draftsOnly) await this.#rememberCurrentCreated(key, description);
     return this.#toState(key, description);
   }
 
