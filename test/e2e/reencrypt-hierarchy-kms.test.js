@@ -10,7 +10,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { DecryptCommand, RotateKeyOnDemandCommand } from '@aws-sdk/client-kms';
 import { assertNoStackTrace, json, readEvidence, tempProject, writeFiles } from '../helpers/cli.js';
 import { awsEnv } from '../helpers/aws.js';
-import { driverSkip, openText, versionOf } from '../helpers/reencrypt.js';
+import { driverSkips, openText, versionOf } from '../helpers/reencrypt.js';
+
+// The hierarchy's rows are in SQLite (skipped on CI's Node 24 leg, whose addon was built for Node 20).
+const driverSkip = driverSkips.sqlite;
 import { DATA_KEY, MASTER, dataKeyPolicy, fillTable, getVersion, keyring, ks, rowsOf, tableOf } from '../helpers/hierarchy.js';
 import { startKms } from '../fakes/kms.js';
 import { blobMaterial } from '../fakes/kms-crypto.js';

@@ -7,7 +7,10 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { assertNoStackTrace, baseEnv, json, readEvidence, runCliAsync, tempProject, writeFiles } from '../helpers/cli.js';
-import { driverSkip, openText, versionOf } from '../helpers/reencrypt.js';
+import { driverSkips, openText, versionOf } from '../helpers/reencrypt.js';
+
+// The hierarchy's rows are in SQLite (skipped on CI's Node 24 leg, whose addon was built for Node 20).
+const driverSkip = driverSkips.sqlite;
 import { DATA_KEY, MASTER, dataKeyPolicy, masterPolicy, fillTable, getVersion, keyring, ks, localHierarchyPolicy, rowsOf, tableOf, unwrapLocal } from '../helpers/hierarchy.js';
 
 const ROWS = 300;
