@@ -386,7 +386,7 @@ async function refuseRolledBack(
     try {
       const meta = await store.readMeta();
       const storeReads = [];
-      for (const target of storeTargets) storeReads.push({ target, state: await store.read(target.key), meta });
+      for (const target of storeTargets) storeReads.push({ target, state: forRollbackCheck(await store.read(target.key), meta), meta });
       reads.push(...storeReads);
     } catch (error) {
       storeFailed(id, store, error);
@@ -400,6 +400,15 @@ async function refuseRolledBack(
   return refused;
 }
 
+/**
+ * What findRollbacks reads of a state (its versions and unconfirmed drafts), kept for every target
+ * of the run at once: the rest (retired list, rotation, confirmed drafts) would be most of a
+ * 10,000-secret run's live heap at that moment, and V8 sizes the heap for the rest of the run on it.
+ */
+function forRollbackCheck(state: EntryState | null, meta: StoreMeta): EntryState | null {
+  if (!state) return null;
+  return { versions: state.versions, retired: [], rotation: null, lastRotatedAt: null, pendingEvents: unconfirmedDrafts(state, meta) };
+}
 
 /** 1 if anything failed; 3 only if something was blocked and nothing changed (DESIGN v2 "Failure isolation"). */
 export function rotateExitCode(results: RotateResult[]): number {

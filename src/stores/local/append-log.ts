@@ -45,8 +45,9 @@ export class AppendLog {
   #compactAfterCount = 0;
   #batches = 0;
   #writing = false;
-  /** The id a store this log creates will have: known before the file exists, for evidence records. */
-  readonly #newStoreId = randomBytes(16).toString('hex');
+  /** The id a store this log creates will have: known before the file exists, for evidence records.
+   * Drawn on first use: `plan` on a store that does not exist yet never loads crypto for it. */
+  #newStoreIdValue: string | null = null;
   /** The store file, open for appends while we hold the lock (saves an open and close per batch). */
   #handle: fs.FileHandle | null = null;
   /** Throws unless the writer lock still names this run (file-lock.ts `verify`). */
@@ -116,7 +117,7 @@ export class AppendLog {
 
   /** The store's id (its header's storeId), or the one the first write will give it. */
   storeId(): string {
-    return this.#snap.header?.header.storeId ?? this.#newStoreId;
+    return this.#snap.header?.header.storeId ?? this.#newStoreId();
   }
 
   get stats(): LogStats {
@@ -169,7 +170,7 @@ export class AppendLog {
     await this.#checkLock();
     const keys = this.keys.forWriting();
     if (!this.#snap.header) {
-      const header = await createStoreFile(this.path, keys, this.#newStoreId);
+      const header = await createStoreFile(this.path, keys, this.#newStoreId());
       this.#snap = { ...emptySnapshot(), header, validEnd: header.bytes.length, lastTag: chainStart(header.header), fileId: fileIdOf(await fs.stat(this.path)) };
     }
     if (this.#handle && (await this.#handle.stat()).size !== this.#snap.validEnd) await this.#closeHandle(); // reopen and look
@@ -297,6 +298,10 @@ export class AppendLog {
       // The rename happened: from here on appends must use the new header, whatever fails next.
       Object.assign(snap, { header, fileId, validEnd: fileId.size, recordCount: count, lastTag: tag });
     });
+  }
+
+  #newStoreId(): string {
+    return (this.#newStoreIdValue ??= randomBytes(16).toString('hex'));
   }
 
   #backOffCompaction(): void {
