@@ -7,6 +7,8 @@ import { AWSCURRENT, holderOf, type Labels } from './labels.js';
 /** The staging label whose presence means "free" (docs/stores/aws-secrets-manager.md#lease). */
 export const LEASE_LABEL = 'KEYSHIFT_LEASE';
 export const LEASE_TAG = 'keyshift:lease';
+/** The holder a losing taker writes over its own tag when that tag landed after the winner's. */
+export const LOSER_HOLDER = 'another runner: a losing taker overwrote its tag';
 
 /** What the lease needs from the store: each call goes through the store's quota gate. */
 export interface LeaseApi {
@@ -57,15 +59,28 @@ export async function takeSecretLease(api: LeaseApi, key: string, options: Lease
   if (!(await api.move(key, undefined, free))) {
     const now = await api.describe(key);
     const record = decodeLease(now?.tag);
+    if (record?.token === mine.token) {
+      // Our tag landed after the winner's last look at it: it hides the winner's token, so its
+      // renewals and release would fail, and a dead loser's tag would be taken over on this host
+      // while the winner works. Marked as a loser's, the winner takes it back (stillMine).
+      await api.tag(key, encodeLease({ ...mine, holder: LOSER_HOLDER }));
+    }
     throw leaseHeld(what, record && record.token !== mine.token ? record.holder : null, record?.expires ?? null);
   }
   // A runner that lost the detach may have written its tag after ours: put ours back.
   const after = await api.describe(key);
   if (decodeLease(after?.tag)?.token !== mine.token) await api.tag(key, encodeLease(mine));
-  // Renew and release only while the tag is still ours: after a takeover the lease is someone else's.
+  // Renew and release only while the tag is ours: after a takeover the lease is someone else's.
+  // A loser's marked tag from the race of our take is ours too; one from a later take (ours was
+  // taken over after we stalled past the ttl) carries a later expiry and is not.
+  const takenUntil = mine.expires;
+  const ours = (tag: string | undefined) => {
+    const record = decodeLease(tag);
+    return record !== null && (record.token === mine.token || (record.holder === LOSER_HOLDER && record.expires < takenUntil + options.ttlMs / 2));
+  };
   const stillMine = async () => {
     const now = await api.describe(key);
-    return now && decodeLease(now.tag)?.token === mine.token ? now : null;
+    return now && ours(now.tag) ? now : null;
   };
   return keepAlive(
     async (expires) => {
