@@ -9,16 +9,20 @@ const FOLDERS = {
     'test/unit/local-store-format.test.js',
     'test/unit/local-store-processes.test.js',
     'test/unit/local-record-codec.test.js',
+    'test/unit/local-entry-text.test.js',
+    'test/unit/local-legacy-codec.test.js',
+    'test/unit/local-store-errors.test.js',
   ],
   policy: [
     'test/unit/durations.test.js',
     'test/unit/policy-load.test.js',
     'test/unit/policy-hooks.test.js',
     'test/unit/policy-rollout.test.js',
+    'test/unit/policy-plugin.test.js',
+    'test/unit/policy-store-vault-command.test.js',
     'test/unit/policy-load-large.test.js',
-    'test/unit/mutation-policy.test.js',
   ],
-  engine: ['test/unit/planner.test.js', 'test/unit/steps.test.js', 'test/unit/mutation-engine.test.js'],
+  engine: ['test/unit/planner.test.js', 'test/unit/shard-share.test.js', 'test/unit/steps.test.js', 'test/unit/store-rollback.test.js'],
 };
 
 const folder = process.env.KEYSHIFT_MUTATE;
