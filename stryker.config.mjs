@@ -4,14 +4,15 @@
 // and the fast tests that cover them. Results and the review of survivors: test/MUTATION.md.
 const FOLDERS = {
   evidence: ['test/unit/evidence.test.js', 'test/unit/evidence-tamper.test.js', 'test/unit/evidence-problems.test.js', 'test/unit/evidence-boundaries.test.js', 'test/unit/evidence-edges.test.js'],
+  // Fast, targeted files first: a mutant runs its covering files in this order and stops at the first failure.
   'stores/local': [
-    'test/unit/local-store.test.js',
-    'test/unit/local-store-format.test.js',
-    'test/unit/local-store-processes.test.js',
-    'test/unit/local-record-codec.test.js',
     'test/unit/local-entry-text.test.js',
     'test/unit/local-legacy-codec.test.js',
     'test/unit/local-store-errors.test.js',
+    'test/unit/local-record-codec.test.js',
+    'test/unit/local-store-format.test.js',
+    'test/unit/local-store.test.js',
+    'test/unit/local-store-processes.test.js',
   ],
   policy: [
     'test/unit/durations.test.js',
