@@ -41,7 +41,10 @@ export default {
   buildCommand: 'tsc -p tsconfig.json',
   coverageAnalysis: 'perTest',
   concurrency: 2,
-  timeoutMS: 10000,
+  // Generous: on the shared machine a slow test run must not pass for a "timed out" (killed) mutant.
+  // Endless loops in mutated code are stopped early by Stryker's hit limit, not by this timeout.
+  timeoutMS: 60000,
+  timeoutFactor: 3,
   incremental: true,
   incrementalFile: `test/mutation/incremental-${slug}.json`,
   ignorePatterns: ['/dist', '/reports', '/bench/.tmp', '/.keyshift', '/evidence', '/test/mutation'],
