@@ -151,3 +151,17 @@ test('planner: a plan switches its target in this run only by a rotate or resume
   assert.equal(switchesNow([{ action: 'provision', at: at(0) }, { action: 'decommission', at: at(0) }, { action: 'wait', at: at(0) }], now), false);
   assert.equal(switchesNow([], now), false);
 });
+
+test('planner: due exactly now, and a fallback window ending exactly now, count as reached', () => {
+  const dueNow = entry([v('v-old', ['CURRENT'])], null, ago(30 * DAY));
+  const one = (state, options = {}, previous) => planTarget({ policy, environment, state, previous }, { now, force: false, horizonMs: 0, ...options }).map((a) => [a.action, a.at, a.reason]);
+  assert.deepEqual(one(dueNow), [['rotate', now.toISOString(), `due since ${now.toISOString()} (interval 30d)`]]);
+  assert.deepEqual(one(dueNow, { force: true }), [['rotate', now.toISOString(), `forced (due since ${now.toISOString()})`]]);
+  assert.deepEqual(one(dueNow, {}, previousIn(entry([v('v-old', ['CURRENT'])], rotation('overlap')))).map(([action]) => action), ['wait']);
+  const windowEndsNow = entry([v('v-new', ['CURRENT']), v('v-old', ['PREVIOUS'])], rotation('fallback', { switchedAt: ago(48 * HOUR) }), ago(48 * HOUR));
+  assert.deepEqual(one(windowEndsNow), [['decommission', now.toISOString(), `fallback window ended ${now.toISOString()}: retire v-old`]]);
+});
+
+test('promotion: an environment before it that is not provisioned yet holds nothing back', () => {
+  assert.deepEqual(plan(previousIn(null, HOUR)).map(([action, at]) => [action, at]), [['rotate', now.toISOString()]]);
+});
