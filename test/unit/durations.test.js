@@ -39,7 +39,7 @@ test('parseDuration accepts up to 100 years (36500d) and nothing longer', () => 
 });
 
 test('parseDurationAllowZero accepts zero in every unit and positive durations', () => {
-  for (const text of ['0', '0s', '0m', '0h', '0d', '0w']) assert.equal(parseDurationAllowZero(text), 0, text);
+  for (const text of ['0', '0s', '0m', '0h', '0d', '0w', '00', '000s']) assert.equal(parseDurationAllowZero(text), 0, text);
   assert.equal(parseDurationAllowZero('48h'), 48 * HOUR);
   for (const text of ['-0', '-1h', '0x', '1.0h', '']) assert.equal(parseDurationAllowZero(text), null, text);
 });
