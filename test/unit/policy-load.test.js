@@ -109,6 +109,10 @@ const badPolicies = [
     [2, 11, 'secrets[0].name: "API_Key" is not a valid secret name'],
     [9, 11, 'secrets[1].name: "API_Key" is not a valid secret name'],
   ]],
+  ['two secrets with the same number as name', `${policy({ 2: '  - name: 123' })}${policy({ 1: null, 2: '  - name: 123', 8: '        store: { type: local, path: b.store }' })}`, [
+    [2, 11, 'secrets[0].name: expected a string, got a number'],
+    [9, 11, 'secrets[1].name: expected a string, got a number'],
+  ]],
   ['two environments with the same invalid name', policy({ 7: '      - name: Dev Env', 8: '        store: { type: local, path: a.store }\n      - name: Dev Env\n        store: { type: local, path: b.store }' }), [
     [7, 15, 'secrets[0].environments[0].name: "Dev Env" is not a valid environment name'],
     [9, 15, 'secrets[0].environments[1].name: "Dev Env" is not a valid environment name'],
