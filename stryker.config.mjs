@@ -4,21 +4,26 @@
 // and the fast tests that cover them. Results and the review of survivors: test/MUTATION.md.
 const FOLDERS = {
   evidence: ['test/unit/evidence.test.js', 'test/unit/evidence-tamper.test.js', 'test/unit/evidence-problems.test.js', 'test/unit/evidence-boundaries.test.js', 'test/unit/evidence-edges.test.js'],
+  // Fast, targeted files first: a mutant runs its covering files in this order and stops at the first failure.
   'stores/local': [
-    'test/unit/local-store.test.js',
-    'test/unit/local-store-format.test.js',
-    'test/unit/local-store-processes.test.js',
+    'test/unit/local-entry-text.test.js',
+    'test/unit/local-legacy-codec.test.js',
+    'test/unit/local-store-errors.test.js',
     'test/unit/local-record-codec.test.js',
+    'test/unit/local-store-format.test.js',
+    'test/unit/local-store.test.js',
+    'test/unit/local-store-processes.test.js',
   ],
   policy: [
     'test/unit/durations.test.js',
     'test/unit/policy-load.test.js',
     'test/unit/policy-hooks.test.js',
     'test/unit/policy-rollout.test.js',
+    'test/unit/policy-plugin.test.js',
+    'test/unit/policy-store-vault-command.test.js',
     'test/unit/policy-load-large.test.js',
-    'test/unit/mutation-policy.test.js',
   ],
-  engine: ['test/unit/planner.test.js', 'test/unit/steps.test.js', 'test/unit/mutation-engine.test.js'],
+  engine: ['test/unit/planner.test.js', 'test/unit/engine-state.test.js', 'test/unit/shard-parse.test.js', 'test/unit/shard-share.test.js', 'test/unit/steps.test.js', 'test/unit/store-rollback.test.js'],
 };
 
 const folder = process.env.KEYSHIFT_MUTATE;
@@ -36,7 +41,10 @@ export default {
   buildCommand: 'tsc -p tsconfig.json',
   coverageAnalysis: 'perTest',
   concurrency: 2,
-  timeoutMS: 10000,
+  // Generous: on the shared machine a slow test run must not pass for a "timed out" (killed) mutant.
+  // Endless loops in mutated code are stopped early by Stryker's hit limit, not by this timeout.
+  timeoutMS: 60000,
+  timeoutFactor: 3,
   incremental: true,
   incrementalFile: `test/mutation/incremental-${slug}.json`,
   ignorePatterns: ['/dist', '/reports', '/bench/.tmp', '/.keyshift', '/evidence', '/test/mutation'],

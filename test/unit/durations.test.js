@@ -39,7 +39,7 @@ test('parseDuration accepts up to 100 years (36500d) and nothing longer', () => 
 });
 
 test('parseDurationAllowZero accepts zero in every unit and positive durations', () => {
-  for (const text of ['0', '0s', '0m', '0h', '0d', '0w']) assert.equal(parseDurationAllowZero(text), 0, text);
+  for (const text of ['0', '0s', '0m', '0h', '0d', '0w', '00', '000s']) assert.equal(parseDurationAllowZero(text), 0, text);
   assert.equal(parseDurationAllowZero('48h'), 48 * HOUR);
   for (const text of ['-0', '-1h', '0x', '1.0h', '']) assert.equal(parseDurationAllowZero(text), null, text);
 });
@@ -83,4 +83,25 @@ test('describeBadDuration does not echo non-strings and shortens long values', (
   assert.match(describeBadDuration({ nested: 'value' }), /^this value is not a duration/);
   const long = describeBadDuration('x'.repeat(500));
   assert.ok(long.length < 200, long);
+});
+
+test('a duration past 100 years is refused with the longest one allowed; the default example is 48h', () => {
+  assert.equal(describeBadDuration('36501d'), '"36501d" is longer than the longest duration, 36500d (100 years); use a shorter one (e.g. 48h)');
+  assert.equal(describeBadDuration('99999999999999999999w', '90d'), '"99999999999999999999w" is longer than the longest duration, 36500d (100 years); use a shorter one (e.g. 90d)');
+  assert.equal(describeBadDuration('5x'), '"5x" is not a duration; use a positive whole number with a unit s, m, h, d or w (e.g. 48h)');
+  assert.match(durationMessage('hooks[0].timeout', 'soon'), /\(e\.g\. 30s\)$/);
+});
+
+test('a long bad value is shown as its first 37 characters and "...", a value of 40 in full', () => {
+  const long = 'y'.repeat(37) + 'z'.repeat(10);
+  assert.equal(describeBadDuration(long), `"${'y'.repeat(37)}..." is not a duration; use a positive whole number with a unit s, m, h, d or w (e.g. 48h)`);
+  assert.ok(describeBadDuration('w'.repeat(40)).startsWith(`"${'w'.repeat(40)}" is not`));
+});
+
+test('only text is a duration: numbers and other values are refused, zero included', () => {
+  for (const value of [0, 5, null, undefined, ['1d'], { d: 1 }]) {
+    assert.equal(parseDuration(value), null, String(value));
+    assert.equal(parseDurationAllowZero(value), null, String(value));
+  }
+  assert.throws(() => formatDuration(-1), /not a duration in milliseconds: -1/);
 });

@@ -97,3 +97,16 @@ test('string numbers refer to strings in the order they were first written, acro
   assert.deepEqual(unpackRecord([1, 0, false, [], 2, null, 1], FIELDS, table), { id: 'b', from: 'a', urgent: false, checks: [], count: 2, limit: null, note: 'b' });
   assert.deepEqual(packRecord({ id: 'x', from: 'x', urgent: true, checks: [], count: 1, limit: 0, note: 'x' }, FIELDS, new StringRefs()), ['x', 0, true, [], 1, 0, 0]);
 });
+
+test('an absent optional field that null cannot stand for is packed as null when a later field is present', () => {
+  // Like an evidence draft with a storeId but no error: [..., null, storeId].
+  const fields = [{ name: 'id', kind: 'string' }, { name: 'error', kind: 'string', optional: true }, { name: 'count', kind: 'number', optional: true }];
+  const refs = new StringRefs();
+  const packed = packRecord({ id: 'a', count: 2 }, fields, refs);
+  assert.deepEqual(packed, ['a', null, 2]);
+  assert.deepEqual(unpackRecord(JSON.parse(JSON.stringify(packed)), fields, new StringTable()), { id: 'a', count: 2 });
+});
+
+test('a packed record that is neither an array nor an object is refused', () => {
+  for (const packed of ['v1', 7, true, null]) assert.equal(unpackRecord(packed, FIELDS, new StringTable()), null, String(packed));
+});

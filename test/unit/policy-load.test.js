@@ -72,7 +72,7 @@ const badPolicies = [
   ['zero duration', policy({ 3: '    interval: 0d' }), [[3, 15, 'secrets[0].interval: "0d" is zero; use a positive whole number']]],
   ['decimal duration', policy({ 3: '    interval: 1.5d' }), [[3, 15, 'secrets[0].interval: "1.5d" is not a duration']]],
   ['fallback window longer than the interval', policy({ 3: '    interval: 1d', 4: '    fallbackWindow: 48h' }), [
-    [4, 21, 'secrets[0].fallbackWindow: 48h is longer than the interval 1d'],
+    [4, 21, 'secrets[0].fallbackWindow: 48h is longer than the interval 1d; the old value must be revoked before the next rotation, so use at most 1d (or a longer interval)'],
   ]],
   ['duplicate environment names', policy({ 8: '        store: { type: local, path: a.store }\n      - name: dev\n        store: { type: local, path: b.store }' }), [
     [9, 15, 'secrets[0].environments[1].name: duplicate environment "dev" (first at line 7)'],
@@ -104,6 +104,20 @@ const badPolicies = [
   ['bad store key', policy({ 8: '        store: { type: local, path: x, key: "a b" }' }), [[8, 45, 'secrets[0].environments[0].store.key: must be 1-200 characters']]],
   ['bad secret name', policy({ 2: '  - name: API_Key' }), [[2, 11, 'secrets[0].name: "API_Key" is not a valid secret name; use 1-63 lowercase letters']]],
   ['two documents', `${policy()}---\n${policy()}`, [[10, 1, 'only one YAML document per policy file']]],
+  // A bad value is one problem: the cross-file checks never add a second, bogus one about it.
+  ['two secrets with the same invalid name', `${policy({ 2: '  - name: API_Key' })}${policy({ 1: null, 2: '  - name: API_Key', 8: '        store: { type: local, path: b.store }' })}`, [
+    [2, 11, 'secrets[0].name: "API_Key" is not a valid secret name'],
+    [9, 11, 'secrets[1].name: "API_Key" is not a valid secret name'],
+  ]],
+  ['two secrets with the same number as name', `${policy({ 2: '  - name: 123' })}${policy({ 1: null, 2: '  - name: 123', 8: '        store: { type: local, path: b.store }' })}`, [
+    [2, 11, 'secrets[0].name: expected a string, got a number'],
+    [9, 11, 'secrets[1].name: expected a string, got a number'],
+  ]],
+  ['two environments with the same invalid name', policy({ 7: '      - name: Dev Env', 8: '        store: { type: local, path: a.store }\n      - name: Dev Env\n        store: { type: local, path: b.store }' }), [
+    [7, 15, 'secrets[0].environments[0].name: "Dev Env" is not a valid environment name'],
+    [9, 15, 'secrets[0].environments[1].name: "Dev Env" is not a valid environment name'],
+  ]],
+  ['an invalid interval with a valid fallback window', policy({ 3: '    interval: 1.5d' }), [[3, 15, 'secrets[0].interval: "1.5d" is not a duration']]],
 ];
 
 for (const [title, text, expected] of badPolicies) {
