@@ -58,8 +58,10 @@ export async function rewrapRun(ctx: EngineContext, policies: SecretPolicy[], op
       const lock = options.dryRun ? null : await store.lock({ waitMs: ctx.lockWaitMs, owner: `keyshift reencrypt ${options.name} (${operatorName(ctx.env)})` });
       try {
         report.dataKeys.push(await rewrapOne(ctx, target, store, hierarchy, { runId, evidence, dryRun: options.dryRun, master: options.name }));
-        // The store records the log's head, as after a rotate (also after a rerun that only recovered drafts).
-        if (!options.dryRun) await anchorEvidence(store, await store.readMeta(), evidence, runId);
+        // The store records the log's head, as after a rotate (also after a rerun that only recovered
+        // drafts), without confirming the run: a draft of this run written to the next data key and
+        // cut off by a kill would then count as logged, and its record would never be recovered.
+        if (!options.dryRun) await anchorEvidence(store, await store.readMeta(), evidence, runId, false);
       } finally {
         await lock?.release();
       }
@@ -138,7 +140,7 @@ export async function rewrapBeforeRollback(ctx: EngineContext, policies: SecretP
         const lock = await store.lock({ waitMs: ctx.lockWaitMs, owner: `keyshift rollback ${name} (${operatorName(ctx.env)})` });
         try {
           done.push(await rewrapOne(ctx, target, store, hierarchy, { runId, evidence, dryRun: false, master: name, wrapWith: old }));
-          await anchorEvidence(store, await store.readMeta(), evidence, runId);
+          await anchorEvidence(store, await store.readMeta(), evidence, runId, false); // not confirmed: see rewrapRun
         } finally {
           await lock.release();
         }

@@ -3,7 +3,7 @@
 // rotates, and the master's old version held until no data key needs it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, watch } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { assertNoStackTrace, baseEnv, json, readEvidence, runCliAsync, tempProject, writeFiles } from '../helpers/cli.js';
@@ -109,8 +109,10 @@ test('local master: a data-key rotation re-encrypts rows; a master rotation re-w
   }
 });
 
-// HIERARCHY_KILL_ROUNDS scales the rounds (CI default 3); each kill lands at a random instant of a
-// run's span, measured once on an uninterrupted run.
+// HIERARCHY_KILL_ROUNDS scales the rounds (CI default 4). Even rounds kill at a random instant of a
+// run's span (measured once on an uninterrupted run); odd rounds right after a random write of the
+// store past the first data key's, where a later data key's draft is in the store and its record
+// not yet logged while the run has already anchored the first.
 test('kill -9 while re-wrapping: a rerun completes, every data key opens under the new master, the evidence is whole', { skip: driverSkip }, async () => {
   const names = Array.from({ length: 8 }, (_, i) => `dk-${String.fromCharCode(97 + i)}`);
   const dir = await provisioned(localHierarchyPolicy({ names }));
@@ -138,7 +140,7 @@ test('kill -9 while re-wrapping: a rerun completes, every data key opens under t
   assert.equal((await ks(dir, ['reencrypt', MASTER])).code, 0);
   const fullRunMs = Date.now() - started;
 
-  const rounds = Number(process.env.HIERARCHY_KILL_ROUNDS ?? 3);
+  const rounds = Number(process.env.HIERARCHY_KILL_ROUNDS ?? 4);
   for (let round = 0; round < rounds; round++) {
     const oldMaster = await getVersion(dir, MASTER);
     const keys = await currentKeys(oldMaster);
@@ -146,8 +148,12 @@ test('kill -9 while re-wrapping: a rerun completes, every data key opens under t
     await rotateMaster();
     const master = await getVersion(dir, MASTER);
     const { child, done } = runCliAsync(['reencrypt', MASTER], { cwd: dir, env: baseEnv() });
-    const timer = setTimeout(() => child.kill('SIGKILL'), fullRunMs * (0.3 + Math.random() * 0.7));
+    const timer = setTimeout(() => child.kill('SIGKILL'), round % 2 === 0 ? fullRunMs * (0.3 + Math.random() * 0.7) : fullRunMs * 3);
+    let writes = 0;
+    const killAt = 4 + Math.floor(Math.random() * 12);
+    const watcher = round % 2 === 1 ? watch(join(dir, '.keyshift'), (type, file) => file === 'prod.store' && ++writes === killAt && child.kill('SIGKILL')) : null;
     await done;
+    watcher?.close();
     clearTimeout(timer);
     const rerun = await ks(dir, ['reencrypt', MASTER, '--json']);
     assert.equal(rerun.code, 0, rerun.stderr);
