@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { takeSecretLease, LEASE_LABEL, LOSER_HOLDER } from '../../dist/stores/aws-secrets-manager/lease.js';
+import { takeSecretLease, LEASE_LABEL, LOSER_PREFIX } from '../../dist/stores/aws-secrets-manager/lease.js';
 import { decodeLease, encodeLease } from '../../dist/stores/aws/lease.js';
 
 const TTL = 900;
@@ -77,8 +77,8 @@ test('a loser whose tag lands after the winner re-checked it: the winner still r
   const secret = oneSecret();
   const lease = await loserTagsLast(secret);
   assert.equal(secret.leaseVersion(), null, 'the lease is held (its label on no version)');
-  assert.equal(decodeLease(secret.state.tag).holder, LOSER_HOLDER, "the loser marked the tag it wrote over the winner's");
-  await assert.rejects(take(secret, 'C'), (error) => error.code === 'ERR_LEASED' && /losing taker/.test(error.message), 'a third runner is blocked while the winner works');
+  assert.equal(decodeLease(secret.state.tag).holder, `${LOSER_PREFIX}keyshift rotate by B`, "the loser marked the tag it wrote over the winner's");
+  await assert.rejects(take(secret, 'C'), (error) => error.code === 'ERR_LEASED' && /tag overwritten by: keyshift rotate by B/.test(error.message), 'a third runner is blocked while the winner works');
   await sleep(TTL / 3 + 150);
   assert.equal(decodeLease(secret.state.tag).holder, 'keyshift rotate by A', "the winner's renewal took its tag back");
   await lease.release();
@@ -91,7 +91,7 @@ test("a loser's marked tag from a later take is not the stalled holder's: its re
   const secret = oneSecret();
   const lease = await take(secret, 'A');
   // A stalled past its ttl; C took the lease over, and C's loser marked its tag, expiring one ttl after C's take.
-  secret.state.tag = encodeLease({ expires: Date.now() + 3 * TTL, token: randomUUID(), holder: LOSER_HOLDER });
+  secret.state.tag = encodeLease({ expires: Date.now() + 3 * TTL, token: randomUUID(), holder: `${LOSER_PREFIX}keyshift rotate by D` });
   await lease.release();
   assert.equal(secret.leaseVersion(), null, 'the lease stays held: it is no longer A\'s to release');
 });

@@ -7,8 +7,12 @@ import { AWSCURRENT, holderOf, type Labels } from './labels.js';
 /** The staging label whose presence means "free" (docs/stores/aws-secrets-manager.md#lease). */
 export const LEASE_LABEL = 'KEYSHIFT_LEASE';
 export const LEASE_TAG = 'keyshift:lease';
-/** The holder a losing taker writes over its own tag when that tag landed after the winner's. */
-export const LOSER_HOLDER = 'another runner: a losing taker overwrote its tag';
+/**
+ * What a taker whose detach was refused puts before its own holder when the tag it then reads is
+ * its own: either it lost and its tag landed after the winner's, or its own detach succeeded and
+ * only the reply was lost. Tag characters only (no parentheses or commas).
+ */
+export const LOSER_PREFIX = 'another runner - tag overwritten by: ';
 
 /** What the lease needs from the store: each call goes through the store's quota gate. */
 export interface LeaseApi {
@@ -60,10 +64,11 @@ export async function takeSecretLease(api: LeaseApi, key: string, options: Lease
     const now = await api.describe(key);
     const record = decodeLease(now?.tag);
     if (record?.token === mine.token) {
-      // Our tag landed after the winner's last look at it: it hides the winner's token, so its
-      // renewals and release would fail, and a dead loser's tag would be taken over on this host
-      // while the winner works. Marked as a loser's, the winner takes it back (stillMine).
-      await api.tag(key, encodeLease({ ...mine, holder: LOSER_HOLDER }));
+      // Our tag landed after the winner's last look at it (or our own detach went through and its
+      // reply was lost): it hides the winner's token, whose renewals and release would then fail.
+      // Marked, the winner takes it back (stillMine); our holder stays in it, so once we are gone
+      // it is taken over like any dead holder's (diedHere, or after it expires).
+      await api.tag(key, encodeLease({ ...mine, holder: `${LOSER_PREFIX}${options.holder}` }));
     }
     throw leaseHeld(what, record && record.token !== mine.token ? record.holder : null, record?.expires ?? null);
   }
@@ -76,7 +81,7 @@ export async function takeSecretLease(api: LeaseApi, key: string, options: Lease
   const takenUntil = mine.expires;
   const ours = (tag: string | undefined) => {
     const record = decodeLease(tag);
-    return record !== null && (record.token === mine.token || (record.holder === LOSER_HOLDER && record.expires < takenUntil + options.ttlMs / 2));
+    return record !== null && (record.token === mine.token || (record.holder.startsWith(LOSER_PREFIX) && record.expires < takenUntil + options.ttlMs / 2));
   };
   const stillMine = async () => {
     const now = await api.describe(key);
