@@ -34,15 +34,20 @@ export async function endRewrapRun(ctx: EngineContext, evidence: EvidenceLog, en
       ctx.logger.error({ err: errorMessage(error) }, 'could not append the signed record; a rerun of this command signs these records');
     });
   }
-  const byStore = new Map<SecretStore, LoggedDrafts[]>();
-  for (const entry of entries) byStore.set(entry.store, [...(byStore.get(entry.store) ?? []), entry]);
+  // Per store, per entry: one write clears an entry's recovered drafts and its new one together.
+  const byStore = new Map<SecretStore, Map<string, EvidenceDraft[]>>();
+  for (const { store, key, drafts } of entries) {
+    const held = byStore.get(store) ?? new Map<string, EvidenceDraft[]>();
+    held.set(key, [...(held.get(key) ?? []), ...drafts]);
+    byStore.set(store, held);
+  }
   for (const [store, held] of byStore) {
     try {
       const lock = await store.lock({ waitMs: ctx.lockWaitMs, owner: `keyshift reencrypt (${operatorName(ctx.env)}, ${run.runId})` });
       try {
         await anchorEvidence(store, await store.readMeta(), evidence, run.runId, false);
         // Unsigned (the signature failed), the drafts stay: a rerun signs for them.
-        if (signed) for (const entry of held) await clearDrafts(store, entry);
+        if (signed) for (const [key, drafts] of held) await clearDrafts(store, key, drafts);
       } finally {
         await lock.release();
       }
@@ -53,11 +58,11 @@ export async function endRewrapRun(ctx: EngineContext, evidence: EvidenceLog, en
 }
 
 /** Drops the entry's drafts that are logged, keeping any another run announced since. */
-async function clearDrafts(store: SecretStore, entry: LoggedDrafts): Promise<void> {
-  const logged = new Set(entry.drafts.map(draftKey));
-  const state = await store.read(entry.key);
+async function clearDrafts(store: SecretStore, key: string, drafts: EvidenceDraft[]): Promise<void> {
+  const logged = new Set(drafts.map(draftKey));
+  const state = await store.read(key);
   if (!state) return;
   const kept = state.pendingEvents.filter((draft) => !logged.has(draftKey(draft)));
   if (kept.length === state.pendingEvents.length) return;
-  await store.apply(entry.key, [], { rotation: state.rotation, lastRotatedAt: state.lastRotatedAt, pendingEvents: kept });
+  await store.apply(key, [], { rotation: state.rotation, lastRotatedAt: state.lastRotatedAt, pendingEvents: kept });
 }
