@@ -8,11 +8,11 @@ import { generateKeyPairSync } from 'node:crypto';
 import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { baseEnv, json, readEvidence, root, tempProject, writeFiles } from '../helpers/cli.js';
+import { baseEnv, buildRoot, json, readEvidence, root, tempProject, writeFiles } from '../helpers/cli.js';
 import { driverSkips } from '../helpers/reencrypt.js';
 import { MASTER, fillTable, ks, localHierarchyPolicy, tableOf } from '../helpers/hierarchy.js';
-import { recordHash } from '../../dist/evidence/record.js';
 
+const { recordHash } = await import(join(buildRoot, 'dist', 'evidence', 'index.js'));
 const names = ['dk-a', 'dk-b', 'dk-c'];
 const KILL_HOOK = join(root, 'test', 'helpers', 'kill-after-append.js');
 
