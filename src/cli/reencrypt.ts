@@ -29,6 +29,9 @@ async function reencryptCommand(g: GlobalOptions, name: string, o: ReencryptCliO
     const { isMaster, rewrapRun } = await import('../reencrypt/rewrap.js');
     if (o.rewrap || isMaster(policies, name)) {
       if (o.until !== undefined || rate !== null) throw usageError('--until and --max-rows-per-second apply to rows; re-wrapping data keys touches no row', 'drop them');
+      // Its records end with a `signed` one, like every run that writes evidence (a bad key stops here, before any change).
+      const { signerFromEnv } = await import('../evidence/sign.js');
+      ctx.signer = await signerFromEnv(io.env, io.cwd, ctx.policySigningKey);
       const report = await rewrapRun(ctx, policies, { name, env: o.env, dryRun: o.dryRun, self: o.rewrap });
       if (g.json) printJson(io.out, report);
       else {

@@ -7,7 +7,7 @@ import { unconfirmedDrafts } from './state.js';
 /** Runs `write` holding the target's cross-machine lease (engine/leases.ts); skips it if another runner holds it. */
 export type UnderLease = (target: Target, write: () => Promise<void>) => Promise<void>;
 
-const draftKey = (draft: EvidenceDraft) => `${draft.runId}|${draft.rotationId}|${draft.event}|${draft.environment}`;
+export const draftKey = (draft: EvidenceDraft): string => `${draft.runId}|${draft.rotationId}|${draft.event}|${draft.environment}`;
 
 /**
  * Recovery for one locked store (rotate and doctor --fix): its meta, the states of `targets` that
@@ -45,7 +45,7 @@ export async function recoverEvidence(
   meta: StoreMeta,
   evidenceDir: string,
   append: (drafts: EvidenceDraft[]) => Promise<void>,
-  { recoveredBy, underLease }: { recoveredBy: string; underLease?: UnderLease },
+  { recoveredBy, underLease, keepDrafts = false }: { recoveredBy: string; underLease?: UnderLease; keepDrafts?: boolean },
 ): Promise<number> {
   const pending = [...states].flatMap(([target, state]) => unconfirmedDrafts(state, meta).map((draft) => ({ target, draft })));
   if (pending.length === 0) return 0;
@@ -53,6 +53,8 @@ export async function recoverEvidence(
   const missing = pending.filter(({ draft }) => !logged.has(`${draft.rotationId}|${draft.event}|${draft.environment}`));
   missing.sort((a, b) => a.draft.at.localeCompare(b.draft.at));
   if (missing.length > 0) await append(missing.map((m) => ({ ...m.draft, recoveredBy })));
+  // The caller clears them once its run is signed and anchored (reencrypt/rewrap-evidence.ts).
+  if (keepDrafts) return missing.length;
   // Clearing is best effort: the drafts are in the log now, and one left in the store is found
   // logged next time. A secret the store refuses to write (or a failing call) must not abort the
   // run for every other secret: its own step reports it.

@@ -51,3 +51,22 @@ function parse(bytes: Buffer): Record<string, unknown> | null {
     return null;
   }
 }
+
+/**
+ * Whether the log holds a record of run `runId` with every one of `fields` (compared as JSON
+ * values): a step that saved its record before appending it, killed before noting the append,
+ * looks here so that it is appended once. One streaming pass; a line is parsed only when it
+ * names the run.
+ */
+export async function isRecordLogged(dir: string, runId: string, fields: Record<string, unknown>): Promise<boolean> {
+  const file = evidenceFile(dir);
+  const size = await fs.stat(file).then((stat) => stat.size, () => null);
+  if (size === null) return false;
+  const needle = Buffer.from(`"runId":${JSON.stringify(runId)}`);
+  for await (const line of readLines(file, size)) {
+    if (!line.terminated || line.bytes.indexOf(needle) < 0) continue;
+    const record = parse(line.bytes);
+    if (record && record.runId === runId && Object.entries(fields).every(([k, v]) => JSON.stringify(record[k]) === JSON.stringify(v))) return true;
+  }
+  return false;
+}

@@ -1,7 +1,7 @@
 import type { EngineContext, Target } from '../engine/context.js';
 import { recoverEvidence } from '../engine/evidence-recovery.js';
 import { newRotationId, newRunId, operatorName } from '../engine/ids.js';
-import { anchorEvidence } from '../engine/runner.js';
+import { unconfirmedDrafts } from '../engine/state.js';
 import { ExitCode, KeyshiftError, usageError } from '../errors.js';
 import { EvidenceLog } from '../evidence/index.js';
 import type { SecretPolicy } from '../policy/types.js';
@@ -9,13 +9,15 @@ import { SecretValue } from '../secret-value.js';
 import type { EvidenceDraft, SecretStore, VersionInfo, VersionOp } from '../stores/contract.js';
 import { StoreRegistry } from '../stores/registry.js';
 import { dataKeyContext, dataKeysWrappedBy, masterOf, openMasterFor, type DataKeyTarget, type HierarchyContext } from './hierarchy.js';
+import { endRewrapRun, type LoggedDrafts } from './rewrap-evidence.js';
 
 /**
  * `keyshift reencrypt <master>` (and `keyshift reencrypt <data key> --rewrap`): every stored version
  * of the data keys is wrapped again under the master's current version (KMS ReEncrypt, or unwrap +
  * wrap for a local master). The data keys' bytes do not change, so no row is touched. One store
  * write per data-key environment, its evidence record announced in the same write: a crash leaves
- * each environment either untouched or done, and a rerun does what is left.
+ * each environment either untouched or done, and a rerun does what is left. The run ends like a
+ * rotate, signed and anchored (rewrap-evidence.ts).
  */
 
 export interface RewrapOptions {
@@ -46,6 +48,7 @@ export async function rewrapRun(ctx: EngineContext, policies: SecretPolicy[], op
   const hierarchy: HierarchyContext = { policies, stores, env: ctx.env, aws: ctx.aws, logger: ctx.logger };
   const runId = newRunId();
   const report: RewrapReport = { master: options.name, dataKeys: [], dryRun: options.dryRun, exitCode: ExitCode.ok };
+  const logged: LoggedDrafts[] = [];
   try {
     for (const target of targets) {
       const store = await stores.get(target.environment.store);
@@ -57,17 +60,15 @@ export async function rewrapRun(ctx: EngineContext, policies: SecretPolicy[], op
       }
       const lock = options.dryRun ? null : await store.lock({ waitMs: ctx.lockWaitMs, owner: `keyshift reencrypt ${options.name} (${operatorName(ctx.env)})` });
       try {
-        report.dataKeys.push(await rewrapOne(ctx, target, store, hierarchy, { runId, evidence, dryRun: options.dryRun, master: options.name }));
-        // The store records the log's head, as after a rotate (also after a rerun that only recovered
-        // drafts), without confirming the run: a draft of this run written to the next data key and
-        // cut off by a kill would then count as logged, and its record would never be recovered.
-        if (!options.dryRun) await anchorEvidence(store, await store.readMeta(), evidence, runId, false);
+        report.dataKeys.push(await rewrapOne(ctx, target, store, hierarchy, { runId, evidence, dryRun: options.dryRun, master: options.name, logged }));
       } finally {
         await lock?.release();
       }
     }
     return report;
   } finally {
+    // Also after a failed data key: the records of those before it are signed and anchored.
+    await endRewrapRun(ctx, evidence, logged, { runId, reason: `reencrypt ${options.name}` });
     await evidence.close();
     await stores.closeAll();
   }
@@ -78,17 +79,20 @@ async function rewrapOne(
   target: DataKeyTarget,
   store: SecretStore,
   hierarchy: HierarchyContext,
-  run: { runId: string; evidence: EvidenceLog; dryRun: boolean; master: string; wrapWith?: { id: string; resourceId?: string } },
+  run: { runId: string; evidence: EvidenceLog; dryRun: boolean; master: string; logged: LoggedDrafts[]; wrapWith?: { id: string; resourceId?: string } },
 ): Promise<RewrapReport['dataKeys'][number]> {
   const key = target.environment.store.key;
   const asTarget: Target = { ...target, store, storeId: key, key };
-  let state = await store.read(key);
-  // Drafts a killed run announced but did not log: appended first, so the chain shows every re-wrap.
-  if (state && !run.dryRun && state.pendingEvents.length > 0) {
-    await recoverEvidence(new Map([[asTarget, state]]), await store.readMeta(), ctx.evidenceDir, async (drafts) => {
-      await run.evidence.append(drafts);
-    }, { recoveredBy: run.runId });
-    state = await store.read(key);
+  const state = await store.read(key);
+  // Drafts a killed run announced: those not logged are appended first, so the chain shows every
+  // re-wrap; all stay in the entry until this run is signed and anchored (the killed one was not).
+  const meta = await store.readMeta();
+  const drafts = run.dryRun ? [] : unconfirmedDrafts(state, meta);
+  if (drafts.length > 0) {
+    await recoverEvidence(new Map([[asTarget, state]]), meta, ctx.evidenceDir, async (missing) => {
+      await run.evidence.append(missing);
+    }, { recoveredBy: run.runId, keepDrafts: true });
+    run.logged.push({ store, key, drafts });
   }
   const master = await openMasterFor(target, hierarchy, run.wrapWith);
   const result = { secret: target.policy.name, environment: target.environment.name, wrappedBy: master.describe, rewrapped: [] as string[], unchanged: [] as string[] };
@@ -109,7 +113,7 @@ async function rewrapOne(
     const draft = rewrapDraft(ctx, asTarget, store, run, master.describe, result.rewrapped);
     await store.apply(key, ops, { rotation: state.rotation, lastRotatedAt: state.lastRotatedAt, pendingEvents: [...state.pendingEvents, draft] });
     await run.evidence.append([draft]);
-    await store.apply(key, [], { rotation: state.rotation, lastRotatedAt: state.lastRotatedAt, pendingEvents: state.pendingEvents });
+    run.logged.push({ store, key, drafts: [draft] });
     return result;
   } finally {
     master.close();
@@ -129,6 +133,7 @@ export async function rewrapBeforeRollback(ctx: EngineContext, policies: SecretP
   const hierarchy: HierarchyContext = { policies, stores, env: ctx.env, aws: ctx.aws, logger: ctx.logger };
   const runId = newRunId();
   const done: RewrapReport['dataKeys'] = [];
+  const logged: LoggedDrafts[] = [];
   try {
     for (const environment of policy.environments) {
       if (envs.length > 0 && !envs.includes(environment.name)) continue;
@@ -139,8 +144,7 @@ export async function rewrapBeforeRollback(ctx: EngineContext, policies: SecretP
         const store = await stores.get(target.environment.store);
         const lock = await store.lock({ waitMs: ctx.lockWaitMs, owner: `keyshift rollback ${name} (${operatorName(ctx.env)})` });
         try {
-          done.push(await rewrapOne(ctx, target, store, hierarchy, { runId, evidence, dryRun: false, master: name, wrapWith: old }));
-          await anchorEvidence(store, await store.readMeta(), evidence, runId, false); // not confirmed: see rewrapRun
+          done.push(await rewrapOne(ctx, target, store, hierarchy, { runId, evidence, dryRun: false, master: name, logged, wrapWith: old }));
         } finally {
           await lock.release();
         }
@@ -148,6 +152,7 @@ export async function rewrapBeforeRollback(ctx: EngineContext, policies: SecretP
     }
     return done;
   } finally {
+    await endRewrapRun(ctx, evidence, logged, { runId, reason: `rollback ${name}: data keys back under the old master version` });
     await evidence.close();
     await stores.closeAll();
   }

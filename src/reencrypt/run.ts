@@ -1,7 +1,7 @@
 import { ExitCode, usageError } from '../errors.js';
 import type { EngineContext } from '../engine/context.js';
 import { newRunId, operatorName } from '../engine/ids.js';
-import { EvidenceLog } from '../evidence/index.js';
+import { EvidenceLog, isRecordLogged } from '../evidence/index.js';
 import type { SecretPolicy } from '../policy/types.js';
 import type { EvidenceDraft, SecretStore } from '../stores/contract.js';
 import { StoreRegistry } from '../stores/registry.js';
@@ -85,7 +85,13 @@ export async function reencryptRun(ctx: EngineContext, policies: SecretPolicy[],
       state.pendingRecord = null;
       await save();
     };
-    await record(state.pendingRecord);
+    // A stage record saved before its append: a run killed after the append, before the checkpoint
+    // that clears it, left it in the log already, and appended again it would count twice.
+    if (state.pendingRecord && (await inLog(ctx.evidenceDir, state.pendingRecord))) {
+      wroteEvidence = true; // the killed run neither signed nor anchored it: this one does
+      state.pendingRecord = null;
+      await save();
+    } else await record(state.pendingRecord);
     const thresholds = [spec.canary, ...spec.stages];
     for (;;) {
       const stage = names[state.stage] as string;
@@ -199,6 +205,12 @@ function draftOf(ctx: EngineContext, runId: string, policy: SecretPolicy, enviro
     ...(result.outcome === 'rolled-back' ? { error: result.reason ?? 'rolled back' } : {}),
     ...({ stage: result.stage, outcome: result.outcome, database, rowsDone: result.rows, errors: result.errors, errorRate: result.errorRate, conflicts: result.conflicts, durationMs: result.durationMs, errorRows: result.errorRows } as object),
   };
+}
+
+/** Whether this stage record (its run, stage and time) is in the log. */
+function inLog(evidenceDir: string, draft: EvidenceDraft): Promise<boolean> {
+  const { event, secret, environment, at, stage } = draft as EvidenceDraft & { stage?: string };
+  return isRecordLogged(evidenceDir, draft.runId, { event, secret, environment, at, stage });
 }
 
 function percent(rate: number): string {

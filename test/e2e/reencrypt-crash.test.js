@@ -44,9 +44,29 @@ for (const driver of DRIVERS) {
       // Encrypted twice would open to a ks1 field, not to the plaintext.
       assert.equal(openText(f.value, ring), plaintextOf(f.table, f.column, f.key), `opens to its plaintext (not encrypted twice): ${f.table}.${f.column}#${f.key}`);
     }
-    const stages = new Set(readEvidence(p.dir).filter((r) => r.event === 'reencrypt-stage').map((r) => r.stage));
-    assert.deepEqual([...stages], ['canary', '25%', '50%', '75%', '100%']);
+    assertStagesOnce(readEvidence(p.dir));
     assert.equal(p.cli(['evidence', 'verify']).code, 0);
+  });
+
+  // The instant between a stage record's append and the checkpoint write that notes it: a preload
+  // (test/helpers/kill-after-append.js) kills the run right after the fsync of its n-th stage record.
+  test(`${driver}: kill -9 right after a stage record is appended: the rerun logs that stage once`, { skip }, async (t) => {
+    const p = await setupProject(t, driver, 1000, { observe: '0s', batchSize: 100 });
+    if (!p) return;
+    const killAfter = (n) => ({ NODE_OPTIONS: `--import ${join(root, 'test', 'helpers', 'kill-after-append.js')}`, KILL_AFTER_EVENT: 'reencrypt-stage', KILL_AFTER_COUNT: String(n) });
+    // The first run dies after the canary's record; the rerun after its second record (the 50% one).
+    for (const n of [1, 2]) {
+      const killed = p.cli(['reencrypt', SECRET], killAfter(n));
+      assert.equal(killed.signal, 'SIGKILL', `the run was killed after stage record ${n}: ${killed.stderr}`);
+      assert.equal(readEvidence(p.dir).at(-1).event, 'reencrypt-stage', 'killed right after the append, before anything else');
+    }
+    const last = p.cli(['reencrypt', SECRET, '--json']);
+    assert.equal(last.code, 0, last.stderr);
+    const records = readEvidence(p.dir);
+    assertStagesOnce(records);
+    assert.equal(records.filter((r) => r.event === 'reencrypt-stage').length, 5, 'one record per stage');
+    const verify = p.cli(['evidence', 'verify']);
+    assert.equal(verify.code, 0, verify.stdout + verify.stderr);
   });
 
   test(`${driver}: an application writing throughout loses none of its writes, under either key`, { skip }, async (t) => {
@@ -96,4 +116,16 @@ for (const driver of DRIVERS) {
     const retired = p.cli(['rotate', SECRET, '--json']);
     assert.equal(json(retired).results[0].outcome, 'decommissioned', retired.stderr);
   });
+}
+
+/** Every stage has its record, and no run recorded a stage twice (a rerun after a kill must not repeat the killed run's record). */
+function assertStagesOnce(records) {
+  const stages = records.filter((r) => r.event === 'reencrypt-stage');
+  assert.deepEqual([...new Set(stages.map((r) => r.stage))], ['canary', '25%', '50%', '75%', '100%']);
+  const seen = new Map();
+  for (const r of stages) {
+    const key = `${r.runId} ${r.stage} ${r.outcome}`;
+    assert.ok(!seen.has(key), `stage ${r.stage} of run ${r.runId} is logged twice (seq ${seen.get(key)} and ${r.seq})`);
+    seen.set(key, r.seq);
+  }
 }

@@ -71,6 +71,27 @@ const CONTROLS = [
     namePattern: 'edited, re-chained or cut off',
     fails: /the run anchored its records in the store/,
   },
+  {
+    breaks: 'a stage record a kill cut off from its checkpoint is appended again by the rerun',
+    patches: [{ under: 'dist/bundle', find: 'state.pendingRecord&&await inLog(', replace: 'state.pendingRecord&&!1&&await inLog(' }],
+    files: ['test/e2e/reencrypt-crash.test.js'],
+    namePattern: 'sqlite: kill -9 right after a stage record',
+    fails: /is logged twice/,
+  },
+  {
+    breaks: 'a re-wrap run (reencrypt <master>) does not sign or anchor its records',
+    patches: [{ under: 'dist/bundle', find: 'async function endRewrapRun(ctx,evidence,entries,run){', replace: 'async function endRewrapRun(ctx,evidence,entries,run){return;' }],
+    files: ['test/e2e/reencrypt-hierarchy-signed.test.js'],
+    namePattern: 'a re-wrap run ends signed',
+    fails: /the run ends with a signed record over its records/,
+  },
+  {
+    breaks: 'a re-wrap rerun does not sign for a run killed before its signature',
+    patches: [{ under: 'dist/bundle', find: 'run.logged.push({store,key,drafts})', replace: 'void 0' }],
+    files: ['test/e2e/reencrypt-hierarchy-signed.test.js'],
+    namePattern: 'a re-wrap run ends signed',
+    fails: /each record once, then the rerun's signature/,
+  },
 ];
 
 for (const control of CONTROLS) {

@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, appendFileSync, statSync, existsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { EvidenceLog, verifyEvidence, findLoggedEvents, canonicalJson, ZERO_HASH } from '../../dist/evidence/index.js';
+import { EvidenceLog, verifyEvidence, findLoggedEvents, isRecordLogged, canonicalJson, ZERO_HASH } from '../../dist/evidence/index.js';
 
 const distUrl = new URL('../../dist/evidence/index.js', import.meta.url).href;
 
@@ -44,6 +44,20 @@ test('nothing is created before the first append; a missing log verifies as empt
   assert.equal(existsSync(dir), false);
   assert.deepEqual(await verifyEvidence(dir), { ok: true, records: 0, head: null, anchorsChecked: 0 });
   assert.deepEqual(await findLoggedEvents(dir, new Set(['r-1'])), new Set());
+  assert.equal(await isRecordLogged(dir, 'run-1', { event: 'issued' }), false);
+});
+
+test('isRecordLogged finds a record by its run and fields, nothing else', async () => {
+  const dir = freshDir();
+  const log = new EvidenceLog(dir);
+  await log.append([draft(1, { rotationId: null, event: 'reencrypt-stage', stage: 'canary' }), draft(2, { runId: 'run-2', rotationId: null, event: 'reencrypt-stage', stage: '25%' })]);
+  await log.close();
+  const stage = (stage, at = '2026-11-23T10:00:00.000Z') => ({ event: 'reencrypt-stage', secret: 'webhook-signing-key', environment: 'prod', at, stage });
+  assert.equal(await isRecordLogged(dir, 'run-1', stage('canary')), true);
+  assert.equal(await isRecordLogged(dir, 'run-1', stage('25%')), false, 'another run\'s stage');
+  assert.equal(await isRecordLogged(dir, 'run-2', stage('canary')), false);
+  assert.equal(await isRecordLogged(dir, 'run-1', stage('canary', '2026-11-23T10:00:01.000Z')), false, 'another time');
+  assert.equal(await isRecordLogged(dir, 'run-3', {}), false);
 });
 
 test('the chain id is the hash of seq 1 and survives new instances', async () => {
