@@ -35,6 +35,9 @@ export function startRun(
   let failure: unknown;
   const { notifyFor, policies = [], ...who } = details;
   const hierarchy = () => ({ policies, stores, env: ctx.env, aws: ctx.aws, logger: ctx.logger });
+  // Only data-key secrets can be wrapped by a master: looked up once, not per decommission (a scan
+  // of every policy per decommission was quadratic: 10,000 secrets cost 10^8 checks).
+  let dataKeyPolicies: SecretPolicy[] | undefined;
   const run: RunInfo = {
     runId: newRunId(),
     operator: operatorName(ctx.env),
@@ -51,8 +54,10 @@ export function startRun(
       return acceptNewValue(target, value);
     },
     wrappedDataKeysHold: async (target, old) => {
+      dataKeyPolicies ??= policies.filter((policy) => policy.generator?.type === 'data-key');
+      if (dataKeyPolicies.length === 0) return null;
       const { dataKeysWrappedBy } = await import('../reencrypt/hierarchy.js');
-      if (dataKeysWrappedBy(target.policy, target.environment, policies).length === 0) return null;
+      if (dataKeysWrappedBy(target.policy, target.environment, dataKeyPolicies).length === 0) return null;
       const { dataKeysStillUnder } = await import('../reencrypt/rewrap.js');
       return dataKeysStillUnder(target, old, hierarchy());
     },

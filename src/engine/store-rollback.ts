@@ -39,7 +39,9 @@ export async function findRollbacks(evidenceDir: string, reads: TargetRead[]): P
   // Only stores whose state is a file someone can copy (they have an identity: local). An absent
   // entry brings no old value back.
   const judged = reads.filter((r) => r.state !== null && (r.identity ?? r.target.store.identity?.()) !== undefined);
-  const log = await expectedStates(evidenceDir, new Set(judged.map((r) => targetKey(r.target.policy.name, r.target.environment.name))));
+  // Each target with the versions its store holds in a stage: only their retirements are looked for.
+  const wanted = new Map(judged.map((r) => [targetKey(r.target.policy.name, r.target.environment.name), new Set(r.state?.versions.filter((v) => v.stages.length > 0).map((v) => v.id))]));
+  const log = await expectedStates(evidenceDir, wanted);
   const expected = log.targets;
   const candidates = judged
     .map((read) => ({ read, expect: expected.get(targetKey(read.target.policy.name, read.target.environment.name)) }))

@@ -15,7 +15,8 @@ export interface ExpectedState {
   currentEvent: string;
   /** When that record was written (its `at`). */
   currentAt: string;
-  /** Versions a decommission or a rollback removed, with the seq that did it. */
+  /** Versions a decommission or a rollback removed, with the seq that did it: only those of the
+   * versions the store was asked about holds (wanted), so the state does not grow with the log. */
   retired: Map<string, number>;
   /** The store id (local: header storeId) of the newest record that names one. */
   storeId: string | null;
@@ -32,8 +33,11 @@ export interface ExpectedStates {
 
 export const targetKey = (secret: string, environment: string): string => `${secret}\u0000${environment}`;
 
-/** Expected states of the wanted targets (keys from targetKey), from an intact log. */
-export async function expectedStates(dir: string, wanted: Set<string>): Promise<ExpectedStates> {
+/**
+ * Expected states of the wanted targets (keys from targetKey, each with the version ids its store
+ * holds: a retirement of any other version cannot be a rollback of that store), from an intact log.
+ */
+export async function expectedStates(dir: string, wanted: ReadonlyMap<string, ReadonlySet<string>>): Promise<ExpectedStates> {
   const found = new Map<string, ExpectedState>();
   const result: ExpectedStates = { chainId: null, targets: found };
   const file = evidenceFile(dir);
@@ -47,18 +51,19 @@ export async function expectedStates(dir: string, wanted: Set<string>): Promise<
     // Re-encryption records are about a database, not the store: no store anchors them.
     if (record.event === 'reencrypt-stage') continue;
     const key = targetKey(record.secret, record.environment);
-    if (!wanted.has(key)) continue;
+    const held = wanted.get(key);
+    if (!held) continue;
     let state = found.get(key);
     if (!state) {
       state = { current: null, currentSeq: 0, currentEvent: '', currentAt: '', retired: new Map(), storeId: null, storeIdSeq: 0, lastSeqByStore: new Map() };
       found.set(key, state);
     }
-    apply(state, record);
+    apply(state, record, held);
   }
   return result;
 }
 
-function apply(state: ExpectedState, record: Record<string, unknown>): void {
+function apply(state: ExpectedState, record: Record<string, unknown>, held: ReadonlySet<string>): void {
   const seq = record.seq as number;
   const to = typeof record.toVersion === 'string' ? record.toVersion : null;
   const from = typeof record.fromVersion === 'string' ? record.fromVersion : null;
@@ -71,10 +76,10 @@ function apply(state: ExpectedState, record: Record<string, unknown>): void {
       if (to) state.retired.delete(to);
       break;
     case 'decommissioned':
-      if (from) state.retired.set(from, seq);
+      if (from && held.has(from)) state.retired.set(from, seq);
       break;
     case 'rolled-back':
-      if (from) state.retired.set(from, seq);
+      if (from && held.has(from)) state.retired.set(from, seq);
       if (to) {
         Object.assign(state, { current: to, currentSeq: seq, currentEvent: record.event, currentAt: String(record.at ?? '') });
         state.retired.delete(to);

@@ -125,14 +125,41 @@ export function parseSealedRecord(line: string): { seq: number; hash: string } |
 }
 
 /**
- * canonicalJson, built in one pass without intermediate arrays (every evidence line is hashed, and
- * a run over 10,000 secrets writes tens of thousands). `skip` leaves out one top-level key.
+ * canonicalJson. Every evidence line is hashed (a 10,000-secret run writes 30,000), so the text is
+ * made by JSON.stringify itself: given a list of keys, it writes each object's keys in that list's
+ * order, at every depth, skipping the ones an object lacks; the sorted set of every key in the
+ * value is that list. Where the list would change the text (`skip` found below the top level, or a
+ * `__proto__` key, which an object lacking it would inherit), the walk below does it instead.
  */
 function canonical(value: unknown, skip: string | null): string {
   if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
+  const keys = new Set<string>();
+  if (!collectKeys(value, skip, keys, true)) return walk(value, skip);
+  return JSON.stringify(value, [...keys].sort());
+}
+
+/** Adds every object key in `value` to `keys`; false where a key list cannot stand for the walk. */
+function collectKeys(value: unknown, skip: string | null, keys: Set<string>, top: boolean): boolean {
+  if (value === null || typeof value !== 'object') return true;
+  if (Array.isArray(value)) {
+    for (const item of value) if (!collectKeys(item, skip, keys, false)) return false;
+    return true;
+  }
+  const record = value as Record<string, unknown>;
+  for (const key of Object.keys(record)) {
+    if (key === '__proto__' || (key === skip && !top)) return false;
+    if (key !== skip) keys.add(key);
+    if (!collectKeys(record[key], skip, keys, false)) return false;
+  }
+  return true;
+}
+
+/** canonicalJson written out key by key (the reference form). `skip` leaves out one top-level key. */
+function walk(value: unknown, skip: string | null): string {
+  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
   if (Array.isArray(value)) {
     let out = '[';
-    for (let i = 0; i < value.length; i++) out += (i === 0 ? '' : ',') + canonical(value[i], null);
+    for (let i = 0; i < value.length; i++) out += (i === 0 ? '' : ',') + walk(value[i], null);
     return `${out}]`;
   }
   const record = value as Record<string, unknown>;
@@ -140,7 +167,7 @@ function canonical(value: unknown, skip: string | null): string {
   for (const key of Object.keys(record).sort()) {
     const item = record[key];
     if (item === undefined || key === skip) continue;
-    out += `${out.length === 1 ? '' : ','}${JSON.stringify(key)}:${canonical(item, null)}`;
+    out += `${out.length === 1 ? '' : ','}${JSON.stringify(key)}:${walk(item, null)}`;
   }
   return `${out}}`;
 }

@@ -185,6 +185,30 @@ test('canonical JSON sorts keys recursively and has no whitespace', () => {
   assert.equal(canonicalJson({ b: 1, a: { d: [1, { z: 1, y: 'é' }], c: null } }), '{"a":{"c":null,"d":[1,{"y":"é","z":1}]},"b":1}');
 });
 
+test('canonical JSON matches a key-by-key reference on shapes a log can hold, odd keys included', async () => {
+  const { recordHash } = await import('../../dist/evidence/record.js');
+  const { createHash } = await import('node:crypto');
+  // The documented rule (docs/evidence.md), written out plainly: keys sorted at every depth.
+  const reference = (value) => {
+    if (value === null || typeof value !== 'object') return JSON.stringify(value);
+    if (Array.isArray(value)) return `[${value.map(reference).join(',')}]`;
+    return `{${Object.keys(value).sort().filter((k) => value[k] !== undefined).map((k) => `${JSON.stringify(k)}:${reference(value[k])}`).join(',')}}`;
+  };
+  const texts = [
+    '{"seq":3,"at":"2026-11-23T10:00:00.000Z","checks":[{"hook":"deploy","ok":true,"hash":"x"}],"prevHash":"p","hash":"h"}',
+    '{"b":{"__proto__":{"x":1}},"a":{"y":2}}',
+    '{"10":1,"2":2,"a":{"10":[{"2":null,"toString":"t"}],"constructor":3},"z":{}}',
+    '{"k":[[],[{}],{"\u00e9":"é","A":"a","a":"A"}],"n":-0,"f":1.5e300,"u":"\u2028"}',
+    '{"hash":"top","seq":1,"nested":{"deeper":{"hash":"kept"}}}',
+  ];
+  for (const text of texts) {
+    const value = JSON.parse(text);
+    assert.equal(canonicalJson(value), reference(value), text);
+    const { hash, ...rest } = value;
+    assert.equal(recordHash(value), `sha256:${createHash('sha256').update(reference(rest)).digest('hex')}`, text);
+  }
+});
+
 test('findLoggedEvents returns rotationId|event|environment for the asked rotations only', async () => {
   const dir = freshDir();
   const log = new EvidenceLog(dir);

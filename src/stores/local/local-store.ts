@@ -33,6 +33,13 @@ export class LocalStore implements SecretStore {
   readonly #log: AppendLog;
   readonly #now: () => Date;
   #held: HeldLock | null = null;
+  /**
+   * What recent applies wrote, decoded: the next apply of the same key (a decommission, then the
+   * rotation, of one secret) builds on it instead of decoding its text again. applyOps reads only
+   * its versions and retired list, which it copies, and none of it is handed to a caller. Used only
+   * while the key's latest text is still the one it was decoded from.
+   */
+  readonly #written = new Map<string, { text: string; entry: StoredEntry }>();
 
   constructor(path: string, env: NodeJS.ProcessEnv, options: LocalStoreOptions = {}) {
     this.location = path;
@@ -88,8 +95,11 @@ export class LocalStore implements SecretStore {
     checkKey(key);
     this.#requireLock('apply');
     const latest = this.#log.latestEntry(key);
-    const prev = latest === undefined ? undefined : this.#decode(key, latest);
-    const text = encodeEntry(key, applyOps(prev, ops, meta, this.#now().toISOString(), this.#where(key)));
+    const written = this.#written.get(key);
+    const prev = latest === undefined ? undefined : written?.text === latest ? written.entry : this.#decode(key, latest);
+    const next = applyOps(prev, ops, meta, this.#now().toISOString(), this.#where(key));
+    const text = encodeEntry(key, next);
+    this.#remember(key, text, next);
     await this.#log.commit({ type: 'entry', key, text });
     // Decoded from what was written: a fresh copy that shares nothing with the caller's objects.
     return toEntryState(this.#decode(key, text));
@@ -110,6 +120,7 @@ export class LocalStore implements SecretStore {
     this.#held = null;
     await this.#log.stopWriting().finally(() => held?.release());
     this.#log.reset();
+    this.#written.clear();
   }
 
   /** A PENDING or PREVIOUS version the rotation record does not name: no step of keyshift leaves
@@ -158,6 +169,13 @@ export class LocalStore implements SecretStore {
     }
   }
 
+  /** Bounded: a run advances at most a few hundred secrets of a store at once. */
+  #remember(key: string, text: string, entry: StoredEntry): void {
+    this.#written.delete(key);
+    this.#written.set(key, { text, entry });
+    if (this.#written.size > WRITTEN_KEPT) this.#written.delete(this.#written.keys().next().value as string);
+  }
+
   /** An authenticated record that does not decode was written by a bug (or another format). */
   #decode(key: string, text: string): StoredEntry {
     const entry = decodeEntry(text);
@@ -175,6 +193,8 @@ export class LocalStore implements SecretStore {
     return `store ${this.location}, secret ${key}`;
   }
 }
+
+const WRITTEN_KEPT = 512;
 
 function checkKey(key: unknown): void {
   if (typeof key !== 'string' || key.length === 0) throw new KeyshiftError('ERR_INTERNAL', 'a store key must be a non-empty string (this is a bug in keyshift)');
