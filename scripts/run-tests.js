@@ -2,7 +2,8 @@
 // Runs every test file under test/ with Node's built-in runner. Node 20 does not expand globs
 // itself, so we list the files here. KEYSHIFT_TEST_FILTER=substring narrows the run (several
 // substrings separated by commas: a file matching any of them runs).
-import { readdirSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -26,8 +27,40 @@ if (files.length === 0) {
   console.error(`no test files match "${filters.join(',')}"`);
   process.exit(1);
 }
-const result = spawnSync(process.execPath, ['--test', '--test-concurrency=2', ...files], {
-  cwd: root,
-  stdio: 'inherit',
-});
+// TAP on stdout as before; beside it, each top-level test's file and duration (scripts/test-timings.js).
+const timingDir = mkdtempSync(join(tmpdir(), 'keyshift-test-timings-'));
+const timingFile = join(timingDir, 'timings.jsonl');
+const started = Date.now();
+const result = spawnSync(
+  process.execPath,
+  [
+    '--test',
+    '--test-concurrency=2',
+    '--test-reporter=tap',
+    '--test-reporter-destination=stdout',
+    `--test-reporter=${join(root, 'scripts/test-timings.js')}`,
+    `--test-reporter-destination=${timingFile}`,
+    ...files,
+  ],
+  { cwd: root, stdio: 'inherit' },
+);
+printSlowestFiles(timingFile, Date.now() - started);
+rmSync(timingDir, { recursive: true, force: true });
 process.exit(result.status ?? 1);
+
+/** The files whose tests took longest (summed; two files run at a time), for tuning CI's time. */
+function printSlowestFiles(path, wallMs) {
+  let lines;
+  try {
+    lines = readFileSync(path, 'utf8').split('\n').filter(Boolean).map((line) => JSON.parse(line));
+  } catch {
+    return;
+  }
+  const perFile = new Map();
+  for (const { file, ms } of lines) perFile.set(file, (perFile.get(file) ?? 0) + ms);
+  const total = [...perFile.values()].reduce((sum, ms) => sum + ms, 0);
+  console.log(`# test time: ${(wallMs / 1000).toFixed(0)} s wall, ${(total / 1000).toFixed(0)} s summed over ${perFile.size} files; the slowest:`);
+  for (const [file, ms] of [...perFile].sort((a, b) => b[1] - a[1]).slice(0, 15)) {
+    console.log(`#   ${(ms / 1000).toFixed(1).padStart(7)} s  ${relative(root, file ?? '?')}`);
+  }
+}

@@ -147,49 +147,6 @@ describe('aws-kms store through the CLI (mode alias)', () => {
     assert.equal(status.currentVersion, old.keyId);
   });
 
-  test('kill -9 between any two calls, then a rerun: exactly one new key, the alias on it', async () => {
-    const probeKey = fake.seedKey({ alias: 'alias/probe' });
-    const probe = project([{ name: 'probe', alias: 'alias/probe' }]);
-    const start = fake.calls.length;
-    assert.equal((await run(probe, ['rotate', '--all', '--force', '--reason', 'probe'])).code, 0);
-    const callsPerRotation = fake.calls.length - start;
-    assert.ok(callsPerRotation >= 6, `a rotation makes ${callsPerRotation} calls`);
-    assert.notEqual(fake.inspect('alias/probe').keyId, probeKey.keyId);
-
-    for (let crashAt = 1; crashAt <= callsPerRotation; crashAt++) {
-      const alias = `alias/crash-${crashAt}`;
-      const old = fake.seedKey({ alias });
-      const dir = project([{ name: 'victim', alias }]);
-      const first = fake.calls.length;
-      let child;
-      const stop = fake.afterCall(({ index }) => {
-        if (index - first === crashAt - 1 && child) child.kill('SIGKILL');
-      });
-      const running = runCliAsync(['rotate', '--all', '--force', '--reason', 'crash'], { cwd: dir, env: awsEnv() });
-      child = running.child;
-      const crashed = await running.done;
-      stop();
-      const label = `crash after call ${crashAt} (${fake.calls[first + crashAt - 1]?.op})`;
-      assert.equal(crashed.signal, 'SIGKILL', `${label}: the run was killed`);
-      assert.equal(fake.inspect(alias).state, 'Enabled', `${label}: the alias always points to an enabled key`);
-
-      // Killed between the lease alias's CreateAlias and its holder tag, the lease names no holder to
-      // check for life: it waits for its ttl (docs/stores/aws-kms.md#lease), here 1 ms for the reruns.
-      const shortLease = awsEnv({ KEYSHIFT_LEASE_TTL_MS: '1' });
-      const rerun = await run(dir, ['rotate', '--all', '--json'], shortLease);
-      assert.equal(rerun.code, 0, `${label}: ${rerun.stdout}${rerun.stderr}`);
-      if (keysOf(alias).length === 0) assert.equal((await run(dir, ['rotate', '--all', '--force', '--reason', 'rerun'], shortLease)).code, 0, label);
-      const created = keysOf(alias);
-      assert.equal(created.length, 1, `${label}: exactly one new key, got ${created.map((k) => k.keyId)}`);
-      assert.equal(fake.inspect(alias).keyId, created[0].keyId, label);
-      assert.equal(fake.inspect(old.keyId).state, 'Enabled', `${label}: the old key stays enabled through the fallback window`);
-      const verify = await run(dir, ['evidence', 'verify']);
-      assert.equal(verify.code, 0, `${label}: ${verify.stdout}${verify.stderr}`);
-      const events = readEvidence(dir).map((r) => r.event);
-      assert.equal(events.filter((e) => e === 'switched').length, 1, `${label}: ${events}`);
-    }
-  });
-
   test('the decommission gate holds the old key while a check fails, and says why in status, plan and evidence', async () => {
     const old = fake.seedKey({ alias: 'alias/gated' });
     const dir = project([{ name: 'gated', alias: 'alias/gated' }], {

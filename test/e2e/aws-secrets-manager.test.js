@@ -201,51 +201,6 @@ describe('aws-secrets-manager store through the CLI', () => {
     }
   });
 
-  test('kill -9 between any two calls, then a rerun: one new version, one AWSCURRENT, evidence intact', async () => {
-    // How many calls a rotation makes (it may change with the code: the test follows it).
-    fake.seed('crash/probe', { value: 'probe' });
-    const probe = project([{ name: 'probe', secretId: 'crash/probe' }]);
-    const start = fake.calls.length;
-    assert.equal((await run(probe, ['rotate', '--all', '--force', '--reason', 'probe'])).code, 0);
-    const callsPerRotation = fake.calls.length - start;
-    assert.ok(callsPerRotation >= 5, `a rotation makes ${callsPerRotation} calls`);
-
-    for (let crashAt = 1; crashAt <= callsPerRotation; crashAt++) {
-      const name = `crash/at-${crashAt}`;
-      fake.seed(name, { value: 'before-crash' });
-      const [old] = fake.inspect(name).versions;
-      const dir = project([{ name: 'victim', secretId: name }]);
-      const first = fake.calls.length;
-      let child;
-      const stopWatching = fake.afterCall(({ index }) => {
-        if (index - first === crashAt - 1 && child) child.kill('SIGKILL');
-      });
-      const running = runCliAsync(['rotate', '--all', '--force', '--reason', 'crash'], { cwd: dir, env: awsEnv() });
-      child = running.child;
-      const crashed = await running.done;
-      stopWatching();
-      const label = `crash after call ${crashAt} (${fake.calls[first + crashAt - 1]?.op})`;
-      assert.equal(crashed.signal, 'SIGKILL', `${label}: the run was killed`);
-      assert.equal(Object.values(labelsOf(name)).filter((s) => s.includes('AWSCURRENT')).length, 1, `${label}: one AWSCURRENT at all times`);
-
-      // The rerun resumes what the killed run started; if it died before writing anything, the
-      // rotation is started again (forced, as the killed run was).
-      const rerun = await run(dir, ['rotate', '--all', '--json']);
-      assert.equal(rerun.code, 0, `${label}: ${rerun.stdout}${rerun.stderr}`);
-      if (versionCount(name) === 1) assert.equal((await run(dir, ['rotate', '--all', '--force', '--reason', 'rerun'])).code, 0, label);
-      const versions = fake.inspect(name).versions;
-      assert.equal(versions.length, 2, `${label}: exactly one new version, got ${JSON.stringify(versions.map((v) => [v.id, v.stages]))}`);
-      const fresh = versions.find((v) => v.id !== old.id);
-      assert.deepEqual(labelsOf(name), { [old.id]: ['AWSPREVIOUS'], [fresh.id]: ['AWSCURRENT', 'AWSPENDING', 'KEYSHIFT_LEASE'] }, label);
-      assert.equal((await run(dir, ['get', 'victim'])).stdout.trim(), fresh.value, label);
-      const verify = await run(dir, ['evidence', 'verify']);
-      assert.equal(verify.code, 0, `${label}: ${verify.stdout}${verify.stderr}`);
-      const events = readEvidence(dir).map((r) => r.event);
-      assert.equal(events.filter((e) => e === 'switched').length, 1, `${label}: ${events}`);
-      assert.ok(events.includes('issued'), `${label}: ${events}`);
-    }
-  });
-
   test('an emergency rotate --all --force over 200 secrets at the real quotas: not one call throttled', async () => {
     const secrets = [];
     for (let i = 0; i < 200; i++) {
