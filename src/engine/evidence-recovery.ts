@@ -1,4 +1,4 @@
-import { findLoggedEvents } from '../evidence/index.js';
+import { findLoggedEvents, type EvidenceLog } from '../evidence/index.js';
 import type { EntryState, EvidenceDraft, SecretStore, StoreMeta } from '../stores/contract.js';
 import type { Target } from './context.js';
 import { mapWithConcurrency } from './concurrency.js';
@@ -76,4 +76,17 @@ export async function recoverEvidence(
     }).catch(() => undefined);
   }
   return missing.length;
+}
+
+/**
+ * Record the log's head in the store (truncation of the log cannot reach it) and confirm this run's
+ * drafts. A run where a step failed is not confirmed: the failed step's store write may have landed
+ * (e.g. the version was created, then the read after it failed) without its evidence line, and the
+ * next run must append that draft (recovery skips drafts the log already holds).
+ */
+export async function anchorEvidence(store: SecretStore, meta: StoreMeta, evidence: EvidenceLog, runId: string, confirm = true): Promise<void> {
+  const head = await evidence.head();
+  const anchors = { ...meta.evidenceAnchors };
+  if (head) anchors[head.chainId] = { seq: head.seq, hash: head.hash, at: new Date().toISOString() };
+  await store.writeMeta({ evidenceAnchors: anchors, confirmedRuns: confirm ? [...meta.confirmedRuns, runId].slice(-50) : meta.confirmedRuns });
 }

@@ -4,7 +4,7 @@ import type { SecretValue } from '../secret-value.js';
 import type { Stage } from '../stores/contract.js';
 import { StoreRegistry } from '../stores/registry.js';
 import type { EngineContext, Target } from './context.js';
-import { rethrowUsage, toErrorInfo } from './runner.js';
+import { rethrowUsage, toErrorInfo } from './rotate-result.js';
 import { previousEnvironment, selectPolicies, targetsOf, type Selection } from './selection.js';
 import { currentVersion, decommissionAt, lastRotatedAt, nextDueAt, observeEndsAt, pendingVersion, phaseOf, previousVersion, type Phase } from './state.js';
 

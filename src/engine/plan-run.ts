@@ -3,7 +3,7 @@ import { StoreRegistry } from '../stores/registry.js';
 import type { EngineContext } from './context.js';
 import { planTarget, switchesNow, type PlannedAction, type PreviousEnvironment } from './planner.js';
 import type { Target } from './context.js';
-import { rethrowUsage, toErrorInfo } from './runner.js';
+import { rethrowUsage, toErrorInfo } from './rotate-result.js';
 import { requireTickets } from './ticket-gate.js';
 import { previousEnvironment, selectPolicies, targetsOf, type Selection } from './selection.js';
 

@@ -11,7 +11,9 @@ import { RunLeases } from './leases.js';
 import { recoverEvidence } from './evidence-recovery.js';
 import { unconfirmedDrafts } from './state.js';
 import { notifyTargets, signRun, startRun } from './run-info.js';
-import { anchorEvidence, evidenceFailed, evidenceFault, rethrowUsage, rotateExitCode, toErrorInfo, type RotateReport, type RotateResult } from './runner.js';
+import { anchorEvidence } from './evidence-recovery.js';
+import { evidenceFailed, evidenceFault, rethrowUsage, rotateExitCode, toErrorInfo, type RotateResult } from './rotate-result.js';
+import type { RotateReport } from './runner.js';
 import { selectPolicies, targetsOf } from './selection.js';
 import { rollback, rollbackRetired } from './steps.js';
 

@@ -1,21 +1,21 @@
 import { EvidenceLog } from '../evidence/index.js';
-import { asDiskError, diskError } from '../disk-errors.js';
+import { asDiskError } from '../disk-errors.js';
 import { errorMessage, ExitCode, KeyshiftError } from '../errors.js';
 import type { SecretPolicy } from '../policy/types.js';
 import type { EntryLease, EntryState, SecretStore, StoreLock, StoreMeta } from '../stores/contract.js';
 import { StoreRegistry } from '../stores/registry.js';
 import type { EngineContext, Target } from './context.js';
 import { targetLabel } from './context.js';
-import { recoverStoreEvidence } from './evidence-recovery.js';
-import { isExecutable, planTarget, type PlannedAction } from './planner.js';
-import { decommission, markFailed, provision, resumeRotation, rollback, startRotation, type RunInfo } from './steps.js';
-import { HookFailedError } from './overlap-hooks.js';
+import { isExecutable, planTarget } from './planner.js';
+import { anchorEvidence, recoverStoreEvidence } from './evidence-recovery.js';
+import { advanceTarget } from './advance-target.js';
+import { evidenceFailed, evidenceFault, outcomeOnly, rethrowUsage, rotateExitCode, toErrorInfo, type RotateResult } from './rotate-result.js';
 import { notifyTargets, signRun, startRun } from './run-info.js';
 import { previousEnvironment, selectPolicies, targetsOf, type Selection } from './selection.js';
 import { limiter, mapWithConcurrency } from './concurrency.js';
 import { batchWidth } from './batching.js';
 import { unconfirmedDrafts } from './state.js';
-import { findRollbacks, rollbackError, type RollbackProblem } from './store-rollback.js';
+import { refuseRolledBack, rollbackError, type RollbackProblem } from './store-rollback.js';
 import { requireTickets } from './ticket-gate.js';
 import { RunLeases } from './leases.js';
 import { leaseHolder } from '../stores/aws/lease.js';
@@ -29,18 +29,6 @@ export interface RotateOptions extends Selection {
   fallbackWindowMs?: number;
   /** Called after each secret: how many are done, of how many, and how many failed so far. */
   onProgress?: (done: number, total: number, failed: number) => void;
-}
-
-export interface RotateResult {
-  secret: string;
-  environment: string;
-  action: PlannedAction['action'] | 'rollback';
-  outcome: 'provisioned' | 'rotated' | 'resumed' | 'decommissioned' | 'rolled-back' | 'skipped' | 'failed' | 'blocked';
-  fromVersion: string | null;
-  toVersion: string | null;
-  rotationId: string | null;
-  reason?: string;
-  error?: { code: string; message: string; hint?: string };
 }
 
 export interface RotateReport {
@@ -285,145 +273,6 @@ export async function rotateRun(ctx: EngineContext, policies: SecretPolicy[], op
   }
 }
 
-/** One target as `rotate` advances it; `doctor --fix` resumes a stuck rotation through it too. */
-export async function advanceTarget(target: Target, run: RunInfo, force: boolean, stores: StoreRegistry, log: EngineContext['logger']): Promise<RotateResult[]> {
-  const results: RotateResult[] = [];
-  let state = await target.store.read(target.key);
-  const now = run.now();
-  const read = await previousEnvironment(target, stores);
-  const previous = read ? { ...read, switchesNow: false } : undefined;
-  const actions = planTarget({ ...target, state, previous }, { now, force, horizonMs: 0 });
-  if (log.enabled?.('debug') !== false) log.debug({ target: targetLabel(target), store: target.store.location, actions: actions.map((a) => `${a.action}: ${a.reason}`) }, 'planned');
-  for (let index = 0; index < actions.length; index++) {
-    const action = actions[index] as PlannedAction;
-    if (!isExecutable(action, run.now())) {
-      results.push(outcomeOnly(target, action.action, 'skipped', { reason: action.reason }));
-      continue;
-    }
-    try {
-      const step =
-        action.action === 'provision'
-          ? await provision(target, run)
-          : action.action === 'resume'
-            ? await resumeRotation(target, state as EntryState, run)
-            : action.action === 'decommission'
-              ? await decommission(target, state as EntryState, run)
-              : await startRotation(target, state as EntryState, run);
-      state = step.state;
-      log.info({ secret: target.policy.name, environment: target.environment.name, action: step.action, rotationId: step.rotationId }, step.outcome);
-      results.push({
-        secret: target.policy.name,
-        environment: target.environment.name,
-        action: action.action,
-        outcome: step.outcome,
-        fromVersion: step.fromVersion,
-        toVersion: step.toVersion,
-        rotationId: step.rotationId,
-        reason: action.reason,
-      });
-      // A fallback window of 0 (an emergency) ends at the switch: retire the old version now.
-      if ((step.outcome === 'rotated' || step.outcome === 'resumed') && index === actions.length - 1) {
-        const at = run.now();
-        const follow = planTarget({ ...target, state }, { now: at, force: false, horizonMs: 0 }).find((a) => a.action === 'decommission' && isExecutable(a, at));
-        if (follow) actions.push(follow);
-      }
-    } catch (error) {
-      if (error instanceof KeyshiftError && error.exitCode === ExitCode.blocked) {
-        // The store refused before anything changed (e.g. a rotation Lambda owns the secret).
-        log.warn({ target: targetLabel(target), action: action.action, err: error.message }, 'blocked');
-        results.push(outcomeOnly(target, action.action, 'blocked', { error: toErrorInfo(error) }));
-        break;
-      }
-      log.error({ target: targetLabel(target), action: action.action, err: errorMessage(error) }, 'step failed');
-      // A rotation that had started is named in the result (a rerun resumes it under that id).
-      const startedId = await target.store.read(target.key).then((s) => s?.rotation?.rotationId ?? null, () => state?.rotation?.rotationId ?? null);
-      const rolledBack = error instanceof HookFailedError && action.action !== 'decommission' ? await rollBackAfterHookFailure(target, run, error) : null;
-      if (!rolledBack) await markFailed(target, run, error);
-      results.push(outcomeOnly(target, action.action, 'failed', { rotationId: startedId, error: toErrorInfo(asDiskError(error, target.store.location)), ...(rolledBack ? { reason: rolledBack } : {}) }));
-      break;
-    }
-  }
-  return results;
-}
-
-/** A deploy or verify hook failed: put the environment back on the old version. Returns what happened. */
-async function rollBackAfterHookFailure(target: Target, run: RunInfo, failure: HookFailedError): Promise<string | null> {
-  try {
-    const state = await target.store.read(target.key);
-    if (!state?.rotation) return null;
-    const step = await rollback(target, state, run, failure);
-    const hooks = step.rollbackHooksFailed ?? [];
-    return `rolled back: ${step.toVersion} is CURRENT again${hooks.length > 0 ? `; rollback hook(s) failed: ${hooks.join(', ')}` : ''}`;
-  } catch (error) {
-    run.warn?.(`${targetLabel(target)}: rollback after the failed hook did not complete (${errorMessage(error)}); a rerun resumes the rotation`);
-    return null;
-  }
-}
-
-/**
- * Record the log's head in the store (truncation of the log cannot reach it) and confirm this run's
- * drafts. A run where a step failed is not confirmed: the failed step's store write may have landed
- * (e.g. the version was created, then the read after it failed) without its evidence line, and the
- * next run must append that draft (recovery skips drafts the log already holds).
- */
-export async function anchorEvidence(store: SecretStore, meta: StoreMeta, evidence: EvidenceLog, runId: string, confirm = true): Promise<void> {
-  const head = await evidence.head();
-  const anchors = { ...meta.evidenceAnchors };
-  if (head) anchors[head.chainId] = { seq: head.seq, hash: head.hash, at: new Date().toISOString() };
-  await store.writeMeta({ evidenceAnchors: anchors, confirmedRuns: confirm ? [...meta.confirmedRuns, runId].slice(-50) : meta.confirmedRuns });
-}
-
-/** Per locked store, what its targets hold that the evidence says they cannot (store-rollback.ts). */
-async function refuseRolledBack(
-  evidenceDir: string,
-  targets: Target[],
-  locks: Map<string, StoreLock>,
-  storeFailed: (id: string, store: SecretStore, error: unknown) => void,
-): Promise<{ refused: Map<string, RollbackProblem[]>; draftsAt: Map<string, Set<Target>> }> {
-  const reads = [];
-  // Per store read here, its targets whose entry holds unconfirmed drafts (evidence recovery's work).
-  const draftsAt = new Map<string, Set<Target>>();
-  for (const id of locks.keys()) {
-    const storeTargets = targets.filter((t) => t.storeId === id);
-    const store = storeTargets[0]?.store as SecretStore;
-    if (!store.identity) continue; // only stores kept in a file someone can copy (store-rollback.ts)
-    try {
-      const meta = await store.readMeta();
-      const storeReads = [];
-      for (const target of storeTargets) storeReads.push({ target, state: forRollbackCheck(await store.read(target.key), meta), meta });
-      reads.push(...storeReads);
-      draftsAt.set(id, new Set(storeReads.filter((r) => (r.state?.pendingEvents.length ?? 0) > 0).map((r) => r.target)));
-    } catch (error) {
-      storeFailed(id, store, error);
-    }
-  }
-  const refused = new Map<string, RollbackProblem[]>();
-  // One pass over the evidence log for every store of the run.
-  for (const problem of reads.length > 0 ? await findRollbacks(evidenceDir, reads) : []) {
-    refused.set(problem.target.storeId, [...(refused.get(problem.target.storeId) ?? []), problem]);
-  }
-  return { refused, draftsAt };
-}
-
-/**
- * What findRollbacks reads of a state (its versions and unconfirmed drafts), kept for every target
- * of the run at once: the rest (retired list, rotation, confirmed drafts) would be most of a
- * 10,000-secret run's live heap at that moment, and V8 sizes the heap for the rest of the run on it.
- */
-function forRollbackCheck(state: EntryState | null, meta: StoreMeta): EntryState | null {
-  if (!state) return null;
-  return { versions: state.versions, retired: [], rotation: null, lastRotatedAt: null, pendingEvents: unconfirmedDrafts(state, meta) };
-}
-
-/** 1 if anything failed; 3 only if something was blocked and nothing changed (DESIGN v2 "Failure isolation"). */
-export function rotateExitCode(results: RotateResult[]): number {
-  if (results.some((r) => r.outcome === 'failed')) return ExitCode.failed;
-  if (!results.some((r) => r.outcome === 'blocked')) return ExitCode.ok;
-  return results.some((r) => CHANGED.has(r.outcome)) ? ExitCode.failed : ExitCode.blocked;
-}
-
-const CHANGED = new Set<RotateResult['outcome']>(['provisioned', 'rotated', 'resumed', 'decommissioned', 'rolled-back']);
-
 /** Secrets advanced at once when nothing but CPU and a group-committed store write is waited on:
  * an fsync then carries ~100 records; wider saves few fsyncs more, and every secret in flight keeps
  * its objects alive past the young generation's collections. */
@@ -437,37 +286,3 @@ function groupBySecret(targets: Target[]): Target[][] {
   return [...groups.values()];
 }
 
-function outcomeOnly(target: Target, action: RotateResult['action'], outcome: RotateResult['outcome'], extra: Partial<RotateResult>): RotateResult {
-  return {
-    secret: target.policy.name,
-    environment: target.environment.name,
-    action,
-    outcome,
-    fromVersion: null,
-    toVersion: null,
-    rotationId: null,
-    ...extra,
-  };
-}
-
-const evidenceErrors = new WeakSet<object>();
-export function evidenceFailed(error: unknown): unknown {
-  const named = diskError(error) ?? error;
-  if (typeof named === 'object' && named !== null) evidenceErrors.add(named);
-  return named;
-}
-/** An error of the evidence log (not of a store): the run cannot go on without its records. */
-export function evidenceFault(error: unknown): boolean {
-  return (typeof error === 'object' && error !== null && evidenceErrors.has(error)) || (error instanceof KeyshiftError && error.code.startsWith('ERR_EVIDENCE'));
-}
-
-/** A usage or configuration error (exit 2, e.g. a malformed KEYSHIFT_MASTER_KEY) is the whole run's, not one store's. */
-export function rethrowUsage(error: unknown): void {
-  if (error instanceof KeyshiftError && error.exitCode === ExitCode.usage) throw error;
-}
-
-export function toErrorInfo(error: unknown): { code: string; message: string; hint?: string } {
-  error = diskError(error) ?? error;
-  if (error instanceof KeyshiftError) return { code: error.code, message: error.message, ...(error.hint ? { hint: error.hint } : {}) };
-  return { code: 'ERR_INTERNAL', message: errorMessage(error) };
-}

@@ -1,7 +1,7 @@
 import { expectedStates, findLoggedEvents, targetKey, type ExpectedState } from '../evidence/index.js';
 import { diskError } from '../disk-errors.js';
 import { errorMessage, ExitCode, KeyshiftError } from '../errors.js';
-import type { EntryState, StoreMeta } from '../stores/contract.js';
+import type { EntryState, SecretStore, StoreLock, StoreMeta } from '../stores/contract.js';
 import type { EvidenceAnchorRef } from '../evidence/index.js';
 import type { SecretPolicy } from '../policy/types.js';
 import { StoreRegistry } from '../stores/registry.js';
@@ -199,4 +199,46 @@ function unreadStore(thrown: unknown, store: string, target: Target | null): Unr
   const error = diskError(thrown, store) ?? thrown;
   const info = error instanceof KeyshiftError ? { code: error.code, message: error.message, ...(error.hint ? { hint: error.hint } : {}) } : { code: 'ERR_INTERNAL', message: errorMessage(error) };
   return { store, secret: target?.policy.name ?? null, environment: target?.environment.name ?? null, error: info };
+}
+
+/** Per locked store, what its targets hold that the evidence says they cannot (store-rollback.ts). */
+export async function refuseRolledBack(
+  evidenceDir: string,
+  targets: Target[],
+  locks: Map<string, StoreLock>,
+  storeFailed: (id: string, store: SecretStore, error: unknown) => void,
+): Promise<{ refused: Map<string, RollbackProblem[]>; draftsAt: Map<string, Set<Target>> }> {
+  const reads = [];
+  // Per store read here, its targets whose entry holds unconfirmed drafts (evidence recovery's work).
+  const draftsAt = new Map<string, Set<Target>>();
+  for (const id of locks.keys()) {
+    const storeTargets = targets.filter((t) => t.storeId === id);
+    const store = storeTargets[0]?.store as SecretStore;
+    if (!store.identity) continue; // only stores kept in a file someone can copy (store-rollback.ts)
+    try {
+      const meta = await store.readMeta();
+      const storeReads = [];
+      for (const target of storeTargets) storeReads.push({ target, state: forRollbackCheck(await store.read(target.key), meta), meta });
+      reads.push(...storeReads);
+      draftsAt.set(id, new Set(storeReads.filter((r) => (r.state?.pendingEvents.length ?? 0) > 0).map((r) => r.target)));
+    } catch (error) {
+      storeFailed(id, store, error);
+    }
+  }
+  const refused = new Map<string, RollbackProblem[]>();
+  // One pass over the evidence log for every store of the run.
+  for (const problem of reads.length > 0 ? await findRollbacks(evidenceDir, reads) : []) {
+    refused.set(problem.target.storeId, [...(refused.get(problem.target.storeId) ?? []), problem]);
+  }
+  return { refused, draftsAt };
+}
+
+/**
+ * What findRollbacks reads of a state (its versions and unconfirmed drafts), kept for every target
+ * of the run at once: the rest (retired list, rotation, confirmed drafts) would be most of a
+ * 10,000-secret run's live heap at that moment, and V8 sizes the heap for the rest of the run on it.
+ */
+function forRollbackCheck(state: EntryState | null, meta: StoreMeta): EntryState | null {
+  if (!state) return null;
+  return { versions: state.versions, retired: [], rotation: null, lastRotatedAt: null, pendingEvents: unconfirmedDrafts(state, meta) };
 }

@@ -3,7 +3,7 @@ import type { SecretPolicy } from '../policy/types.js';
 import { StoreRegistry } from '../stores/registry.js';
 import type { EngineContext } from './context.js';
 import type { ErrorInfo } from './inspect.js';
-import { rethrowUsage, toErrorInfo } from './runner.js';
+import { rethrowUsage, toErrorInfo } from './rotate-result.js';
 import { selectPolicies, targetsOf, type Selection } from './selection.js';
 import { currentVersion } from './state.js';
 import { heldValues } from './value-gate.js';

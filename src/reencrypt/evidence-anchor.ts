@@ -1,6 +1,6 @@
 import type { EngineContext } from '../engine/context.js';
 import { operatorName } from '../engine/ids.js';
-import { anchorEvidence } from '../engine/runner.js';
+import { anchorEvidence } from '../engine/evidence-recovery.js';
 import type { EvidenceLog } from '../evidence/index.js';
 import { signEvidence } from '../evidence/sign.js';
 import { errorMessage } from '../errors.js';

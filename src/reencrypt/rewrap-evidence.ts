@@ -1,7 +1,7 @@
 import type { EngineContext } from '../engine/context.js';
 import { draftKey } from '../engine/evidence-recovery.js';
 import { operatorName } from '../engine/ids.js';
-import { anchorEvidence } from '../engine/runner.js';
+import { anchorEvidence } from '../engine/evidence-recovery.js';
 import { errorMessage } from '../errors.js';
 import type { EvidenceLog } from '../evidence/index.js';
 import { signEvidence } from '../evidence/sign.js';

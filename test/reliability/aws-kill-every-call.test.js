@@ -35,6 +35,25 @@ const labelsOf = (name) => Object.fromEntries(sm.inspect(name).versions.filter((
 const versionCount = (name) => sm.inspect(name).versions.length;
 const keysOf = (alias) => kms.keys().filter((k) => k.tags['keyshift:alias'] === alias);
 
+/**
+ * Runs `rotate --all --force` in `dir` and kills it with SIGKILL once the fake has answered its
+ * `crashAt`-th call; returns the case's label for the assertions that follow.
+ */
+async function killedAfterCall(fake, crashAt, dir) {
+  const first = fake.calls.length;
+  let child;
+  const stopWatching = fake.afterCall(({ index }) => {
+    if (index - first === crashAt - 1 && child) child.kill('SIGKILL');
+  });
+  const running = runCliAsync(['rotate', '--all', '--force', '--reason', 'crash'], { cwd: dir, env: awsEnv() });
+  child = running.child;
+  const crashed = await running.done;
+  stopWatching();
+  const label = `crash after call ${crashAt} (${fake.calls[first + crashAt - 1]?.op})`;
+  assert.equal(crashed.signal, 'SIGKILL', `${label}: the run was killed`);
+  return label;
+}
+
 test('aws-secrets-manager: kill -9 between any two calls, then a rerun: one new version, one AWSCURRENT, evidence intact', async () => {
   // How many calls a rotation makes (it may change with the code: the test follows it).
   sm.seed('crash/probe', { value: 'probe' });
@@ -49,17 +68,7 @@ test('aws-secrets-manager: kill -9 between any two calls, then a rerun: one new 
     sm.seed(name, { value: 'before-crash' });
     const [old] = sm.inspect(name).versions;
     const dir = smProject([{ name: 'victim', secretId: name }]);
-    const first = sm.calls.length;
-    let child;
-    const stopWatching = sm.afterCall(({ index }) => {
-      if (index - first === crashAt - 1 && child) child.kill('SIGKILL');
-    });
-    const running = runCliAsync(['rotate', '--all', '--force', '--reason', 'crash'], { cwd: dir, env: awsEnv() });
-    child = running.child;
-    const crashed = await running.done;
-    stopWatching();
-    const label = `crash after call ${crashAt} (${sm.calls[first + crashAt - 1]?.op})`;
-    assert.equal(crashed.signal, 'SIGKILL', `${label}: the run was killed`);
+    const label = await killedAfterCall(sm, crashAt, dir);
     assert.equal(Object.values(labelsOf(name)).filter((s) => s.includes('AWSCURRENT')).length, 1, `${label}: one AWSCURRENT at all times`);
 
     // The rerun resumes what the killed run started; if it died before writing anything, the
@@ -93,17 +102,7 @@ test('aws-kms (mode alias): kill -9 between any two calls, then a rerun: exactly
     const alias = `alias/crash-${crashAt}`;
     const old = kms.seedKey({ alias });
     const dir = kmsProject([{ name: 'victim', alias }]);
-    const first = kms.calls.length;
-    let child;
-    const stop = kms.afterCall(({ index }) => {
-      if (index - first === crashAt - 1 && child) child.kill('SIGKILL');
-    });
-    const running = runCliAsync(['rotate', '--all', '--force', '--reason', 'crash'], { cwd: dir, env: awsEnv() });
-    child = running.child;
-    const crashed = await running.done;
-    stop();
-    const label = `crash after call ${crashAt} (${kms.calls[first + crashAt - 1]?.op})`;
-    assert.equal(crashed.signal, 'SIGKILL', `${label}: the run was killed`);
+    const label = await killedAfterCall(kms, crashAt, dir);
     assert.equal(kms.inspect(alias).state, 'Enabled', `${label}: the alias always points to an enabled key`);
 
     // Killed between the lease alias's CreateAlias and its holder tag, the lease names no holder to

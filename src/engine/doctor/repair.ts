@@ -12,7 +12,8 @@ import { announceDrafts, evidenceDraft } from '../evidence-drafts.js';
 import { recoverStoreEvidence } from '../evidence-recovery.js';
 import { notifyTargets, signRun, startRun } from '../run-info.js';
 import { RunLeases } from '../leases.js';
-import { advanceTarget, anchorEvidence } from '../runner.js';
+import { advanceTarget } from '../advance-target.js';
+import { anchorEvidence } from '../evidence-recovery.js';
 import type { RunInfo } from '../steps.js';
 
 /**

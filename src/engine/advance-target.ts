@@ -1,0 +1,86 @@
+import { asDiskError } from '../disk-errors.js';
+import { errorMessage, ExitCode, KeyshiftError } from '../errors.js';
+import { StoreRegistry } from '../stores/registry.js';
+import type { EntryState } from '../stores/contract.js';
+import type { EngineContext, Target } from './context.js';
+import { targetLabel } from './context.js';
+import { HookFailedError } from './overlap-hooks.js';
+import { isExecutable, planTarget, type PlannedAction } from './planner.js';
+import { outcomeOnly, toErrorInfo, type RotateResult } from './rotate-result.js';
+import { previousEnvironment } from './selection.js';
+import { decommission, markFailed, provision, resumeRotation, rollback, startRotation, type RunInfo } from './steps.js';
+
+/** One target as `rotate` advances it; `doctor --fix` resumes a stuck rotation through it too. */
+export async function advanceTarget(target: Target, run: RunInfo, force: boolean, stores: StoreRegistry, log: EngineContext['logger']): Promise<RotateResult[]> {
+  const results: RotateResult[] = [];
+  let state = await target.store.read(target.key);
+  const now = run.now();
+  const read = await previousEnvironment(target, stores);
+  const previous = read ? { ...read, switchesNow: false } : undefined;
+  const actions = planTarget({ ...target, state, previous }, { now, force, horizonMs: 0 });
+  if (log.enabled?.('debug') !== false) log.debug({ target: targetLabel(target), store: target.store.location, actions: actions.map((a) => `${a.action}: ${a.reason}`) }, 'planned');
+  for (let index = 0; index < actions.length; index++) {
+    const action = actions[index] as PlannedAction;
+    if (!isExecutable(action, run.now())) {
+      results.push(outcomeOnly(target, action.action, 'skipped', { reason: action.reason }));
+      continue;
+    }
+    try {
+      const step =
+        action.action === 'provision'
+          ? await provision(target, run)
+          : action.action === 'resume'
+            ? await resumeRotation(target, state as EntryState, run)
+            : action.action === 'decommission'
+              ? await decommission(target, state as EntryState, run)
+              : await startRotation(target, state as EntryState, run);
+      state = step.state;
+      log.info({ secret: target.policy.name, environment: target.environment.name, action: step.action, rotationId: step.rotationId }, step.outcome);
+      results.push({
+        secret: target.policy.name,
+        environment: target.environment.name,
+        action: action.action,
+        outcome: step.outcome,
+        fromVersion: step.fromVersion,
+        toVersion: step.toVersion,
+        rotationId: step.rotationId,
+        reason: action.reason,
+      });
+      // A fallback window of 0 (an emergency) ends at the switch: retire the old version now.
+      if ((step.outcome === 'rotated' || step.outcome === 'resumed') && index === actions.length - 1) {
+        const at = run.now();
+        const follow = planTarget({ ...target, state }, { now: at, force: false, horizonMs: 0 }).find((a) => a.action === 'decommission' && isExecutable(a, at));
+        if (follow) actions.push(follow);
+      }
+    } catch (error) {
+      if (error instanceof KeyshiftError && error.exitCode === ExitCode.blocked) {
+        // The store refused before anything changed (e.g. a rotation Lambda owns the secret).
+        log.warn({ target: targetLabel(target), action: action.action, err: error.message }, 'blocked');
+        results.push(outcomeOnly(target, action.action, 'blocked', { error: toErrorInfo(error) }));
+        break;
+      }
+      log.error({ target: targetLabel(target), action: action.action, err: errorMessage(error) }, 'step failed');
+      // A rotation that had started is named in the result (a rerun resumes it under that id).
+      const startedId = await target.store.read(target.key).then((s) => s?.rotation?.rotationId ?? null, () => state?.rotation?.rotationId ?? null);
+      const rolledBack = error instanceof HookFailedError && action.action !== 'decommission' ? await rollBackAfterHookFailure(target, run, error) : null;
+      if (!rolledBack) await markFailed(target, run, error);
+      results.push(outcomeOnly(target, action.action, 'failed', { rotationId: startedId, error: toErrorInfo(asDiskError(error, target.store.location)), ...(rolledBack ? { reason: rolledBack } : {}) }));
+      break;
+    }
+  }
+  return results;
+}
+
+/** A deploy or verify hook failed: put the environment back on the old version. Returns what happened. */
+async function rollBackAfterHookFailure(target: Target, run: RunInfo, failure: HookFailedError): Promise<string | null> {
+  try {
+    const state = await target.store.read(target.key);
+    if (!state?.rotation) return null;
+    const step = await rollback(target, state, run, failure);
+    const hooks = step.rollbackHooksFailed ?? [];
+    return `rolled back: ${step.toVersion} is CURRENT again${hooks.length > 0 ? `; rollback hook(s) failed: ${hooks.join(', ')}` : ''}`;
+  } catch (error) {
+    run.warn?.(`${targetLabel(target)}: rollback after the failed hook did not complete (${errorMessage(error)}); a rerun resumes the rotation`);
+    return null;
+  }
+}
