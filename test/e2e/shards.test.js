@@ -1,7 +1,7 @@
 // Many runners: --shard k/n splits every secret by a hash of its name, n processes rotate at once
 // as docs/scale-out.md's recipes run them, and their evidence logs verify and merge.
 // Sizes: KEYSHIFT_SHARD_TEST_LOCAL (default 400, the issue's check: 2000) and
-// KEYSHIFT_SHARD_TEST_SM (default 300) scale them up.
+// KEYSHIFT_SHARD_TEST_SM (default 160: 800 writes against a burst of 50) scale them up.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync, truncateSync, statSync } from 'node:fs';
@@ -12,7 +12,7 @@ import { runShards, shardOf } from '../helpers/shard-recipe.js';
 import { startSecretsManager } from '../fakes/secrets-manager.js';
 
 const LOCAL = Number(process.env.KEYSHIFT_SHARD_TEST_LOCAL ?? 400);
-const SM = Number(process.env.KEYSHIFT_SHARD_TEST_SM ?? 300);
+const SM = Number(process.env.KEYSHIFT_SHARD_TEST_SM ?? 160);
 const N = 4;
 const name = (i) => `secret-${String(i).padStart(5, '0')}`;
 const lines = (file) => readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));

@@ -2,6 +2,9 @@
 // `rotate --force`, a fresh secret or key is rotated and the run killed right after that call reaches
 // the loopback fake; a rerun must complete it with exactly one new version or key. Exhaustive over the
 // calls, so it runs with the soak suites (Node 20 in CI), beside the crash suite's random kills.
+// KILL_CALL_SHARE (default 0.5, sized for CI's 30 minutes; 1 = every call) keeps that share of the
+// calls, evenly spread and shifted by KILL_CALL_SEED, which defaults to the UTC day: successive
+// days' runs kill after every call.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { cli, runCliAsync, tempProject, writeFiles, readEvidence } from '../helpers/cli.js';
@@ -35,6 +38,16 @@ const labelsOf = (name) => Object.fromEntries(sm.inspect(name).versions.filter((
 const versionCount = (name) => sm.inspect(name).versions.length;
 const keysOf = (alias) => kms.keys().filter((k) => k.tags['keyshift:alias'] === alias);
 
+const SHARE = Number(process.env.KILL_CALL_SHARE ?? 0.5);
+const SEED = process.env.KILL_CALL_SEED ? Number(process.env.KILL_CALL_SEED) : Math.floor(Date.now() / 86_400_000);
+if (!(SHARE > 0 && SHARE <= 1) || !Number.isInteger(SEED)) throw new Error('KILL_CALL_SHARE must be in (0, 1] and KILL_CALL_SEED an integer');
+
+/** The call indices 1..count this run kills after (SHARE of them, spread evenly, shifted by SEED). */
+function callsToKill(count) {
+  const calls = Array.from({ length: count }, (_, i) => i + 1);
+  return calls.filter((n) => Math.floor((n + SEED) * SHARE) !== Math.floor((n + SEED - 1) * SHARE));
+}
+
 /**
  * Runs `rotate --all --force` in `dir` and kills it with SIGKILL once the fake has answered its
  * `crashAt`-th call; returns the case's label for the assertions that follow.
@@ -54,7 +67,7 @@ async function killedAfterCall(fake, crashAt, dir) {
   return label;
 }
 
-test('aws-secrets-manager: kill -9 between any two calls, then a rerun: one new version, one AWSCURRENT, evidence intact', async () => {
+test('aws-secrets-manager: kill -9 after a call (KILL_CALL_SHARE of them), then a rerun: one new version, one AWSCURRENT, evidence intact', async (t) => {
   // How many calls a rotation makes (it may change with the code: the test follows it).
   sm.seed('crash/probe', { value: 'probe' });
   const probe = smProject([{ name: 'probe', secretId: 'crash/probe' }]);
@@ -63,7 +76,9 @@ test('aws-secrets-manager: kill -9 between any two calls, then a rerun: one new 
   const callsPerRotation = sm.calls.length - start;
   assert.ok(callsPerRotation >= 5, `a rotation makes ${callsPerRotation} calls`);
 
-  for (let crashAt = 1; crashAt <= callsPerRotation; crashAt++) {
+  const killed = callsToKill(callsPerRotation);
+  t.diagnostic(`a rotation makes ${callsPerRotation} calls; killed after calls ${killed.join(', ')} (KILL_CALL_SHARE=${SHARE} KILL_CALL_SEED=${SEED})`);
+  for (const crashAt of killed) {
     const name = `crash/at-${crashAt}`;
     sm.seed(name, { value: 'before-crash' });
     const [old] = sm.inspect(name).versions;
@@ -89,7 +104,7 @@ test('aws-secrets-manager: kill -9 between any two calls, then a rerun: one new 
   }
 });
 
-test('aws-kms (mode alias): kill -9 between any two calls, then a rerun: exactly one new key, the alias on it', async () => {
+test('aws-kms (mode alias): kill -9 after a call (KILL_CALL_SHARE of them), then a rerun: exactly one new key, the alias on it', async (t) => {
   const probeKey = kms.seedKey({ alias: 'alias/probe' });
   const probe = kmsProject([{ name: 'probe', alias: 'alias/probe' }]);
   const start = kms.calls.length;
@@ -98,7 +113,9 @@ test('aws-kms (mode alias): kill -9 between any two calls, then a rerun: exactly
   assert.ok(callsPerRotation >= 6, `a rotation makes ${callsPerRotation} calls`);
   assert.notEqual(kms.inspect('alias/probe').keyId, probeKey.keyId);
 
-  for (let crashAt = 1; crashAt <= callsPerRotation; crashAt++) {
+  const killed = callsToKill(callsPerRotation);
+  t.diagnostic(`a rotation makes ${callsPerRotation} calls; killed after calls ${killed.join(', ')} (KILL_CALL_SHARE=${SHARE} KILL_CALL_SEED=${SEED})`);
+  for (const crashAt of killed) {
     const alias = `alias/crash-${crashAt}`;
     const old = kms.seedKey({ alias });
     const dir = kmsProject([{ name: 'victim', alias }]);

@@ -3,7 +3,7 @@
 // timeout the runs take turns on the store lock: every one exits 0, their evidence records do not
 // interleave, each secret is rotated once per run, nothing is corrupted. (b) With --lock-timeout 0s
 // the runs that got the lock exit 0 and at least one other exits 3 naming the holder and its pid.
-// CONCURRENCY_ROUNDS sets the rounds of (a) (default 3). docs/reliability.md has figures.
+// CONCURRENCY_ROUNDS sets the rounds of (a) (default 2, sized for CI's 30 minutes). docs/reliability.md has figures.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readEvidence, runCliAsync } from '../helpers/cli.js';
@@ -11,7 +11,7 @@ import { CONCURRENCY_STORES } from './concurrency-stores.js';
 import { cliWithin, createLanes, createTally, jsonOrNull } from './run-tools.js';
 
 const PROCESSES = 4;
-const ROUNDS = Number(process.env.CONCURRENCY_ROUNDS ?? 3);
+const ROUNDS = Number(process.env.CONCURRENCY_ROUNDS ?? 2);
 const tally = createTally();
 const started = Date.now();
 
