@@ -146,12 +146,14 @@ export async function rotateRun(ctx: EngineContext, policies: SecretPolicy[], op
         await dropLock(id);
         continue;
       }
-      const { meta, recovered } = recovery;
+      const { meta, recovered, secretsWithDrafts } = recovery;
       metas.set(id, meta);
-      if (recovered > 0) {
+      if (recovered > 0) log.warn({ store: store.location, recovered }, 'appended evidence that an interrupted run had not written');
+      // Unconfirmed drafts, even ones the log already holds, mean a run ended before its signature and
+      // anchor: this run gives them, though it may have nothing else to write.
+      if (secretsWithDrafts > 0) {
         wroteEvidence = true;
         touchedStores.add(id);
-        log.warn({ store: store.location, recovered }, 'appended evidence that an interrupted run had not written');
       }
     }
 

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { assertNoStackTrace, baseEnv, cli, json, readEvidence, tempProject, writeFiles } from '../helpers/cli.js';
 import { recordHash } from '../../dist/evidence/record.js';
 
@@ -109,6 +110,25 @@ test('signed records removed and the log re-chained, or a run without the key: E
   const wrong = json(await verify(other.dir, ['--json']));
   assert.equal(wrong.code, 'ERR_SIGNATURE_INVALID');
   assert.match(wrong.problem, /^signed by key sha256:[0-9a-f]{64}, not by the given public key/);
+});
+
+test('a run killed after its last record, before its signature: the rerun, with nothing left to rotate, signs those records', async () => {
+  const { dir } = project();
+  assert.equal((await cli(['rotate', '--all'], { cwd: dir, env: signing() })).code, 0);
+  // Killed right after the second `switched` record (a's and b's) is fsynced: the rotations are done,
+  // the run's signature and its store anchor never came.
+  const killHook = fileURLToPath(new URL('../helpers/kill-after-append.js', import.meta.url));
+  const killed = await cli(['rotate', '--all', '--force', '--reason', 'kill'], { cwd: dir, env: signing({ NODE_OPTIONS: `--import ${killHook}`, KILL_AFTER_EVENT: 'switched', KILL_AFTER_COUNT: '2' }) });
+  assert.equal(killed.signal, 'SIGKILL', `the run was killed: ${killed.stdout}${killed.stderr}`);
+  assert.equal(json(await verify(dir, ['--json'])).code, 'ERR_SIGNATURE_MISSING', 'the killed run left its records unsigned');
+  const rerun = json(await cli(['rotate', '--all', '--json'], { cwd: dir, env: signing() }));
+  assert.deepEqual(rerun.results.map((r) => r.outcome), ['skipped', 'skipped'], 'nothing was left to rotate');
+  const checked = await verify(dir);
+  assert.equal(checked.code, 0, checked.stdout + checked.stderr);
+  assert.equal(readEvidence(dir).at(-1).event, 'signed');
+  const quiet = await cli(['rotate', '--all'], { cwd: dir, env: signing() });
+  assert.equal(quiet.code, 0);
+  assert.equal(readEvidence(dir).filter((r) => r.event === 'signed').length, 2, 'a run after that, with nothing to do, signs nothing more (the first run and the rerun signed)');
 });
 
 test('canary: the private key (file or inline PEM) never reaches output, debug logs, evidence, a hook\'s environment or any argv', async () => {
