@@ -17,16 +17,18 @@ const draft = (event, from, to, extra = {}) => ({
   emergency: false, checks: [], runId: 'run-1', ...extra,
 });
 
-async function setup(t, { anchorSeq, records, pendingEvents = [], confirmed = ['run-1'] }) {
+const CURRENT_V1 = [{ type: 'create', versionId: 'v1', value: SecretValue.fromString('one'), stage: 'CURRENT' }];
+
+async function setup(t, { anchorSeq, records, pendingEvents = [], confirmed = ['run-1'], ops = CURRENT_V1 }) {
   const dir = mkdtempSync(join(tmpdir(), 'keyshift-rollback-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const store = openLocalStore({ path: join(dir, 'dev.store') }, { KEYSHIFT_MASTER_KEY: randomBytes(32).toString('base64') });
   t.after(() => store.close());
   const log = new EvidenceLog(join(dir, 'evidence'));
-  const written = await log.append(records.map((r) => ({ ...r, storeId: store.identity(), storeLocation: store.location })));
+  const written = await log.append(records.map((r) => ({ storeId: store.identity(), storeLocation: store.location, ...r })));
   await log.close();
   const lock = await store.lock({ waitMs: 1000, owner: 'test' });
-  await store.apply('api', [{ type: 'create', versionId: 'v1', value: SecretValue.fromString('one'), stage: 'CURRENT' }], { rotation: null, lastRotatedAt: null, pendingEvents });
+  await store.apply('api', ops, { rotation: null, lastRotatedAt: null, pendingEvents });
   const anchor = written[anchorSeq - 1];
   await store.writeMeta({ evidenceAnchors: { [written[0].hash]: { seq: anchor.seq, hash: anchor.hash, at: 't' } }, confirmedRuns: confirmed });
   await lock.release();
@@ -71,5 +73,36 @@ describe('stores against the evidence', () => {
     // The log (this runner's) last made v9 CURRENT long ago; the store's v1 was made since.
     const s = await setup(t, { anchorSeq: 2, records: [draft('provisioned', null, 'v0'), draft('switched', 'v0', 'v9')] });
     assert.deepEqual(await findRollbacks(s.evidenceDir, await s.read()), []);
+  });
+
+  it('a file whose store id is not the one the evidence names is another store copied over it (ERR_STORE_REPLACED)', async (t) => {
+    const s = await setup(t, { anchorSeq: 1, records: [draft('provisioned', null, 'v1', { storeId: 'local:another-store' })] });
+    const problems = await findRollbacks(s.evidenceDir, await s.read());
+    assert.deepEqual(problems.map((p) => [p.check, p.code]), [['store-replaced', 'ERR_STORE_REPLACED']]);
+    assert.match(problems[0].message, /has id .*, but the evidence of api\/dev names store local:another-store \(seq 1\): another store's file was copied over it/);
+  });
+
+  it('a version the evidence retired, back in a stage while CURRENT agrees, is a rollback naming it', async (t) => {
+    const later = { at: new Date(Date.now() + 60_000).toISOString() };
+    const records = [draft('provisioned', null, 'v1', later), draft('switched', 'v1', 'v2', later), draft('decommissioned', 'v1', 'v2', later)];
+    const ops = [
+      { type: 'create', versionId: 'v1', value: SecretValue.fromString('one'), stage: 'CURRENT' },
+      { type: 'create', versionId: 'v2', value: SecretValue.fromString('two'), stage: 'PENDING' },
+      { type: 'promote', versionId: 'v2' }, // v1 becomes PREVIOUS
+    ];
+    const s = await setup(t, { anchorSeq: 3, records, ops });
+    const problems = await findRollbacks(s.evidenceDir, await s.read());
+    assert.deepEqual(problems.map((p) => [p.check, p.code]), [['store-rolled-back', 'ERR_STORE_ROLLED_BACK']]);
+    assert.match(problems[0].message, /holds v1 of api\/dev again, which the evidence retired \(seq 3\)/);
+  });
+
+  it('an unconfirmed draft the log already holds does not make the store "ahead": a CURRENT the log replaced since is a rollback', async (t) => {
+    const later = { at: new Date(Date.now() + 60_000).toISOString() };
+    const toV1 = draft('switched', 'v0', 'v1', { ...later, runId: 'run-2', rotationId: 'r-2' });
+    const records = [draft('provisioned', null, 'v0', later), toV1, draft('switched', 'v1', 'v9', { ...later, rotationId: 'r-3' })];
+    const s = await setup(t, { anchorSeq: 3, records, pendingEvents: [toV1], confirmed: ['run-1'] });
+    const problems = await findRollbacks(s.evidenceDir, await s.read());
+    assert.equal(problems.length, 1);
+    assert.match(problems[0].message, /holds v1 as CURRENT of api\/dev, but the evidence made v9 CURRENT \(seq 3, switched\)/);
   });
 });
