@@ -22,7 +22,7 @@ function collect(dir) {
 const files = collect(join(root, 'test'))
   .map((file) => relative(root, file))
   .filter((file) => filters.some((filter) => file.includes(filter)))
-  .sort();
+  .sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
 if (files.length === 0) {
   console.error(`no test files match "${filters.join(',')}"`);
   process.exit(1);
@@ -47,6 +47,16 @@ const result = spawnSync(
 printSlowestFiles(timingFile, Date.now() - started);
 rmSync(timingDir, { recursive: true, force: true });
 process.exit(result.status ?? 1);
+
+/**
+ * The soak suites (minutes each) start first: files run two at a time in this order, and a long one
+ * started last would run on alone at the end, one core idle.
+ */
+function rank(file) {
+  if (file.startsWith(join('test', 'reliability'))) return 0;
+  if (file.startsWith(join('test', 'fuzz'))) return 1;
+  return 2;
+}
 
 /** The files whose tests took longest (summed; two files run at a time), for tuning CI's time. */
 function printSlowestFiles(path, wallMs) {
