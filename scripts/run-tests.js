@@ -10,6 +10,12 @@ import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const filters = (process.env.KEYSHIFT_TEST_FILTER ?? '').split(',');
+// Files run side by side (2 on CI's 2 cores; .ci/run's Node 24 leg, without the soak suites, runs 3).
+const concurrency = Number(process.env.KEYSHIFT_TEST_CONCURRENCY ?? 2);
+if (!Number.isInteger(concurrency) || concurrency < 1) {
+  console.error(`KEYSHIFT_TEST_CONCURRENCY must be a positive integer, got ${process.env.KEYSHIFT_TEST_CONCURRENCY}`);
+  process.exit(1);
+}
 
 function collect(dir) {
   return readdirSync(dir).flatMap((name) => {
@@ -35,7 +41,7 @@ const result = spawnSync(
   process.execPath,
   [
     '--test',
-    '--test-concurrency=2',
+    `--test-concurrency=${concurrency}`,
     '--test-reporter=tap',
     '--test-reporter-destination=stdout',
     `--test-reporter=${join(root, 'scripts/test-timings.js')}`,
