@@ -10,6 +10,12 @@ import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const filters = (process.env.KEYSHIFT_TEST_FILTER ?? '').split(',');
+// Files run side by side (2 on CI's 2 cores; .ci/run's Node 24 leg, without the soak suites, runs 3).
+const concurrency = Number(process.env.KEYSHIFT_TEST_CONCURRENCY ?? 2);
+if (!Number.isInteger(concurrency) || concurrency < 1) {
+  console.error(`KEYSHIFT_TEST_CONCURRENCY must be a positive integer, got ${process.env.KEYSHIFT_TEST_CONCURRENCY}`);
+  process.exit(1);
+}
 
 function collect(dir) {
   return readdirSync(dir).flatMap((name) => {
@@ -22,7 +28,7 @@ function collect(dir) {
 const files = collect(join(root, 'test'))
   .map((file) => relative(root, file))
   .filter((file) => filters.some((filter) => file.includes(filter)))
-  .sort();
+  .sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
 if (files.length === 0) {
   console.error(`no test files match "${filters.join(',')}"`);
   process.exit(1);
@@ -35,7 +41,7 @@ const result = spawnSync(
   process.execPath,
   [
     '--test',
-    '--test-concurrency=2',
+    `--test-concurrency=${concurrency}`,
     '--test-reporter=tap',
     '--test-reporter-destination=stdout',
     `--test-reporter=${join(root, 'scripts/test-timings.js')}`,
@@ -47,6 +53,16 @@ const result = spawnSync(
 printSlowestFiles(timingFile, Date.now() - started);
 rmSync(timingDir, { recursive: true, force: true });
 process.exit(result.status ?? 1);
+
+/**
+ * The soak suites (minutes each) start first: files run two at a time in this order, and a long one
+ * started last would run on alone at the end, one core idle.
+ */
+function rank(file) {
+  if (file.startsWith(join('test', 'reliability'))) return 0;
+  if (file.startsWith(join('test', 'fuzz'))) return 1;
+  return 2;
+}
 
 /** The files whose tests took longest (summed; two files run at a time), for tuning CI's time. */
 function printSlowestFiles(path, wallMs) {

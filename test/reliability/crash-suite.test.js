@@ -5,7 +5,7 @@
 // run is repeated until done, and the invariants are checked: exactly one readable CURRENT at every
 // observed instant, no PENDING left, one new version per completed rotation, the old value readable
 // until its decommission, and an evidence chain that verifies with `issued` and `switched` for
-// every completed rotation. CRASH_ROUNDS scales the rounds per case (1 = 170 kills; CI's default 0.45 = about 77, sized so CI fits in 30 minutes).
+// every completed rotation. CRASH_ROUNDS scales the rounds per case (1 = 170 kills; CI's default 0.35 = about 60, sized so CI fits in 30 minutes).
 // Invariants are read with the independent reader of the local format (helpers/store-check.js)
 // and, on AWS, recorded by the fakes' afterCall hooks and asserted after each round (a hook that
 // threw would only turn into a 500 reply that keyshift retries).
@@ -23,7 +23,7 @@ import { startSecretsManager } from '../fakes/secrets-manager.js';
 import { startKms } from '../fakes/kms.js';
 import { startVault } from '../fakes/vault/server.js';
 
-const SCALE = Number(process.env.CRASH_ROUNDS ?? 0.45);
+const SCALE = Number(process.env.CRASH_ROUNDS ?? 0.35);
 const SLOW_HOOK = '        deploy: [{ run: "sleep 0.03" }]\n';
 const tally = { kills: 0, midRun: 0, reruns: 0, rotationsChecked: 0, leaseBlocked: 0 };
 const STACK_TRACE = /\n\s+at .+:\d+:\d+\)?/;
