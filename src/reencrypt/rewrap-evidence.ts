@@ -1,11 +1,8 @@
 import type { EngineContext } from '../engine/context.js';
 import { draftKey } from '../engine/evidence-recovery.js';
-import { operatorName } from '../engine/ids.js';
-import { anchorEvidence } from '../engine/evidence-recovery.js';
-import { errorMessage } from '../errors.js';
 import type { EvidenceLog } from '../evidence/index.js';
-import { signEvidence } from '../evidence/sign.js';
 import type { EvidenceDraft, SecretStore } from '../stores/contract.js';
+import { anchorInStore, signReencryptRun } from './evidence-anchor.js';
 
 /**
  * The end of a re-wrap run, as `rotate` ends its runs: a `signed` record over the head (with a
@@ -26,14 +23,7 @@ export interface LoggedDrafts {
 
 export async function endRewrapRun(ctx: EngineContext, evidence: EvidenceLog, entries: LoggedDrafts[], run: { runId: string; reason: string }): Promise<void> {
   if (entries.length === 0) return;
-  let signed = true;
-  if (ctx.signer) {
-    const who = { runId: run.runId, operator: operatorName(ctx.env), reason: run.reason, ticket: null, emergency: false, now: ctx.now };
-    await signEvidence(evidence, ctx.signer, who).catch((error: unknown) => {
-      signed = false;
-      ctx.logger.error({ err: errorMessage(error) }, 'could not append the signed record; a rerun of this command signs these records');
-    });
-  }
+  const signed = await signReencryptRun(ctx, evidence, run, 'a rerun of this command signs these records');
   // Per store, per entry: one write clears an entry's recovered drafts and its new one together.
   const byStore = new Map<SecretStore, Map<string, EvidenceDraft[]>>();
   for (const { store, key, drafts } of entries) {
@@ -42,18 +32,10 @@ export async function endRewrapRun(ctx: EngineContext, evidence: EvidenceLog, en
     byStore.set(store, held);
   }
   for (const [store, held] of byStore) {
-    try {
-      const lock = await store.lock({ waitMs: ctx.lockWaitMs, owner: `keyshift reencrypt (${operatorName(ctx.env)}, ${run.runId})` });
-      try {
-        await anchorEvidence(store, await store.readMeta(), evidence, run.runId, false);
-        // Unsigned (the signature failed), the drafts stay: a rerun signs for them.
-        if (signed) for (const [key, drafts] of held) await clearDrafts(store, key, drafts);
-      } finally {
-        await lock.release();
-      }
-    } catch (error) {
-      ctx.logger.error({ store: store.location, err: errorMessage(error) }, 'could not anchor the evidence in the store; a rerun of this command anchors these records');
-    }
+    // Unsigned (the signature failed), the drafts stay: a rerun signs for them.
+    await anchorInStore(ctx, evidence, store, run.runId, 'a rerun of this command anchors these records', async () => {
+      if (signed) for (const [key, drafts] of held) await clearDrafts(store, key, drafts);
+    });
   }
 }
 
