@@ -3,7 +3,7 @@
 // run is compared with, the concurrent point-select reader, the timed `keyshift reencrypt` run and
 // the section it records in RESULTS.md.
 import { spawn, spawnSync } from 'node:child_process';
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, randomBytes, randomFillSync } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -60,24 +60,37 @@ export function sealField(version, plaintext) {
 
 /**
  * The floor: only the AES-256-GCM work of moving these fields from `from` to `to` (base64 decode,
- * decrypt and authenticate, encrypt, base64 encode), no database, no bookkeeping. Returns ms.
+ * decrypt and authenticate, encrypt, base64 encode), no database, no bookkeeping, done as cheaply as
+ * node:crypto allows: nonces drawn from the CSPRNG 1,024 at a time (one randomBytes(12) per field
+ * costs more than the encryption) and each output assembled in one buffer. Returns ms.
  */
 export function bareAes(fields, from, to) {
   const prefix = `ks1:${to.versionId}:`;
   const skip = from.versionId.length + 5;
   const cpu = process.cpuUsage();
   const started = performance.now();
+  let nonces = Buffer.alloc(0);
+  let offset = 0;
   let out = 0;
   for (const field of fields) {
     const bytes = Buffer.from(field.slice(skip), 'base64');
     const decipher = createDecipheriv('aes-256-gcm', from.key, bytes.subarray(0, 12));
     decipher.setAuthTag(bytes.subarray(bytes.length - 16));
-    const plain = Buffer.concat([decipher.update(bytes.subarray(12, bytes.length - 16)), decipher.final()]);
-    const nonce = randomBytes(12);
+    const plain = decipher.update(bytes.subarray(12, bytes.length - 16));
+    decipher.final();
+    if (offset + 12 > nonces.length) {
+      nonces = randomFillSync(Buffer.allocUnsafe(12 * 1024));
+      offset = 0;
+    }
+    const nonce = nonces.subarray(offset, (offset += 12));
     const cipher = createCipheriv('aes-256-gcm', to.key, nonce);
     const body = cipher.update(plain);
     cipher.final();
-    out += (prefix + Buffer.concat([nonce, body, cipher.getAuthTag()]).toString('base64')).length;
+    const sealed = Buffer.allocUnsafe(12 + body.length + 16);
+    nonce.copy(sealed, 0);
+    body.copy(sealed, 12);
+    cipher.getAuthTag().copy(sealed, 12 + body.length);
+    out += (prefix + sealed.toString('base64')).length;
   }
   if (out === 0) throw new Error('the bare loop did nothing');
   const used = process.cpuUsage(cpu);

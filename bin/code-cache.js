@@ -32,14 +32,25 @@ function useCodeCache(dir, bundleDir) {
 function compileWithCache(dir, bundleDir) {
   const vm = require('node:vm');
   const made = [];
+  // Bundle files are read here, once, with the file's identity taken before and after: the bytes
+  // cached under a name are those of the file that name describes (not of one an upgrade put there
+  // meanwhile). Node's own loader would read each file a second time.
+  const named = new Map();
+  const loadJs = Module._extensions['.js'];
+  Module._extensions['.js'] = function (module, filename) {
+    if (!filename.startsWith(bundleDir)) return loadJs(module, filename);
+    const { text, name } = readWithName(filename);
+    named.set(filename, { text, name });
+    return module._compile(text, filename);
+  };
   const compile = Module.prototype._compile;
   Module.prototype._compile = function (content, filename) {
+    const read = named.get(filename);
+    named.delete(filename);
     // A file with a real dynamic import (a plugin's URL, node:http in the AWS SDK) is left to Node:
     // Node 20's vm.Script cannot hand import() to the main loader.
     if (!filename.startsWith(bundleDir) || /\bimport\s*\(/.test(content)) return compile.call(this, content, filename);
-    // Read again, with the file's identity taken before and after: the bytes cached under a name
-    // are those of the file that name describes (not of one an upgrade put there meanwhile).
-    const { text, name } = readWithName(filename);
+    const { text, name } = read ?? readWithName(filename);
     if (name === null || text !== content) return compile.call(this, content, filename);
     const entry = path.join(dir, name);
     let cachedData;

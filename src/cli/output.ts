@@ -1,3 +1,5 @@
+import { writeSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { diskError } from '../disk-errors.js';
 import { KeyshiftError } from '../errors.js';
 
@@ -8,10 +10,15 @@ export interface Output {
   isTTY: boolean;
 }
 
+const requireBuiltin = createRequire(import.meta.url);
+
 export const processOutput: Output = {
-  stdout: quietOnClosedPipe(process.stdout),
-  stderr: quietOnClosedPipe(process.stderr),
-  isTTY: Boolean(process.stdout.isTTY),
+  stdout: directWriter(1, () => process.stdout),
+  stderr: directWriter(2, () => process.stderr),
+  // Asked only by commands that draw progress; tty loads Node's streams, which `plan` never needs.
+  get isTTY() {
+    return (requireBuiltin('node:tty') as typeof import('node:tty')).isatty(1);
+  },
 };
 
 export function printJson(out: Output, document: unknown): void {
@@ -46,20 +53,42 @@ export function shortTime(iso: string | null): string | null {
 }
 
 /**
- * `keyshift status | head -1`: once the reader has gone (EPIPE), later output is dropped quietly,
- * as Unix tools do, and the command still finishes and returns its own exit code.
+ * Writes straight to the file descriptor, as `--version` does: `process.stdout` and `stderr` load
+ * Node's stream modules, a few milliseconds of every start (bench/README.md). A descriptor that
+ * would block (a non-blocking pipe whose reader is slow) hands this and all later output, in order,
+ * to the stream, which queues it. `keyshift status | head -1`: once the reader has gone (EPIPE),
+ * later output is dropped quietly, as Unix tools do, and the command still finishes and returns
+ * its own exit code.
  */
-function quietOnClosedPipe(stream: NodeJS.WriteStream): (text: string) => void {
+function directWriter(fd: 1 | 2, stream: () => NodeJS.WriteStream): (text: string) => void {
   let closed = false;
-  let watching = false;
+  let queued: ((text: string | Buffer) => void) | null = null;
   return (text) => {
-    if (!watching) {
-      watching = true;
-      stream.on('error', (error: NodeJS.ErrnoException) => {
-        if (error.code !== 'EPIPE' && !closed) throw error;
-        closed = true;
-      });
+    if (closed) return;
+    if (queued) return queued(text);
+    const bytes = Buffer.from(text, 'utf8');
+    let written = 0;
+    try {
+      while (written < bytes.length) written += writeSync(fd, bytes, written);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'EPIPE') closed = true;
+      else if (code === 'EAGAIN') {
+        queued = quietOnClosedPipe(stream(), () => (closed = true));
+        queued(bytes.subarray(written));
+      } else throw error;
     }
+  };
+}
+
+function quietOnClosedPipe(stream: NodeJS.WriteStream, onClosed: () => void): (text: string | Buffer) => void {
+  let closed = false;
+  stream.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE' && !closed) throw error;
+    closed = true;
+    onClosed();
+  });
+  return (text) => {
     if (!closed) stream.write(text);
   };
 }

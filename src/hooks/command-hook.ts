@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, open, rm, chmod } from 'node:fs/promises';
+import { promises as fs } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { CommandHook } from '../policy/types.js';
@@ -38,11 +38,11 @@ export async function runCommandHook(hook: CommandHook, ctx: HookContext): Promi
     const env = hookEnvironment(hook, ctx);
     if (secret !== null) {
       await removeStaleValueFiles();
-      dir = await mkdtemp(join(tmpdir(), VALUE_DIR_PREFIX));
+      dir = await fs.mkdtemp(join(tmpdir(), VALUE_DIR_PREFIX));
       trackValueDir(dir);
-      await chmod(dir, 0o700);
+      await fs.chmod(dir, 0o700);
       const file = join(dir, 'value');
-      const handle = await open(file, 'wx', 0o600);
+      const handle = await fs.open(file, 'wx', 0o600);
       try {
         await handle.writeFile(secret);
       } finally {
@@ -55,7 +55,7 @@ export async function runCommandHook(hook: CommandHook, ctx: HookContext): Promi
     outcome = { exitCode: null, signal: null, timedOut: false, spawnError: errorCode(error) };
   } finally {
     if (dir !== null) {
-      await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+      await fs.rm(dir, { recursive: true, force: true }).catch(() => undefined);
       untrackValueDir(dir);
     }
   }

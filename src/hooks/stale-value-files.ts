@@ -1,4 +1,4 @@
-import { readdir, rm } from 'node:fs/promises';
+import { promises as fs } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -15,12 +15,12 @@ let swept = false;
 export async function removeStaleValueFiles(): Promise<void> {
   if (swept) return;
   swept = true;
-  const names = await readdir(tmpdir()).catch(() => [] as string[]);
+  const names = await fs.readdir(tmpdir()).catch(() => [] as string[]);
   await Promise.all(
     names.map(async (name) => {
       const pid = Number(PATTERN.exec(name)?.[1]);
       if (!pid || pid === process.pid || isAlive(pid)) return;
-      await rm(join(tmpdir(), name), { recursive: true, force: true }).catch(() => undefined);
+      await fs.rm(join(tmpdir(), name), { recursive: true, force: true }).catch(() => undefined);
     }),
   );
 }

@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { readFileSync, statSync } from 'node:fs';
-import { mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { promises as fs, readFileSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Log } from '../log.js';
@@ -48,7 +47,7 @@ function cacheDir(env: NodeJS.ProcessEnv): string | null {
 async function cacheInputs(target: string, options: { cwd: string; version: string }): Promise<Buffer | null> {
   const cwd = resolve(options.cwd);
   const problems: PolicyProblem[] = [];
-  const paths = await policyFiles(resolve(cwd, target), cwd, problems);
+  const paths = policyFiles(resolve(cwd, target), cwd, problems);
   if (problems.length > 0) return null;
   const parts: Buffer[] = [Buffer.from(JSON.stringify([FORMAT, options.version, buildId(), cwd, target]))];
   for (const path of paths) {
@@ -95,16 +94,16 @@ function readCached(file: string, inputs: Buffer): LoadedPolicies | null {
 }
 
 async function writeCached(dir: string, file: string, loaded: LoadedPolicies, inputs: Buffer): Promise<void> {
-  await mkdir(dir, { recursive: true, mode: 0o700 });
+  await fs.mkdir(dir, { recursive: true, mode: 0o700 });
   const temp = `${file}.${randomBytes(4).toString('hex')}.tmp`;
   const result = JSON.stringify({ format: FORMAT, policies: loaded.policies, files: loaded.files, warnings: loaded.warnings, signingKey: loaded.signingKey ?? null });
-  await writeFile(temp, Buffer.concat([Buffer.from(`${result}\n`), inputs]), { mode: 0o600 });
-  await rename(temp, file);
-  const names = (await readdir(dir)).filter((name) => name.startsWith('policies-') && name.endsWith('.json'));
+  await fs.writeFile(temp, Buffer.concat([Buffer.from(`${result}\n`), inputs]), { mode: 0o600 });
+  await fs.rename(temp, file);
+  const names = (await fs.readdir(dir)).filter((name) => name.startsWith('policies-') && name.endsWith('.json'));
   if (names.length <= KEEP) return;
-  const aged = await Promise.all(names.map(async (name) => ({ name, mtime: (await stat(join(dir, name)).catch(() => null))?.mtimeMs ?? 0 })));
+  const aged = await Promise.all(names.map(async (name) => ({ name, mtime: (await fs.stat(join(dir, name)).catch(() => null))?.mtimeMs ?? 0 })));
   aged.sort((a, b) => a.mtime - b.mtime);
-  await Promise.all(aged.slice(0, aged.length - KEEP).map(({ name }) => rm(join(dir, name), { force: true })));
+  await Promise.all(aged.slice(0, aged.length - KEEP).map(({ name }) => fs.rm(join(dir, name), { force: true })));
 }
 
 /** 32-bit FNV-1a, as hex: only names the cache file (a hit is decided by comparing the inputs). */

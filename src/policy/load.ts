@@ -20,7 +20,7 @@ export async function loadPolicies(target: string, options: { cwd: string }): Pr
   const files: string[] = [];
   const entries: SecretEntry[] = [];
   const signing: Array<{ file: string; key: string }> = [];
-  for (const path of await policyFiles(resolve(cwd, target), cwd, errors)) {
+  for (const path of policyFiles(resolve(cwd, target), cwd, errors)) {
     const file = displayPath(path, cwd);
     files.push(file);
     // One push per item: spreading a huge file's entries could exceed the call-argument limit.

@@ -1,14 +1,18 @@
-import { readdir, stat } from 'node:fs/promises';
+import { readdirSync, statSync, type Stats } from 'node:fs';
 import { isAbsolute, join, relative, sep } from 'node:path';
 import type { PolicyProblem } from './types.js';
 
 const POLICY_FILE = /^[^.].*\.ya?ml$/;
 
-/** The files to load; a missing path or a directory without policy files is a problem. */
-export async function policyFiles(path: string, cwd: string, errors: PolicyProblem[]): Promise<string[]> {
+/**
+ * The files to load; a missing path or a directory without policy files is a problem. Synchronous:
+ * a stat and a listing of one directory, on the path of every command (a warm `plan` then never
+ * loads node:fs/promises, bench/README.md).
+ */
+export function policyFiles(path: string, cwd: string, errors: PolicyProblem[]): string[] {
   const shown = displayPath(path, cwd);
   const problem = (message: string) => errors.push({ file: shown, line: 1, col: 1, message });
-  const info = await stat(path).catch((error: NodeJS.ErrnoException) => error);
+  const info = attempt(() => statSync(path));
   if (info instanceof Error) {
     if (info.code === 'ENOENT' || info.code === 'ENOTDIR') {
       problem('no such file or directory; pass a policy file or a directory of *.yaml files');
@@ -20,7 +24,7 @@ export async function policyFiles(path: string, cwd: string, errors: PolicyProbl
     problem('not a file or a directory; pass a policy file or a directory of *.yaml files');
     return [];
   }
-  const names = await readdir(path).catch((error: NodeJS.ErrnoException) => error);
+  const names = attempt(() => readdirSync(path));
   if (names instanceof Error) {
     problem(`cannot list this directory (${names.code ?? names.message}); check its permissions`);
     return [];
@@ -28,11 +32,19 @@ export async function policyFiles(path: string, cwd: string, errors: PolicyProbl
   const found: string[] = [];
   for (const name of names.filter((entry) => POLICY_FILE.test(entry)).sort()) {
     // stat (not the dirent) so a symlink to a file counts and one to a folder does not.
-    const entry = await stat(join(path, name)).catch(() => null);
-    if (entry?.isFile()) found.push(join(path, name));
+    const entry = attempt((): Stats => statSync(join(path, name)));
+    if (!(entry instanceof Error) && entry.isFile()) found.push(join(path, name));
   }
   if (found.length === 0) problem('no policy files (*.yaml, *.yml) in this directory; add one, or run `keyshift init`');
   return found;
+}
+
+function attempt<T>(read: () => T): T | NodeJS.ErrnoException {
+  try {
+    return read();
+  } catch (error) {
+    return error as NodeJS.ErrnoException;
+  }
 }
 
 /** A path as the user sees it: relative to the working directory when under it. */

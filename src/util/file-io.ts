@@ -1,5 +1,4 @@
-import type { promises as fs } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { promises as fs } from 'node:fs';
 
 /** Up to `length` bytes at `position` (fewer at the end of the file): one read may return less. */
 export async function readAt(handle: fs.FileHandle, position: number, length: number): Promise<Buffer> {
@@ -17,7 +16,7 @@ export async function readAt(handle: fs.FileHandle, position: number, length: nu
 export async function fsyncDir(dir: string): Promise<void> {
   let handle: fs.FileHandle | undefined;
   try {
-    handle = await open(dir, 'r');
+    handle = await fs.open(dir, 'r');
     await handle.sync();
   } catch (error) {
     // Windows and some network file systems cannot fsync a directory; nothing better to do there.

@@ -1,6 +1,6 @@
 // keyshift against a loopback KMS (test/fakes/kms.js), spoken to by the real @aws-sdk/client-kms,
 // with a consumer that encrypts and decrypts through the alias before, during and after rotations.
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -8,19 +8,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { EncryptCommand, DecryptCommand, RotateKeyOnDemandCommand } from '@aws-sdk/client-kms';
 import { cli, runCliAsync, tempProject, writeFiles, json, readEvidence, assertNoStackTrace } from '../helpers/cli.js';
 import { awsEnv, kmsPolicy } from '../helpers/aws.js';
-import { startKms } from '../fakes/kms.js';
-import { kmsClient } from '../fakes/clients.js';
+import { useKmsFake } from '../helpers/aws-fakes.js';
 
 let fake;
 let kms;
-before(async () => {
-  fake = await startKms({});
-  kms = kmsClient(fake, { maxAttempts: 1 });
-});
-after(async () => {
-  kms?.destroy();
-  await fake?.close();
-});
+useKmsFake((server, client) => ([fake, kms] = [server, client]));
 
 function project(keys, options, files = {}) {
   const dir = tempProject('keyshift-kms-');

@@ -5,17 +5,11 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { cli, json, tempProject, writeFiles, assertNoStackTrace } from '../helpers/cli.js';
 import { awsEnv, kmsPolicy, secretsManagerPolicy } from '../helpers/aws.js';
-import { startSecretsManager } from '../fakes/secrets-manager.js';
-import { startKms } from '../fakes/kms.js';
+import { useSecretsManagerAndKmsFakes } from '../helpers/aws-fakes.js';
 
 let sm;
 let kms;
-before(async () => {
-  [sm, kms] = await Promise.all([startSecretsManager({}), startKms({})]);
-});
-after(async () => {
-  await Promise.all([sm?.close(), kms?.close()]);
-});
+useSecretsManagerAndKmsFakes((smServer, kmsServer) => ([sm, kms] = [smServer, kmsServer]));
 
 const run = (dir, args) => cli(args, { cwd: dir, env: awsEnv({ KEYSHIFT_OPERATOR: 'alice@ops-host' }) });
 const project = (policy) => {

@@ -2,7 +2,7 @@
 // SDK): data keys made by GenerateDataKeyWithoutPlaintext, rows re-encrypted when a data key
 // rotates, data keys re-wrapped by ReEncrypt (rows untouched) when keyshift moves the alias to a new
 // key and when KMS rotates the key material, the old key held until no data key needs it.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -10,25 +10,17 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { DecryptCommand, RotateKeyOnDemandCommand } from '@aws-sdk/client-kms';
 import { assertNoStackTrace, json, readEvidence, tempProject, writeFiles } from '../helpers/cli.js';
 import { awsEnv } from '../helpers/aws.js';
+import { useKmsFake } from '../helpers/aws-fakes.js';
 import { driverSkips, openText, versionOf } from '../helpers/reencrypt.js';
 
 // The hierarchy's rows are in SQLite (skipped on CI's Node 24 leg, whose addon was built for Node 20).
 const driverSkip = driverSkips.sqlite;
 import { DATA_KEY, MASTER, dataKeyPolicy, fillTable, getVersion, keyring, ks, rowsOf, tableOf } from '../helpers/hierarchy.js';
-import { startKms } from '../fakes/kms.js';
 import { blobMaterial } from '../fakes/kms-crypto.js';
-import { kmsClient } from '../fakes/clients.js';
 
 let fake;
 let kms;
-before(async () => {
-  fake = await startKms({});
-  kms = kmsClient(fake, { maxAttempts: 1 });
-});
-after(async () => {
-  kms?.destroy();
-  await fake?.close();
-});
+useKmsFake((server, client) => ([fake, kms] = [server, client]));
 
 const ROWS = 200;
 const ALIAS = 'alias/app-master';

@@ -45,6 +45,44 @@ test('--version is answered by bin/keyshift.js alone: no bundled CLI, no Node mo
   assert.deepEqual(modules(join(dir, 'bin', 'keyshift.js'), ['--version']).filter((name) => !empty.includes(name)), [], 'Node modules --version loaded beyond an empty script');
 });
 
+test('a warm `plan` loads neither node:fs/promises nor the streams behind process.stdout, and prints its table', () => {
+  const dir = tempProject();
+  cpSync(join(buildRoot, 'policies'), join(dir, 'policies'), { recursive: true });
+  const probe = join(dir, 'probe.cjs');
+  writeFileSync(probe, "process.on('exit', () => require('node:fs').writeFileSync(process.env.PROBE_OUT, JSON.stringify(process.moduleLoadList)));");
+  const env = baseEnv({ KEYSHIFT_CACHE_DIR: join(dir, 'cache'), PROBE_OUT: join(dir, 'modules.json'), KEYSHIFT_NOW: '2026-06-01T00:00:00Z' });
+  const plan = () => spawnSync(process.execPath, ['--require', probe, join(buildRoot, 'bin', 'keyshift.js'), 'plan'], { cwd: dir, env, encoding: 'utf8' });
+  const cold = plan(); // parses the policies and fills the policy cache and V8's code cache
+  assert.equal(cold.status, 0, cold.stderr);
+  const warm = plan();
+  assert.equal(warm.status, 0, warm.stderr);
+  assert.equal(warm.stdout, cold.stdout);
+  assert.match(warm.stdout, /^SECRET +ENV +ACTION/);
+  const loaded = JSON.parse(readFileSync(join(dir, 'modules.json'), 'utf8'));
+  writeFileSync(join(dir, 'empty.cjs'), '');
+  assert.equal(spawnSync(process.execPath, ['--require', probe, join(dir, 'empty.cjs')], { cwd: dir, env }).status, 0);
+  const empty = JSON.parse(readFileSync(join(dir, 'modules.json'), 'utf8'));
+  const unwanted = loaded.filter((name) => !empty.includes(name) && /fs\/promises|readline|streams|^NativeModule (stream|tty|net)$/.test(name));
+  assert.deepEqual(unwanted, [], 'Node modules a warm plan should not need (bench/README.md, start-up)');
+});
+
+test('output larger than a pipe, to a non-blocking pipe whose reader is slow, arrives whole and in order', () => {
+  // keyshift writes to fd 1 directly; a descriptor left non-blocking (here by a socket opened on it
+  // before keyshift starts, as a parent process may leave it) refuses a write once the pipe is
+  // full (EAGAIN), and the rest must then go through process.stdout, not be lost or fail the run.
+  const dir = tempProject();
+  const expected = runCli(['schema'], { cwd: dir });
+  assert.equal(expected.code, 0, expected.stderr);
+  assert.ok(expected.stdout.length > 70_000, 'the schema is larger than a pipe holds (64 KiB)');
+  const bin = join(buildRoot, 'bin', 'keyshift.js');
+  const start = "new (require('node:net').Socket)({ fd: 1, readable: false }).unref(); process.argv = [process.execPath, process.env.KEYSHIFT_BIN, 'schema']; require(process.env.KEYSHIFT_BIN)";
+  const out = join(dir, 'out.json');
+  const result = spawnSync('bash', ['-c', `set -o pipefail; "${process.execPath}" -e "${start}" | (sleep 1; cat > "${out}")`], { cwd: dir, env: baseEnv({ KEYSHIFT_BIN: bin }), encoding: 'utf8' });
+  assert.equal(result.status, 0, result.stderr);
+  assert.equal(result.stderr, '');
+  assert.equal(readFileSync(out, 'utf8'), expected.stdout);
+});
+
 /** A copy of the build (bin, dist, package.json; node_modules linked) that a test may rewrite. */
 function buildCopy() {
   const dir = mkdtempSync(join(tmpdir(), 'keyshift-build-copy-'));

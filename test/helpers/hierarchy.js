@@ -32,7 +32,8 @@ export function masterPolicy(name, path = '.keyshift/prod.store', fallbackWindow
 `;
 }
 
-export function dataKeyPolicy(name, master, fallbackWindow = '1s') {
+/** A data key under `master`, whose rows are the table named after it in `database` (a policy's YAML). */
+export function dataKeyPolicy(name, master, fallbackWindow = '1s', database = '{ type: sqlite, path: data/app.db }') {
   return `  - name: ${name}
     interval: 90d
     fallbackWindow: ${fallbackWindow}
@@ -43,7 +44,7 @@ export function dataKeyPolicy(name, master, fallbackWindow = '1s') {
       - name: prod
         store: { type: local, path: .keyshift/prod.store }
     reencrypt:
-      database: { type: sqlite, path: data/app.db }
+      database: ${database}
       tables:
         - { table: ${tableOf(name)}, key: id, columns: [secret] }
       observe: 0s

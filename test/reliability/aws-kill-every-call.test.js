@@ -5,21 +5,15 @@
 // KILL_CALL_SHARE (default 0.5, sized for CI's 30 minutes; 1 = every call) keeps that share of the
 // calls, evenly spread and shifted by KILL_CALL_SEED, which defaults to the UTC day: successive
 // days' runs kill after every call.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { cli, runCliAsync, tempProject, writeFiles, readEvidence } from '../helpers/cli.js';
 import { awsEnv, kmsPolicy, secretsManagerPolicy } from '../helpers/aws.js';
-import { startSecretsManager } from '../fakes/secrets-manager.js';
-import { startKms } from '../fakes/kms.js';
+import { useSecretsManagerAndKmsFakes } from '../helpers/aws-fakes.js';
 
 let sm;
 let kms;
-before(async () => {
-  [sm, kms] = await Promise.all([startSecretsManager({}), startKms({})]);
-});
-after(async () => {
-  await Promise.all([sm?.close(), kms?.close()]);
-});
+useSecretsManagerAndKmsFakes((smServer, kmsServer) => ([sm, kms] = [smServer, kmsServer]));
 
 function smProject(secrets) {
   const dir = tempProject('keyshift-sm-');

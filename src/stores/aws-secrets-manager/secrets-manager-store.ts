@@ -10,8 +10,10 @@ import { assertTagRoom, otherTagCount, rotationTags } from '../aws/rotation-tags
 import type { RotationTagKeys } from '../../policy/schema-aws-tags.js';
 import { LocalStoreState } from '../aws/state-dir.js';
 import { QuotaGate } from '../aws/token-bucket.js';
-import { AWSCURRENT, AWSPENDING, AWSPREVIOUS, foreignPending, foreignPendingText, holderOf, isApplied, toVersions, type Labels } from './labels.js';
+import { AWSCURRENT, AWSPENDING, AWSPREVIOUS, holderOf, isApplied, toVersions, type Labels } from './labels.js';
 import { diagnoseSecret } from './diagnose.js';
+import { refuseForeignState } from './refusal.js';
+import { checkOps, createdNow, pruneCreated, retiredBy, valueOf } from './version-ops.js';
 import { failFastOnQuotas } from './quota-errors.js';
 import { isRefusedMove, LEASE_LABEL, LEASE_TAG, takeSecretLease } from './lease.js';
 
@@ -182,7 +184,7 @@ export class SecretsManagerStore implements SecretStore {
     const description = await this.#describe(key);
     if (!description) return this.#create(key, ops, meta);
     const before = this.#toState(key, description);
-    this.#refuseForeignState(key, description, [before.rotation?.newVersionId, meta.rotation?.newVersionId, ...ops.map((op) => op.versionId)]);
+    refuseForeignState(key, description, [before.rotation?.newVersionId, meta.rotation?.newVersionId, ...ops.map((op) => op.versionId)]);
     const labels = (description.VersionIdsToStages ?? {}) as Labels;
     checkOps(key, ops, labels);
     const stored = decodeRecord(description.Tags ?? [], key);
@@ -297,31 +299,13 @@ export class SecretsManagerStore implements SecretStore {
     return (await this.read(key)) as EntryState;
   }
 
-  /** What keyshift must not touch: exit 3, nothing changed. */
   /** Whether apply would refuse this secret (exit 3, nothing changed): then no lease is taken either. */
   #refuses(key: string, description: Description): boolean {
     try {
-      this.#refuseForeignState(key, description, [this.#toState(key, description).rotation?.newVersionId]);
+      refuseForeignState(key, description, [this.#toState(key, description).rotation?.newVersionId]);
       return false;
     } catch (error) {
       return error instanceof KeyshiftError && error.exitCode === ExitCode.blocked;
-    }
-  }
-
-  #refuseForeignState(key: string, description: Description, ours: Array<string | undefined>): void {
-    if (description.DeletedDate) {
-      throw blocked(`secret ${key} is scheduled for deletion (on ${description.DeletedDate.toISOString()})`, `restore it first (aws secretsmanager restore-secret --secret-id ${key}), or remove it from the policy`);
-    }
-    if (description.RotationEnabled) {
-      throw blocked(
-        `secret ${key} has AWS-managed rotation enabled (${description.RotationLambdaARN ?? 'managed rotation'}); keyshift will not fight a rotation Lambda`,
-        `turn it off with aws secretsmanager cancel-rotate-secret --secret-id ${key} (docs/stores/aws-secrets-manager.md#migrating-from-a-rotation-lambda)`,
-      );
-    }
-    const foreign = foreignPending((description.VersionIdsToStages ?? {}) as Labels, ours);
-    if (foreign) {
-      const { message, hint } = foreignPendingText(key, foreign);
-      throw blocked(message, hint);
     }
   }
 
@@ -362,55 +346,4 @@ export class SecretsManagerStore implements SecretStore {
       throw toKeyshiftError(error, { what, service: this.location, iamDoc: IAM_DOC, input: command.input });
     }
   }
-}
-
-/** Refuse what the contract forbids before anything is written (src/stores/contract.ts). */
-function checkOps(key: string, ops: VersionOp[], labels: Labels): void {
-  const known = new Set(Object.keys(labels));
-  for (const op of ops) {
-    if (op.type === 'create') {
-      if (op.stage === 'CURRENT' && holderOf(labels, AWSCURRENT) && !(op.versionId in labels)) {
-        throw new KeyshiftError('ERR_STORE_REFUSED', `${key} already has an AWSCURRENT version; a new version must start as AWSPENDING`);
-      }
-      known.add(op.versionId);
-    } else if (op.type === 'promote' && !known.has(op.versionId)) {
-      throw new KeyshiftError('ERR_VERSION_NOT_FOUND', `${key}: version ${op.versionId} is not in the secret (or is deprecated)`);
-    } else if (op.type === 'retire' && labels[op.versionId]?.includes(AWSCURRENT) && !ops.some((o) => o.type === 'promote')) {
-      throw new KeyshiftError('ERR_STORE_REFUSED', `${key}: refusing to retire ${op.versionId}, which is AWSCURRENT (a secret always keeps one readable current version)`);
-    }
-  }
-}
-
-/** Versions that lose their last label with these ops: retired ones, and the PREVIOUS a promote pushes out. */
-function retiredBy(ops: VersionOp[], labels: Labels): Array<{ id: string; retiredAt: string }> {
-  const retiredAt = new Date().toISOString();
-  const ids: string[] = [];
-  for (const op of ops) {
-    if (op.type === 'retire' && labels[op.versionId]?.length) ids.push(op.versionId);
-    if (op.type === 'promote' && holderOf(labels, AWSCURRENT) !== op.versionId) {
-      const previous = holderOf(labels, AWSPREVIOUS);
-      if (previous && previous !== op.versionId && labels[previous]?.length === 1) ids.push(previous);
-    }
-  }
-  return [...new Set(ids)].map((id) => ({ id, retiredAt }));
-}
-
-function valueOf(op: Extract<VersionOp, { type: 'create' }>): SecretValue {
-  if (!op.value) throw new KeyshiftError('ERR_INTERNAL', `create of ${op.versionId} has no value (this is a bug)`);
-  return op.value;
-}
-
-function blocked(message: string, hint: string): KeyshiftError {
-  return new KeyshiftError('ERR_STORE_REFUSED', message, { exitCode: ExitCode.blocked, hint });
-}
-
-function createdNow(ops: VersionOp[]): Record<string, string> {
-  const now = new Date().toISOString();
-  return Object.fromEntries(ops.filter((op) => op.type === 'create').map((op) => [op.versionId, now]));
-}
-
-/** Keep creation times only for versions that still carry a label (the record lives in 256-byte tags). */
-function pruneCreated(created: Record<string, string>, labels: Labels, ops: VersionOp[]): Record<string, string> {
-  const keep = new Set([...Object.keys(labels), ...ops.map((op) => op.versionId)]);
-  return Object.fromEntries(Object.entries(created).filter(([id]) => keep.has(id)));
 }

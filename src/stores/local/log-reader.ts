@@ -1,4 +1,4 @@
-import { promises as fs, type Stats } from 'node:fs';
+import { promises as fs, statSync, type Stats } from 'node:fs';
 import type { StoreMeta } from '../contract.js';
 import { loadRecord } from './entry-codec.js';
 import { loadLegacyRecord } from './legacy-codec.js';
@@ -57,7 +57,7 @@ export const fileIdOf = (st: Stats): FileId => ({ dev: st.dev, ino: st.ino, size
  * the same file grew; replays the whole file when it was replaced (compaction) or is new to us.
  */
 export async function refreshSnapshot(path: string, snap: LogSnapshot, keys: () => StoreKeys): Promise<LogSnapshot> {
-  const seen = await statOrNull(path);
+  const seen = statOrNull(path);
   if (!seen) return snap.fileId === null ? snap : emptySnapshot();
   if (snap.fileId && sameFile(fileIdOf(seen), snap.fileId)) return snap;
   let handle: fs.FileHandle;
@@ -236,10 +236,10 @@ class ReadWindow {
   }
 }
 
-
-async function statOrNull(path: string): Promise<Stats | null> {
+/** Synchronous: one stat, and a store not created yet is then read without loading node:fs/promises. */
+function statOrNull(path: string): Stats | null {
   try {
-    return await fs.stat(path);
+    return statSync(path);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw error;

@@ -1,0 +1,133 @@
+// How the stores are read for the rollback check (src/engine/store-rollback.ts): `evidence verify`
+// reads every store and reports the ones it cannot read; `rotate` reads the stores it locked and
+// refuses the ones the evidence says were put back. Real local stores and a real evidence log.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadPolicies } from '../../dist/policy/load.js';
+import { StoreRegistry } from '../../dist/stores/registry.js';
+import { targetsOf } from '../../dist/engine/selection.js';
+import { EvidenceLog } from '../../dist/evidence/index.js';
+import { readStoresForVerify, refuseRolledBack } from '../../dist/engine/store-rollback.js';
+import { SecretValue } from '../../dist/secret-value.js';
+
+const quiet = { child: () => quiet, trace() {}, debug() {}, info() {}, warn() {}, error() {} };
+const POLICY = `secrets:
+${['api', 'db'].map((name) => `  - name: ${name}
+    interval: 30d
+    fallbackWindow: 1h
+    generator: { type: random, length: 24 }
+    environments:
+      - name: dev
+        store: { type: local, path: stores/${name}.store }
+`).join('')}`;
+
+const record = (target, event, from, to) => ({
+  event, rotationId: `r-${target.policy.name}`, secret: target.policy.name, environment: 'dev', store: 'local', fromVersion: from, toVersion: to,
+  fingerprint: null, at: '2026-01-01T00:00:00.000Z', operator: 'me', reason: 'scheduled', ticket: null, emergency: false, checks: [],
+  runId: 'run-1', storeId: target.store.identity(), storeLocation: target.store.location,
+});
+
+/** Two secrets, each in its own local store with v1 CURRENT, the log saying so, both stores anchored. */
+async function project(t, { env: extraEnv = {} } = {}) {
+  const dir = mkdtempSync(join(tmpdir(), 'keyshift-rollback-stores-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  mkdirSync(join(dir, 'policies'));
+  writeFileSync(join(dir, 'policies', 'app.yaml'), POLICY);
+  const env = { KEYSHIFT_MASTER_KEY: randomBytes(32).toString('base64'), ...extraEnv };
+  const loaded = await loadPolicies('policies', { cwd: dir, env });
+  assert.deepEqual(loaded.errors, []);
+  const ctx = { cwd: dir, env, now: () => new Date(), logger: quiet, evidenceDir: join(dir, 'evidence'), lockWaitMs: 1000 };
+  const stores = new StoreRegistry(ctx);
+  t.after(() => stores.closeAll());
+  const targets = await targetsOf(loaded.policies, [], stores);
+  const log = new EvidenceLog(ctx.evidenceDir);
+  let chain = null; // a chain is named by the hash of its first record
+  for (const target of targets) {
+    const lock = await target.store.lock({ waitMs: 1000, owner: 'test' });
+    await target.store.apply(target.key, [{ type: 'create', versionId: 'v1', value: SecretValue.fromString(`${target.key} one`), stage: 'CURRENT' }], { rotation: null, lastRotatedAt: null, pendingEvents: [] });
+    const [written] = await log.append([record(target, 'provisioned', null, 'v1')]);
+    chain ??= written.hash;
+    await target.store.writeMeta({ evidenceAnchors: { [chain]: { seq: written.seq, hash: written.hash, at: 't' } }, confirmedRuns: ['run-1'] });
+    await lock.release();
+  }
+  await log.close();
+  return { dir, ctx, policies: loaded.policies, targets };
+}
+
+/** Locks every store of `targets` as rotate does: storeId → lock. */
+async function lockAll(t, targets) {
+  const locks = new Map();
+  for (const target of targets) if (!locks.has(target.storeId)) locks.set(target.storeId, await target.store.lock({ waitMs: 1000, owner: 'test' }));
+  t.after(() => Promise.all([...locks.values()].map((lock) => lock.release())));
+  return locks;
+}
+
+describe('readStoresForVerify (evidence verify, doctor)', () => {
+  it('reads every store: its anchors and each target\'s state, with the store\'s identity', async (t) => {
+    const p = await project(t);
+    const { anchors, reads, unread } = await readStoresForVerify(p.ctx, p.policies);
+    assert.deepEqual(unread, []);
+    assert.deepEqual(reads.map((r) => [r.target.policy.name, r.state.versions.map((v) => v.id), r.identity]), p.targets.map((target) => [target.key, ['v1'], target.store.identity()]));
+    assert.deepEqual(anchors.map((a) => [a.source, a.seq]), [[`store ${p.targets[0].store.location}`, 1], [`store ${p.targets[1].store.location}`, 2]]);
+  });
+
+  it('a damaged store is reported with its error, and the other store is still read', async (t) => {
+    const p = await project(t);
+    writeFileSync(join(p.dir, 'stores', 'db.store'), 'not a keyshift store\n');
+    const { anchors, reads, unread } = await readStoresForVerify(p.ctx, p.policies);
+    assert.deepEqual(reads.map((r) => r.target.policy.name), ['api']);
+    assert.deepEqual(anchors.map((a) => a.source), [`store ${p.targets[0].store.location}`]);
+    assert.equal(unread.length, 1);
+    assert.equal(unread[0].store, p.targets[1].store.location);
+    assert.equal(unread[0].secret, null, 'the store itself could not be read, not one entry of it');
+    assert.match(unread[0].error.code, /^ERR_STORE_/);
+    assert.ok(unread[0].error.message.includes('db.store'), unread[0].error.message);
+  });
+
+  it('a usage error of the run (a malformed master key) is thrown, not reported as an unread store', async (t) => {
+    const p = await project(t);
+    const ctx = { ...p.ctx, env: { ...p.ctx.env, KEYSHIFT_MASTER_KEY: 'not base64 of 32 bytes' } };
+    await assert.rejects(readStoresForVerify(ctx, p.policies), (error) => error.exitCode === 2);
+  });
+});
+
+describe('refuseRolledBack (rotate)', () => {
+  it('refuses only the store put back from an old copy, keyed by its store id; the other passes', async (t) => {
+    const p = await project(t);
+    const [, db] = p.targets;
+    const copy = join(p.dir, 'db.store.old');
+    copyFileSync(join(p.dir, 'stores', 'db.store'), copy);
+    // db moves to v2 and the log and anchor say so; then the old copy is put back.
+    const lock = await db.store.lock({ waitMs: 1000, owner: 'test' });
+    await db.store.apply(db.key, [{ type: 'create', versionId: 'v2', value: SecretValue.fromString('db two'), stage: 'PENDING' }, { type: 'promote', versionId: 'v2' }], { rotation: null, lastRotatedAt: null, pendingEvents: [] });
+    const log = new EvidenceLog(p.ctx.evidenceDir);
+    const [written] = await log.append([record(db, 'switched', 'v1', 'v2')]);
+    await log.close();
+    const chain = Object.keys((await db.store.readMeta()).evidenceAnchors)[0];
+    await db.store.writeMeta({ evidenceAnchors: { [chain]: { seq: written.seq, hash: written.hash, at: 't' } }, confirmedRuns: ['run-1'] });
+    await lock.release();
+    copyFileSync(copy, join(p.dir, 'stores', 'db.store'));
+    const failed = [];
+    const { refused } = await refuseRolledBack(p.ctx.evidenceDir, p.targets, await lockAll(t, p.targets), (id) => failed.push(id));
+    assert.deepEqual(failed, []);
+    assert.deepEqual([...refused.keys()], [db.storeId]);
+    assert.deepEqual(refused.get(db.storeId).map((problem) => [problem.check, problem.target.policy.name]), [['store-rolled-back', 'db']]);
+  });
+
+  it('names, per store, the targets whose entry holds drafts no confirmed run wrote', async (t) => {
+    const p = await project(t);
+    const [api, db] = p.targets;
+    const lock = await api.store.lock({ waitMs: 1000, owner: 'test' });
+    const pending = record(api, 'issued', 'v1', 'v2');
+    await api.store.apply(api.key, [{ type: 'create', versionId: 'v2', value: SecretValue.fromString('api two'), stage: 'PENDING' }], { rotation: null, lastRotatedAt: null, pendingEvents: [{ ...pending, runId: 'run-killed' }] });
+    await lock.release();
+    const { refused, draftsAt } = await refuseRolledBack(p.ctx.evidenceDir, p.targets, await lockAll(t, p.targets), () => assert.fail('no store fails here'));
+    assert.deepEqual([...refused.values()].flat().map((problem) => problem.message), []);
+    assert.deepEqual([...draftsAt.get(api.storeId)].map((target) => target.key), ['api']);
+    assert.deepEqual([...draftsAt.get(db.storeId)], []);
+  });
+});
