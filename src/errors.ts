@@ -41,3 +41,24 @@ export function errorMessage(error: unknown): string {
   if (error instanceof Error) return error.message;
   return String(error);
 }
+
+export const INTERNAL_HINT = 'this is a bug in keyshift; rerun with --log-level debug and report it';
+
+/** General fixes by code, for errors raised without a hint of their own (a command store's reply, a plugin's error). */
+const GENERAL_HINTS: Array<[RegExp, string]> = [
+  [/^ERR_USAGE$/, 'run keyshift <command> --help for its arguments and options'],
+  [/^ERR_STORE_ACCESS_DENIED$/, 'give the identity keyshift runs as access to this store, then rerun: a rerun resumes where this run stopped'],
+  [/^ERR_STORE_(UNAVAILABLE|THROTTLED|TIMEOUT)$/, 'rerun later to resume: every step is safe to repeat'],
+  [/^ERR_(STORE_NOT_FOUND|VERSION_NOT_FOUND)$/, 'check the store settings of this secret in the policy (path, key or name), then rerun'],
+  [/^ERR_INTERNAL$/, INTERNAL_HINT],
+];
+
+/**
+ * The fix shown with an error: its own hint, else a general one for its code. Every
+ * `error: {code, message, hint}` that keyshift prints has one (DESIGN v2, failure isolation).
+ */
+export function hintOf(error: { code: string; hint?: string | undefined }): string {
+  if (error.hint) return error.hint;
+  const general = GENERAL_HINTS.find(([pattern]) => pattern.test(error.code));
+  return general ? general[1] : 'fix what the message names, then rerun: a rerun resumes where this run stopped (keyshift doctor explains stuck states)';
+}

@@ -1,7 +1,7 @@
 import { writeSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { diskError } from '../disk-errors.js';
-import { KeyshiftError } from '../errors.js';
+import { hintOf, INTERNAL_HINT, KeyshiftError } from '../errors.js';
 
 /** Everything the CLI prints goes through here, so tests can capture it and nothing else writes. */
 export interface Output {
@@ -39,13 +39,14 @@ export function printError(out: Output, error: unknown, json: boolean): void {
   error = diskError(error) ?? error;
   if (error instanceof KeyshiftError) {
     out.stderr(`keyshift: ${error.message}\n`);
-    if (error.hint) out.stderr(`  hint: ${error.hint}\n`);
-    if (json) printJson(out, { error: { code: error.code, message: error.message, ...(error.hint ? { hint: error.hint } : {}) } });
+    const hint = hintOf(error);
+    out.stderr(`  hint: ${hint}\n`);
+    if (json) printJson(out, { error: { code: error.code, message: error.message, hint } });
     return;
   }
   const message = error instanceof Error ? error.message : String(error);
-  out.stderr(`keyshift: internal error: ${message}\n  hint: this is a bug in keyshift; rerun with --log-level debug and report it\n`);
-  if (json) printJson(out, { error: { code: 'ERR_INTERNAL', message } });
+  out.stderr(`keyshift: internal error: ${message}\n  hint: ${INTERNAL_HINT}\n`);
+  if (json) printJson(out, { error: { code: 'ERR_INTERNAL', message, hint: INTERNAL_HINT } });
 }
 
 export function shortTime(iso: string | null): string | null {

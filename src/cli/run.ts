@@ -81,7 +81,8 @@ function runChild(command: string[], env: NodeJS.ProcessEnv, io: Io): Promise<nu
     child.once('error', (error: NodeJS.ErrnoException) => {
       restore();
       // As a shell reports them: 127 not found, 126 found but not executable.
-      io.out.stderr(`keyshift: cannot start ${program}: ${error.code ?? error.message}\n`);
+      const hint = error.code === 'ENOENT' ? 'check the command name and PATH (run it without keyshift to see)' : 'check that the command is executable (chmod +x) and that you may run it';
+      io.out.stderr(`keyshift: cannot start ${program}: ${error.code ?? error.message}\n  hint: ${hint}\n`);
       resolve(error.code === 'ENOENT' ? 127 : 126);
     });
     child.once('exit', (code, signal) => {

@@ -61,10 +61,11 @@ export async function advanceTarget(target: Target, run: RunInfo, force: boolean
       }
       log.error({ target: targetLabel(target), action: action.action, err: errorMessage(error) }, 'step failed');
       // A rotation that had started is named in the result (a rerun resumes it under that id).
-      const startedId = await target.store.read(target.key).then((s) => s?.rotation?.rotationId ?? null, () => state?.rotation?.rotationId ?? null);
+      const started = await target.store.read(target.key).then((s) => s?.rotation ?? null, () => state?.rotation ?? null);
+      const versions = started ? { rotationId: started.rotationId, fromVersion: started.oldVersionId, toVersion: started.newVersionId } : {};
       const rolledBack = error instanceof HookFailedError && action.action !== 'decommission' ? await rollBackAfterHookFailure(target, run, error) : null;
       if (!rolledBack) await markFailed(target, run, error);
-      results.push(outcomeOnly(target, action.action, 'failed', { rotationId: startedId, error: toErrorInfo(asDiskError(error, target.store.location)), ...(rolledBack ? { reason: rolledBack } : {}) }));
+      results.push(outcomeOnly(target, action.action, 'failed', { ...versions, error: toErrorInfo(asDiskError(error, target.store.location)), ...(rolledBack ? { reason: rolledBack } : {}) }));
       break;
     }
   }

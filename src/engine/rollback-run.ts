@@ -139,7 +139,8 @@ function nothingToRollBack(label: string, state: EntryState | null): string {
   if (!state) return `${label} is not provisioned`;
   if (retired) {
     const gone = retired.restorableUntil ? `; it could be restored until ${retired.restorableUntil}` : '';
-    return `${label}: nothing to roll back; the old version ${retired.id} was retired (decommissioned) at ${retired.retiredAt}${gone}`;
+    // Retired by a decommission (an old version) or by a rollback (a discarded new one): the store does not say which.
+    return `${label}: nothing to roll back; no rotation is in flight or in its fallback window (the last version retired, ${retired.id}, was removed at ${retired.retiredAt} by a decommission or a rollback)${gone}`;
   }
   return `${label}: nothing to roll back; no rotation in progress`;
 }

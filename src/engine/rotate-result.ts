@@ -1,5 +1,5 @@
 import { diskError } from '../disk-errors.js';
-import { errorMessage, ExitCode, KeyshiftError } from '../errors.js';
+import { errorMessage, ExitCode, hintOf, INTERNAL_HINT, KeyshiftError } from '../errors.js';
 import type { Target } from './context.js';
 import type { PlannedAction } from './planner.js';
 
@@ -55,8 +55,8 @@ export function rethrowUsage(error: unknown): void {
   if (error instanceof KeyshiftError && error.exitCode === ExitCode.usage) throw error;
 }
 
-export function toErrorInfo(error: unknown): { code: string; message: string; hint?: string } {
+export function toErrorInfo(error: unknown): { code: string; message: string; hint: string } {
   error = diskError(error) ?? error;
-  if (error instanceof KeyshiftError) return { code: error.code, message: error.message, ...(error.hint ? { hint: error.hint } : {}) };
-  return { code: 'ERR_INTERNAL', message: errorMessage(error) };
+  if (error instanceof KeyshiftError) return { code: error.code, message: error.message, hint: hintOf(error) };
+  return { code: 'ERR_INTERNAL', message: errorMessage(error), hint: INTERNAL_HINT };
 }

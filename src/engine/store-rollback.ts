@@ -1,6 +1,6 @@
 import { expectedStates, findLoggedEvents, targetKey, type ExpectedState } from '../evidence/index.js';
 import { diskError } from '../disk-errors.js';
-import { errorMessage, ExitCode, KeyshiftError } from '../errors.js';
+import { errorMessage, ExitCode, hintOf, INTERNAL_HINT, KeyshiftError } from '../errors.js';
 import type { EntryState, SecretStore, StoreLock, StoreMeta } from '../stores/contract.js';
 import type { EvidenceAnchorRef } from '../evidence/index.js';
 import type { SecretPolicy } from '../policy/types.js';
@@ -155,7 +155,7 @@ export interface UnreadStore {
   store: string;
   secret: string | null;
   environment: string | null;
-  error: { code: string; message: string; hint?: string };
+  error: { code: string; message: string; hint: string };
 }
 
 /**
@@ -197,7 +197,7 @@ export async function readStoresForVerify(ctx: EngineContext, policies: SecretPo
 function unreadStore(thrown: unknown, store: string, target: Target | null): UnreadStore {
   if (thrown instanceof KeyshiftError && thrown.exitCode === ExitCode.usage) throw thrown; // e.g. a malformed KEYSHIFT_MASTER_KEY: the run's own error
   const error = diskError(thrown, store) ?? thrown;
-  const info = error instanceof KeyshiftError ? { code: error.code, message: error.message, ...(error.hint ? { hint: error.hint } : {}) } : { code: 'ERR_INTERNAL', message: errorMessage(error) };
+  const info = error instanceof KeyshiftError ? { code: error.code, message: error.message, hint: hintOf(error) } : { code: 'ERR_INTERNAL', message: errorMessage(error), hint: INTERNAL_HINT };
   return { store, secret: target?.policy.name ?? null, environment: target?.environment.name ?? null, error: info };
 }
 

@@ -1,7 +1,7 @@
 import { promises as fs } from 'node:fs';
 import { KeyshiftError } from '../errors.js';
 import { evidenceFile, readLines } from './log-file.js';
-import { ZERO_HASH, isHash, recordHash, recordShapeProblem, type EvidenceRecord } from './record.js';
+import { ZERO_HASH, canonicalJson, isHash, recordHash, recordShapeProblem, type EvidenceRecord } from './record.js';
 
 /**
  * `evidence export --rotation <id>`: one JSON document for a change ticket that proves itself. It
@@ -73,24 +73,11 @@ export async function exportRotation(dir: string, rotationId: string, anchors: A
     if (record && record.seq >= from && record.seq <= anchor.seq) proof.push(record);
     if (record && record.seq >= anchor.seq) break;
   }
-  const first = own[0] as EvidenceRecord;
   return {
     format: EXPORT_FORMAT,
     exportedAt: now.toISOString(),
     rotationId,
-    secret: first.secret,
-    environments: [...new Set(own.map((r) => r.environment))],
-    summary: {
-      operator: [...new Set(own.map((r) => r.operator))],
-      reason: first.reason,
-      ticket: first.ticket,
-      emergency: own.some((r) => r.emergency),
-      fromVersion: first.fromVersion,
-      toVersion: first.toVersion,
-      fingerprints: [...new Set(own.flatMap((r) => (r.fingerprint ? [r.fingerprint] : [])))],
-      checks: own.flatMap((r) => r.checks),
-      events: own.map((r) => ({ seq: r.seq, at: r.at, event: r.event, environment: r.environment })),
-    },
+    ...describe(own),
     records: own,
     proof: { chainId, from, to: anchor.seq, anchor, records: proof },
   };
@@ -100,7 +87,7 @@ export type ExportCheck =
   | { ok: true; rotationId: string; secret: string; records: number; from: number; to: number; anchor: AnchorCandidate }
   | { ok: false; problem: string };
 
-/** Checks an export on its own: the hashes, the links to the anchor, and that the records are in the proof. */
+/** Checks an export on its own: the hashes, the links to the anchor, that the records are in the proof, and that the secret, environments and summary are the ones the records give. */
 export function verifyExport(document: unknown): ExportCheck {
   const fail = (problem: string): ExportCheck => ({ ok: false, problem });
   const doc = document as Partial<EvidenceExport> | null;
@@ -135,7 +122,33 @@ export function verifyExport(document: unknown): ExportCheck {
   }
   const own = proof.records.filter((r) => r.rotationId === doc.rotationId).length;
   if (own !== doc.records.length) return fail(`the proof holds ${own} record(s) of rotation ${doc.rotationId} but the export lists ${doc.records.length}: one was left out`);
+  if (doc.records.some((r, i) => i > 0 && r.seq <= (doc.records?.[i - 1]?.seq ?? 0))) return fail('the records are not in the order of the log');
+  // What a reader sees first (secret, environments, summary) is derived from the records: it must agree with them.
+  const expected = describe(doc.records);
+  for (const field of ['secret', 'environments', 'summary'] as const) {
+    if (canonicalJson(doc[field] ?? null) !== canonicalJson(expected[field])) return fail(`the export's ${field} does not match its records: it was edited`);
+  }
   return { ok: true, rotationId: doc.rotationId as string, secret: String(doc.secret), records: doc.records.length, from: proof.from, to: proof.to, anchor: proof.anchor };
+}
+
+/** The parts of an export derived from the rotation's records (in log order). */
+function describe(own: EvidenceRecord[]): Pick<EvidenceExport, 'secret' | 'environments' | 'summary'> {
+  const first = own[0] as EvidenceRecord;
+  return {
+    secret: first.secret,
+    environments: [...new Set(own.map((r) => r.environment))],
+    summary: {
+      operator: [...new Set(own.map((r) => r.operator))],
+      reason: first.reason,
+      ticket: first.ticket,
+      emergency: own.some((r) => r.emergency),
+      fromVersion: first.fromVersion,
+      toVersion: first.toVersion,
+      fingerprints: [...new Set(own.flatMap((r) => (r.fingerprint ? [r.fingerprint] : [])))],
+      checks: own.flatMap((r) => r.checks),
+      events: own.map((r) => ({ seq: r.seq, at: r.at, event: r.event, environment: r.environment })),
+    },
+  };
 }
 
 function parse(bytes: Buffer, terminated: boolean): EvidenceRecord | null {

@@ -22,6 +22,8 @@ export interface TargetHistory {
   /** Times the value changed: `provisioned` and `switched` records, in log order. */
   changes: Array<{ at: number; event: 'provisioned' | 'switched'; rotationId: string | null; emergency: boolean }>;
   rotations: Map<string, RotationEvents>;
+  /** `failed` records without a rotation id: attempts that failed before a rotation started (a value rejected by validate:, a failed generator). */
+  unstarted: Array<{ at: number; emergency: boolean }>;
 }
 
 export interface DamagedLine {
@@ -113,13 +115,14 @@ function add(targets: Map<string, TargetHistory>, record: UsefulRecord): void {
   const key = targetKey(record.secret, record.environment);
   let target = targets.get(key);
   if (!target) {
-    target = { changes: [], rotations: new Map() };
+    target = { changes: [], rotations: new Map(), unstarted: [] };
     targets.set(key, target);
   }
   const { at, emergency } = record;
   if (record.event === 'provisioned' || record.event === 'switched') {
     target.changes.push({ at, event: record.event, rotationId: record.rotationId, emergency });
   }
+  if (!record.rotationId && record.event === 'failed') target.unstarted.push({ at, emergency });
   // A re-wrap's id only ties its draft to its record (recovery): it is not a rotation.
   if (!record.rotationId || record.event === 'repaired' || record.event === 'data-key-rewrapped') return;
   let rotation = target.rotations.get(record.rotationId);

@@ -85,6 +85,7 @@ export function buildReport(input: {
     const { adherence, lateByMs } = intervalAdherence((target?.changes ?? []).map((c) => c.at), policy.intervalMs, nowMs, since);
     const windowed = rotations.filter((r) => inWindow(r.at.issued ?? r.at.switched ?? r.at.failed));
     const gaps = windowed.flatMap((r) => evidenceGaps(r, s));
+    const unstarted = (target?.unstarted ?? []).filter((f) => inWindow(f.at));
     if (!evidenceVerified) gaps.unshift('the evidence chain does not verify');
     const due = s.nextDueAt ? Date.parse(s.nextDueAt) : null;
     return [{
@@ -100,13 +101,13 @@ export function buildReport(input: {
       lateBy: lateByMs === null ? null : Math.round(lateByMs / 1000),
       rotations: rotations.filter((r) => inWindow(r.at.switched)).length,
       emergencyRotations: windowed.filter((r) => r.emergency).length,
-      failedRotations: windowed.filter((r) => r.failed).length,
+      failedRotations: windowed.filter((r) => r.failed).length + unstarted.length,
       evidenceComplete: gaps.length === 0,
       evidenceGaps: gaps,
       phase: s.phase,
       decommissionAfter: s.decommissionAfter,
       interval: policy.interval,
-      timeline: timeline(rotations, inWindow),
+      timeline: [...timeline(rotations, inWindow), ...unstarted.map((f) => ({ at: f.at, kind: 'failed' as const, emergency: f.emergency, rotationId: null }))].sort((a, b) => a.at - b.at),
     }];
   });
   const good = secrets.filter((r) => r.adherence === 'on-time' && r.evidenceComplete).length;

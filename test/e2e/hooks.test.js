@@ -53,6 +53,10 @@ test('a failing verify in staging: dev rotated, staging rolled back, prod untouc
   assert.deepEqual(staging, ['issued', 'deployed', 'failed', 'rolled-back']);
   const failed = readEvidence(dir).find((e) => e.event === 'failed');
   assert.equal(failed.checks.at(-1).exitCode, 7);
+  // The failed result names the rotation and its versions, as the failed record does.
+  const failedResult = json(result).results[1];
+  assert.deepEqual([failedResult.rotationId, failedResult.fromVersion, failedResult.toVersion], [failed.rotationId, failed.fromVersion, failed.toVersion]);
+  assert.match(failedResult.toVersion ?? '', /^v-/);
   assert.equal(runCli(['evidence', 'verify'], { cwd: dir }).code, 0);
 });
 

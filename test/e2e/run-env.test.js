@@ -114,6 +114,18 @@ test('run: a secret without a CURRENT version is an error before the child start
   assertNoStackTrace(assert, missing.stderr);
 });
 
+test('run: a command that cannot be started exits 127 (not found) or 126 as in a shell, with a one-line error and its hint', async () => {
+  const dir = project();
+  assert.equal((await cli(['rotate', '--all', '-q'], { cwd: dir })).code, 0);
+  const missing = await cli(['run', '--', 'no-such-program-here'], { cwd: dir });
+  assert.equal(missing.code, 127);
+  assert.match(missing.stderr, /^keyshift: cannot start no-such-program-here: ENOENT\n {2}hint: .+\n$/);
+  writeFiles(dir, { 'not-executable': 'echo hi\n' });
+  const denied = await cli(['run', '--', './not-executable'], { cwd: dir });
+  assert.equal(denied.code, 126);
+  assert.match(denied.stderr, /^keyshift: cannot start \.\/not-executable: EACCES\n {2}hint: .+\n$/);
+});
+
 test('run and env: _PENDING during the overlap, _PREVIOUS during the fallback window, neither after the decommission', async () => {
   const dir = project({ deploy: '        deploy: [{ run: [node, -e, "require(\'fs\').writeFileSync(\'deploying\', \'\'); setInterval(() => {}, 1000)"] }]\n', fallbackWindow: '1s' });
   // Provision (no deploy hook runs at provisioning), then stop a rotation inside its deploy hook.

@@ -1,5 +1,5 @@
 import { diskError } from '../../disk-errors.js';
-import { errorMessage, KeyshiftError } from '../../errors.js';
+import { errorMessage, hintOf, INTERNAL_HINT, KeyshiftError } from '../../errors.js';
 import type { EntryState, EvidenceDraft, StoreFinding, VersionOp } from '../../stores/contract.js';
 import type { Target } from '../context.js';
 import { currentVersion, nextDueAt } from '../state.js';
@@ -82,10 +82,10 @@ export function storeError(thrown: unknown, where: { target?: Target; store: str
     check: 'store-error',
     severity: 'error',
     message: known ? error.message : `internal error: ${errorMessage(error)}`,
-    hint: known ? (error.hint ?? 'rerun with --log-level debug for details') : 'this is a bug in keyshift; rerun with --log-level debug and report it',
+    hint: known ? hintOf(error) : INTERNAL_HINT,
     fixable: false,
     fixed: false,
-    error: known ? { code: error.code, message: error.message, ...(error.hint ? { hint: error.hint } : {}) } : { code: 'ERR_INTERNAL', message: errorMessage(error) },
+    error: known ? { code: error.code, message: error.message, hint: hintOf(error) } : { code: 'ERR_INTERNAL', message: errorMessage(error), hint: INTERNAL_HINT },
     storeId: where.storeId,
     ...(where.target ? { target: where.target } : {}),
   };
