@@ -65,7 +65,7 @@ test('init, rotate, status, get, decommission after the window, evidence verify'
 
   const rollback = runCli(['rollback', 'example-api-key'], { cwd: dir });
   assert.equal(rollback.code, 2);
-  assert.match(rollback.stderr, /retired \(decommissioned\) at \d{4}-/);
+  assert.match(rollback.stderr, /nothing to roll back; .*was removed at \d{4}-\S+ by a decommission or a rollback/);
 });
 
 test('rollback during the fallback window restores the old value', () => {
