@@ -11,7 +11,7 @@ import { loadPolicies } from '../../dist/policy/load.js';
 import { StoreRegistry } from '../../dist/stores/registry.js';
 import { targetsOf } from '../../dist/engine/selection.js';
 import { EvidenceLog } from '../../dist/evidence/index.js';
-import { readStoresForVerify, refuseRolledBack } from '../../dist/engine/store-rollback.js';
+import { readStoresForVerify, refuseRolledBack, rollbackError } from '../../dist/engine/store-rollback.js';
 import { SecretValue } from '../../dist/secret-value.js';
 
 const quiet = { child: () => quiet, trace() {}, debug() {}, info() {}, warn() {}, error() {} };
@@ -25,9 +25,9 @@ ${['api', 'db'].map((name) => `  - name: ${name}
         store: { type: local, path: stores/${name}.store }
 `).join('')}`;
 
-const record = (target, event, from, to) => ({
+const record = (target, event, from, to, at = '2026-01-01T00:00:00.000Z') => ({
   event, rotationId: `r-${target.policy.name}`, secret: target.policy.name, environment: 'dev', store: 'local', fromVersion: from, toVersion: to,
-  fingerprint: null, at: '2026-01-01T00:00:00.000Z', operator: 'me', reason: 'scheduled', ticket: null, emergency: false, checks: [],
+  fingerprint: null, at, operator: 'me', reason: 'scheduled', ticket: null, emergency: false, checks: [],
   runId: 'run-1', storeId: target.store.identity(), storeLocation: target.store.location,
 });
 
@@ -105,7 +105,8 @@ describe('refuseRolledBack (rotate)', () => {
     const lock = await db.store.lock({ waitMs: 1000, owner: 'test' });
     await db.store.apply(db.key, [{ type: 'create', versionId: 'v2', value: SecretValue.fromString('db two'), stage: 'PENDING' }, { type: 'promote', versionId: 'v2' }], { rotation: null, lastRotatedAt: null, pendingEvents: [] });
     const log = new EvidenceLog(p.ctx.evidenceDir);
-    const [written] = await log.append([record(db, 'switched', 'v1', 'v2')]);
+    // Recorded after v1 was made: a CURRENT older than the record is an old copy, not another runner's newer one.
+    const [written] = await log.append([record(db, 'switched', 'v1', 'v2', new Date(Date.now() + 1000).toISOString())]);
     await log.close();
     const chain = Object.keys((await db.store.readMeta()).evidenceAnchors)[0];
     await db.store.writeMeta({ evidenceAnchors: { [chain]: { seq: written.seq, hash: written.hash, at: 't' } }, confirmedRuns: ['run-1'] });
@@ -115,7 +116,13 @@ describe('refuseRolledBack (rotate)', () => {
     const { refused } = await refuseRolledBack(p.ctx.evidenceDir, p.targets, await lockAll(t, p.targets), (id) => failed.push(id));
     assert.deepEqual(failed, []);
     assert.deepEqual([...refused.keys()], [db.storeId]);
-    assert.deepEqual(refused.get(db.storeId).map((problem) => [problem.check, problem.target.policy.name]), [['store-rolled-back', 'db']]);
+    const problems = refused.get(db.storeId);
+    assert.deepEqual(problems.map((problem) => [problem.check, problem.code, problem.target.policy.name]), [['store-rolled-back', 'ERR_STORE_ROLLED_BACK', 'db']]);
+    assert.match(problems[0].message, /holds v1 as CURRENT of db\/dev, but the evidence made v2 CURRENT \(seq 3, switched\)/);
+    // rotate's result for that target carries the problem as its error.
+    const error = rollbackError(problems[0]);
+    assert.deepEqual([error.code, error.message, error.hint], [problems[0].code, problems[0].message, problems[0].hint]);
+    assert.match(error.hint, /put the newest copy of .*db\.store back/);
   });
 
   it('names, per store, the targets whose entry holds drafts no confirmed run wrote', async (t) => {
