@@ -9,6 +9,8 @@ const FOLDERS = {
     'test/unit/local-entry-text.test.js',
     'test/unit/local-entry-codec.test.js',
     'test/unit/local-store-file.test.js',
+    'test/unit/local-entry-ops.test.js',
+    'test/unit/local-master-key.test.js',
     'test/unit/local-legacy-codec.test.js',
     'test/unit/local-store-errors.test.js',
     'test/unit/local-record-codec.test.js',
