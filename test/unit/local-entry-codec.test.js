@@ -40,6 +40,13 @@ const withPart = (index, value) => {
   return JSON.stringify(parts);
 };
 
+/** A bare entry with one part replaced: no string of a later part refers back to the replaced one. */
+const bareWith = (index, value) => {
+  const parts = ['e', 'k', [['v1', ['CURRENT'], T1, 'eA==']], [], null, null, []];
+  parts[index] = value;
+  return JSON.stringify(parts);
+};
+
 test('an entry is written as the documented array, each string once and its repeats as numbers in written order', () => {
   const text = encodeEntry('api-key', fullEntry());
   assert.deepEqual(JSON.parse(text), [
@@ -69,6 +76,18 @@ test('an entry without rotation, last rotation or drafts is written with null an
   assert.deepEqual(decodeEntry(encodeEntry('k', { ...bare, lastRotatedAt: T1 })), { ...bare, lastRotatedAt: T1 });
 });
 
+test('a rotation written before hooksDone and the fallback override existed is packed in 12 fields and read back so', () => {
+  const { fallbackWindowOverrideMs, hooksDone, ...older } = rotation;
+  const entry = { ...fullEntry(), rotation: older, pendingEvents: [] };
+  const text = encodeEntry('api-key', entry);
+  assert.deepEqual(JSON.parse(text)[4], ['r1', 'fallback', 2, 0, 3, 3, null, 'scheduled', null, false, 'ops', null]);
+  assert.deepEqual(decodeEntry(text), entry);
+  // Only the last one absent: 13 fields.
+  const withOverride = { ...entry, rotation: { ...older, fallbackWindowOverrideMs: null } };
+  assert.deepEqual(JSON.parse(encodeEntry('api-key', withOverride))[4].length, 13);
+  assert.deepEqual(decodeEntry(encodeEntry('api-key', withOverride)), withOverride);
+});
+
 test('a rotation or draft of another shape is kept as its object and read back whole', () => {
   const odd = { ...fullEntry(), rotation: { ...rotation, extra: 'kept' }, pendingEvents: [{ ...draft, checks: 'not a list' }] };
   const text = encodeEntry('api-key', odd);
@@ -85,19 +104,20 @@ test('a record that is not an entry of this layout reads as null, part by part',
     ['the meta tag', JSON.stringify(['m', ...parts.slice(1)])],
     ['one part short', JSON.stringify(parts.slice(0, 6))],
     ['one part too many', JSON.stringify([...parts, []])],
-    ['versions not a list', withPart(2, {})],
-    ['a version not a list', withPart(2, [{ id: 'v1' }])],
-    ['a version id not a string', withPart(2, [[true, ['CURRENT'], T1, 'eA==']])],
-    ['a version id numbered before any string', withPart(2, [[0, ['CURRENT'], T1, 'eA==']])],
-    ['stages not a list', withPart(2, [['v1', 'CURRENT', T1, 'eA==']])],
-    ['a creation time not a string', withPart(2, [['v1', ['CURRENT'], null, 'eA==']])],
-    ['a value not a string', withPart(2, [['v1', ['CURRENT'], T1, 7]])],
-    ['a value missing', withPart(2, [['v1', ['CURRENT'], T1]])],
-    ['retired not a list', withPart(3, {})],
-    ['a retired version not a list', withPart(3, [{ id: 'v0', retiredAt: T1 }])],
-    ['a retired id not a string', withPart(3, [[null, T1]])],
-    ['a retirement time not a string', withPart(3, [['v0', false]])],
-    ['a retirement time missing', withPart(3, [['v0']])],
+    ['versions not a list', bareWith(2, {})],
+    ['a version not a list', bareWith(2, [{ id: 'v1' }])],
+    ['a version that is a string', bareWith(2, ['v1'])],
+    ['a version id not a string', bareWith(2, [[true, ['CURRENT'], T1, 'eA==']])],
+    ['a version id numbered before any string', bareWith(2, [[0, ['CURRENT'], T1, 'eA==']])],
+    ['stages not a list', bareWith(2, [['v1', 'CURRENT', T1, 'eA==']])],
+    ['a creation time not a string', bareWith(2, [['v1', ['CURRENT'], null, 'eA==']])],
+    ['a value not a string', bareWith(2, [['v1', ['CURRENT'], T1, 7]])],
+    ['a value missing', bareWith(2, [['v1', ['CURRENT'], T1]])],
+    ['retired not a list', bareWith(3, {})],
+    ['a retired version not a list', bareWith(3, [{ id: 'v0', retiredAt: T1 }])],
+    ['a retired id not a string', bareWith(3, [[null, T1]])],
+    ['a retirement time not a string', bareWith(3, [['v0', false]])],
+    ['a retirement time missing', bareWith(3, [['v0']])],
     ['a packed rotation with a field of the wrong type', withPart(4, ['r1', 'fallback', 2, 0, 3, 3, null, 'scheduled', null, 'no', 'ops', null])],
     ['a last rotation numbered past the strings', withPart(5, 99)],
     ['a last rotation that is an object', withPart(5, {})],
@@ -108,6 +128,7 @@ test('a record that is not an entry of this layout reads as null, part by part',
   // The reference: the unchanged record reads, and so does a retired list without entries.
   assert.notEqual(decodeEntry(good), null);
   assert.deepEqual(decodeEntry(withPart(3, [])).retired, []);
+  assert.deepEqual(decodeEntry(bareWith(3, [['v0', 1]])), { versions: [{ id: 'v1', stages: ['CURRENT'], createdAt: T1, value: 'eA==' }], retired: [{ id: 'v0', retiredAt: T1 }], rotation: null, lastRotatedAt: null, pendingEvents: [] });
 });
 
 test('reading only the versions gives the entry\'s versions, or null when they are damaged', () => {
@@ -116,6 +137,9 @@ test('reading only the versions gives the entry\'s versions, or null when they a
   assert.deepEqual(decodeVersions(withPart(2, [])), []);
   assert.equal(decodeVersions(withPart(2, [['v1', ['CURRENT'], T1, 7]])), null);
   assert.equal(decodeVersions(withPart(2, [5])), null);
+  for (const damaged of [[[true, ['CURRENT'], T1, 'eA==']], [['v1', 'CURRENT', T1, 'eA==']], [['v1', ['CURRENT'], 1, 'eA==']], [['v1', ['CURRENT'], T1]]]) {
+    assert.equal(decodeVersions(bareWith(2, damaged)), null, JSON.stringify(damaged));
+  }
   assert.equal(decodeVersions(encodeMeta({ evidenceAnchors: {}, confirmedRuns: [] })), null);
 });
 
@@ -143,6 +167,8 @@ test('loading a record of another layout gives null, whether it is wanted or not
   const bad = [
     ['an entry cut inside its key', text.slice(0, 8)],
     ['an entry cut after its key', text.slice(0, 40)],
+    ['an entry whose key is not closed', '["e","api-key]'],
+    ['an entry whose key is not a string', '["e",7,[],[],null,null,[]]'],
     ['an entry with a byte after its end', `${text} `],
     ['not JSON', '["m",{'],
     ['an object', JSON.stringify({ m: meta })],

@@ -33,6 +33,12 @@ test('a new secret is created as CURRENT with its value in base64 and the time o
   assert.deepEqual(next, { versions: [{ id: 'v1', stages: ['CURRENT'], createdAt: NOW, value: b64('s3cret') }], retired: [], rotation: null, lastRotatedAt: null, pendingEvents: [] });
 });
 
+test('a new secret created PENDING and promoted in the same write is CURRENT (there was no CURRENT to demote)', () => {
+  const next = applyOps(undefined, [create('v1', 'PENDING', 's3cret'), promote('v1')], META, NOW, WHERE);
+  assert.deepEqual(next.versions, [{ id: 'v1', stages: ['CURRENT'], createdAt: NOW, value: b64('s3cret') }]);
+  assert.deepEqual(next.retired, []);
+});
+
 test('the entry meta given replaces the old one; missing fields become null and []', () => {
   const rotation = { rotationId: 'r1', phase: 'overlap' };
   const drafts = [{ event: 'created' }];

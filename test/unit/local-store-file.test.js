@@ -5,7 +5,7 @@
 // old file as it was. Real files, real encryption (the records writer is the one append-log uses).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -173,6 +173,18 @@ test('a compaction whose records cannot be written leaves the old store and no t
   assert.equal(asked, false, 'not asked to rename');
   assert.equal(readFileSync(path, 'utf8'), 'the old generation');
   assert.deepEqual(tempsIn(dir), []);
+});
+
+test('creating and compacting leave no file descriptor open', { skip: !existsSync('/proc/self/fd') && 'counts descriptors in /proc (Linux)' }, async (t) => {
+  const dir = tempDir(t);
+  const path = join(dir, 'dev.store');
+  const open = () => readdirSync('/proc/self/fd').length;
+  const before = open();
+  await createStoreFile(path, keys, 'b'.repeat(32));
+  const header = newHeader();
+  await compactInto(path, header, ['one', 'two'], recordsWriter(header), async () => {}, () => {});
+  await assert.rejects(compactInto(path, header, ['three'], recordsWriter(header), async () => { throw new Error('refused'); }, () => {}));
+  assert.equal(open(), before);
 });
 
 test('stale temp files of this store are removed, nothing else; a missing directory is no error', async (t) => {
