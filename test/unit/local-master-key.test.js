@@ -59,6 +59,8 @@ test('a KEYSHIFT_MASTER_KEY that is not exactly 32 bytes of base64 is refused as
     `${MASTER_B64.slice(0, 10)} ${MASTER_B64.slice(10)}`, `${MASTER_B64.slice(0, -2)}*=`, MASTER.toString('hex'),
     // The same 32 bytes with the unused low bits of the last character set: not the canonical text.
     `${MASTER_B64.slice(0, -2)}d=`, `x${MASTER_B64}`, `${MASTER_B64}x`,
+    // More padding than base64 ever has (three '=').
+    `${MASTER_B64}==`,
   ];
   for (const value of bad) {
     const provider = new MasterKeyProvider(path, { [MASTER_KEY_ENV]: value });
