@@ -11,6 +11,7 @@ const FOLDERS = {
     'test/unit/local-store-file.test.js',
     'test/unit/local-entry-ops.test.js',
     'test/unit/local-master-key.test.js',
+    'test/unit/local-file-format.test.js',
     'test/unit/local-legacy-codec.test.js',
     'test/unit/local-store-errors.test.js',
     'test/unit/local-record-codec.test.js',
