@@ -77,12 +77,15 @@ test('a header block with a wrong checksum, bad JSON, a newer format or invalid 
   assert.throws(() => parseHeader(blockWith({ ...json, format: FORMAT_VERSION + 1 }), PATH), {
     code: 'ERR_STORE_UNSUPPORTED',
     message: `store ${PATH} uses format ${FORMAT_VERSION + 1}, newer than this keyshift understands`,
+    hint: 'upgrade keyshift to the version that wrote this store',
   });
   const invalid = damaged('its header fields are invalid');
   const bad = [
     { ...json, format: 0 }, { ...json, format: 2.5 }, { ...json, format: '3' }, { ...json, storeId: '' }, { ...json, storeId: 7 },
     { ...json, generation: 0 }, { ...json, generation: 1.5 }, { ...json, generation: 2 ** 53 }, { ...json, createdAt: null },
     { ...json, keyCheck: 1 }, { ...json, mac: null }, { ...json, name: '' }, { ...json, name: undefined },
+    // Not a newer format: a format that is not a number is invalid, even one that reads as 4.
+    { ...json, format: String(FORMAT_VERSION + 1) }, { ...json, storeId: ['abc'] },
   ];
   for (const header of bad) assert.throws(() => parseHeader(blockWith(header), PATH), invalid, JSON.stringify(header));
   assert.throws(() => parseHeader(blockWith([]), PATH), invalid);
@@ -111,6 +114,9 @@ test('a header opened with another key is a wrong key; with the right key but an
     assert.equal(error.hint, 'put the right file back at /stores/prod.store (from your backup), or move this one back to dev.store; keyshift does not read a store under another store\'s name');
     return true;
   });
+  // A key check or MAC of another length is compared too (not a crash of the constant-time compare).
+  assert.throws(() => verifyHeader(parseHeader(blockWith({ ...json, keyCheck: 'short' }), PATH), keys, PATH), { code: 'ERR_STORE_WRONG_KEY' });
+  assert.throws(() => verifyHeader(parseHeader(blockWith({ ...json, mac: `${json.mac}AAAA` }), PATH), keys, PATH), damaged('its header fails authentication'));
   // A name changed in the JSON is caught by the MAC (the name is inside it).
   assert.throws(() => verifyHeader(parseHeader(blockWith({ ...json, name: 'prod.store' }), '/stores/prod.store'), keys, '/stores/prod.store'), { code: 'ERR_STORE_CORRUPT', message: 'store /stores/prod.store is damaged: its header fails authentication' });
 });
