@@ -7,6 +7,11 @@ const FOLDERS = {
   // Fast, targeted files first: a mutant runs its covering files in this order and stops at the first failure.
   'stores/local': [
     'test/unit/local-entry-text.test.js',
+    'test/unit/local-entry-codec.test.js',
+    'test/unit/local-store-file.test.js',
+    'test/unit/local-entry-ops.test.js',
+    'test/unit/local-master-key.test.js',
+    'test/unit/local-file-format.test.js',
     'test/unit/local-legacy-codec.test.js',
     'test/unit/local-store-errors.test.js',
     'test/unit/local-record-codec.test.js',
