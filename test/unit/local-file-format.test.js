@@ -89,6 +89,8 @@ test('a header block with a wrong checksum, bad JSON, a newer format or invalid 
   ];
   for (const header of bad) assert.throws(() => parseHeader(blockWith(header), PATH), invalid, JSON.stringify(header));
   assert.throws(() => parseHeader(blockWith([]), PATH), invalid);
+  // JSON that is no object at all (with a right checksum) is damage too, not a crash.
+  for (const header of [null, 7, 'KEYSHIFT', true]) assert.throws(() => parseHeader(blockWith(header), PATH), invalid, JSON.stringify(header));
   // The oldest readable format, generation 1 and format 2 without a name are fields a store may have.
   for (const header of [{ ...json, format: 1, name: undefined }, { ...json, format: 2, name: undefined }, { ...json, generation: 1 }]) {
     assert.equal(parseHeader(blockWith(header), PATH).header.format, header.format);

@@ -68,6 +68,7 @@ export function parseHeader(block: Buffer, path: string): ParsedHeader {
   } catch {
     throw corruptError(path, 'its header is not valid JSON');
   }
+  if (typeof header !== 'object' || header === null) throw corruptError(path, 'its header fields are invalid');
   if (typeof header.format === 'number' && header.format > FORMAT_VERSION) {
     throw new KeyshiftError('ERR_STORE_UNSUPPORTED', `store ${path} uses format ${header.format}, newer than this keyshift understands`, {
       hint: 'upgrade keyshift to the version that wrote this store',
