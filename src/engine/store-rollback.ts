@@ -35,13 +35,12 @@ export interface TargetRead {
   identity?: string;
 }
 
-export async function findRollbacks(evidenceDir: string, reads: TargetRead[]): Promise<RollbackProblem[]> {
+export async function findRollbacks(evidenceDir: string, reads: TargetRead[], options: { checkpoint?: boolean } = {}): Promise<RollbackProblem[]> {
   // Only stores whose state is a file someone can copy (they have an identity: local). An absent
   // entry brings no old value back.
   const judged = reads.filter((r) => r.state !== null && (r.identity ?? r.target.store.identity?.()) !== undefined);
-  // Each target with the versions its store holds in a stage: only their retirements are looked for.
-  const wanted = new Map(judged.map((r) => [targetKey(r.target.policy.name, r.target.environment.name), new Set(r.state?.versions.filter((v) => v.stages.length > 0).map((v) => v.id))]));
-  const log = await expectedStates(evidenceDir, wanted);
+  const wanted = new Set(judged.map((r) => targetKey(r.target.policy.name, r.target.environment.name)));
+  const log = await expectedStates(evidenceDir, wanted, options);
   const expected = log.targets;
   const candidates = judged
     .map((read) => ({ read, expect: expected.get(targetKey(read.target.policy.name, read.target.environment.name)) }))
@@ -226,8 +225,8 @@ export async function refuseRolledBack(
     }
   }
   const refused = new Map<string, RollbackProblem[]>();
-  // One pass over the evidence log for every store of the run.
-  for (const problem of reads.length > 0 ? await findRollbacks(evidenceDir, reads) : []) {
+  // One pass over the evidence log (what it gained since the last run's checkpoint) for every store of the run.
+  for (const problem of reads.length > 0 ? await findRollbacks(evidenceDir, reads, { checkpoint: true }) : []) {
     refused.set(problem.target.storeId, [...(refused.get(problem.target.storeId) ?? []), problem]);
   }
   return { refused, draftsAt };

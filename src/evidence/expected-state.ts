@@ -1,11 +1,13 @@
 import { promises as fs } from 'node:fs';
 import { evidenceFile, readLines } from './log-file.js';
+import { readCheckpoint, writeCheckpoint } from './state-checkpoint.js';
 
 /**
  * What the evidence log says each secret's store must hold now: the version its last provisioned,
- * switched or rolled-back record made CURRENT, the versions it retired, and the store id it named.
- * A store whose CURRENT is older, or that holds a retired version again, was put back from an old
- * copy (docs/local-store.md#restored-copies). One streaming pass over the log.
+ * switched or rolled-back record made CURRENT, the versions it retired last, and the store id it
+ * named. A store whose CURRENT is older, or that holds a retired version again, was put back from an
+ * old copy (docs/local-store.md#restored-copies). One streaming pass over the log, or over the part
+ * written since the checkpoint (state-checkpoint.ts) when the caller asks for it.
  */
 
 export interface ExpectedState {
@@ -15,8 +17,10 @@ export interface ExpectedState {
   currentEvent: string;
   /** When that record was written (its `at`). */
   currentAt: string;
-  /** Versions a decommission or a rollback removed, with the seq that did it: only those of the
-   * versions the store was asked about holds (wanted), so the state does not grow with the log. */
+  /** The last RETIREMENTS_KEPT versions a decommission or a rollback removed, with the seq that did
+   * it (oldest first), so the state does not grow with the log. A copy put back that holds an older
+   * retired version also holds an older CURRENT, or an anchor older than the log, and is found by
+   * those checks. */
   retired: Map<string, number>;
   /** The store id (local: header storeId) of the newest record that names one. */
   storeId: string | null;
@@ -31,39 +35,63 @@ export interface ExpectedStates {
   targets: Map<string, ExpectedState>;
 }
 
+export interface ExpectedStatesOptions {
+  /** Start from the log's checkpoint when it matches, and write a new one after reading at least
+   * CHECKPOINT_EVERY records past it (rotate; `evidence verify` and `doctor` read the whole log). */
+  checkpoint?: boolean;
+}
+
+export const RETIREMENTS_KEPT = 8;
+/** Records read past the checkpoint before a new one is written (a few MB of JSON at 10,000 secrets). */
+export const CHECKPOINT_EVERY = 1000;
+
 export const targetKey = (secret: string, environment: string): string => `${secret}\u0000${environment}`;
 
-/**
- * Expected states of the wanted targets (keys from targetKey, each with the version ids its store
- * holds: a retirement of any other version cannot be a rollback of that store), from an intact log.
- */
-export async function expectedStates(dir: string, wanted: ReadonlyMap<string, ReadonlySet<string>>): Promise<ExpectedStates> {
-  const found = new Map<string, ExpectedState>();
-  const result: ExpectedStates = { chainId: null, targets: found };
+/** Expected states of the wanted targets (keys from targetKey), from an intact log. */
+export async function expectedStates(dir: string, wanted: ReadonlySet<string>, options: ExpectedStatesOptions = {}): Promise<ExpectedStates> {
   const file = evidenceFile(dir);
   const size = await fs.stat(file).then((stat) => stat.size, () => null);
-  if (size === null || wanted.size === 0) return result;
-  for await (const line of readLines(file, size)) {
+  if (size === null || wanted.size === 0) return { chainId: null, targets: new Map() };
+  const start = options.checkpoint ? await readCheckpoint(dir, file, size) : null;
+  // A checkpoint holds every target of the log (later runs want others); without one, only the wanted.
+  const all = options.checkpoint === true;
+  const states = start?.targets ?? new Map<string, ExpectedState>();
+  let chainId = start?.chainId ?? null;
+  let last = start ? { seq: start.seq, hash: start.hash, end: start.end } : null;
+  let at = start?.end ?? 0;
+  let read = 0;
+  for await (const line of readLines(file, size, at)) {
     if (!line.terminated) continue;
+    at += line.bytes.length + 1;
     const record = parse(line.bytes);
-    if (record?.seq === 1 && typeof record.hash === 'string') result.chainId = record.hash;
-    if (!record || typeof record.secret !== 'string' || typeof record.environment !== 'string' || typeof record.seq !== 'number') continue;
+    if (!record) continue;
+    if (typeof record.seq === 'number' && typeof record.hash === 'string') {
+      if (record.seq === 1) chainId = record.hash;
+      last = { seq: record.seq, hash: record.hash, end: at };
+      read += 1;
+    }
+    if (typeof record.secret !== 'string' || typeof record.environment !== 'string' || typeof record.seq !== 'number') continue;
     // Re-encryption records are about a database, not the store: no store anchors them.
     if (record.event === 'reencrypt-stage') continue;
     const key = targetKey(record.secret, record.environment);
-    const held = wanted.get(key);
-    if (!held) continue;
-    let state = found.get(key);
+    if (!all && !wanted.has(key)) continue;
+    let state = states.get(key);
     if (!state) {
       state = { current: null, currentSeq: 0, currentEvent: '', currentAt: '', retired: new Map(), storeId: null, storeIdSeq: 0, lastSeqByStore: new Map() };
-      found.set(key, state);
+      states.set(key, state);
     }
-    apply(state, record, held);
+    apply(state, record);
   }
-  return result;
+  if (all && chainId !== null && last !== null && read >= CHECKPOINT_EVERY) await writeCheckpoint(dir, { chainId, ...last, targets: states });
+  const targets = new Map<string, ExpectedState>();
+  for (const key of wanted) {
+    const state = states.get(key);
+    if (state) targets.set(key, state);
+  }
+  return { chainId, targets };
 }
 
-function apply(state: ExpectedState, record: Record<string, unknown>, held: ReadonlySet<string>): void {
+function apply(state: ExpectedState, record: Record<string, unknown>): void {
   const seq = record.seq as number;
   const to = typeof record.toVersion === 'string' ? record.toVersion : null;
   const from = typeof record.fromVersion === 'string' ? record.fromVersion : null;
@@ -76,16 +104,22 @@ function apply(state: ExpectedState, record: Record<string, unknown>, held: Read
       if (to) state.retired.delete(to);
       break;
     case 'decommissioned':
-      if (from && held.has(from)) state.retired.set(from, seq);
+      if (from) retire(state, from, seq);
       break;
     case 'rolled-back':
-      if (from && held.has(from)) state.retired.set(from, seq);
+      if (from) retire(state, from, seq);
       if (to) {
         Object.assign(state, { current: to, currentSeq: seq, currentEvent: record.event, currentAt: String(record.at ?? '') });
         state.retired.delete(to);
       }
       break;
   }
+}
+
+function retire(state: ExpectedState, version: string, seq: number): void {
+  state.retired.delete(version); // re-inserted as the newest
+  state.retired.set(version, seq);
+  if (state.retired.size > RETIREMENTS_KEPT) state.retired.delete(state.retired.keys().next().value as string);
 }
 
 function parse(bytes: Buffer): Record<string, unknown> | null {

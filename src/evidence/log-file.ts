@@ -14,7 +14,7 @@ export const evidenceFile = (dir: string): string => join(dir, 'evidence.jsonl')
  */
 
 export interface LogLine {
-  /** 1-based line number. */
+  /** 1-based line number (counted from `start`). */
   number: number;
   bytes: Buffer;
   /** False for a last line without its newline (a torn write or a cut file). */
@@ -26,13 +26,13 @@ export interface LogLine {
 const NL = 0x0a;
 const CHUNK = 64 * 1024;
 
-/** Streams the lines of `file` up to byte `end` (exclusive), in constant memory. */
-export async function* readLines(file: string, end: number): AsyncGenerator<LogLine> {
-  if (end <= 0) return;
+/** Streams the lines of `file` from byte `start` (a line's first) up to byte `end` (exclusive), in constant memory. */
+export async function* readLines(file: string, end: number, start = 0): AsyncGenerator<LogLine> {
+  if (end <= start) return;
   let number = 0;
   let parts: Buffer[] = [];
   let length = 0;
-  for await (const chunk of createReadStream(file, { start: 0, end: end - 1, highWaterMark: CHUNK }) as AsyncIterable<Buffer>) {
+  for await (const chunk of createReadStream(file, { start, end: end - 1, highWaterMark: CHUNK }) as AsyncIterable<Buffer>) {
     let from = 0;
     for (let nl = chunk.indexOf(NL); nl >= 0; nl = chunk.indexOf(NL, from)) {
       const piece = chunk.subarray(from, nl);

@@ -4,7 +4,7 @@
 // becomes CURRENT again.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { baseEnv, runCli, tempProject, writeFiles, json, assertNoStackTrace } from '../helpers/cli.js';
@@ -107,3 +107,35 @@ function frames(bytes, start) {
   }
   return out;
 }
+
+test('an old copy is refused by rotate when the rollback check starts from its checkpoint', () => {
+  // 400 secrets: two runs write 1,200 records, so the third run's check leaves a checkpoint
+  // (evidence/.expected-states.json) and the runs after it read only the records written since.
+  const dir = tempProject();
+  const env = baseEnv({ KEYSHIFT_MASTER_KEY: randomBytes(32).toString('base64') });
+  const secrets = Array.from({ length: 400 }, (_, i) => `  - name: s-${i}\n    interval: 30d\n    fallbackWindow: 1h\n    generator: { type: random, bytes: 16 }\n    environments:\n      - name: prod\n        store: { type: local, path: .keyshift/prod.store }\n`);
+  writeFiles(dir, { 'policies/p.yaml': `secrets:\n${secrets.join('')}` });
+  const cli = (args) => {
+    const result = runCli(args, { cwd: dir, env });
+    assertNoStackTrace(assert, result.stderr);
+    return result;
+  };
+  assert.equal(cli(['rotate', '--all', '-q']).code, 0);
+  assert.equal(cli(force).code, 0);
+  assert.equal(cli(force).code, 0);
+  const checkpoint = join(dir, 'evidence', '.expected-states.json');
+  assert.ok(existsSync(checkpoint), 'the checkpoint was written');
+  const written = statSync(checkpoint).mtimeMs;
+  assert.ok(existsSync(checkpoint), 'the checkpoint was written');
+  const store = join(dir, '.keyshift', 'prod.store');
+  const old = readFileSync(store);
+  assert.equal(cli(force).code, 0);
+  assert.ok(statSync(checkpoint).mtimeMs > written, 'the next run read on from it and moved it on');
+  writeFileSync(store, old);
+  const rotate = cli([...force, '--json']);
+  assert.equal(rotate.code, 1, rotate.stderr);
+  const failed = json(rotate).results.filter((r) => r.outcome === 'failed');
+  assert.equal(failed.length, 400, 'every secret of the store is refused');
+  assert.equal(failed[0].error.code, 'ERR_STORE_ROLLED_BACK');
+  assert.deepEqual(readFileSync(store), old, 'rotate did not build on the store');
+});

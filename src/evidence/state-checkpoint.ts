@@ -1,0 +1,111 @@
+import { randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import { join } from 'node:path';
+import { readFirstLine, readLastLine } from './log-file.js';
+import type { ExpectedState } from './expected-state.js';
+
+/**
+ * A checkpoint of the expected-state fold (expected-state.ts): what the evidence log says every
+ * secret's store must hold, up to one record of the log. rotate's rollback check starts from it and
+ * reads only the records written since, instead of the whole log on every run (a team's log only
+ * grows). It is derived data, a cache: deleting it costs one full read. It is used only while the
+ * log still holds, at the same byte offset, the record it names (same seq and hash: the hash chain
+ * then vouches for every record before it) and the same first record; anything else — a log
+ * replaced, cut or merged, a damaged file — means a full read. `evidence verify` and `doctor` never
+ * use it: they read the whole log (docs/evidence.md#the-rollback-checkpoint).
+ */
+
+export const CHECKPOINT_FILE = '.expected-states.json';
+const FORMAT = 1;
+
+export interface Checkpoint {
+  /** Hash of the log's seq-1 record. */
+  chainId: string;
+  /** seq and hash of the last record folded in, and the byte offset just past its line. */
+  seq: number;
+  hash: string;
+  end: number;
+  targets: Map<string, ExpectedState>;
+}
+
+/** The checkpoint of the log in `dir` when it still matches `file` (of `size` bytes), else null. */
+export async function readCheckpoint(dir: string, file: string, size: number): Promise<Checkpoint | null> {
+  const text = await fs.readFile(join(dir, CHECKPOINT_FILE), 'utf8').catch(() => null);
+  if (text === null) return null;
+  const checkpoint = decode(text);
+  if (!checkpoint || checkpoint.end > size) return null;
+  const handle = await fs.open(file, 'r').catch(() => null);
+  if (!handle) return null;
+  try {
+    const last = await readLastLine(handle, checkpoint.end);
+    if (last.torn || last.line === null) return null;
+    const record = parseObject(last.line);
+    if (record?.seq !== checkpoint.seq || record.hash !== checkpoint.hash) return null;
+    const first = parseObject(await readFirstLine(handle));
+    return first?.seq === 1 && first.hash === checkpoint.chainId ? checkpoint : null;
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Replaces the checkpoint (a temp file renamed over it). A cache: failing to write it is not an error. */
+export async function writeCheckpoint(dir: string, checkpoint: Checkpoint): Promise<void> {
+  const target = join(dir, CHECKPOINT_FILE);
+  const temp = `${target}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  try {
+    await fs.writeFile(temp, encode(checkpoint), { mode: 0o600, flag: 'wx' });
+    await fs.rename(temp, target);
+  } catch {
+    await fs.rm(temp, { force: true }).catch(() => undefined);
+  }
+}
+
+// A state as an array: [current, currentSeq, currentEvent, currentAt, retired, storeId, storeIdSeq, lastSeqByStore].
+type StateRow = [string | null, number, string, string, Array<[string, number]>, string | null, number, Array<[string, number]>];
+
+function encode(checkpoint: Checkpoint): string {
+  const targets: Array<[string, StateRow]> = [];
+  for (const [key, s] of checkpoint.targets) {
+    targets.push([key, [s.current, s.currentSeq, s.currentEvent, s.currentAt, [...s.retired], s.storeId, s.storeIdSeq, [...s.lastSeqByStore]]]);
+  }
+  return JSON.stringify({ format: FORMAT, chainId: checkpoint.chainId, seq: checkpoint.seq, hash: checkpoint.hash, end: checkpoint.end, targets });
+}
+
+/** A damaged or foreign file decodes to null, never to a wrong state. */
+function decode(text: string): Checkpoint | null {
+  const raw = parseObject(text);
+  if (!raw || raw.format !== FORMAT || typeof raw.chainId !== 'string' || typeof raw.hash !== 'string') return null;
+  if (!isCount(raw.seq) || !isCount(raw.end) || raw.end === 0 || !Array.isArray(raw.targets)) return null;
+  const targets = new Map<string, ExpectedState>();
+  for (const item of raw.targets as unknown[]) {
+    const [key, row] = Array.isArray(item) ? (item as unknown[]) : [];
+    const state = typeof key === 'string' ? decodeState(row) : null;
+    if (!state) return null;
+    targets.set(key as string, state);
+  }
+  return { chainId: raw.chainId, seq: raw.seq, hash: raw.hash, end: raw.end, targets };
+}
+
+function decodeState(row: unknown): ExpectedState | null {
+  if (!Array.isArray(row) || row.length !== 8) return null;
+  const [current, currentSeq, currentEvent, currentAt, retired, storeId, storeIdSeq, lastSeqByStore] = row as unknown[];
+  if (!isStringOrNull(current) || !isCount(currentSeq) || typeof currentEvent !== 'string' || typeof currentAt !== 'string') return null;
+  if (!isStringOrNull(storeId) || !isCount(storeIdSeq) || !isSeqPairs(retired) || !isSeqPairs(lastSeqByStore)) return null;
+  return { current, currentSeq, currentEvent, currentAt, retired: new Map(retired), storeId, storeIdSeq, lastSeqByStore: new Map(lastSeqByStore) };
+}
+
+function isSeqPairs(value: unknown): value is Array<[string, number]> {
+  return Array.isArray(value) && value.every((pair) => Array.isArray(pair) && pair.length === 2 && typeof pair[0] === 'string' && isCount(pair[1]));
+}
+
+const isCount = (value: unknown): value is number => Number.isSafeInteger(value) && (value as number) >= 0;
+const isStringOrNull = (value: unknown): value is string | null => value === null || typeof value === 'string';
+
+function parseObject(text: string): Record<string, unknown> | null {
+  try {
+    const value = JSON.parse(text) as unknown;
+    return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : null;
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,134 @@
+// The checkpoint of rotate's rollback check (src/evidence/state-checkpoint.ts): a later run reads
+// only the evidence written since, and gets exactly what a full read of the log gives; a checkpoint
+// that no longer matches the log (replaced, cut, damaged) is never trusted.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { EvidenceLog } from '../../dist/evidence/index.js';
+import { expectedStates, targetKey, CHECKPOINT_EVERY, RETIREMENTS_KEPT } from '../../dist/evidence/expected-state.js';
+import { CHECKPOINT_FILE } from '../../dist/evidence/state-checkpoint.js';
+
+const SECRETS = 60;
+const draft = (secret, event, from, to, seq) => ({
+  event, rotationId: `r-${secret}-${seq}`, secret, environment: 'prod', store: 'local', fromVersion: from, toVersion: to,
+  fingerprint: null, at: `2026-01-01T00:00:${String(seq % 60).padStart(2, '0')}.000Z`, operator: 'me', reason: 'scheduled',
+  ticket: null, emergency: false, checks: [], runId: `run-${seq}`, storeId: `store-${secret.length % 2}`,
+});
+
+/** `rounds` rotations of SECRETS secrets (provision, then per round: decommission, issue, switch; every 7th round a rollback). */
+function history(rounds, from = 0) {
+  const drafts = [];
+  for (let round = from; round < from + rounds; round++) {
+    for (let i = 0; i < SECRETS; i++) {
+      const s = `s-${i}`;
+      const v = (n) => `v${n}-${s}`;
+      if (round === 0) {
+        drafts.push(draft(s, 'provisioned', null, v(0), round));
+        continue;
+      }
+      if (round > 1) drafts.push(draft(s, 'decommissioned', v(round - 2), v(round - 1), round));
+      drafts.push(draft(s, 'issued', v(round - 1), v(round), round));
+      if (round % 7 === 0 && i % 3 === 0) drafts.push(draft(s, 'rolled-back', v(round), v(round - 1), round));
+      else drafts.push(draft(s, 'switched', v(round - 1), v(round), round));
+    }
+  }
+  return drafts;
+}
+
+async function logWith(t, drafts) {
+  const dir = mkdtempSync(join(tmpdir(), 'keyshift-checkpoint-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  await append(dir, drafts);
+  return dir;
+}
+
+async function append(dir, drafts) {
+  const log = new EvidenceLog(dir);
+  await log.append(drafts);
+  await log.close();
+}
+
+const wanted = new Set(Array.from({ length: SECRETS }, (_, i) => targetKey(`s-${i}`, 'prod')));
+const plain = (states) => ({ chainId: states.chainId, targets: [...states.targets].map(([k, s]) => [k, { ...s, retired: [...s.retired], lastSeqByStore: [...s.lastSeqByStore] }]) });
+
+describe('expected states from a checkpoint', () => {
+  it('gives what a full read gives, and a later run reads on from it', async (t) => {
+    const dir = await logWith(t, history(20));
+    assert.ok(history(20).length >= CHECKPOINT_EVERY, 'enough records for a checkpoint');
+    const first = await expectedStates(dir, wanted, { checkpoint: true });
+    assert.ok(existsSync(join(dir, CHECKPOINT_FILE)), 'the checkpoint was written');
+    assert.equal(statSync(join(dir, CHECKPOINT_FILE)).mode & 0o777, 0o600);
+    assert.deepEqual(plain(first), plain(await expectedStates(dir, wanted)));
+    // A state with every kind of record: current from the last switch, retirements capped.
+    const s3 = first.targets.get(targetKey('s-3', 'prod'));
+    assert.equal(s3.current, 'v19-s-3');
+    assert.equal(s3.retired.size, RETIREMENTS_KEPT);
+    assert.ok(s3.retired.has('v18-s-3') === false && s3.retired.has('v17-s-3'), 'the newest retirements are kept');
+
+    await append(dir, history(5, 20));
+    const later = await expectedStates(dir, wanted, { checkpoint: true });
+    assert.deepEqual(plain(later), plain(await expectedStates(dir, wanted)));
+    assert.equal(later.targets.get(targetKey('s-4', 'prod')).current, 'v24-s-4');
+  });
+
+  it('is what the run starts from while the log holds the record it names', async (t) => {
+    const dir = await logWith(t, history(20));
+    await expectedStates(dir, wanted, { checkpoint: true });
+    // Proof that it is read (and not silently skipped): a state changed in the file comes back.
+    const file = join(dir, CHECKPOINT_FILE);
+    const checkpoint = JSON.parse(readFileSync(file, 'utf8'));
+    const row = checkpoint.targets.find(([key]) => key === targetKey('s-5', 'prod'));
+    row[1][0] = 'v-from-the-checkpoint';
+    writeFileSync(file, JSON.stringify(checkpoint));
+    assert.equal((await expectedStates(dir, wanted, { checkpoint: true })).targets.get(targetKey('s-5', 'prod')).current, 'v-from-the-checkpoint');
+    // evidence verify and doctor never use it.
+    assert.equal((await expectedStates(dir, wanted)).targets.get(targetKey('s-5', 'prod')).current, 'v19-s-5');
+  });
+
+  for (const [name, spoil] of [
+    ['the log was replaced by another', async (dir) => { rmSync(join(dir, 'evidence.jsonl')); await append(dir, history(21)); }],
+    ['the log was cut before the record it names', async (dir) => truncateSync(join(dir, 'evidence.jsonl'), 4000)],
+    ['the checkpoint is damaged', async (dir) => writeFileSync(join(dir, CHECKPOINT_FILE), '{"format":1,"chainId":"x"')],
+    ['the checkpoint names a record the log does not hold there', async (dir) => {
+      const file = join(dir, CHECKPOINT_FILE);
+      const checkpoint = JSON.parse(readFileSync(file, 'utf8'));
+      writeFileSync(file, JSON.stringify({ ...checkpoint, seq: checkpoint.seq - 1 }));
+    }],
+    ['the checkpoint names another chain', async (dir) => {
+      const file = join(dir, CHECKPOINT_FILE);
+      const checkpoint = JSON.parse(readFileSync(file, 'utf8'));
+      writeFileSync(file, JSON.stringify({ ...checkpoint, chainId: `sha256:${'0'.repeat(64)}` }));
+    }],
+    ['a state in the checkpoint is malformed', async (dir) => {
+      const file = join(dir, CHECKPOINT_FILE);
+      const checkpoint = JSON.parse(readFileSync(file, 'utf8'));
+      checkpoint.targets[0][1][1] = 'not a seq';
+      writeFileSync(file, JSON.stringify(checkpoint));
+    }],
+  ]) {
+    it(`is not trusted when ${name}`, async (t) => {
+      const dir = await logWith(t, history(20));
+      await expectedStates(dir, wanted, { checkpoint: true });
+      const file = join(dir, CHECKPOINT_FILE);
+      // Mark the checkpoint: if it were trusted, this state would come back.
+      const checkpoint = JSON.parse(readFileSync(file, 'utf8'));
+      checkpoint.targets.find(([key]) => key === targetKey('s-5', 'prod'))[1][0] = 'v-from-the-checkpoint';
+      writeFileSync(file, JSON.stringify(checkpoint));
+      await spoil(dir);
+      const got = await expectedStates(dir, wanted, { checkpoint: true });
+      assert.deepEqual(plain(got), plain(await expectedStates(dir, wanted)));
+      assert.notEqual(got.targets.get(targetKey('s-5', 'prod'))?.current, 'v-from-the-checkpoint');
+    });
+  }
+
+  it('is not written for a short log, nor by a read without it', async (t) => {
+    const dir = await logWith(t, history(3));
+    await expectedStates(dir, wanted, { checkpoint: true });
+    assert.equal(existsSync(join(dir, CHECKPOINT_FILE)), false, 'fewer records than CHECKPOINT_EVERY');
+    await append(dir, history(20, 3));
+    await expectedStates(dir, wanted);
+    assert.equal(existsSync(join(dir, CHECKPOINT_FILE)), false, 'verify and doctor write nothing');
+  });
+});
