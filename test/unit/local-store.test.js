@@ -271,6 +271,35 @@ describe('local store', () => {
     assert.equal(big, small, `with 1,000 secrets an apply appended ${big} bytes, with 10 it appended ${small}`);
   });
 
+  it('hands apply\'s caller a state it may change without changing what the next apply builds on', async () => {
+    const lock = await t.store.lock(LOCK);
+    const drafts = [{ event: 'issued', secret: 'k', checks: [{ hook: 'verify', ok: true }] }];
+    const rotation = { rotationId: 'r-1', phase: 'overlap', newVersionId: 'v2', oldVersionId: 'v1' };
+    await t.store.apply('k', [create('v1', 'one')], meta());
+    const applied = await t.store.apply('k', [create('v2', 'two', 'PENDING'), { type: 'promote', versionId: 'v2' }, { type: 'retire', versionId: 'v1' }], { rotation, lastRotatedAt: 't', pendingEvents: drafts });
+    assert.deepEqual(applied.rotation, rotation);
+    assert.deepEqual(applied.pendingEvents, drafts);
+    assert.notEqual(applied.rotation, rotation, 'not the caller\'s own object');
+    assert.notEqual(applied.pendingEvents[0], drafts[0]);
+    // The caller changes everything it was given back; the next apply (built on the entry this one
+    // wrote, not on the file) and another process see the entry as written.
+    applied.versions[0].stages.push('PENDING');
+    applied.versions.push({ id: 'v9', stages: ['CURRENT'], createdAt: 'x' });
+    applied.retired.push({ id: 'v8', retiredAt: 'x' });
+    applied.retired[0].id = 'changed';
+    applied.rotation.phase = 'changed';
+    applied.pendingEvents[0].checks.push('changed');
+    const next = await t.store.apply('k', [], { rotation: null, lastRotatedAt: 't', pendingEvents: [] });
+    await lock.release();
+    const expected = { versions: [['v2', ['CURRENT']]], retired: ['v1'] };
+    assert.deepEqual({ versions: next.versions.map((v) => [v.id, v.stages]), retired: next.retired.map((r) => r.id) }, expected);
+    const other = reopen();
+    const fresh = await other.read('k');
+    assert.deepEqual({ versions: fresh.versions.map((v) => [v.id, v.stages]), retired: fresh.retired.map((r) => r.id) }, expected);
+    await other.close();
+    assert.deepEqual(drafts[0].checks, [{ hook: 'verify', ok: true }], 'the caller\'s drafts are untouched');
+  });
+
   it('refuses apply and writeMeta without the lock (a programming error)', async () => {
     await assert.rejects(t.store.apply('api', [create('v1', 'one')], meta()), { code: 'ERR_INTERNAL' });
     await assert.rejects(t.store.writeMeta({ evidenceAnchors: {}, confirmedRuns: [] }), { code: 'ERR_INTERNAL' });

@@ -101,8 +101,7 @@ export class LocalStore implements SecretStore {
     const text = encodeEntry(key, next);
     this.#remember(key, text, next);
     await this.#log.commit({ type: 'entry', key, text });
-    // Decoded from what was written: a fresh copy that shares nothing with the caller's objects.
-    return toEntryState(this.#decode(key, text));
+    return detachedState(next);
   }
 
   async readMeta(): Promise<StoreMeta> {
@@ -195,6 +194,21 @@ export class LocalStore implements SecretStore {
 }
 
 const WRITTEN_KEPT = 512;
+
+/**
+ * The engine's view of an entry just written, sharing no array or record with it (it stays in
+ * #written for the next apply) nor with the caller's meta: a copy of what was encoded, without
+ * decoding the text again (a JSON parse per apply; two per secret in a rotation).
+ */
+function detachedState(entry: StoredEntry): EntryState {
+  return {
+    versions: entry.versions.map((v) => ({ id: v.id, stages: [...v.stages], createdAt: v.createdAt })),
+    retired: entry.retired.map((r) => ({ ...r })),
+    rotation: entry.rotation ? { ...entry.rotation } : null,
+    lastRotatedAt: entry.lastRotatedAt,
+    pendingEvents: entry.pendingEvents.map((d) => (Array.isArray(d.checks) ? { ...d, checks: [...d.checks] } : { ...d })),
+  };
+}
 
 function checkKey(key: unknown): void {
   if (typeof key !== 'string' || key.length === 0) throw new KeyshiftError('ERR_INTERNAL', 'a store key must be a non-empty string (this is a bug in keyshift)');
