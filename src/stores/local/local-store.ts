@@ -5,7 +5,7 @@ import { SecretValue } from '../../secret-value.js';
 import { acquireFileLock, type HeldLock } from '../../util/file-lock.js';
 import { emptyStoreMeta, type EntryMeta, type EntryState, type LockOptions, type SecretStore, type StoreFinding, type StoreLock, type StoreMeta, type VersionOp } from '../contract.js';
 import { AppendLog, type LogStats } from './append-log.js';
-import { clone, decodeEntry, decodeVersions, encodeEntry, toEntryState, type StoredEntry, type StoredVersion } from './entry-codec.js';
+import { clone, decodeEntry, decodeVersions, encodeEntry, type StoredEntry, type StoredVersion } from './entry-codec.js';
 import { corruptError } from './store-errors.js';
 import { applyOps, notFound } from './entry-ops.js';
 import { fingerprintValue, MasterKeyProvider, type StoreKeys } from './master-key.js';
@@ -34,10 +34,10 @@ export class LocalStore implements SecretStore {
   readonly #now: () => Date;
   #held: HeldLock | null = null;
   /**
-   * What recent applies wrote, decoded: the next apply of the same key (a decommission, then the
-   * rotation, of one secret) builds on it instead of decoding its text again. applyOps reads only
-   * its versions and retired list, which it copies, and none of it is handed to a caller. Used only
-   * while the key's latest text is still the one it was decoded from.
+   * What recent reads and applies decoded: the next apply of the same key (a decommission after the
+   * read, then the rotation, of one secret) builds on it instead of decoding its text again. applyOps
+   * reads only its versions and retired list, which it copies; callers get detached copies. Used
+   * only while the key's latest text is still the one it was decoded from.
    */
   readonly #written = new Map<string, { text: string; entry: StoredEntry }>();
 
@@ -52,7 +52,14 @@ export class LocalStore implements SecretStore {
     checkKey(key);
     await this.#log.refresh();
     const text = this.#log.entry(key);
-    return text === undefined ? null : toEntryState(this.#decode(key, text));
+    if (text === undefined) return null;
+    // The apply that usually follows a read (rotate reads each entry, then decommissions) builds on
+    // the same decoded entry instead of parsing the text again.
+    const written = this.#written.get(key);
+    if (written?.text === text) return detachedState(written.entry);
+    const entry = this.#decode(key, text);
+    this.#remember(key, text, entry);
+    return detachedState(entry);
   }
 
   async readValue(key: string, versionId: string): Promise<SecretValue> {
