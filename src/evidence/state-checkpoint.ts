@@ -48,7 +48,11 @@ export async function readCheckpoint(dir: string, file: string, size: number): P
   }
 }
 
-/** Replaces the checkpoint (a temp file renamed over it). A cache: failing to write it is not an error. */
+/**
+ * Replaces the checkpoint (a temp file renamed over it), and removes temp files a killed run left
+ * (older than a minute: a live writer renames its own within milliseconds). A cache: failing to
+ * write it is not an error.
+ */
 export async function writeCheckpoint(dir: string, checkpoint: Checkpoint): Promise<void> {
   const target = join(dir, CHECKPOINT_FILE);
   const temp = `${target}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
@@ -58,7 +62,16 @@ export async function writeCheckpoint(dir: string, checkpoint: Checkpoint): Prom
   } catch {
     await fs.rm(temp, { force: true }).catch(() => undefined);
   }
+  const names = await fs.readdir(dir).catch(() => [] as string[]);
+  for (const name of names.filter((n) => TEMP.test(n))) {
+    const path = join(dir, name);
+    const stat = await fs.lstat(path).catch(() => null);
+    if (stat?.isFile() && Date.now() - stat.mtimeMs > STALE_TEMP_MS) await fs.rm(path, { force: true }).catch(() => undefined);
+  }
 }
+
+const TEMP = /^\.expected-states\.json\.\d+\.[0-9a-f]{8}\.tmp$/;
+const STALE_TEMP_MS = 60_000;
 
 // A state as an array: [current, currentSeq, currentEvent, currentAt, retired, storeId, storeIdSeq, lastSeqByStore].
 type StateRow = [string | null, number, string, string, Array<[string, number]>, string | null, number, Array<[string, number]>];

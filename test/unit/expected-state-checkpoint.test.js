@@ -3,7 +3,7 @@
 // that no longer matches the log (replaced, cut, damaged) is never trusted.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, truncateSync, utimesSync, writeFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EvidenceLog } from '../../dist/evidence/index.js';
@@ -130,5 +130,17 @@ describe('expected states from a checkpoint', () => {
     await append(dir, history(20, 3));
     await expectedStates(dir, wanted);
     assert.equal(existsSync(join(dir, CHECKPOINT_FILE)), false, 'verify and doctor write nothing');
+  });
+
+  it('sweeps the temp files of a run killed while writing it, and only those', async (t) => {
+    const dir = await logWith(t, history(20));
+    const stale = `${CHECKPOINT_FILE}.4242.0badc0de.tmp`;
+    const fresh = `${CHECKPOINT_FILE}.4243.0badc0df.tmp`;
+    for (const name of [stale, fresh, 'notes.tmp']) writeFileSync(join(dir, name), 'x');
+    const old = new Date(Date.now() - 5 * 60_000);
+    utimesSync(join(dir, stale), old, old);
+    utimesSync(join(dir, 'notes.tmp'), old, old);
+    await expectedStates(dir, wanted, { checkpoint: true });
+    assert.deepEqual(readdirSync(dir).sort(), [CHECKPOINT_FILE, fresh, 'evidence.jsonl', 'notes.tmp'].sort());
   });
 });
