@@ -288,7 +288,11 @@ describe('local store', () => {
     applied.retired.push({ id: 'v8', retiredAt: 'x' });
     applied.retired[0].id = 'changed';
     applied.rotation.phase = 'changed';
+    applied.pendingEvents[0].checks[0].ok = false;
     applied.pendingEvents[0].checks.push('changed');
+    const read = await t.store.read('k');
+    read.pendingEvents[0].checks[0].hook = 'changed';
+    assert.deepEqual((await t.store.read('k')).pendingEvents, drafts, 'a read hands out a copy too');
     const next = await t.store.apply('k', [], { rotation: null, lastRotatedAt: 't', pendingEvents: [] });
     await lock.release();
     const expected = { versions: [['v2', ['CURRENT']]], retired: ['v1'] };

@@ -202,6 +202,8 @@ export class LocalStore implements SecretStore {
 
 const WRITTEN_KEPT = 512;
 
+const copyCheck = (check: unknown): unknown => (check !== null && typeof check === 'object' && !Array.isArray(check) ? { ...check } : check);
+
 /**
  * The engine's view of an entry just written, sharing no array or record with it (it stays in
  * #written for the next apply) nor with the caller's meta: a copy of what was encoded, without
@@ -213,7 +215,7 @@ function detachedState(entry: StoredEntry): EntryState {
     retired: entry.retired.map((r) => ({ ...r })),
     rotation: entry.rotation ? { ...entry.rotation } : null,
     lastRotatedAt: entry.lastRotatedAt,
-    pendingEvents: entry.pendingEvents.map((d) => (Array.isArray(d.checks) ? { ...d, checks: [...d.checks] } : { ...d })),
+    pendingEvents: entry.pendingEvents.map((d) => (Array.isArray(d.checks) ? { ...d, checks: d.checks.map(copyCheck) } : { ...d })),
   };
 }
 
