@@ -8,6 +8,7 @@ import { HookFailedError } from './overlap-hooks.js';
 import { isExecutable, planTarget, type PlannedAction } from './planner.js';
 import { outcomeOnly, toErrorInfo, type RotateResult } from './rotate-result.js';
 import { previousEnvironment } from './selection.js';
+import { currentVersion } from './state.js';
 import { decommission, markFailed, provision, resumeRotation, rollback, startRotation, type RunInfo } from './steps.js';
 
 /** One target as `rotate` advances it; `doctor --fix` resumes a stuck rotation through it too. */
@@ -60,9 +61,14 @@ export async function advanceTarget(target: Target, run: RunInfo, force: boolean
         break;
       }
       log.error({ target: targetLabel(target), action: action.action, err: errorMessage(error) }, 'step failed');
-      // A rotation that had started is named in the result (a rerun resumes it under that id).
-      const started = await target.store.read(target.key).then((s) => s?.rotation ?? null, () => state?.rotation ?? null);
-      const versions = started ? { rotationId: started.rotationId, fromVersion: started.oldVersionId, toVersion: started.newVersionId } : {};
+      // A rotation that had started is named in the result (a rerun resumes it under that id); one
+      // that failed before it started (a rejected value) names the CURRENT it would have replaced,
+      // as its `failed` evidence record does.
+      const after = await target.store.read(target.key).catch(() => state);
+      const started = after?.rotation ?? null;
+      const versions = started
+        ? { rotationId: started.rotationId, fromVersion: started.oldVersionId, toVersion: started.newVersionId }
+        : { fromVersion: currentVersion(after)?.id ?? null };
       const rolledBack = error instanceof HookFailedError && action.action !== 'decommission' ? await rollBackAfterHookFailure(target, run, error) : null;
       if (!rolledBack) await markFailed(target, run, error);
       results.push(outcomeOnly(target, action.action, 'failed', { ...versions, error: toErrorInfo(asDiskError(error, target.store.location)), ...(rolledBack ? { reason: rolledBack } : {}) }));

@@ -75,9 +75,13 @@ test('a value that fails its rules is never stored: ERR_VALUE_REJECTED names the
   assert.match(readFileSync(join(dir, '.env'), 'utf8'), new RegExp(`^API_KEY=${GOOD}$`, 'm'));
 
   // The issuer hands out the same value again: forbidPrevious rejects it, CURRENT stays.
+  const current = json(runCli(['status', 'api-key', '--json'], { cwd: dir })).secrets[0].currentVersion;
   const again = runCli(['rotate', 'api-key', '--force', '--reason', 'test', '--json'], { cwd: dir });
   assert.equal(again.code, 1, again.stderr);
   const error = json(again).results[0].error;
+  // The result names the CURRENT the rejected value would have replaced, as its evidence does.
+  assert.deepEqual([json(again).results[0].fromVersion, json(again).results[0].toVersion], [current, null]);
+  assert.equal(readEvidence(dir).at(-1).fromVersion, current);
   assert.equal(error.code, 'ERR_VALUE_REJECTED');
   assert.match(error.message, /validate\.forbidPrevious/);
   assert.doesNotMatch(error.message, /minLength|pattern/);
