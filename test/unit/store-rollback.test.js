@@ -105,4 +105,60 @@ describe('stores against the evidence', () => {
     assert.equal(problems.length, 1);
     assert.match(problems[0].message, /holds v1 as CURRENT of api\/dev, but the evidence made v9 CURRENT \(seq 3, switched\)/);
   });
+
+  it('an entry the store does not hold is not judged, though the evidence names its secret', async (t) => {
+    const s = await setup(t, { anchorSeq: 2, records: [draft('provisioned', null, 'v1'), draft('provisioned', null, 'w1', { secret: 'gone', rotationId: 'r-2' })] });
+    const [read] = await s.read();
+    const absent = { ...read, target: { ...read.target, policy: { name: 'gone' }, key: 'gone' }, state: null };
+    assert.deepEqual(await findRollbacks(s.evidenceDir, [absent]), []);
+    assert.deepEqual(await findRollbacks(s.evidenceDir, [read, absent]), []);
+  });
+
+  it('a store of two secrets whose anchor is behind the newer one\'s record is named by that record', async (t) => {
+    const records = [draft('provisioned', null, 'v1'), draft('provisioned', null, 'v1', { secret: 'web', rotationId: 'r-2' })];
+    const s = await setup(t, { anchorSeq: 1, records });
+    const [read] = await s.read();
+    const web = { ...read, target: { ...read.target, policy: { name: 'web' }, key: 'web' } };
+    const problems = await findRollbacks(s.evidenceDir, [read, web]);
+    assert.deepEqual(problems.map((p) => [p.check, p.target.policy.name]), [['store-rolled-back', 'web']]);
+    assert.match(problems[0].message, /recorded the evidence log up to seq 1, but the log holds seq 2 about web\/dev/);
+    // A draft no confirmed run wrote, on either secret of the store, means a run in progress (or
+    // killed before its anchor): no finding for the store.
+    const withDraft = { ...web, state: { ...web.state, pendingEvents: [draft('issued', 'v1', 'v2', { secret: 'web', runId: 'run-9' })] } };
+    assert.deepEqual(await findRollbacks(s.evidenceDir, [read, withDraft]), []);
+    assert.deepEqual(await findRollbacks(s.evidenceDir, [withDraft, read]), []);
+  });
+
+  it('records written before stores had ids count for the store itself, never as another store', async (t) => {
+    const noId = { storeId: undefined, storeLocation: undefined };
+    const behind = await setup(t, { anchorSeq: 1, records: [draft('provisioned', null, 'v1', noId), draft('issued', 'v1', 'v2', noId)] });
+    const problems = await findRollbacks(behind.evidenceDir, await behind.read());
+    assert.deepEqual(problems.map((p) => p.code), ['ERR_STORE_ROLLED_BACK']);
+    assert.match(problems[0].message, /up to seq 1, but the log holds seq 2/);
+    const current = await setup(t, { anchorSeq: 2, records: [draft('provisioned', null, 'v1', noId), draft('issued', 'v1', 'v2', noId)] });
+    assert.deepEqual(await findRollbacks(current.evidenceDir, await current.read()), []);
+  });
+
+  it('says how to put a store copied over another right', async (t) => {
+    const s = await setup(t, { anchorSeq: 1, records: [draft('provisioned', null, 'v1', { storeId: 'local:another-store' })] });
+    const [problem] = await findRollbacks(s.evidenceDir, await s.read());
+    assert.match(problem.message, /^store .*dev\.store has id /);
+    assert.match(problem.hint, /^put this store's own file back at .*dev\.store \(from your backup\); a store copied from elsewhere serves another environment's values$/);
+  });
+
+  it('a CURRENT the store holds that the log lacks is a store ahead of its evidence only when an unconfirmed draft made it', async (t) => {
+    const later = { at: new Date(Date.now() + 60_000).toISOString() };
+    // The log made v9 CURRENT after the store's v1 was created; the store's draft switched to v1.
+    const toV1 = draft('switched', 'v0', 'v1', { runId: 'run-2', rotationId: 'r-2' });
+    const records = [draft('provisioned', null, 'v0', later), draft('switched', 'v0', 'v9', later)];
+    const ahead = await setup(t, { anchorSeq: 2, records, pendingEvents: [toV1], confirmed: ['run-1'] });
+    assert.deepEqual(await findRollbacks(ahead.evidenceDir, await ahead.read()), []);
+    // The same draft confirmed (its run ended): nothing explains v1, a rollback.
+    const confirmed = await setup(t, { anchorSeq: 2, records, pendingEvents: [toV1], confirmed: ['run-1', 'run-2'] });
+    assert.match((await findRollbacks(confirmed.evidenceDir, await confirmed.read()))[0]?.message ?? '', /holds v1 as CURRENT of api\/dev, but the evidence made v9 CURRENT/);
+    // A draft that switched to another version does not explain v1 either.
+    const other = await setup(t, { anchorSeq: 2, records, pendingEvents: [{ ...toV1, toVersion: 'v7' }], confirmed: ['run-1'] });
+    assert.match((await findRollbacks(other.evidenceDir, await other.read()))[0]?.message ?? '', /holds v1 as CURRENT/);
+  });
 });
+
