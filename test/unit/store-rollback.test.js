@@ -122,6 +122,8 @@ describe('stores against the evidence', () => {
     const problems = await findRollbacks(s.evidenceDir, [read, web]);
     assert.deepEqual(problems.map((p) => [p.check, p.target.policy.name]), [['store-rolled-back', 'web']]);
     assert.match(problems[0].message, /recorded the evidence log up to seq 1, but the log holds seq 2 about web\/dev/);
+    // Whatever the order of the reads.
+    assert.deepEqual((await findRollbacks(s.evidenceDir, [web, read])).map((p) => p.message), problems.map((p) => p.message));
     // A draft no confirmed run wrote, on either secret of the store, means a run in progress (or
     // killed before its anchor): no finding for the store.
     const withDraft = { ...web, state: { ...web.state, pendingEvents: [draft('issued', 'v1', 'v2', { secret: 'web', runId: 'run-9' })] } };
