@@ -137,4 +137,32 @@ describe('refuseRolledBack (rotate)', () => {
     assert.deepEqual([...draftsAt.get(api.storeId)].map((target) => target.key), ['api']);
     assert.deepEqual([...draftsAt.get(db.storeId)], []);
   });
+
+  it('reads only the stores kept in a file someone can copy (with an identity): a dotenv file is not judged', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'keyshift-rollback-dotenv-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    mkdirSync(join(dir, 'policies'));
+    writeFileSync(join(dir, 'policies', 'app.yaml'), `secrets:
+  - name: hook
+    interval: 30d
+    fallbackWindow: 1h
+    generator: { type: random, length: 24 }
+    environments:
+      - name: dev
+        store: { type: dotenv, path: .env, name: HOOK }
+`);
+    writeFileSync(join(dir, '.env'), 'HOOK=already-here\n');
+    const env = {};
+    const loaded = await loadPolicies('policies', { cwd: dir, env });
+    assert.deepEqual(loaded.errors, []);
+    const ctx = { cwd: dir, env, now: () => new Date(), logger: quiet, evidenceDir: join(dir, 'evidence'), lockWaitMs: 1000 };
+    const stores = new StoreRegistry(ctx);
+    t.after(() => stores.closeAll());
+    const targets = await targetsOf(loaded.policies, [], stores);
+    assert.equal(targets[0].store.identity, undefined, 'a dotenv store has no identity');
+    const { refused, draftsAt } = await refuseRolledBack(ctx.evidenceDir, targets, await lockAll(t, targets), () => assert.fail('no store fails here'));
+    assert.deepEqual([...refused.keys()], []);
+    assert.equal(draftsAt.has(targets[0].storeId), false, 'the dotenv store was not read for the check');
+  });
 });
+
