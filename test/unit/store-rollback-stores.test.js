@@ -31,19 +31,25 @@ const record = (target, event, from, to, at = '2026-01-01T00:00:00.000Z') => ({
   runId: 'run-1', storeId: target.store.identity(), storeLocation: target.store.location,
 });
 
-/** Two secrets, each in its own local store with v1 CURRENT, the log saying so, both stores anchored. */
-async function project(t, { env: extraEnv = {} } = {}) {
+/** A project with `policy` in policies/, its policies loaded and its targets opened (closed after `t`). */
+async function loadProject(t, policy, env, files = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'keyshift-rollback-stores-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   mkdirSync(join(dir, 'policies'));
-  writeFileSync(join(dir, 'policies', 'app.yaml'), POLICY);
-  const env = { KEYSHIFT_MASTER_KEY: randomBytes(32).toString('base64'), ...extraEnv };
+  writeFileSync(join(dir, 'policies', 'app.yaml'), policy);
+  for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
   const loaded = await loadPolicies('policies', { cwd: dir, env });
   assert.deepEqual(loaded.errors, []);
   const ctx = { cwd: dir, env, now: () => new Date(), logger: quiet, evidenceDir: join(dir, 'evidence'), lockWaitMs: 1000 };
   const stores = new StoreRegistry(ctx);
   t.after(() => stores.closeAll());
-  const targets = await targetsOf(loaded.policies, [], stores);
+  return { dir, ctx, loaded, targets: await targetsOf(loaded.policies, [], stores) };
+}
+
+/** Two secrets, each in its own local store with v1 CURRENT, the log saying so, both stores anchored. */
+async function project(t, { env: extraEnv = {} } = {}) {
+  const env = { KEYSHIFT_MASTER_KEY: randomBytes(32).toString('base64'), ...extraEnv };
+  const { dir, ctx, loaded, targets } = await loadProject(t, POLICY, env);
   const log = new EvidenceLog(ctx.evidenceDir);
   let chain = null; // a chain is named by the hash of its first record
   for (const target of targets) {
@@ -139,10 +145,7 @@ describe('refuseRolledBack (rotate)', () => {
   });
 
   it('reads only the stores kept in a file someone can copy (with an identity): a dotenv file is not judged', async (t) => {
-    const dir = mkdtempSync(join(tmpdir(), 'keyshift-rollback-dotenv-'));
-    t.after(() => rmSync(dir, { recursive: true, force: true }));
-    mkdirSync(join(dir, 'policies'));
-    writeFileSync(join(dir, 'policies', 'app.yaml'), `secrets:
+    const policy = `secrets:
   - name: hook
     interval: 30d
     fallbackWindow: 1h
@@ -150,15 +153,8 @@ describe('refuseRolledBack (rotate)', () => {
     environments:
       - name: dev
         store: { type: dotenv, path: .env, name: HOOK }
-`);
-    writeFileSync(join(dir, '.env'), 'HOOK=already-here\n');
-    const env = {};
-    const loaded = await loadPolicies('policies', { cwd: dir, env });
-    assert.deepEqual(loaded.errors, []);
-    const ctx = { cwd: dir, env, now: () => new Date(), logger: quiet, evidenceDir: join(dir, 'evidence'), lockWaitMs: 1000 };
-    const stores = new StoreRegistry(ctx);
-    t.after(() => stores.closeAll());
-    const targets = await targetsOf(loaded.policies, [], stores);
+`;
+    const { ctx, targets } = await loadProject(t, policy, {}, { '.env': 'HOOK=already-here\n' });
     assert.equal(targets[0].store.identity, undefined, 'a dotenv store has no identity');
     const { refused, draftsAt } = await refuseRolledBack(ctx.evidenceDir, targets, await lockAll(t, targets), () => assert.fail('no store fails here'));
     assert.deepEqual([...refused.keys()], []);
