@@ -1,5 +1,6 @@
 import { randomBytesFromPool } from '../util/random-pool.js';
-import { hostname, userInfo } from 'node:os';
+import { userInfo } from 'node:os';
+import { hostName } from '../util/process-identity.js';
 
 /**
  * Rotation ids carry their start time and 64 random bits. The new version's id is derived from the
@@ -29,5 +30,5 @@ export function operatorName(env: NodeJS.ProcessEnv): string {
   } catch {
     // no passwd entry (containers): keep the environment's idea of the user
   }
-  return `${user}@${hostname()}`;
+  return `${user}@${hostName()}`;
 }

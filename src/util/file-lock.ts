@@ -1,8 +1,7 @@
 import { promises as fs, constants, readFileSync, rmSync } from 'node:fs';
-import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { ExitCode, KeyshiftError } from '../errors.js';
-import { pidScope, processStart } from './process-identity.js';
+import { hostName, pidScope, processStart } from './process-identity.js';
 
 /**
  * An inter-process lock: a file created with O_EXCL that names its holder. A holder refreshes the
@@ -48,7 +47,7 @@ export async function acquireFileLock(lockPath: string, options: FileLockOptions
   const staleMs = options.staleMs ?? DEFAULT_STALE_MS;
   const me: LockHolder = {
     pid: process.pid,
-    host: hostname(),
+    host: hostName(),
     owner: options.owner,
     token: randomBytes(8).toString('hex'),
     acquiredAt: new Date().toISOString(),
@@ -150,7 +149,7 @@ async function judge(lockPath: string, holder: LockHolder, staleMs: number): Pro
 
 /** Same host name, and (where both know it) the same boot and pid namespace: its pid can be asked. */
 function onThisMachine(holder: LockHolder): boolean {
-  if (holder.host !== hostname()) return false;
+  if (holder.host !== hostName()) return false;
   const mine = pidScope();
   return holder.pidScope === undefined || mine === null || holder.pidScope === mine;
 }

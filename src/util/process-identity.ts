@@ -1,4 +1,5 @@
 import { readFileSync, readlinkSync } from 'node:fs';
+import { hostname } from 'node:os';
 
 /**
  * What makes a pid in a lock file mean one process and not another. A pid names a process only
@@ -8,6 +9,12 @@ import { readFileSync, readlinkSync } from 'node:fs';
  */
 
 let scope: string | null | undefined;
+let host: string | undefined;
+
+/** This machine's host name, asked of the system once (a uname call each time otherwise: one per secret of a run). */
+export function hostName(): string {
+  return (host ??= hostname());
+}
 
 /** This boot and pid namespace, e.g. "2108eb47-…/pid:[4026531836]"; null where /proc has no such files. */
 export function pidScope(): string | null {

@@ -1,6 +1,6 @@
-import { hostname } from 'node:os';
 import { ExitCode, KeyshiftError } from '../../errors.js';
 import type { EntryLease } from '../contract.js';
+import { hostName } from '../../util/process-identity.js';
 
 /**
  * What the cross-machine leases of every store share (docs/workflow.md#leases): the record kept
@@ -30,7 +30,7 @@ export function decodeLease(text: string | undefined | null): LeaseRecord | null
 
 /** The holder written with a lease: who, which run, where; in the characters a tag allows. */
 export function leaseHolder(operator: string, runId: string, command = 'rotate'): string {
-  return tagSafe(`keyshift ${command} by ${operator} run ${runId} on ${hostname()} pid ${process.pid}`).slice(0, 200);
+  return tagSafe(`keyshift ${command} by ${operator} run ${runId} on ${hostName()} pid ${process.pid}`).slice(0, 200);
 }
 
 /**
@@ -40,7 +40,7 @@ export function leaseHolder(operator: string, runId: string, command = 'rotate')
  */
 export function diedHere(holder: string | null): boolean {
   const match = / on (\S+) pid (\d+)$/.exec(holder ?? '');
-  if (!match || match[1] !== tagSafe(hostname())) return false;
+  if (!match || match[1] !== tagSafe(hostName())) return false;
   const pid = Number(match[2]);
   if (pid === process.pid) return false;
   try {
