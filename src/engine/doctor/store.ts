@@ -48,7 +48,7 @@ export async function diagnoseStore(
   const found: Diagnosis[] = [];
   if (store.listKeys) {
     try {
-      found.push(...unknownEntries(group, await store.listKeys(), policies));
+      for (const finding of unknownEntries(group, await store.listKeys(), policies)) found.push(finding); // any number of entries
     } catch (error) {
       return [storeError(error, where)];
     }
