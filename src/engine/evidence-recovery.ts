@@ -1,4 +1,4 @@
-import { findLoggedEvents, type EvidenceLog } from '../evidence/index.js';
+import { findLoggedEvents, type CheckpointRef, type EvidenceLog } from '../evidence/index.js';
 import type { EntryState, EvidenceDraft, SecretStore, StoreMeta } from '../stores/contract.js';
 import type { Target } from './context.js';
 import { mapWithConcurrency } from './concurrency.js';
@@ -84,9 +84,15 @@ export async function recoverEvidence(
  * (e.g. the version was created, then the read after it failed) without its evidence line, and the
  * next run must append that draft (recovery skips drafts the log already holds).
  */
-export async function anchorEvidence(store: SecretStore, meta: StoreMeta, evidence: EvidenceLog, runId: string, confirm = true): Promise<void> {
+export async function anchorEvidence(store: SecretStore, meta: StoreMeta, evidence: EvidenceLog, runId: string, confirm = true, checkpoint: CheckpointRef | null = null): Promise<void> {
   const head = await evidence.head();
   const anchors = { ...meta.evidenceAnchors };
   if (head) anchors[head.chainId] = { seq: head.seq, hash: head.hash, at: new Date().toISOString() };
-  await store.writeMeta({ evidenceAnchors: anchors, confirmedRuns: confirm ? [...meta.confirmedRuns, runId].slice(-50) : meta.confirmedRuns });
+  // The rollback checkpoint this run's check read or wrote: the store vouches for it (state-checkpoint.ts).
+  const checkpoints = checkpoint ? { ...meta.checkpoints, [checkpoint.chainId]: checkpoint.digest } : meta.checkpoints;
+  await store.writeMeta({
+    evidenceAnchors: anchors,
+    confirmedRuns: confirm ? [...meta.confirmedRuns, runId].slice(-50) : meta.confirmedRuns,
+    ...(checkpoints ? { checkpoints } : {}),
+  });
 }

@@ -111,7 +111,7 @@ export async function rotateRun(ctx: EngineContext, policies: SecretPolicy[], op
 
     // A store put back from an old copy (or another store's file) is not built on: nothing of this
     // run touches it, not even the anchor; each of its targets fails with the reason.
-    const { refused, draftsAt } = await refuseRolledBack(ctx.evidenceDir, targets, locks, storeFailed);
+    const { refused, draftsAt, checkpoint } = await refuseRolledBack(ctx.evidenceDir, targets, locks, storeFailed);
     for (const id of [...refused.keys(), ...storeErrors.keys()]) await dropLock(id);
 
     // Under the lock, first append the evidence a crashed run announced but never wrote.
@@ -248,7 +248,7 @@ export async function rotateRun(ctx: EngineContext, policies: SecretPolicy[], op
     for (const [id, lock] of locks) {
       const store = targets.find((t) => t.storeId === id)?.store as SecretStore;
       if (touchedStores.has(id)) {
-        await anchorEvidence(store, metas.get(id) as StoreMeta, evidence, runId, !failedStores.has(id)).catch((error: unknown) =>
+        await anchorEvidence(store, metas.get(id) as StoreMeta, evidence, runId, !failedStores.has(id), checkpoint).catch((error: unknown) =>
           log.error({ store: store.location, err: errorMessage(error) }, 'could not record the evidence anchor in the store'),
         );
       }

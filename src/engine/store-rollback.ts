@@ -2,7 +2,7 @@ import { expectedStates, findLoggedEvents, targetKey, type ExpectedState } from 
 import { diskError } from '../disk-errors.js';
 import { errorMessage, ExitCode, hintOf, INTERNAL_HINT, KeyshiftError } from '../errors.js';
 import type { EntryState, SecretStore, StoreLock, StoreMeta } from '../stores/contract.js';
-import type { EvidenceAnchorRef } from '../evidence/index.js';
+import type { CheckpointRef, EvidenceAnchorRef } from '../evidence/index.js';
 import type { SecretPolicy } from '../policy/types.js';
 import { StoreRegistry } from '../stores/registry.js';
 import type { EngineContext, Target } from './context.js';
@@ -35,12 +35,24 @@ export interface TargetRead {
   identity?: string;
 }
 
-export async function findRollbacks(evidenceDir: string, reads: TargetRead[], options: { checkpoint?: boolean } = {}): Promise<RollbackProblem[]> {
+/** `evidence verify` and `doctor`: the whole log read. */
+export async function findRollbacks(evidenceDir: string, reads: TargetRead[]): Promise<RollbackProblem[]> {
+  return (await checkAgainstLog(evidenceDir, reads, false)).problems;
+}
+
+/**
+ * The findings, and with `fromCheckpoint` (rotate) the log read from the checkpoint every judged
+ * store vouches for (docs/evidence.md#the-rollback-checkpoint), and the checkpoint that holds after
+ * it, for the stores to record with their anchor.
+ */
+async function checkAgainstLog(evidenceDir: string, reads: TargetRead[], fromCheckpoint: boolean): Promise<{ problems: RollbackProblem[]; checkpoint: CheckpointRef | null }> {
   // Only stores whose state is a file someone can copy (they have an identity: local). An absent
   // entry brings no old value back.
   const judged = reads.filter((r) => r.state !== null && (r.identity ?? r.target.store.identity?.()) !== undefined);
   const wanted = new Set(judged.map((r) => targetKey(r.target.policy.name, r.target.environment.name)));
-  const log = await expectedStates(evidenceDir, wanted, options);
+  // Each store vouches only for itself: a checkpoint one store's key could bless must not hide another's rollback.
+  const vouched = (ref: CheckpointRef) => judged.length > 0 && judged.every((r) => r.meta.checkpoints?.[ref.chainId] === ref.digest);
+  const log = await expectedStates(evidenceDir, wanted, fromCheckpoint ? { checkpoint: { vouched } } : {});
   const expected = log.targets;
   const candidates = judged
     .map((read) => ({ read, expect: expected.get(targetKey(read.target.policy.name, read.target.environment.name)) }))
@@ -57,7 +69,7 @@ export async function findRollbacks(evidenceDir: string, reads: TargetRead[], op
   // Stores with no finding yet: is their anchor behind the log?
   const found = new Set(problems.map((p) => p.target.storeId));
   if (log.chainId) problems.push(...staleAnchors(log.chainId, candidates.filter((c) => !found.has(c.read.target.storeId))));
-  return problems;
+  return { problems, checkpoint: log.checkpoint };
 }
 
 /**
@@ -206,7 +218,7 @@ export async function refuseRolledBack(
   targets: Target[],
   locks: Map<string, StoreLock>,
   storeFailed: (id: string, store: SecretStore, error: unknown) => void,
-): Promise<{ refused: Map<string, RollbackProblem[]>; draftsAt: Map<string, Set<Target>> }> {
+): Promise<{ refused: Map<string, RollbackProblem[]>; draftsAt: Map<string, Set<Target>>; checkpoint: CheckpointRef | null }> {
   const reads = [];
   // Per store read here, its targets whose entry holds unconfirmed drafts (evidence recovery's work).
   const draftsAt = new Map<string, Set<Target>>();
@@ -225,11 +237,10 @@ export async function refuseRolledBack(
     }
   }
   const refused = new Map<string, RollbackProblem[]>();
-  // One pass over the evidence log (what it gained since the last run's checkpoint) for every store of the run.
-  for (const problem of reads.length > 0 ? await findRollbacks(evidenceDir, reads, { checkpoint: true }) : []) {
-    refused.set(problem.target.storeId, [...(refused.get(problem.target.storeId) ?? []), problem]);
-  }
-  return { refused, draftsAt };
+  // One pass over the evidence log (what it gained since the checkpoint) for every store of the run.
+  const { problems, checkpoint } = reads.length > 0 ? await checkAgainstLog(evidenceDir, reads, true) : { problems: [], checkpoint: null };
+  for (const problem of problems) refused.set(problem.target.storeId, [...(refused.get(problem.target.storeId) ?? []), problem]);
+  return { refused, draftsAt, checkpoint };
 }
 
 /**

@@ -1,6 +1,6 @@
 import { promises as fs } from 'node:fs';
 import { evidenceFile, readLines } from './log-file.js';
-import { readCheckpoint, writeCheckpoint } from './state-checkpoint.js';
+import { readCheckpoint, writeCheckpoint, type CheckpointRef } from './state-checkpoint.js';
 
 /**
  * What the evidence log says each secret's store must hold now: the version its last provisioned,
@@ -33,12 +33,16 @@ export interface ExpectedStates {
   /** The log's chain id (hash of its seq-1 record), which names it in the stores' anchors. */
   chainId: string | null;
   targets: Map<string, ExpectedState>;
+  /** With `checkpoint`: the checkpoint that holds now (the one used, or the one just written), for
+   * the run's stores to record; null when there is none. */
+  checkpoint: CheckpointRef | null;
 }
 
 export interface ExpectedStatesOptions {
-  /** Start from the log's checkpoint when it matches, and write a new one after reading at least
-   * CHECKPOINT_EVERY records past it (rotate; `evidence verify` and `doctor` read the whole log). */
-  checkpoint?: boolean;
+  /** rotate: start from the log's checkpoint when it matches the log and `vouched` accepts its digest
+   * (every store judged recorded it), and write a new one after reading at least CHECKPOINT_EVERY
+   * records past it. `evidence verify` and `doctor` read the whole log. */
+  checkpoint?: { vouched: (ref: CheckpointRef) => boolean };
 }
 
 export const RETIREMENTS_KEPT = 8;
@@ -51,10 +55,12 @@ export const targetKey = (secret: string, environment: string): string => `${sec
 export async function expectedStates(dir: string, wanted: ReadonlySet<string>, options: ExpectedStatesOptions = {}): Promise<ExpectedStates> {
   const file = evidenceFile(dir);
   const size = await fs.stat(file).then((stat) => stat.size, () => null);
-  if (size === null || wanted.size === 0) return { chainId: null, targets: new Map() };
-  const start = options.checkpoint ? await readCheckpoint(dir, file, size) : null;
+  if (size === null || wanted.size === 0) return { chainId: null, targets: new Map(), checkpoint: null };
+  const found = options.checkpoint ? await readCheckpoint(dir, file, size, options.checkpoint.vouched) : null;
+  const start = found?.checkpoint ?? null;
+  let checkpoint = found?.ref ?? null;
   // A checkpoint holds every target of the log (later runs want others); without one, only the wanted.
-  const all = options.checkpoint === true;
+  const all = options.checkpoint !== undefined;
   const states = start?.targets ?? new Map<string, ExpectedState>();
   let chainId = start?.chainId ?? null;
   let last = start ? { seq: start.seq, hash: start.hash, end: start.end } : null;
@@ -82,13 +88,13 @@ export async function expectedStates(dir: string, wanted: ReadonlySet<string>, o
     }
     apply(state, record);
   }
-  if (all && chainId !== null && last !== null && read >= CHECKPOINT_EVERY) await writeCheckpoint(dir, { chainId, ...last, targets: states });
+  if (all && chainId !== null && last !== null && read >= CHECKPOINT_EVERY) checkpoint = await writeCheckpoint(dir, { chainId, ...last, targets: states });
   const targets = new Map<string, ExpectedState>();
   for (const key of wanted) {
     const state = states.get(key);
     if (state) targets.set(key, state);
   }
-  return { chainId, targets };
+  return { chainId, targets, checkpoint };
 }
 
 function apply(state: ExpectedState, record: Record<string, unknown>): void {

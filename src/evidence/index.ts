@@ -3,6 +3,7 @@ export { EvidenceLog, type EvidenceLogOptions } from './writer.js';
 export { verifyEvidence, type EvidenceAnchorRef, type VerifyResult } from './verify.js';
 export { findLoggedEvents, isRecordLogged } from './index-events.js';
 export { expectedStates, targetKey, type ExpectedState, type ExpectedStates } from './expected-state.js';
+export type { CheckpointRef } from './state-checkpoint.js';
 export { evidenceFile } from './log-file.js';
 export {
   EVIDENCE_EVENTS,

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { readFirstLine, readLastLine } from './log-file.js';
@@ -10,7 +10,10 @@ import type { ExpectedState } from './expected-state.js';
  * reads only the records written since, instead of the whole log on every run (a team's log only
  * grows). It is derived data, a cache: deleting it costs one full read. It is used only while the
  * log still holds, at the same byte offset, the record it names (same seq and hash: the hash chain
- * then vouches for every record before it) and the same first record; anything else — a log
+ * then vouches for every record before it) and the same first record, and while every store judged
+ * records its digest (StoreMeta.checkpoints, written with the anchor at the end of the run that made
+ * it: a store file is authenticated by its master key, so an edited checkpoint, or one no store saw,
+ * is never trusted, and an old copy of a store put back names an older one). Anything else — a log
  * replaced, cut or merged, a damaged file — means a full read. `evidence verify` and `doctor` never
  * use it: they read the whole log (docs/evidence.md#the-rollback-checkpoint).
  */
@@ -28,12 +31,28 @@ export interface Checkpoint {
   targets: Map<string, ExpectedState>;
 }
 
-/** The checkpoint of the log in `dir` when it still matches `file` (of `size` bytes), else null. */
-export async function readCheckpoint(dir: string, file: string, size: number): Promise<Checkpoint | null> {
+/** A checkpoint as the stores record it: the log it is of, and the SHA-256 of its file. */
+export interface CheckpointRef {
+  chainId: string;
+  digest: string;
+}
+
+/**
+ * The checkpoint of the log in `dir` when it still matches `file` (of `size` bytes) and `vouched`
+ * accepts its digest, else null.
+ */
+export async function readCheckpoint(
+  dir: string,
+  file: string,
+  size: number,
+  vouched: (ref: CheckpointRef) => boolean,
+): Promise<{ checkpoint: Checkpoint; ref: CheckpointRef } | null> {
   const text = await fs.readFile(join(dir, CHECKPOINT_FILE), 'utf8').catch(() => null);
   if (text === null) return null;
   const checkpoint = decode(text);
   if (!checkpoint || checkpoint.end > size) return null;
+  const ref = { chainId: checkpoint.chainId, digest: digestOf(text) };
+  if (!vouched(ref)) return null;
   const handle = await fs.open(file, 'r').catch(() => null);
   if (!handle) return null;
   try {
@@ -42,7 +61,7 @@ export async function readCheckpoint(dir: string, file: string, size: number): P
     const record = parseObject(last.line);
     if (record?.seq !== checkpoint.seq || record.hash !== checkpoint.hash) return null;
     const first = parseObject(await readFirstLine(handle));
-    return first?.seq === 1 && first.hash === checkpoint.chainId ? checkpoint : null;
+    return first?.seq === 1 && first.hash === checkpoint.chainId ? { checkpoint, ref } : null;
   } finally {
     await handle.close();
   }
@@ -51,14 +70,17 @@ export async function readCheckpoint(dir: string, file: string, size: number): P
 /**
  * Replaces the checkpoint (a temp file renamed over it), and removes temp files a killed run left
  * (older than a minute: a live writer renames its own within milliseconds). A cache: failing to
- * write it is not an error.
+ * write it is not an error (null).
  */
-export async function writeCheckpoint(dir: string, checkpoint: Checkpoint): Promise<void> {
+export async function writeCheckpoint(dir: string, checkpoint: Checkpoint): Promise<CheckpointRef | null> {
   const target = join(dir, CHECKPOINT_FILE);
   const temp = `${target}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  const text = encode(checkpoint);
+  let written: CheckpointRef | null = null;
   try {
-    await fs.writeFile(temp, encode(checkpoint), { mode: 0o600, flag: 'wx' });
+    await fs.writeFile(temp, text, { mode: 0o600, flag: 'wx' });
     await fs.rename(temp, target);
+    written = { chainId: checkpoint.chainId, digest: digestOf(text) };
   } catch {
     await fs.rm(temp, { force: true }).catch(() => undefined);
   }
@@ -68,7 +90,10 @@ export async function writeCheckpoint(dir: string, checkpoint: Checkpoint): Prom
     const stat = await fs.lstat(path).catch(() => null);
     if (stat?.isFile() && Date.now() - stat.mtimeMs > STALE_TEMP_MS) await fs.rm(path, { force: true }).catch(() => undefined);
   }
+  return written;
 }
+
+const digestOf = (text: string): string => `sha256:${createHash('sha256').update(text, 'utf8').digest('hex')}`;
 
 const TEMP = /^\.expected-states\.json\.\d+\.[0-9a-f]{8}\.tmp$/;
 const STALE_TEMP_MS = 60_000;

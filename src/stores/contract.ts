@@ -139,6 +139,9 @@ export type VersionOp =
 export interface StoreMeta {
   evidenceAnchors: Record<string, EvidenceAnchor>; // by evidence chain id
   confirmedRuns: string[]; // runs whose evidence drafts are known to be appended (newest last)
+  /** By evidence chain id: the digest of the rollback checkpoint this store vouches for
+   * (docs/evidence.md#the-rollback-checkpoint). Absent in stores older than it. */
+  checkpoints?: Record<string, string>;
 }
 
 export interface EvidenceAnchor {

@@ -139,3 +139,33 @@ test('an old copy is refused by rotate when the rollback check starts from its c
   assert.equal(failed[0].error.code, 'ERR_STORE_ROLLED_BACK');
   assert.deepEqual(readFileSync(store), old, 'rotate did not build on the store');
 });
+
+test('an edited checkpoint is not trusted: the stores record the digest of the one their run saw', () => {
+  const dir = tempProject();
+  const env = baseEnv({ KEYSHIFT_MASTER_KEY: randomBytes(32).toString('base64') });
+  const secrets = Array.from({ length: 400 }, (_, i) => `  - name: s-${i}\n    interval: 30d\n    fallbackWindow: 1h\n    generator: { type: random, bytes: 16 }\n    environments:\n      - name: prod\n        store: { type: local, path: .keyshift/prod.store }\n`);
+  writeFiles(dir, { 'policies/p.yaml': `secrets:\n${secrets.join('')}` });
+  const cli = (args) => {
+    const result = runCli(args, { cwd: dir, env });
+    assertNoStackTrace(assert, result.stderr);
+    return result;
+  };
+  assert.equal(cli(['rotate', '--all', '-q']).code, 0);
+  assert.equal(cli(force).code, 0);
+  assert.equal(cli(force).code, 0);
+  const file = join(dir, 'evidence', '.expected-states.json');
+  // Someone edits the checkpoint (its seq, hash and offset still match the log) to say that s-0's
+  // PREVIOUS version was retired. Trusted, that would make rotate refuse the store as put back
+  // from an old copy; edited the other way, it would hide a store that was.
+  const previous = json(cli(['status', 's-0', '--json'])).secrets[0].previousVersion;
+  assert.match(previous ?? '', /^v-/);
+  const checkpoint = JSON.parse(readFileSync(file, 'utf8'));
+  checkpoint.targets.find(([key]) => key === 's-0\u0000prod')[1][4].push([previous, 1]);
+  writeFileSync(file, JSON.stringify(checkpoint));
+  const rotate = cli([...force, '--json']);
+  assert.equal(rotate.code, 0, `${rotate.stdout}${rotate.stderr}`);
+  assert.ok(json(rotate).results.every((r) => r.outcome === 'decommissioned' || r.outcome === 'rotated'));
+  assert.doesNotMatch(readFileSync(file, 'utf8'), new RegExp(`\\["${previous}",1\\]`), 'the whole log was read and a new checkpoint written');
+  assert.equal(cli(['evidence', 'verify']).code, 0);
+});
+

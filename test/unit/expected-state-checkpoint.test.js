@@ -4,6 +4,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, truncateSync, utimesSync, writeFileSync, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EvidenceLog } from '../../dist/evidence/index.js';
@@ -50,6 +51,8 @@ async function append(dir, drafts) {
   await log.close();
 }
 
+// As if every store judged recorded the checkpoint's digest (store-rollback.ts asks the stores' meta).
+const TRUSTING = { checkpoint: { vouched: () => true } };
 const wanted = new Set(Array.from({ length: SECRETS }, (_, i) => targetKey(`s-${i}`, 'prod')));
 const plain = (states) => ({ chainId: states.chainId, targets: [...states.targets].map(([k, s]) => [k, { ...s, retired: [...s.retired], lastSeqByStore: [...s.lastSeqByStore] }]) });
 
@@ -57,7 +60,7 @@ describe('expected states from a checkpoint', () => {
   it('gives what a full read gives, and a later run reads on from it', async (t) => {
     const dir = await logWith(t, history(20));
     assert.ok(history(20).length >= CHECKPOINT_EVERY, 'enough records for a checkpoint');
-    const first = await expectedStates(dir, wanted, { checkpoint: true });
+    const first = await expectedStates(dir, wanted, TRUSTING);
     assert.ok(existsSync(join(dir, CHECKPOINT_FILE)), 'the checkpoint was written');
     assert.equal(statSync(join(dir, CHECKPOINT_FILE)).mode & 0o777, 0o600);
     assert.deepEqual(plain(first), plain(await expectedStates(dir, wanted)));
@@ -68,21 +71,21 @@ describe('expected states from a checkpoint', () => {
     assert.ok(s3.retired.has('v18-s-3') === false && s3.retired.has('v17-s-3'), 'the newest retirements are kept');
 
     await append(dir, history(5, 20));
-    const later = await expectedStates(dir, wanted, { checkpoint: true });
+    const later = await expectedStates(dir, wanted, TRUSTING);
     assert.deepEqual(plain(later), plain(await expectedStates(dir, wanted)));
     assert.equal(later.targets.get(targetKey('s-4', 'prod')).current, 'v24-s-4');
   });
 
   it('is what the run starts from while the log holds the record it names', async (t) => {
     const dir = await logWith(t, history(20));
-    await expectedStates(dir, wanted, { checkpoint: true });
+    await expectedStates(dir, wanted, TRUSTING);
     // Proof that it is read (and not silently skipped): a state changed in the file comes back.
     const file = join(dir, CHECKPOINT_FILE);
     const checkpoint = JSON.parse(readFileSync(file, 'utf8'));
     const row = checkpoint.targets.find(([key]) => key === targetKey('s-5', 'prod'));
     row[1][0] = 'v-from-the-checkpoint';
     writeFileSync(file, JSON.stringify(checkpoint));
-    assert.equal((await expectedStates(dir, wanted, { checkpoint: true })).targets.get(targetKey('s-5', 'prod')).current, 'v-from-the-checkpoint');
+    assert.equal((await expectedStates(dir, wanted, TRUSTING)).targets.get(targetKey('s-5', 'prod')).current, 'v-from-the-checkpoint');
     // evidence verify and doctor never use it.
     assert.equal((await expectedStates(dir, wanted)).targets.get(targetKey('s-5', 'prod')).current, 'v19-s-5');
   });
@@ -110,14 +113,14 @@ describe('expected states from a checkpoint', () => {
   ]) {
     it(`is not trusted when ${name}`, async (t) => {
       const dir = await logWith(t, history(20));
-      await expectedStates(dir, wanted, { checkpoint: true });
+      await expectedStates(dir, wanted, TRUSTING);
       const file = join(dir, CHECKPOINT_FILE);
       // Mark the checkpoint: if it were trusted, this state would come back.
       const checkpoint = JSON.parse(readFileSync(file, 'utf8'));
       checkpoint.targets.find(([key]) => key === targetKey('s-5', 'prod'))[1][0] = 'v-from-the-checkpoint';
       writeFileSync(file, JSON.stringify(checkpoint));
       await spoil(dir);
-      const got = await expectedStates(dir, wanted, { checkpoint: true });
+      const got = await expectedStates(dir, wanted, TRUSTING);
       assert.deepEqual(plain(got), plain(await expectedStates(dir, wanted)));
       assert.notEqual(got.targets.get(targetKey('s-5', 'prod'))?.current, 'v-from-the-checkpoint');
     });
@@ -125,7 +128,7 @@ describe('expected states from a checkpoint', () => {
 
   it('is not written for a short log, nor by a read without it', async (t) => {
     const dir = await logWith(t, history(3));
-    await expectedStates(dir, wanted, { checkpoint: true });
+    await expectedStates(dir, wanted, TRUSTING);
     assert.equal(existsSync(join(dir, CHECKPOINT_FILE)), false, 'fewer records than CHECKPOINT_EVERY');
     await append(dir, history(20, 3));
     await expectedStates(dir, wanted);
@@ -140,7 +143,34 @@ describe('expected states from a checkpoint', () => {
     const old = new Date(Date.now() - 5 * 60_000);
     utimesSync(join(dir, stale), old, old);
     utimesSync(join(dir, 'notes.tmp'), old, old);
-    await expectedStates(dir, wanted, { checkpoint: true });
+    await expectedStates(dir, wanted, TRUSTING);
     assert.deepEqual(readdirSync(dir).sort(), [CHECKPOINT_FILE, fresh, 'evidence.jsonl', 'notes.tmp'].sort());
   });
+
+  it('is used only when the stores vouch for its digest, and says which checkpoint holds after the read', async (t) => {
+    const dir = await logWith(t, history(20));
+    const first = await expectedStates(dir, wanted, TRUSTING);
+    const file = join(dir, CHECKPOINT_FILE);
+    const digest = (text) => `sha256:${createHash('sha256').update(text).digest('hex')}`;
+    assert.deepEqual(first.checkpoint, { chainId: first.chainId, digest: digest(readFileSync(file, 'utf8')) });
+    // Marked, so that its use shows; the stores vouch for the digest of what they saw written.
+    const checkpoint = JSON.parse(readFileSync(file, 'utf8'));
+    checkpoint.targets.find(([key]) => key === targetKey('s-5', 'prod'))[1][0] = 'v-from-the-checkpoint';
+    const editedText = JSON.stringify(checkpoint);
+    writeFileSync(file, editedText);
+    const asked = [];
+    const vouchedFor = (ref) => (asked.push(ref), ref.digest === first.checkpoint.digest);
+    const edited = await expectedStates(dir, wanted, { checkpoint: { vouched: vouchedFor } });
+    assert.deepEqual(asked, [{ chainId: first.chainId, digest: digest(editedText) }], 'asked about the file as it was');
+    assert.equal(edited.targets.get(targetKey('s-5', 'prod')).current, 'v19-s-5', 'an edited checkpoint no store saw is not used');
+    // Not used, so the whole log was read: a new checkpoint replaced the edited one.
+    assert.deepEqual(edited.checkpoint, { chainId: first.chainId, digest: digest(readFileSync(file, 'utf8')) });
+    assert.equal(edited.checkpoint.digest, first.checkpoint.digest, 'the same log gives the same checkpoint');
+    // Used, with too few records since to write a new one: the same checkpoint holds.
+    await append(dir, history(1, 20));
+    const again = await expectedStates(dir, wanted, { checkpoint: { vouched: (ref) => ref.digest === edited.checkpoint.digest } });
+    assert.deepEqual(again.checkpoint, edited.checkpoint);
+    assert.equal(again.targets.get(targetKey('s-5', 'prod')).current, 'v20-s-5');
+  });
 });
+

@@ -4,6 +4,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +13,7 @@ import { StoreRegistry } from '../../dist/stores/registry.js';
 import { targetsOf } from '../../dist/engine/selection.js';
 import { EvidenceLog } from '../../dist/evidence/index.js';
 import { readStoresForVerify, refuseRolledBack, rollbackError } from '../../dist/engine/store-rollback.js';
+import { anchorEvidence } from '../../dist/engine/evidence-recovery.js';
 import { SecretValue } from '../../dist/secret-value.js';
 
 const quiet = { child: () => quiet, trace() {}, debug() {}, info() {}, warn() {}, error() {} };
@@ -160,5 +162,70 @@ describe('refuseRolledBack (rotate)', () => {
     assert.deepEqual([...refused.keys()], []);
     assert.equal(draftsAt.has(targets[0].storeId), false, 'the dotenv store was not read for the check');
   });
-});
 
+  it('starts from the rollback checkpoint only when every store judged vouches for its digest, which the anchor records', async (t) => {
+    const p = await project(t);
+    const [api, db] = p.targets;
+    /** rotate's check under the stores' locks, released after. */
+    const check = async () => {
+      const locks = new Map();
+      for (const target of p.targets) locks.set(target.storeId, await target.store.lock({ waitMs: 1000, owner: 'test' }));
+      try {
+        return await refuseRolledBack(p.ctx.evidenceDir, p.targets, locks, () => assert.fail('no store fails here'));
+      } finally {
+        for (const lock of locks.values()) await lock.release();
+      }
+    };
+    const anchor = async (target, checkpoint, runId) => {
+      const lock = await target.store.lock({ waitMs: 1000, owner: 'test' });
+      await anchorEvidence(target.store, await target.store.readMeta(), log, runId, true, checkpoint);
+      await lock.release();
+    };
+    // 1,000 more records (api provisioned again and again: no change of state) make a checkpoint worth writing.
+    const log = new EvidenceLog(p.ctx.evidenceDir);
+    t.after(() => log.close());
+    await log.append(Array.from({ length: 1000 }, () => record(api, 'provisioned', null, 'v1')));
+    for (const target of p.targets) await anchor(target, null, 'run-2');
+    const first = await check();
+    assert.deepEqual([...first.refused.keys()], []);
+    const file = join(p.ctx.evidenceDir, '.expected-states.json');
+    const digest = (text) => `sha256:${createHash('sha256').update(text).digest('hex')}`;
+    const chainId = Object.keys((await api.store.readMeta()).evidenceAnchors)[0];
+    assert.deepEqual(first.checkpoint, { chainId, digest: digest(readFileSync(file, 'utf8')) });
+    // The run's anchor records it in each store; a later anchor without one keeps it.
+    for (const target of p.targets) {
+      const before = await target.store.readMeta();
+      await anchor(target, first.checkpoint, 'run-3');
+      await anchor(target, null, 'run-4');
+      const after = await target.store.readMeta();
+      assert.deepEqual(after.checkpoints, { [chainId]: first.checkpoint.digest });
+      assert.deepEqual(after.confirmedRuns, [...before.confirmedRuns, 'run-3', 'run-4']);
+    }
+    // Used (vouched for by both stores, no new records): the same checkpoint holds.
+    const used = await check();
+    assert.deepEqual([...used.refused.keys()], []);
+    assert.deepEqual(used.checkpoint, first.checkpoint);
+    // A checkpoint that says db's CURRENT is v9 since the far future: used, it is a finding for db.
+    const checkpoint = JSON.parse(readFileSync(file, 'utf8'));
+    const row = checkpoint.targets.find(([key]) => key === 'db\u0000dev')[1];
+    row[0] = 'v9';
+    row[3] = '2999-01-01T00:00:00.000Z';
+    const edited = JSON.stringify(checkpoint);
+    writeFileSync(file, edited);
+    assert.deepEqual([...(await check()).refused.keys()], [], 'no store vouches for the edited file: the whole log is read');
+    const vouch = async (target) => {
+      const lock = await target.store.lock({ waitMs: 1000, owner: 'test' });
+      await target.store.writeMeta({ ...(await target.store.readMeta()), checkpoints: { [chainId]: digest(edited) } });
+      await lock.release();
+    };
+    // Only api vouches for it: still not used (each store vouches for itself).
+    writeFileSync(file, edited);
+    await vouch(api);
+    assert.deepEqual([...(await check()).refused.keys()], []);
+    writeFileSync(file, edited);
+    await vouch(db);
+    const refused = (await check()).refused;
+    assert.deepEqual([...refused.keys()], [db.storeId], 'vouched for by both: used');
+    assert.match(refused.get(db.storeId)[0].message, /the evidence made v9 CURRENT/);
+  });
+});
