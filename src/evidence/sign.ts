@@ -59,7 +59,7 @@ export async function signerFromEnv(env: NodeJS.ProcessEnv, cwd: string, policyK
   if (setting === undefined || setting === null || setting === '') return null;
   const inline = setting === fromEnv && setting.trimStart().startsWith('-----BEGIN');
   const where = inline ? `${SIGNING_KEY_VARIABLE} (a PEM given inline)` : setting === fromEnv ? `${SIGNING_KEY_VARIABLE}=${setting}` : `signing.key ${setting} (policies)`;
-  const pem = inline ? setting : await fs.readFile(resolve(cwd, setting), 'utf8').catch((error: NodeJS.ErrnoException) => {
+  const pem = inline ? setting.trimStart() : await fs.readFile(resolve(cwd, setting), 'utf8').catch((error: NodeJS.ErrnoException) => {
     throw usageError(`${where}: cannot read the signing key (${error.code ?? 'unreadable'})`, 'point it at an Ed25519 private key PEM file: openssl genpkey -algorithm ed25519 -out evidence-signing.pem');
   });
   let key: KeyObject;
