@@ -4,6 +4,9 @@
 // and the fast tests that cover them. Results and the review of survivors: test/MUTATION.md.
 const FOLDERS = {
   evidence: [
+    'test/unit/evidence-export.test.js',
+    'test/unit/evidence-merge.test.js',
+    'test/unit/evidence-ship.test.js',
     'test/unit/evidence-sign.test.js',
     'test/unit/evidence.test.js',
     'test/unit/evidence-tamper.test.js',
