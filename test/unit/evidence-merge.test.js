@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { EvidenceLog, targetKey } from '../../dist/evidence/index.js';
 import { mergeEvidence, resolveSource } from '../../dist/evidence/merge.js';
 import { lastRecordedAt } from '../../dist/evidence/latest-at.js';
+import { acquireFileLock } from '../../dist/util/file-lock.js';
 
 const base = mkdtempSync(join(tmpdir(), 'keyshift-evidence-merge-'));
 let counter = 0;
@@ -138,4 +139,19 @@ test('lastRecordedAt: the latest `at` of each secret/environment, skipping what 
     [targetKey('api-key', 'prod'), '2026-11-01T00:00:04.000Z'],
     [targetKey('db', 'dev'), '2026-11-01T00:00:09.000Z'],
   ]));
+});
+
+test('merge while a runner is writing (its lock held, its last line half-written): the complete records are merged', async () => {
+  const a = newDir();
+  await logWith(a, [draft('2026-11-01T00:00:01.000Z'), draft('2026-11-01T00:00:02.000Z')]);
+  const lock = await acquireFileLock(join(a, 'evidence.lock'), { waitMs: 1000, owner: 'a runner (test)', what: `evidence log ${a}` });
+  try {
+    appendFileSync(join(a, 'evidence.jsonl'), '{"seq":3,"at":"2026-11-01T00:00:0');
+    const out = join(newDir(), 'merged.jsonl');
+    const result = await mergeEvidence([{ given: 'a', dir: a }], out);
+    assert.equal(result.records, 2);
+    assert.deepEqual(readFileSync(out, 'utf8').trim().split('\n').map((line) => JSON.parse(line).seq), [1, 2]);
+  } finally {
+    await lock.release();
+  }
 });
