@@ -87,6 +87,14 @@ test('a signing key that cannot be used is a usage error (exit 2) naming where i
   assert.deepEqual(await failure(signerFromEnv({ KEYSHIFT_SIGNING_KEY: 'rsa.pem' }, dir)), notEd('KEYSHIFT_SIGNING_KEY=rsa.pem', 'rsa'));
   assert.deepEqual(await failure(signerFromEnv({ KEYSHIFT_SIGNING_KEY: rsa.privateKey.export({ type: 'pkcs8', format: 'pem' }) }, dir)), notEd('KEYSHIFT_SIGNING_KEY (a PEM given inline)', 'rsa'));
   assert.deepEqual(await failure(signerFromEnv({}, dir, 'rsa.pem')), notEd('signing.key rsa.pem (policies)', 'rsa'));
+  // A PEM pasted into a policy file's signing.key (a path) is refused without quoting the key.
+  for (const pem of [privatePem, `  ${privatePem}`]) {
+    const refused = await failure(signerFromEnv({}, dir, pem));
+    assert.deepEqual(refused, {
+      code: 'ERR_USAGE', message: 'signing.key (policies) holds a PEM, not the path of a key file: a private key does not belong in a policy file',
+      hint: 'put the key in a file outside the repository and give its path, or pass the PEM in KEYSHIFT_SIGNING_KEY', exitCode: 2,
+    });
+  }
 });
 
 test('--public-key: an Ed25519 public key PEM; a private key, another type or no key is refused', async () => {
