@@ -218,3 +218,35 @@ test('the records of the export in log order with one left out of a longer proof
   twice.records[1] = twice.records[0];
   assert.deepEqual(verifyExport(twice), { ok: false, problem: 'the records are not in the order of the log' });
 });
+
+test('lines inside the log that are JSON but not records (no integer seq, no sha256 hash, not an object) are neither the rotation\'s nor in the proof', async () => {
+  const dir = newDir();
+  const records = await sixRecords(dir);
+  const clean = await exportRotation(dir, 'A', [anchorOf(records, 5)], NOW);
+  const file = join(dir, 'evidence.jsonl');
+  const lines = readFileSync(file, 'utf8').trim().split('\n');
+  const junk = [
+    JSON.stringify({ ...records[1], seq: '2' }),
+    JSON.stringify({ ...records[1], seq: 2.5 }),
+    JSON.stringify({ ...records[1], seq: 3, hash: 'md5:0' }),
+    JSON.stringify({ ...records[1], seq: 3, hash: undefined }),
+    'null', '42', '"A"', '[2]',
+  ];
+  writeFileSync(file, `${[lines[0], lines[1], ...junk, ...lines.slice(2)].join('\n')}\n`);
+  assert.deepEqual(await exportRotation(dir, 'A', [anchorOf(records, 5)], NOW), clean);
+});
+
+test('a proof of seq 1 alone must start the chain: its prevHash is the zero hash', async () => {
+  const dir = newDir();
+  const log = new EvidenceLog(dir);
+  await log.append([draft('solo')]);
+  await log.close();
+  const [record] = readFileSync(join(dir, 'evidence.jsonl'), 'utf8').trim().split('\n').map((line) => JSON.parse(line));
+  const doc = await exportRotation(dir, 'solo', [{ store: 's', chainId: record.hash, seq: 1, hash: record.hash, at: record.at }], NOW);
+  assert.deepEqual([doc.proof.from, doc.proof.to, verifyExport(doc).ok], [1, 1, true]);
+  const forged = clone(doc);
+  const resealed = reseal({ ...record, prevHash: 'sha256:' + '1'.repeat(64) });
+  forged.records = [resealed];
+  forged.proof = { ...forged.proof, chainId: resealed.hash, anchor: { ...forged.proof.anchor, chainId: resealed.hash, hash: resealed.hash }, records: [resealed] };
+  assert.deepEqual(verifyExport(forged), { ok: false, problem: 'the proof starts at seq 1 but is not the chain it names' });
+});

@@ -131,6 +131,8 @@ test('lastRecordedAt: the latest `at` of each secret/environment, skipping what 
     JSON.stringify({ secret: 1, environment: 'dev', at: '2027-01-01T00:00:00.000Z' }),
     JSON.stringify({ secret: 'api-key', environment: null, at: '2027-01-01T00:00:00.000Z' }),
     JSON.stringify({ secret: 'api-key', environment: 'dev', at: 20270101 }),
+    JSON.stringify({ secret: 'fresh', environment: 'dev', at: 1 }),
+    JSON.stringify({ secret: 'fresh', environment: 'dev' }),
     '',
   ].join('\n'));
   appendFileSync(file, JSON.stringify({ secret: 'api-key', environment: 'dev', at: '2027-01-01T00:00:00.000Z' })); // torn: no newline

@@ -202,7 +202,7 @@ test('a ship that died after its upload: the next one adopts the object instead 
   const prefix = newPrefix();
   const first = (await ship(dir, `s3://audit/${prefix}`, { retainMs: DAY })).result.objects[0];
   const puts = () => callsOf('PutObject', 'audit', prefix).length;
-  for (const state of [null, '{ damaged', 'null', JSON.stringify({ version: 1, destinations: { [`s3://audit/${prefix}`]: { chainId: 'sha256:' + 'a'.repeat(64), seq: 2, hash: records[1].hash } } }), JSON.stringify({ destinations: { [`s3://audit/${prefix}`]: { seq: '2', hash: records[1].hash } } }), JSON.stringify({ destinations: { [`s3://audit/${prefix}`]: { seq: 2, hash: 7 } } }), JSON.stringify({ version: 1 })]) {
+  for (const state of [null, '{ damaged', 'null', JSON.stringify({ version: 1, destinations: { [`s3://audit/${prefix}`]: { chainId: 'sha256:' + 'a'.repeat(64), seq: 2, hash: records[1].hash } } }), JSON.stringify({ destinations: { [`s3://audit/${prefix}`]: { chainId: records[0].hash, seq: '2', hash: records[1].hash } } }), JSON.stringify({ destinations: { [`s3://audit/${prefix}`]: { chainId: records[0].hash, seq: 2, hash: 7 } } }), JSON.stringify({ destinations: { [`s3://audit/${prefix}`]: { chainId: records[0].hash, seq: 2 } } }), JSON.stringify({ version: 1 })]) {
     if (state === null) rmSync(join(dir, SHIP_STATE));
     else writeFileSync(join(dir, SHIP_STATE), state);
     const { result } = await ship(dir, `s3://audit/${prefix}`, { retainMs: DAY });
@@ -396,5 +396,34 @@ test('the S3 target itself: lock configuration, HEAD of a missing and a present 
     } finally {
       delete process.env[variable];
     }
+  }
+});
+
+test('a shipped.json that cannot be read (a directory) stops the ship before anything is uploaded', async () => {
+  const dir = newDir();
+  await append(dir, ['2026-11-07T00:00:00.000Z']);
+  mkdirSync(join(dir, SHIP_STATE));
+  const prefix = newPrefix();
+  const refused = await ship(dir, `s3://audit/${prefix}`).then(() => null, (error) => error.code);
+  assert.equal(refused, 'EISDIR');
+  assert.deepEqual(s3.keys('audit', prefix), []);
+});
+
+test('through another S3 target: a key refused as existing and then not found; an object with a lock mode but no date', async () => {
+  const dir = newDir();
+  await append(dir, ['2026-11-08T00:00:00.000Z']);
+  const records = recordsOf(dir);
+  const real = await target();
+  const vanishing = { ...real, head: async () => null, putNew: async () => ({ created: false, versionId: null }) };
+  const prefix = newPrefix();
+  const key = `${prefix}2026/11/evidence-${hex16(records[0].hash)}-000000000001.jsonl`;
+  assert.deepEqual(await failure(ship(dir, `s3://audit/${prefix}`, {}, vanishing)), {
+    code: 'ERR_SHIP_FAILED', message: `s3://audit/${key}: refused as existing, then not found`, hint: 'rerun keyshift evidence ship', exitCode: 1, retryable: false,
+  });
+  const metadata = { 'keyshift-to-seq': '1', 'keyshift-to-hash': records[0].hash };
+  for (const [mode, retainUntil] of [['COMPLIANCE', null], [null, '2027-01-01T00:00:00.000Z']]) {
+    const odd = { ...real, head: async () => ({ metadata, versionId: 'v1', retainUntil, mode }) };
+    const { result } = await ship(dir, `s3://audit/${newPrefix()}`, {}, odd);
+    assert.deepEqual(result.objects.map((o) => [o.adopted, o.versionId, o.retention]), [[true, 'v1', null]], String(mode));
   }
 });
