@@ -7,6 +7,7 @@ const FOLDERS = {
     'test/unit/evidence-export.test.js',
     'test/unit/evidence-merge.test.js',
     'test/unit/evidence-ship.test.js',
+    'test/unit/evidence-sign-keys.test.js',
     'test/unit/evidence-sign.test.js',
     'test/unit/evidence.test.js',
     'test/unit/evidence-tamper.test.js',
