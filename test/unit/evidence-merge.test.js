@@ -157,3 +157,18 @@ test('merge while a runner is writing (its lock held, its last line half-written
     await lock.release();
   }
 });
+
+test('merge: at the same time the smaller chain id comes first even when the other chain\'s record has a lower seq', async () => {
+  const T = '2026-11-01T00:00:09.000Z';
+  const early = '2026-11-01T00:00:01.000Z';
+  const p = newDir();
+  const q = newDir();
+  const rp = await logWith(p, [draft(T), draft(early), draft(early), draft(T, { secret: 'p4' })]);
+  const rq = await logWith(q, [draft(T, { store: 'q' }), draft(early, { store: 'q' }), draft(early, { store: 'q' }), draft(T, { store: 'q', secret: 'q4' })]);
+  const [small, great] = rp[0].hash < rq[0].hash ? [['P', p, rp], ['Q', q, rq]] : [['Q', q, rq], ['P', p, rp]];
+  const out = join(newDir(), 'merged.jsonl');
+  await mergeEvidence([{ given: small[0], dir: small[1] }, { given: great[0], dir: great[1] }], out);
+  const order = readFileSync(out, 'utf8').trim().split('\n').map((line) => JSON.parse(line)).map((r) => `${r.source}${r.seq}`);
+  const [s, g] = [small[0], great[0]];
+  assert.deepEqual(order, [`${s}2`, `${s}3`, `${g}2`, `${g}3`, `${s}1`, `${s}4`, `${g}1`, `${g}4`]);
+});
