@@ -316,6 +316,14 @@ test('S3 errors: each as one line with its AWS code, the right keyshift code and
   undo();
   assert.match(put.message, new RegExp(`^PutObject ${keyPattern}: access denied by S3 \\(AccessDenied: Access Denied\\)$`));
   assert.deepEqual([put.code, put.hint, put.exitCode, put.retryable], ['ERR_SHIP_ACCESS_DENIED', IAM, 1, false]);
+  // Other 403 codes are access errors too, also when S3's message mentions Object Lock.
+  for (const [code, message] of [['AccessDenied', 'Access Denied because object protected by object lock.'], ['AllAccessDisabled', 'All access to this object has been disabled']]) {
+    undo = s3.deny({ op: 'PutObject', code, message });
+    const other = await failure(ship(dir, `s3://audit/${prefix}`));
+    undo();
+    assert.match(other.message, new RegExp(`^PutObject ${keyPattern}: access denied by S3 \\(${code}: ${message.replace('.', '\\.')}\\)$`), code);
+    assert.deepEqual([other.code, other.exitCode], ['ERR_SHIP_ACCESS_DENIED', 1], code);
+  }
   s3.injectFault({ op: 'PutObject', kind: '500', times: 1 });
   const failed = await failure(ship(dir, `s3://audit/${prefix}`));
   assert.match(failed.message, new RegExp(`^PutObject ${keyPattern} failed \\(InternalError: We encountered an internal error\\. Please try again\\.\\)$`));
