@@ -3,7 +3,18 @@
 // scripts/mutate.js sets KEYSHIFT_MUTATE to the folder; this file picks the source files to mutate
 // and the fast tests that cover them. Results and the review of survivors: test/MUTATION.md.
 const FOLDERS = {
-  evidence: ['test/unit/evidence.test.js', 'test/unit/evidence-tamper.test.js', 'test/unit/evidence-problems.test.js', 'test/unit/evidence-boundaries.test.js', 'test/unit/evidence-edges.test.js'],
+  evidence: [
+    'test/unit/evidence-export.test.js',
+    'test/unit/evidence-merge.test.js',
+    'test/unit/evidence-ship.test.js',
+    'test/unit/evidence-sign-keys.test.js',
+    'test/unit/evidence-sign.test.js',
+    'test/unit/evidence.test.js',
+    'test/unit/evidence-tamper.test.js',
+    'test/unit/evidence-problems.test.js',
+    'test/unit/evidence-boundaries.test.js',
+    'test/unit/evidence-edges.test.js',
+  ],
   // Fast, targeted files first: a mutant runs its covering files in this order and stops at the first failure.
   'stores/local': [
     'test/unit/local-entry-text.test.js',

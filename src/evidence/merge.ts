@@ -72,6 +72,8 @@ export async function mergeEvidence(sources: EvidenceSource[], out: string): Pro
     const end = await fs.stat(file).then((s) => s.size);
     let count = 0;
     for await (const line of readLines(file, end)) {
+      // A runner may be writing: its half-written last line is not part of what was verified.
+      if (!line.terminated) break;
       const record = JSON.parse(line.bytes.toString('utf8')) as Record<string, unknown>;
       if ((record.seq as number) > verified.head.seq) break;
       all.push({ at: record.at as string, chain, seq: record.seq as number, line: JSON.stringify({ ...record, chain, source: source.given }) });

@@ -142,7 +142,8 @@ async function upload(s3: S3Target, dest: ShipDestination, key: string, chainId:
 function adopt(existing: { metadata: Record<string, string>; versionId: string | null; retainUntil: string | null; mode: string | null }, key: string, from: number, segment: Segment): ShippedPart {
   const to = Number(existing.metadata['keyshift-to-seq']);
   const hash = existing.metadata['keyshift-to-hash'];
-  if (!Number.isSafeInteger(to) || to < from || segment.hashes.get(to) !== hash) {
+  // It must end at a record of this segment with that record's hash: one without a hash is no copy.
+  if (hash === undefined || segment.hashes.get(to) !== hash) {
     throw new KeyshiftError('ERR_SHIP_MISMATCH', `${key} already exists but is not a copy of this log's records from seq ${from} (it ends at seq ${existing.metadata['keyshift-to-seq'] ?? '?'} with another hash): the log was rewritten after it was shipped, or another log uses this prefix`, {
       hint: 'give each evidence log its own --to prefix; compare the log with the shipped copy',
     });
@@ -196,8 +197,9 @@ async function readRemembered(dir: string, url: string): Promise<Remembered | nu
 /** Written atomically (temp file, fsync, rename): a crash leaves the old state or the new one. */
 async function remember(dir: string, url: string, entry: Remembered): Promise<void> {
   const file = join(dir, SHIP_STATE);
-  const current = await fs.readFile(file, 'utf8').then((t) => JSON.parse(t) as { destinations?: Record<string, Remembered> }, () => ({ destinations: {} }));
-  const next = { version: 1, destinations: { ...current.destinations, [url]: entry } };
+  // A missing or damaged state file is replaced (readRemembered ignored it too).
+  const current = await fs.readFile(file, 'utf8').then((t) => JSON.parse(t) as { destinations?: Record<string, Remembered> } | null).catch(() => null);
+  const next = { version: 1, destinations: { ...current?.destinations, [url]: entry } };
   const temp = `${file}.${process.pid}.tmp`;
   const handle = await fs.open(temp, 'w', 0o600);
   try {

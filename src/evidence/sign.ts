@@ -57,9 +57,13 @@ export async function signerFromEnv(env: NodeJS.ProcessEnv, cwd: string, policyK
   const fromEnv = env[SIGNING_KEY_VARIABLE];
   const setting = fromEnv !== undefined && fromEnv !== '' ? fromEnv : policyKey;
   if (setting === undefined || setting === null || setting === '') return null;
-  const inline = setting === fromEnv && setting.trimStart().startsWith('-----BEGIN');
+  const inline = setting.trimStart().startsWith('-----BEGIN');
+  if (inline && setting !== fromEnv) {
+    // signing.key is a path: never quote a key pasted there in an error.
+    throw usageError('signing.key (policies) holds a PEM, not the path of a key file: a private key does not belong in a policy file', 'put the key in a file outside the repository and give its path, or pass the PEM in KEYSHIFT_SIGNING_KEY');
+  }
   const where = inline ? `${SIGNING_KEY_VARIABLE} (a PEM given inline)` : setting === fromEnv ? `${SIGNING_KEY_VARIABLE}=${setting}` : `signing.key ${setting} (policies)`;
-  const pem = inline ? setting : await fs.readFile(resolve(cwd, setting), 'utf8').catch((error: NodeJS.ErrnoException) => {
+  const pem = inline ? setting.trimStart() : await fs.readFile(resolve(cwd, setting), 'utf8').catch((error: NodeJS.ErrnoException) => {
     throw usageError(`${where}: cannot read the signing key (${error.code ?? 'unreadable'})`, 'point it at an Ed25519 private key PEM file: openssl genpkey -algorithm ed25519 -out evidence-signing.pem');
   });
   let key: KeyObject;

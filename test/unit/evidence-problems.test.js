@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, mkdirSync, readFileSync, writeFileSync, appendFileSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir, hostname } from 'node:os';
 import { join } from 'node:path';
@@ -209,6 +210,10 @@ test('the draft is refused with the secret, environment and the field at fault',
 test('canonical JSON: undefined members are left out, arrays keep their order, scalars are plain JSON', () => {
   assert.equal(canonicalJson({ b: undefined, a: [3, 1, 2], c: 'x' }), '{"a":[3,1,2],"c":"x"}');
   assert.equal(canonicalJson([]), '[]');
+  // The key-by-key form (a `__proto__` key, or the skipped `hash` below the top): arrays keep their commas.
+  assert.equal(canonicalJson(JSON.parse('{"__proto__":{"y":[1,2]},"a":[3,1,[4,5]]}')), '{"__proto__":{"y":[1,2]},"a":[3,1,[4,5]]}');
+  const nested = { seq: 1, checks: [{ hash: 'x', ok: true }, { hash: 'y' }], hash: 'h' };
+  assert.equal(recordHash(nested), `sha256:${createHash('sha256').update('{"checks":[{"hash":"x","ok":true},{"hash":"y"}],"seq":1}').digest('hex')}`);
   assert.equal(canonicalJson({}), '{}');
   assert.equal(canonicalJson('é'), '"é"');
   assert.equal(canonicalJson(undefined), 'null');

@@ -53,7 +53,8 @@ export async function startS3({ buckets = {}, credentials = { AKIDTEST: 'test' }
     if (problem) return send(res, entry, req.method, new S3Error(problem.code, problem.message, problem.status));
     const fault = takeFault(op);
     if (fault && !fault.afterApply) return runFault(fault, req, res, entry);
-    if (denials.some((d) => !d.op || d.op === op)) return send(res, entry, req.method, new S3Error('AccessDenied', 'Access Denied', 403));
+    const denial = denials.find((d) => !d.op || d.op === op);
+    if (denial) return send(res, entry, req.method, new S3Error(denial.code, denial.message, 403));
     let result;
     try {
       result = apply(op, req, url, bucketName, key, body);
@@ -178,9 +179,9 @@ export async function startS3({ buckets = {}, credentials = { AKIDTEST: 'test' }
       return { get fired() { return fault.fired; } };
     },
     clearFaults: () => void faults.splice(0),
-    /** 403 AccessDenied for `op` (or every call); returns an undo function. */
-    deny({ op } = {}) {
-      const denial = { op };
+    /** 403 for `op` (or every call), AccessDenied unless another 403 code is given (AllAccessDisabled, …); returns an undo function. */
+    deny({ op, code = 'AccessDenied', message = 'Access Denied' } = {}) {
+      const denial = { op, code, message };
       denials.push(denial);
       return () => denials.splice(denials.indexOf(denial) >>> 0, 1);
     },
