@@ -96,7 +96,11 @@ function nameOf(error: unknown): string {
 /** An S3 error as one line with its AWS code; the local log is untouched, so a rerun retries. */
 function shipError(what: string, error: unknown): KeyshiftError {
   const name = nameOf(error);
-  const detail = `${name}: ${String((error as Error)?.message ?? error).split('\n')[0]}`;
+  const status = (error as { $metadata?: { httpStatusCode?: number } } | null)?.$metadata?.httpStatusCode;
+  // S3 answers a failed HEAD without a body: the SDK then knows only the HTTP status, and names the
+  // error Unknown, Forbidden, "403" or nothing, by version (aws/aws-sdk-js-v3#6597, #1596).
+  const bodiless = status !== undefined && ['Unknown', 'Forbidden', String(status), '', 'Error'].includes(name);
+  const detail = bodiless ? `HTTP ${status}` : `${name}: ${String((error as Error)?.message ?? error).split('\n')[0]}`;
   if (name === 'NoSuchBucket') {
     return new KeyshiftError('ERR_SHIP_NO_BUCKET', `${what}: the bucket does not exist (${detail})`, { exitCode: ExitCode.usage, hint: 'check the bucket name in --to (and --region / --endpoint-url)', cause: error });
   }
@@ -104,7 +108,7 @@ function shipError(what: string, error: unknown): KeyshiftError {
     // --retain on a bucket whose lock configuration we could not read (no permission to) and lacks it.
     return new KeyshiftError('ERR_SHIP_NO_OBJECT_LOCK', `${what}: the bucket refuses Object Lock retention (${detail}); nothing was uploaded`, { exitCode: ExitCode.usage, hint: 'ship to a bucket created with Object Lock, or leave out --retain', cause: error });
   }
-  if (name === 'AccessDenied' || name === 'AllAccessDisabled' || name === 'InvalidAccessKeyId' || name === 'SignatureDoesNotMatch') {
+  if (name === 'AccessDenied' || name === 'AllAccessDisabled' || name === 'InvalidAccessKeyId' || name === 'SignatureDoesNotMatch' || (bodiless && status === 403)) {
     return new KeyshiftError('ERR_SHIP_ACCESS_DENIED', `${what}: access denied by S3 (${detail})`, { hint: `grant ${IAM} to the identity keyshift runs as`, cause: error });
   }
   if (name === 'CredentialsProviderError' || /credential/i.test(name)) {

@@ -309,8 +309,9 @@ test('S3 errors: each as one line with its AWS code, the right keyshift code and
   let undo = s3.deny({ op: 'HeadObject' });
   const head = await failure(ship(dir, `s3://audit/${prefix}`));
   undo();
-  // S3 answers a HEAD error without a body, so the SDK cannot name it (see test/MUTATION.md): only the call is asserted.
-  assert.match(head.message, new RegExp(`^HeadObject ${keyPattern}[ :]`));
+  // S3 answers a HEAD error without a body: the SDK knows only its status, 403, an access denial too.
+  assert.match(head.message, new RegExp(`^HeadObject ${keyPattern}: access denied by S3 \\(HTTP 403\\)$`));
+  assert.deepEqual([head.code, head.hint, head.exitCode, head.retryable], ['ERR_SHIP_ACCESS_DENIED', IAM, 1, false]);
   undo = s3.deny({ op: 'PutObject' });
   const put = await failure(ship(dir, `s3://audit/${prefix}`));
   undo();
