@@ -12,6 +12,7 @@ const FOLDERS = {
     'test/unit/local-entry-ops.test.js',
     'test/unit/local-master-key.test.js',
     'test/unit/local-file-format.test.js',
+    'test/unit/local-log-reader.test.js',
     'test/unit/local-legacy-codec.test.js',
     'test/unit/local-store-errors.test.js',
     'test/unit/local-record-codec.test.js',
