@@ -13,6 +13,8 @@ const FOLDERS = {
     'test/unit/local-master-key.test.js',
     'test/unit/local-file-format.test.js',
     'test/unit/local-log-reader.test.js',
+    'test/unit/local-append-log.test.js',
+    'test/unit/local-store-calls.test.js',
     'test/unit/local-legacy-codec.test.js',
     'test/unit/local-store-errors.test.js',
     'test/unit/local-record-codec.test.js',
