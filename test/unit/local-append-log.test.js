@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { AppendLog } from '../../dist/stores/local/append-log.js';
 import { MasterKeyProvider } from '../../dist/stores/local/master-key.js';
 import { refreshSnapshot, emptySnapshot } from '../../dist/stores/local/log-reader.js';
-import { buildHeader, encodeRecord, recordBytes } from '../../dist/stores/local/file-format.js';
+import { buildHeader, encodeRecord, recordBytes, writeRecord } from '../../dist/stores/local/file-format.js';
 
 const masterKey = randomBytes(32).toString('base64');
 const env = { KEYSHIFT_MASTER_KEY: masterKey };
@@ -365,4 +365,98 @@ test('once durable, a commit is no longer "latest" over what another writer wrot
   await log.refresh();
   assert.equal(log.entry('api'), entry('api', 'dHdv').text);
   assert.equal(log.latestEntry('api'), entry('api', 'dHdv').text);
+});
+
+test('idle waits for commits still queued, not only for the write in progress', async (t) => {
+  const { path } = tempPath(t);
+  const { log } = openLog(path);
+  await log.startWriting(ok);
+  const pending = [log.commit(entry('api')), log.commit(entry('db'))];
+  await log.idle();
+  assert.equal(log.entry('api'), entry('api').text);
+  assert.equal(log.stats.records, 2);
+  await Promise.all(pending);
+  await log.stopWriting();
+});
+
+test('stopWriting lets go of the store file: no descriptor stays open', async (t) => {
+  const { path } = tempPath(t);
+  const open = () => readdirSync('/proc/self/fd').length;
+  const before = open();
+  for (let i = 0; i < 5; i++) {
+    const { log } = openLog(path);
+    await log.startWriting(ok);
+    await log.commit(entry(`k${i}`));
+    await log.stopWriting();
+  }
+  assert.equal(open(), before);
+});
+
+/**
+ * A compaction checks, just before its rename, that the file is still the one it replayed: the
+ * second lock check of a compaction is the moment to change the file behind its back.
+ */
+async function compactWhile(t, change) {
+  const { path } = tempPath(t);
+  const { log } = openLog(path, 2);
+  let calls = 0;
+  let compacting = false;
+  await log.startWriting(async () => {
+    calls += 1;
+    if (compacting && calls === 6) await change(path);
+  });
+  // Writes are calls 1–4; the compaction after the fourth checks the lock at 5 (start) and 6 (rename).
+  await log.commit(entry('a'));
+  await log.commit(entry('a', 'djA='));
+  await log.commit(entry('a', 'djE='));
+  compacting = true;
+  await log.commit(entry('a', 'djI='));
+  await log.idle();
+  await log.stopWriting();
+  return { path, log, calls };
+}
+
+/** Another writer appends one complete record (as if it had got past the lock), byte by byte. */
+async function intruderAppends(path) {
+  const keys = new MasterKeyProvider(path, env).forExistingStore();
+  const snap = await refreshSnapshot(path, emptySnapshot(), () => keys);
+  const text = entry('intruder').text;
+  const record = Buffer.alloc(recordBytes(text));
+  writeRecord(keys, snap.header.digest, snap.recordCount, text, record, 0, snap.lastTag);
+  appendFileSync(path, record);
+}
+
+test('a compaction is not renamed over records another writer appended meanwhile', async (t) => {
+  const { path, calls } = await compactWhile(t, intruderAppends);
+  assert.equal(calls, 6);
+  const disk = await onDisk(path);
+  assert.equal(disk.generation, 1, 'not compacted');
+  assert.equal(disk.entries.intruder, entry('intruder').text);
+  assert.equal(disk.entries.a, entry('a', 'djI=').text);
+});
+
+test('a compaction is not renamed over a file replaced or cut meanwhile', async (t) => {
+  const replaced = await compactWhile(t, async (path) => {
+    writeFileSync(`${path}.copy`, readFileSync(path));
+    renameSync(`${path}.copy`, path);
+  });
+  assert.equal((await onDisk(replaced.path)).generation, 1);
+  let cutTo = 0;
+  const cut = await compactWhile(t, async (path) => {
+    cutTo = statSync(path).size - 10;
+    writeFileSync(path, readFileSync(path).subarray(0, cutTo));
+  });
+  assert.equal(statSync(cut.path).size, cutTo, 'the cut file was left as it was');
+});
+
+test('a torn tail appended meanwhile does not stop a compaction (the new file leaves it out)', async (t) => {
+  const { path } = await compactWhile(t, async (p) => {
+    const torn = Buffer.alloc(30, 9);
+    torn.writeUInt32BE(200, 0);
+    torn.writeUInt32BE(~200 >>> 0, 4);
+    appendFileSync(p, torn);
+  });
+  const disk = await onDisk(path);
+  assert.deepEqual({ generation: disk.generation, records: disk.records, a: disk.entries.a }, { generation: 2, records: 1, a: entry('a', 'djI=').text });
+  assert.equal(statSync(path).size, (await refreshSnapshot(path, emptySnapshot(), () => new MasterKeyProvider(path, env).forExistingStore())).validEnd);
 });
