@@ -462,3 +462,17 @@ test('no file descriptor is left open by a read, a failed read or an unchanged c
   for (let i = 0; i < 20; i++) await assert.rejects(refreshSnapshot(path, emptySnapshot(), K), { code: 'ERR_STORE_CORRUPT' });
   assert.equal(open(), before);
 });
+
+test('a file that grew is read again even when its modification time was put back', async (t) => {
+  const path = join(tempDir(t), 'dev.store');
+  const file = storeFile(path, [entry('api')]);
+  const when = new Date('2026-06-01T00:00:00.000Z');
+  utimesSync(path, when, when);
+  const first = await refreshSnapshot(path, emptySnapshot(), K);
+  appendFileSync(path, records(file.header, [entry('db')], 1, file.tag).data);
+  utimesSync(path, when, when); // a copy tool that keeps times, or a clock set back
+  assert.equal(statSync(path).mtimeMs, first.fileId.mtimeMs);
+  const next = await refreshSnapshot(path, first, K);
+  assert.equal(next.recordCount, 2);
+  assert.equal(next.entries.get('db'), entry('db'));
+});
