@@ -2,12 +2,12 @@
 // decommission: real shell hooks in temporary directories, driven through the CLI.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, existsSync, writeFileSync, readdirSync } from 'node:fs';
+import { readFileSync, existsSync, mkdirSync, writeFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { createServer } from 'node:http';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { runCli, runCliAsync, tempProject, writeFiles, json, readEvidence } from '../helpers/cli.js';
+import { baseEnv, runCli, runCliAsync, tempProject, writeFiles, json, readEvidence } from '../helpers/cli.js';
 
 const env = (name, hooks = '') => `      - name: ${name}\n        store: { type: local, path: .keyshift/${name}.store }\n${hooks}`;
 const policy = (environments, extra = '') =>
@@ -83,18 +83,23 @@ test('kill -9 during a slow deploy hook, then a rerun: one issued version, the h
   const dir = tempProject();
   const slow = '{ run: "echo started >> starts.log; sleep 2; echo done >> done.log" }';
   writeFiles(dir, { 'policies/p.yaml': policy(env('dev', `        deploy: [${logHook('deploy')}, ${slow}]\n`)) });
-  runCli(['rotate', '--all'], { cwd: dir });
+  // A temp directory of its own: any keyshift run removes a dead run's value files from its temp
+  // directory, and other test files run keyshift at the same time.
+  const temp = join(dir, 'tmp');
+  mkdirSync(temp);
+  const withTemp = baseEnv({ TMPDIR: temp });
+  runCli(['rotate', '--all'], { cwd: dir, env: withTemp });
   const old = get(dir, 'dev');
-  const { child, done } = runCliAsync(['rotate', '--all', '--force', '--reason', 'crash'], { cwd: dir });
+  const { child, done } = runCliAsync(['rotate', '--all', '--force', '--reason', 'crash'], { cwd: dir, env: withTemp });
   // A loaded machine may take seconds to get there: wait for the slow hook itself, not a fixed time.
   for (let i = 0; i < 1200 && !existsSync(join(dir, 'starts.log')); i++) await sleep(25);
   child.kill('SIGKILL');
   await done;
   assert.ok(existsSync(join(dir, 'starts.log')), 'the slow deploy hook never started within 30 s');
   assert.equal(json(runCli(['status', '--json'], { cwd: dir })).secrets[0].phase, 'overlap');
-  const killedValueDirs = () => readdirSync(tmpdir()).filter((name) => name.startsWith(`keyshift-hook-${child.pid}-`));
+  const killedValueDirs = () => readdirSync(temp).filter((name) => name.startsWith(`keyshift-hook-${child.pid}-`));
   assert.equal(killedValueDirs().length, 1, 'kill -9 left the running hook value file behind');
-  const rerun = runCli(['rotate', '--all', '--json'], { cwd: dir });
+  const rerun = runCli(['rotate', '--all', '--json'], { cwd: dir, env: withTemp });
   assert.equal(rerun.code, 0, rerun.stderr);
   assert.equal(json(rerun).results[0].outcome, 'resumed');
   assert.deepEqual(killedValueDirs(), [], 'the next run removes the dead run value files');
