@@ -108,9 +108,12 @@ function frames(bytes, start) {
   return out;
 }
 
-test('an old copy is refused by rotate when the rollback check starts from its checkpoint', () => {
-  // 400 secrets: two runs write 1,200 records, so the third run's check leaves a checkpoint
-  // (evidence/.expected-states.json) and the runs after it read only the records written since.
+/**
+ * 400 secrets in one local store, provisioned and rotated twice: the two runs write 1,200 records,
+ * so the second forced run's check left a checkpoint (evidence/.expected-states.json) and the runs
+ * after it read only the records written since.
+ */
+function checkpointedProject() {
   const dir = tempProject();
   const env = baseEnv({ KEYSHIFT_MASTER_KEY: randomBytes(32).toString('base64') });
   const secrets = Array.from({ length: 400 }, (_, i) => `  - name: s-${i}\n    interval: 30d\n    fallbackWindow: 1h\n    generator: { type: random, bytes: 16 }\n    environments:\n      - name: prod\n        store: { type: local, path: .keyshift/prod.store }\n`);
@@ -123,6 +126,11 @@ test('an old copy is refused by rotate when the rollback check starts from its c
   assert.equal(cli(['rotate', '--all', '-q']).code, 0);
   assert.equal(cli(force).code, 0);
   assert.equal(cli(force).code, 0);
+  return { dir, cli };
+}
+
+test('an old copy is refused by rotate when the rollback check starts from its checkpoint', () => {
+  const { dir, cli } = checkpointedProject();
   const checkpoint = join(dir, 'evidence', '.expected-states.json');
   assert.ok(existsSync(checkpoint), 'the checkpoint was written');
   const written = statSync(checkpoint).mtimeMs;
@@ -141,18 +149,7 @@ test('an old copy is refused by rotate when the rollback check starts from its c
 });
 
 test('an edited checkpoint is not trusted: the stores record the digest of the one their run saw', () => {
-  const dir = tempProject();
-  const env = baseEnv({ KEYSHIFT_MASTER_KEY: randomBytes(32).toString('base64') });
-  const secrets = Array.from({ length: 400 }, (_, i) => `  - name: s-${i}\n    interval: 30d\n    fallbackWindow: 1h\n    generator: { type: random, bytes: 16 }\n    environments:\n      - name: prod\n        store: { type: local, path: .keyshift/prod.store }\n`);
-  writeFiles(dir, { 'policies/p.yaml': `secrets:\n${secrets.join('')}` });
-  const cli = (args) => {
-    const result = runCli(args, { cwd: dir, env });
-    assertNoStackTrace(assert, result.stderr);
-    return result;
-  };
-  assert.equal(cli(['rotate', '--all', '-q']).code, 0);
-  assert.equal(cli(force).code, 0);
-  assert.equal(cli(force).code, 0);
+  const { dir, cli } = checkpointedProject();
   const file = join(dir, 'evidence', '.expected-states.json');
   // Someone edits the checkpoint (its seq, hash and offset still match the log) to say that s-0's
   // PREVIOUS version was retired. Trusted, that would make rotate refuse the store as put back
