@@ -1,5 +1,5 @@
 import { promises as fs } from 'node:fs';
-import { evidenceFile, readLines } from './log-file.js';
+import { evidenceFile, parseJsonObject, readLines } from './log-file.js';
 import { readCheckpoint, writeCheckpoint, type CheckpointRef } from './state-checkpoint.js';
 
 /**
@@ -69,7 +69,7 @@ export async function expectedStates(dir: string, wanted: ReadonlySet<string>, o
   for await (const line of readLines(file, size, at)) {
     if (!line.terminated) continue;
     at += line.bytes.length + 1;
-    const record = parse(line.bytes);
+    const record = parseJsonObject(line.bytes.toString('utf8'));
     if (!record) continue;
     if (typeof record.seq === 'number' && typeof record.hash === 'string') {
       if (record.seq === 1) chainId = record.hash;
@@ -126,13 +126,4 @@ function retire(state: ExpectedState, version: string, seq: number): void {
   state.retired.delete(version); // re-inserted as the newest
   state.retired.set(version, seq);
   if (state.retired.size > RETIREMENTS_KEPT) state.retired.delete(state.retired.keys().next().value as string);
-}
-
-function parse(bytes: Buffer): Record<string, unknown> | null {
-  try {
-    const value = JSON.parse(bytes.toString('utf8')) as unknown;
-    return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : null;
-  } catch {
-    return null;
-  }
 }

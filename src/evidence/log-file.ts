@@ -26,6 +26,16 @@ export interface LogLine {
 const NL = 0x0a;
 const CHUNK = 64 * 1024;
 
+/** A line's JSON when it is an object (a record), else null: damage is skipped, never thrown. */
+export function parseJsonObject(text: string): Record<string, unknown> | null {
+  try {
+    const value = JSON.parse(text) as unknown;
+    return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : null;
+  } catch {
+    return null;
+  }
+}
+
 /** Streams the lines of `file` from byte `start` (a line's first) up to byte `end` (exclusive), in constant memory. */
 export async function* readLines(file: string, end: number, start = 0): AsyncGenerator<LogLine> {
   if (end <= start) return;

@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
-import { readFirstLine, readLastLine } from './log-file.js';
+import { parseJsonObject, readFirstLine, readLastLine } from './log-file.js';
 import type { ExpectedState } from './expected-state.js';
 
 /**
@@ -58,9 +58,9 @@ export async function readCheckpoint(
   try {
     const last = await readLastLine(handle, checkpoint.end);
     if (last.torn || last.line === null) return null;
-    const record = parseObject(last.line);
+    const record = parseJsonObject(last.line);
     if (record?.seq !== checkpoint.seq || record.hash !== checkpoint.hash) return null;
-    const first = parseObject(await readFirstLine(handle));
+    const first = parseJsonObject(await readFirstLine(handle));
     return first?.seq === 1 && first.hash === checkpoint.chainId ? { checkpoint, ref } : null;
   } finally {
     await handle.close();
@@ -111,7 +111,7 @@ function encode(checkpoint: Checkpoint): string {
 
 /** A damaged or foreign file decodes to null, never to a wrong state. */
 function decode(text: string): Checkpoint | null {
-  const raw = parseObject(text);
+  const raw = parseJsonObject(text);
   if (!raw || raw.format !== FORMAT || typeof raw.chainId !== 'string' || typeof raw.hash !== 'string') return null;
   if (!isCount(raw.seq) || !isCount(raw.end) || raw.end === 0 || !Array.isArray(raw.targets)) return null;
   const targets = new Map<string, ExpectedState>();
@@ -138,12 +138,3 @@ function isSeqPairs(value: unknown): value is Array<[string, number]> {
 
 const isCount = (value: unknown): value is number => Number.isSafeInteger(value) && (value as number) >= 0;
 const isStringOrNull = (value: unknown): value is string | null => value === null || typeof value === 'string';
-
-function parseObject(text: string): Record<string, unknown> | null {
-  try {
-    const value = JSON.parse(text) as unknown;
-    return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : null;
-  } catch {
-    return null;
-  }
-}

@@ -127,16 +127,21 @@ export function loadRecord(text: string, isWanted: (key: string) => boolean): Lo
   return { type: 'meta', meta: raw[1] };
 }
 
-/** The engine's view of a freshly decoded entry (it shares that entry's objects): no values. */
+/**
+ * The engine's view of an entry, without values, sharing no array or record with it: the store keeps
+ * decoded entries for the next apply (local-store.ts), and what it hands out may be changed.
+ */
 export function toEntryState(entry: StoredEntry): EntryState {
   return {
-    versions: entry.versions.map((v) => ({ id: v.id, stages: v.stages, createdAt: v.createdAt })),
-    retired: entry.retired,
-    rotation: entry.rotation,
+    versions: entry.versions.map((v) => ({ id: v.id, stages: [...v.stages], createdAt: v.createdAt })),
+    retired: entry.retired.map((r) => ({ ...r })),
+    rotation: entry.rotation ? { ...entry.rotation } : null,
     lastRotatedAt: entry.lastRotatedAt,
-    pendingEvents: entry.pendingEvents,
+    pendingEvents: entry.pendingEvents.map((d) => (Array.isArray(d.checks) ? { ...d, checks: d.checks.map(copyCheck) } : { ...d })),
   };
 }
+
+const copyCheck = (check: unknown): unknown => (check !== null && typeof check === 'object' && !Array.isArray(check) ? { ...check } : check);
 
 /** A deep copy through JSON, for the store meta handed in and out. */
 export function clone<T>(value: T): T {

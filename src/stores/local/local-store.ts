@@ -5,7 +5,7 @@ import { SecretValue } from '../../secret-value.js';
 import { acquireFileLock, type HeldLock } from '../../util/file-lock.js';
 import { emptyStoreMeta, type EntryMeta, type EntryState, type LockOptions, type SecretStore, type StoreFinding, type StoreLock, type StoreMeta, type VersionOp } from '../contract.js';
 import { AppendLog, type LogStats } from './append-log.js';
-import { clone, decodeEntry, decodeVersions, encodeEntry, type StoredEntry, type StoredVersion } from './entry-codec.js';
+import { clone, decodeEntry, decodeVersions, encodeEntry, toEntryState, type StoredEntry, type StoredVersion } from './entry-codec.js';
 import { corruptError } from './store-errors.js';
 import { applyOps, notFound } from './entry-ops.js';
 import { fingerprintValue, MasterKeyProvider, type StoreKeys } from './master-key.js';
@@ -56,10 +56,10 @@ export class LocalStore implements SecretStore {
     // The apply that usually follows a read (rotate reads each entry, then decommissions) builds on
     // the same decoded entry instead of parsing the text again.
     const written = this.#written.get(key);
-    if (written?.text === text) return detachedState(written.entry);
+    if (written?.text === text) return toEntryState(written.entry);
     const entry = this.#decode(key, text);
     this.#remember(key, text, entry);
-    return detachedState(entry);
+    return toEntryState(entry);
   }
 
   async readValue(key: string, versionId: string): Promise<SecretValue> {
@@ -108,7 +108,8 @@ export class LocalStore implements SecretStore {
     const text = encodeEntry(key, next);
     this.#remember(key, text, next);
     await this.#log.commit({ type: 'entry', key, text });
-    return detachedState(next);
+    // What was encoded, copied: no JSON parse of the text just written (two per secret in a rotation).
+    return toEntryState(next);
   }
 
   async readMeta(): Promise<StoreMeta> {
@@ -201,23 +202,6 @@ export class LocalStore implements SecretStore {
 }
 
 const WRITTEN_KEPT = 512;
-
-const copyCheck = (check: unknown): unknown => (check !== null && typeof check === 'object' && !Array.isArray(check) ? { ...check } : check);
-
-/**
- * The engine's view of an entry just written, sharing no array or record with it (it stays in
- * #written for the next apply) nor with the caller's meta: a copy of what was encoded, without
- * decoding the text again (a JSON parse per apply; two per secret in a rotation).
- */
-function detachedState(entry: StoredEntry): EntryState {
-  return {
-    versions: entry.versions.map((v) => ({ id: v.id, stages: [...v.stages], createdAt: v.createdAt })),
-    retired: entry.retired.map((r) => ({ ...r })),
-    rotation: entry.rotation ? { ...entry.rotation } : null,
-    lastRotatedAt: entry.lastRotatedAt,
-    pendingEvents: entry.pendingEvents.map((d) => (Array.isArray(d.checks) ? { ...d, checks: d.checks.map(copyCheck) } : { ...d })),
-  };
-}
 
 function checkKey(key: unknown): void {
   if (typeof key !== 'string' || key.length === 0) throw new KeyshiftError('ERR_INTERNAL', 'a store key must be a non-empty string (this is a bug in keyshift)');
