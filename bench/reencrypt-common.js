@@ -153,6 +153,17 @@ export function reader({ setup, query, rows, ms = null, stopFile = null }) {
   });
 }
 
+/** The options the timed run passes on: `--max-rows-per-second` and `--threads`, when given. */
+export function runOptions() {
+  return ['max-rows-per-second', 'threads'].flatMap((name) => (process.argv.includes(`--${name}`) ? [`--${name}`, argValue(name)] : []));
+}
+
+/** How the run was paced, for the section's heading: the default rate, or the options given. */
+export function pace() {
+  const given = runOptions();
+  return given.length === 0 ? 'default rate' : given.join(' ');
+}
+
 /**
  * The timed run: `keyshift reencrypt bench-key --json` with the reader going throughout, against
  * the reader's p99 measured idle just before. Returns the figures, or throws when the run failed.
@@ -166,7 +177,7 @@ export async function timedRun(project, readerSpec, rows) {
   const profile = process.env.KEYSHIFT_BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.KEYSHIFT_BENCH_CPU_PROF}`] : [];
   const started = performance.now();
   const run = await new Promise((resolve) => {
-    const child = spawn(process.execPath, [...profile, '--import', join(root, 'bench', 'usage-probe.js'), bin, 'reencrypt', 'bench-key', '--json', ...(process.argv.includes('--max-rows-per-second') ? ['--max-rows-per-second', argValue('max-rows-per-second')] : [])], {
+    const child = spawn(process.execPath, [...profile, '--import', join(root, 'bench', 'usage-probe.js'), bin, 'reencrypt', 'bench-key', '--json', ...runOptions()], {
       cwd: project.dir,
       env: { ...project.env, KEYSHIFT_BENCH_USAGE_FILE: usageFile },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -227,7 +238,7 @@ export function report(name, title, rows, bare, result, targetRowsPerSecond, loa
   };
   console.error(JSON.stringify(figures, null, 2));
   const section = [
-    `## ${title}: ${rows.toLocaleString('en')} rows, one 64-byte field each, default rate (${new Date().toISOString().slice(0, 10)}, Node ${process.version}, ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, load ${loadAtStart.toFixed(2)} at the start${quiet ? '' : ': a loaded machine, not judged'})`,
+    `## ${title}: ${rows.toLocaleString('en')} rows, one 64-byte field each, ${pace()} (${new Date().toISOString().slice(0, 10)}, Node ${process.version}, ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, load ${loadAtStart.toFixed(2)} at the start${quiet ? '' : ': a loaded machine, not judged'})`,
     '',
     '| seconds | rows/s | bare AES-256-GCM rows/s | ratio to bare | CPU s: keyshift / bare | CPU ratio | peak RSS (MB) | reader p99 idle (ms) | reader p99 during (ms) | p99 ratio |',
     '|---|---|---|---|---|---|---|---|---|---|',

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `node bench/reencrypt-postgres.js [--rows 1000000] [--reader-ms 5000] [--max-rows-per-second n] [--url postgres://…] [--write]`:
+// `node bench/reencrypt-postgres.js [--rows 1000000] [--reader-ms 5000] [--max-rows-per-second n] [--threads n] [--url postgres://…] [--write]`:
 // `keyshift reencrypt` on PostgreSQL (one 64-byte field per row in a schema of its own, the default
 // canary and stages, observe 0s, the default rate): rows/s, peak RSS, the ratio to a bare loop doing
 // only the AES-256-GCM work on the same rows, and the p99 of a concurrent point-select reader (its own
@@ -48,7 +48,7 @@ try {
   const result = await timedRun(project, readerSpec, rows);
   const { rows: left } = await admin.query(`SELECT count(*)::int AS n FROM ${schema}.items WHERE data NOT LIKE $1`, [`ks1:${to.versionId}:%`]);
   if (left[0].n !== 0) throw new Error(`${left[0].n} rows are not under the new version after the run`);
-  report('reencrypt-postgres', 'reencrypt on PostgreSQL', rows, bare, result, 20_000, loadAtStart);
+  report(process.argv.includes('--threads') ? 'reencrypt-postgres-threads' : 'reencrypt-postgres', 'reencrypt on PostgreSQL', rows, bare, result, 20_000, loadAtStart);
 } catch (error) {
   console.error(`bench/reencrypt-postgres.js: the run failed, nothing recorded: ${error.message}`);
   process.exitCode = 2;

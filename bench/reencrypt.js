@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `node bench/reencrypt.js [--rows 1000000] [--reader-ms 5000] [--max-rows-per-second n] [--write]`:
+// `node bench/reencrypt.js [--rows 1000000] [--reader-ms 5000] [--max-rows-per-second n] [--threads n] [--write]`:
 // `keyshift reencrypt` on SQLite (WAL mode, one 64-byte field per row, the default canary and
 // stages, observe 0s, the default rate): rows/s, peak RSS, the ratio to a bare loop doing only the
 // AES-256-GCM work on the same rows, and the p99 of a concurrent point-select reader during the run
@@ -40,7 +40,7 @@ try {
   const result = await timedRun(project, readerSpec, rows);
   const left = new Database(dbPath, { readonly: true }).prepare('SELECT count(*) FROM items WHERE data NOT LIKE ?').pluck().get(`ks1:${to.versionId}:%`);
   if (left !== 0) throw new Error(`${left} rows are not under the new version after the run`);
-  report('reencrypt', 'reencrypt on SQLite', rows, bare, result, 100_000, loadAtStart);
+  report(process.argv.includes('--threads') ? 'reencrypt-threads' : 'reencrypt', 'reencrypt on SQLite', rows, bare, result, 100_000, loadAtStart);
 } catch (error) {
   console.error(`bench/reencrypt.js: the run failed, nothing recorded: ${error.message}`);
   process.exitCode = 2;

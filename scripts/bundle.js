@@ -96,7 +96,8 @@ const yamlEsm = {
 rmSync(new URL('../dist/bundle', import.meta.url), { recursive: true, force: true });
 await build({
   absWorkingDir: root,
-  entryPoints: ['dist/cli/main.js'],
+  // The re-encryption thread (`reencrypt --threads`) is a file of its own: a Worker starts from a path.
+  entryPoints: { main: 'dist/cli/main.js', 'seal-worker': 'dist/reencrypt/seal-worker.js' },
   outdir: 'dist/bundle',
   bundle: true,
   splitting: true,

@@ -11,6 +11,7 @@ export function registerReencryptCommand(program: Command, io: Io, done: (code: 
     .option('--dry-run', 'count rows per key version and estimate the time; change nothing', false)
     .option('--until <stage>', 'stop after this stage: canary, 25%, … (a later run continues)')
     .option('--max-rows-per-second <n>', 'bound the load on the database')
+    .option('--threads <n>', 'seal rows in n worker threads while the main thread writes the database (default 0: one core in all, the rest left to the application)')
     .option('--rewrap', "re-wrap this data key's stored versions under its master's current key (rows untouched)", false)
     .action(async (name: string, o: ReencryptCliOptions, command: Command) => {
       const globals = command.optsWithGlobals() as GlobalOptions;
@@ -18,17 +19,22 @@ export function registerReencryptCommand(program: Command, io: Io, done: (code: 
     });
 }
 
-type ReencryptCliOptions = { env?: string; dryRun: boolean; until?: string; maxRowsPerSecond?: string; rewrap: boolean };
+type ReencryptCliOptions = { env?: string; dryRun: boolean; until?: string; maxRowsPerSecond?: string; threads?: string; rewrap: boolean };
+
+/** More threads than this only queue behind each other on any machine keyshift runs on. */
+const MAX_THREADS = 64;
 
 async function reencryptCommand(g: GlobalOptions, name: string, o: ReencryptCliOptions, io: Io): Promise<number> {
   const rate = o.maxRowsPerSecond === undefined ? null : Number(o.maxRowsPerSecond);
   if (rate !== null && (!Number.isInteger(rate) || rate < 1)) throw usageError(`--max-rows-per-second "${o.maxRowsPerSecond}" must be a whole number of at least 1`, 'e.g. --max-rows-per-second 5000');
+  const threads = o.threads === undefined ? 0 : /^\d{1,3}$/.test(o.threads) ? Number(o.threads) : NaN;
+  if (!(threads >= 0 && threads <= MAX_THREADS)) throw usageError(`--threads "${o.threads}" must be a whole number from 0 to ${MAX_THREADS}`, 'e.g. --threads 2 (one per spare core)');
   const { withPolicies } = await import('./commands.js');
   const { printJson, printTable } = await import('./output.js');
   return withPolicies(g, io, async (ctx, policies) => {
     const { isMaster, rewrapRun } = await import('../reencrypt/rewrap.js');
     if (o.rewrap || isMaster(policies, name)) {
-      if (o.until !== undefined || rate !== null) throw usageError('--until and --max-rows-per-second apply to rows; re-wrapping data keys touches no row', 'drop them');
+      if (o.until !== undefined || rate !== null || o.threads !== undefined) throw usageError('--until, --max-rows-per-second and --threads apply to rows; re-wrapping data keys touches no row', 'drop them');
       // Its records end with a `signed` one, like every run that writes evidence (a bad key stops here, before any change).
       const { signerFromEnv } = await import('../evidence/sign.js');
       ctx.signer = await signerFromEnv(io.env, io.cwd, ctx.policySigningKey);
@@ -61,6 +67,7 @@ async function reencryptCommand(g: GlobalOptions, name: string, o: ReencryptCliO
       env: o.env,
       until: o.until,
       maxRowsPerSecond: rate,
+      threads,
       onProgress: showProgress ? (stage, rows) => io.out.stderr(`\r${stage}: ${rows} rows`) : undefined,
     });
     if (showProgress) io.out.stderr('\n');

@@ -9,6 +9,7 @@ import { anchorStageRecords } from './evidence-anchor.js';
 import { loadKeys } from './keys.js';
 import { openDatabase } from './databases/index.js';
 import { walk } from './stage-walk.js';
+import { inlineSealer } from './sealer.js';
 
 /**
  * Before `keyshift rollback` discards the new version: every row already under it goes back under
@@ -40,7 +41,7 @@ export async function revertBeforeRollback(ctx: EngineContext, policies: SecretP
         // Every row of every bucket: the whole range, walked from the start and checkpointed.
         const state = { ...freshState(keys.current, keys.previous, ctx.now()), phase: 'rolling-back' as const };
         const started = ctx.now();
-        await walk({ db, spec, ring: keys.ring, state, range: [0, 1.1], save: () => saveState(db, id, state, ctx.now()), checkpoint: () => checkpointOf(id, state, ctx.now()), now: ctx.now, maxRowsPerSecond: null }, 'back');
+        await walk({ db, spec, ring: keys.ring, sealer: inlineSealer(keys.ring, spec), state, range: [0, 1.1], save: () => saveState(db, id, state, ctx.now()), checkpoint: () => checkpointOf(id, state, ctx.now()), now: ctx.now, maxRowsPerSecond: null }, 'back');
         const runId = newRunId();
         await evidence.append([{
           event: 'reencrypt-stage', rotationId: rotation.rotationId, secret: policy.name, environment: environment.name, store: store.kind,

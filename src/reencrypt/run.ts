@@ -10,6 +10,7 @@ import type { ReencryptDatabase, RunLock } from './databases/contract.js';
 import { anchorStageRecords } from './evidence-anchor.js';
 import { loadKeys } from './keys.js';
 import { openDatabase } from './databases/index.js';
+import { inlineSealer, threadSealer, type Sealer } from './sealer.js';
 import { checkSample, walk } from './stage-walk.js';
 
 /**
@@ -24,6 +25,8 @@ export interface ReencryptOptions {
   /** Stop after this stage (`canary`, `25%`, …); a later run continues. */
   until?: string;
   maxRowsPerSecond: number | null;
+  /** Worker threads that seal rows (`--threads`); 0: the main thread does it, one core in all. */
+  threads?: number;
   onProgress?(stage: string, rows: number): void;
 }
 
@@ -61,6 +64,7 @@ export async function reencryptRun(ctx: EngineContext, policies: SecretPolicy[],
   let db: ReencryptDatabase | null = null;
   let lock: RunLock | null = null;
   let store: SecretStore | null = null;
+  let sealer: Sealer | null = null;
   let wroteEvidence = false;
   const runId = newRunId();
   const evidence = new EvidenceLog(ctx.evidenceDir, { lockWaitMs: ctx.lockWaitMs });
@@ -72,6 +76,7 @@ export async function reencryptRun(ctx: EngineContext, policies: SecretPolicy[],
     // One run at a time, across machines: a second one waits --lock-timeout, then exits 3 naming the holder.
     lock = await db.lockRun(id, { waitMs: ctx.lockWaitMs, owner: `keyshift reencrypt ${policy.name} (${operatorName(ctx.env)})` });
     await db.ensureCheckpointTable();
+    sealer = options.threads ? await threadSealer(keys.ring, spec, options.threads) : inlineSealer(keys.ring, spec);
     const saved = await loadState(db, id);
     // A new rotation since (another CURRENT) starts over with a new random sample.
     let state: ReencryptState = saved && saved.target === keys.current ? saved : freshState(keys.current, keys.previous, ctx.now());
@@ -110,7 +115,7 @@ export async function reencryptRun(ctx: EngineContext, policies: SecretPolicy[],
         continue;
       }
       const lo = state.stage === 0 ? 0 : (thresholds[state.stage - 1] as number);
-      const walkContext = { db, spec, ring: keys.ring, state, range: [lo, thresholds[state.stage] as number] as [number, number], save, checkpoint, now: ctx.now, maxRowsPerSecond: options.maxRowsPerSecond, onBatch: () => options.onProgress?.(stage, state.stats.rows) };
+      const walkContext = { db, spec, ring: keys.ring, sealer, state, range: [lo, thresholds[state.stage] as number] as [number, number], save, checkpoint, now: ctx.now, maxRowsPerSecond: options.maxRowsPerSecond, onBatch: () => options.onProgress?.(stage, state.stats.rows) };
       if (state.phase === 'rolling-back') {
         // Without a PREVIOUS version no row can have moved (only keys in the keyring open), so none goes back.
         walkContext.state = state;
@@ -148,6 +153,9 @@ export async function reencryptRun(ctx: EngineContext, policies: SecretPolicy[],
       if (spec.observeMs > 0) return { ...report, outcome: 'observing', observeUntil, exitCode: ExitCode.blocked };
     }
   } finally {
+    // What each thread did, for an operator sizing --threads (info: shown with --log-level info).
+    if (sealer && options.threads) ctx.logger.info({ secret: policy.name, rowsPerThread: sealer.rowsPerThread }, 're-encryption threads');
+    await sealer?.close();
     await lock?.release();
     await db?.close();
     if (wroteEvidence && store) await anchorStageRecords(ctx, evidence, store, { runId, sign: true, reason: `reencrypt ${policy.name}` });

@@ -2,7 +2,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { ReencryptSpec } from '../policy/reencrypt-schema.js';
 import type { ApplyResult, Checkpoint, ReencryptDatabase, Row, RowChange, RowKey, TableSpec } from './databases/contract.js';
 import type { Keyring } from './envelope.js';
-import { bucketOf, moveRow, rowOpens } from './rows.js';
+import { bucketOf, rowOpens, type RowOutcome } from './rows.js';
+import type { Sealer } from './sealer.js';
 import type { ReencryptState } from './checkpoint.js';
 
 /**
@@ -17,6 +18,8 @@ export interface WalkContext {
   db: ReencryptDatabase;
   spec: ReencryptSpec;
   ring: Keyring;
+  /** Where the AES work of each batch happens (inline, or in worker threads). */
+  sealer: Sealer;
   state: ReencryptState;
   /** [lo, hi): the stage's share of rows by bucket. */
   range: [number, number];
@@ -34,7 +37,8 @@ const CONFLICT_RETRIES = 20;
 
 /** Moves the stage's rows forward (rolling back: the stage's moved rows back). */
 export async function walk(ctx: WalkContext, direction: 'forward' | 'back'): Promise<void> {
-  const { db, spec, state } = ctx;
+  const { spec, state } = ctx;
+  const db = oneAtATime(ctx.db);
   const to = direction === 'forward' ? state.target : (state.previous as string);
   const started = Date.now();
   let moved = 0;
@@ -46,16 +50,17 @@ export async function walk(ctx: WalkContext, direction: 'forward' | 'back'): Pro
     // of those, the stage's (the database may apply that too, and then sends only those).
     const whole = direction === 'forward' ? ctx.range[1] >= 1 : ctx.range[0] <= 0 && ctx.range[1] >= 1;
     const filter = { prefix: `ks1:${state.target}:`, starts: direction === 'back', keep: whole ? undefined : (key: RowKey) => inStage(ctx, table, key, direction) };
-    // Where the last checkpoint put the cursor, and the stage's rows read since.
+    // Where the last checkpoint put the cursor (the last batch handed on), and the stage's rows read since.
     let from = after;
     let chosen: Row[] = [];
     let spanStarted = Date.now();
-    const flush = async (upTo: RowKey, rows: Row[]) => {
-      const applied = await applyRows(ctx, { t, table, rows, to, count: direction === 'forward', from, after: upTo });
+    // The batch handed on before: its rows are sealed (in threads, with --threads) while the one
+    // before it is written, and each is written in order, with its checkpoint, after the one before.
+    let previous: Promise<void> | null = null;
+    const finish = async (before: RowKey | null, upTo: RowKey, rows: Row[], sealing: Promise<RowOutcome[]>) => {
+      const applied = await applyRows(ctx, db, { t, table, rows, to, count: direction === 'forward', from: before, after: upTo }, await sealing);
       moved += applied;
       state.cursor = { table: t, after: upTo };
-      from = upTo;
-      spanStarted = Date.now();
       // A batch that changed nothing wrote no checkpoint (a crash re-reads it): one at most once a second.
       if (applied > 0) lastSave = Date.now();
       else if (Date.now() - lastSave >= 1000) {
@@ -67,6 +72,22 @@ export async function walk(ctx: WalkContext, direction: 'forward' | 'back'): Pro
         const ahead = (moved / ctx.maxRowsPerSecond) * 1000 - (Date.now() - started);
         if (ahead > 0) await sleep(ahead);
       }
+    };
+    const flush = async (upTo: RowKey, rows: Row[]) => {
+      const sealing = ctx.sealer.move(rows, table, to);
+      sealing.catch(() => {}); // awaited in finish, after the batch before is written
+      const prior = previous;
+      const before = from;
+      previous = (async () => {
+        await prior;
+        await finish(before, upTo, rows, sealing);
+      })();
+      previous.catch(() => {}); // awaited below or by the next flush
+      from = upTo;
+      spanStarted = Date.now();
+      // With threads, one batch is sealed while the one before it is written; inline, each batch is
+      // written before the next is read (the default rate: one statement at a time, no read-ahead).
+      await (ctx.sealer.threads > 0 ? prior : previous);
     };
     for (;;) {
       const batch = await db.readBatch(table, after, spec.batchSize, filter);
@@ -85,6 +106,7 @@ export async function walk(ctx: WalkContext, direction: 'forward' | 'back'): Pro
       chosen = [];
       if (batch.length === 0) break;
     }
+    await previous;
   }
   await ctx.save();
 }
@@ -129,15 +151,17 @@ interface BatchOf {
  * application changed meanwhile are read again and retried. Until none is left the checkpoint keeps
  * the cursor before the batch, so a crash re-reads it and the conflicted rows are not passed over.
  */
-async function applyRows(ctx: WalkContext, batch: BatchOf): Promise<number> {
+async function applyRows(ctx: WalkContext, db: RowAccess, batch: BatchOf, sealed: RowOutcome[]): Promise<number> {
   const { t, table, to, count } = batch;
   const stats = ctx.state.stats;
   let pending = batch.rows;
+  let outcomes = sealed;
   let applied = 0;
   for (let attempt = 0; pending.length > 0 && attempt <= CONFLICT_RETRIES; attempt++) {
     const changes: RowChange[] = [];
-    for (const row of pending) {
-      const outcome = moveRow(row, table, ctx.ring, to, ctx.spec);
+    if (attempt > 0) outcomes = await ctx.sealer.move(pending, table, to);
+    for (const [i, row] of pending.entries()) {
+      const outcome = outcomes[i] as RowOutcome;
       if (attempt === 0 && count) stats.examined++;
       if (outcome.kind === 'change') changes.push(outcome.change);
       else if (outcome.kind === 'error' && attempt === 0 && count) {
@@ -147,7 +171,7 @@ async function applyRows(ctx: WalkContext, batch: BatchOf): Promise<number> {
     }
     if (changes.length === 0) break;
     const last = attempt === CONFLICT_RETRIES;
-    const result = await ctx.db.applyChanges(table, changes, (outcome: ApplyResult) => {
+    const result = await db.applyChanges(table, changes, (outcome: ApplyResult) => {
       applied += outcome.applied;
       stats.conflicts += outcome.conflicts.length;
       if (count) {
@@ -162,9 +186,30 @@ async function applyRows(ctx: WalkContext, batch: BatchOf): Promise<number> {
       return ctx.checkpoint();
     });
     // Read the application's version of each conflicted row and move that one instead.
-    pending = result.conflicts.length > 0 ? await ctx.db.readRows(table, result.conflicts) : [];
+    pending = result.conflicts.length > 0 ? await db.readRows(table, result.conflicts) : [];
   }
   return applied;
+}
+
+type RowAccess = Pick<ReencryptDatabase, 'readBatch' | 'readRows' | 'applyChanges'>;
+
+/**
+ * The walk's reads and writes one at a time, in the order they were asked for: with a batch sealed
+ * ahead, the next read never runs inside the transaction of the batch being written (PostgreSQL
+ * serves both over one connection, where it would run between BEGIN and COMMIT).
+ */
+function oneAtATime(db: ReencryptDatabase): RowAccess {
+  let queue: Promise<unknown> = Promise.resolve();
+  const turn = <T>(work: () => Promise<T>): Promise<T> => {
+    const run = queue.then(work);
+    queue = run.catch(() => {});
+    return run;
+  };
+  return {
+    readBatch: (...args) => turn(() => db.readBatch(...args)),
+    readRows: (...args) => turn(() => db.readRows(...args)),
+    applyChanges: (...args) => turn(() => db.applyChanges(...args)),
+  };
 }
 
 /** Reservoir sampling over the moved rows, so the SLO check sees the whole stage, not its start. */
