@@ -46,6 +46,13 @@ export interface WorkerReply {
   error?: string;
 }
 
+/**
+ * A thread's heap holds a slice of one batch at a time. Left to V8's defaults (sized for the whole
+ * machine's memory) each thread's heap, and the cipher contexts its garbage keeps alive, grew by
+ * tens of MB before a collection; these bounds keep a thread to a few MB (bench/README.md).
+ */
+const WORKER_HEAP = { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 128 };
+
 /** The smallest slice worth a message to another thread: below it, one worker takes the batch. */
 const MIN_SLICE = 64;
 
@@ -61,7 +68,7 @@ export async function threadSealer(ring: Keyring, spec: Pick<ReencryptSpec, 'aad
   };
   const rowsPerThread = new Array<number>(threads).fill(0);
   const workers = Array.from({ length: threads }, (_, thread) => {
-    const worker = new Worker(new URL('./seal-worker.js', import.meta.url), { workerData });
+    const worker = new Worker(new URL('./seal-worker.js', import.meta.url), { workerData, resourceLimits: WORKER_HEAP });
     worker.on('message', (reply: WorkerReply) => {
       const job = pending.get(reply.job);
       if (!job) return;
@@ -70,7 +77,8 @@ export async function threadSealer(ring: Keyring, spec: Pick<ReencryptSpec, 'aad
       rowsPerThread[thread] = (rowsPerThread[thread] as number) + reply.outcomes.length;
       job.resolve(reply.outcomes);
     });
-    worker.on('error', (error) => fail(error instanceof Error ? error.name : 'error'));
+    // The error's code or name only (ERR_WORKER_OUT_OF_MEMORY, TypeError): its message could quote a row.
+    worker.on('error', (error) => fail(error instanceof Error ? ((error as { code?: string }).code ?? error.name) : 'error'));
     worker.on('exit', (code) => pending.size > 0 && fail(`exited with code ${code}`));
     return worker;
   });
