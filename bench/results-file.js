@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 
 export const RESULTS_FILE = fileURLToPath(new URL('RESULTS.md', import.meta.url));
 /** The benchmarks, in page order: bench/<name>.js writes section <name>. */
-export const BENCHMARKS = ['run', 'local-rotate', 'aws-secrets-manager', 'aws-kms', 'aws-secrets-manager-shards', 'report', 'file-stores', 'reencrypt', 'reencrypt-postgres'];
+export const BENCHMARKS = ['run', 'local-rotate', 'aws-secrets-manager', 'aws-kms', 'aws-secrets-manager-shards', 'report', 'file-stores', 'reencrypt', 'reencrypt-threads', 'reencrypt-postgres', 'reencrypt-postgres-threads'];
 const HEADER =
   '# Benchmark results\n\n' +
   'Written by the benchmark scripts with `--write` (see bench/README.md), one section per script, replaced by\n' +
