@@ -14,6 +14,7 @@ const FOLDERS = {
     'test/unit/evidence-problems.test.js',
     'test/unit/evidence-boundaries.test.js',
     'test/unit/evidence-edges.test.js',
+    'test/unit/expected-state-checkpoint.test.js',
   ],
   // Fast, targeted files first: a mutant runs its covering files in this order and stops at the first failure.
   'stores/local': [
