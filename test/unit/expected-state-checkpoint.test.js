@@ -45,6 +45,12 @@ async function logWith(t, drafts) {
   return dir;
 }
 
+/** Rewrites the checkpoint file through `edit` (its JSON in, JSON out). */
+function editCheckpoint(dir, edit) {
+  const file = join(dir, CHECKPOINT_FILE);
+  writeFileSync(file, JSON.stringify(edit(JSON.parse(readFileSync(file, 'utf8')))));
+}
+
 async function append(dir, drafts) {
   const log = new EvidenceLog(dir);
   await log.append(drafts);
@@ -110,6 +116,27 @@ describe('expected states from a checkpoint', () => {
       checkpoint.targets[0][1][1] = 'not a seq';
       writeFileSync(file, JSON.stringify(checkpoint));
     }],
+    ['the checkpoint ends inside a line of the log', (dir) => editCheckpoint(dir, (c) => ({ ...c, end: c.end - 1 }))],
+    ['the checkpoint ends past the end of the log', (dir) => editCheckpoint(dir, (c) => ({ ...c, end: c.end + 10_000_000 }))],
+    ['the checkpoint names the right seq with another hash', (dir) => editCheckpoint(dir, (c) => ({ ...c, hash: `sha256:${'1'.repeat(64)}` }))],
+    // Each field of the file, of the wrong kind (a damaged or hand-made checkpoint).
+    ...[
+      ['format', 2], ['chainId', 5], ['hash', null], ['seq', -1], ['seq', 1.5], ['seq', '7'], ['end', 0], ['end', -3], ['end', 2 ** 60], ['targets', {}],
+    ].map(([field, value]) => [`its ${field} is ${JSON.stringify(value)}`, (dir) => editCheckpoint(dir, (c) => ({ ...c, [field]: value }))]),
+    ['it is not a JSON object', (dir) => writeFileSync(join(dir, CHECKPOINT_FILE), '[1,2,3]')],
+    ['a target is not a pair', (dir) => editCheckpoint(dir, (c) => ({ ...c, targets: [...c.targets, 'loose'] }))],
+    ['a target key is not a string', (dir) => editCheckpoint(dir, (c) => ({ ...c, targets: [...c.targets, [5, c.targets[0][1]]] }))],
+    // Each part of a state, of the wrong kind.
+    ...[
+      ['a row of 7', (row) => row.slice(0, 7)], ['a row that is not a list', () => ({})],
+      ['CURRENT a number', (row) => [5, ...row.slice(1)]], ['a negative currentSeq', (row) => [row[0], -1, ...row.slice(2)]],
+      ['currentEvent a number', (row) => [...row.slice(0, 2), 1, ...row.slice(3)]], ['currentAt null', (row) => [...row.slice(0, 3), null, ...row.slice(4)]],
+      ['retired not a list', (row) => [...row.slice(0, 4), {}, ...row.slice(5)]], ['a retired pair of one', (row) => [...row.slice(0, 4), [['v1']], ...row.slice(5)]],
+      ['a retired version a number', (row) => [...row.slice(0, 4), [[1, 2]], ...row.slice(5)]], ['a retired seq a string', (row) => [...row.slice(0, 4), [['v1', 'x']], ...row.slice(5)]],
+      ['a retired entry not a pair', (row) => [...row.slice(0, 4), ['v1'], ...row.slice(5)]],
+      ['storeId a number', (row) => [...row.slice(0, 5), 3, ...row.slice(6)]], ['storeIdSeq a fraction', (row) => [...row.slice(0, 6), 0.5, row[7]]],
+      ['lastSeqByStore malformed', (row) => [...row.slice(0, 7), [['A', -2]]]],
+    ].map(([what, edit]) => [`a state has ${what}`, (dir) => editCheckpoint(dir, (c) => ({ ...c, targets: c.targets.map(([key, row], i) => [key, i === 7 ? edit(row) : row]) }))]),
   ]) {
     it(`is not trusted when ${name}`, async (t) => {
       const dir = await logWith(t, history(20));
