@@ -751,7 +751,7 @@ describe('rollbackRetired on aws-kms (loopback KMS)', () => {
   const silent = { trace() {}, debug() {}, info() {}, warn() {}, error() {}, fatal() {}, child: () => silent };
 
   let aliases = 0;
-  async function kmsSetup({ deploy = [] } = {}) {
+  async function kmsSetup({ deploy = [], decommissioned = true } = {}) {
     const alias = `alias/k${++aliases}`; // each test its own alias on the shared KMS
     const stateDir = mkdtempSync(join(tmpdir(), 'keyshift-steps-kms-'));
     process.env.AWS_ACCESS_KEY_ID = TEST_CREDENTIALS.accessKeyId;
@@ -783,9 +783,9 @@ describe('rollbackRetired on aws-kms (loopback KMS)', () => {
     // Provision, rotate and decommission: the old key is retired, its deletion pending.
     const first = await provision(target, run);
     const rot = await startRotation(target, first.state, run);
-    const done = await decommission(target, rot.state, run);
+    const done = decommissioned ? await decommission(target, rot.state, run) : null;
     hookCalls.length = 0;
-    return { alias, store, target, run, events, hookCalls, fail, oldId: first.toVersion, newId: rot.toVersion, done, close: async () => (await lock.release(), await store.close?.()) };
+    return { alias, store, target, run, events, hookCalls, fail, oldId: first.toVersion, newId: rot.toVersion, rot, done, close: async () => (await lock.release(), await store.close?.()) };
   }
 
   test('the retired key is restored and CURRENT again, the one that replaced it retired; hooks get key ids', async () => {
@@ -827,6 +827,20 @@ describe('rollbackRetired on aws-kms (loopback KMS)', () => {
     assert.equal(await rollbackRetired(t.target, t.done.state, later), null);
     assert.deepEqual((await t.store.read(t.alias)).versions.map((v) => v.id), [t.newId]);
     assert.deepEqual(t.hookCalls, []);
+    await t.close();
+  });
+
+  // aws-kms lists CURRENT first, so the old version is not simply the first one the store lists.
+  test('rollback in fallback (before the decommission): lastRotatedAt goes back to when the old key was created', async () => {
+    const t = await kmsSetup({ decommissioned: false });
+    const state = t.rot.state;
+    assert.equal(state.versions[0].id, t.newId, 'CURRENT listed first');
+    const oldCreated = state.versions.find((v) => v.id === t.oldId).createdAt;
+    assert.notEqual(oldCreated, state.versions[0].createdAt);
+    const step = await rollback(t.target, state, t.run);
+    assert.deepEqual([step.fromVersion, step.toVersion], [t.newId, t.oldId]);
+    assert.equal(step.state.lastRotatedAt, oldCreated);
+    assert.deepEqual((await t.store.read(t.alias)).versions.map((v) => [v.id, v.stages]), [[t.oldId, ['CURRENT']]]);
     await t.close();
   });
 });
