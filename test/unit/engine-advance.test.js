@@ -19,18 +19,19 @@ const DAY = 24 * HOUR;
 const hook = (label) => ({ kind: 'command', label, command: ['true'] });
 
 /** A secret `k` in dev and prod (each its own local store, locked), a run with a clock and recorders. */
-async function setup(t, { deploy = [], verify = [], fail = [], fallbackWindowMs = 2 * HOUR, observeMs = 0, generate, validate = null, logEnabled } = {}) {
+async function setup(t, { deploy = [], verify = [], revoke = [], fail = [], fallbackWindowMs = 2 * HOUR, observeMs = 0, generate, validate = null, logEnabled } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'keyshift-advance-'));
   const stores = new StoreRegistry({ env: { KEYSHIFT_MASTER_KEY: randomBytes(32).toString('base64') }, logger: null });
   t.after(async () => (await stores.closeAll(), rmSync(dir, { recursive: true, force: true })));
   const environment = (name) => ({ name, store: { type: 'local', path: join(dir, `${name}.store`), key: 'k' }, deploy, verify, observeMs });
-  const policy = { name: 'k', interval: '30d', intervalMs: 30 * DAY, fallbackWindowMs, environments: [environment('dev'), environment('prod')], revoke: [], decommissionCheck: [], notify: [], reencrypt: null, validate, generator: { type: 'random' } };
+  const policy = { name: 'k', interval: '30d', intervalMs: 30 * DAY, fallbackWindowMs, environments: [environment('dev'), environment('prod')], revoke, decommissionCheck: [], notify: [], reencrypt: null, validate, generator: { type: 'random' } };
   const [dev, prod] = await targetsOf([policy], [], stores);
   for (const target of [dev, prod]) {
     const lock = await target.store.lock({ waitMs: 1000, owner: 'test' });
     t.after(() => lock.release());
   }
   const events = [];
+  const recordSizes = []; // the number of drafts of each run.record call
   const hookCalls = [];
   const warnings = [];
   const logs = [];
@@ -44,7 +45,7 @@ async function setup(t, { deploy = [], verify = [], fail = [], fallbackWindowMs 
     emergency: false,
     now: () => new Date((clock += 1000)),
     generate: generate ?? (async () => SecretValue.fromString(`value-${++counter}`)),
-    record: async (drafts) => void events.push(...drafts),
+    record: async (drafts) => void (recordSizes.push(drafts.length), events.push(...drafts)),
     warn: (message) => warnings.push(message),
     runHook: async (spec, context) => {
       hookCalls.push({ label: spec.label, phase: context.phase, value: context.value?.reveal() ?? null });
@@ -62,7 +63,7 @@ async function setup(t, { deploy = [], verify = [], fail = [], fallbackWindowMs 
   const advance = (target, force = false) => advanceTarget(target, run, force, stores, log);
   const stages = async (target) => ((await target.store.read('k'))?.versions ?? []).map((v) => [v.id, v.stages]);
   const advanceClock = (ms) => (clock += ms);
-  return { dev, prod, run, stores, log, logs, events, hookCalls, warnings, advance, stages, advanceClock };
+  return { dev, prod, run, stores, log, logs, events, recordSizes, hookCalls, warnings, advance, stages, advanceClock };
 }
 
 const summary = (results) => results.map((r) => `${r.action}:${r.outcome}`);
@@ -127,6 +128,7 @@ test('advanceTarget: a resumed rotation with a window of 0 is retired in the sam
   assert.match(failed[0].reason, /^rolled back: v-\S+ is CURRENT again$/);
   assert.equal(failed[0].error.code, 'ERR_HOOK_FAILED');
   assert.deepEqual(s.hookCalls.map((c) => `${c.label}:${c.phase}`), ['deploy:deploy', 'deploy:rollback']);
+  assert.deepEqual(s.events.map((e) => e.event), ['provisioned', 'issued', 'failed', 'rolled-back'], 'one failed record, from the rollback');
 });
 
 test('advanceTarget: a rotation left failed is resumed, then its old version retired with a window of 0', async (t) => {
@@ -146,6 +148,7 @@ test('advanceTarget: a rotation left failed is resumed, then its old version ret
   assert.equal(broken.toVersion, state.rotation.newVersionId);
   assert.deepEqual(broken.error, { code: 'ERR_INTERNAL', message: 'spawn broke', hint: 'this is a bug in keyshift; rerun with --log-level debug and report it' });
   assert.ok(!('reason' in broken));
+  assert.deepEqual(s.warnings, [], 'no rollback is tried for an error that is not a failed hook');
   assert.equal(s.events.at(-1).event, 'failed');
   s.run.runHook = runHook;
   const resumed = await s.advance(s.dev);
@@ -164,11 +167,11 @@ test('advanceTarget: prod is not held back by an idle dev (the plan does not ass
 });
 
 test('advanceTarget: when the rollback hook fails too, the result says so', async (t) => {
-  const s = await setup(t, { deploy: [hook('deploy')], fail: ['deploy'] });
+  const s = await setup(t, { deploy: [hook('d1'), hook('d2')], fail: ['d1', 'd2:rollback'] });
   await s.advance(s.dev);
   const failed = await s.advance(s.dev, true);
   assert.equal(failed[0].outcome, 'failed');
-  assert.match(failed[0].reason, /^rolled back: v-\S+ is CURRENT again; rollback hook\(s\) failed: deploy$/);
+  assert.match(failed[0].reason, /^rolled back: v-\S+ is CURRENT again; rollback hook\(s\) failed: d1, d2$/);
   assert.equal((await s.stages(s.dev)).find(([, stages]) => stages.includes('CURRENT'))[0], failed[0].fromVersion);
 });
 
@@ -211,6 +214,18 @@ test('advanceTarget: a run without a warn callback still reports the failed step
   const results = await s.advance(s.dev, true);
   assert.deepEqual(summary(results), ['rotate:failed']);
   assert.equal(results[0].error.code, 'ERR_HOOK_FAILED');
+});
+
+test('advanceTarget: a failed revoke hook holds the decommission; the new version stays CURRENT', async (t) => {
+  const s = await setup(t, { fallbackWindowMs: 0, revoke: [hook('revoke')], fail: ['revoke:revoke'] });
+  const [provisioned] = await s.advance(s.dev);
+  const results = await s.advance(s.dev, true);
+  assert.deepEqual(summary(results), ['rotate:rotated', 'decommission:failed']);
+  assert.equal(results[1].error.code, 'ERR_HOOK_FAILED');
+  assert.ok(!('reason' in results[1]), 'nothing rolled back');
+  assert.deepEqual(await s.stages(s.dev), [[provisioned.toVersion, ['PREVIOUS']], [results[0].toVersion, ['CURRENT']]]);
+  assert.deepEqual(s.events.map((e) => e.event), ['provisioned', 'issued', 'switched', 'failed']);
+  assert.deepEqual(s.warnings, []);
 });
 
 test('advanceTarget: a refused value fails before the rotation starts and names the CURRENT it would replace', async (t) => {
@@ -295,6 +310,7 @@ test('runOverlapHooks: deploy then verify hooks with the new value, progress and
   assert.deepEqual(deployed.checks.map((c) => [c.hook, c.phase]), [['d1', 'deploy'], ['d2', 'deploy']]);
   assert.deepEqual(verified.checks.map((c) => [c.hook, c.phase]), [['v1', 'verify']]);
   assert.deepEqual(s.events.map((e) => e.event), ['provisioned', 'issued', 'deployed', 'verified', 'switched']);
+  assert.ok(!s.recordSizes.includes(0), 'evidence is appended only when there is a record');
 });
 
 test('runOverlapHooks: resumes at the first hook not done; a failure throws with the checks so far', async (t) => {

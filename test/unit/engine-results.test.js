@@ -234,7 +234,13 @@ test('checkStoredValues: a store that cannot be read is an error row; the others
   const { error } = rows[0];
   assert.equal(error.code, 'ERR_STORE_CORRUPT');
   assert.match(error.message, new RegExp(a.path('dev').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')));
-  assert.ok(error.hint.length > 0);
+  // The store's own error, with its own hint.
+  const direct = openLocalStore({ path: a.path('dev') }, a.env);
+  t.after(() => direct.close());
+  const thrown = await direct.read('api').then(() => null, (e) => e);
+  assert.equal(error.message, thrown.message);
+  assert.ok(thrown.hint);
+  assert.equal(error.hint, thrown.hint);
   assert.deepEqual(rows[0].failed, []);
 });
 
