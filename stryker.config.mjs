@@ -45,7 +45,7 @@ const FOLDERS = {
     'test/unit/policy-store-vault-command.test.js',
     'test/unit/policy-load-large.test.js',
   ],
-  engine: ['test/unit/planner.test.js', 'test/unit/engine-state.test.js', 'test/unit/shard-parse.test.js', 'test/unit/shard-share.test.js', 'test/unit/steps.test.js', 'test/unit/store-rollback.test.js', 'test/unit/store-rollback-stores.test.js'],
+  engine: ['test/unit/engine-selection.test.js', 'test/unit/engine-gates.test.js', 'test/unit/engine-results.test.js', 'test/unit/engine-advance.test.js', 'test/unit/planner.test.js', 'test/unit/engine-state.test.js', 'test/unit/shard-parse.test.js', 'test/unit/shard-share.test.js', 'test/unit/steps.test.js', 'test/unit/store-rollback.test.js', 'test/unit/store-rollback-stores.test.js'],
 };
 
 const folder = process.env.KEYSHIFT_MUTATE;
