@@ -297,24 +297,18 @@ test('rotate with a deploy and a verify hook: issue, hooks with the new value, t
   await t.done();
 });
 
-test('rotate with only a verify hook (no deploy hook) still runs the overlap: the hook runs before the switch', async () => {
-  const t = await setup({ verify: [hook('verify[0] ping')] });
-  const first = await provision(t.target, t.run);
-  await startRotation(t.target, first.state, t.run);
-  assert.deepEqual(t.hookCalls.map((c) => c.label), ['verify[0] ping']);
-  assert.deepEqual(t.hookCalls[0].stored.versions.map((v) => v.stages), [['CURRENT'], ['PENDING']], 'not switched yet');
-  assert.deepEqual(t.recordCalls.slice(1), [['issued'], ['verified'], ['switched']]);
-  await t.done();
-});
-
-test('rotate with only a deploy hook runs it before the switch', async () => {
-  const t = await setup({ deploy: [hook('deploy[0] app')] });
-  const first = await provision(t.target, t.run);
-  await startRotation(t.target, first.state, t.run);
-  assert.deepEqual(t.hookCalls.map((c) => c.label), ['deploy[0] app']);
-  assert.deepEqual(t.recordCalls.slice(1), [['issued'], ['deployed'], ['switched']]);
-  await t.done();
-});
+// One kind of hook alone still makes an overlap: the hook runs before the switch, on PENDING.
+for (const [kind, label, recorded] of [['verify', 'verify[0] ping', 'verified'], ['deploy', 'deploy[0] app', 'deployed']]) {
+  test(`rotate with only a ${kind} hook still runs the overlap: the hook runs before the switch`, async () => {
+    const t = await setup({ [kind]: [hook(label)] });
+    const first = await provision(t.target, t.run);
+    await startRotation(t.target, first.state, t.run);
+    assert.deepEqual(t.hookCalls.map((c) => c.label), [label]);
+    assert.deepEqual(t.hookCalls[0].stored.versions.map((v) => v.stages), [['CURRENT'], ['PENDING']], 'not switched yet');
+    assert.deepEqual(t.recordCalls.slice(1), [['issued'], [recorded], ['switched']]);
+    await t.done();
+  });
+}
 
 test('resume keeps the why of the run that started the rotation and names this run as resumedBy', async () => {
   const t = await setup();
