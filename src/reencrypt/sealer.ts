@@ -59,7 +59,7 @@ const MIN_SLICE = 64;
 export async function threadSealer(ring: Keyring, spec: Pick<ReencryptSpec, 'aad'>, threads: number): Promise<Sealer> {
   const { Worker } = await import('node:worker_threads');
   const workerData = { current: ring.current, keys: [...ring.keys].map(([id, key]) => [id, new Uint8Array(key)]), aad: spec.aad };
-  const pending = new Map<number, { resolve: (outcomes: WorkerOutcome[]) => void; reject: (error: Error) => void; thread: number }>();
+  const pending = new Map<number, { resolve: (outcomes: WorkerOutcome[]) => void; reject: (error: Error) => void }>();
   let failure: KeyshiftError | null = null;
   const fail = (why: string): void => {
     failure ??= new KeyshiftError('ERR_REENCRYPT_THREAD', `a re-encryption thread failed: ${why}`, { hint: 'rerun without --threads; the checkpoint resumes the run' });
@@ -87,7 +87,7 @@ export async function threadSealer(ring: Keyring, spec: Pick<ReencryptSpec, 'aad
     new Promise<WorkerOutcome[]>((resolve, reject) => {
       if (failure) return reject(failure);
       const job = nextJob++;
-      pending.set(job, { resolve, reject, thread });
+      pending.set(job, { resolve, reject });
       (workers[thread] as InstanceType<typeof Worker>).postMessage({ job, rows, table, to } satisfies WorkerJob);
     });
   let turn = 0;

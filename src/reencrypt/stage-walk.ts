@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { limiter } from '../engine/concurrency.js';
 import type { ReencryptSpec } from '../policy/reencrypt-schema.js';
 import type { ApplyResult, Checkpoint, ReencryptDatabase, Row, RowChange, RowKey, TableSpec } from './databases/contract.js';
 import type { Keyring } from './envelope.js';
@@ -199,12 +200,7 @@ type RowAccess = Pick<ReencryptDatabase, 'readBatch' | 'readRows' | 'applyChange
  * serves both over one connection, where it would run between BEGIN and COMMIT).
  */
 function oneAtATime(db: ReencryptDatabase): RowAccess {
-  let queue: Promise<unknown> = Promise.resolve();
-  const turn = <T>(work: () => Promise<T>): Promise<T> => {
-    const run = queue.then(work);
-    queue = run.catch(() => {});
-    return run;
-  };
+  const turn = limiter(1);
   return {
     readBatch: (...args) => turn(() => db.readBatch(...args)),
     readRows: (...args) => turn(() => db.readRows(...args)),
