@@ -1,5 +1,5 @@
 // Mutation testing (not in CI: it takes minutes to hours). Run one folder at a time:
-//   npm run mutate -- evidence        (or stores/local, policy, engine; no argument = all four)
+//   npm run mutate -- evidence        (or stores/local, policy, engine, engine/doctor; no argument = all five)
 // scripts/mutate.js sets KEYSHIFT_MUTATE to the folder; this file picks the source files to mutate
 // and the fast tests that cover them. Results and the review of survivors: test/MUTATION.md.
 const FOLDERS = {
@@ -45,6 +45,8 @@ const FOLDERS = {
     'test/unit/policy-store-vault-command.test.js',
     'test/unit/policy-load-large.test.js',
   ],
+  // src/engine/doctor is its own part (own incremental file) so it can be measured beside the rest.
+  'engine/doctor': ['test/unit/store-rollback-stores.test.js', 'test/unit/evidence-problems.test.js'],
   engine: ['test/unit/engine-selection.test.js', 'test/unit/engine-gates.test.js', 'test/unit/engine-results.test.js', 'test/unit/engine-advance.test.js', 'test/unit/planner.test.js', 'test/unit/engine-state.test.js', 'test/unit/shard-parse.test.js', 'test/unit/shard-share.test.js', 'test/unit/steps.test.js', 'test/unit/store-rollback.test.js', 'test/unit/store-rollback-stores.test.js'],
 };
 
@@ -56,7 +58,7 @@ const slug = folder.replace('/', '-');
 
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
 export default {
-  mutate: [`src/${folder}/**/*.ts`],
+  mutate: folder === 'engine' ? ['src/engine/**/*.ts', '!src/engine/doctor/**/*.ts'] : [`src/${folder}/**/*.ts`],
   testRunner: 'tap',
   tap: { testFiles: FOLDERS[folder], forceBail: true },
   // Tests import dist/ (tsc output): one build of the instrumented sources, mutants switched by env.

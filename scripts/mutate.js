@@ -1,11 +1,11 @@
 #!/usr/bin/env node
 // `npm run mutate -- <folder> [stryker options]`: runs Stryker (stryker.config.mjs) over one source
-// folder at lowest CPU priority. Without a folder it runs evidence, stores/local, policy and engine
-// in turn. Not part of `npm test`: see test/MUTATION.md.
+// folder at lowest CPU priority. Without a folder it runs evidence, stores/local, policy, engine and
+// engine/doctor in turn. Not part of `npm test`: see test/MUTATION.md.
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-const FOLDERS = ['evidence', 'stores/local', 'policy', 'engine'];
+const FOLDERS = ['evidence', 'stores/local', 'policy', 'engine', 'engine/doctor'];
 const root = fileURLToPath(new URL('..', import.meta.url));
 const args = process.argv.slice(2);
 const chosen = args[0] && !args[0].startsWith('-') ? [args.shift().replace(/^src\//, '').replace(/\/$/, '')] : FOLDERS;
