@@ -3,7 +3,7 @@
 // that no longer matches the log (replaced, cut, damaged) is never trusted.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, truncateSync, utimesSync, writeFileSync, statSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, truncateSync, utimesSync, writeFileSync, statSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -119,6 +119,15 @@ describe('expected states from a checkpoint', () => {
     ['the checkpoint ends inside a line of the log', (dir) => editCheckpoint(dir, (c) => ({ ...c, end: c.end - 1 }))],
     ['the checkpoint ends past the end of the log', (dir) => editCheckpoint(dir, (c) => ({ ...c, end: c.end + 10_000_000 }))],
     ['the checkpoint names the right seq with another hash', (dir) => editCheckpoint(dir, (c) => ({ ...c, hash: `sha256:${'1'.repeat(64)}` }))],
+    // The record it names is there, but its end falls inside the next line: reading on from there would lose that line.
+    ['the checkpoint ends inside the line after the record it names', async (dir) => {
+      await append(dir, [draft('s-0', 'issued', 'v19-s-0', 'v20-s-0', 20)]);
+      editCheckpoint(dir, (c) => ({ ...c, end: c.end + 5 }));
+    }],
+    ['the line where the checkpoint ends is not a record', (dir) => {
+      appendFileSync(join(dir, 'evidence.jsonl'), '\n');
+      editCheckpoint(dir, (c) => ({ ...c, end: statSync(join(dir, 'evidence.jsonl')).size }));
+    }],
     // Each field of the file, of the wrong kind (a damaged or hand-made checkpoint).
     ...[
       ['format', 2], ['chainId', 5], ['hash', null], ['seq', -1], ['seq', 1.5], ['seq', '7'], ['end', 0], ['end', -3], ['end', 2 ** 60], ['targets', {}],
@@ -128,12 +137,16 @@ describe('expected states from a checkpoint', () => {
     ['a target key is not a string', (dir) => editCheckpoint(dir, (c) => ({ ...c, targets: [...c.targets, [5, c.targets[0][1]]] }))],
     // Each part of a state, of the wrong kind.
     ...[
-      ['a row of 7', (row) => row.slice(0, 7)], ['a row that is not a list', () => ({})],
+      ['a row of 7', (row) => row.slice(0, 7)], ['a row of 9', (row) => [...row, 'extra']], ['a row that is not a list', () => ({})],
+      ['a row that is an object with a length of 8', () => ({ length: 8 })], ['a row that is null', () => null],
       ['CURRENT a number', (row) => [5, ...row.slice(1)]], ['a negative currentSeq', (row) => [row[0], -1, ...row.slice(2)]],
       ['currentEvent a number', (row) => [...row.slice(0, 2), 1, ...row.slice(3)]], ['currentAt null', (row) => [...row.slice(0, 3), null, ...row.slice(4)]],
       ['retired not a list', (row) => [...row.slice(0, 4), {}, ...row.slice(5)]], ['a retired pair of one', (row) => [...row.slice(0, 4), [['v1']], ...row.slice(5)]],
       ['a retired version a number', (row) => [...row.slice(0, 4), [[1, 2]], ...row.slice(5)]], ['a retired seq a string', (row) => [...row.slice(0, 4), [['v1', 'x']], ...row.slice(5)]],
       ['a retired entry not a pair', (row) => [...row.slice(0, 4), ['v1'], ...row.slice(5)]],
+      ['a retired pair of three', (row) => [...row.slice(0, 4), [['v1', 2, 'x']], ...row.slice(5)]],
+      ['a retired pair that is an object', (row) => [...row.slice(0, 4), [{ 0: 'v1', 1: 2, length: 2 }], ...row.slice(5)]],
+      ['a good retired pair, then a bad one', (row) => [...row.slice(0, 4), [['v1', 2], ['v2']], ...row.slice(5)]],
       ['storeId a number', (row) => [...row.slice(0, 5), 3, ...row.slice(6)]], ['storeIdSeq a fraction', (row) => [...row.slice(0, 6), 0.5, row[7]]],
       ['lastSeqByStore malformed', (row) => [...row.slice(0, 7), [['A', -2]]]],
     ].map(([what, edit]) => [`a state has ${what}`, (dir) => editCheckpoint(dir, (c) => ({ ...c, targets: c.targets.map(([key, row], i) => [key, i === 7 ? edit(row) : row]) }))]),
@@ -153,6 +166,34 @@ describe('expected states from a checkpoint', () => {
     });
   }
 
+  it('holds every target of the log, not only those the run wanted, and the whole state of each', async (t) => {
+    // A target with records but no CURRENT yet (seq 0) is part of a checkpoint like any other.
+    const dir = await logWith(t, [...history(20), draft('lone', 'issued', null, 'v1-lone', 20)]);
+    const all = new Set([...wanted, targetKey('lone', 'prod')]);
+    await expectedStates(dir, new Set([targetKey('s-1', 'prod')]), TRUSTING);
+    // Read from the checkpoint alone (nothing appended since): exactly what a full read gives.
+    assert.deepEqual(plain(await expectedStates(dir, all, TRUSTING)), plain(await expectedStates(dir, all)));
+    // And it was read from the checkpoint, not the log: a marked state comes back.
+    editCheckpoint(dir, (c) => ({ ...c, targets: c.targets.map(([key, row]) => [key, key === targetKey('s-5', 'prod') ? ['v-from-the-checkpoint', ...row.slice(1)] : row]) }));
+    assert.equal((await expectedStates(dir, all, TRUSTING)).targets.get(targetKey('s-5', 'prod')).current, 'v-from-the-checkpoint');
+  });
+
+  it('leaves no file open, and no temp file when it cannot be written', async (t) => {
+    const dir = await logWith(t, history(20));
+    await expectedStates(dir, wanted, TRUSTING);
+    const open = () => readdirSync('/proc/self/fd').length;
+    const before = open();
+    await expectedStates(dir, wanted, TRUSTING);
+    assert.equal(open(), before, 'the log read for the checkpoint was closed');
+    // The checkpoint's place is taken (here by a directory): the read still answers, nothing is left behind.
+    const blocked = await logWith(t, history(20));
+    mkdirSync(join(blocked, CHECKPOINT_FILE, 'inside'), { recursive: true });
+    const got = await expectedStates(blocked, wanted, TRUSTING);
+    assert.equal(got.checkpoint, null);
+    assert.deepEqual(plain(got), plain(await expectedStates(blocked, wanted)));
+    assert.deepEqual(readdirSync(blocked).sort(), [CHECKPOINT_FILE, 'evidence.jsonl'].sort());
+  });
+
   it('is not written for a short log, nor by a read without it', async (t) => {
     const dir = await logWith(t, history(3));
     await expectedStates(dir, wanted, TRUSTING);
@@ -166,12 +207,13 @@ describe('expected states from a checkpoint', () => {
     const dir = await logWith(t, history(20));
     const stale = `${CHECKPOINT_FILE}.4242.0badc0de.tmp`;
     const fresh = `${CHECKPOINT_FILE}.4243.0badc0df.tmp`;
-    for (const name of [stale, fresh, 'notes.tmp']) writeFileSync(join(dir, name), 'x');
+    // Names that only contain or start like a temp file's are someone else's.
+    const others = ['notes.tmp', `x${stale}`, `${stale}.bak`];
+    for (const name of [stale, fresh, ...others]) writeFileSync(join(dir, name), 'x');
     const old = new Date(Date.now() - 5 * 60_000);
-    utimesSync(join(dir, stale), old, old);
-    utimesSync(join(dir, 'notes.tmp'), old, old);
+    for (const name of [stale, ...others]) utimesSync(join(dir, name), old, old);
     await expectedStates(dir, wanted, TRUSTING);
-    assert.deepEqual(readdirSync(dir).sort(), [CHECKPOINT_FILE, fresh, 'evidence.jsonl', 'notes.tmp'].sort());
+    assert.deepEqual(readdirSync(dir).sort(), [CHECKPOINT_FILE, fresh, 'evidence.jsonl', ...others].sort());
   });
 
   it('is used only when the stores vouch for its digest, and says which checkpoint holds after the read', async (t) => {

@@ -62,6 +62,28 @@ test('CURRENT follows provision, switch and rollback; issue changes nothing; dec
 test('a record without a time leaves currentAt empty; versions that are not strings count as none', async (t) => {
   const s = await stateOf(logOf(t, [{ event: 'provisioned', fromVersion: null, toVersion: 'v1', at: undefined }, { event: 'switched', fromVersion: 5, toVersion: 7 }, { event: 'decommissioned', fromVersion: 6, toVersion: 'v1' }]));
   assert.deepEqual([s.current, s.currentAt, [...s.retired]], ['v1', '', []]);
+  const back = await stateOf(logOf(t, [{ event: 'provisioned', fromVersion: null, toVersion: 'v1' }, { event: 'rolled-back', fromVersion: 'v1', toVersion: 'v0', at: undefined }]));
+  assert.deepEqual([back.current, back.currentEvent, back.currentAt], ['v0', 'rolled-back', ''], 'a rollback without a time');
+});
+
+test('a target with records but no CURRENT yet: nothing current, no event, no time', async (t) => {
+  const s = await stateOf(logOf(t, [{ event: 'issued', fromVersion: null, toVersion: 'v1', storeId: 'A' }]));
+  assert.deepEqual({ ...s, retired: [...s.retired], lastSeqByStore: [...s.lastSeqByStore] }, {
+    current: null, currentSeq: 0, currentEvent: '', currentAt: '', retired: [], storeId: 'A', storeIdSeq: 1, lastSeqByStore: [['A', 1]],
+  });
+});
+
+test('records that lack a secret or an environment count for no target, even one named "undefined" or "null"', async (t) => {
+  // Such records are never written (record.ts requires both); a damaged or hand-made log must still not
+  // give a secret whose name happens to be what a missing field prints as.
+  const odd = new Set([targetKey('undefined', 'prod'), targetKey('null', 'prod'), targetKey('db', '7'), targetKey('db', 'undefined')]);
+  const dir = logOf(t, [
+    { event: 'provisioned', fromVersion: null, toVersion: 'v1', secret: undefined },
+    { event: 'provisioned', fromVersion: null, toVersion: 'v2', secret: null },
+    { event: 'provisioned', fromVersion: null, toVersion: 'v3', environment: 7 },
+    { event: 'provisioned', fromVersion: null, toVersion: 'v4', environment: undefined },
+  ]);
+  assert.deepEqual([...(await expectedStates(dir, odd)).targets.keys()], []);
 });
 
 test('the store id is the newest one named; the newest record is kept per store id', async (t) => {
@@ -116,6 +138,12 @@ test(`a checkpoint is written once ${CHECKPOINT_EVERY} records are read, not one
   assert.equal(got.checkpoint.chainId, 'h1');
   assert.match(got.checkpoint.digest, /^sha256:[0-9a-f]{64}$/);
   assert.ok(existsSync(join(enough, CHECKPOINT_FILE)));
+  // Only records (a number seq and a string hash) count towards it.
+  for (const [what, odd] of [['a seq that is not a number', { seq: 'x' }], ['no hash', { hash: undefined }]]) {
+    const dir = logOf(t, [...records(CHECKPOINT_EVERY - 1), { event: 'switched', fromVersion: 'a', toVersion: 'b', ...odd }]);
+    assert.equal((await expectedStates(dir, wanted, trusting)).checkpoint, null, `a line with ${what} is not counted`);
+    assert.equal(existsSync(join(dir, CHECKPOINT_FILE)), false);
+  }
   // Read from the checkpoint, a record appended since is folded in on top of it.
   appendFileSync(join(enough, 'evidence.jsonl'), `${JSON.stringify({ seq: CHECKPOINT_EVERY + 1, hash: 'hx', secret: 'db', environment: 'prod', event: 'rolled-back', fromVersion: `v${CHECKPOINT_EVERY}`, toVersion: 'v1', at: 'later' })}\n`);
   const s = (await expectedStates(enough, wanted, trusting)).targets.get(KEY);
