@@ -5,7 +5,7 @@
 // old file as it was. Real files, real encryption (the records writer is the one append-log uses).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, promises as fsPromises, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -91,6 +91,42 @@ test('creating a store where one appeared meanwhile is refused and leaves that s
     return true;
   });
   assert.equal(readFileSync(path, 'utf8'), 'made by another process');
+  assert.deepEqual(tempsIn(dir), []);
+});
+
+// A file system without hard links (some network and FUSE mounts, vfat) fails link() with one of
+// these codes; none is mountable here, so link() is made to fail as such a file system's does.
+const withoutLinks = (t, code) => t.mock.method(fsPromises, 'link', async () => {
+  throw Object.assign(new Error(`${code}: operation not permitted, link`), { code });
+});
+
+test('without hard links a store is created by a rename, and one that appeared meanwhile is still refused', async (t) => {
+  for (const code of ['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS']) {
+    await t.test(code, async (t) => {
+      const link = withoutLinks(t, code);
+      const dir = tempDir(t);
+      const path = join(dir, 'dev.store');
+      const header = await createStoreFile(path, keys, 'b'.repeat(32));
+      assert.equal(link.mock.callCount(), 1, 'link was tried first');
+      assert.ok(readFileSync(path).equals(header.bytes));
+      assert.equal(statSync(path).mode & 0o777, 0o600);
+      assert.deepEqual(tempsIn(dir), [], 'the temp file became the store');
+
+      const other = join(dir, 'other.store');
+      writeFileSync(other, 'made by another process');
+      await assert.rejects(createStoreFile(other, keys, 'c'.repeat(32)), { code: 'ERR_STORE_CHANGED' });
+      assert.equal(readFileSync(other, 'utf8'), 'made by another process');
+      assert.deepEqual(tempsIn(dir), []);
+    });
+  }
+});
+
+test('any other failure of link() is reported as it is, and leaves no store and no temp file', async (t) => {
+  withoutLinks(t, 'EIO');
+  const dir = tempDir(t);
+  const path = join(dir, 'dev.store');
+  await assert.rejects(createStoreFile(path, keys, 'b'.repeat(32)), { code: 'EIO' });
+  assert.equal(existsSync(path), false);
   assert.deepEqual(tempsIn(dir), []);
 });
 
