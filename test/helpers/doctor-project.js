@@ -13,6 +13,7 @@ import { rotateRun } from '../../dist/engine/runner.js';
 import { doctorRun } from '../../dist/engine/doctor/index.js';
 import { startRotation } from '../../dist/engine/steps.js';
 import { SecretValue } from '../../dist/secret-value.js';
+import { EvidenceLog } from '../../dist/evidence/index.js';
 
 export const quiet = { child: () => quiet, trace() {}, debug() {}, info() {}, warn() {}, error() {} };
 
@@ -48,8 +49,8 @@ export async function doctorProject(t, secrets, { provision = true, env: extraEn
     policies: loaded.policies,
     at: (iso) => (clock.ms = Date.parse(iso)),
     later: (ms) => (clock.ms += ms),
-    doctor: (options = {}) => doctorRun(ctx, loaded.policies, { names: [], all: true, envs: [], fix: false, ...options }),
-    rotate: (options = {}) => rotateRun(ctx, loaded.policies, { names: [], all: true, envs: [], force: false, concurrency: 1, ...options }),
+    doctor: (options = {}) => doctorRun(ctx, p.policies, { names: [], all: true, envs: [], fix: false, ...options }),
+    rotate: (options = {}) => rotateRun(ctx, p.policies, { names: [], all: true, envs: [], force: false, concurrency: 1, ...options }),
     evidence: () => readEvents(dir),
     /** Every file of the project but the policies, with its bytes: "nothing changed" means equal. */
     snapshot: () => snapshot(dir),
@@ -57,7 +58,14 @@ export async function doctorProject(t, secrets, { provision = true, env: extraEn
     targets: async () => {
       const stores = new StoreRegistry(ctx);
       t.after(() => stores.closeAll());
-      return targetsOf(loaded.policies, [], stores);
+      return targetsOf(p.policies, [], stores);
+    },
+    /** Rewrites policies/app.yaml with `secrets` and loads it (the stores and the log stay). */
+    rewrite: async (next) => {
+      writeFileSync(join(dir, 'policies', 'app.yaml'), `secrets:\n${next.join('')}`);
+      const again = await loadPolicies('policies', { cwd: dir, env });
+      assert.deepEqual(again.errors, []);
+      p.policies = again.policies;
     },
   };
   if (provision) {
@@ -72,7 +80,7 @@ export async function doctorProject(t, secrets, { provision = true, env: extraEn
  * is PENDING, the rotation record says overlap, the `issued` draft is in the store and never
  * reached the log. The secret needs a deploy hook (so issue and switch are separate writes).
  */
-export async function crashRotation(p, name) {
+export async function crashRotation(p, name, { appended = false } = {}) {
   const stores = new StoreRegistry(p.ctx);
   try {
     const target = (await targetsOf(p.policies, [], stores)).find((x) => x.policy.name === name);
@@ -86,9 +94,15 @@ export async function crashRotation(p, name) {
       emergency: false,
       now: p.ctx.now,
       generate: async () => SecretValue.fromString(randomBytes(16).toString('hex')),
-      runHook: async () => assert.fail('the run died before its hooks'),
-      record: async () => {
+      runHook: async () => {
         throw new Error('killed');
+      },
+      // Died before appending its `issued` record, or (appended) in its first deploy hook.
+      record: async (drafts) => {
+        if (!appended) throw new Error('killed');
+        const log = new EvidenceLog(p.ctx.evidenceDir);
+        await log.append(drafts);
+        await log.close();
       },
     };
     await assert.rejects(startRotation(target, state, run), /killed/);
