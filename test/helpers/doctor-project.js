@@ -30,7 +30,7 @@ export const lockText = (pid, owner = 'keyshift rotate (test)') =>
 
 /**
  * A project with `secrets` (YAML of secret()) in policies/, every secret provisioned by a real
- * rotateRun unless `provision` is false. `clock` is the engine's clock (ms), changed by `at(ms)`.
+ * rotateRun unless `provision` is false (an object: that run's options). `clock` is the engine's clock (ms), changed by `at(ms)`.
  */
 export async function doctorProject(t, secrets, { provision = true, env: extraEnv = {} } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'keyshift-doctor-'));
@@ -69,7 +69,7 @@ export async function doctorProject(t, secrets, { provision = true, env: extraEn
     },
   };
   if (provision) {
-    const report = await p.rotate();
+    const report = await p.rotate(provision === true ? {} : provision);
     assert.equal(report.exitCode, 0, JSON.stringify(report.results));
   }
   return p;
