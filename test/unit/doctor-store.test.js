@@ -28,6 +28,11 @@ describe('store entries and versions', () => {
   it('entries no policy names: one warning per entry, sorted by key, with the fix; the same key in another store counts', async (t) => {
     const p = await doctorProject(t, [secret('zeta'), secret('beta'), secret('alpha')]);
     // beta now lives in another store: its entry in dev.store is named by no policy of dev.store.
+    const [zeta] = await p.targets();
+    // Two entries written by hand, in reverse order of their keys.
+    const lock = await zeta.store.lock({ waitMs: 200, owner: 'test' });
+    for (const key of ['omega', 'delta']) await zeta.store.apply(key, [{ type: 'create', versionId: 'v1', value: SecretValue.fromString(key), stage: 'CURRENT' }], { rotation: null, lastRotatedAt: null, pendingEvents: [] });
+    await lock.release();
     await p.rewrite([secret('zeta'), secret('beta', { store: 'stores/other.store' })]);
     const [, beta] = await p.targets();
     const dev = join(p.dir, 'stores', 'dev.store');
@@ -36,6 +41,8 @@ describe('store entries and versions', () => {
     assert.deepEqual(report.findings.map((f) => f.message), [
       `store ${dev} holds entry "alpha", which no policy names`,
       `store ${dev} holds entry "beta", which no policy names`,
+      `store ${dev} holds entry "delta", which no policy names`,
+      `store ${dev} holds entry "omega", which no policy names`,
       'beta/dev is not provisioned yet (no CURRENT version)',
     ]);
     const [alpha] = report.findings;
@@ -45,7 +52,7 @@ describe('store entries and versions', () => {
       hint: 'if a secret was renamed, set key: alpha in its store so that the policy names the entry again; otherwise leave it: keyshift never deletes an entry',
       fixable: false, fixed: false,
     });
-    assert.equal(report.findings[2].store, beta.store.location);
+    assert.equal(report.findings[4].store, beta.store.location);
   });
 
   it('a version no rotation record names: the store\'s own finding, on its secret', async (t) => {
