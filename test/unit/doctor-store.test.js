@@ -251,3 +251,54 @@ describe('names and --env narrow the secrets, not the stores', () => {
     assert.deepEqual(checks(named), ['unknown-versions -', 'overdue db']);
   });
 });
+
+describe('a store of a plugin: reads that fail one by one', () => {
+  // A plugin store (docs/plugins.md) kept in memory: `db` reads fine, `broken` fails to read, and
+  // listKeys fails when the spec says so. It has no lock file and no diagnose of its own.
+  const PLUGIN = `export default function createStore(spec) {
+  const state = { versions: [{ id: 'v1', stages: ['CURRENT'], createdAt: '2026-11-01T10:00:00.000Z' }], retired: [], rotation: null, lastRotatedAt: '2026-11-01T10:00:00.000Z', pendingEvents: [] };
+  const fail = (code, message) => Object.assign(new Error(message), { code });
+  return {
+    kind: 'memory', location: 'memory ' + spec.name,
+    async read(key) { if (key === 'broken') throw fail('ERR_STORE_UNAVAILABLE', 'memory: entry broken is unreachable'); return key === 'db' ? state : null; },
+    async readValue() { throw new Error('not used'); },
+    fingerprint() { return 'hmac-sha256:' + '0'.repeat(64); },
+    async lock() { return { release: async () => undefined }; },
+    async apply() { throw new Error('not used'); },
+    async readMeta() { return { evidenceAnchors: {}, confirmedRuns: [] }; },
+    async writeMeta() {},
+    async close() {},
+    ...(spec.listFails ? { async listKeys() { throw new Error('listing refused'); } } : {}),
+  };
+}
+`;
+  const store = (extra = '') => `{ type: plugin, module: ./memory.js, name: m${extra} }`;
+  const pluginSecret = (name, extra) => `  - name: ${name}\n    interval: 30d\n    fallbackWindow: 1h\n    generator: { type: random, bytes: 16, encoding: hex }\n    environments:\n      - name: dev\n        store: ${store(extra)}\n`;
+
+  it('one entry that cannot be read is a store-error on its secret; the others of the store are judged', async (t) => {
+    const p = await doctorProject(t, [secret('api')]);
+    writeFileSync(join(p.dir, 'memory.js'), PLUGIN);
+    await p.rewrite([pluginSecret('broken'), pluginSecret('db'), pluginSecret('fresh')]);
+    p.later(31 * DAY);
+    const report = await p.doctor();
+    assert.equal(report.exitCode, 1);
+    assert.deepEqual(report.findings.map((f) => [f.check, f.secret, f.environment, f.store]), [
+      ['store-error', 'broken', 'dev', 'memory m'],
+      ['overdue', 'db', 'dev', 'memory m'],
+      ['overdue', 'fresh', 'dev', 'memory m'],
+    ]);
+    assert.deepEqual(report.findings[0].error, { code: 'ERR_STORE_UNAVAILABLE', message: 'memory: entry broken is unreachable', hint: 'rerun later to resume: every step is safe to repeat' });
+    assert.equal(report.findings[2].message, 'fresh/dev is not provisioned yet (no CURRENT version)');
+  });
+
+  it('a store whose entry list cannot be read: one store-error for the store, nothing else of it', async (t) => {
+    const p = await doctorProject(t, [secret('api')]);
+    writeFileSync(join(p.dir, 'memory.js'), PLUGIN);
+    await p.rewrite([secret('api'), pluginSecret('db', ', listFails: true')]);
+    p.later(31 * DAY);
+    const report = await p.doctor();
+    assert.deepEqual(report.findings.map((f) => [f.check, f.secret, f.store]), [['overdue', 'api', join(p.dir, 'stores', 'dev.store')], ['store-error', null, 'memory m']]);
+    assert.equal(report.findings[1].error.code, 'ERR_PLUGIN_FAILED');
+    assert.match(report.findings[1].message, /listing refused/);
+  });
+});
