@@ -6,7 +6,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { doctorProject, secret } from '../helpers/doctor-project.js';
+import { doctorProject, secret, lockText, DEAD_PID } from '../helpers/doctor-project.js';
 
 const DAY = 86_400_000;
 
@@ -138,5 +138,42 @@ export default function createStore(spec) {
     ]);
     const q = await project(t, 'lock');
     await assert.rejects(q.doctor({ fix: true }), { code: 'ERR_PLUGIN_FAILED', message: 'plugin store memory m: the lock service is down' });
+  });
+
+  it('a dead lock another run takes over between doctor\'s look and its repair: left, and the finding says so (exit 1)', async (t) => {
+    // The store's lock file names a dead pid; while doctor reads the store, a live run takes the lock over.
+    const TAKEOVER = `import { hostname } from 'node:os';
+import { writeFileSync } from 'node:fs';
+export default function createStore(spec) {
+  const path = spec.lockPath;
+  return {
+    kind: 'memory', location: 'memory ' + spec.name,
+    lockFile: () => path,
+    async read() {
+      writeFileSync(path, JSON.stringify({ pid: process.pid, host: hostname(), owner: 'keyshift rotate (other)', token: 'live', acquiredAt: '2026-11-01T10:00:00.000Z' }));
+      return null;
+    },
+    async readValue() { throw new Error('not used'); },
+    fingerprint() { return 'hmac-sha256:' + '0'.repeat(64); },
+    async lock() { throw new Error('not used'); },
+    async apply() { throw new Error('not used'); },
+    async readMeta() { return { evidenceAnchors: {}, confirmedRuns: [] }; },
+    async writeMeta() {},
+    async close() {},
+  };
+}
+`;
+    const p = await doctorProject(t, [secret('api')]);
+    const path = join(p.dir, 'memory.lock');
+    writeFileSync(join(p.dir, 'memory.js'), TAKEOVER);
+    writeFileSync(path, lockText(DEAD_PID));
+    await p.rewrite([`  - name: db\n    interval: 30d\n    fallbackWindow: 1h\n    generator: { type: random, bytes: 16, encoding: hex }\n    environments:\n      - name: dev\n        store: { type: plugin, module: ./memory.js, name: m, lockPath: ${path} }\n`]);
+    const before = readFileSync(join(p.dir, 'evidence', 'evidence.jsonl'), 'utf8');
+    const report = await p.doctor({ fix: true });
+    assert.equal(report.exitCode, 1);
+    assert.deepEqual(report.findings.map((f) => [f.check, f.store, f.fixed]), [['dead-lock', 'memory m', false], ['overdue', 'memory m', false]]);
+    assert.ok(report.findings[0].message.endsWith(`process ${DEAD_PID} on this host is not running; not removed: a live run holds it now`), report.findings[0].message);
+    assert.match(readFileSync(path, 'utf8'), /keyshift rotate \(other\)/, 'the live run keeps its lock');
+    assert.equal(readFileSync(join(p.dir, 'evidence', 'evidence.jsonl'), 'utf8'), before, 'nothing repaired, nothing recorded');
   });
 });
