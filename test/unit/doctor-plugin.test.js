@@ -23,7 +23,7 @@ describe('a store of a plugin: reads that fail one by one', () => {
     fingerprint() { return 'hmac-sha256:' + '0'.repeat(64); },
     async lock() { return { release: async () => undefined }; },
     async apply() { throw new Error('not used'); },
-    async readMeta() { return { evidenceAnchors: {}, confirmedRuns: [] }; },
+    async readMeta() { if (spec.metaFails) throw fail('ERR_STORE_ACCESS_DENIED', 'memory: meta denied'); return { evidenceAnchors: {}, confirmedRuns: [] }; },
     async writeMeta() {},
     async close() {},
     ...(spec.listFails ? { async listKeys() { throw new Error('listing refused'); } } : {}),
@@ -47,6 +47,17 @@ describe('a store of a plugin: reads that fail one by one', () => {
     ]);
     assert.deepEqual(report.findings[0].error, { code: 'ERR_STORE_UNAVAILABLE', message: 'memory: entry broken is unreachable', hint: 'rerun later to resume: every step is safe to repeat' });
     assert.equal(report.findings[2].message, 'fresh/dev is not provisioned yet (no CURRENT version)');
+  });
+
+  it('a store whose own meta cannot be read: one store-error for the store, its entries not read', async (t) => {
+    const p = await doctorProject(t, [secret('api')]);
+    writeFileSync(join(p.dir, 'memory.js'), PLUGIN);
+    await p.rewrite([pluginSecret('db', ', metaFails: true'), secret('api')]);
+    p.later(31 * DAY);
+    const report = await p.doctor();
+    assert.equal(report.exitCode, 1);
+    assert.deepEqual(report.findings.map((f) => [f.check, f.secret, f.store, f.message]), [['store-error', null, 'memory m', 'memory: meta denied'], ['overdue', 'api', join(p.dir, 'stores', 'dev.store'), report.findings[1].message]]);
+    assert.deepEqual(report.findings[0].error, { code: 'ERR_STORE_ACCESS_DENIED', message: 'memory: meta denied', hint: 'give the identity keyshift runs as access to this store, then rerun: a rerun resumes where this run stopped' });
   });
 
   it('a store whose entry list cannot be read: one store-error for the store, nothing else of it', async (t) => {

@@ -237,6 +237,10 @@ describe('what the store held before: restored copies', () => {
     const report = await p.doctor();
     assert.equal(report.exitCode, 1);
     assert.deepEqual(report.findings.map((f) => [f.check, f.secret, f.severity, f.fixable]), [['store-rolled-back', 'api', 'error', false]]);
+    // An edited record: the log no longer says what the store must hold.
+    const log = join(p.dir, 'evidence', 'evidence.jsonl');
+    writeFileSync(log, readFileSync(log, 'utf8').replace('"reason":"test"', '"reason":"tess"'));
+    assert.deepEqual((await p.doctor()).findings.map((f) => f.check), ['evidence-gap']);
   });
 });
 
