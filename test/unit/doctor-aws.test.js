@@ -94,5 +94,6 @@ describe('aws-secrets-manager: the store\'s own repair, and leases', () => {
     const fixed = await p.doctor(true);
     assert.equal(fixed.exitCode, 0, JSON.stringify(fixed.findings));
     assert.deepEqual(fixed.findings.map((f) => [f.check, f.fixed]), [['stale-pending', true]]);
+    assert.match(fake.inspect(id).tags['keyshift:lease'] ?? '', / doctor --fix/, 'the lease named doctor --fix as its holder');
   });
 });

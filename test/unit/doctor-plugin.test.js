@@ -89,7 +89,8 @@ export default function createStore(spec) {
     },
     async readValue() { throw new Error('not used'); },
     fingerprint() { return 'hmac-sha256:' + '0'.repeat(64); },
-    async lock() {
+    async lock(options) {
+      globalThis.memoryStore.lockedWith = options;
       if (spec.fail === 'locked') throw Object.assign(new Error('memory m is locked by another run'), { code: 'ERR_LOCKED', exitCode: 3 });
       if (spec.fail === 'lock') throw new Error('the lock service is down');
       return { release: async () => undefined };
@@ -128,6 +129,7 @@ export default function createStore(spec) {
     assert.deepEqual(entry.pendingEvents.map((d) => [d.event, d.fromVersion]), [['repaired', 'x9']], 'announced in the same write as the ops');
     assert.deepEqual(Object.values(meta().evidenceAnchors).map((a) => a.seq), [record.seq]);
     assert.deepEqual(meta().confirmedRuns, [record.runId]);
+    assert.deepEqual(globalThis.memoryStore.lockedWith, { waitMs: 200, owner: `keyshift doctor --fix (tester, ${record.runId})` }, 'locked as rotate locks it, naming doctor');
   });
 
   it('a write the store refuses: the finding says the repair failed, nothing recorded (exit 1)', async (t) => {
@@ -137,6 +139,7 @@ export default function createStore(spec) {
     assert.equal(report.exitCode, 1);
     assert.deepEqual(report.findings.map((f) => [f.check, f.fixed, f.message]), [['foreign-pending', false, 'x9 is not keyshift\'s; the repair failed: plugin store memory m: write refused']]);
     assert.equal(readFileSync(join(p.dir, 'evidence', 'evidence.jsonl'), 'utf8'), before);
+    assert.deepEqual(globalThis.memoryStore.meta(), { evidenceAnchors: {}, confirmedRuns: [] }, 'nothing written: not anchored');
   });
 
   it('a store locked by another run: a locked finding with the default hint (exit 3); any other lock error is thrown', async (t) => {

@@ -57,6 +57,7 @@ describe('after a run killed mid-rotation', () => {
     assert.deepEqual(strip(events[2]), wide('evidence', evidenceLock, 'keyshift evidence writer'));
     assert.deepEqual(strip(events[3]), wide('local', storeLock, 'keyshift rotate (test)'));
     assert.equal(events[4].reason, 'crash', 'the crashed run\'s own record, as it announced it');
+    assert.equal(events[4].recoveredBy, runId, 'appended by this run');
     const [gap, resumed] = repairedOf(events).slice(2);
     assert.deepEqual([gap.secret, gap.environment, gap.rotationId, gap.fromVersion, gap.toVersion, gap.reason, gap.operator], ['api', 'dev', null, null, null, 'doctor --fix', 'tester']);
     assert.deepEqual(gap.checks, [{ check: 'evidence-gap', action: 'appended 1 evidence record(s) (issued) that run-crashed announced in the store but never wrote' }]);
@@ -125,6 +126,21 @@ describe('nothing to repair', () => {
     assert.equal(report.evidenceFile, null);
     assert.deepEqual(checks(report), ['unknown-versions -', 'overdue api']);
     assert.deepEqual(p.snapshot(), before);
+  });
+});
+
+describe('only a dead store lock', () => {
+  it('removed, with one repaired record of the store; the store itself is neither locked nor written', async (t) => {
+    const p = await doctorProject(t, [secret('api')]);
+    const path = join(p.dir, 'stores', 'dev.store.lock');
+    writeFileSync(path, lockText(DEAD_PID));
+    const store = readFileSync(join(p.dir, 'stores', 'dev.store'));
+    const report = await p.doctor({ fix: true });
+    assert.equal(report.exitCode, 0);
+    assert.deepEqual(checks(report), ['dead-lock - fixable fixed']);
+    assert.equal(existsSync(path), false);
+    assert.deepEqual(p.evidence().slice(1).map((e) => [e.event, e.store, e.checks[0].check]), [['repaired', 'local', 'dead-lock']]);
+    assert.deepEqual(readFileSync(join(p.dir, 'stores', 'dev.store')), store, 'not anchored: only a store doctor locked is');
   });
 });
 
