@@ -96,4 +96,22 @@ describe('aws-secrets-manager: the store\'s own repair, and leases', () => {
     assert.deepEqual(fixed.findings.map((f) => [f.check, f.fixed]), [['stale-pending', true]]);
     assert.match(fake.inspect(id).tags['keyshift:lease'] ?? '', / doctor --fix/, 'the lease named doctor --fix as its holder');
   });
+
+  it('a lease that cannot be taken for another reason (access denied): not repaired, exit 1; then resumed and the lease released', async (t) => {
+    const id = 'doctor-unit/denied';
+    const p = await project(t, id, { foreign: false });
+    const allow = fake.deny({ op: 'PutSecretValue', resource: id });
+    assert.equal((await p.rotate()).exitCode, 1);
+    allow();
+    const undo = fake.deny({ op: 'TagResource', resource: id });
+    const left = await p.doctor(true);
+    undo();
+    assert.equal(left.exitCode, 1, JSON.stringify(left.findings));
+    assert.deepEqual(left.findings.map((f) => [f.check, f.fixed]), [['stale-pending', false]]);
+    assert.match(left.findings[0].message, /; not repaired: /);
+    const fixed = await p.doctor(true);
+    assert.equal(fixed.exitCode, 0, JSON.stringify(fixed.findings));
+    const current = fake.inspect(id).versions.find((v) => v.stages.includes('AWSCURRENT'));
+    assert.ok(current.stages.includes('KEYSHIFT_LEASE'), 'the lease was released onto AWSCURRENT');
+  });
 });
