@@ -159,3 +159,19 @@ test('rollbackRun: an unknown secret or environment is a usage error', async (t)
   await assert.rejects(rollbackRun(p.ctx, p.policies, { name: 'nope', envs: [] }), { code: 'ERR_USAGE', message: 'unknown secret "nope"' });
   await assert.rejects(rollbackRun(p.ctx, p.policies, { name: 'api', envs: ['qa'] }), { code: 'ERR_USAGE', message: 'unknown environment "qa"' });
 });
+
+test('rollbackRun: a store whose drafts were recovered is anchored and confirmed, though it had nothing to roll back', async (t) => {
+  const p = await project(t, [secretYaml('api')]);
+  writeFileSync(p.ctx.evidenceDir, 'not a dir');
+  await assert.rejects(rotate(p), { code: 'ERR_EVIDENCE_WRITE' });
+  rmSync(p.ctx.evidenceDir);
+  await rotate(p, { force: true, envs: ['prod'] });
+  assert.equal((await p.store('dev').read('api')).pendingEvents.length, 1, 'dev still holds its lost draft');
+  const report = await rollbackRun(p.ctx, p.policies, { name: 'api', envs: [] });
+  assert.deepEqual(summary(report), ['prod:rollback:rolled-back']);
+  assert.equal(p.evidence().find((r) => r.environment === 'dev').recoveredBy, report.runId);
+  const meta = await p.store('dev').readMeta();
+  assert.equal(meta.confirmedRuns.at(-1), report.runId);
+  const records = p.evidence();
+  assert.deepEqual(Object.values(meta.evidenceAnchors).map((a) => a.hash), [records.at(-1).hash]);
+});

@@ -237,3 +237,17 @@ test('rotateRun: secrets in many stores run with --concurrency above 1; each sto
   assert.deepEqual(progress.map(([done, total, failed]) => [done, total, failed]), [[1, 4, 0], [2, 4, 0], [3, 4, 0], [4, 4, 0]]);
   for (const n of names) assert.deepEqual((await p.store(`${n}env`).readMeta()).confirmedRuns, [report.runId]);
 });
+
+test('rotateRun: a store where a step failed is anchored but the run is not confirmed there (its drafts are recovered next time)', async (t) => {
+  const p = await project(t, [secretYaml('api', { envs: [['dev', undefined, ['deploy: [{ run: "exit 4" }]']], 'prod'] })]);
+  const first = await rotateRun(p.ctx, p.policies, opts());
+  const report = await rotateRun(p.ctx, p.policies, opts({ force: true }));
+  assert.deepEqual(summary(report), ['api/dev:rotate:failed', 'api/prod:none:skipped']);
+  assert.equal(report.results[0].error.code, 'ERR_HOOK_FAILED');
+  assert.equal(report.exitCode, 1);
+  const meta = await p.store('dev').readMeta();
+  assert.deepEqual(meta.confirmedRuns, [first.runId], 'the failed run is not confirmed');
+  const records = p.evidence();
+  assert.deepEqual(Object.values(meta.evidenceAnchors).map((a) => [a.seq, a.hash]), [[records.length, records.at(-1).hash]], 'but anchored');
+  assert.deepEqual((await p.store('prod').readMeta()).confirmedRuns, [first.runId], 'prod untouched');
+});

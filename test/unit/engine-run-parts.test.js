@@ -89,7 +89,10 @@ test('startRun: sharedValue: later environments take the first environment\'s CU
   const prodAlone = await value('prod', 'shared');
   await rotate(p);
   assert.notEqual(await value('dev', 'shared'), prodAlone);
-  await rotate(p, { force: true, names: ['shared'], all: false });
+  const devBefore = await value('dev', 'shared');
+  const forced = await rotate(p, { force: true, names: ['shared'], all: false });
+  assert.deepEqual(forced.results.map((r) => r.outcome), ['rotated', 'rotated']);
+  assert.notEqual(await value('dev', 'shared'), devBefore, 'the first environment issues a new value');
   assert.equal(await value('prod', 'shared'), await value('dev', 'shared'));
   assert.notEqual(await value('prod', 'own'), await value('dev', 'own'));
 });
@@ -148,6 +151,7 @@ test('signRun: no signer, no record; a signing that fails is logged and the run 
   await s.settle();
   await signRun(s.p.ctx, s.evidence, s.run);
   assert.equal(s.p.evidence().length, 1);
+  assert.deepEqual(s.p.messages('error'), []);
   const { privateKey } = generateKeyPairSync('ed25519');
   writeFileSync(join(s.p.cwd, 'k.pem'), privateKey.export({ type: 'pkcs8', format: 'pem' }));
   s.p.ctx.signer = await signerFromEnv({ KEYSHIFT_SIGNING_KEY: 'k.pem' }, s.p.cwd);
@@ -270,4 +274,24 @@ test('anchorEvidence: the log head is recorded in the store; the run confirmed u
   await anchorEvidence(store, { evidenceAnchors: {}, confirmedRuns: [] }, empty, 'run-x');
   assert.deepEqual((await store.readMeta()).evidenceAnchors, {});
   await empty.close();
+});
+
+test('recoverEvidence: drafts of several secrets are appended oldest first; under a lease, drafts of confirmed runs are dropped too', async (t) => {
+  const s = await withDrafts(t);
+  const store = s.targets[0].store;
+  const [api, web] = s.targets;
+  const meta = await store.readMeta();
+  const put = async (key, pendingEvents) => {
+    const state = await store.read(key);
+    await store.apply(key, [], { rotation: state.rotation, lastRotatedAt: state.lastRotatedAt, pendingEvents });
+  };
+  await put('api', [draft(5, { rotationId: 'r-api', runId: 'run-lost' })]);
+  await put('web', [draft(1, { rotationId: 'r-web', runId: 'run-lost', secret: 'web' })]);
+  const states = new Map([[api, await store.read('api')], [web, await store.read('web')]]);
+  // Since the read, a draft of a run that is confirmed (its evidence is in the log) showed up on api.
+  await put('api', [...states.get(api).pendingEvents, draft(7, { rotationId: 'r-done', runId: 'run-done' })]);
+  const confirmed = { ...meta, confirmedRuns: ['run-done'] };
+  assert.equal(await recoverEvidence(states, confirmed, s.p.ctx.evidenceDir, s.append, { recoveredBy: 'run-now', underLease: (target, write) => write() }), 2);
+  assert.deepEqual(s.appended, [['web:issued:run-now', 'api:issued:run-now']]);
+  assert.deepEqual((await store.read('api')).pendingEvents, []);
 });
