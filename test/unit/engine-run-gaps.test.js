@@ -54,3 +54,61 @@ test('exportRun: an --env no selected secret has is refused as unknown before an
     return true;
   });
 });
+
+test('rollbackRun: only the named secret is rolled back; a store with nothing to roll back and no drafts is left unanchored', async (t) => {
+  const { rollbackRun } = await import('../../dist/engine/rollback-run.js');
+  const p = await project(t, [secretYaml('api'), secretYaml('web', { envs: ['qa'] })]);
+  await rotate(p);
+  const forced = await rotate(p, { force: true, envs: ['prod', 'qa'] });
+  const metaBefore = await p.store('dev').readMeta();
+  const report = await rollbackRun(p.ctx, p.policies, { name: 'api', envs: [] });
+  assert.deepEqual(report.results.map((r) => `${r.secret}/${r.environment}:${r.outcome}`), ['api/prod:rolled-back']);
+  assert.equal((await p.store('qa').read('web')).rotation.rotationId, forced.results[1].rotationId, 'web not rolled back');
+  assert.deepEqual(await p.store('dev').readMeta(), metaBefore, 'dev had nothing to roll back: not anchored, not confirmed');
+});
+
+test('rollbackRun: two environments in one store are both rolled back under the one lock', async (t) => {
+  const { rollbackRun } = await import('../../dist/engine/rollback-run.js');
+  const shared = (key) => `{ type: local, path: .keyshift/shared.store, key: ${key} }`;
+  const p = await project(t, [secretYaml('api', { envs: [['dev', shared('api-dev')], ['prod', shared('api-prod')]] })]);
+  await rotate(p);
+  await rotate(p, { force: true });
+  const report = await rollbackRun(p.ctx, p.policies, { name: 'api', envs: [] });
+  assert.deepEqual(report.results.map((r) => `${r.environment}:${r.outcome}`), ['dev:rolled-back', 'prod:rolled-back']);
+});
+
+test('rollbackRun: drafts that cannot be appended fail the rollback before anything changes', async (t) => {
+  const { rollbackRun } = await import('../../dist/engine/rollback-run.js');
+  const { rmSync } = await import('node:fs');
+  const p = await project(t, [secretYaml('api', { envs: ['dev'] })]);
+  await rotate(p);
+  rmSync(p.ctx.evidenceDir, { recursive: true });
+  writeFileSync(p.ctx.evidenceDir, 'not a dir');
+  await assert.rejects(rotate(p, { force: true }), { code: 'ERR_EVIDENCE_WRITE' });
+  const before = await p.store('dev').read('api');
+  assert.equal(before.pendingEvents.length, 2);
+  // The evidence log's own error comes through (here mkdir's EEXIST, naming the evidence dir).
+  await assert.rejects(rollbackRun(p.ctx, p.policies, { name: 'api', envs: [] }), (error) => {
+    assert.match(error.message, new RegExp(p.ctx.evidenceDir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')));
+    return true;
+  });
+  const after = await p.store('dev').read('api');
+  assert.equal(after.rotation.rotationId, before.rotation.rotationId, 'not rolled back');
+  assert.deepEqual(after.pendingEvents.map((d) => d.event), before.pendingEvents.map((d) => d.event), 'drafts kept for the next run');
+});
+
+test('RunLeases: each lock table is its own (table and endpoint): a missing table fails only the environment that names it', async (t) => {
+  const { startDynamoDb } = await import('../fakes/dynamodb/index.js');
+  Object.assign(process.env, { AWS_ACCESS_KEY_ID: 'AKIDTEST', AWS_SECRET_ACCESS_KEY: 'test', AWS_EC2_METADATA_DISABLED: 'true', AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' });
+  const one = await startDynamoDb({ tables: ['leases'] });
+  const two = await startDynamoDb({ tables: ['other'] });
+  t.after(async () => (await one.close(), await two.close()));
+  const store = (name, table, ddb) => `{ type: local, path: .keyshift/${name}.store, lock: { type: dynamodb, table: ${table}, region: us-east-1, endpoint: "${ddb.endpoint}" } }`;
+  const p = await project(t, [
+    secretYaml('a', { envs: [['a1', store('a1', 'leases', one)]] }),
+    secretYaml('b', { envs: [['b1', store('b1', 'missing', one)]] }),
+    secretYaml('c', { envs: [['c1', store('c1', 'leases', two)]] }),
+  ]);
+  const report = await rotate(p);
+  assert.deepEqual(report.results.map((r) => `${r.secret}:${r.outcome}`), ['a:provisioned', 'b:failed', 'c:failed']);
+});
