@@ -112,3 +112,41 @@ test('RunLeases: each lock table is its own (table and endpoint): a missing tabl
   const report = await rotate(p);
   assert.deepEqual(report.results.map((r) => `${r.secret}:${r.outcome}`), ['a:provisioned', 'b:failed', 'c:failed']);
 });
+
+test('RunLeases: a store\'s own lease (Secrets Manager) lives 10 minutes unrenewed, or KEYSHIFT_LEASE_TTL_MS', async (t) => {
+  const { startSecretsManager } = await import('../fakes/secrets-manager.js');
+  const { RunLeases } = await import('../../dist/engine/leases.js');
+  const { targetsOf } = await import('../../dist/engine/selection.js');
+  const { StoreRegistry } = await import('../../dist/stores/registry.js');
+  Object.assign(process.env, { AWS_ACCESS_KEY_ID: 'AKIDTEST', AWS_SECRET_ACCESS_KEY: 'test', AWS_EC2_METADATA_DISABLED: 'true', AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' });
+  const sm = await startSecretsManager({ quotas: false });
+  t.after(() => sm.close());
+  const p = await project(t, [secretYaml('db', { envs: [['prod', `{ type: aws-secrets-manager, secretId: app/db, region: us-east-1, endpoint: "${sm.endpoint}", createIfMissing: true }`]] })]);
+  p.ctx.env.KEYSHIFT_STATE_DIR = `${p.cwd}/state`;
+  assert.deepEqual((await rotate(p)).results.map((r) => r.outcome), ['provisioned']);
+  const expiry = async (env) => {
+    const stores = new StoreRegistry({ ...p.ctx, env: { ...p.ctx.env, ...env } });
+    const [target] = await targetsOf(p.policies, [], stores);
+    const a = new RunLeases({ ...p.ctx, env: { ...p.ctx.env, ...env } });
+    const b = new RunLeases(p.ctx);
+    const before = Date.now();
+    const lease = await a.hold(target, 'holder A');
+    assert.notEqual(lease, null);
+    try {
+      await b.hold(target, 'holder B');
+      assert.fail('not leased');
+    } catch (error) {
+      assert.equal(error.code, 'ERR_LEASED');
+      return Date.parse(error.message.match(/held until (\S+)$/)[1]) - before;
+    } finally {
+      await lease.release();
+      await a.close();
+      await b.close();
+      await stores.closeAll();
+    }
+  };
+  const native = await expiry({});
+  assert.ok(native >= 10 * 60_000 - 5_000 && native <= 10 * 60_000 + 30_000, `${native} ms`);
+  const set = await expiry({ KEYSHIFT_LEASE_TTL_MS: '120000' });
+  assert.ok(set >= 120_000 - 5_000 && set <= 120_000 + 30_000, `${set} ms`);
+});
