@@ -111,6 +111,7 @@ test('RunLeases: each lock table is its own (table and endpoint): a missing tabl
   ]);
   const report = await rotate(p);
   assert.deepEqual(report.results.map((r) => `${r.secret}:${r.outcome}`), ['a:provisioned', 'b:failed', 'c:failed']);
+  assert.deepEqual([report.results[1].action, report.results[1].fromVersion], ['none', null]);
 });
 
 test('RunLeases: a store\'s own lease (Secrets Manager) lives 10 minutes unrenewed, or KEYSHIFT_LEASE_TTL_MS', async (t) => {
@@ -149,4 +150,49 @@ test('RunLeases: a store\'s own lease (Secrets Manager) lives 10 minutes unrenew
   assert.ok(native >= 10 * 60_000 - 5_000 && native <= 10 * 60_000 + 30_000, `${native} ms`);
   const set = await expiry({ KEYSHIFT_LEASE_TTL_MS: '120000' });
   assert.ok(set >= 120_000 - 5_000 && set <= 120_000 + 30_000, `${set} ms`);
+});
+
+test('rotateRun: stores are locked in the order of their ids (two runs cannot deadlock), each logged with its path', async (t) => {
+  const p = await project(t, [secretYaml('first', { envs: [['zz']] }), secretYaml('second', { envs: [['aa']] })]);
+  await rotate(p);
+  const locked = p.logs.filter((l) => l[1] === 'store locked').map((l) => l[2].store);
+  assert.deepEqual(locked, [p.storePath('aa'), p.storePath('zz')]);
+});
+
+test('rotateRun: a lock that fails for another reason than a holder fails the store (exit 1), not blocks it', async (t) => {
+  const { mkdirSync } = await import('node:fs');
+  const p = await project(t, [secretYaml('api', { envs: ['dev'] })]);
+  mkdirSync(`${p.storePath('dev')}.lock`, { recursive: true });
+  const report = await rotate(p);
+  assert.deepEqual(report.results.map((r) => `${r.environment}:${r.outcome}`), ['dev:failed']);
+  assert.equal(report.exitCode, 1);
+  assert.equal(await p.store('dev').read('api'), null);
+});
+
+test('rotateRun: drafts that cannot be appended stop the run before anything else; the drafts stay in the store', async (t) => {
+  const { rmSync } = await import('node:fs');
+  const p = await project(t, [secretYaml('api', { envs: ['dev'] })]);
+  writeFileSync(p.ctx.evidenceDir, 'not a dir');
+  await assert.rejects(rotate(p), { code: 'ERR_EVIDENCE_WRITE' });
+  assert.equal((await p.store('dev').read('api')).pendingEvents.length, 1);
+  // The evidence dir still cannot be written: recovery fails with the log's error, nothing is cleared.
+  await assert.rejects(rotate(p), (error) => (assert.match(error.message, /EEXIST/), true));
+  assert.equal((await p.store('dev').read('api')).pendingEvents.length, 1);
+  assert.deepEqual((await p.store('dev').readMeta()).confirmedRuns, []);
+  rmSync(p.ctx.evidenceDir);
+});
+
+test('rotateRun: a store put back from an old copy is not built on: its targets fail with the reason, the later ones are held', async (t) => {
+  const { copyFileSync } = await import('node:fs');
+  const p = await project(t, [secretYaml('api'), secretYaml('web', { envs: ['qa'] })]);
+  await rotate(p);
+  copyFileSync(p.storePath('dev'), `${p.storePath('dev')}.old`);
+  await rotate(p, { force: true, names: ['api'], all: false, envs: ['dev'] });
+  copyFileSync(`${p.storePath('dev')}.old`, p.storePath('dev'));
+  const report = await rotate(p, { force: true });
+  assert.deepEqual(report.results.map((r) => `${r.secret}/${r.environment}:${r.outcome}`), ['api/dev:failed', 'api/prod:skipped', 'web/qa:rotated']);
+  assert.equal(report.results[0].error.code, 'ERR_STORE_ROLLED_BACK');
+  assert.equal(report.results[0].action, 'none');
+  assert.equal(report.results[1].reason, 'held: dev of this secret is failed in this run');
+  assert.equal(report.exitCode, 1);
 });
