@@ -180,14 +180,27 @@ export class EvidenceLog {
   }
 
   async #lockCreatingDir() {
-    if (!this.#dirReady) await fs.mkdir(this.#dir, { recursive: true, mode: 0o700 });
+    if (!this.#dirReady) await this.#makeDir();
     this.#dirReady = true;
     try {
       return await this.#lock();
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-      await fs.mkdir(this.#dir, { recursive: true, mode: 0o700 }); // removed while we ran
+      await this.#makeDir(); // removed while we ran
       return this.#lock();
+    }
+  }
+
+  /** A file where the directory (or one of its parents) should be is the user's to move, not a bug. */
+  async #makeDir(): Promise<void> {
+    try {
+      await fs.mkdir(this.#dir, { recursive: true, mode: 0o700 });
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code !== 'EEXIST' && code !== 'ENOTDIR') throw error;
+      throw new KeyshiftError('ERR_EVIDENCE_WRITE', `evidence directory ${this.#dir} is not a directory (a file is in its place)`, {
+        hint: 'move that file away, or give --evidence-dir a directory',
+      });
     }
   }
 

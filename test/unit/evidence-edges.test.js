@@ -102,3 +102,17 @@ test('read-only verify (doctor) of a missing log is an empty log, and nothing is
   assert.deepEqual({ ...(await verifyEvidence(dir, [], { readOnly: true })) }, { ok: true, records: 0, head: null, anchorsChecked: 0 });
   assert.equal(existsSync(dir), false);
 });
+
+test('an evidence directory that is a file (or under one) is refused with a one-line fix, not a raw EEXIST', async () => {
+  for (const [dir, made] of [[newDir(), (d) => writeFileSync(d, 'not a dir')], [join(newDir(), 'below'), (d) => writeFileSync(join(d, '..'), 'not a dir')]]) {
+    made(dir);
+    const log = new EvidenceLog(dir);
+    await assert.rejects(log.append([draft(1)]), (error) => {
+      assert.equal(error.code, 'ERR_EVIDENCE_WRITE');
+      assert.equal(error.message, `evidence directory ${dir} is not a directory (a file is in its place)`);
+      assert.equal(error.hint, 'move that file away, or give --evidence-dir a directory');
+      return true;
+    });
+    await log.close().catch(() => undefined);
+  }
+});
