@@ -133,3 +133,15 @@ test('duplicates within and across files point at the later ones; the first file
   ]);
   assert.deepEqual(loaded.policies.map((p) => p.name), ['a']);
 });
+test('an empty YAML document after the policy (a trailing ---) is not a second document', async () => {
+  const cwd = tempDir();
+  write(cwd, { 'p.yaml': `---\n${secret('a')}---\n`, 'q.yaml': `${secret('b')}---\n# nothing more\n`, 'r.yaml': `${secret('c')}---\n~\n` });
+  for (const file of ['p.yaml', 'q.yaml']) {
+    const loaded = await loadPolicies(file, { cwd });
+    assert.deepEqual(problems(loaded), [], file);
+    assert.equal(loaded.policies.length, 1, file);
+  }
+  // A document that holds something, even a written null, is still refused.
+  const written = await loadPolicies('r.yaml', { cwd });
+  assert.deepEqual(problems(written), ['r.yaml:8:1 only one YAML document per policy file; move this document into its own file']);
+});
