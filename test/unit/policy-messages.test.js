@@ -102,6 +102,20 @@ const cases = [
     '1:10 secrets: is empty; add at least one secret or delete the file',
     '2:1 unknown key "secret"; allowed keys: secrets, signing',
   ]],
+  ['a number key is found where it is written', secret({ extra: ['1: x'] }), [
+    '5:5 secrets[0]: unknown key "1"; allowed keys: name, owner, description, interval, fallbackWindow, generator, environments, revoke, decommissionCheck, sharedValue, exportAs, notify, controls, validate, reencrypt',
+  ]],
+  ['a list as a key: the message points at its map', secret({ extra: ['? [a, b]', ': 1'] }), [
+    '2:5 secrets[0]: unknown key "[ a, b ]"; allowed keys: name, owner, description, interval, fallbackWindow, generator, environments, revoke, decommissionCheck, sharedValue, exportAs, notify, controls, validate, reencrypt',
+  ]],
+  ['items of the wrong type in lists', 'signing: 3\nsecrets:\n  - ~\n  - name: x\n    environments: [3, { name: dev }]\n', [
+    '1:10 signing: expected a map, got a number',
+    '3:5 secrets[0]: expected a map, got an empty value',
+    '4:5 secrets[1].interval: missing; add it, e.g. interval: 90d',
+    '4:5 secrets[1].fallbackWindow: missing; add it, e.g. fallbackWindow: 48h',
+    '5:20 secrets[1].environments[0]: expected a map, got a number',
+    '5:23 secrets[1].environments[1].store: missing; add it, e.g. store: { type: local, path: .keyshift/dev.store }',
+  ]],
   // A key that is not a plain name is quoted in the field path, so the message stays one line.
   ['keys that are not plain names are quoted in the path',
     secret({ store: '{ type: aws-secrets-manager, secretId: x, tags: { "bad key": x, "c\\u0085d": y, "e\\u2028f": true, "$ok_-1": z } }' }), [
