@@ -98,6 +98,9 @@ const cases = [
   ['a 40-character unknown key is kept whole', secret({ store: `{ type: local, path: a, ${'k'.repeat(40)}: 1 }` }), [
     `8:40 secrets[0].environments[0].store: unknown key "${'k'.repeat(40)}"; allowed keys: type, path, key, lock`,
   ]],
+  ['a 41-character unknown key is shortened', secret({ store: `{ type: local, path: a, ${'k'.repeat(41)}: 1 }` }), [
+    `8:40 secrets[0].environments[0].store: unknown key "${'k'.repeat(37)}..."; allowed keys: type, path, key, lock`,
+  ]],
   ['an unknown key at the top level has no field prefix', 'secrets: []\nsecret: 1\n', [
     '1:10 secrets: is empty; add at least one secret or delete the file',
     '2:1 unknown key "secret"; allowed keys: secrets, signing',
