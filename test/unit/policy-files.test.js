@@ -29,7 +29,7 @@ const secret = (name) =>
 
 const problems = (loaded) => loaded.errors.map((e) => `${e.file}:${e.line}:${e.col} ${e.message}`);
 
-test('a directory loads its *.yaml and *.yml files, sorted, a symlinked file too; nothing else', async () => {
+test('a directory loads its *.yaml and *.yml files, sorted, a symlinked file too; nothing else (not a broken symlink)', async () => {
   const cwd = tempDir();
   write(cwd, {
     'p/b.yml': secret('b'),
@@ -44,6 +44,7 @@ test('a directory loads its *.yaml and *.yml files, sorted, a symlinked file too
   mkdirSync(join(cwd, 'p/folder.yaml'));
   symlinkSync(join(cwd, 'elsewhere.yaml'), join(cwd, 'p/link.yaml'));
   symlinkSync(join(cwd, 'p/folder.yaml'), join(cwd, 'p/dirlink.yaml'));
+  symlinkSync(join(cwd, 'p/gone.yaml'), join(cwd, 'p/broken.yaml'));
   const loaded = await loadPolicies('p', { cwd });
   assert.deepEqual(problems(loaded), []);
   assert.deepEqual(loaded.files, ['p/a.yaml', 'p/b.yml', 'p/link.yaml']);
