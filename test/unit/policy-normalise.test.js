@@ -144,3 +144,57 @@ test('a hook label names only the program: argv[0], or the first word after NAME
   assert.equal(programOf('1A=x ./run.sh'), '1A=x');
   assert.equal(programOf('curl -s https://x'), 'curl');
 });
+
+test('revoke and decommissionCheck hooks, and hooks of a later environment, each point at their own list item', async () => {
+  const { cwd, errors, policies } = await load(`secrets:
+  - name: db-key
+    interval: 30d
+    fallbackWindow: 1d
+    generator: { type: random, bytes: 32 }
+    revoke:
+      - run: [./revoke.sh, one]
+      - run: "TOKEN=x ./revoke-two.sh --all"
+        timeout: 10s
+        cwd: tools
+    decommissionCheck:
+      - run: [./no-old-ciphertext.sh]
+      - { run: ./check-two.sh, env: [PGHOST] }
+    environments:
+      - name: dev
+        store: { type: local, path: a }
+      - name: prod
+        store: { type: local, path: b }
+        deploy:
+          - run: [./deploy.sh]
+        verify:
+          - run: [./verify.sh]
+          - http: { url: "https://user:pw@api.example.com:8443/health?token=x#f", method: HEAD, expectStatus: 204, timeout: 5s }
+`);
+  assert.deepEqual(errors, []);
+  const [policy] = policies;
+  const at = (line, col) => ({ file: 'policies/p.yaml', line, col });
+  const command = (run, label, source, extra = {}) => ({ kind: 'command', run, timeoutMs: 300_000, env: {}, passEnv: [], cwd: null, label, source, ...extra });
+  assert.deepEqual(policy.revoke, [
+    command(['./revoke.sh', 'one'], 'revoke[0] ./revoke.sh', at(7, 9)),
+    command('TOKEN=x ./revoke-two.sh --all', 'revoke[1] ./revoke-two.sh', at(8, 9), { timeoutMs: 10_000, cwd: join(cwd, 'tools') }),
+  ]);
+  assert.deepEqual(policy.decommissionCheck, [
+    command(['./no-old-ciphertext.sh'], 'decommissionCheck[0] ./no-old-ciphertext.sh', at(12, 9)),
+    command('./check-two.sh', 'decommissionCheck[1] ./check-two.sh', at(13, 9), { passEnv: ['PGHOST'] }),
+  ]);
+  assert.deepEqual(policy.environments[0].deploy, []);
+  assert.deepEqual(policy.environments[0].verify, []);
+  assert.deepEqual(policy.environments[1].deploy, [command(['./deploy.sh'], 'deploy[0] ./deploy.sh', at(20, 13))]);
+  assert.deepEqual(policy.environments[1].verify, [
+    command(['./verify.sh'], 'verify[0] ./verify.sh', at(22, 13)),
+    {
+      kind: 'http',
+      url: 'https://user:pw@api.example.com:8443/health?token=x#f',
+      method: 'HEAD',
+      expectStatus: 204,
+      timeoutMs: 5000,
+      label: 'verify[1] HEAD api.example.com:8443/health',
+      source: at(23, 13),
+    },
+  ]);
+});
