@@ -43,6 +43,7 @@ const FOLDERS = {
     'test/unit/policy-cache.test.js',
     'test/unit/policy-messages.test.js',
     'test/unit/policy-value-rules.test.js',
+    'test/unit/policy-edges.test.js',
     'test/unit/durations.test.js',
     'test/unit/policy-load.test.js',
     'test/unit/policy-hooks.test.js',
