@@ -32,3 +32,16 @@ test('a generator that is not a map names the field and shows one', async () => 
 `);
   assert.deepEqual(problems(loaded), ['5:16 secrets[0].generator: expected a map, got a number; e.g. generator: { type: random, bytes: 32 }']);
 });
+
+test('a second document holding an empty string is content, refused like any other', async () => {
+  const text = `secrets:
+  - name: k
+    interval: 90d
+    fallbackWindow: 1h
+    generator: { type: random, bytes: 32 }
+    environments: [{ name: a, store: { type: local, path: s } }]
+---
+""
+`;
+  assert.deepEqual(problems(await load(text)), ['8:1 only one YAML document per policy file; move this document into its own file']);
+});
