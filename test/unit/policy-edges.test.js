@@ -45,3 +45,17 @@ test('a second document holding an empty string is content, refused like any oth
 `;
   assert.deepEqual(problems(await load(text)), ['8:1 only one YAML document per policy file; move this document into its own file']);
 });
+
+test('problems on one line are in column order, whatever order the schema finds them in', async () => {
+  const loaded = await load(`secrets:
+  - name: k
+    interval: 90d
+    fallbackWindow: 1h
+    generator: { type: random, bytes: 32 }
+    environments: [{ name: a, store: { key: 3, path: 4, type: local } }]
+`);
+  assert.deepEqual(problems(loaded), [
+    '6:45 secrets[0].environments[0].store.key: expected a string, got a number; e.g. key: webhook-signing-key',
+    '6:54 secrets[0].environments[0].store.path: expected a string, got a number; e.g. path: .keyshift/dev.store',
+  ]);
+});
