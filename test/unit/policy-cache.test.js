@@ -121,8 +121,9 @@ test('only valid results are cached; a missing path is not cached either', async
 
 test('where the cache lives: KEYSHIFT_NO_CACHE=1 wins, then KEYSHIFT_CACHE_DIR, XDG_CACHE_HOME, HOME/.cache', async () => {
   const { cwd, cache } = setup();
-  await run(cwd, { KEYSHIFT_NO_CACHE: '1', KEYSHIFT_CACHE_DIR: cache });
+  const off = await run(cwd, { KEYSHIFT_NO_CACHE: '1', KEYSHIFT_CACHE_DIR: cache });
   assert.throws(() => readdirSync(cache), { code: 'ENOENT' });
+  assert.deepEqual(off.debug, [], 'nothing tried, nothing logged');
   await run(cwd, { KEYSHIFT_NO_CACHE: '0', KEYSHIFT_CACHE_DIR: cache });
   assert.equal(cacheFiles(cache).length, 1);
   const xdg = tempDir();
@@ -153,7 +154,7 @@ test('at most 64 results are kept: the oldest go, other files stay', async () =>
   for (let i = 0; i < 64; i++) {
     const file = join(cache, `policies-${String(i).padStart(8, '0')}-1.json`);
     writeFileSync(file, '{}\n');
-    utimesSync(file, old + i, old + i);
+    utimesSync(file, old + 64 - i, old + 64 - i); // the last name is the oldest
   }
   writeFileSync(join(cache, 'other.json'), '{}');
   utimesSync(join(cache, 'other.json'), old - 100, old - 100);
@@ -161,8 +162,25 @@ test('at most 64 results are kept: the oldest go, other files stay', async () =>
   await run(cwd, { KEYSHIFT_CACHE_DIR: cache });
   const left = readdirSync(cache).sort();
   assert.equal(left.filter((name) => name.startsWith('policies-') && name.endsWith('.json')).length, 64);
-  assert.ok(!left.includes('policies-00000000-1.json'), 'the oldest is removed');
-  assert.ok(left.includes('policies-00000001-1.json'), 'only the oldest');
+  assert.ok(!left.includes('policies-00000063-1.json'), 'the oldest is removed');
+  assert.ok(left.includes('policies-00000000-1.json') && left.includes('policies-00000062-1.json'), 'only the oldest');
   assert.ok(left.includes('other.json') && left.includes('policies-x.txt'), 'files that are not results stay');
   assert.ok(!left.some((name) => name.endsWith('.tmp')), 'no temporary file left');
+});
+
+test('a hit keeps the signing key; a renamed policy file is a miss that shows the new name', async () => {
+  const cwd = tempDir();
+  const cache = join(tempDir(), 'c');
+  mkdirSync(join(cwd, 'p'));
+  writeFileSync(join(cwd, 'p/a.yaml'), `signing: { key: keys/sign.pem }\n${secret('a')}`);
+  const first = await run(cwd, { KEYSHIFT_CACHE_DIR: cache }, { target: 'p' });
+  assert.equal(first.signingKey, 'keys/sign.pem');
+  const hit = await run(cwd, { KEYSHIFT_CACHE_DIR: cache }, { target: 'p' });
+  assert.equal(cacheFiles(cache).length, 1, 'a hit');
+  assert.equal(hit.signingKey, 'keys/sign.pem');
+  rmSync(join(cwd, 'p/a.yaml'));
+  writeFileSync(join(cwd, 'p/b.yaml'), `signing: { key: keys/sign.pem }\n${secret('a')}`);
+  const renamed = await run(cwd, { KEYSHIFT_CACHE_DIR: cache }, { target: 'p' });
+  assert.deepEqual(renamed.files, ['p/b.yaml']);
+  assert.deepEqual(renamed.policies[0].source, { file: 'p/b.yaml', line: 3, col: 5 });
 });
