@@ -143,6 +143,7 @@ test('a hook label names only the program: argv[0], or the first word after NAME
   assert.equal(programOf('A=1 B=2'), 'sh');
   assert.equal(programOf('1A=x ./run.sh'), '1A=x');
   assert.equal(programOf('curl -s https://x'), 'curl');
+  assert.equal(programOf('A=1   B=2\t ./run.sh  x'), './run.sh', 'words split at any run of white space');
 });
 
 test('revoke and decommissionCheck hooks, and hooks of a later environment, each point at their own list item', async () => {
