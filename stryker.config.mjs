@@ -36,7 +36,14 @@ const FOLDERS = {
     'test/unit/local-store.test.js',
     'test/unit/local-store-processes.test.js',
   ],
+  // The new files first: each a few targeted cases, so a mutant they kill stops there.
   policy: [
+    'test/unit/policy-files.test.js',
+    'test/unit/policy-normalise.test.js',
+    'test/unit/policy-cache.test.js',
+    'test/unit/policy-messages.test.js',
+    'test/unit/policy-value-rules.test.js',
+    'test/unit/policy-edges.test.js',
     'test/unit/durations.test.js',
     'test/unit/policy-load.test.js',
     'test/unit/policy-hooks.test.js',

@@ -1,4 +1,4 @@
-import { LineCounter, parseAllDocuments, type Document, type ErrorCode, type YAMLError } from 'yaml';
+import { LineCounter, isScalar, parseAllDocuments, type Document, type ErrorCode, type YAMLError } from 'yaml';
 import type { PolicyProblem } from './types.js';
 import { toLineCol, valuePosition, type PolicySource } from './yaml-positions.js';
 
@@ -36,7 +36,7 @@ export function parseFile(text: string, file: string, errors: PolicyProblem[], w
     for (const error of firstYamlErrors(source.doc)) errors.push(yamlProblem(source, error, 'invalid YAML'));
     for (const warning of source.doc.warnings) warnings.push(yamlProblem(source, warning, 'YAML'));
   }
-  const extra = sources.slice(1).find((source) => source.doc.contents !== null);
+  const extra = sources.slice(1).find((source) => !isEmptyDocument(source.doc));
   if (extra) {
     const at = toLineCol(extra, documentStart(extra.doc));
     errors.push({ file, ...at, message: 'only one YAML document per policy file; move this document into its own file' });
@@ -82,6 +82,15 @@ function firstYamlErrors(doc: Document): YAMLError[] {
     if (!LOCAL_YAML_ERRORS.has(error.code)) break;
   }
   return kept;
+}
+
+/**
+ * Nothing written after `---` (or only comments), as a trailing `---` leaves: the parser still gives
+ * such a document a null scalar of no length. A written `~` or `null` is content.
+ */
+function isEmptyDocument(doc: Document): boolean {
+  const contents = doc.contents;
+  return contents === null || (isScalar(contents) && contents.value === null && contents.source === '');
 }
 
 function documentStart(doc: Document): number {
