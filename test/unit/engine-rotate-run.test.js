@@ -156,8 +156,8 @@ test('rotateRun: evidence that cannot be written fails the run (ERR_EVIDENCE_WRI
   await assert.rejects(rotateRun(p.ctx, p.policies, opts()), (error) => {
     assert.equal(error.code, 'ERR_EVIDENCE_WRITE');
     assert.equal(error.exitCode, 1);
-    assert.match(error.message, /^changes were applied but evidence could not be written: EEXIST/);
-    assert.equal(error.hint, 'fix the evidence directory (space, permissions) and rerun keyshift rotate: it appends the missing records');
+    assert.equal(error.message, `changes were applied but evidence could not be written: evidence directory ${p.ctx.evidenceDir} is not a directory (a file is in its place)`);
+    assert.equal(error.hint, 'move that file away, or give --evidence-dir a directory; then rerun keyshift rotate: it appends the missing records');
     return true;
   });
   for (const env of ['dev', 'prod']) {

@@ -175,8 +175,12 @@ test('rotateRun: drafts that cannot be appended stop the run before anything els
   writeFileSync(p.ctx.evidenceDir, 'not a dir');
   await assert.rejects(rotate(p), { code: 'ERR_EVIDENCE_WRITE' });
   assert.equal((await p.store('dev').read('api')).pendingEvents.length, 1);
-  // The evidence dir still cannot be written: recovery fails with the log's error, nothing is cleared.
-  await assert.rejects(rotate(p), (error) => (assert.match(error.message, /EEXIST/), true));
+  // The evidence dir still cannot be written: recovery fails naming it and the fix, nothing is cleared.
+  await assert.rejects(rotate(p), {
+    code: 'ERR_EVIDENCE_WRITE',
+    message: `evidence directory ${p.ctx.evidenceDir} is not a directory (a file is in its place)`,
+    hint: 'move that file away, or give --evidence-dir a directory',
+  });
   assert.equal((await p.store('dev').read('api')).pendingEvents.length, 1);
   assert.deepEqual((await p.store('dev').readMeta()).confirmedRuns, []);
   rmSync(p.ctx.evidenceDir);
