@@ -33,6 +33,10 @@ export function explainIssue(issue: z.core.$ZodIssue, data: unknown, base: DataP
       const value = valueAt(data, local);
       if (value === undefined) return [{ path, at: 'value', message: `${field}: missing; ${addHint(path)}` }];
       const example = exampleFor(path);
+      // Without an example of ours, the schema's own message (it names the fix) beats zod's generic one.
+      if (!example && !issue.message.startsWith('Invalid input')) {
+        return [{ path, at: 'value', message: `${prefix(field)}${issue.message} (got ${describeValue(value)})` }];
+      }
       const message = `${prefix(field)}expected ${describeType(issue.expected)}, got ${describeValue(value)}`;
       return [{ path, at: 'value', message: example ? `${message}; e.g. ${example}` : message }];
     }

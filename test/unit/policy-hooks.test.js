@@ -160,7 +160,7 @@ const badHooks = [
     [11, 13, `${P}.deploy[0]: unknown key "http"; allowed keys: run, timeout, env, cwd`],
     [11, 13, `${P}.deploy[0].run: missing; a hook needs run`],
   ]],
-  ['hooks not a list', ['deploy: { run: [x] }'], [[10, 17, `${P}.deploy: expected a list, got a map`]]],
+  ['hooks not a list', ['deploy: { run: [x] }'], [[10, 17, `${P}.deploy: must be a list of hooks, e.g. - run: [./deploy.sh] (got a map)`]]],
 ];
 
 for (const [title, lines, expected] of badHooks) {

@@ -58,7 +58,7 @@ const badCases = [
     [10, 9, `${E}: unknown key "observ"; allowed keys: name, store, deploy, verify, observe, requireTicket`],
   ]],
   ['sharedValue not a boolean', [], ['sharedValue: "true"'], [[11, 18, 'secrets[0].sharedValue: expected true or false, got a string']]],
-  ['notify not a list', [], ['notify: https://hooks.example.com/k'], [[11, 13, 'secrets[0].notify: expected a list, got a string']]],
+  ['notify not a list', [], ['notify: https://hooks.example.com/k'], [[11, 13, 'secrets[0].notify: must be a list of webhooks, e.g. - webhook: https://hooks.example.com/keyshift (got a string)']]],
   ['webhook not http', [], ['notify:', '  - webhook: ftp://hooks.example.com/k'], [
     [12, 18, `${N}.webhook: must be an absolute http:// or https:// URL, e.g. webhook: https://hooks.example.com/keyshift`],
   ]],
@@ -70,7 +70,7 @@ const badCases = [
   ['unknown event', [], ['notify:', '  - webhook: https://hooks.example.com/k', '    on: [failed, exploded]'], [
     [13, 22, `${N}.on[1]: must be one of ${EVENTS}`],
   ]],
-  ['on not a list', [], ['notify:', '  - webhook: https://hooks.example.com/k', '    on: failed'], [[13, 13, `${N}.on: expected a list, got a string`]]],
+  ['on not a list', [], ['notify:', '  - webhook: https://hooks.example.com/k', '    on: failed'], [[13, 13, `${N}.on: must be a list of events, e.g. on: [failed, switched] (got a string)`]]],
   ['unknown key in a notify target', [], ['notify:', '  - webhook: https://hooks.example.com/k', '    channel: ops'], [
     [13, 9, `${N}: unknown key "channel"; allowed keys: webhook, on`],
   ]],

@@ -64,9 +64,9 @@ test('each rule refuses a wrong value with its own message', async () => {
     ['{ minEntropyBits: 0 }', '6:33 secrets[0].validate.minEntropyBits: must be a whole number from 1 to 8192'],
     ['{ forbidRepeats: 1 }', '6:32 secrets[0].validate.forbidRepeats: must be a whole number from 2 to 64'],
     ['{ forbidRepeats: 65 }', '6:32 secrets[0].validate.forbidRepeats: must be a whole number from 2 to 64'],
-    ['{ forbidPrevious: "yes" }', '6:33 secrets[0].validate.forbidPrevious: expected true or false, got a string'],
+    ['{ forbidPrevious: "yes" }', '6:33 secrets[0].validate.forbidPrevious: must be true or false (got a string)'],
     ['{ pattern: "" }', '6:26 secrets[0].validate.pattern: must not be empty; e.g. pattern: "[A-Za-z0-9_-]+"'],
-    ['{ pattern: 5 }', '6:26 secrets[0].validate.pattern: expected a string, got a number'],
+    ['{ pattern: 5 }', '6:26 secrets[0].validate.pattern: must be a regular expression in quotes, e.g. pattern: "[A-Za-z0-9_-]+" (got a number)'],
     ['{ pattern: "(ab" }', '6:26 secrets[0].validate.pattern: is not a valid regular expression (Unterminated group); e.g. pattern: "[A-Za-z0-9_-]+"'],
     // Valid without the u flag, not with it: the pattern is compiled as the check will run it.
     ['{ pattern: "a{" }', '6:26 secrets[0].validate.pattern: is not a valid regular expression (Incomplete quantifier); e.g. pattern: "[A-Za-z0-9_-]+"'],
