@@ -1,4 +1,4 @@
-import { findLoggedEvents, type CheckpointRef, type EvidenceLog } from '../evidence/index.js';
+import { findLoggedDrafts, loggedKey, type CheckpointRef, type EvidenceLog } from '../evidence/index.js';
 import type { EntryState, EvidenceDraft, SecretStore, StoreMeta } from '../stores/contract.js';
 import type { Target } from './context.js';
 import { mapWithConcurrency } from './concurrency.js';
@@ -49,8 +49,8 @@ export async function recoverEvidence(
 ): Promise<number> {
   const pending = [...states].flatMap(([target, state]) => unconfirmedDrafts(state, meta).map((draft) => ({ target, draft })));
   if (pending.length === 0) return 0;
-  const logged = await findLoggedEvents(evidenceDir, new Set(pending.map((p) => p.draft.rotationId ?? '')));
-  const missing = pending.filter(({ draft }) => !logged.has(`${draft.rotationId}|${draft.event}|${draft.environment}`));
+  const logged = await findLoggedDrafts(evidenceDir, pending.map((p) => p.draft));
+  const missing = pending.filter(({ draft }) => !logged.has(loggedKey(draft)));
   missing.sort((a, b) => a.draft.at.localeCompare(b.draft.at));
   if (missing.length > 0) await append(missing.map((m) => ({ ...m.draft, recoveredBy })));
   // The caller clears them once its run is signed and anchored (reencrypt/rewrap-evidence.ts).

@@ -1,4 +1,4 @@
-import { expectedStates, findLoggedEvents, targetKey, type ExpectedState } from '../evidence/index.js';
+import { expectedStates, findLoggedDrafts, loggedKey, targetKey, type ExpectedState } from '../evidence/index.js';
 import { diskError } from '../disk-errors.js';
 import { errorMessage, ExitCode, hintOf, INTERNAL_HINT, KeyshiftError } from '../errors.js';
 import type { EntryState, SecretStore, StoreLock, StoreMeta } from '../stores/contract.js';
@@ -60,7 +60,7 @@ async function checkAgainstLog(evidenceDir: string, reads: TargetRead[], fromChe
   // A store ahead of the log (a run died between its store write and its evidence line) shows the
   // newer state in drafts the log lacks: not a rollback. Looked up only for mismatches (rare).
   const drafts = candidates.flatMap((c) => unconfirmedDrafts(c.read.state, c.read.meta));
-  const logged = drafts.length > 0 ? await findLoggedEvents(evidenceDir, new Set(drafts.map((d) => d.rotationId ?? ''))) : new Set<string>();
+  const logged = drafts.length > 0 ? await findLoggedDrafts(evidenceDir, drafts) : new Set<string>();
   const problems: RollbackProblem[] = [];
   for (const { read, expect } of candidates) {
     const problem = judge(read, expect, logged);
@@ -133,7 +133,7 @@ function judge({ target, state, meta, identity }: TargetRead, expect: ExpectedSt
   const currentInfo = currentVersion(state);
   const current = currentInfo?.id ?? null;
   const ahead = (version: string) =>
-    unconfirmedDrafts(state, meta).some((d) => d.toVersion === version && !logged.has(`${d.rotationId}|${d.event}|${d.environment}`));
+    unconfirmedDrafts(state, meta).some((d) => d.toVersion === version && !logged.has(loggedKey(d)));
   // A CURRENT created after the record that made the expected version CURRENT was made by a later
   // run whose evidence went to another log (another runner: --shard, a second machine); an old
   // copy put back can only hold an older one.

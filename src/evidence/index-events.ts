@@ -1,4 +1,5 @@
 import { promises as fs } from 'node:fs';
+import type { EvidenceDraft } from '../stores/contract.js';
 import { evidenceFile, readLines } from './log-file.js';
 
 const ROTATION_ID_KEY = Buffer.from('"rotationId":');
@@ -9,18 +10,46 @@ const ROTATION_ID_KEY = Buffer.from('"rotationId":');
  * did not. One streaming pass; a line is parsed only when its rotationId is one we look for.
  */
 export async function findLoggedEvents(dir: string, rotationIds: Set<string>): Promise<Set<string>> {
+  return scanLogged(dir, rotationIds, new Set());
+}
+
+/**
+ * How a draft and its record are matched: a rotation's event by rotation, event and environment; an
+ * event outside any rotation (rotationId null: a doctor repair) by its run, event, secret,
+ * environment and checks, which no other record of that run repeats.
+ */
+export function loggedKey(record: Pick<EvidenceDraft, 'rotationId' | 'event' | 'environment'> | Record<string, unknown>): string {
+  const r = record as Record<string, unknown>;
+  if (typeof r.rotationId === 'string') return `${r.rotationId}|${String(r.event)}|${String(r.environment)}`;
+  return `run:${String(r.runId)}|${String(r.event)}|${String(r.secret)}|${String(r.environment)}|${JSON.stringify(r.checks ?? [])}`;
+}
+
+/** The loggedKey of each of `drafts` that the log holds: what recovery must not append again. */
+export async function findLoggedDrafts(dir: string, drafts: EvidenceDraft[]): Promise<Set<string>> {
+  const rotationIds = new Set<string>();
+  const runIds = new Set<string>();
+  for (const draft of drafts) {
+    if (typeof draft.rotationId === 'string') rotationIds.add(draft.rotationId);
+    else runIds.add(draft.runId);
+  }
+  return scanLogged(dir, rotationIds, runIds);
+}
+
+async function scanLogged(dir: string, rotationIds: Set<string>, runIds: Set<string>): Promise<Set<string>> {
   const found = new Set<string>();
+  if (rotationIds.size === 0 && runIds.size === 0) return found;
   const file = evidenceFile(dir);
-  if (rotationIds.size === 0) return found;
   const size = await fs.stat(file).then((stat) => stat.size, () => null);
   if (size === null) return found;
-
+  const runNeedles = [...runIds].map((id) => Buffer.from(`"runId":${JSON.stringify(id)}`));
   for await (const line of readLines(file, size)) {
-    if (!line.terminated || !mentionsOneOf(line.bytes, rotationIds)) continue;
+    if (!line.terminated) continue;
+    if (!mentionsOneOf(line.bytes, rotationIds) && !runNeedles.some((needle) => line.bytes.indexOf(needle) >= 0)) continue;
     const record = parse(line.bytes);
     // Exact check on the parsed record: the cheap scan above may match inside another field.
-    if (record && typeof record.rotationId === 'string' && rotationIds.has(record.rotationId)) {
-      found.add(`${record.rotationId}|${String(record.event)}|${String(record.environment)}`);
+    if (!record) continue;
+    if (typeof record.rotationId === 'string' ? rotationIds.has(record.rotationId) : record.rotationId === null && runIds.has(record.runId as string)) {
+      found.add(loggedKey(record));
     }
   }
   return found;

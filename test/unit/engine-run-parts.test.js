@@ -248,6 +248,29 @@ test('recoverEvidence: under a lease, only the recovered drafts are cleared, fro
   assert.equal(draftKey(later), 'run-other|r-later|issued|dev');
 });
 
+test('recoverEvidence: a repair outside any rotation (rotationId null) already logged is not appended again; another of the same run is', async (t) => {
+  // doctor --fix announces its `repaired` record in the entry, appends it, and confirms its run at
+  // the end: killed in between, the next run finds the draft unconfirmed but already in the log.
+  const s = await withDrafts(t);
+  const store = s.targets[0].store;
+  const meta = await store.readMeta();
+  const repair = (check) => draft(5, { event: 'repaired', rotationId: null, runId: 'run-doctor', checks: [{ check, action: 'removed the label' }] });
+  const logged = repair('foreign-label');
+  const notLogged = repair('stray-pending');
+  await s.evidence.append([logged]);
+  const fresh = await store.read('api');
+  await store.apply('api', [], { rotation: fresh.rotation, lastRotatedAt: fresh.lastRotatedAt, pendingEvents: [logged, notLogged] });
+  const states = new Map([[s.targets[0], await store.read('api')]]);
+  assert.equal(await recoverEvidence(states, meta, s.p.ctx.evidenceDir, s.append, { recoveredBy: 'run-now' }), 1);
+  assert.deepEqual(s.appended, [['api:repaired:run-now']]);
+  const repaired = s.p.evidence().filter((r) => r.event === 'repaired');
+  assert.deepEqual(repaired.map((r) => [r.checks[0].check, r.recoveredBy ?? null]), [['foreign-label', null], ['stray-pending', 'run-now']]);
+  // Once more: both are in the log now.
+  const again = new Map([[s.targets[0], { ...(await store.read('api')), pendingEvents: [logged, notLogged] }]]);
+  assert.equal(await recoverEvidence(again, meta, s.p.ctx.evidenceDir, s.append, { recoveredBy: 'run-later' }), 0);
+  assert.equal(s.p.evidence().filter((r) => r.event === 'repaired').length, 2);
+});
+
 test('anchorEvidence: the log head is recorded in the store; the run confirmed unless told not to; a checkpoint kept', async (t) => {
   const s = await withDrafts(t);
   const store = s.targets[0].store;

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { findLoggedEvents, isRecordLogged } from '../../dist/evidence/index-events.js';
+import { findLoggedEvents, findLoggedDrafts, loggedKey, isRecordLogged } from '../../dist/evidence/index-events.js';
 
 function logOf(t, lines, tail = '') {
   const dir = mkdtempSync(join(tmpdir(), 'keyshift-index-'));
@@ -37,6 +37,30 @@ test('findLoggedEvents: the events of the asked rotations, by rotation, event an
   assert.deepEqual([...found].sort(), ['r-1|issued|prod', 'r-1|switched|stage']);
   assert.deepEqual([...(await findLoggedEvents(dir, new Set(['r-2', 'r-10'])))].sort(), ['r-10|switched|prod', 'r-2|issued|prod']);
   assert.deepEqual([...(await findLoggedEvents(dir, new Set()))], []);
+});
+
+test('findLoggedDrafts: an event outside any rotation is found by its run, event, secret, environment and checks; a rotation\'s by its rotation', async (t) => {
+  const repaired = (fields) => record({ event: 'repaired', runId: 'run-d', checks: [{ check: 'foreign-label', action: 'a' }], ...fields });
+  const dir = logOf(t, [
+    repaired({}),
+    repaired({ secret: 'api' }),
+    repaired({ runId: 'run-other', environment: 'dev' }),
+    // The run named elsewhere in a line, and a rotation event of that run: neither is a repair of it.
+    repaired({ runId: 'run-x', reason: '"runId":"run-d"', environment: 'qa' }),
+    record({ rotationId: 'r-1', runId: 'run-d', event: 'issued' }),
+  ]);
+  const asked = [
+    repaired({ seq: undefined, hash: undefined }),
+    repaired({ environment: 'qa' }),
+    repaired({ checks: [{ check: 'stray-pending', action: 'a' }] }),
+    record({ rotationId: 'r-1', event: 'issued' }),
+  ];
+  const found = await findLoggedDrafts(dir, asked);
+  assert.deepEqual(asked.map((d) => found.has(loggedKey(d))), [true, false, false, true]);
+  assert.equal(found.size, 3, 'the repair of api by run-d, the one of db, and r-1');
+  assert.equal(loggedKey(record({ rotationId: 'r-1', event: 'issued' })), 'r-1|issued|prod');
+  assert.equal(loggedKey(repaired({})), 'run:run-d|repaired|db|prod|[{"check":"foreign-label","action":"a"}]');
+  assert.deepEqual([...(await findLoggedDrafts(dir, []))], []);
 });
 
 test('findLoggedEvents: an id written with an escape, or after a space, is still found by the exact check', async (t) => {

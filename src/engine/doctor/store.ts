@@ -1,4 +1,4 @@
-import { findLoggedEvents } from '../../evidence/index.js';
+import { findLoggedDrafts, loggedKey } from '../../evidence/index.js';
 import type { SecretPolicy } from '../../policy/types.js';
 import type { EntryState, SecretStore, StoreMeta } from '../../stores/contract.js';
 import { storeId } from '../../stores/registry.js';
@@ -83,13 +83,13 @@ export async function diagnoseStore(
 
   const now = ctx.now();
   const drafts = new Map([...states].map(([target, state]) => [target, unconfirmedDrafts(state, meta)] as const));
-  const rotationIds = new Set([...drafts.values()].flat().map((d) => d.rotationId ?? ''));
-  const logged = options.judgeInFlight && rotationIds.size > 0 ? await findLoggedEvents(ctx.evidenceDir, rotationIds) : new Set<string>();
+  const announcedAll = [...drafts.values()].flat();
+  const logged = options.judgeInFlight && announcedAll.length > 0 ? await findLoggedDrafts(ctx.evidenceDir, announcedAll) : new Set<string>();
   for (const [target, state] of states) {
     const list = perTarget.get(target) as Diagnosis[];
     if (options.judgeInFlight) {
       const announced = drafts.get(target) ?? [];
-      const missing = announced.filter((d) => !logged.has(`${d.rotationId}|${d.event}|${d.environment}`));
+      const missing = announced.filter((d) => !logged.has(loggedKey(d)));
       const gap = unappendedDrafts(target, announced, missing, options.logIntact);
       if (gap) list.push(gap);
       const stale = staleRotation(target, state, now, options.holderDied);
