@@ -149,7 +149,7 @@ export class EvidenceLog {
             return record;
           }),
         );
-        const data = Buffer.from(lines.join(''), 'utf8');
+        const data = linesBuffer(lines);
         this.#cache = null; // until the write is known to be complete
         await lock.verify(); // a run whose lock was taken over (it was paused) must not append
         try {
@@ -261,4 +261,14 @@ function corrupt(file: string, line: number, what: string): KeyshiftError {
 
 async function exists(path: string): Promise<boolean> {
   return fs.stat(path).then(() => true, () => false);
+}
+
+/** The lines as one UTF-8 buffer, each written straight into it (no joined copy on the heap). */
+function linesBuffer(lines: string[]): Buffer {
+  let size = 0;
+  for (const line of lines) size += Buffer.byteLength(line, 'utf8');
+  const data = Buffer.allocUnsafe(size);
+  let at = 0;
+  for (const line of lines) at += data.write(line, at, 'utf8');
+  return data;
 }

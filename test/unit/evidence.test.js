@@ -200,6 +200,16 @@ test('canonical JSON matches a key-by-key reference on shapes a log can hold, od
     '{"10":1,"2":2,"a":{"10":[{"2":null,"toString":"t"}],"constructor":3},"z":{}}',
     '{"k":[[],[{}],{"\u00e9":"é","A":"a","a":"A"}],"n":-0,"f":1.5e300,"u":"\u2028"}',
     '{"hash":"top","seq":1,"nested":{"deeper":{"hash":"kept"}}}',
+    // Flat records (no object below the top: most lines), whose sorted key lists are kept per shape:
+    // the same shape again, integer-like keys, and key lists that would read alike if joined by a newline.
+    '{"seq":2,"b":"x","a":[1,"s",null,true],"hash":"h","prevHash":"p"}',
+    '{"seq":3,"b":"y","a":[],"hash":"h2","prevHash":"q"}',
+    '{"10":1,"9":2,"x":true,"hash":"h"}',
+    '{"a":"1","b":"2","c":"3"}',
+    '{"c":"1","a":"2","d":"3"}',
+    '{"a\\nb":"x","c":"3"}',
+    '{"a\\u0000b":"x","c":"3","d":[[1]]}',
+    '{"__proto__":1,"a":2}',
   ];
   for (const text of texts) {
     const value = JSON.parse(text);
@@ -338,4 +348,45 @@ test('an append cut short by a real write error (file size limit) leaves no torn
   assert.deepEqual((await next.append([draft(2)])).map((r) => r.seq), [2]);
   await next.close();
   assert.equal((await verifyEvidence(dir)).ok, true);
+});
+
+test('draftFields: the draft as JSON would read it back, in the documented order, whether or not it takes the parse', async () => {
+  const { draftFields } = await import('../../dist/evidence/record.js');
+  const base = { at: '2026-11-23T10:00:00.000Z', event: 'issued', rotationId: 'r-1', secret: 's', environment: 'dev', store: 'local', fromVersion: null, toVersion: 'v-2', fingerprint: null, operator: 'o', reason: 'r', ticket: null, emergency: false, checks: [], runId: 'run-1' };
+  const roundTrip = (draft) => {
+    const ordered = {};
+    for (const key of ['at', 'event', 'rotationId', 'secret', 'environment', 'store', 'fromVersion', 'toVersion', 'fingerprint', 'operator', 'reason', 'ticket', 'emergency', 'checks']) ordered[key] = draft[key];
+    for (const key of Object.keys(draft)) if (!(key in ordered) && !['seq', 'prevHash', 'hash'].includes(key)) ordered[key] = draft[key];
+    return JSON.parse(JSON.stringify(ordered));
+  };
+  const checks = [{ hook: 'deploy', ok: true }];
+  const drafts = [
+    base,
+    { runId: 'run-0', ...base, storeId: 'abc', error: undefined, extra: 3, seq: 9, hash: 'h' }, // reserved and undefined fields dropped
+    { ...base, count: -0, ratio: 1.5 }, // numbers JSON changes, each alone
+    { ...base, big: Infinity },
+    { ...base, nan: NaN },
+    { ...base, checks }, // a list with objects: parsed, a copy
+    { ...base, odd: { b: 1, a: [1] } },
+    JSON.parse('{"__proto__":{"x":1},"at":"2026-11-23T10:00:00.000Z","event":"issued","rotationId":null,"secret":"s","environment":"dev","store":"local","fromVersion":null,"toVersion":null,"fingerprint":null,"operator":"o","reason":"r","ticket":null,"emergency":false,"checks":[],"runId":"run-1"}'),
+  ];
+  for (const draft of drafts) {
+    const fields = draftFields(draft);
+    assert.deepEqual(fields, roundTrip(draft));
+    assert.deepEqual(Object.keys(fields), Object.keys(roundTrip(draft)), 'the same order');
+    assert.equal(JSON.stringify(fields), JSON.stringify(roundTrip(draft)));
+  }
+  // Size: a flat draft near the limit is measured exactly (its bound would refuse it), one past it refused.
+  const near = { ...base, reason: 'x'.repeat(600 * 1024) };
+  assert.equal(draftFields(near).reason.length, 600 * 1024);
+  assert.throws(() => draftFields({ ...base, reason: 'x'.repeat(1024 * 1024) }), { code: 'ERR_EVIDENCE_DRAFT_INVALID', message: 'evidence for s/dev is invalid: the record is larger than 1 MiB' });
+  assert.throws(() => draftFields({ ...base, reason: '\u2028'.repeat(400 * 1024) }), { message: /larger than 1 MiB/ }, 'three bytes each in UTF-8');
+  // The sealed fields share no list with the draft: a later change to the draft changes no record.
+  const draft = { ...base, checks: [] };
+  const fields = draftFields(draft);
+  draft.checks.push({ hook: 'late' });
+  assert.deepEqual(fields.checks, []);
+  const withChecks = draftFields({ ...base, checks });
+  checks[0].ok = false;
+  assert.equal(withChecks.checks[0].ok, true);
 });

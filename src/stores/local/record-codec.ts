@@ -57,7 +57,8 @@ export function packRecord(record: Record<string, unknown>, fields: readonly Fie
     out.push(isStringKind(field.kind) ? refs.put(value as string | null) : value);
     present = out.length;
   }
-  return out.slice(0, present);
+  out.length = present;
+  return out;
 }
 
 /** The record, or null when `packed` is not one packRecord wrote for these fields. */
@@ -75,9 +76,14 @@ export function unpackRecord(packed: unknown, fields: readonly Field[], table: S
   return record;
 }
 
+/** Each field list's names, made once: fits() runs for every record of every entry written. */
+const NAMES = new WeakMap<readonly Field[], Set<string>>();
+
 function fits(record: Record<string, unknown>, fields: readonly Field[]): boolean {
-  for (const key of Object.keys(record)) {
-    if (record[key] !== undefined && !fields.some((field) => field.name === key)) return false;
+  let names = NAMES.get(fields);
+  if (names === undefined) NAMES.set(fields, (names = new Set(fields.map((field) => field.name))));
+  for (const key in record) {
+    if (Object.hasOwn(record, key) && record[key] !== undefined && !names.has(key)) return false;
   }
   let tail = false; // after an absent optional field that null cannot stand for
   for (const field of fields) {
