@@ -226,3 +226,21 @@ test('rotateRun: an entry that cannot be read (access denied) fails that secret 
   assert.equal(one.calls.slice(callsBefore).filter((c) => c.input.SecretId === 'app/b').length, 1);
   assert.deepEqual(p.messages('warn'), []);
 });
+
+test('rotateRun: a store put back from an old copy: the entry named in the refusal gets its own reason, the store\'s other entries the store-wide one', async (t) => {
+  const { copyFileSync } = await import('node:fs');
+  const p = await project(t, [secretYaml('api', { envs: ['dev'] }), secretYaml('web', { envs: ['dev'] })]);
+  await rotate(p);
+  copyFileSync(p.storePath('dev'), `${p.storePath('dev')}.old`);
+  await rotate(p, { force: true, names: ['api'], all: false });
+  copyFileSync(`${p.storePath('dev')}.old`, p.storePath('dev'));
+  const report = await rotate(p, { force: true });
+  assert.deepEqual(outcomes(report), ['api/dev:failed', 'web/dev:failed']);
+  const [api, web] = report.results;
+  const path = p.storePath('dev');
+  const reason = `store ${path} recorded the evidence log up to seq 2, but the log holds seq 4 about api/dev: the store file is older than the log (an older copy put back?)`;
+  const hint = `put the newest copy of ${path} back; if this copy is all that is left, move it aside (keep it) and run keyshift rotate api, which provisions new values (docs/local-store.md#restored-copies)`;
+  assert.deepEqual(api.error, { code: 'ERR_STORE_ROLLED_BACK', message: reason, hint });
+  assert.deepEqual(web.error, { code: 'ERR_STORE_ROLLED_BACK', message: `store ${path} is not built on: ${reason}`, hint });
+  assert.deepEqual([web.action, web.outcome], ['none', 'failed']);
+});
