@@ -244,3 +244,29 @@ test('rotateRun: a store put back from an old copy: the entry named in the refus
   assert.deepEqual(web.error, { code: 'ERR_STORE_ROLLED_BACK', message: `store ${path} is not built on: ${reason}`, hint });
   assert.deepEqual([web.action, web.outcome], ['none', 'failed']);
 });
+
+test('rotateRun: the evidence log\'s lock is waited for as long as the run\'s --lock-timeout, not the log\'s own 30 s', async (t) => {
+  const { acquireFileLock } = await import('../../dist/util/file-lock.js');
+  const p = await project(t, [secretYaml('api', { envs: ['dev'] })]);
+  mkdirSync(p.ctx.evidenceDir);
+  const held = await acquireFileLock(join(p.ctx.evidenceDir, 'evidence.lock'), { waitMs: 100, owner: 'another writer', what: 'evidence log' });
+  t.after(() => held.release());
+  const started = Date.now();
+  await assert.rejects(rotate(p), (error) => {
+    assert.equal(error.code, 'ERR_EVIDENCE_WRITE');
+    assert.match(error.message, /^changes were applied but evidence could not be written: evidence log .* is locked by another writer /);
+    return true;
+  });
+  assert.ok(Date.now() - started < 10_000, `${Date.now() - started} ms`);
+});
+
+test('rotateRun: a decommission beside a secret whose store makes its own keys (no generator) is not held by the data-key gate', async (t) => {
+  const kms = ['  - name: kms-key', '    interval: 365d', '    fallbackWindow: 30d', '    environments:', '      - name: prod', '        store: { type: aws-kms, alias: alias/app-data, region: us-east-1 }'].join('\n');
+  const p = await project(t, [secretYaml('api', { envs: ['dev'], fallbackWindow: '1h' }), kms]);
+  assert.equal(p.policies[1].generator, null);
+  const only = { names: ['api'], all: false };
+  await rotate(p, only);
+  await rotate(p, { ...only, force: true });
+  p.advance(2 * HOUR);
+  assert.deepEqual(outcomes(await rotate(p, only)), ['api/dev:decommissioned']);
+});
