@@ -184,3 +184,53 @@ test('a hit keeps the signing key; a renamed policy file is a miss that shows th
   assert.deepEqual(renamed.files, ['p/b.yaml']);
   assert.deepEqual(renamed.policies[0].source, { file: 'p/b.yaml', line: 3, col: 5 });
 });
+
+test('with neither XDG_CACHE_HOME nor HOME in the environment given, the cache is under the user\'s home directory (.cache/keyshift)', async () => {
+  const { cwd } = setup();
+  const home = tempDir();
+  const real = process.env.HOME;
+  process.env.HOME = home; // what os.homedir() answers on POSIX
+  try {
+    await run(cwd, {});
+  } finally {
+    if (real === undefined) delete process.env.HOME;
+    else process.env.HOME = real;
+  }
+  assert.equal(cacheFiles(join(home, '.cache', 'keyshift')).length, 1);
+  assert.deepEqual(readdirSync(home), ['.cache']);
+});
+
+test('a result cached by another build of keyshift (cache.js changed) is a miss', async () => {
+  const { cwd, cache } = setup();
+  await run(cwd, { KEYSHIFT_CACHE_DIR: cache });
+  const [name] = cacheFiles(cache);
+  const bytes = readFileSync(join(cache, name));
+  const newline = bytes.indexOf(0x0a);
+  const stored = JSON.parse(bytes.toString('utf8', 0, newline));
+  stored.policies[0].owner = 'from-the-cache';
+  writeFileSync(join(cache, name), Buffer.concat([Buffer.from(`${JSON.stringify(stored)}\n`), bytes.subarray(newline + 1)]));
+  assert.equal((await run(cwd, { KEYSHIFT_CACHE_DIR: cache })).policies[0].owner, 'from-the-cache', 'the same build: a hit');
+  // Another build: the same cache.js with another modification time (a reinstall, an upgrade).
+  const built = new URL('../../dist/policy/cache.js', import.meta.url);
+  const { atime, mtime } = statSync(built);
+  utimesSync(built, atime, new Date(mtime.getTime() - 60_000));
+  try {
+    const again = await run(cwd, { KEYSHIFT_CACHE_DIR: cache });
+    assert.notEqual(again.policies[0].owner, 'from-the-cache');
+    assert.equal(cacheFiles(cache).length, 2, 'its own result written beside the other build\'s');
+  } finally {
+    utimesSync(built, atime, mtime);
+  }
+});
+
+test('a result that cannot be stat\'ed (a dangling link in the cache) counts as the oldest and is removed, without an error', async () => {
+  const { symlinkSync, lstatSync } = await import('node:fs');
+  const { cwd, cache } = setup();
+  mkdirSync(cache, { recursive: true });
+  for (let i = 0; i < 64; i++) writeFileSync(join(cache, `policies-${String(i).padStart(8, '0')}-1.json`), '{}\n');
+  symlinkSync(join(cache, 'gone'), join(cache, 'policies-dangling-1.json'));
+  const loaded = await run(cwd, { KEYSHIFT_CACHE_DIR: cache });
+  assert.deepEqual(loaded.debug, []);
+  assert.equal(cacheFiles(cache).length, 64);
+  assert.throws(() => lstatSync(join(cache, 'policies-dangling-1.json')), { code: 'ENOENT' });
+});
