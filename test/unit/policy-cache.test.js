@@ -2,10 +2,11 @@
 // inputs, that only valid results are kept, at most 64 of them, and that a broken cache is a miss.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadPoliciesCached } from '../../dist/policy/cache.js';
+import { loadAsUser } from '../helpers/policy-as-user.js';
 
 const tempDirs = [];
 after(() => tempDirs.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
@@ -233,4 +234,20 @@ test('a result that cannot be stat\'ed (a dangling link in the cache) counts as 
   assert.deepEqual(loaded.debug, []);
   assert.equal(cacheFiles(cache).length, 64);
   assert.throws(() => lstatSync(join(cache, 'policies-dangling-1.json')), { code: 'ENOENT' });
+});
+
+test('a policy file that cannot be read (mode 000) is the loader\'s problem, not a crash of the cache, and nothing is cached', () => {
+  const { cwd } = setup();
+  const cache = join(cwd, 'c');
+  chmodSync(cwd, 0o755);
+  mkdirSync(cache);
+  chmodSync(cache, 0o777);
+  chmodSync(join(cwd, 'p.yaml'), 0o000);
+  // As an unprivileged user when the tests run as root (helpers/policy-as-user.js).
+  assert.deepEqual(loadAsUser(cwd, 'p.yaml', { cache }), {
+    errors: ['p.yaml:1:1 cannot read (EACCES); check its permissions'],
+    names: [],
+    files: ['p.yaml'],
+  });
+  assert.deepEqual(readdirSync(cache), []);
 });

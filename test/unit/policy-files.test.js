@@ -2,10 +2,11 @@
 // loadPolicies (load.ts): the signing key, the process environment, empty YAML documents.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { loadPolicies } from '../../dist/policy/load.js';
+import { loadAsUser } from '../helpers/policy-as-user.js';
 
 const tempDirs = [];
 after(() => tempDirs.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
@@ -145,4 +146,33 @@ test('an empty YAML document after the policy (a trailing ---) is not a second d
   // A document that holds something, even a written null, is still refused.
   const written = await loadPolicies('r.yaml', { cwd });
   assert.deepEqual(problems(written), ['r.yaml:8:1 only one YAML document per policy file; move this document into its own file']);
+});
+
+// Permissions: as an unprivileged user when the tests run as root (helpers/policy-as-user.js).
+test('a listed policy file that cannot be read (mode 000) is "cannot read (EACCES)" at its 1:1; the other files still load', () => {
+  const cwd = tempDir();
+  chmodSync(cwd, 0o755);
+  write(cwd, { 'p/a.yaml': secret('a'), 'p/b.yaml': secret('b') });
+  chmodSync(join(cwd, 'p', 'b.yaml'), 0o000);
+  assert.deepEqual(loadAsUser(cwd, 'p'), {
+    errors: ['p/b.yaml:1:1 cannot read (EACCES); check its permissions'],
+    names: ['a'],
+    files: ['p/a.yaml', 'p/b.yaml'],
+  });
+});
+
+test('a directory that can be stat\'ed but not listed (mode 000) is "cannot list this directory (EACCES)" at 1:1', () => {
+  const cwd = tempDir();
+  chmodSync(cwd, 0o755);
+  write(cwd, { 'p/a.yaml': secret('a') });
+  chmodSync(join(cwd, 'p'), 0o000);
+  try {
+    assert.deepEqual(loadAsUser(cwd, 'p'), {
+      errors: ['p:1:1 cannot list this directory (EACCES); check its permissions'],
+      names: [],
+      files: [],
+    });
+  } finally {
+    chmodSync(join(cwd, 'p'), 0o755);
+  }
 });

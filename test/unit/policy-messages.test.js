@@ -140,6 +140,19 @@ const cases = [
     '1:6 invalid YAML: Invalid escape sequence \\q',
     '2:1 invalid YAML: Map keys must be unique',
   ]],
+  // Errors after which the document still parses as written: each is reported with the later ones.
+  ['an empty alias and the duplicate key after it are both reported', 'secrets: *\nsecrets: 2\n', [
+    '1:10 invalid YAML: Alias cannot be an empty string',
+    '2:1 invalid YAML: Map keys must be unique',
+  ]],
+  ['a key over 1024 characters and the duplicate key after it are both reported', `${'k'.repeat(1030)}: 1\nsecrets: 1\nsecrets: 2\n`, [
+    '1:1 invalid YAML: The : indicator must be at most 1024 chars after the start of an implicit block mapping key',
+    '3:1 invalid YAML: Map keys must be unique',
+  ]],
+  ['an undeclared tag handle and the duplicate key after it are both reported', 'secrets: !e!list x\nsecrets: 2\n', [
+    '1:10 invalid YAML: Could not resolve tag: !e!list',
+    '2:1 invalid YAML: Map keys must be unique',
+  ]],
   ['after a structural error only the first error counts', 'secrets: [\n  a: b: c\nx: [\n', [
     '2:6 invalid YAML: Block collections are not allowed within flow collections',
   ]],

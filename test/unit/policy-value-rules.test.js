@@ -3,6 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { load } from '../helpers/policy-fixture.js';
+import { policyJsonSchema } from '../../dist/policy/json-schema.js';
 
 /** One secret with `generator` (line 5) and `validate` (line 6). */
 const secret = (generator, validate) =>
@@ -79,4 +80,23 @@ test('each rule refuses a wrong value with its own message', async () => {
     '6:28 secrets[0].validate.minLength: is 65537 but the generator makes 44 characters; lower it or make the generator longer',
   ]);
   assert.deepEqual(await problems(gen, '{ pattern: "[A-Za-z0-9+/=]+", forbidRepeats: 2, forbidPrevious: false }'), []);
+});
+
+test('rules beside a random generator with neither bytes nor length: only the generator\'s own error, no crash', async () => {
+  assert.deepEqual(await problems('{ type: random }', '{ minLength: 5, minEntropyBits: 64 }'), [
+    '5:16 secrets[0].generator: a random generator needs bytes (e.g. bytes: 32) or length (e.g. length: 32)',
+  ]);
+});
+
+test('the JSON Schema `keyshift schema` prints describes validate: and each rule for editors, word for word', () => {
+  const validate = policyJsonSchema().properties.secrets.items.properties.validate;
+  const descriptions = Object.fromEntries(Object.entries(validate.properties).map(([key, rule]) => [key, rule.description]));
+  assert.equal(validate.description, 'Checks every new value must pass before it is stored (default none).');
+  assert.deepEqual(descriptions, {
+    minLength: 'The value has at least this many characters.',
+    minEntropyBits: "The value's estimated entropy (length × Shannon entropy per character) is at least this many bits.",
+    pattern: 'A JavaScript regular expression (u flag) the whole value must match; keyshift anchors it.',
+    forbidPrevious: 'The value differs from every value the store still holds for this secret (CURRENT, PREVIOUS, PENDING).',
+    forbidRepeats: 'No character appears this many times in a row (e.g. 4 rejects "aaaa").',
+  });
 });
