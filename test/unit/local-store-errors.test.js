@@ -3,10 +3,12 @@
 // and another writer (ERR_STORE_CHANGED) are in local-store.test.js.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openLocalStore } from '../../dist/stores/local/index.js';
+import { SecretValue } from '../../dist/secret-value.js';
 
 test('a store path that the system cannot read as a file is ERR_STORE_READ naming the file and the reason', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'keyshift-local-errors-'));
@@ -24,4 +26,57 @@ test('a store path that the system cannot read as a file is ERR_STORE_READ namin
     });
   }
   await store.close();
+});
+
+/**
+ * Lowers this process's file size limit (RLIMIT_FSIZE, `ulimit -f`) to `bytes`: a write past it fails
+ * with EFBIG, as a full disk fails with ENOSPC, on a real file. Node ignores SIGXFSZ. False where
+ * prlimit is missing or not allowed.
+ */
+function limitFileSize(bytes) {
+  try {
+    execFileSync('prlimit', ['--pid', String(process.pid), `--fsize=${bytes}:`], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+test('a write that fails on an open store (file size limit) is ERR_STORE_WRITE with the reason; nothing of it is kept and the next write works', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'keyshift-local-errors-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const path = join(dir, 'dev.store');
+  const env = { KEYSHIFT_MASTER_KEY: Buffer.alloc(32, 7).toString('base64') };
+  const store = openLocalStore({ path }, env);
+  const meta = { rotation: null, lastRotatedAt: null, pendingEvents: [] };
+  const create = (versionId, text, stage) => ({ type: 'create', versionId, value: SecretValue.fromString(text), stage });
+  const lock = await store.lock({ waitMs: 2_000, owner: 'local-store-errors' });
+  await store.apply('api', [create('v1', 'one', 'CURRENT')], meta); // the store is created and open for appending
+  const size = statSync(path).size;
+  if (!limitFileSize(size + 10)) {
+    t.skip('prlimit is not available here');
+    await lock.release();
+    await store.close();
+    return;
+  }
+  try {
+    await assert.rejects(store.apply('api', [create('v2', 'two', 'PENDING')], meta), (error) => {
+      assert.equal(error.code, 'ERR_STORE_WRITE', `${error.code}: ${error.message}`);
+      assert.equal(error.exitCode, 1);
+      assert.equal(error.message, `cannot write store ${path}: EFBIG`);
+      assert.equal(error.hint, 'nothing from this write was acknowledged; fix the cause (disk full, permissions) and rerun');
+      assert.equal(error.cause.code, 'EFBIG');
+      return true;
+    });
+  } finally {
+    limitFileSize('unlimited');
+  }
+  assert.equal(statSync(path).size, size + 10, 'the failed write left 10 bytes of a torn record');
+  // The handle was closed and the file re-read: the next write cuts the torn record and appends.
+  await store.apply('api', [create('v2', 'two', 'PENDING')], meta);
+  await lock.release();
+  await store.close();
+  const other = openLocalStore({ path }, env);
+  assert.deepEqual((await other.read('api')).versions.map((v) => [v.id, v.stages]), [['v1', ['CURRENT']], ['v2', ['PENDING']]]);
+  await other.close();
 });
