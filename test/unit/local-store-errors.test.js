@@ -3,10 +3,11 @@
 // and another writer (ERR_STORE_CHANGED) are in local-store.test.js.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { openLocalStore } from '../../dist/stores/local/index.js';
 import { SecretValue } from '../../dist/secret-value.js';
 
@@ -79,4 +80,62 @@ test('a write that fails on an open store (file size limit) is ERR_STORE_WRITE w
   const other = openLocalStore({ path }, env);
   assert.deepEqual((await other.read('api')).versions.map((v) => [v.id, v.stages]), [['v1', ['CURRENT']], ['v2', ['PENDING']]]);
   await other.close();
+});
+
+// Run inside a private mount namespace on a tmpfs whose inodes are all used but one: taking the lock
+// creates the lock file, then the format upgrade cannot create its temp file (ENOSPC).
+const UPGRADE_ON_FULL_DISK = `
+import { copyFileSync, chmodSync, readFileSync, readdirSync, writeFileSync, unlinkSync } from 'node:fs';
+import { join } from 'node:path';
+const [dir, dist, fixture] = process.argv.slice(1);
+const { openLocalStore } = await import(dist);
+const path = join(dir, 'dev.store');
+copyFileSync(fixture, path);
+chmodSync(path, 0o600);
+const before = readFileSync(path);
+const env = { KEYSHIFT_MASTER_KEY: readFileSync(fixture + '.key', 'utf8').trim() };
+let n = 0;
+for (;;) {
+  try { writeFileSync(join(dir, 'filler-' + n), ''); n += 1; } catch (error) { if (error.code !== 'ENOSPC') throw error; break; }
+}
+unlinkSync(join(dir, 'filler-0')); // one inode left: the lock file's
+const store = openLocalStore({ path }, env);
+const out = { fillers: n };
+try {
+  const lock = await store.lock({ waitMs: 2000, owner: 'full-disk' });
+  await lock.release();
+  out.locked = true;
+} catch (error) {
+  out.error = { code: error.code, exitCode: error.exitCode, message: error.message, hint: error.hint, cause: error.cause?.code };
+}
+await store.close();
+out.unchanged = readFileSync(path).equals(before);
+out.names = readdirSync(dir).filter((name) => !name.startsWith('filler-')).sort();
+process.stdout.write(JSON.stringify(out));
+`;
+
+test('a format upgrade on a full disk is ERR_STORE_WRITE with ENOSPC, not the ENOENT of a temp file never created; the store is left as it was', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'keyshift-local-full-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const dist = new URL('../../dist/stores/local/index.js', import.meta.url).href;
+  const fixture = fileURLToPath(new URL('../fixtures/format-1.store', import.meta.url));
+  const mount = `mount -t tmpfs -o size=1m,nr_inodes=64 keyshift-full "$0" && exec "${process.execPath}" --input-type=module -e "$1" "$0" "$2" "$3"`;
+  const run = spawnSync('unshare', ['-m', 'sh', '-c', mount, dir, UPGRADE_ON_FULL_DISK, dist, fixture], { encoding: 'utf8' });
+  if (run.status !== 0 && /mount|unshare/.test(run.stderr) && !run.stdout) {
+    t.skip(`a tmpfs cannot be mounted here: ${run.stderr.trim()}`);
+    return;
+  }
+  assert.equal(run.status, 0, run.stderr);
+  const out = JSON.parse(run.stdout);
+  const path = join(dir, 'dev.store');
+  assert.ok(out.fillers > 0);
+  assert.deepEqual(out.error, {
+    code: 'ERR_STORE_WRITE',
+    exitCode: 1,
+    message: `cannot write store ${path}: ENOSPC`,
+    hint: 'nothing from this write was acknowledged; fix the cause (disk full, permissions) and rerun',
+    cause: 'ENOSPC',
+  });
+  assert.equal(out.unchanged, true, 'the format-1 store is left as it was');
+  assert.deepEqual(out.names, ['dev.store'], 'no temp file, and the lock file is removed');
 });
