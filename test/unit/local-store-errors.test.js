@@ -139,3 +139,64 @@ test('a format upgrade on a full disk is ERR_STORE_WRITE with ENOSPC, not the EN
   assert.equal(out.unchanged, true, 'the format-1 store is left as it was');
   assert.deepEqual(out.names, ['dev.store'], 'no temp file, and the lock file is removed');
 });
+
+// Run in a child process whose open-file limit (RLIMIT_NOFILE) leaves one free descriptor: opening the
+// store for appending takes it, so re-reading the store (replaced meanwhile) fails with EMFILE.
+const RELOAD_WITHOUT_DESCRIPTORS = `
+import { execFileSync } from 'node:child_process';
+import { closeSync, copyFileSync, openSync, renameSync } from 'node:fs';
+import { join } from 'node:path';
+const [dir, dist, secretValue] = process.argv.slice(1);
+const { openLocalStore } = await import(dist);
+const { SecretValue } = await import(secretValue);
+const path = join(dir, 'dev.store');
+const env = { KEYSHIFT_MASTER_KEY: Buffer.alloc(32, 9).toString('base64') };
+const meta = { rotation: null, lastRotatedAt: null, pendingEvents: [] };
+const create = (versionId, stage) => ({ type: 'create', versionId, value: SecretValue.fromString(versionId), stage });
+const first = openLocalStore({ path }, env);
+let lock = await first.lock({ waitMs: 2000, owner: 'first' });
+await first.apply('api', [create('v1', 'CURRENT')], meta);
+await lock.release();
+await first.close();
+const store = openLocalStore({ path }, env);
+lock = await store.lock({ waitMs: 2000, owner: 'second' });
+copyFileSync(path, path + '.copy');
+renameSync(path + '.copy', path); // the same store as another inode: the append must re-read it first
+execFileSync('true'); // spawn once before the limit: what libuv keeps open for child processes is open now
+const lowest = openSync('/dev/null', 'r'); // every descriptor below this one is in use
+closeSync(lowest);
+execFileSync('prlimit', ['--pid', String(process.pid), '--nofile=' + (lowest + 1) + ':']);
+const out = {};
+try {
+  await store.apply('api', [create('v2', 'PENDING')], meta);
+  out.applied = true;
+} catch (error) {
+  out.error = { code: error.code, exitCode: error.exitCode, message: error.message, hint: error.hint, cause: error.cause?.code };
+}
+await lock.release();
+process.stdout.write(JSON.stringify(out));
+`;
+
+test('a store that cannot be re-read during a write (no file descriptor left) is ERR_STORE_READ with the reason, not ERR_STORE_CHANGED', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'keyshift-local-nofile-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const dist = new URL('../../dist/stores/local/index.js', import.meta.url).href;
+  const secretValue = new URL('../../dist/secret-value.js', import.meta.url).href;
+  const run = spawnSync(process.execPath, ['--input-type=module', '-e', RELOAD_WITHOUT_DESCRIPTORS, dir, dist, secretValue], { encoding: 'utf8' });
+  if (run.status !== 0 && /prlimit/.test(run.stderr)) {
+    t.skip(`prlimit is not available here: ${run.stderr.trim().split('\n')[0]}`);
+    return;
+  }
+  assert.equal(run.status, 0, run.stderr);
+  const path = join(dir, 'dev.store');
+  assert.deepEqual(JSON.parse(run.stdout).error, {
+    code: 'ERR_STORE_READ',
+    exitCode: 1,
+    message: `cannot read store ${path}: EMFILE`,
+    hint: 'check that the file and its directory are readable by the user running keyshift',
+    cause: 'EMFILE',
+  });
+  const store = openLocalStore({ path }, { KEYSHIFT_MASTER_KEY: Buffer.alloc(32, 9).toString('base64') });
+  assert.deepEqual((await store.read('api')).versions.map((v) => v.id), ['v1'], 'nothing of the failed write is in the store');
+  await store.close();
+});
