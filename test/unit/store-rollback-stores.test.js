@@ -3,11 +3,12 @@
 // refuses the ones the evidence says were put back. Real local stores and a real evidence log.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { loadPolicies } from '../../dist/policy/load.js';
 import { StoreRegistry } from '../../dist/stores/registry.js';
 import { targetsOf } from '../../dist/engine/selection.js';
@@ -94,6 +95,41 @@ describe('readStoresForVerify (evidence verify, doctor)', () => {
     assert.equal(unread[0].secret, null, 'the store itself could not be read, not one entry of it');
     assert.match(unread[0].error.code, /^ERR_STORE_/);
     assert.ok(unread[0].error.message.includes('db.store'), unread[0].error.message);
+  });
+
+  it('an entry that cannot be read while its store could is reported with the secret and environment; the other entry is still read', async (t) => {
+    // The example command store, except that its read of "db" fails (the service denies that one secret).
+    const example = fileURLToPath(new URL('../../examples/command-store/file-store.sh', import.meta.url));
+    const wrapper = `#!/bin/sh
+request=$(cat)
+if [ "$(printf '%s' "$request" | jq -r '.op + " " + (.key // "")')" = "read db" ]; then
+  printf '%s\\n' '{"error":{"code":"ACCESS_DENIED","message":"db: not allowed for this role"}}'
+  exit 1
+fi
+printf '%s' "$request" | exec "${example}"
+`;
+    const policy = `secrets:
+${['api', 'db'].map((name) => `  - name: ${name}
+    interval: 30d
+    fallbackWindow: 1h
+    generator: { type: random, length: 24 }
+    environments:
+      - name: dev
+        store: { type: command, run: [./store.sh], config: { dir: entries } }
+`).join('')}`;
+    const env = { PATH: process.env.PATH, HOME: tmpdir() };
+    const { ctx, loaded } = await loadProject(t, policy, env, { 'store.sh': wrapper });
+    chmodSync(join(ctx.cwd, 'store.sh'), 0o755);
+    env.KEYSHIFT_STATE_DIR = join(ctx.cwd, 'state');
+    const { reads, unread } = await readStoresForVerify(ctx, loaded.policies);
+    assert.deepEqual(reads.map((r) => [r.target.policy.name, r.state, 'identity' in r]), [['api', null, false]]);
+    assert.deepEqual(unread, [{
+      store: `command ${join(ctx.cwd, 'store.sh')}`,
+      secret: 'db',
+      environment: 'dev',
+      error: { code: 'ERR_STORE_ACCESS_DENIED', message: unread[0]?.error.message, hint: unread[0]?.error.hint },
+    }]);
+    assert.match(unread[0].error.message, /db: not allowed for this role/);
   });
 
   it('a usage error of the run (a malformed master key) is thrown, not reported as an unread store', async (t) => {
