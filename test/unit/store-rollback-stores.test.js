@@ -84,6 +84,23 @@ describe('readStoresForVerify (evidence verify, doctor)', () => {
     assert.deepEqual(anchors.map((a) => [a.source, a.seq]), [[`store ${p.targets[0].store.location}`, 1], [`store ${p.targets[1].store.location}`, 2]]);
   });
 
+  it('a store of two secrets is read for its anchors once: each anchor is listed once, each secret read', async (t) => {
+    const policy = POLICY.replaceAll(/stores\/\w+\.store/g, 'stores/shared.store');
+    const { ctx, loaded, targets } = await loadProject(t, policy, { KEYSHIFT_MASTER_KEY: randomBytes(32).toString('base64') });
+    assert.equal(targets[0].storeId, targets[1].storeId, 'one store');
+    const log = new EvidenceLog(ctx.evidenceDir);
+    const lock = await targets[0].store.lock({ waitMs: 1000, owner: 'test' });
+    for (const target of targets) await target.store.apply(target.key, [{ type: 'create', versionId: 'v1', value: SecretValue.fromString(`${target.key} one`), stage: 'CURRENT' }], { rotation: null, lastRotatedAt: null, pendingEvents: [] });
+    const written = await log.append(targets.map((target) => record(target, 'provisioned', null, 'v1')));
+    await targets[0].store.writeMeta({ evidenceAnchors: { [written[0].hash]: { seq: 2, hash: written[1].hash, at: 't' } }, confirmedRuns: ['run-1'] });
+    await lock.release();
+    await log.close();
+    const { anchors, reads, unread } = await readStoresForVerify(ctx, loaded.policies);
+    assert.deepEqual(unread, []);
+    assert.deepEqual(reads.map((r) => r.target.policy.name), ['api', 'db']);
+    assert.deepEqual(anchors, [{ source: `store ${targets[0].store.location}`, chainId: written[0].hash, seq: 2, hash: written[1].hash }]);
+  });
+
   it('a damaged store is reported with its error, and the other store is still read', async (t) => {
     const p = await project(t);
     writeFileSync(join(p.dir, 'stores', 'db.store'), 'not a keyshift store\n');
