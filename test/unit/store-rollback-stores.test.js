@@ -199,6 +199,24 @@ describe('refuseRolledBack (rotate)', () => {
     assert.deepEqual([...draftsAt.get(db.storeId)], []);
   });
 
+  it('a secret not yet in its store (to be provisioned) is read as absent and does not fail the store', async (t) => {
+    const policy = POLICY.replaceAll(/stores\/\w+\.store/g, 'stores/shared.store');
+    const { ctx, targets } = await loadProject(t, policy, { KEYSHIFT_MASTER_KEY: randomBytes(32).toString('base64') });
+    const [api] = targets;
+    const log = new EvidenceLog(ctx.evidenceDir);
+    const lock = await api.store.lock({ waitMs: 1000, owner: 'test' });
+    await api.store.apply(api.key, [{ type: 'create', versionId: 'v1', value: SecretValue.fromString('api one'), stage: 'CURRENT' }], { rotation: null, lastRotatedAt: null, pendingEvents: [] });
+    const [written] = await log.append([record(api, 'provisioned', null, 'v1')]);
+    await api.store.writeMeta({ evidenceAnchors: { [written.hash]: { seq: 1, hash: written.hash, at: 't' } }, confirmedRuns: ['run-1'] });
+    await lock.release();
+    await log.close();
+    const failed = [];
+    const { refused, draftsAt } = await refuseRolledBack(ctx.evidenceDir, targets, await lockAll(t, targets), (id, store, error) => failed.push(error.message));
+    assert.deepEqual(failed, [], 'db, not in the store yet, does not fail the store');
+    assert.deepEqual([...refused.keys()], []);
+    assert.deepEqual([...draftsAt.get(api.storeId)], []);
+  });
+
   it('reads only the stores kept in a file someone can copy (with an identity): a dotenv file is not judged', async (t) => {
     const policy = `secrets:
   - name: hook
