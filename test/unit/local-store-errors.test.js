@@ -121,8 +121,8 @@ test('a format upgrade on a full disk is ERR_STORE_WRITE with ENOSPC, not the EN
   const fixture = fileURLToPath(new URL('../fixtures/format-1.store', import.meta.url));
   const mount = `mount -t tmpfs -o size=1m,nr_inodes=64 keyshift-full "$0" && exec "${process.execPath}" --input-type=module -e "$1" "$0" "$2" "$3"`;
   const run = spawnSync('unshare', ['-m', 'sh', '-c', mount, dir, UPGRADE_ON_FULL_DISK, dist, fixture], { encoding: 'utf8' });
-  if (run.status !== 0 && /mount|unshare/.test(run.stderr) && !run.stdout) {
-    t.skip(`a tmpfs cannot be mounted here: ${run.stderr.trim()}`);
+  if (run.error || (run.status !== 0 && /mount|unshare/.test(run.stderr) && !run.stdout)) {
+    t.skip(`a tmpfs cannot be mounted here: ${run.error?.message ?? run.stderr.trim()}`);
     return;
   }
   assert.equal(run.status, 0, run.stderr);
@@ -162,7 +162,7 @@ const store = openLocalStore({ path }, env);
 lock = await store.lock({ waitMs: 2000, owner: 'second' });
 copyFileSync(path, path + '.copy');
 renameSync(path + '.copy', path); // the same store as another inode: the append must re-read it first
-execFileSync('true'); // spawn once before the limit: what libuv keeps open for child processes is open now
+execFileSync(process.execPath, ['-e', '']); // spawn once before the limit: what libuv keeps open for child processes is open now
 const lowest = openSync('/dev/null', 'r'); // every descriptor below this one is in use
 closeSync(lowest);
 execFileSync('prlimit', ['--pid', String(process.pid), '--nofile=' + (lowest + 1) + ':']);
