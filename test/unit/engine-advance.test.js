@@ -2,7 +2,8 @@
 // on real local stores opened through the store registry; hooks and the generator are the run's.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -400,4 +401,54 @@ test('toCheck: what evidence keeps of a hook result, never its output', () => {
   assert.deepEqual(toCheck({ ok: true, label: 'h', exitCode: 0, signal: null, timedOut: false, durationMs: 12, error: null, output: 'secret' }, 'verify'), {
     hook: 'h', phase: 'verify', ok: true, exitCode: 0, signal: null, timedOut: false, durationMs: 12,
   });
+});
+
+test('advanceTarget: a store that fails the rotation and then cannot be read still names the CURRENT the rotation started from', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'keyshift-advance-cmd-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const example = fileURLToPath(new URL('../../examples/command-store/file-store.sh', import.meta.url));
+  // The example command store; once "failing" exists its apply fails (the service's disk is full)
+  // and every read after that fails too (the service went down).
+  const wrapper = join(dir, 'failing-store.sh');
+  writeFileSync(wrapper, `#!/bin/sh
+request=$(cat)
+op=$(printf '%s' "$request" | jq -r .op)
+if [ -f "$1/failing" ]; then
+  case "$op" in
+    apply) touch "$1/down"; printf '%s\\n' '{"error":{"code":"UNAVAILABLE","message":"disk full"}}'; exit 1 ;;
+    read) if [ -f "$1/down" ]; then printf '%s\\n' '{"error":{"code":"UNAVAILABLE","message":"the service is down"}}'; exit 1; fi ;;
+  esac
+fi
+printf '%s' "$request" | exec "$2"
+`);
+  chmodSync(wrapper, 0o755);
+  const stores = new StoreRegistry({ env: { PATH: process.env.PATH, HOME: dir, KEYSHIFT_STATE_DIR: join(dir, 'state') }, logger: null });
+  t.after(() => stores.closeAll());
+  const store = { type: 'command', key: 'k', run: [wrapper, dir, example], config: { dir: join(dir, 'entries') }, timeoutMs: 10_000 };
+  const policy = { name: 'k', interval: '30d', intervalMs: 30 * DAY, fallbackWindowMs: 2 * HOUR, environments: [{ name: 'dev', store, deploy: [], verify: [], observeMs: 0 }], revoke: [], decommissionCheck: [], notify: [], reencrypt: null, validate: null, generator: { type: 'random' } };
+  const [target] = await targetsOf([policy], [], stores);
+  const lock = await target.store.lock({ waitMs: 1000, owner: 'test' });
+  t.after(() => lock.release());
+  let clock = Date.now();
+  let counter = 0;
+  const events = [];
+  const run = {
+    runId: 'run-test', operator: 'tester', reason: 'test', ticket: null, emergency: false,
+    now: () => new Date((clock += 1000)),
+    generate: async () => SecretValue.fromString(`value-${++counter}-${'x'.repeat(32)}`),
+    record: async (drafts) => void events.push(...drafts),
+    warn: () => {},
+    runHook: async () => { throw new Error('no hooks here'); },
+  };
+  const silent = { debug() {}, info() {}, warn() {}, error() {} };
+  const [provisioned] = await advanceTarget(target, run, false, stores, silent);
+  assert.equal(provisioned.outcome, 'provisioned');
+  writeFileSync(join(dir, 'failing'), '');
+  const [failed, ...rest] = await advanceTarget(target, run, true, stores, silent);
+  assert.deepEqual(rest, []);
+  assert.equal(failed.action, 'rotate');
+  assert.equal(failed.outcome, 'failed');
+  assert.equal(failed.error.code, 'ERR_STORE_UNAVAILABLE');
+  assert.match(failed.error.message, /disk full/);
+  assert.equal(failed.fromVersion, provisioned.toVersion, 'the CURRENT read before the step, as the store cannot be read after it');
 });

@@ -3,11 +3,12 @@
 // refuses the ones the evidence says were put back. Real local stores and a real evidence log.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { loadPolicies } from '../../dist/policy/load.js';
 import { StoreRegistry } from '../../dist/stores/registry.js';
 import { targetsOf } from '../../dist/engine/selection.js';
@@ -83,6 +84,23 @@ describe('readStoresForVerify (evidence verify, doctor)', () => {
     assert.deepEqual(anchors.map((a) => [a.source, a.seq]), [[`store ${p.targets[0].store.location}`, 1], [`store ${p.targets[1].store.location}`, 2]]);
   });
 
+  it('a store of two secrets is read for its anchors once: each anchor is listed once, each secret read', async (t) => {
+    const policy = POLICY.replaceAll(/stores\/\w+\.store/g, 'stores/shared.store');
+    const { ctx, loaded, targets } = await loadProject(t, policy, { KEYSHIFT_MASTER_KEY: randomBytes(32).toString('base64') });
+    assert.equal(targets[0].storeId, targets[1].storeId, 'one store');
+    const log = new EvidenceLog(ctx.evidenceDir);
+    const lock = await targets[0].store.lock({ waitMs: 1000, owner: 'test' });
+    for (const target of targets) await target.store.apply(target.key, [{ type: 'create', versionId: 'v1', value: SecretValue.fromString(`${target.key} one`), stage: 'CURRENT' }], { rotation: null, lastRotatedAt: null, pendingEvents: [] });
+    const written = await log.append(targets.map((target) => record(target, 'provisioned', null, 'v1')));
+    await targets[0].store.writeMeta({ evidenceAnchors: { [written[0].hash]: { seq: 2, hash: written[1].hash, at: 't' } }, confirmedRuns: ['run-1'] });
+    await lock.release();
+    await log.close();
+    const { anchors, reads, unread } = await readStoresForVerify(ctx, loaded.policies);
+    assert.deepEqual(unread, []);
+    assert.deepEqual(reads.map((r) => r.target.policy.name), ['api', 'db']);
+    assert.deepEqual(anchors, [{ source: `store ${targets[0].store.location}`, chainId: written[0].hash, seq: 2, hash: written[1].hash }]);
+  });
+
   it('a damaged store is reported with its error, and the other store is still read', async (t) => {
     const p = await project(t);
     writeFileSync(join(p.dir, 'stores', 'db.store'), 'not a keyshift store\n');
@@ -94,6 +112,41 @@ describe('readStoresForVerify (evidence verify, doctor)', () => {
     assert.equal(unread[0].secret, null, 'the store itself could not be read, not one entry of it');
     assert.match(unread[0].error.code, /^ERR_STORE_/);
     assert.ok(unread[0].error.message.includes('db.store'), unread[0].error.message);
+  });
+
+  it('an entry that cannot be read while its store could is reported with the secret and environment; the other entry is still read', async (t) => {
+    // The example command store, except that its read of "db" fails (the service denies that one secret).
+    const example = fileURLToPath(new URL('../../examples/command-store/file-store.sh', import.meta.url));
+    const wrapper = `#!/bin/sh
+request=$(cat)
+if [ "$(printf '%s' "$request" | jq -r '.op + " " + (.key // "")')" = "read db" ]; then
+  printf '%s\\n' '{"error":{"code":"ACCESS_DENIED","message":"db: not allowed for this role"}}'
+  exit 1
+fi
+printf '%s' "$request" | exec "${example}"
+`;
+    const policy = `secrets:
+${['api', 'db'].map((name) => `  - name: ${name}
+    interval: 30d
+    fallbackWindow: 1h
+    generator: { type: random, length: 24 }
+    environments:
+      - name: dev
+        store: { type: command, run: [./store.sh], config: { dir: entries } }
+`).join('')}`;
+    const env = { PATH: process.env.PATH, HOME: tmpdir() };
+    const { ctx, loaded } = await loadProject(t, policy, env, { 'store.sh': wrapper });
+    chmodSync(join(ctx.cwd, 'store.sh'), 0o755);
+    env.KEYSHIFT_STATE_DIR = join(ctx.cwd, 'state');
+    const { reads, unread } = await readStoresForVerify(ctx, loaded.policies);
+    assert.deepEqual(reads.map((r) => [r.target.policy.name, r.state, 'identity' in r]), [['api', null, false]]);
+    assert.deepEqual(unread, [{
+      store: `command ${join(ctx.cwd, 'store.sh')}`,
+      secret: 'db',
+      environment: 'dev',
+      error: { code: 'ERR_STORE_ACCESS_DENIED', message: unread[0]?.error.message, hint: unread[0]?.error.hint },
+    }]);
+    assert.match(unread[0].error.message, /db: not allowed for this role/);
   });
 
   it('a usage error of the run (a malformed master key) is thrown, not reported as an unread store', async (t) => {
@@ -144,6 +197,24 @@ describe('refuseRolledBack (rotate)', () => {
     assert.deepEqual([...refused.values()].flat().map((problem) => problem.message), []);
     assert.deepEqual([...draftsAt.get(api.storeId)].map((target) => target.key), ['api']);
     assert.deepEqual([...draftsAt.get(db.storeId)], []);
+  });
+
+  it('a secret not yet in its store (to be provisioned) is read as absent and does not fail the store', async (t) => {
+    const policy = POLICY.replaceAll(/stores\/\w+\.store/g, 'stores/shared.store');
+    const { ctx, targets } = await loadProject(t, policy, { KEYSHIFT_MASTER_KEY: randomBytes(32).toString('base64') });
+    const [api] = targets;
+    const log = new EvidenceLog(ctx.evidenceDir);
+    const lock = await api.store.lock({ waitMs: 1000, owner: 'test' });
+    await api.store.apply(api.key, [{ type: 'create', versionId: 'v1', value: SecretValue.fromString('api one'), stage: 'CURRENT' }], { rotation: null, lastRotatedAt: null, pendingEvents: [] });
+    const [written] = await log.append([record(api, 'provisioned', null, 'v1')]);
+    await api.store.writeMeta({ evidenceAnchors: { [written.hash]: { seq: 1, hash: written.hash, at: 't' } }, confirmedRuns: ['run-1'] });
+    await lock.release();
+    await log.close();
+    const failed = [];
+    const { refused, draftsAt } = await refuseRolledBack(ctx.evidenceDir, targets, await lockAll(t, targets), (id, store, error) => failed.push(error.message));
+    assert.deepEqual(failed, [], 'db, not in the store yet, does not fail the store');
+    assert.deepEqual([...refused.keys()], []);
+    assert.deepEqual([...draftsAt.get(api.storeId)], []);
   });
 
   it('reads only the stores kept in a file someone can copy (with an identity): a dotenv file is not judged', async (t) => {

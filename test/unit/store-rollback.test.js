@@ -162,5 +162,13 @@ describe('stores against the evidence', () => {
     const other = await setup(t, { anchorSeq: 2, records, pendingEvents: [{ ...toV1, toVersion: 'v7' }], confirmed: ['run-1'] });
     assert.match((await findRollbacks(other.evidenceDir, await other.read()))[0]?.message ?? '', /holds v1 as CURRENT/);
   });
-});
 
+  it('an entry that holds no version (only its record, written with no ops) while the evidence made one CURRENT is "no version"', async (t) => {
+    const s = await setup(t, { anchorSeq: 1, records: [draft('provisioned', null, 'v1')], ops: [] });
+    assert.deepEqual((await s.read())[0].state.versions, [], 'the store holds the entry without a version');
+    const problems = await findRollbacks(s.evidenceDir, await s.read());
+    assert.equal(problems.length, 1);
+    assert.equal(problems[0].code, 'ERR_STORE_ROLLED_BACK');
+    assert.match(problems[0].message, /^store \S+dev\.store holds no version as CURRENT of api\/dev, but the evidence made v1 CURRENT \(seq 1, provisioned\): the store file is an older copy/);
+  });
+});
