@@ -17,6 +17,7 @@ const FOLDERS = {
     'test/unit/expected-state-checkpoint.test.js',
     'test/unit/expected-state-fold.test.js',
     'test/unit/evidence-index-events.test.js',
+    'test/unit/evidence-gaps.test.js',
   ],
   // Fast, targeted files first: a mutant runs its covering files in this order and stops at the first failure.
   'stores/local': [

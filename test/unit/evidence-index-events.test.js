@@ -61,6 +61,13 @@ test('findLoggedDrafts: an event outside any rotation is found by its run, event
   assert.equal(loggedKey(record({ rotationId: 'r-1', event: 'issued' })), 'r-1|issued|prod');
   assert.equal(loggedKey(repaired({})), 'run:run-d|repaired|db|prod|[{"check":"foreign-label","action":"a"}]');
   assert.deepEqual([...(await findLoggedDrafts(dir, []))], []);
+  // Only repairs asked (no rotation at all), of two runs at once; a damaged record whose rotationId
+  // is neither a string nor null is no repair of the run it names.
+  const two = logOf(t, [repaired({}), repaired({ runId: 'run-e', secret: 'api' }), repaired({ rotationId: 5, secret: 'web' })]);
+  const onlyRepairs = [repaired({}), repaired({ runId: 'run-e', secret: 'api' }), repaired({ rotationId: null, secret: 'web' })];
+  const got = await findLoggedDrafts(two, onlyRepairs);
+  assert.deepEqual(onlyRepairs.map((d) => got.has(loggedKey(d))), [true, true, false]);
+  assert.equal(got.size, 2);
 });
 
 test('findLoggedEvents: an id written with an escape, or after a space, is still found by the exact check', async (t) => {

@@ -210,6 +210,12 @@ test('canonical JSON matches a key-by-key reference on shapes a log can hold, od
     '{"a\\nb":"x","c":"3"}',
     '{"a\\u0000b":"x","c":"3","d":[[1]]}',
     '{"__proto__":1,"a":2}',
+    // Index-like keys that an object would put before "!" (so they take the key list), a lone
+    // "__proto__" key, and a key named "null" (no top-level key is skipped for canonicalJson).
+    '{"0":1,"!":2}',
+    '{"9":1,"!":2}',
+    '{"__proto__":1}',
+    '{"null":1,"z":2}',
   ];
   for (const text of texts) {
     const value = JSON.parse(text);
@@ -381,6 +387,14 @@ test('draftFields: the draft as JSON would read it back, in the documented order
   assert.equal(draftFields(near).reason.length, 600 * 1024);
   assert.throws(() => draftFields({ ...base, reason: 'x'.repeat(1024 * 1024) }), { code: 'ERR_EVIDENCE_DRAFT_INVALID', message: 'evidence for s/dev is invalid: the record is larger than 1 MiB' });
   assert.throws(() => draftFields({ ...base, reason: '\u2028'.repeat(400 * 1024) }), { message: /larger than 1 MiB/ }, 'three bytes each in UTF-8');
+  // Near the limit in six-byte escapes (the bound close to the exact size): one escape too many is refused.
+  const small = { at: base.at, event: 'issued', rotationId: null, secret: 's', environment: 'd', store: 'local', fromVersion: null, toVersion: null, fingerprint: null, operator: 'o', reason: '', ticket: null, emergency: false, checks: [], runId: 'r' };
+  const overhead = JSON.stringify(roundTrip(small)).length;
+  const escapes = Math.floor((1024 * 1024 - 512 - overhead) / 6) + 1;
+  assert.throws(() => draftFields({ ...small, reason: '\u0001'.repeat(escapes) }), { message: /larger than 1 MiB/ });
+  assert.equal(draftFields({ ...small, reason: '\u0001'.repeat(escapes - 1) }).reason.length, escapes - 1);
+  // A draft that takes the JSON round trip (checks with entries) drops seq, prevHash and hash too.
+  assert.deepEqual(Object.keys(draftFields({ ...base, checks, seq: 3, prevHash: 'p', hash: 'h' })).filter((k) => ['seq', 'prevHash', 'hash'].includes(k)), []);
   // The sealed fields share no list with the draft: a later change to the draft changes no record.
   const draft = { ...base, checks: [] };
   const fields = draftFields(draft);
