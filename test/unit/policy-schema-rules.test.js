@@ -3,6 +3,7 @@
 // messages of the schema's own rules when a policy is loaded. Few, fast cases: listed first for
 // Stryker's `policy` part (stryker.config.mjs), so a schema mutant they catch stops here.
 import { test } from 'node:test';
+import { join } from 'node:path';
 import assert from 'node:assert/strict';
 import { policyJsonSchema } from '../../dist/policy/json-schema.js';
 import { load, policy } from '../helpers/policy-fixture.js';
@@ -294,4 +295,93 @@ test('reencrypt: what a policy leaves out is filled with the documented defaults
     decryptErrorRate: 0.001,
     aad: null,
   });
+});
+
+test('hooks and env: run, timeout, cwd, http checks and the variables a command may get, each with its own message', async () => {
+  await check([
+    [["{ type: local, path: s }","        deploy: [{ run: \"\" }]\n"], ["9:25 secrets[0].environments[0].deploy[0].run: is empty; give a command, e.g. run: [kubectl, rollout, restart, deployment/api] or run: ./deploy.sh"]],
+    [["{ type: local, path: s }","        deploy: [{ run: \"  \" }]\n"], ["9:25 secrets[0].environments[0].deploy[0].run: is empty; give a command, e.g. run: [kubectl, rollout, restart, deployment/api] or run: ./deploy.sh"]],
+    [["{ type: local, path: s }","        deploy: [{ run: [] }]\n"], ["9:25 secrets[0].environments[0].deploy[0].run: is an empty list; give at least the program, e.g. run: [kubectl, rollout, restart, deployment/api]"]],
+    [["{ type: local, path: s }","        deploy: [{ run: [./d, 8080] }]\n"], ["9:31 secrets[0].environments[0].deploy[0].run[1]: must be a string; quote numbers and booleans, e.g. \"8080\""]],
+    [["{ type: local, path: s }","        deploy: [{ run: [./d, \"\"] }]\n"], ["9:31 secrets[0].environments[0].deploy[0].run[1]: must not be an empty string"]],
+    [["{ type: local, path: s }","        deploy: [{ run: 5 }]\n"], ["9:25 secrets[0].environments[0].deploy[0].run: must be a list (argv, run without a shell) or a string (a shell line, run with /bin/sh -c); e.g. run: [kubectl, rollout, restart, deployment/api] or run: ./deploy.sh"]],
+    [["{ type: local, path: s }","        deploy: [{ timeout: 5m }]\n"], ["9:18 secrets[0].environments[0].deploy[0].run: missing; a hook needs run, e.g. run: [kubectl, rollout, restart, deployment/api] or run: ./deploy.sh"]],
+    [["{ type: local, path: s }","        deploy: [{ run: ./d, timeout: 25h }]\n"], ["9:39 secrets[0].environments[0].deploy[0].timeout: must be at most 24h (a command or request that runs longer is stuck, not slow)"]],
+    [["{ type: local, path: s }","        deploy: [{ run: ./d, cwd: \"\" }]\n"], ["9:35 secrets[0].environments[0].deploy[0].cwd: must not be empty; leave it out to run where keyshift runs, or e.g. cwd: deploy"]],
+    [["{ type: local, path: s }","        deploy: [{ run: ./d, bogus: 1 }]\n"], ["9:30 secrets[0].environments[0].deploy[0]: unknown key \"bogus\"; allowed keys: run, timeout, env, cwd"]],
+    [["{ type: local, path: s }","        deploy: { run: ./d }\n"], ["9:17 secrets[0].environments[0].deploy: expected a list, got a map"]],
+    [["{ type: local, path: s }","        verify: [{ run: ./v, http: { url: \"https://a.example.com\" } }]\n"], ["9:18 secrets[0].environments[0].verify[0]: a verify hook needs either run or http, not both; split it into two hooks"]],
+    [["{ type: local, path: s }","        verify: [{ cwd: x }]\n"], ["9:18 secrets[0].environments[0].verify[0]: a verify hook needs either run or http; e.g. run: [kubectl, rollout, restart, deployment/api] or run: ./deploy.sh, or http: { url: https://api.example.com/healthz }"]],
+    [["{ type: local, path: s }","        verify: [{ http: { url: \"https://a.example.com\" }, timeout: 5s, env: [HOME], cwd: x }]\n"], ["9:69 secrets[0].environments[0].verify[0].timeout: applies only to run hooks; put it inside http (http: { url: ..., timeout: 10s })","9:78 secrets[0].environments[0].verify[0].env: applies only to run hooks; remove it","9:91 secrets[0].environments[0].verify[0].cwd: applies only to run hooks; remove it"]],
+    [["{ type: local, path: s }","        verify: [{ http: { url: \"ftp://a\" } }]\n"], ["9:33 secrets[0].environments[0].verify[0].http.url: must be an absolute http:// or https:// URL, e.g. https://api.example.com/healthz"]],
+    [["{ type: local, path: s }","        verify: [{ http: { url: \"https://a.example.com\", method: PUT } }]\n"], ["9:66 secrets[0].environments[0].verify[0].http.method: must be one of GET, HEAD, POST"]],
+    [["{ type: local, path: s }","        verify: [{ http: { url: \"https://a.example.com\", expectStatus: 99 } }]\n"], ["9:72 secrets[0].environments[0].verify[0].http.expectStatus: must be a whole number from 100 to 599"]],
+    [["{ type: local, path: s }","        verify: [{ http: { url: \"https://a.example.com\", expectStatus: 600 } }]\n"], ["9:72 secrets[0].environments[0].verify[0].http.expectStatus: must be a whole number from 100 to 599"]],
+    [["{ type: local, path: s }","        verify: [{ http: { url: \"https://a.example.com\", timeout: 25h } }]\n"], ["9:67 secrets[0].environments[0].verify[0].http.timeout: must be at most 24h (a command or request that runs longer is stuck, not slow)"]],
+    [["{ type: local, path: s }","        verify: [{ http: { url: \"https://a.example.com\", method: HEAD, expectStatus: 204, timeout: 24h } }]\n"], []],
+    [["{ type: local, path: s }","        verify: [{ http: { url: \"https://a.example.com\", bogus: 1 } }]\n"], ["9:58 secrets[0].environments[0].verify[0].http: unknown key \"bogus\"; allowed keys: url, method, expectStatus, timeout"]],
+    [["{ type: local, path: s }","","{ type: command, run: [./k], env: [KEYSHIFT_X] }"], ["5:51 secrets[0].generator.env[0]: starts with KEYSHIFT_, which is reserved: keyshift sets those variables itself (see docs/hooks.md); rename it"]],
+    [["{ type: local, path: s }","","{ type: command, run: [./k], env: [KS_MASTER_KEY] }"], []],
+    [["{ type: local, path: s }","","{ type: command, run: [./k], env: [KEYSHIFT_MASTER_KEY] }"], ["5:51 secrets[0].generator.env[0]: is one of keyshift's keys, which never reach a hook or a generator (KEYSHIFT_MASTER_KEY, KEYSHIFT_FINGERPRINT_KEY, KEYSHIFT_SIGNING_KEY); remove it"]],
+    [["{ type: local, path: s }","","{ type: command, run: [./k], env: { KEYSHIFT_SIGNING_KEY: x } }"], ["5:74 secrets[0].generator.env.KEYSHIFT_SIGNING_KEY: is one of keyshift's keys, which never reach a hook or a generator (KEYSHIFT_MASTER_KEY, KEYSHIFT_FINGERPRINT_KEY, KEYSHIFT_SIGNING_KEY); remove it"]],
+    [["{ type: local, path: s }","","{ type: command, run: [./k], env: [\"*\"] }"], ["5:51 secrets[0].generator.env[0]: would pass keyshift's whole environment; list what the command needs, e.g. env: [KUBECONFIG, AWS_PROFILE] or env: [AWS_*] or env: { NAMESPACE: payments }"]],
+    [["{ type: local, path: s }","","{ type: command, run: [./k], env: [\"KEY*\"] }"], ["5:51 secrets[0].generator.env[0]: would match keyshift's own KEYSHIFT_* variables; use a longer prefix or list the names"]],
+    [["{ type: local, path: s }","","{ type: command, run: [./k], env: [\"K*\"] }"], ["5:51 secrets[0].generator.env[0]: would match keyshift's own KEYSHIFT_* variables; use a longer prefix or list the names"]],
+    [["{ type: local, path: s }","","{ type: command, run: [./k], env: [\"1BAD\"] }"], ["5:51 secrets[0].generator.env[0]: is not a valid environment variable name; use letters, digits and _, not starting with a digit (PREFIX* passes every name that starts with PREFIX)"]],
+    [["{ type: local, path: s }","","{ type: command, run: [./k], env: [\"1BAD=x\"] }"], ["5:51 secrets[0].generator.env[0]: is not a valid environment variable name; use letters, digits and _, not starting with a digit"]],
+    [["{ type: local, path: s }","","{ type: command, run: [./k], env: [\"OK=1\", \"AWS_*\", PATH] }"], []],
+    [["{ type: local, path: s }","","{ type: command, run: [./k], env: [5] }"], ["5:51 secrets[0].generator.env[0]: must be a variable name, e.g. KUBECONFIG"]],
+    [["{ type: local, path: s }","","{ type: command, run: [./k], env: { \"1BAD\": x } }"], ["5:60 secrets[0].generator.env.1BAD: is not a valid environment variable name; use letters, digits and _, not starting with a digit"]],
+    [["{ type: local, path: s }","","{ type: command, run: [./k], env: { NS: 5 } }"], ["5:56 secrets[0].generator.env.NS: expected a string, got a number; quote numbers and booleans, e.g. \"8080\", or leave the value out to pass keyshift's own through"]],
+    [["{ type: local, path: s }","","{ type: command, run: [./k], env: { NS: payments, HOME: null } }"], []],
+    [["{ type: local, path: s }","","{ type: command, run: [./k], env: { \"AWS_*\": null } }"], []],
+    [["{ type: local, path: s }","","{ type: command, run: [./k], env: { \"AWS_*\": x } }"], ["5:61 secrets[0].generator.env[\"AWS_*\"]: is not a valid environment variable name; use letters, digits and _, not starting with a digit"]],
+    [["{ type: local, path: s }","","{ type: command, run: [./k], env: yes }"], ["5:50 secrets[0].generator.env: must be a list of variables to pass through or a map of variables to set; e.g. env: [KUBECONFIG, AWS_PROFILE] or env: [AWS_*] or env: { NAMESPACE: payments }"]],
+    [["{ type: local, path: s }","    revoke: [{ run: [] }]\n"], ["9:21 secrets[0].revoke[0].run: is an empty list; give at least the program, e.g. run: [kubectl, rollout, restart, deployment/api]"]],
+    [["{ type: local, path: s }","    decommissionCheck: [{ timeout: 5m }]\n"], ["9:25 secrets[0].decommissionCheck[0].run: missing; a hook needs run, e.g. run: [kubectl, rollout, restart, deployment/api] or run: ./deploy.sh"]],
+  ]);
+});
+
+test('stores as the engine gets them: defaults filled in, relative paths resolved against where keyshift runs', async () => {
+  const stores = [
+    '{ type: vault-kv2, path: app/x, address: "https://v.example.com:8200/", tokenFile: t/tok }',
+    '{ type: vault-kv2, path: app/y, mount: kv/team, field: pw, namespace: ns1, address: "http://v" }',
+    '{ type: command, run: [./s.sh, --x], config: { a: 1 }, key: k1, timeout: 2m }',
+    '{ type: command, run: [../s.sh] }',
+    '{ type: command, run: [vault-store] }',
+    '{ type: plugin, module: ./p.js, key: k2, region: eu, lock: { type: dynamodb, table: leases, ttl: 30s } }',
+    '{ type: plugin, module: keyshift-store-foo }',
+    '{ type: plugin, module: /abs/p.js }',
+    '{ type: dotenv, path: .env, lock: { type: dynamodb, table: leases, region: us-east-1, endpoint: "http://127.0.0.1:8000", profile: p } }',
+    '{ type: aws-secrets-manager, secretId: app/z, tags: true }',
+    '{ type: aws-secrets-manager, secretId: app/w, tags: { rotated-by: RotatedBy, rotation-ticket: false } }',
+    '{ type: aws-secrets-manager, secretId: app/v, tags: { rotated-by: false, rotated-at: false, rotation-ticket: false } }',
+    '{ type: aws-secrets-manager, secretId: app/u, tags: false }',
+  ];
+  const text = `secrets:\n  - name: api-key\n    interval: 90d\n    fallbackWindow: 48h\n    generator: { type: random, bytes: 32 }\n    environments:\n${stores.map((store, i) => `      - name: e${i}\n        store: ${store}\n`).join('')}`;
+  const { policies, errors, cwd } = await load(text);
+  assert.deepEqual(errors, []);
+  const quotas = { versionWritesPerSecond: 50, readsPerSecond: 10000, tagWritesPerSecond: 50 };
+  const sm = (key, tags) => ({ type: 'aws-secrets-manager', key, region: null, endpoint: null, profile: null, createIfMissing: false, quotas, tags });
+  assert.deepEqual(policies[0].environments.map((e) => e.store), [
+    { type: 'vault-kv2', key: 'app/x', address: 'https://v.example.com:8200', mount: 'secret', field: 'value', namespace: null, tokenFile: `${cwd}/t/tok` },
+    { type: 'vault-kv2', key: 'app/y', address: 'http://v', mount: 'kv/team', field: 'pw', namespace: 'ns1', tokenFile: null },
+    { type: 'command', key: 'k1', run: [`${cwd}/s.sh`, '--x'], config: { a: 1 }, timeoutMs: 120000 },
+    { type: 'command', key: 'api-key', run: [join(cwd, '../s.sh')], config: {}, timeoutMs: 30000 },
+    { type: 'command', key: 'api-key', run: ['vault-store'], config: {}, timeoutMs: 30000 },
+    { type: 'plugin', module: `${cwd}/p.js`, key: 'k2', options: { region: 'eu' }, lock: { type: 'dynamodb', table: 'leases', region: null, endpoint: null, profile: null, ttlMs: 30000 } },
+    { type: 'plugin', module: 'keyshift-store-foo', key: 'api-key', options: {} },
+    { type: 'plugin', module: '/abs/p.js', key: 'api-key', options: {} },
+    { type: 'dotenv', path: `${cwd}/.env`, key: 'API_KEY', lock: { type: 'dynamodb', table: 'leases', region: 'us-east-1', endpoint: 'http://127.0.0.1:8000', profile: 'p', ttlMs: 120000 } },
+    sm('app/z', { rotatedBy: 'rotated-by', rotatedAt: 'rotated-at', ticket: 'rotation-ticket' }),
+    sm('app/w', { rotatedBy: 'RotatedBy', rotatedAt: 'rotated-at', ticket: null }),
+    sm('app/v', null),
+    sm('app/u', null),
+  ]);
+});
+
+test('data-key generators as the engine gets them: a KMS master with its connection, a local master by name', async () => {
+  const kms = await load(secret('{ type: local, path: s }', '', '{ type: data-key, master: { type: aws-kms, keyId: alias/app-master, region: eu-west-1 } }'));
+  assert.deepEqual(kms.errors, []);
+  assert.deepEqual(kms.policies[0].generator, { type: 'data-key', master: { type: 'aws-kms', keyId: 'alias/app-master', region: 'eu-west-1', endpoint: null, profile: null } });
 });
