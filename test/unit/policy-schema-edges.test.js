@@ -1,0 +1,66 @@
+// More of the policy schema as users meet it (beside policy-schema-rules.test.js, which is kept as it
+// was measured): the shared building blocks (one message per bad number or duration, values cut to 40
+// characters), a command store's program path, and KMS-managed rotation's interval rule.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { load } from '../helpers/policy-fixture.js';
+
+/** As in policy-schema-rules.test.js: generator on line 5 (none when null), the store on line 8. */
+const secret = (store, extra = '', generator = '{ type: random, bytes: 32 }') =>
+  `secrets:\n  - name: api-key\n    interval: 90d\n    fallbackWindow: 48h\n${generator === null ? '' : `    generator: ${generator}\n`}` +
+  `    environments:\n      - name: dev\n        store: ${store}\n${extra}`;
+
+async function problems(text) {
+  const { errors } = await load(text);
+  return errors.map((e) => `${e.line}:${e.col} ${e.message}`);
+}
+
+async function check(cases, make = secret) {
+  for (const [input, expected] of cases) {
+    const args = Array.isArray(input) ? input : [input];
+    assert.deepEqual(await problems(make(...args)), expected, JSON.stringify(input));
+  }
+}
+
+test('shared building blocks: one message per bad number or duration, a map where a map belongs, long values cut to 40 characters', async () => {
+  await check([
+    [["{ type: local, path: s }","","{ type: random, bytes: 0.5 }"], ["5:39 secrets[0].generator.bytes: expected a whole number, got a decimal number; e.g. bytes: 32"]],
+    [["{ type: local, path: s }","","{ type: random, bytes: 2000.5 }"], ["5:39 secrets[0].generator.bytes: expected a whole number, got a decimal number; e.g. bytes: 32"]],
+    [["{ type: k8s-secret, path: m.yaml, name: ok, git: 5 }"], ["8:65 secrets[0].environments[0].store.git: expected a map, got a number"]],
+    [["{ type: aws-secrets-manager, secretId: a, quotas: 5 }"], ["8:66 secrets[0].environments[0].store.quotas: expected a map, got a number"]],
+    [["{ type: local, path: s, lock: 5 }"], ["8:46 secrets[0].environments[0].store.lock: expected a map, got a number"]],
+    [["{ type: local, path: s }","    notify: [5]\n"], ["9:14 secrets[0].notify[0]: expected a map, got a number"]],
+    [["{ type: local, path: s }","    reencrypt: 5\n"], ["9:16 secrets[0].reencrypt: expected a map, got a number"]],
+    [["{ type: local, path: s }","    reencrypt: { database: { type: sqlite, path: a }, tables: [5] }\n"], ["9:64 secrets[0].reencrypt.tables[0]: expected a map, got a number"]],
+    [["{ type: local, path: s }","    reencrypt: { database: { type: sqlite, path: a }, tables: [{ table: t, key: id, columns: [c] }], slo: 5 }\n"], ["9:107 secrets[0].reencrypt.slo: expected a map, got a number"]],
+    [["{ type: local, path: s }","","{ type: command, run: [./k], timeout: 99999999999999999999w }"], ["5:54 secrets[0].generator.timeout: \"99999999999999999999w\" is longer than the longest duration, 36500d (100 years); use a shorter one (e.g. 30s)"]],
+    [["{ type: local, path: s }","","{ type: command, run: [./k], timeout: \"soon\" }"], ["5:54 secrets[0].generator.timeout: \"soon\" is not a duration; use a positive whole number with a unit s, m, h, d or w (e.g. 30s)"]],
+    [["{ type: aws-kms, alias: \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\" }","",null], ["7:40 secrets[0].environments[0].store.alias: \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa...\" is not a KMS alias; use alias/<name> with letters, digits and / _ -, e.g. alias: alias/payments-data"]],
+    [["{ type: aws-kms, alias: \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\" }","",null], ["7:40 secrets[0].environments[0].store.alias: \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\" is not a KMS alias; use alias/<name> with letters, digits and / _ -, e.g. alias: alias/payments-data"]],
+  ]);
+});
+
+test('a command store\'s program: ./ and ../ resolve against where keyshift runs, any other path or name is kept as written', async () => {
+  const stores = ['{ type: command, run: [tools/../s.sh] }', '{ type: command, run: [a./s.sh] }'];
+  const text = `secrets:\n  - name: api-key\n    interval: 90d\n    fallbackWindow: 48h\n    generator: { type: random, bytes: 32 }\n    environments:\n${stores.map((store, i) => `      - name: e${i}\n        store: ${store}\n`).join('')}`;
+  const { policies, errors } = await load(text);
+  assert.deepEqual(errors, []);
+  assert.deepEqual(policies[0].environments.map((e) => e.store.run), [['tools/../s.sh'], ['a./s.sh']]);
+});
+
+test('mode: managed needs whole days from 90d to 2560d (KMS RotationPeriodInDays); deploy and verify hooks do not apply to it', async () => {
+  const kms = (interval, store) =>
+    `secrets:\n  - name: api-key\n    interval: ${interval}\n    fallbackWindow: 48h\n    environments:\n      - name: dev\n        store: ${store}\n`;
+  await check([
+    [["89d","{ type: aws-kms, alias: alias/app, mode: managed }"], ["3:15 secrets[0].interval: must be whole days from 90d to 2560d for mode: managed (KMS RotationPeriodInDays); use mode: alias for other intervals"]],
+    [["90d","{ type: aws-kms, alias: alias/app, mode: managed }"], []],
+    [["2560d","{ type: aws-kms, alias: alias/app, mode: managed }"], []],
+    [["2561d","{ type: aws-kms, alias: alias/app, mode: managed }"], ["3:15 secrets[0].interval: must be whole days from 90d to 2560d for mode: managed (KMS RotationPeriodInDays); use mode: alias for other intervals"]],
+    [["2184h","{ type: aws-kms, alias: alias/app, mode: managed }"], []],
+    [["2185h","{ type: aws-kms, alias: alias/app, mode: managed }"], ["3:15 secrets[0].interval: must be whole days from 90d to 2560d for mode: managed (KMS RotationPeriodInDays); use mode: alias for other intervals"]],
+    [["13w","{ type: aws-kms, alias: alias/app, mode: managed }"], []],
+    [["89d","{ type: aws-kms, alias: alias/app, mode: managed }\n        deploy: []"], ["3:15 secrets[0].interval: must be whole days from 90d to 2560d for mode: managed (KMS RotationPeriodInDays); use mode: alias for other intervals"]],
+    [["89d","{ type: aws-kms, alias: alias/app }"], []],
+    [["soon","{ type: aws-kms, alias: alias/app, mode: managed }"], ["3:15 secrets[0].interval: \"soon\" is not a duration; use a positive whole number with a unit s, m, h, d or w (e.g. 90d)"]],
+  ], kms);
+});
