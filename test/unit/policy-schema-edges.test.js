@@ -64,3 +64,63 @@ test('mode: managed needs whole days from 90d to 2560d (KMS RotationPeriodInDays
     [["soon","{ type: aws-kms, alias: alias/app, mode: managed }"], ["3:15 secrets[0].interval: \"soon\" is not a duration; use a positive whole number with a unit s, m, h, d or w (e.g. 90d)"]],
   ], kms);
 });
+
+/** Whether `object`'s keys satisfy a JSON Schema rule made of required / not / anyOf / oneOf. */
+function holds(rule, object) {
+  if (rule.required && !rule.required.every((key) => key in object)) return false;
+  if (rule.not && holds(rule.not, object)) return false;
+  if (rule.anyOf && !rule.anyOf.some((r) => holds(r, object))) return false;
+  if (rule.oneOf && rule.oneOf.filter((r) => holds(r, object)).length !== 1) return false;
+  return true;
+}
+
+/** Every subset of `values`' keys, as objects. */
+const subsets = (values) =>
+  Object.keys(values).reduce((all, key) => [...all, ...all.map((s) => ({ ...s, [key]: values[key] }))], [{}]);
+
+const yamlMap = (object) => `{ ${Object.entries(object).map(([k, v]) => `${k}: ${v}`).join(', ')} }`;
+
+test('keyshift schema and the loader agree on which keys a random generator may combine (all 32 combinations)', async () => {
+  const { policyJsonSchema } = await import('../../dist/policy/json-schema.js');
+  const random = policyJsonSchema().properties.secrets.items.properties.generator.oneOf[0];
+  const values = { bytes: 32, length: 16, encoding: 'hex', charset: 'hex', chars: 'ab' };
+  const verdicts = [];
+  for (const keys of subsets(values)) {
+    const errors = await problems(secret('{ type: local, path: s }', '', yamlMap({ type: 'random', ...keys })));
+    verdicts.push([Object.keys(keys).join('+') || '(none)', errors.length === 0, holds(random, { type: 'random', ...keys })]);
+  }
+  assert.deepEqual(verdicts.filter(([, loader, schema]) => loader !== schema), []);
+  assert.equal(verdicts.filter(([, loader]) => loader).length, 5, 'bytes, bytes+encoding, length, length+charset, length+chars');
+});
+
+test('keyshift schema and the loader agree on the forms of a verify hook (all 32 combinations of run, http, timeout, env, cwd)', async () => {
+  const { policyJsonSchema } = await import('../../dist/policy/json-schema.js');
+  const verify = policyJsonSchema().properties.secrets.items.properties.environments.items.properties.verify.items;
+  const values = { run: './check.sh', http: '{ url: "https://a.example.com/healthz" }', timeout: '5s', env: '[HOME]', cwd: 'x' };
+  const verdicts = [];
+  for (const keys of subsets(values)) {
+    const errors = await problems(secret('{ type: local, path: s }\n        verify: [' + yamlMap(keys) + ']'));
+    verdicts.push([Object.keys(keys).join('+') || '(none)', errors.length === 0, holds(verify, keys) && (verify.required ?? []).every((k) => k in keys)]);
+  }
+  assert.deepEqual(verdicts.filter(([, loader, schema]) => loader !== schema), []);
+  assert.equal(verdicts.filter(([, loader]) => loader).length, 9, 'run with any of timeout, env, cwd (8), or http alone');
+});
+
+test('keyshift schema and the loader agree on the names env may list, and on rotation tag keys', async () => {
+  const { policyJsonSchema } = await import('../../dist/policy/json-schema.js');
+  const secretSchema = policyJsonSchema().properties.secrets.items;
+  const [list] = secretSchema.properties.generator.oneOf[1].properties.env.anyOf;
+  const inList = (name) => new RegExp(list.items.pattern).test(name) && !new RegExp(list.items.not.pattern).test(name);
+  for (const name of ['HOME', 'AWS_*', 'NS=payments', '_X', '1BAD', 'KEYSHIFT_X', 'a-b', 'X=']) {
+    const errors = await problems(secret('{ type: local, path: s }', '', `{ type: command, run: [./k], env: ["${name}"] }`));
+    assert.equal(errors.length === 0, inList(name), name);
+  }
+  const store = secretSchema.properties.environments.items.properties.store.oneOf.find((s) => s.properties.type.const === 'aws-secrets-manager');
+  const tagKey = store.properties.tags.anyOf[1].properties['rotated-by'].anyOf[1];
+  assert.deepEqual(store.properties.tags.anyOf[0], { type: 'boolean' });
+  assert.deepEqual(Object.keys(store.properties.tags.anyOf[1].properties), ['rotated-by', 'rotated-at', 'rotation-ticket']);
+  for (const key of ['RotatedBy', 'Rotated By', 'a:b/c=d+e-f@g_h.i', '', 'x'.repeat(127), 'x'.repeat(128), 'tag!']) {
+    const errors = await problems(secret(`{ type: aws-secrets-manager, secretId: a, tags: { rotated-by: "${key}" } }`));
+    assert.equal(errors.length === 0, new RegExp(tagKey.pattern).test(key) && key.length <= tagKey.maxLength, JSON.stringify(key));
+  }
+});
