@@ -124,3 +124,38 @@ test('keyshift schema and the loader agree on the names env may list, and on rot
     assert.equal(errors.length === 0, new RegExp(tagKey.pattern).test(key) && key.length <= tagKey.maxLength, JSON.stringify(key));
   }
 });
+
+test('the file and secret levels: empty lists, names, signing, observe, requireTicket, revoke, notify and controls, each with its own message', async () => {
+  await check([
+    ["secrets: []\n", ["1:10 secrets: is empty; add at least one secret or delete the file"]],
+    ["secrets:\n  - name: Api_Key\n    interval: 90d\n    fallbackWindow: 48h\n    generator: { type: random, bytes: 32 }\n    environments: [{ name: dev, store: { type: local, path: s } }]\n", ["2:11 secrets[0].name: \"Api_Key\" is not a valid secret name; use 1-63 lowercase letters, digits and dashes, starting with a letter or digit"]],
+    ["secrets:\n  - name: api-key\n    interval: 90d\n    fallbackWindow: 48h\n    generator: { type: random, bytes: 32 }\n    environments: []\n", ["6:19 secrets[0].environments: is empty; add at least one environment, e.g. - name: dev"]],
+    ["secrets:\n  - name: api-key\n    interval: 90d\n    fallbackWindow: 48h\n    generator: { type: random, bytes: 32 }\n    environments: [{ name: Dev, store: { type: local, path: s } }]\n", ["6:28 secrets[0].environments[0].name: \"Dev\" is not a valid environment name; use 1-63 lowercase letters, digits and dashes, starting with a letter or digit"]],
+    ["secrets:\n  - name: api-key\n    interval: 90d\n    fallbackWindow: 48h\n    generator: { type: random, bytes: 32 }\n    environments:\n      - name: dev\n        store: { type: local, path: s }\nsigning: { key: \"\" }\n", ["9:17 signing.key: is empty; give the path of an Ed25519 private key PEM"]],
+    ["secrets:\n  - name: api-key\n    interval: 90d\n    fallbackWindow: 48h\n    generator: { type: random, bytes: 32 }\n    environments:\n      - name: dev\n        store: { type: local, path: s }\nsigning: { path: k.pem }\n", ["9:10 signing.key: missing; add it, e.g. key: webhook-signing-key","9:12 signing: unknown key \"path\"; allowed keys: key"]],
+    ["secrets:\n  - name: api-key\n    interval: 90d\n    fallbackWindow: 48h\n    generator: { type: random, bytes: 32 }\n    environments:\n      - name: dev\n        store: { type: local, path: s }\n        observe: 0s\n", ["9:18 secrets[0].environments[0].observe: \"0s\" is zero; use a positive whole number with a unit s, m, h, d or w (e.g. 30m)"]],
+    ["secrets:\n  - name: api-key\n    interval: 90d\n    fallbackWindow: 48h\n    generator: { type: random, bytes: 32 }\n    environments:\n      - name: dev\n        store: { type: local, path: s }\n        observe: 30m\n        requireTicket: yes\n", ["10:24 secrets[0].environments[0].requireTicket: expected true or false, got a string"]],
+    ["secrets:\n  - name: api-key\n    interval: 90d\n    fallbackWindow: 48h\n    generator: { type: random, bytes: 32 }\n    environments:\n      - name: dev\n        store: { type: local, path: s }\n    revoke: { run: x }\n", ["9:13 secrets[0].revoke: expected a list, got a map"]],
+    ["secrets:\n  - name: api-key\n    interval: 90d\n    fallbackWindow: 48h\n    generator: { type: random, bytes: 32 }\n    environments:\n      - name: dev\n        store: { type: local, path: s }\n    notify: [{ webhook: \"https://h.example.com\", on: [failed], extra: 1 }]\n", ["9:64 secrets[0].notify[0]: unknown key \"extra\"; allowed keys: webhook, on"]],
+    ["secrets:\n  - name: api-key\n    interval: 90d\n    fallbackWindow: 48h\n    generator: { type: random, bytes: 32 }\n    environments:\n      - name: dev\n        store: { type: local, path: s }\n    controls: SOC2\n", ["9:15 secrets[0].controls: expected a list, got a string; e.g. controls: [SOC2-CC6.1, ISO27001-A.8.24]"]],
+    ["secrets:\n  - name: api-key\n    interval: 90d\n    fallbackWindow: 48h\n    generator: { type: random, bytes: 32 }\n    environments:\n      - name: dev\n        store: { type: local, path: s }\n    description: 5\n", ["9:18 secrets[0].description: expected a string, got a number; e.g. description: signs outgoing webhooks"]],
+    ["secrets:\n  - name: api-key\n    interval: 90d\n    fallbackWindow: 48h\n    generator: { type: random, bytes: 32 }\n    environments:\n      - name: dev\n        store: { type: local, path: s }\nbogus: 1\n", ["9:1 unknown key \"bogus\"; allowed keys: secrets, signing"]],
+  ], (text) => text);
+});
+
+test('each named charset expands to its documented characters; chars are kept as written', async () => {
+  const upper = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ';
+  const expected = {
+    alphanumeric: `${upper}${upper.toLowerCase()}0123456789`,
+    'alphanumeric-symbols': `${upper}${upper.toLowerCase()}0123456789!#$%&()*+,-.:;<=>?@[]^_{|}~`,
+    hex: '0123456789abcdef',
+    digits: '0123456789',
+  };
+  for (const [charset, characters] of Object.entries(expected)) {
+    const { policies, errors } = await load(secret('{ type: local, path: s }', '', `{ type: random, length: 20, charset: ${charset} }`));
+    assert.deepEqual(errors, []);
+    assert.deepEqual(policies[0].generator, { type: 'random', length: 20, characters }, charset);
+  }
+  const { policies } = await load(secret('{ type: local, path: s }', '', '{ type: random, length: 20 }'));
+  assert.equal(policies[0].generator.characters, expected.alphanumeric);
+});
