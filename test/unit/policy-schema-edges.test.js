@@ -159,3 +159,61 @@ test('each named charset expands to its documented characters; chars are kept as
   const { policies } = await load(secret('{ type: local, path: s }', '', '{ type: random, length: 20 }'));
   assert.equal(policies[0].generator.characters, expected.alphanumeric);
 });
+
+test('every pattern is anchored at both ends: a valid value is accepted, the same value with "! " before or " !" after is refused', async () => {
+  const L = '{ type: local, path: s }';
+  const reencrypt = (field) => {
+    const parts = { table: 'app.users', key: 'id', column: 'email', canary: '1%', url: 'postgres://app@db/app' };
+    const v = (name) => (name === field ? '"V"' : parts[name]);
+    const database = field === 'url' ? `{ type: postgres, url: ${v('url')} }` : '{ type: sqlite, path: a.db }';
+    return [L, `    reencrypt: { database: ${database}, tables: [{ table: ${v('table')}, key: ${v('key')}, columns: [${v('column')}] }], canary: ${v('canary')} }\n`];
+  };
+  const cases = [
+    // [secret(...) arguments with V where the value goes, a valid value]
+    [['{ type: local, path: s, lock: { type: dynamodb, table: "V" } }'], 'keyshift-leases'],
+    [['{ type: local, path: s, lock: { type: dynamodb, table: t-1, region: "V" } }'], 'us-east-1'],
+    [['{ type: local, path: s, lock: { type: dynamodb, table: t-1, endpoint: "V" } }'], 'http://127.0.0.1:8000'],
+    [['{ type: local, path: s, key: "V" }'], 'a/b.c_d-e'],
+    [['{ type: aws-secrets-manager, secretId: "V" }'], 'app/x'],
+    [['{ type: aws-secrets-manager, secretId: "V" }'], 'arn:aws:secretsmanager:us-east-1:123456789012:secret:app-x'],
+    [['{ type: aws-secrets-manager, secretId: a, region: "V" }'], 'eu-west-1'],
+    [['{ type: aws-secrets-manager, secretId: a, endpoint: "V" }'], 'http://127.0.0.1:4566/x'],
+    [['{ type: aws-secrets-manager, secretId: a, tags: { rotated-by: "V" } }'], 'RotatedBy'],
+    [['{ type: aws-kms, alias: "V" }', '', null], 'alias/app'],
+    [['{ type: dotenv, path: .env, name: "V" }'], 'API_KEY'],
+    [['{ type: k8s-secret, path: m.yaml, name: "V" }'], 'my-secret.v1'],
+    [['{ type: k8s-secret, path: m.yaml, name: ok, key: "V" }'], 'AES_KEY'],
+    [['{ type: vault-kv2, path: app/x, address: "V" }'], 'https://v.example.com:8200'],
+    [['{ type: vault-kv2, path: app/x, mount: "V" }'], 'kv/team'],
+    [['{ type: vault-kv2, path: "V" }'], 'app/x'],
+    [['{ type: vault-kv2, path: app/x, field: "V" }'], 'value'],
+    [['{ type: command, run: [./x], key: "V" }'], 'k1'],
+    [['{ type: plugin, module: ./p.js, key: "V" }'], 'k1'],
+    [[L, '', '{ type: data-key, master: { type: aws-kms, keyId: "V" } }'], 'alias/app-master'],
+    [[L, '', '{ type: data-key, master: { type: aws-kms, keyId: "V" } }'], '1234abcd-12ab-34cd-56ef-1234567890ab'],
+    [[L, '', '{ type: data-key, master: { type: aws-kms, keyId: "V" } }'], 'mrk-1234abcd12ab34cd56ef1234567890ab'],
+    [[L, '', '{ type: data-key, master: { type: local, secret: "V" } }'], 'app-master', 'names no secret'],
+    [[L, '', '{ type: command, run: [./k], env: ["V"] }'], 'HOME'],
+    [[L, '    exportAs: "V"\n'], 'API_KEY'],
+    [[L, '    controls: ["V"]\n'], 'SOC2-CC6.1'],
+    [['{ type: local, path: s }\n        observe: "V"'], '30m'],
+    ...['table', 'key', 'column', 'canary', 'url'].map((field) => [reencrypt(field), { table: 'app.users', key: 'id', column: 'email', canary: '1%', url: 'postgres://app@db/app' }[field]]),
+  ];
+  for (const [args, valid, acceptedMessage] of cases) {
+    const run = async (value) => {
+      const [first, ...rest] = args.map((arg) => (typeof arg === 'string' ? arg.replace('V', value) : arg));
+      const errors = await problems(secret(first, ...rest));
+      return acceptedMessage ? errors.filter((e) => !e.includes(acceptedMessage)) : errors;
+    };
+    assert.deepEqual(await run(valid), [], `${valid} is accepted`);
+    assert.equal((await run(`! ${valid}`)).length, 1, `"! ${valid}" is refused`);
+    assert.equal((await run(`${valid} !`)).length, 1, `"${valid} !" is refused`);
+  }
+  // A percentage's number must start the value: "+1%" and "-1%" read as numbers, but are refused.
+  for (const canary of ['+1%', ' 1%']) {
+    const [store, extra] = reencrypt('canary');
+    assert.deepEqual(await problems(secret(store, extra.replace('V', canary))), [
+      '9:125 secrets[0].reencrypt.canary: must be a percentage from 0.001% to 100%, e.g. 1%',
+    ], canary);
+  }
+});
