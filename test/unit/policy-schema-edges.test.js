@@ -217,3 +217,17 @@ test('every pattern is anchored at both ends: a valid value is accepted, the sam
     ], canary);
   }
 });
+
+test('env as the command gets it: NAME=value sets (split at the first =), NAME and PREFIX* pass keyshift\'s own through, a map likewise', async () => {
+  const text = secret(
+    '{ type: local, path: s }\n        deploy: [{ run: "./d x", env: { NS: payments, HOME: null } }]',
+    '',
+    '{ type: command, run: [./k], env: ["A=1=2", HOME, "AWS_*", "B="] }',
+  );
+  const { policies, errors } = await load(text);
+  assert.deepEqual(errors, []);
+  const { env, passEnv } = policies[0].generator;
+  assert.deepEqual({ env, passEnv }, { env: { A: '1=2', B: '' }, passEnv: ['HOME', 'AWS_*'] });
+  const [deploy] = policies[0].environments[0].deploy;
+  assert.deepEqual({ env: deploy.env, passEnv: deploy.passEnv }, { env: { NS: 'payments' }, passEnv: ['HOME'] });
+});
