@@ -231,3 +231,57 @@ test('env as the command gets it: NAME=value sets (split at the first =), NAME a
   const [deploy] = policies[0].environments[0].deploy;
   assert.deepEqual({ env: deploy.env, passEnv: deploy.passEnv }, { env: { NS: 'payments' }, passEnv: ['HOME'] });
 });
+
+test('a secret\'s own fields as the engine gets them; notify on defaults to failed, switched, decommissioned, rolled-back', async () => {
+  const extra = [
+    '    notify: [{ webhook: "https://h.example.com/k" }, { webhook: "HTTP://h2", on: [issued] }]',
+    '    controls: [A-1, B-2]',
+    '    owner: team-a',
+    '    description: signs',
+    '    exportAs: MY_KEY',
+    '    sharedValue: true',
+    '',
+  ].join('\n');
+  const { policies, errors } = await load(secret('{ type: local, path: s }\n        observe: 30m\n        requireTicket: true', extra));
+  assert.deepEqual(errors, []);
+  const { notify, controls, owner, description, exportAs, sharedValue, environments } = policies[0];
+  assert.deepEqual(
+    { notify, controls, owner, description, exportAs, sharedValue, observeMs: environments[0].observeMs, requireTicket: environments[0].requireTicket },
+    {
+      notify: [
+        { webhook: 'https://h.example.com/k', on: ['failed', 'switched', 'decommissioned', 'rolled-back'] },
+        { webhook: 'HTTP://h2', on: ['issued'] },
+      ],
+      controls: ['A-1', 'B-2'],
+      owner: 'team-a',
+      description: 'signs',
+      exportAs: 'MY_KEY',
+      sharedValue: true,
+      observeMs: 1_800_000,
+      requireTicket: true,
+    },
+  );
+});
+
+test('keyshift schema: a notify target and a deploy hook say what they require; URL patterns accept what the loader accepts', async () => {
+  const { policyJsonSchema } = await import('../../dist/policy/json-schema.js');
+  const secretSchema = policyJsonSchema().properties.secrets.items;
+  const target = secretSchema.properties.notify.items;
+  const environment = secretSchema.properties.environments.items;
+  assert.deepEqual(target.required, ['webhook']);
+  assert.deepEqual(environment.properties.deploy.items.required, ['run']);
+  assert.deepEqual(secretSchema.properties.revoke.items.required, ['run']);
+  const url = environment.properties.verify.items.properties.http.properties.url;
+  for (const [schema, make] of [
+    [target.properties.webhook, (u) => secret('{ type: local, path: s }', `    notify: [{ webhook: "${u}" }]\n`)],
+    [url, (u) => secret(`{ type: local, path: s }\n        verify: [{ http: { url: "${u}" } }]`)],
+  ]) {
+    for (const u of ['https://a.example.com/x', 'HTTP://a', 'ftp://a', 'a.example.com', 'https://']) {
+      const accepted = (await problems(make(u))).length === 0;
+      // The pattern is a prefix check: it may let through what the loader refuses, never the reverse.
+      if (accepted) assert.match(u, new RegExp(schema.pattern), u);
+      if (!new RegExp(schema.pattern).test(u)) assert.equal(accepted, false, u);
+    }
+    assert.equal(new RegExp(schema.pattern).test('ftp://a'), false);
+  }
+});
