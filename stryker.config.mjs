@@ -40,6 +40,7 @@ const FOLDERS = {
   policy: [
     'test/unit/policy-schema-rules.test.js',
     'test/unit/policy-schema-edges.test.js',
+    'test/unit/policy-schema-values.test.js',
     'test/unit/policy-files.test.js',
     'test/unit/policy-normalise.test.js',
     'test/unit/policy-cache.test.js',
