@@ -48,3 +48,50 @@ test('keyshift schema: the plugin store tells the editor that its other keys are
   const plugin = stores.find((store) => store.properties.type.const === 'plugin');
   assert.match(plugin.description, /docs\/plugins\.md.*other keys are the plugin's own options/);
 });
+
+test('secret and environment names: a valid name followed by anything else is refused', async () => {
+  const bad = (name, env) =>
+    `secrets:\n  - name: "${name}"\n    interval: 90d\n    fallbackWindow: 48h\n    generator: { type: random, bytes: 32 }\n    environments: [{ name: "${env}", store: { type: local, path: s } }]\n`;
+  assert.deepEqual(await problems(bad('api-key !', 'dev')), [
+    '2:11 secrets[0].name: "api-key !" is not a valid secret name; use 1-63 lowercase letters, digits and dashes, starting with a letter or digit',
+  ]);
+  assert.equal((await problems(bad('api-key', 'dev !'))).length, 1);
+});
+
+test('keyshift schema: the generator, the store, each hook list and notify carry their own description, not only their items\'', () => {
+  const secretSchema = policyJsonSchema().properties.secrets.items;
+  const environment = secretSchema.properties.environments.items.properties;
+  const own = {
+    generator: secretSchema.properties.generator,
+    store: environment.store,
+    deploy: environment.deploy,
+    verify: environment.verify,
+    revoke: secretSchema.properties.revoke,
+    decommissionCheck: secretSchema.properties.decommissionCheck,
+    notify: secretSchema.properties.notify,
+    'notify item': secretSchema.properties.notify.items,
+  };
+  for (const [name, node] of Object.entries(own)) assert.ok(typeof node.description === 'string' && node.description.length > 20, name);
+  assert.match(own.notify.items.properties.on.description, /^Events to send \(default failed, switched, decommissioned, rolled-back\)\.$/);
+});
+
+test('keyshift schema: a secret whose every environment is an aws-kms key takes no generator; any other needs one', () => {
+  const secretSchema = policyJsonSchema().properties.secrets.items;
+  // A small evaluator of the keywords the rule uses: properties, items, const, required, not.
+  const holds = (rule, value) =>
+    Object.entries(rule).every(([keyword, arg]) => {
+      if (keyword === 'properties') return Object.entries(arg).every(([k, r]) => value?.[k] === undefined || holds(r, value[k]));
+      if (keyword === 'items') return Array.isArray(value) && value.every((item) => holds(arg, item));
+      if (keyword === 'const') return value === arg;
+      if (keyword === 'required') return arg.every((k) => value?.[k] !== undefined);
+      if (keyword === 'not') return !holds(arg, value);
+      throw new Error(`keyword ${keyword}`);
+    });
+  const valid = (value) => (holds(secretSchema.if, value) ? holds(secretSchema.then, value) : holds(secretSchema.else, value));
+  const kms = { environments: [{ store: { type: 'aws-kms' } }] };
+  const local = { environments: [{ store: { type: 'local' } }] };
+  assert.deepEqual(
+    [valid(kms), valid({ ...kms, generator: {} }), valid(local), valid({ ...local, generator: {} })],
+    [true, false, false, true],
+  );
+});
