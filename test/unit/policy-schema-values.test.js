@@ -95,3 +95,17 @@ test('keyshift schema: a secret whose every environment is an aws-kms key takes 
     [true, false, false, true],
   );
 });
+
+test('rotation tags: tags: null is refused (not a crash), a key with aws: inside is fine, keyshift:aws:x is keyshift\'s, one tag left on is kept', async () => {
+  const SM = '{ type: aws-secrets-manager, secretId: a';
+  assert.deepEqual(await problems(secret(`${SM}, tags: null }`)), [
+    '8:64 secrets[0].environments[0].store.tags: must be true, false or a map of rotated-by, rotated-at, rotation-ticket; e.g. tags: true, or tags: { rotated-by: RotatedBy, rotation-ticket: false }',
+  ]);
+  assert.deepEqual(await problems(secret(`${SM}, tags: { rotated-by: "my-aws:tag" } }`)), []);
+  assert.deepEqual(await problems(secret(`${SM}, tags: { rotated-by: "keyshift:aws:x" } }`)), [
+    '8:78 secrets[0].environments[0].store.tags.rotated-by: must not start with keyshift: (where keyshift keeps its rotation state); e.g. RotatedBy',
+  ]);
+  const { policies, errors } = await load(secret(`${SM}, tags: { rotated-by: false, rotation-ticket: false } }`));
+  assert.deepEqual(errors, []);
+  assert.deepEqual(policies[0].environments[0].store.tags, { rotatedBy: null, rotatedAt: 'rotated-at', ticket: null });
+});
