@@ -39,6 +39,9 @@ const FOLDERS = {
   ],
   // The new files first: each a few targeted cases, so a mutant they kill stops there.
   policy: [
+    'test/unit/policy-schema-rules.test.js',
+    'test/unit/policy-schema-edges.test.js',
+    'test/unit/policy-schema-values.test.js',
     'test/unit/policy-files.test.js',
     'test/unit/policy-normalise.test.js',
     'test/unit/policy-cache.test.js',

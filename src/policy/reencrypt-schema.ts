@@ -59,7 +59,7 @@ export const reencryptSchema = strict({
   canary: percent('1%', 'The random sample re-encrypted first (default 1%).').optional(),
   stages: z
     .array(percent('25%', 'Share of all rows done once this stage ends.'), { error: 'must be a list of percentages, e.g. stages: [25%, 50%, 75%, 100%]' })
-    .min(1, { error: 'is empty; e.g. stages: [25%, 50%, 75%, 100%]' })
+    .min(1, { error: 'is empty; e.g. stages: [25%, 50%, 75%, 100%]', abort: true })
     .refine((list) => list.every((text, i) => i === 0 || fraction(text) > fraction(list[i - 1] as string)), { error: 'must increase, e.g. stages: [25%, 50%, 75%, 100%]' })
     .refine((list) => fraction(list[list.length - 1] as string) === 1, { error: 'must end with 100% (every row re-encrypted), e.g. stages: [25%, 50%, 75%, 100%]' })
     .optional()

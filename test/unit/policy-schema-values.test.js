@@ -1,0 +1,111 @@
+// Values at the edges of the policy schema's patterns that policy-schema-rules and policy-schema-edges
+// (kept as they were measured) do not reach: AWS Regions of three parts and two digits, endpoints
+// with a path, GovCloud and China ARNs, Kubernetes names of one-character segments and 254 characters,
+// an explicit `mode: alias`, and the plugin store's own description for editors.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { policyJsonSchema } from '../../dist/policy/json-schema.js';
+import { load } from '../helpers/policy-fixture.js';
+
+/** One secret with one environment whose store (line 8) is `store`; none = no generator (KMS keys). */
+const secret = (store, generator = '{ type: random, bytes: 32 }') =>
+  `secrets:\n  - name: api-key\n    interval: 90d\n    fallbackWindow: 48h\n${generator ? `    generator: ${generator}\n` : ''}` +
+  `    environments:\n      - name: dev\n        store: ${store}\n`;
+
+async function problems(text) {
+  const { errors } = await load(text);
+  return errors.map((e) => `${e.line}:${e.col} ${e.message}`);
+}
+
+test('accepted: Regions of three parts or two digits, endpoints with a path, GovCloud and China ARNs, mode: alias written out', async () => {
+  const accepted = [
+    '{ type: aws-secrets-manager, secretId: a, region: us-gov-west-1 }',
+    '{ type: aws-secrets-manager, secretId: a, region: xx-east-12 }',
+    '{ type: aws-secrets-manager, secretId: a, endpoint: "http://127.0.0.1:4566/a/b" }',
+    '{ type: aws-secrets-manager, secretId: "arn:aws-us-gov:secretsmanager:us-gov-west-1:123456789012:secret:app-x" }',
+    '{ type: aws-secrets-manager, secretId: "arn:aws-cn:secretsmanager:cn-north-1:123456789012:secret:app-x" }',
+    '{ type: local, path: s, lock: { type: dynamodb, table: t-1, region: us-gov-west-1 } }',
+    '{ type: local, path: s, lock: { type: dynamodb, table: t-1, region: xx-east-12 } }',
+    '{ type: local, path: s, lock: { type: dynamodb, table: t-1, endpoint: "http://127.0.0.1:8000/a/b" } }',
+    '{ type: k8s-secret, path: m.yaml, name: app.v-1.x }',
+    `{ type: k8s-secret, path: m.yaml, name: ${'a'.repeat(253)} }`,
+  ];
+  for (const store of accepted) assert.deepEqual(await problems(secret(store)), [], store);
+  assert.deepEqual(await problems(secret('{ type: aws-kms, alias: alias/app, mode: alias }', null)), []);
+});
+
+test('refused: a Kubernetes name of 254 characters, an endpoint whose path has a space', async () => {
+  assert.deepEqual(await problems(secret(`{ type: k8s-secret, path: m.yaml, name: ${'a'.repeat(254)} }`)), [
+    '8:56 secrets[0].environments[0].store.name: must be a Kubernetes object name: lowercase letters, digits, - and . (e.g. name: secrets-service-config)',
+  ]);
+  assert.deepEqual(await problems(secret('{ type: local, path: s, lock: { type: dynamodb, table: t-1, endpoint: "http://h/a b" } }')), [
+    '8:86 secrets[0].environments[0].store.lock.endpoint: must be an http(s) URL, e.g. endpoint: http://127.0.0.1:8000',
+  ]);
+});
+
+test('keyshift schema: the plugin store tells the editor that its other keys are the plugin\'s own options', () => {
+  const stores = policyJsonSchema().properties.secrets.items.properties.environments.items.properties.store.oneOf;
+  const plugin = stores.find((store) => store.properties.type.const === 'plugin');
+  assert.match(plugin.description, /docs\/plugins\.md.*other keys are the plugin's own options/);
+});
+
+test('secret and environment names: a valid name followed by anything else is refused', async () => {
+  const bad = (name, env) =>
+    `secrets:\n  - name: "${name}"\n    interval: 90d\n    fallbackWindow: 48h\n    generator: { type: random, bytes: 32 }\n    environments: [{ name: "${env}", store: { type: local, path: s } }]\n`;
+  assert.deepEqual(await problems(bad('api-key !', 'dev')), [
+    '2:11 secrets[0].name: "api-key !" is not a valid secret name; use 1-63 lowercase letters, digits and dashes, starting with a letter or digit',
+  ]);
+  assert.equal((await problems(bad('api-key', 'dev !'))).length, 1);
+});
+
+test('keyshift schema: the generator, the store, each hook list and notify carry their own description, not only their items\'', () => {
+  const secretSchema = policyJsonSchema().properties.secrets.items;
+  const environment = secretSchema.properties.environments.items.properties;
+  const own = {
+    generator: secretSchema.properties.generator,
+    store: environment.store,
+    deploy: environment.deploy,
+    verify: environment.verify,
+    revoke: secretSchema.properties.revoke,
+    decommissionCheck: secretSchema.properties.decommissionCheck,
+    notify: secretSchema.properties.notify,
+    'notify item': secretSchema.properties.notify.items,
+  };
+  for (const [name, node] of Object.entries(own)) assert.ok(typeof node.description === 'string' && node.description.length > 20, name);
+  assert.match(own.notify.items.properties.on.description, /^Events to send \(default failed, switched, decommissioned, rolled-back\)\.$/);
+});
+
+test('keyshift schema: a secret whose every environment is an aws-kms key takes no generator; any other needs one', () => {
+  const secretSchema = policyJsonSchema().properties.secrets.items;
+  // A small evaluator of the keywords the rule uses: properties, items, const, required, not.
+  const holds = (rule, value) =>
+    Object.entries(rule).every(([keyword, arg]) => {
+      if (keyword === 'properties') return Object.entries(arg).every(([k, r]) => value?.[k] === undefined || holds(r, value[k]));
+      if (keyword === 'items') return Array.isArray(value) && value.every((item) => holds(arg, item));
+      if (keyword === 'const') return value === arg;
+      if (keyword === 'required') return arg.every((k) => value?.[k] !== undefined);
+      if (keyword === 'not') return !holds(arg, value);
+      throw new Error(`keyword ${keyword}`);
+    });
+  const valid = (value) => (holds(secretSchema.if, value) ? holds(secretSchema.then, value) : holds(secretSchema.else, value));
+  const kms = { environments: [{ store: { type: 'aws-kms' } }] };
+  const local = { environments: [{ store: { type: 'local' } }] };
+  assert.deepEqual(
+    [valid(kms), valid({ ...kms, generator: {} }), valid(local), valid({ ...local, generator: {} })],
+    [true, false, false, true],
+  );
+});
+
+test('rotation tags: tags: null is refused (not a crash), a key with aws: inside is fine, keyshift:aws:x is keyshift\'s, one tag left on is kept', async () => {
+  const SM = '{ type: aws-secrets-manager, secretId: a';
+  assert.deepEqual(await problems(secret(`${SM}, tags: null }`)), [
+    '8:64 secrets[0].environments[0].store.tags: must be true, false or a map of rotated-by, rotated-at, rotation-ticket; e.g. tags: true, or tags: { rotated-by: RotatedBy, rotation-ticket: false }',
+  ]);
+  assert.deepEqual(await problems(secret(`${SM}, tags: { rotated-by: "my-aws:tag" } }`)), []);
+  assert.deepEqual(await problems(secret(`${SM}, tags: { rotated-by: "keyshift:aws:x" } }`)), [
+    '8:78 secrets[0].environments[0].store.tags.rotated-by: must not start with keyshift: (where keyshift keeps its rotation state); e.g. RotatedBy',
+  ]);
+  const { policies, errors } = await load(secret(`${SM}, tags: { rotated-by: false, rotation-ticket: false } }`));
+  assert.deepEqual(errors, []);
+  assert.deepEqual(policies[0].environments[0].store.tags, { rotatedBy: null, rotatedAt: 'rotated-at', ticket: null });
+});
