@@ -1,5 +1,6 @@
 // A two-environment policy fixture for policy unit tests, loaded from a temporary directory.
 import { after } from 'node:test';
+import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -34,4 +35,26 @@ export function policy(prodLines = [], secretLines = []) {
     '        store: { type: local, path: .keyshift/prod.store }',
     ...secretLines.map((line) => `    ${line}`),
   ].join('\n')}\n`;
+}
+
+/**
+ * One secret whose generator is on line 5 (none when null, and everything below moves up a line) and
+ * whose one environment's store is on line 8; `extra` is YAML put after it (more secret keys).
+ */
+export const oneSecret = (store, extra = '', generator = '{ type: random, bytes: 32 }') =>
+  `secrets:\n  - name: api-key\n    interval: 90d\n    fallbackWindow: 48h\n${generator === null ? '' : `    generator: ${generator}\n`}` +
+  `    environments:\n      - name: dev\n        store: ${store}\n${extra}`;
+
+/** `line:col path: message` of each problem the loader reports for `text`. */
+export async function problems(text) {
+  const { errors } = await load(text);
+  return errors.map((e) => `${e.line}:${e.col} ${e.message}`);
+}
+
+/** Each case: [input or [args…], the exact problems] ([] = accepted); `make` turns the args into YAML. */
+export async function checkProblems(cases, make = oneSecret) {
+  for (const [input, expected] of cases) {
+    const args = Array.isArray(input) ? input : [input];
+    assert.deepEqual(await problems(make(...args)), expected, JSON.stringify(input));
+  }
 }

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir, hostname } from 'node:os';
 import { join } from 'node:path';
-import { EvidenceLog, verifyEvidence, recordHash, ZERO_HASH } from '../../dist/evidence/index.js';
+import { EvidenceLog, verifyEvidence, ZERO_HASH } from '../../dist/evidence/index.js';
+import { chain, chainFields as fields } from '../helpers/evidence-chain.js';
 
 // The log is read in 64 KiB chunks, forwards (verify) and backwards (the writer's head). Records
 // whose lines end exactly at, just before or just after a chunk boundary must read the same as any
@@ -19,27 +20,6 @@ const newDir = () => {
   return dir;
 };
 
-const fields = (i, pad) => ({
-  at: '2026-11-23T10:00:00.000Z', event: 'issued', rotationId: `r-${i}`, secret: 'db-password', environment: 'prod',
-  store: 'local', fromVersion: null, toVersion: `v-${i}`, fingerprint: null, operator: 'dave@host', reason: 'scheduled',
-  ticket: null, emergency: false, checks: pad > 0 ? [{ output: 'x'.repeat(pad) }] : [],
-});
-
-/** A chain of records; `lengths[i]` is the byte length of line i without its newline (0: small). */
-function chain(lengths) {
-  let prevHash = ZERO_HASH;
-  return lengths.map((length, i) => {
-    const build = (pad) => {
-      const body = { seq: i + 1, ...fields(i + 1, pad), prevHash };
-      return JSON.stringify({ ...body, hash: recordHash(body) });
-    };
-    let line = build(0);
-    if (length > 0) line = build(length - build(1).length + 1);
-    if (length > 0) assert.equal(line.length, length);
-    prevHash = JSON.parse(line).hash;
-    return line;
-  });
-}
 
 const sizes = [CHUNK - 2, CHUNK - 1, CHUNK, CHUNK + 1, 2 * CHUNK - 1];
 const layouts = [];

@@ -5,7 +5,8 @@ import { chmodSync, mkdtempSync, mkdirSync, readFileSync, renameSync, rmSync, wr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { EvidenceLog, verifyEvidence, recordHash, ZERO_HASH } from '../../dist/evidence/index.js';
+import { EvidenceLog, verifyEvidence, ZERO_HASH } from '../../dist/evidence/index.js';
+import { chain, chainFields as fields } from '../helpers/evidence-chain.js';
 
 // Behaviour of the evidence writer and verifier that test/MUTATION.md listed as "gap": long lines
 // that start mid-chunk, a last line read back over several chunks of a log over 2 MiB, a newline at
@@ -25,27 +26,6 @@ const newDir = () => {
   return dir;
 };
 
-const fields = (i, pad = 0, over = {}) => ({
-  at: '2026-11-23T10:00:00.000Z', event: 'issued', rotationId: `r-${i}`, secret: 'db-password', environment: 'prod',
-  store: 'local', fromVersion: null, toVersion: `v-${i}`, fingerprint: null, operator: 'dave@host', reason: 'scheduled',
-  ticket: null, emergency: false, checks: pad > 0 ? [{ output: 'x'.repeat(pad) }] : [], ...over,
-});
-
-/** A chain of records; `lengths[i]` is the byte length of line i without its newline (0: small). */
-function chain(lengths, over = {}) {
-  let prevHash = ZERO_HASH;
-  return lengths.map((length, i) => {
-    const build = (pad) => {
-      const body = { seq: i + 1, ...fields(i + 1, pad, over), prevHash };
-      return JSON.stringify({ ...body, hash: recordHash(body) });
-    };
-    let line = build(0);
-    if (length > 0) line = build(length - build(1).length + 1);
-    if (length > 0) assert.equal(line.length, length);
-    prevHash = JSON.parse(line).hash;
-    return line;
-  });
-}
 const text = (lines) => lines.map((line) => `${line}\n`).join('');
 const headOf = (lines) => ({ chainId: JSON.parse(lines[0]).hash, seq: lines.length, hash: JSON.parse(lines.at(-1)).hash });
 

@@ -3,24 +3,10 @@
 // characters), a command store's program path, and KMS-managed rotation's interval rule.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { load } from '../helpers/policy-fixture.js';
+import { load, oneSecret, problems, checkProblems } from '../helpers/policy-fixture.js';
 
-/** As in policy-schema-rules.test.js: generator on line 5 (none when null), the store on line 8. */
-const secret = (store, extra = '', generator = '{ type: random, bytes: 32 }') =>
-  `secrets:\n  - name: api-key\n    interval: 90d\n    fallbackWindow: 48h\n${generator === null ? '' : `    generator: ${generator}\n`}` +
-  `    environments:\n      - name: dev\n        store: ${store}\n${extra}`;
-
-async function problems(text) {
-  const { errors } = await load(text);
-  return errors.map((e) => `${e.line}:${e.col} ${e.message}`);
-}
-
-async function check(cases, make = secret) {
-  for (const [input, expected] of cases) {
-    const args = Array.isArray(input) ? input : [input];
-    assert.deepEqual(await problems(make(...args)), expected, JSON.stringify(input));
-  }
-}
+const secret = oneSecret;
+const check = checkProblems;
 
 test('shared building blocks: one message per bad number or duration, a map where a map belongs, long values cut to 40 characters', async () => {
   await check([

@@ -6,29 +6,10 @@ import { test } from 'node:test';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
 import { policyJsonSchema } from '../../dist/policy/json-schema.js';
-import { load, policy } from '../helpers/policy-fixture.js';
+import { load, policy, oneSecret, problems, checkProblems } from '../helpers/policy-fixture.js';
 
-/**
- * One secret whose generator is on line 5 (none when null, and everything below moves up a line) and
- * whose one environment's store is on line 8; `extra` is YAML put after it (more secret keys).
- */
-const secret = (store, extra = '', generator = '{ type: random, bytes: 32 }') =>
-  `secrets:\n  - name: api-key\n    interval: 90d\n    fallbackWindow: 48h\n${generator === null ? '' : `    generator: ${generator}\n`}` +
-  `    environments:\n      - name: dev\n        store: ${store}\n${extra}`;
-
-/** `line:col path: message` of each problem the loader reports for `text`. */
-async function problems(text) {
-  const { errors } = await load(text);
-  return errors.map((e) => `${e.line}:${e.col} ${e.message}`);
-}
-
-/** Each case: [store or [store, extra, generator], the exact problems]; [] = accepted. */
-async function check(cases) {
-  for (const [input, expected] of cases) {
-    const args = Array.isArray(input) ? input : [input];
-    assert.deepEqual(await problems(secret(...args)), expected, JSON.stringify(input));
-  }
-}
+const secret = oneSecret;
+const check = (cases) => checkProblems(cases);
 
 const schema = policyJsonSchema();
 

@@ -5,17 +5,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { policyJsonSchema } from '../../dist/policy/json-schema.js';
-import { load } from '../helpers/policy-fixture.js';
+import { load, oneSecret, problems } from '../helpers/policy-fixture.js';
 
 /** One secret with one environment whose store (line 8) is `store`; none = no generator (KMS keys). */
-const secret = (store, generator = '{ type: random, bytes: 32 }') =>
-  `secrets:\n  - name: api-key\n    interval: 90d\n    fallbackWindow: 48h\n${generator ? `    generator: ${generator}\n` : ''}` +
-  `    environments:\n      - name: dev\n        store: ${store}\n`;
-
-async function problems(text) {
-  const { errors } = await load(text);
-  return errors.map((e) => `${e.line}:${e.col} ${e.message}`);
-}
+const secret = (store, generator = '{ type: random, bytes: 32 }') => oneSecret(store, '', generator || null);
 
 test('accepted: Regions of three parts or two digits, endpoints with a path, GovCloud and China ARNs, mode: alias written out', async () => {
   const accepted = [
