@@ -64,7 +64,7 @@ function rank(file) {
   return 2;
 }
 
-/** The files whose tests took longest (summed; two files run at a time), for tuning CI's time. */
+/** The files whose tests took longest (summed; two files run at a time), for tuning CI's time, then every failure. */
 function printSlowestFiles(path, wallMs) {
   let lines;
   try {
@@ -73,10 +73,20 @@ function printSlowestFiles(path, wallMs) {
     return;
   }
   const perFile = new Map();
-  for (const { file, ms } of lines) perFile.set(file, (perFile.get(file) ?? 0) + ms);
+  const failures = [];
+  for (const line of lines) {
+    if (line.failed) failures.push(line);
+    else perFile.set(line.file, (perFile.get(line.file) ?? 0) + line.ms);
+  }
   const total = [...perFile.values()].reduce((sum, ms) => sum + ms, 0);
   console.log(`# test time: ${(wallMs / 1000).toFixed(0)} s wall, ${(total / 1000).toFixed(0)} s summed over ${perFile.size} files; the slowest:`);
   for (const [file, ms] of [...perFile].sort((a, b) => b[1] - a[1]).slice(0, 15)) {
     console.log(`#   ${(ms / 1000).toFixed(1).padStart(7)} s  ${relative(root, file ?? '?')}`);
+  }
+  // Repeated here because the TAP of a failure sits far up a long log that CI may keep only the end of.
+  if (failures.length > 0) console.log(`# ${failures.length} failed:`);
+  for (const { file, name, message } of failures) {
+    console.log(`#   ${relative(root, file ?? '?')}: ${name}`);
+    for (const line of message.split('\n')) console.log(`#       ${line}`);
   }
 }
