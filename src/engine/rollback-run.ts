@@ -1,11 +1,10 @@
 import { asDiskError } from '../disk-errors.js';
-import { EvidenceLog } from '../evidence/index.js';
 import { errorMessage, ExitCode, KeyshiftError } from '../errors.js';
 import type { SecretPolicy } from '../policy/types.js';
 import { leaseHolder } from '../stores/aws/lease.js';
 import type { EntryState, EvidenceDraft, StoreLock } from '../stores/contract.js';
 import { StoreRegistry } from '../stores/registry.js';
-import type { EngineContext, Target } from './context.js';
+import { type EngineContext, type Target, openEvidenceLog } from './context.js';
 import { targetLabel } from './context.js';
 import { RunLeases } from './leases.js';
 import { recoverEvidence } from './evidence-recovery.js';
@@ -30,7 +29,7 @@ export interface RollbackOptions {
  */
 export async function rollbackRun(ctx: EngineContext, policies: SecretPolicy[], options: RollbackOptions): Promise<RotateReport> {
   const stores = new StoreRegistry(ctx);
-  const evidence = new EvidenceLog(ctx.evidenceDir, { lockWaitMs: ctx.lockWaitMs });
+  const evidence = openEvidenceLog(ctx);
   const { run, settle } = startRun(ctx, evidence, stores, {
     reason: options.reason ?? 'rollback',
     ticket: options.ticket ?? null,
@@ -105,6 +104,9 @@ export async function rollbackRun(ctx: EngineContext, policies: SecretPolicy[], 
         // Evidence a crashed run announced but never wrote goes into the log before this run's own.
         let state = await target.store.read(target.key);
         const meta = await target.store.readMeta();
+        // A log cut short of the store's anchor stops the rollback before its store write.
+        evidence.expectAnchors(`store ${target.store.location}`, meta.evidenceAnchors);
+        await evidence.prepare();
         if (unconfirmedDrafts(state, meta).length > 0) {
           const append = (drafts: EvidenceDraft[]) => evidence.append(drafts).then(() => undefined, (error: unknown) => Promise.reject(evidenceFailed(error)));
           await recoverEvidence(new Map([[target, state]]), meta, ctx.evidenceDir, append, { recoveredBy: runId });

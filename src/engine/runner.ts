@@ -1,11 +1,9 @@
-import { EvidenceLog } from '../evidence/index.js';
 import { asDiskError } from '../disk-errors.js';
 import { errorMessage, ExitCode, KeyshiftError } from '../errors.js';
 import type { SecretPolicy } from '../policy/types.js';
 import type { EntryLease, EntryState, SecretStore, StoreLock, StoreMeta } from '../stores/contract.js';
 import { StoreRegistry } from '../stores/registry.js';
-import type { EngineContext, Target } from './context.js';
-import { targetLabel } from './context.js';
+import { type EngineContext, type Target, openEvidenceLog, targetLabel } from './context.js';
 import { isExecutable, planTarget } from './planner.js';
 import { anchorEvidence, recoverStoreEvidence } from './evidence-recovery.js';
 import { advanceTarget } from './advance-target.js';
@@ -41,7 +39,7 @@ export interface RotateReport {
 /** Advance each selected secret: resume, decommission where the window elapsed, rotate where due or forced. */
 export async function rotateRun(ctx: EngineContext, policies: SecretPolicy[], options: RotateOptions): Promise<RotateReport> {
   const stores = new StoreRegistry(ctx);
-  const evidence = new EvidenceLog(ctx.evidenceDir, { lockWaitMs: ctx.lockWaitMs });
+  const evidence = openEvidenceLog(ctx);
   const { run, settle } = startRun(ctx, evidence, stores, {
     reason: options.reason ?? (options.force ? 'forced' : 'scheduled'),
     ticket: options.ticket ?? null,
@@ -76,7 +74,12 @@ export async function rotateRun(ctx: EngineContext, policies: SecretPolicy[], op
     for (const target of targets) {
       if (needed.has(target.storeId) || storeErrors.has(target.storeId)) continue;
       try {
-        if (!unlockedMetas.has(target.storeId)) unlockedMetas.set(target.storeId, await target.store.readMeta());
+        if (!unlockedMetas.has(target.storeId)) {
+          const meta = await target.store.readMeta();
+          unlockedMetas.set(target.storeId, meta);
+          // A log cut short of what a store anchored is not appended to (that would hide the cut).
+          evidence.expectAnchors(`store ${target.store.location}`, meta.evidenceAnchors);
+        }
       } catch (error) {
         storeFailed(target.storeId, target.store, error);
         continue;
@@ -111,6 +114,9 @@ export async function rotateRun(ctx: EngineContext, policies: SecretPolicy[], op
 
     // A store put back from an old copy (or another store's file) is not built on: nothing of this
     // run touches it, not even the anchor; each of its targets fails with the reason.
+    // Before any store write: a log that cannot take this run's records (cut short of a store's
+    // anchor) stops the run here; a killed append's incomplete last line is cut.
+    if (locks.size > 0) await evidence.prepare();
     const { refused, draftsAt, checkpoint } = await refuseRolledBack(ctx.evidenceDir, targets, locks, storeFailed);
     for (const id of [...refused.keys(), ...storeErrors.keys()]) await dropLock(id);
 

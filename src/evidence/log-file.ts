@@ -86,6 +86,16 @@ export async function openForAppend(file: string): Promise<{ handle: fs.FileHand
   }
 }
 
+/** The log opened for appending as openForAppend does, or null when there is none (nothing is created). */
+export async function openExistingForAppend(file: string): Promise<fs.FileHandle | null> {
+  try {
+    return await fs.open(file, constants.O_RDWR | constants.O_APPEND | constants.O_NOFOLLOW);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw await refusal(file, error);
+  }
+}
+
 /** A symbolic link where the log belongs is refused in one line naming it (the open says ELOOP or EEXIST). */
 async function refusal(file: string, error: unknown): Promise<unknown> {
   const link = await fs.lstat(file).then((st) => st.isSymbolicLink(), () => false);
@@ -148,4 +158,22 @@ export async function countLines(handle: fs.FileHandle, size: number): Promise<n
     for (let i = chunk.indexOf(NL); i >= 0; i = chunk.indexOf(NL, i + 1)) count += 1;
   }
   return count;
+}
+
+/** The bytes after the last newline, or null when the file ends with one (or they are longer than a record can be). */
+export async function unterminatedTail(handle: fs.FileHandle, size: number): Promise<Buffer | null> {
+  const from = Math.max(0, size - MAX_LINE_BYTES - 1);
+  const tail = await readAt(handle, from, size - from);
+  const nl = tail.lastIndexOf(NL);
+  if (nl === tail.length - 1 || (nl < 0 && from > 0)) return null;
+  return tail.subarray(nl + 1);
+}
+
+/**
+ * Whether `bytes`, a line without its newline, is the start of the record with this seq as keyshift
+ * writes it (`{"seq":N,…`): what a killed append leaves, since appends write whole lines in order.
+ */
+export function beginsRecord(bytes: Buffer, seq: number): boolean {
+  const start = Buffer.from(`{"seq":${seq},`);
+  return bytes.length > 0 && (bytes.length <= start.length ? start.subarray(0, bytes.length).equals(bytes) : bytes.subarray(0, start.length).equals(start));
 }

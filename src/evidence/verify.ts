@@ -1,7 +1,7 @@
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { acquireFileLock, inspectFileLock } from '../util/file-lock.js';
-import { evidenceFile, readLines, type LogLine } from './log-file.js';
+import { beginsRecord, evidenceFile, readLines, type LogLine } from './log-file.js';
 import { ZERO_HASH, isHash, recordHash, recordShapeProblem, type EvidenceHead } from './record.js';
 
 /** The last seq/hash a store recorded for a chain (StoreMeta.evidenceAnchors), and which store. */
@@ -14,7 +14,11 @@ export interface EvidenceAnchorRef {
 
 export type VerifyResult =
   | { ok: true; records: number; head: EvidenceHead | null; anchorsChecked: number }
-  | { ok: false; line: number; seq: number | null; problem: string; records: number };
+  | {
+      ok: false; line: number; seq: number | null; problem: string; records: number;
+      /** The only problem is the incomplete start of the next record a killed run left: the next append cuts it. */
+      killedAppend?: true;
+    };
 
 type Failure = Extract<VerifyResult, { ok: false }>;
 
@@ -54,6 +58,8 @@ export class ChainVerifier {
   private head = null as EvidenceHead | null;
   private checked = 0;
   private failure: Failure | null = null;
+  // The last line, incomplete, begins the next record: a killed append, unless anchors saw more.
+  private killedAppendAt: number | null = null;
   private readonly bySeq = new Map<number, EvidenceAnchorRef[]>();
 
   constructor(private readonly anchors: EvidenceAnchorRef[] = []) {
@@ -63,6 +69,10 @@ export class ChainVerifier {
   /** Checks the next line, given parseLine's value for it; false once the chain is broken. */
   add(line: LogLine, parsed: unknown): boolean {
     if (this.failure) return false;
+    if (!line.terminated && !line.tooLong && beginsRecord(line.bytes, (this.head?.seq ?? 0) + 1)) {
+      this.killedAppendAt = line.number;
+      return false;
+    }
     const outcome = checkLine(line, parsed, this.head);
     if ('problem' in outcome) {
       this.broken(line.number, outcome.seq, outcome.problem);
@@ -93,6 +103,11 @@ export class ChainVerifier {
       if (cut === null || anchor.seq > cut.seq) cut = anchor;
     }
     if (cut) return this.broken(records + 1, null, `log ends at seq ${records} but ${cut.source} recorded seq ${cut.seq} (records were cut off)`);
+    if (this.killedAppendAt !== null) {
+      const problem = 'the line is incomplete (no newline at the end): a run was killed while appending it; the next run that writes evidence (rotate, or doctor --fix) cuts it and appends its records again from the stores';
+      this.failure = { ...this.broken(this.killedAppendAt, null, problem), killedAppend: true };
+      return this.failure;
+    }
     return { ok: true, records, head, anchorsChecked: this.checked };
   }
 

@@ -6,13 +6,19 @@ import { acquireFileLock } from '../util/file-lock.js';
 import {
   ZERO_HASH, draftFields, parseSealedRecord, sealRecord, type EvidenceHead, type EvidenceRecord,
 } from './record.js';
-import { countLines, evidenceFile, openForAppend, readFirstLine, readLastLine, takeBackTornAppend } from './log-file.js';
+import {
+  beginsRecord, countLines, evidenceFile, openExistingForAppend, openForAppend, readFirstLine, readLastLine, takeBackTornAppend, unterminatedTail,
+} from './log-file.js';
 import { asDiskError } from '../disk-errors.js';
 import { fsyncDir } from '../util/file-io.js';
+import type { HeldLock } from '../util/file-lock.js';
+import type { Log } from '../log.js';
 
 export interface EvidenceLogOptions {
   /** How long a flush waits for another process holding the evidence lock (default 30s). */
   lockWaitMs?: number;
+  /** Told when an append cuts the incomplete last line a killed append left. */
+  logger?: Log;
 }
 
 type Fields = Record<string, unknown>;
@@ -24,6 +30,7 @@ interface Pending {
   reject(error: unknown): void;
 }
 interface Cached { ino: number; size: number; head: EvidenceHead | null }
+interface ExpectedAnchor { source: string; chainId: string; seq: number; hash: string }
 
 const HINT = 'run `keyshift evidence verify` for details; keyshift never repairs evidence itself: restore the file from a backup, or move it aside (keep it for the audit) to start a new chain';
 
@@ -37,11 +44,13 @@ export class EvidenceLog {
   readonly #dir: string;
   readonly #lockPath: string;
   readonly #lockWaitMs: number;
+  readonly #logger: Log | undefined;
   #queue: Pending[] = [];
   #draining: Promise<void> | null = null;
   #mutex: Promise<void> = Promise.resolve();
   // Head and size as of our last read or write; the tail is re-read only when the size changed.
   #cache: Cached | null = null;
+  readonly #anchors: ExpectedAnchor[] = [];
   #dirReady = false;
   #closed = false;
 
@@ -50,6 +59,7 @@ export class EvidenceLog {
     this.file = evidenceFile(dir);
     this.#lockPath = join(dir, 'evidence.lock');
     this.#lockWaitMs = options.lockWaitMs ?? 30_000;
+    this.#logger = options.logger;
   }
 
   /** Appends one record per draft, in order and contiguous; resolves once they are fsynced. */
@@ -74,6 +84,40 @@ export class EvidenceLog {
       this.#schedule();
     });
     return records[0] ?? null;
+  }
+
+  /**
+   * The anchors a store holds (StoreMeta.evidenceAnchors, by chain id), named by `source`: every
+   * later append first checks the log reaches them, and refuses with ERR_EVIDENCE_CORRUPT if not.
+   */
+  expectAnchors(source: string, anchors: Record<string, { seq: number; hash: string }>): void {
+    for (const [chainId, { seq, hash }] of Object.entries(anchors)) this.#anchors.push({ source, chainId, seq, hash });
+  }
+
+  /**
+   * Before a run changes anything: checks that the log can be appended to as it is (it reaches the
+   * expected anchors; see also #cutKilledAppend), so that a log that cannot take the run's records
+   * stops the run before its first store write. Creates nothing.
+   */
+  async prepare(): Promise<void> {
+    await this.#idle();
+    await this.#exclusive(() => this.#prepareOnDisk()).catch((error: unknown) => Promise.reject(asDiskError(error, this.file)));
+  }
+
+  async #prepareOnDisk(): Promise<void> {
+    if (!(await exists(this.file))) return;
+    const lock = await this.#lock();
+    try {
+      const handle = await openExistingForAppend(this.file);
+      if (handle === null) return;
+      try {
+        await this.#currentHead(handle, lock);
+      } finally {
+        await handle.close();
+      }
+    } finally {
+      await lock.release();
+    }
   }
 
   /** The newest record of the log as it is on disk now (any process), or null when it is empty. */
@@ -132,7 +176,7 @@ export class EvidenceLog {
     try {
       const { handle, created } = await this.#open();
       try {
-        const head = await this.#currentHead(handle);
+        const head = await this.#currentHead(handle, lock);
         const { ino, size: before } = this.#cache as Cached;
         let seq = head?.seq ?? 0;
         let prevHash = head?.hash ?? ZERO_HASH;
@@ -204,28 +248,80 @@ export class EvidenceLog {
     }
   }
 
-  /** Head of the open file; caller holds the lock. Reads only the tail (and line 1 for a new file). */
-  async #currentHead(handle: fs.FileHandle): Promise<EvidenceHead | null> {
-    const { ino, size } = await handle.stat();
+  /**
+   * Head of the open file; caller holds the lock. Reads only the tail (and line 1 for a new file).
+   * With the lock of an append, first checks the log still reaches every anchor given to
+   * expectAnchors, then cuts the incomplete last line of an append that was killed.
+   */
+  async #currentHead(handle: fs.FileHandle, appending?: HeldLock): Promise<EvidenceHead | null> {
+    const stat = await handle.stat();
+    const { ino } = stat;
+    let { size } = stat;
     const cache = this.#cache;
-    if (cache && cache.ino === ino && cache.size === size) return cache.head;
+    if (cache && cache.ino === ino && cache.size === size) {
+      if (appending) this.#refuseCutOff(cache.head);
+      return cache.head;
+    }
     if (cache && cache.ino === ino && size < cache.size) {
       throw corrupt(this.file, await countLines(handle, size), `the file shrank from ${cache.size} to ${size} bytes while keyshift was appending: records were removed`);
     }
+    const { line, torn } = size > 0 ? await readLastLine(handle, size) : { line: null, torn: false };
+    const last = line === null ? null : parseSealedRecord(line);
+    const incomplete = async () => corrupt(this.file, (await countLines(handle, size)) + 1, 'the last line is incomplete (a write was interrupted or the file was cut)');
+    if (line !== null && last === null) {
+      throw torn ? await incomplete() : corrupt(this.file, await countLines(handle, size), 'the last record is not valid evidence');
+    }
     let head: EvidenceHead | null = null;
-    if (size > 0) {
-      const { line, torn } = await readLastLine(handle, size);
-      if (torn) {
-        const lines = await countLines(handle, size);
-        throw corrupt(this.file, lines + 1, 'the last line is incomplete (a write was interrupted or the file was cut)');
-      }
-      const last = parseSealedRecord(line ?? '');
-      if (!last) throw corrupt(this.file, await countLines(handle, size), 'the last record is not valid evidence');
+    if (last) {
       const chainId = cache && cache.ino === ino && cache.head ? cache.head.chainId : await this.#chainId(handle, last);
       head = { chainId, seq: last.seq, hash: last.hash };
     }
+    if (appending) this.#refuseCutOff(head);
+    if (torn) {
+      if (!appending || !(await this.#cutKilledAppend(handle, size, head?.seq ?? 0, appending))) throw await incomplete();
+      // What is left ends with the last complete record, or is empty when the cut line was the first.
+      size = (await handle.stat()).size;
+    }
     this.#cache = { ino, size, head };
     return head;
+  }
+
+  /**
+   * A log that ends before a record a store anchored was cut (or put back from an older copy):
+   * appending would build a new end the next anchor vouches for, and hide the cut. Refused.
+   */
+  #refuseCutOff(head: EvidenceHead | null): void {
+    if (head === null) return; // an empty or new log is a new chain: the anchors name the old one
+    for (const anchor of this.#anchors) {
+      if (anchor.chainId !== head.chainId || anchor.seq < head.seq) continue;
+      if (anchor.seq > head.seq) {
+        throw corrupt(this.file, head.seq + 1, `it ends at seq ${head.seq} but ${anchor.source} recorded seq ${anchor.seq} (records were cut off)`);
+      }
+      if (anchor.hash !== head.hash) {
+        throw corrupt(this.file, head.seq, `record seq ${head.seq} is not the one ${anchor.source} recorded (its hash differs): the log was rewritten`);
+      }
+    }
+  }
+
+  /**
+   * A run killed mid-append (kill -9, power loss) leaves its last line incomplete; the records it
+   * held are still unconfirmed drafts in their stores, which every run appends again. So that the
+   * log does not stay unwritable, the incomplete line is cut, but only when it can be nothing else:
+   * the line before it is a valid record no store anchored beyond, and it begins the next one
+   * (`{"seq":N+1,`). Complete records are never cut.
+   */
+  async #cutKilledAppend(handle: fs.FileHandle, size: number, lastSeq: number, lock: HeldLock): Promise<boolean> {
+    const fragment = await unterminatedTail(handle, size);
+    if (fragment === null || !beginsRecord(fragment, lastSeq + 1)) return false;
+    const line = (await countLines(handle, size)) + 1;
+    await lock.verify();
+    await handle.truncate(size - fragment.length);
+    await handle.datasync();
+    this.#logger?.warn(
+      { evidence: this.file, line, bytes: fragment.length },
+      'cut the incomplete last line of the evidence log that a killed run left (its records are appended again from the stores)',
+    );
+    return true;
   }
 
   async #chainId(handle: fs.FileHandle, last: { seq: number; hash: string }): Promise<string> {

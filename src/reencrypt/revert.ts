@@ -1,6 +1,5 @@
-import type { EngineContext } from '../engine/context.js';
+import { type EngineContext, openEvidenceLog } from '../engine/context.js';
 import { newRunId, operatorName } from '../engine/ids.js';
-import { EvidenceLog } from '../evidence/index.js';
 import type { SecretPolicy } from '../policy/types.js';
 import { StoreRegistry } from '../stores/registry.js';
 import { checkpointId, checkpointOf, freshState, saveState } from './checkpoint.js';
@@ -21,7 +20,7 @@ export async function revertBeforeRollback(ctx: EngineContext, policies: SecretP
   if (!policy?.reencrypt) return [];
   const spec = policy.reencrypt;
   const stores = new StoreRegistry(ctx);
-  const evidence = new EvidenceLog(ctx.evidenceDir, { lockWaitMs: ctx.lockWaitMs });
+  const evidence = openEvidenceLog(ctx);
   const moved: Array<{ environment: string; rows: number; database: string }> = [];
   try {
     for (const environment of policy.environments) {

@@ -1,4 +1,4 @@
-import type { EngineContext, Target } from '../engine/context.js';
+import { type EngineContext, type Target, openEvidenceLog } from '../engine/context.js';
 import { recoverEvidence } from '../engine/evidence-recovery.js';
 import { newRotationId, newRunId, operatorName } from '../engine/ids.js';
 import { unconfirmedDrafts } from '../engine/state.js';
@@ -44,7 +44,7 @@ export function isMaster(policies: SecretPolicy[], name: string): boolean {
 export async function rewrapRun(ctx: EngineContext, policies: SecretPolicy[], options: RewrapOptions): Promise<RewrapReport> {
   const targets = selectDataKeys(policies, options);
   const stores = new StoreRegistry(ctx);
-  const evidence = new EvidenceLog(ctx.evidenceDir, { lockWaitMs: ctx.lockWaitMs });
+  const evidence = openEvidenceLog(ctx);
   const hierarchy: HierarchyContext = { policies, stores, env: ctx.env, aws: ctx.aws, logger: ctx.logger };
   const runId = newRunId();
   const report: RewrapReport = { master: options.name, dataKeys: [], dryRun: options.dryRun, exitCode: ExitCode.ok };
@@ -129,7 +129,7 @@ export async function rewrapBeforeRollback(ctx: EngineContext, policies: SecretP
   const policy = policies.find((p) => p.name === name);
   if (!policy) return [];
   const stores = new StoreRegistry(ctx);
-  const evidence = new EvidenceLog(ctx.evidenceDir, { lockWaitMs: ctx.lockWaitMs });
+  const evidence = openEvidenceLog(ctx);
   const hierarchy: HierarchyContext = { policies, stores, env: ctx.env, aws: ctx.aws, logger: ctx.logger };
   const runId = newRunId();
   const done: RewrapReport['dataKeys'] = [];

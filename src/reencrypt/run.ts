@@ -1,7 +1,7 @@
 import { ExitCode, usageError } from '../errors.js';
-import type { EngineContext } from '../engine/context.js';
+import { type EngineContext, openEvidenceLog } from '../engine/context.js';
 import { newRunId, operatorName } from '../engine/ids.js';
-import { EvidenceLog, isRecordLogged } from '../evidence/index.js';
+import { isRecordLogged } from '../evidence/index.js';
 import type { SecretPolicy } from '../policy/types.js';
 import type { EvidenceDraft, SecretStore } from '../stores/contract.js';
 import { StoreRegistry } from '../stores/registry.js';
@@ -67,7 +67,7 @@ export async function reencryptRun(ctx: EngineContext, policies: SecretPolicy[],
   let sealer: Sealer | null = null;
   let wroteEvidence = false;
   const runId = newRunId();
-  const evidence = new EvidenceLog(ctx.evidenceDir, { lockWaitMs: ctx.lockWaitMs });
+  const evidence = openEvidenceLog(ctx);
   try {
     store = await stores.get(environment.store);
     const keys = await loadKeys(policy, environment, store, { policies, stores, env: ctx.env, aws: ctx.aws, logger: ctx.logger });

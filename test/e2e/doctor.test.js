@@ -43,6 +43,27 @@ function snapshot(dir) {
 const lockFile = (pid, owner = 'keyshift rotate (test)') =>
   JSON.stringify({ pid, host: hostname(), owner, token: randomBytes(8).toString('hex'), acquiredAt: new Date().toISOString() });
 
+/** Runs `args` (a policy whose deploy hook waits while `hold` exists) and kills it -9 inside that hook. */
+async function killedInDeployHook(dir, args) {
+  writeFileSync(join(dir, 'hold'), '');
+  const { child, done } = runCliAsync(args, { cwd: dir });
+  for (let i = 0; i < 400 && !existsSync(join(dir, 'hook.started')); i++) await sleep(25);
+  assert.ok(existsSync(join(dir, 'hook.started')), 'the deploy hook started');
+  child.kill('SIGKILL');
+  await done;
+  rmSync(join(dir, 'hold')); // the orphaned hook ends
+  return { child };
+}
+
+/** Takes the log's last line, the killed run's `event` record, out of the log; returns it. */
+function dropLastRecord(file, event) {
+  const lines = readFileSync(file, 'utf8').trim().split('\n');
+  const last = lines.pop();
+  assert.equal(JSON.parse(last).event, event);
+  writeFileSync(file, `${lines.join('\n')}\n`);
+  return last;
+}
+
 test('a healthy project: no findings, exit 0, and --fix changes nothing', async () => {
   const dir = tempProject();
   writeFiles(dir, { 'policies/p.yaml': policy(secret('api-key'), secret('jwt-secret')) });
@@ -65,16 +86,11 @@ test('kill -9 mid-rotation: dead locks, unappended evidence and a stuck rotation
   assert.equal((await run(dir, ['rotate', '--all', '-q'])).code, 0);
   const old = (await run(dir, ['get', 'api-key'])).stdout.trim();
 
-  // Hold the evidence lock (as a live process) so the run's evidence lines cannot be appended, let
-  // it issue the new version and start its deploy hook, then kill it.
-  writeFileSync(join(dir, 'evidence', 'evidence.lock'), lockFile(process.pid, 'test'));
-  writeFileSync(join(dir, 'hold'), '');
-  const { child, done } = runCliAsync(['rotate', 'api-key', '--force', '--reason', 'crash'], { cwd: dir });
-  for (let i = 0; i < 400 && !existsSync(join(dir, 'hook.started')); i++) await sleep(25);
-  assert.ok(existsSync(join(dir, 'hook.started')), 'the deploy hook started');
-  child.kill('SIGKILL');
-  await done;
-  rmSync(join(dir, 'hold')); // the orphaned hook ends
+  // Let the run issue the new version and start its deploy hook, then kill it, and take its
+  // `issued` line out of the log: the state a kill between the store write and its evidence append
+  // leaves (too short a window to hit by timing). Its store still holds the record as a draft.
+  const { child } = await killedInDeployHook(dir, ['rotate', 'api-key', '--force', '--reason', 'crash']);
+  dropLastRecord(join(dir, 'evidence', 'evidence.jsonl'), 'issued');
   // The evidence lock now names the dead run, as if it had died appending.
   writeFileSync(join(dir, 'evidence', 'evidence.lock'), lockFile(child.pid, 'keyshift evidence writer'));
   assert.ok(existsSync(join(dir, '.keyshift', 'dev.store.lock')), 'kill -9 left the store lock behind');
@@ -137,10 +153,65 @@ test('a truncated or edited evidence log: reported with its line, never repaired
   assert.deepEqual(snapshot(dir), before, '--fix repairs nothing while the log is damaged: every repair is recorded there');
   rmSync(join(dir, '.keyshift', 'dev.store.lock'));
 
+  // rotate and rollback build nothing on a log cut short of the store's anchor, whole lines or in the
+  // middle of the anchored record: appending would give the store a new anchor and hide the cut.
+  for (const cutLog of [`${lines.slice(0, -1).join('\n')}\n`, whole.slice(0, -40)]) {
+    writeFileSync(file, cutLog);
+    const untouched = snapshot(dir);
+    for (const args of [['rotate', '--all', '--force', '--reason', 'after-cut'], ['rollback', 'api-key', '--reason', 'after-cut']]) {
+      const refused = await run(dir, args);
+      assert.equal(refused.code, 1, refused.stderr);
+      assertNoStackTrace(assert, refused.stderr);
+      assert.match(refused.stderr, /^keyshift: evidence log .*evidence\.jsonl is damaged at line 3: it ends at seq 2 but store .*dev\.store recorded seq 3 \(records were cut off\); nothing was appended\n/);
+      assert.deepEqual(snapshot(dir), untouched, `${args[0]}: no store write, no evidence, no cut`);
+    }
+  }
+
   writeFileSync(file, whole.replace('"reason":"one"', '"reason":"two"'));
   const edited = await doctor(dir);
   assert.equal(edited.code, 1);
   assert.match(edited.findings[0].message, /^evidence\/evidence\.jsonl:2: hash mismatch/);
+});
+
+test('a run killed while appending evidence leaves an incomplete last line: doctor --fix cuts it (recorded), or the next rotate does', { timeout: 60_000 }, async () => {
+  const hook = '        deploy: [{ run: "echo $$ > hook.started; while [ -f hold ]; do sleep 0.05; done" }]\n';
+  for (const repair of ['doctor --fix', 'rotate']) {
+    const dir = tempProject();
+    writeFiles(dir, { 'policies/p.yaml': policy(secret('api-key', { hooks: hook })) });
+    assert.equal((await run(dir, ['rotate', '--all', '-q'])).code, 0);
+    // Killed in the deploy hook; then its `issued` line cut where a kill in the middle of its append
+    // would have cut it (the draft stays in the store, as after such a kill).
+    await killedInDeployHook(dir, ['rotate', 'api-key', '--force', '--reason', 'killed']);
+    const file = join(dir, 'evidence', 'evidence.jsonl');
+    const issued = dropLastRecord(file, 'issued');
+    const complete = readFileSync(file, 'utf8');
+    writeFileSync(file, complete + issued.slice(0, 120));
+    const line = complete.split('\n').length;
+
+    const verify = await run(dir, ['evidence', 'verify']);
+    assert.equal(verify.code, 1);
+    assert.match(verify.stdout, new RegExp(`evidence\\.jsonl:${line}: the line is incomplete \\(no newline at the end\\): a run was killed while appending it; the next run that writes evidence \\(rotate, or doctor --fix\\) cuts it`));
+    const found = await doctor(dir);
+    assert.deepEqual(checks(found.findings), ['dead-lock - fixable', 'evidence-gap - fixable', 'evidence-gap api-key fixable', 'stale-pending api-key fixable']);
+    const log = found.findings.find((f) => f.check === 'evidence-gap' && f.store === null);
+    assert.equal(log.hint, 'keyshift doctor --fix (or the next keyshift rotate) cuts it');
+
+    const fixed = await run(dir, repair === 'rotate' ? ['rotate', '--all'] : ['doctor', '--fix', '-q']);
+    assert.equal(fixed.code, 0, fixed.stderr);
+    assert.equal(readFileSync(file, 'utf8').slice(0, complete.length), complete, 'every complete record stays');
+    assert.equal((await run(dir, ['evidence', 'verify'])).code, 0);
+    const events = readEvidence(dir);
+    const recovered = events.find((e) => e.reason === 'killed' && e.event === 'issued');
+    assert.equal(recovered.recoveredBy, events.at(-1).runId, 'the cut record is appended again from the store by the repairing run');
+    const cutRecord = events.find((e) => e.event === 'repaired' && e.checks[0].action.startsWith('cut the incomplete last line'));
+    if (repair === 'doctor --fix') {
+      assert.deepEqual([cutRecord.store, cutRecord.checks[0]], ['evidence', { check: 'evidence-gap', action: `cut the incomplete last line ${line} of evidence/evidence.jsonl that a killed run left` }]);
+    } else {
+      assert.equal(cutRecord, undefined);
+      assert.match(fixed.stderr, /cut the incomplete last line of the evidence log that a killed run left/);
+    }
+    assert.deepEqual(await doctor(dir), { code: 0, findings: [], stderr: '' });
+  }
 });
 
 test('overdue secrets and entries no policy names are reported, not fixed', async () => {

@@ -46,16 +46,20 @@ for (const layout of layouts) {
   });
 }
 
-test('a torn line after a chunk-sized record is found by the writer and named at its line', async () => {
+test('a torn line after a chunk-sized record is found by the writer: cut when it begins the next record, else named at its line', async () => {
   const dir = newDir();
   const lines = chain([0, CHUNK - 1]);
   const file = join(dir, 'evidence.jsonl');
-  writeFileSync(file, `${lines.join('\n')}\n{"seq":3,`);
+  writeFileSync(file, `${lines.join('\n')}\n{"seq":4,`);
   await assert.rejects(new EvidenceLog(dir).append([fields(3, 0)]), {
     code: 'ERR_EVIDENCE_CORRUPT',
     message: `evidence log ${file} is damaged at line 3: the last line is incomplete (a write was interrupted or the file was cut); nothing was appended`,
   });
-  writeFileSync(file, '{"seq":1,');
+  writeFileSync(file, `${lines.join('\n')}\n{"seq":3,`);
+  const [third] = await new EvidenceLog(dir).append([fields(3, 0)]);
+  assert.deepEqual([third.seq, third.prevHash], [3, JSON.parse(lines[1]).hash]);
+  assert.equal((await verifyEvidence(dir)).records, 3);
+  writeFileSync(file, '{"seq":2,');
   await assert.rejects(new EvidenceLog(dir).append([fields(1, 0)]), { message: /is damaged at line 1: the last line is incomplete/ });
 });
 

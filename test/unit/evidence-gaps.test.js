@@ -63,7 +63,7 @@ test('a newline at the first byte of a 64 KiB chunk is counted: the damaged line
   const dir = newDir();
   const file = join(dir, 'evidence.jsonl');
   const lines = chain([CHUNK, 0]); // line 1 fills bytes 0..65535, its newline is byte 65536
-  writeFileSync(file, `${text(lines)}{"seq":3,`);
+  writeFileSync(file, `${text(lines)}{"seq":9,`);
   await assert.rejects(new EvidenceLog(dir).append([fields(3)]), {
     code: 'ERR_EVIDENCE_CORRUPT',
     message: `evidence log ${file} is damaged at line 3: the last line is incomplete (a write was interrupted or the file was cut); nothing was appended`,

@@ -108,7 +108,7 @@ test('merge: the same log twice, a broken log and a torn last line are refused, 
   assert.equal(statSync(join(base, 'never.jsonl'), { throwIfNoEntry: false }), undefined, 'nothing written');
   appendFileSync(join(a, 'evidence.jsonl'), JSON.stringify({ ...records[1], seq: 3 }).slice(0, 40));
   assert.deepEqual(await failure(mergeEvidence([{ given: 'a', dir: a }], join(base, 'never.jsonl'))), {
-    code: 'ERR_EVIDENCE_BROKEN', message: 'a: line 3: the line is incomplete (no newline at the end): the log was cut or a write was interrupted',
+    code: 'ERR_EVIDENCE_BROKEN', message: 'a: line 3: the line is incomplete (no newline at the end): a run was killed while appending it; the next run that writes evidence (rotate, or doctor --fix) cuts it and appends its records again from the stores',
     hint: 'run keyshift evidence verify on it; a broken log is not merged', exitCode: 1,
   });
 });

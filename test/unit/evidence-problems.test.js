@@ -42,7 +42,8 @@ const jsonl = (records) => records.map((record) => `${typeof record === 'string'
 
 const problems = [
   ['a line over 1 MiB', `${'x'.repeat(2 * 1024 * 1024)}\n`, 1, null, 'the line is longer than 1 MiB: not a keyshift record'],
-  ['a last line without newline', JSON.stringify(seed[0]), 1, null, 'the line is incomplete (no newline at the end): the log was cut or a write was interrupted'],
+  ['a last line without newline that is not the next record', jsonl([seed[0]]) + JSON.stringify(seed[2]), 2, null, 'the line is incomplete (no newline at the end): the log was cut or a write was interrupted'],
+  ['a last line without newline that begins the next record', JSON.stringify(seed[0]), 1, null, 'the line is incomplete (no newline at the end): a run was killed while appending it; the next run that writes evidence (rotate, or doctor --fix) cuts it and appends its records again from the stores'],
   ['a line that is not JSON', jsonl([seed[0], '{"seq":2,']), 2, null, 'not valid JSON: the line was edited or corrupted'],
   ['a JSON array', jsonl(['[1,2]']), 1, null, 'not a JSON object: the line was edited or corrupted'],
   ['JSON null', jsonl(['null']), 1, null, 'not a JSON object: the line was edited or corrupted'],
@@ -70,9 +71,26 @@ const problems = [
 for (const [name, text, line, seq, problem] of problems) {
   test(`verify names the problem: ${name}`, async () => {
     const result = await verifyText(text);
-    assert.deepEqual({ ...result }, { ok: false, line, seq, problem, records: line - 1 });
+    const killedAppend = problem.includes('was killed') ? { killedAppend: true } : {};
+    assert.deepEqual({ ...result }, { ok: false, line, seq, problem, records: line - 1, ...killedAppend });
   });
 }
+
+test('an incomplete line beginning the next record is a killed append only where it can be: at the end, after a valid record, with no anchor beyond', async () => {
+  const chainId = seed[0].hash;
+  const start = (record) => JSON.stringify(record).slice(0, 30);
+  const killed = await verifyText(jsonl([seed[0], seed[1]]) + start(seed[2]), [{ source: 'store s', chainId, seq: 2, hash: seed[1].hash }]);
+  assert.deepEqual([killed.ok, killed.line, killed.killedAppend, killed.records], [false, 3, true, 2]);
+  // Every cut inside `{"seq":3,` is a start of seq 3 as well; one that diverges is not.
+  for (const cut of ['{', '{"seq":', '{"seq":3', '{"seq":3,']) assert.equal((await verifyText(jsonl([seed[0], seed[1]]) + cut)).killedAppend, true, cut);
+  for (const cut of ['{"seq":30,', '{"seq":2,', '{"sEq":3,', '{"seq": 3,', ' {"seq":3,']) assert.equal((await verifyText(jsonl([seed[0], seed[1]]) + cut)).killedAppend, undefined, cut);
+  // A store anchored seq 3: the log was cut short of a record it saw, whatever is left of that record.
+  const cutShort = await verifyText(jsonl([seed[0], seed[1]]) + start(seed[2]), [{ source: 'store s', chainId, seq: 3, hash: seed[2].hash }]);
+  assert.deepEqual({ ...cutShort }, { ok: false, line: 3, seq: null, problem: 'log ends at seq 2 but store s recorded seq 3 (records were cut off)', records: 2 });
+  // After a broken record the chain check stops there: the incomplete line after it is not judged.
+  const afterEdit = await verifyText(jsonl([seed[0], { ...seed[1], reason: 'edited' }]) + start(seed[2]));
+  assert.deepEqual([afterEdit.line, afterEdit.problem, afterEdit.killedAppend], [2, 'hash mismatch: the record was edited', undefined]);
+});
 
 test('every documented event and a null/string optional field verify as valid', async () => {
   let prev = ZERO_HASH;

@@ -136,26 +136,155 @@ test('a child process appending at the same time keeps the chain valid, and veri
   assert.equal(runIds.filter((id) => id === 'child').length, 300);
 });
 
-test('a torn last line stops the writer with ERR_EVIDENCE_CORRUPT and is never repaired', async () => {
+/** Collects what a writer logs, as the run's pino logger would receive it. */
+function recordingLogger() {
+  const warnings = [];
+  const log = { warn: (fields, message) => warnings.push({ ...fields, message }) };
+  for (const level of ['trace', 'debug', 'info', 'error']) log[level] = () => undefined;
+  log.child = () => log;
+  return { log, warnings };
+}
+
+test('the incomplete start of the next record a killed append left is cut by the next append, which says so; complete records stay', async () => {
+  const full = await (async () => {
+    // The exact line the killed writer was writing: seq 11 of the same chain.
+    const twin = freshDir();
+    const log = new EvidenceLog(twin);
+    await log.append(Array.from({ length: 11 }, (_, i) => draft(i)));
+    await log.close();
+    return readFileSync(join(twin, 'evidence.jsonl'), 'utf8').split('\n')[10];
+  })();
+  for (const torn of ['{', '{"seq":1', '{"seq":11,"at":"2026-', full]) {
+    const dir = freshDir();
+    const seeded = new EvidenceLog(dir);
+    await seeded.append(Array.from({ length: 10 }, (_, i) => draft(i)));
+    await seeded.close();
+    const file = join(dir, 'evidence.jsonl');
+    const complete = readFileSync(file, 'utf8');
+    appendFileSync(file, torn);
+    const before = await verifyEvidence(dir);
+    assert.deepEqual([before.ok, before.line, before.killedAppend], [false, 11, true], torn);
+    const { log: logger, warnings } = recordingLogger();
+    const log = new EvidenceLog(dir, { logger });
+    const [record] = await log.append([draft(11, { runId: 'run-rerun' })]);
+    await log.close();
+    assert.equal(record.seq, 11);
+    const after = readFileSync(file, 'utf8');
+    assert.equal(after.slice(0, complete.length), complete, 'the ten complete records are untouched');
+    assert.equal(after.slice(complete.length), `${JSON.stringify(record)}\n`, 'the incomplete line is gone, the new record follows seq 10');
+    assert.deepEqual({ ...(await verifyEvidence(dir)), head: null }, { ok: true, records: 11, head: null, anchorsChecked: 0 });
+    assert.deepEqual(warnings, [{
+      evidence: file, line: 11, bytes: Buffer.byteLength(torn),
+      message: 'cut the incomplete last line of the evidence log that a killed run left (its records are appended again from the stores)',
+    }]);
+  }
+  // A log holding nothing but the start of its first record (killed during its first append).
+  const dir = freshDir();
+  await new EvidenceLog(dir).append([draft(0)]);
+  const file = join(dir, 'evidence.jsonl');
+  writeFileSync(file, readFileSync(file, 'utf8').slice(0, 25));
+  const log = new EvidenceLog(dir);
+  const [first] = await log.append([draft(0, { runId: 'run-rerun' })]);
+  await log.close();
+  assert.deepEqual([first.seq, first.prevHash], [1, ZERO_HASH]);
+  assert.equal(readFileSync(file, 'utf8'), `${JSON.stringify(first)}\n`);
+});
+
+test('a log that ends before a record a store anchored is refused before anything is cut or appended; prepare() says so before a run writes', async () => {
   const dir = freshDir();
   const log = new EvidenceLog(dir);
-  await log.append(Array.from({ length: 10 }, (_, i) => draft(i)));
-  const file = join(dir, 'evidence.jsonl');
-  appendFileSync(file, '{"seq":11,"at":"2026-');
-  const before = readFileSync(file, 'utf8');
-  await assert.rejects(log.append([draft(11)]), (error) => {
-    assert.equal(error.code, 'ERR_EVIDENCE_CORRUPT');
-    assert.match(error.message, new RegExp(`${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} is damaged at line 11`));
-    assert.match(error.hint, /keyshift evidence verify/);
-    return true;
-  });
-  await assert.rejects(new EvidenceLog(dir).append([draft(11)]), { code: 'ERR_EVIDENCE_CORRUPT' });
-  assert.equal(readFileSync(file, 'utf8'), before);
-  const result = await verifyEvidence(dir);
-  assert.equal(result.ok, false);
-  assert.equal(result.line, 11);
-  assert.match(result.problem, /incomplete/);
+  const records = await log.append(Array.from({ length: 5 }, (_, i) => draft(i)));
   await log.close();
+  const file = join(dir, 'evidence.jsonl');
+  const whole = readFileSync(file, 'utf8');
+  const chainId = records[0].hash;
+  const anchored = { [chainId]: { seq: 5, hash: records[4].hash, at: '2026-11-23T10:00:00.000Z' } };
+  const otherChain = { 'sha256:other': { seq: 99, hash: records[4].hash, at: '2026-11-23T10:00:00.000Z' } };
+  const cutOff = `evidence log ${file} is damaged at line 5: it ends at seq 4 but store s.store recorded seq 5 (records were cut off); nothing was appended`;
+  // Cut at a line end, and in the middle of the anchored record (its start is no killed append).
+  for (const cut of [whole.lastIndexOf('{"seq":5,'), whole.length - 40]) {
+    writeFileSync(file, whole.slice(0, cut));
+    const before = readFileSync(file, 'utf8');
+    const refusing = new EvidenceLog(dir);
+    refusing.expectAnchors('store s.store', { ...anchored, ...otherChain });
+    await assert.rejects(refusing.prepare(), { code: 'ERR_EVIDENCE_CORRUPT', message: cutOff });
+    await assert.rejects(refusing.append([draft(9)]), { code: 'ERR_EVIDENCE_CORRUPT', message: cutOff });
+    await refusing.close();
+    assert.equal(readFileSync(file, 'utf8'), before, 'nothing cut, nothing appended');
+  }
+  // The anchored seq is there but is another record: the log was rewritten.
+  writeFileSync(file, whole);
+  const rewritten = new EvidenceLog(dir);
+  rewritten.expectAnchors('store s.store', { [chainId]: { seq: 5, hash: records[3].hash, at: '2026-11-23T10:00:00.000Z' } });
+  await assert.rejects(rewritten.append([draft(9)]), {
+    message: `evidence log ${file} is damaged at line 5: record seq 5 is not the one store s.store recorded (its hash differs): the log was rewritten; nothing was appended`,
+  });
+  await rewritten.close();
+  assert.equal(readFileSync(file, 'utf8'), whole);
+  // Anchors it reaches, or of another chain, let it append.
+  const fine = new EvidenceLog(dir);
+  fine.expectAnchors('store s.store', { ...otherChain, [chainId]: { seq: 3, hash: 'sha256:not-checked-below-the-head', at: '2026-11-23T10:00:00.000Z' } });
+  fine.expectAnchors('store t.store', anchored);
+  await fine.prepare();
+  assert.equal((await fine.append([draft(9)]))[0].seq, 6);
+  // Anchors given after the first append are checked by the next one.
+  fine.expectAnchors('store u.store', { [chainId]: { seq: 7, hash: records[4].hash, at: '2026-11-23T10:00:00.000Z' } });
+  await assert.rejects(fine.append([draft(10)]), { message: /damaged at line 7: it ends at seq 6 but store u\.store recorded seq 7/ });
+  await fine.close();
+});
+
+test('prepare() creates nothing where there is no log, and cuts a killed append\'s incomplete line where there is', async () => {
+  const dir = freshDir();
+  await new EvidenceLog(dir).prepare();
+  assert.equal(existsSync(dir), false, 'no directory, no file, no lock');
+  const log = new EvidenceLog(dir);
+  await log.append([draft(0)]);
+  const file = join(dir, 'evidence.jsonl');
+  const one = readFileSync(file, 'utf8');
+  appendFileSync(file, '{"seq":2,"at":');
+  await log.prepare();
+  await log.close();
+  assert.equal(readFileSync(file, 'utf8'), one);
+  assert.equal(existsSync(join(dir, 'evidence.lock')), false, 'the lock is released');
+});
+
+test('an incomplete last line that is not the start of the next record is never cut: ERR_EVIDENCE_CORRUPT, the file as it was', async () => {
+  const cases = [
+    ['the start of a later record (seq 12)', '{"seq":12,"at":"2026-'],
+    ['the start of a record already in the log', '{"seq":10,"at":"2026-'],
+    ['a line that is not a record', 'hello'],
+    ['a record start with other spacing', '{ "seq": 11,'],
+  ];
+  for (const [what, torn] of cases) {
+    const dir = freshDir();
+    const log = new EvidenceLog(dir);
+    await log.append(Array.from({ length: 10 }, (_, i) => draft(i)));
+    const file = join(dir, 'evidence.jsonl');
+    appendFileSync(file, torn);
+    const before = readFileSync(file, 'utf8');
+    await assert.rejects(log.append([draft(11)]), (error) => {
+      assert.equal(error.code, 'ERR_EVIDENCE_CORRUPT', what);
+      assert.equal(error.message, `evidence log ${file} is damaged at line 11: the last line is incomplete (a write was interrupted or the file was cut); nothing was appended`, what);
+      assert.match(error.hint, /keyshift evidence verify/);
+      return true;
+    });
+    await assert.rejects(new EvidenceLog(dir).append([draft(11)]), { code: 'ERR_EVIDENCE_CORRUPT' }, what);
+    assert.equal(readFileSync(file, 'utf8'), before, what);
+    const result = await verifyEvidence(dir);
+    assert.deepEqual([result.ok, result.line, result.killedAppend], [false, 11, undefined], what);
+    await log.close();
+  }
+  // After a last record that is not valid evidence (edited), the next record's start is not cut either.
+  const dir = freshDir();
+  const log = new EvidenceLog(dir);
+  await log.append(Array.from({ length: 2 }, (_, i) => draft(i)));
+  await log.close();
+  const file = join(dir, 'evidence.jsonl');
+  const [one, two] = readFileSync(file, 'utf8').split('\n');
+  writeFileSync(file, `${one}\n${two.replace('"reason":', '"reason":"x","was":')}\n{"seq":3,`);
+  const edited = readFileSync(file, 'utf8');
+  await assert.rejects(new EvidenceLog(dir).append([draft(3)]), { code: 'ERR_EVIDENCE_CORRUPT' });
+  assert.equal(readFileSync(file, 'utf8'), edited);
 });
 
 test('a malformed draft is refused before anything is written', async () => {

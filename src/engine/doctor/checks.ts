@@ -33,6 +33,7 @@ export interface Finding {
 export type Repair =
   | { kind: 'break-lock'; path: string; storeId: string | null; action: string }
   | { kind: 'append-drafts'; action: string }
+  | { kind: 'cut-killed-append'; action: string }
   | { kind: 'store-ops'; ops: VersionOp[]; action: string; versionId: string | null }
   | { kind: 'resume'; rotationId: string };
 

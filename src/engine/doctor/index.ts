@@ -35,7 +35,8 @@ export async function doctorRun(ctx: EngineContext, policies: SecretPolicy[], op
     const groups = groupByStore(targets);
     const notes: string[] = [];
     const evidenceFindings = await diagnoseEvidence(ctx, groups);
-    const logIntact = !evidenceFindings.some((d) => d.check === 'evidence-gap');
+    // A killed append's incomplete last line is no damage to repairs: the first record they append cuts it.
+    const logIntact = !evidenceFindings.some((d) => d.check === 'evidence-gap' && d.repair?.kind !== 'cut-killed-append');
     const locks = new Map<string, LockState>();
     const byStore = new Map<string, Diagnosis[]>();
     for (const group of groups) {
@@ -81,7 +82,10 @@ async function diagnoseEvidence(ctx: EngineContext, groups: StoreGroup[]): Promi
   const verified = await verifyEvidence(ctx.evidenceDir, anchors, { readOnly: true });
   const hint = 'keyshift never repairs evidence: restore the log from a backup or, with your auditor\'s agreement, move it aside (keep it) so that the next run starts a new chain (docs/evidence.md)';
   const gap = (message: string): Diagnosis => ({ secret: null, environment: null, store: null, check: 'evidence-gap', severity: 'error', message, hint, fixable: false, fixed: false });
-  if (!verified.ok) found.push(gap(`${shown}:${verified.line}: ${verified.problem}`));
+  if (!verified.ok && verified.killedAppend) {
+    const action = `cut the incomplete last line ${verified.line} of ${shown} that a killed run left`;
+    found.push({ ...gap(`${shown}:${verified.line}: ${verified.problem}`), hint: 'keyshift doctor --fix (or the next keyshift rotate) cuts it', fixable: true, repair: { kind: 'cut-killed-append', action } });
+  } else if (!verified.ok) found.push(gap(`${shown}:${verified.line}: ${verified.problem}`));
   else if (anchors.length > 0 && verified.anchorsChecked === 0) {
     const sources = [...new Set(anchors.map((a) => a.source))].join(', ');
     found.push(gap(`${shown}: ${anchors.length} store anchor(s) name an evidence chain this log is not (${sources}): the log was deleted or replaced, or those stores write evidence to another --evidence-dir`));

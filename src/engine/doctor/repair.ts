@@ -5,7 +5,7 @@ import { leaseHolder } from '../../stores/aws/lease.js';
 import type { EntryLease, EntryState, EvidenceDraft, StoreLock } from '../../stores/contract.js';
 import type { StoreRegistry } from '../../stores/registry.js';
 import { breakFileLock } from '../../util/file-lock.js';
-import type { EngineContext, Target } from '../context.js';
+import { type EngineContext, type Target, openEvidenceLog } from '../context.js';
 import type { Diagnosis, Repair } from './checks.js';
 import { diagnoseStore, type LockState, type StoreGroup } from './store.js';
 import { announceDrafts, evidenceDraft } from '../evidence-drafts.js';
@@ -40,7 +40,7 @@ export async function repairAll(ctx: EngineContext, input: RepairInput): Promise
   const needed = input.groups.filter((g) => input.locks.get(g.storeId)?.state === 'live' || (input.byStore.get(g.storeId) ?? []).some((d) => d.repair && d.repair.kind !== 'break-lock'));
   if (!all().some((d) => d.repair) && needed.length === 0) return { wroteEvidence: false, lockedOut };
 
-  const evidence = new EvidenceLog(ctx.evidenceDir, { lockWaitMs: ctx.lockWaitMs });
+  const evidence = openEvidenceLog(ctx);
   const { run, settle } = startRun(ctx, evidence, input.stores, { reason: 'doctor --fix', ticket: null, emergency: false, notifyFor: notifyTargets(input.policies), policies: input.policies });
   const log = ctx.logger.child({ runId: run.runId });
   const held = new Map<string, StoreLock>();
@@ -60,6 +60,13 @@ export async function repairAll(ctx: EngineContext, input: RepairInput): Promise
       } else {
         d.message += '; not removed: a live run holds it now';
       }
+    }
+
+    // The incomplete last line a killed append left: appending this record cuts it (EvidenceLog).
+    for (const d of all().filter((x) => x.repair?.kind === 'cut-killed-append')) {
+      await run.record([wideDraft(run, 'evidence', d, (d.repair as Extract<Repair, { kind: 'cut-killed-append' }>).action)]);
+      d.fixed = true;
+      wroteEvidence = true;
     }
 
     for (const group of [...needed].sort((a, b) => a.storeId.localeCompare(b.storeId))) {
@@ -130,7 +137,7 @@ async function repairStore(
   for (const d of diagnoses) {
     const target = d.target;
     const repair = d.repair;
-    if (!target || !repair || d.fixed || repair.kind === 'break-lock' || repair.kind === 'append-drafts') continue;
+    if (!target || !repair || d.fixed || repair.kind === 'break-lock' || repair.kind === 'append-drafts' || repair.kind === 'cut-killed-append') continue;
     let held: EntryLease | null;
     try {
       held = await lease.leases.hold(target, lease.holder);
