@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { assertNoStackTrace, baseEnv, cli, json, readEvidence, tempProject, writeFiles } from '../helpers/cli.js';
 import { recordHash } from '../../dist/evidence/record.js';
+import { openLocalStore } from '../../dist/stores/local/index.js';
 
 const policy = (hook = '') => 'secrets:\n' + ['a', 'b'].map((name) => `  - name: ${name}\n    interval: 30d\n    fallbackWindow: 1h\n    generator: { type: random, bytes: 16 }\n    environments:\n      - name: dev\n        store: { type: local, path: .keyshift/dev.store }\n${hook}`).join('');
 
@@ -77,8 +78,18 @@ test('a re-chained log whose anchors were rewritten passes the chain and the anc
   const { dir } = project();
   assert.equal((await cli(['rotate', '--all'], { cwd: dir, env: signing() })).code, 0);
   rechain(dir, (records) => records.map((r) => (r.seq === 2 ? { ...r, operator: 'someone-else@host' } : r)));
-  // The attacker has no signing key; their run rewrites the stores' anchors to the forged head.
-  assert.equal((await cli(['rotate', '--all', '--force', '--reason', 'cover'], { cwd: dir, env: env() })).code, 0);
+  // A keyshift run does not build on it: the store's anchor names another record at the same seq.
+  const cover = await cli(['rotate', '--all', '--force', '--reason', 'cover'], { cwd: dir, env: env() });
+  assert.equal(cover.code, 1);
+  assert.match(cover.stderr, /is damaged at line \d+: record seq \d+ is not the one store .*dev\.store recorded \(its hash differs\): the log was rewritten; nothing was appended/);
+  // The attacker has the store's master key but no signing key: they rewrite the anchors themselves.
+  const forged = readEvidence(dir).at(-1);
+  const store = openLocalStore({ path: join(dir, '.keyshift', 'dev.store') }, env());
+  const lock = await store.lock({ waitMs: 1000, owner: 'attacker' });
+  const meta = await store.readMeta();
+  await store.writeMeta({ ...meta, evidenceAnchors: { [readEvidence(dir)[0].hash]: { seq: forged.seq, hash: forged.hash, at: new Date().toISOString() } } });
+  await lock.release();
+  await store.close?.();
   const plain = await cli(['evidence', 'verify'], { cwd: dir, env: env() });
   assert.equal(plain.code, 0, `without the key the forgery passes: ${plain.stdout}${plain.stderr}`);
   const caught = await verify(dir, ['--json']);
