@@ -33,10 +33,22 @@ export function policyFiles(path: string, cwd: string, errors: PolicyProblem[]):
   for (const name of names.filter((entry) => POLICY_FILE.test(entry)).sort()) {
     // stat (not the dirent) so a symlink to a file counts and one to a folder does not.
     const entry = attempt((): Stats => statSync(join(path, name)));
-    if (!(entry instanceof Error) && entry.isFile()) found.push(join(path, name));
+    if (!(entry instanceof Error)) {
+      if (entry.isFile()) found.push(join(path, name));
+      continue;
+    }
+    // Never skipped in silence: `rotate --all` would leave that file's secrets out unnoticed.
+    const file = displayPath(join(path, name), cwd);
+    errors.push({ file, line: 1, col: 1, message: unreadableEntry(entry) });
   }
   if (found.length === 0) problem('no policy files (*.yaml, *.yml) in this directory; add one, or run `keyshift init`');
   return found;
+}
+
+function unreadableEntry(error: NodeJS.ErrnoException): string {
+  if (error.code === 'ENOENT') return 'a symbolic link to a file that does not exist; restore its target or remove the link';
+  if (error.code === 'ELOOP') return 'a symbolic link that loops back on itself; point it at a policy file or remove it';
+  return `cannot read (${error.code ?? error.message}); check its permissions`;
 }
 
 function attempt<T>(read: () => T): T | NodeJS.ErrnoException {

@@ -30,7 +30,7 @@ const secret = (name) =>
 
 const problems = (loaded) => loaded.errors.map((e) => `${e.file}:${e.line}:${e.col} ${e.message}`);
 
-test('a directory loads its *.yaml and *.yml files, sorted, a symlinked file too; nothing else (not a broken symlink)', async () => {
+test('a directory loads its *.yaml and *.yml files, sorted, a symlinked file too; nothing else', async () => {
   const cwd = tempDir();
   write(cwd, {
     'p/b.yml': secret('b'),
@@ -45,12 +45,25 @@ test('a directory loads its *.yaml and *.yml files, sorted, a symlinked file too
   mkdirSync(join(cwd, 'p/folder.yaml'));
   symlinkSync(join(cwd, 'elsewhere.yaml'), join(cwd, 'p/link.yaml'));
   symlinkSync(join(cwd, 'p/folder.yaml'), join(cwd, 'p/dirlink.yaml'));
-  symlinkSync(join(cwd, 'p/gone.yaml'), join(cwd, 'p/broken.yaml'));
+  symlinkSync(join(cwd, 'p/gone.yaml'), join(cwd, 'p/.broken.yaml')); // hidden: not a policy file
   const loaded = await loadPolicies('p', { cwd });
   assert.deepEqual(problems(loaded), []);
   assert.deepEqual(loaded.files, ['p/a.yaml', 'p/b.yml', 'p/link.yaml']);
   assert.deepEqual(loaded.policies.map((p) => p.name), ['a', 'b', 'linked']);
   assert.equal(loaded.signingKey, null);
+});
+
+test('a policy file that is a broken or looping symbolic link is an error naming it; the other files still load', async () => {
+  const cwd = tempDir();
+  write(cwd, { 'p/a.yaml': secret('a') });
+  symlinkSync(join(cwd, 'mnt/prod.yaml'), join(cwd, 'p/prod.yaml'));
+  symlinkSync(join(cwd, 'p/self.yml'), join(cwd, 'p/self.yml'));
+  const loaded = await loadPolicies('p', { cwd });
+  assert.deepEqual(problems(loaded), [
+    'p/prod.yaml:1:1 a symbolic link to a file that does not exist; restore its target or remove the link',
+    'p/self.yml:1:1 a symbolic link that loops back on itself; point it at a policy file or remove it',
+  ]);
+  assert.deepEqual(loaded.files, ['p/a.yaml']);
 });
 
 test('a path that is not a file or a directory, a symlink loop and a path through a file are problems at 1:1', async () => {

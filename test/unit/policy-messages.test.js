@@ -82,9 +82,14 @@ const cases = [
   ]],
   ['a missing field without an example', secret({ store: '{ type: aws-secrets-manager }' }), ['8:16 secrets[0].environments[0].store.secretId: missing; add it (see docs/policies.md)']],
   ['missing signing key', 'signing: {}\nsecrets: []\n', [
-    '1:10 signing.key: missing; add it, e.g. key: webhook-signing-key',
+    '1:10 signing.key: missing; add it, e.g. key: keys/evidence-signing.pem',
     '2:10 secrets: is empty; add at least one secret or delete the file',
   ]],
+  ['missing reencrypt fields: a table\'s key and the database path are their own kind of key and path',
+    secret({ extra: ['reencrypt: { database: { type: sqlite }, tables: [{ table: users, columns: [email] }] }'] }), [
+      '5:28 secrets[0].reencrypt.database.path: missing; add it, e.g. path: data/app.db',
+      '5:55 secrets[0].reencrypt.tables[0].key: missing; add it, e.g. key: id',
+    ]],
   ['missing secrets list', 'signing: { key: k.pem }\n', ['1:1 secrets: missing; a policy file holds a "secrets:" list, e.g. secrets: [{ name: api-key, interval: 90d, ... }]']],
   // The type of a store or generator (a discriminated union).
   ['store type missing', secret({ store: '{ path: a }' }), [`8:16 secrets[0].environments[0].store.type: missing; use one of: ${STORE_TYPES}`]],

@@ -118,7 +118,7 @@ test('the file and secret levels: empty lists, names, signing, observe, requireT
     ["secrets:\n  - name: api-key\n    interval: 90d\n    fallbackWindow: 48h\n    generator: { type: random, bytes: 32 }\n    environments: []\n", ["6:19 secrets[0].environments: is empty; add at least one environment, e.g. - name: dev"]],
     ["secrets:\n  - name: api-key\n    interval: 90d\n    fallbackWindow: 48h\n    generator: { type: random, bytes: 32 }\n    environments: [{ name: Dev, store: { type: local, path: s } }]\n", ["6:28 secrets[0].environments[0].name: \"Dev\" is not a valid environment name; use 1-63 lowercase letters, digits and dashes, starting with a letter or digit"]],
     ["secrets:\n  - name: api-key\n    interval: 90d\n    fallbackWindow: 48h\n    generator: { type: random, bytes: 32 }\n    environments:\n      - name: dev\n        store: { type: local, path: s }\nsigning: { key: \"\" }\n", ["9:17 signing.key: is empty; give the path of an Ed25519 private key PEM"]],
-    ["secrets:\n  - name: api-key\n    interval: 90d\n    fallbackWindow: 48h\n    generator: { type: random, bytes: 32 }\n    environments:\n      - name: dev\n        store: { type: local, path: s }\nsigning: { path: k.pem }\n", ["9:10 signing.key: missing; add it, e.g. key: webhook-signing-key","9:12 signing: unknown key \"path\"; allowed keys: key"]],
+    ["secrets:\n  - name: api-key\n    interval: 90d\n    fallbackWindow: 48h\n    generator: { type: random, bytes: 32 }\n    environments:\n      - name: dev\n        store: { type: local, path: s }\nsigning: { path: k.pem }\n", ["9:10 signing.key: missing; add it, e.g. key: keys/evidence-signing.pem","9:12 signing: unknown key \"path\"; allowed keys: key"]],
     ["secrets:\n  - name: api-key\n    interval: 90d\n    fallbackWindow: 48h\n    generator: { type: random, bytes: 32 }\n    environments:\n      - name: dev\n        store: { type: local, path: s }\n        observe: 0s\n", ["9:18 secrets[0].environments[0].observe: \"0s\" is zero; use a positive whole number with a unit s, m, h, d or w (e.g. 30m)"]],
     ["secrets:\n  - name: api-key\n    interval: 90d\n    fallbackWindow: 48h\n    generator: { type: random, bytes: 32 }\n    environments:\n      - name: dev\n        store: { type: local, path: s }\n        observe: 30m\n        requireTicket: yes\n", ["10:24 secrets[0].environments[0].requireTicket: expected true or false, got a string"]],
     ["secrets:\n  - name: api-key\n    interval: 90d\n    fallbackWindow: 48h\n    generator: { type: random, bytes: 32 }\n    environments:\n      - name: dev\n        store: { type: local, path: s }\n    revoke: { run: x }\n", ["9:13 secrets[0].revoke: must be a list of hooks, e.g. - run: [./deploy.sh] (got a map)"]],
@@ -262,10 +262,11 @@ test('keyshift schema: a notify target and a deploy hook say what they require; 
     [target.properties.webhook, (u) => secret('{ type: local, path: s }', `    notify: [{ webhook: "${u}" }]\n`)],
     [url, (u) => secret(`{ type: local, path: s }\n        verify: [{ http: { url: "${u}" } }]`)],
   ]) {
-    for (const u of ['https://a.example.com/x', 'HTTP://a', 'ftp://a', 'a.example.com', 'https://']) {
+    for (const u of ['https://a.example.com/x', 'HTTP://a', 'ftp://a', 'a.example.com', 'https://', 'https:a.example.com', 'http:/a.example.com', 'https:\\\\a.example.com']) {
       const accepted = (await problems(make(u))).length === 0;
       // The pattern is a prefix check: it may let through what the loader refuses, never the reverse.
       if (accepted) assert.match(u, new RegExp(schema.pattern), u);
+      if (/^https?:(?!\/\/)/i.test(u)) assert.equal(accepted, false, `${u}: the loader wants the // too`);
       if (!new RegExp(schema.pattern).test(u)) assert.equal(accepted, false, u);
     }
     assert.equal(new RegExp(schema.pattern).test('ftp://a'), false);
