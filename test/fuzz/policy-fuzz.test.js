@@ -182,7 +182,7 @@ async function checkCase(kase) {
 
 /** The files a problem line may name (as displayed: relative to the directory keyshift runs in). */
 function knownFiles(kase, dir) {
-  const files = new Map(Object.entries(kase.files).map(([path, content]) => [path, Buffer.from(content).toString('utf8')]));
+  const files = new Map(Object.entries({ ...kase.files, ...kase.linked }).map(([path, content]) => [path, Buffer.from(content).toString('utf8')]));
   const targets = new Set([kase.policiesArg?.replace(/\/$/, '') ?? 'policies']);
   return { files, targets, dir };
 }

@@ -95,12 +95,14 @@ export const oddFile = fc.oneof(
 /** A policies directory (or `-p` target) in one of the shapes docs/policies.md describes. */
 export const directoryCase = fc.oneof(
   fc.record({ base: validPolicySet, junk: oddFile }).map(({ base, junk }) => ({
-    // Not loaded: hidden files, other extensions, subfolders, folders named *.yaml, dangling links.
+    // Not loaded: hidden files (a hidden dangling link too), other extensions, subfolders, folders named *.yaml.
     files: { ...base.files, 'policies/.draft.yaml': junk, 'policies/README.md': junk, 'policies/aws/x.yaml': junk, 'policies/dir.yaml/y.yaml': junk },
-    symlinks: [['policies/missing.yaml', 'nowhere.yaml']],
+    symlinks: [['policies/.missing.yaml', 'nowhere.yaml']],
     aws: base.aws,
     expect: { secrets: base.secrets.length, files: Object.keys(base.files).length },
   })),
+  // A policy file whose link points nowhere is an error naming it, never left out in silence.
+  validPolicySet.map((base) => ({ files: base.files, symlinks: [['policies/missing.yaml', 'nowhere.yaml']], linked: { 'policies/missing.yaml': '' }, aws: base.aws })),
   fc.record({ base: validPolicySet, junk: oddFile }).map(({ base, junk }) => ({ files: { ...base.files, 'policies/zz-extra.yml': junk }, aws: base.aws })),
   validPolicySet.map((base) => ({ files: { ...base.files, ...renamed(base.files, 'policies/copy-') }, aws: base.aws })),
   fc.constant({ files: {}, dirs: ['policies'] }),
