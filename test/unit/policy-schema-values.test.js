@@ -102,3 +102,31 @@ test('rotation tags: tags: null is refused (not a crash), a key with aws: inside
   assert.deepEqual(errors, []);
   assert.deepEqual(policies[0].environments[0].store.tags, { rotatedBy: null, rotatedAt: 'rotated-at', ticket: null });
 });
+
+const REENCRYPT = (extra = '') => `    reencrypt: { database: { type: sqlite, path: app.db }, tables: [{ table: users, key: id, columns: [email] }]${extra} }\n`;
+
+test('reencrypt: a column of the wrong type, a command generator with bytes: 32, a secret without a generator, a postgres database as the engine gets it', async () => {
+  const columns = oneSecret('{ type: local, path: s }', '    reencrypt: { database: { type: sqlite, path: app.db }, tables: [{ table: users, key: id, columns: [5] }] }\n');
+  assert.deepEqual(await problems(columns), ['9:104 secrets[0].reencrypt.tables[0].columns[0]: must be a column name, e.g. columns: [email, ssn] (got a number)']);
+  // Only a random generator of 32 bytes passes: a `bytes: 32` the command generator does not know is not enough.
+  assert.deepEqual(await problems(oneSecret('{ type: local, path: s }', REENCRYPT(), '{ type: command, run: [./k], bytes: 32 }')), [
+    '5:16 secrets[0].generator: must make a 32-byte AES-256 key for reencrypt: generator: { type: random, bytes: 32 } or { type: data-key, master: … }',
+    '5:45 secrets[0].generator: unknown key "bytes"; allowed keys: type, run, timeout, env',
+  ]);
+  // A secret without a generator (an aws-kms key) is answered, not a crash of the loader (the key rule reads generator.type).
+  assert.deepEqual(await problems(oneSecret('{ type: aws-kms, alias: alias/app }', REENCRYPT(), null)), []);
+  const url = 'postgresql://app@db.internal:5432/app';
+  const { policies, errors } = await load(oneSecret('{ type: local, path: s }', `    reencrypt: { database: { type: postgres, url: "${url}" }, tables: [{ table: users, key: id, columns: [email] }] }\n`));
+  assert.deepEqual(errors, []);
+  assert.deepEqual(policies[0].reencrypt.database, { type: 'postgres', url });
+});
+
+test('keyshift schema: reencrypt\'s percentages and observe give their examples; stages and its items say what they are', () => {
+  const reencrypt = policyJsonSchema().properties.secrets.items.properties.reencrypt.properties;
+  assert.deepEqual(
+    [reencrypt.canary.examples, reencrypt.stages.items.examples, reencrypt.slo.properties.decryptErrorRate.examples, reencrypt.observe.examples],
+    [['1%'], ['25%'], ['0.1%'], ['2h']],
+  );
+  assert.equal(reencrypt.stages.description, 'The stages after the canary (default [25%, 50%, 75%, 100%]).');
+  assert.equal(reencrypt.stages.items.description, 'Share of all rows done once this stage ends.');
+});
