@@ -130,3 +130,45 @@ test('keyshift schema: reencrypt\'s percentages and observe give their examples;
   assert.equal(reencrypt.stages.description, 'The stages after the canary (default [25%, 50%, 75%, 100%]).');
   assert.equal(reencrypt.stages.items.description, 'Share of all rows done once this stage ends.');
 });
+
+test('keyshift schema: a hook\'s run and env forms, the http check and each hook form\'s description, as an editor gets them', () => {
+  const secretSchema = policyJsonSchema().properties.secrets.items;
+  const { deploy, verify } = secretSchema.properties.environments.items.properties;
+  assert.deepEqual(deploy.items.properties.run, {
+    description: 'The command: a list (argv, no shell) or a string (a shell line, run with /bin/sh -c).',
+    anyOf: [
+      { type: 'array', items: { type: 'string', minLength: 1 }, minItems: 1, description: 'Program and arguments, run without a shell.' },
+      { type: 'string', minLength: 1, description: 'One shell line, run with /bin/sh -c.' },
+    ],
+  });
+  const env = {
+    description:
+      "What the command gets of keyshift's environment besides PATH, HOME, USER, LOGNAME, SHELL, LANG, LANGUAGE, TZ, TMPDIR, LC_*: " +
+      'a list of variables to pass through (NAME, or PREFIX* for every NAME starting with PREFIX; NAME=value sets one), or a map of variables to set ' +
+      "(a name without a value passes keyshift's through). Never KEYSHIFT_*: keyshift sets those itself and never passes its keys.",
+    anyOf: [
+      { type: 'array', items: { type: 'string', pattern: '^[A-Za-z_][A-Za-z0-9_]*(\\*|=.*)?$', not: { pattern: '^KEYSHIFT_' } } },
+      {
+        type: 'object',
+        propertyNames: { pattern: '^[A-Za-z_][A-Za-z0-9_]*\\*?$', not: { pattern: '^KEYSHIFT_' } },
+        additionalProperties: { type: ['string', 'null'] },
+      },
+    ],
+  };
+  assert.deepEqual(deploy.items.properties.env, env);
+  assert.deepEqual(secretSchema.properties.generator.oneOf[1].properties.env, env, 'a command generator\'s env');
+  assert.deepEqual(verify.items.properties.run, deploy.items.properties.run);
+  assert.equal(deploy.items.description, 'A command: argv (no shell) or one shell line.');
+  assert.equal(verify.items.description, 'A check after deploy: a command (exit 0 = healthy) or an http call.');
+  const http = verify.items.properties.http;
+  assert.equal(http.description, 'Call a URL and expect a status.');
+  assert.deepEqual(http.properties.method, { description: 'HTTP method (default GET).', default: 'GET', type: 'string', enum: ['GET', 'HEAD', 'POST'] });
+  assert.equal(http.properties.url.description, 'The URL to call (http or https). The secret is never sent.');
+  assert.equal(http.properties.expectStatus.description, 'The status the check expects (default 200).');
+});
+
+test('env: null (a hook\'s or a command generator\'s) is "must be a list … or a map", not a crash of the loader', async () => {
+  const fix = 'must be a list of variables to pass through or a map of variables to set; e.g. env: [KUBECONFIG, AWS_PROFILE] or env: [AWS_*] or env: { NAMESPACE: payments }';
+  assert.deepEqual(await problems(oneSecret('{ type: local, path: s }', '', '{ type: command, run: [./k], env: null }')), [`5:50 secrets[0].generator.env: ${fix}`]);
+  assert.deepEqual(await problems(oneSecret('{ type: local, path: s }\n        deploy: [{ run: ./d, env: null }]')), [`9:35 secrets[0].environments[0].deploy[0].env: ${fix}`]);
+});
