@@ -172,3 +172,8 @@ test('env: null (a hook\'s or a command generator\'s) is "must be a list … or 
   assert.deepEqual(await problems(oneSecret('{ type: local, path: s }', '', '{ type: command, run: [./k], env: null }')), [`5:50 secrets[0].generator.env: ${fix}`]);
   assert.deepEqual(await problems(oneSecret('{ type: local, path: s }\n        deploy: [{ run: ./d, env: null }]')), [`9:35 secrets[0].environments[0].deploy[0].env: ${fix}`]);
 });
+
+test('env: a one-letter name and a name that is the start of KEYSHIFT_ are ordinary names (only NAME* is a prefix)', async () => {
+  assert.deepEqual(await problems(oneSecret('{ type: local, path: s }', '', '{ type: command, run: [./k], env: [X, KEYS] }')), []);
+  assert.deepEqual(await problems(oneSecret('{ type: local, path: s }\n        deploy: [{ run: ./d, env: { X: null, KEYS: null } }]')), []);
+});
