@@ -129,3 +129,42 @@ test('only plain `secrets:` lists are cut, at items of the list', () => {
   assert.equal(chunkStarts(`secrets:\n  name: x\n${items('  ')}`, 20), null, 'not a list');
   assert.ok(CHUNK_CHARS >= 4096);
 });
+
+test('where chunks are cut: the size bound and the chunk length are inclusive, a last line without a line break, lines that only look like items', () => {
+  const items = (indent, n = 4) => Array.from({ length: n }, (_, i) => `${indent}- name: s-${i}\n${indent}  interval: 1d\n`).join('');
+  const at = (text, ...names) => [0, ...names.map((name) => text.lastIndexOf('\n', text.indexOf(`- name: ${name}`)) + 1)];
+  const indented = `secrets:\n${items('  ')}`; // items of 31 characters from offset 9
+  assert.equal(chunkStarts(indented, indented.length), null, 'a file of exactly maxChars is parsed whole');
+  assert.deepEqual(chunkStarts(indented, indented.length - 1), [0]);
+  assert.deepEqual(chunkStarts(indented, 31), at(indented, 's-1', 's-2', 's-3'), 'a chunk of exactly maxChars is cut after');
+  assert.deepEqual(chunkStarts(indented.slice(0, -1), 20), at(indented, 's-1', 's-2', 's-3'), 'no line break at the end');
+  assert.deepEqual(chunkStarts(`${indented}  -`, 20), [...at(indented, 's-1', 's-2', 's-3'), indented.length], 'an empty item, last, without a line break');
+  assert.equal(chunkStarts(`xsecrets:\n${items('  ')}`, 20), null, 'secrets: is the whole key');
+  assert.equal(chunkStarts(`secrets:\n${'  # only comments\n'.repeat(4)}`, 20), null, 'no item at all');
+  assert.equal(chunkStarts(`secrets:\n  a b: 1\n${items('  ')}`, 20), null, 'a key with a space, where items are');
+  assert.equal(chunkStarts(`secrets:\n${items('  ')}  -x: 1\n`, 20), null, 'a scalar that starts with -, where items are');
+});
+
+test('a large file with YAML warnings is parsed whole: the warnings are reported, and the yaml package prints none itself', async () => {
+  let text = 'secrets:\n';
+  for (let i = 0; i < 300; i++) text += plain(`s-${i}`);
+  // An unresolved tag is a YAML warning; a list as a map key makes toJS print a process warning unless logLevel is 'error'.
+  const tagged = text.replace('  - name: s-150\n', '  - name: !custom s-150\n');
+  const listKey = text.replace('  - name: s-150\n', '  - name: s-150\n    ? [a, b]\n    : c\n');
+  assert.ok(chunkStarts(tagged) && chunkStarts(listKey));
+  const printed = [];
+  const onWarning = (warning) => printed.push(warning.message);
+  process.on('warning', onWarning);
+  try {
+    const withTag = await load(tagged);
+    assert.deepEqual(withTag.warnings.map((w) => [w.line, w.col, w.message.slice(0, 22)]), [[2 + 7 * 150, 11, 'YAML: Unresolved tag: ']]);
+    assert.deepEqual(withTag, await load(whole(tagged)));
+    const withListKey = await load(listKey);
+    assert.equal(withListKey.errors.length, 1);
+    assert.deepEqual(withListKey, await load(whole(listKey)));
+    await new Promise((resolve) => setImmediate(resolve));
+  } finally {
+    process.off('warning', onWarning);
+  }
+  assert.deepEqual(printed, []);
+});

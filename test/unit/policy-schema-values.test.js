@@ -102,3 +102,78 @@ test('rotation tags: tags: null is refused (not a crash), a key with aws: inside
   assert.deepEqual(errors, []);
   assert.deepEqual(policies[0].environments[0].store.tags, { rotatedBy: null, rotatedAt: 'rotated-at', ticket: null });
 });
+
+const REENCRYPT = (extra = '') => `    reencrypt: { database: { type: sqlite, path: app.db }, tables: [{ table: users, key: id, columns: [email] }]${extra} }\n`;
+
+test('reencrypt: a column of the wrong type, a command generator with bytes: 32, a secret without a generator, a postgres database as the engine gets it', async () => {
+  const columns = oneSecret('{ type: local, path: s }', '    reencrypt: { database: { type: sqlite, path: app.db }, tables: [{ table: users, key: id, columns: [5] }] }\n');
+  assert.deepEqual(await problems(columns), ['9:104 secrets[0].reencrypt.tables[0].columns[0]: must be a column name, e.g. columns: [email, ssn] (got a number)']);
+  // Only a random generator of 32 bytes passes: a `bytes: 32` the command generator does not know is not enough.
+  assert.deepEqual(await problems(oneSecret('{ type: local, path: s }', REENCRYPT(), '{ type: command, run: [./k], bytes: 32 }')), [
+    '5:16 secrets[0].generator: must make a 32-byte AES-256 key for reencrypt: generator: { type: random, bytes: 32 } or { type: data-key, master: … }',
+    '5:45 secrets[0].generator: unknown key "bytes"; allowed keys: type, run, timeout, env',
+  ]);
+  // A secret without a generator (an aws-kms key) is answered, not a crash of the loader (the key rule reads generator.type).
+  assert.deepEqual(await problems(oneSecret('{ type: aws-kms, alias: alias/app }', REENCRYPT(), null)), []);
+  const url = 'postgresql://app@db.internal:5432/app';
+  const { policies, errors } = await load(oneSecret('{ type: local, path: s }', `    reencrypt: { database: { type: postgres, url: "${url}" }, tables: [{ table: users, key: id, columns: [email] }] }\n`));
+  assert.deepEqual(errors, []);
+  assert.deepEqual(policies[0].reencrypt.database, { type: 'postgres', url });
+});
+
+test('keyshift schema: reencrypt\'s percentages and observe give their examples; stages and its items say what they are', () => {
+  const reencrypt = policyJsonSchema().properties.secrets.items.properties.reencrypt.properties;
+  assert.deepEqual(
+    [reencrypt.canary.examples, reencrypt.stages.items.examples, reencrypt.slo.properties.decryptErrorRate.examples, reencrypt.observe.examples],
+    [['1%'], ['25%'], ['0.1%'], ['2h']],
+  );
+  assert.equal(reencrypt.stages.description, 'The stages after the canary (default [25%, 50%, 75%, 100%]).');
+  assert.equal(reencrypt.stages.items.description, 'Share of all rows done once this stage ends.');
+});
+
+test('keyshift schema: a hook\'s run and env forms, the http check and each hook form\'s description, as an editor gets them', () => {
+  const secretSchema = policyJsonSchema().properties.secrets.items;
+  const { deploy, verify } = secretSchema.properties.environments.items.properties;
+  assert.deepEqual(deploy.items.properties.run, {
+    description: 'The command: a list (argv, no shell) or a string (a shell line, run with /bin/sh -c).',
+    anyOf: [
+      { type: 'array', items: { type: 'string', minLength: 1 }, minItems: 1, description: 'Program and arguments, run without a shell.' },
+      { type: 'string', minLength: 1, description: 'One shell line, run with /bin/sh -c.' },
+    ],
+  });
+  const env = {
+    description:
+      "What the command gets of keyshift's environment besides PATH, HOME, USER, LOGNAME, SHELL, LANG, LANGUAGE, TZ, TMPDIR, LC_*: " +
+      'a list of variables to pass through (NAME, or PREFIX* for every NAME starting with PREFIX; NAME=value sets one), or a map of variables to set ' +
+      "(a name without a value passes keyshift's through). Never KEYSHIFT_*: keyshift sets those itself and never passes its keys.",
+    anyOf: [
+      { type: 'array', items: { type: 'string', pattern: '^[A-Za-z_][A-Za-z0-9_]*(\\*|=.*)?$', not: { pattern: '^KEYSHIFT_' } } },
+      {
+        type: 'object',
+        propertyNames: { pattern: '^[A-Za-z_][A-Za-z0-9_]*\\*?$', not: { pattern: '^KEYSHIFT_' } },
+        additionalProperties: { type: ['string', 'null'] },
+      },
+    ],
+  };
+  assert.deepEqual(deploy.items.properties.env, env);
+  assert.deepEqual(secretSchema.properties.generator.oneOf[1].properties.env, env, 'a command generator\'s env');
+  assert.deepEqual(verify.items.properties.run, deploy.items.properties.run);
+  assert.equal(deploy.items.description, 'A command: argv (no shell) or one shell line.');
+  assert.equal(verify.items.description, 'A check after deploy: a command (exit 0 = healthy) or an http call.');
+  const http = verify.items.properties.http;
+  assert.equal(http.description, 'Call a URL and expect a status.');
+  assert.deepEqual(http.properties.method, { description: 'HTTP method (default GET).', default: 'GET', type: 'string', enum: ['GET', 'HEAD', 'POST'] });
+  assert.equal(http.properties.url.description, 'The URL to call (http or https). The secret is never sent.');
+  assert.equal(http.properties.expectStatus.description, 'The status the check expects (default 200).');
+});
+
+test('env: null (a hook\'s or a command generator\'s) is "must be a list … or a map", not a crash of the loader', async () => {
+  const fix = 'must be a list of variables to pass through or a map of variables to set; e.g. env: [KUBECONFIG, AWS_PROFILE] or env: [AWS_*] or env: { NAMESPACE: payments }';
+  assert.deepEqual(await problems(oneSecret('{ type: local, path: s }', '', '{ type: command, run: [./k], env: null }')), [`5:50 secrets[0].generator.env: ${fix}`]);
+  assert.deepEqual(await problems(oneSecret('{ type: local, path: s }\n        deploy: [{ run: ./d, env: null }]')), [`9:35 secrets[0].environments[0].deploy[0].env: ${fix}`]);
+});
+
+test('env: a one-letter name and a name that is the start of KEYSHIFT_ are ordinary names (only NAME* is a prefix)', async () => {
+  assert.deepEqual(await problems(oneSecret('{ type: local, path: s }', '', '{ type: command, run: [./k], env: [X, KEYS] }')), []);
+  assert.deepEqual(await problems(oneSecret('{ type: local, path: s }\n        deploy: [{ run: ./d, env: { X: null, KEYS: null } }]')), []);
+});
