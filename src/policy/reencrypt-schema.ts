@@ -36,7 +36,8 @@ const databaseSchema = z
         url: z
           .string()
           .regex(/^postgres(ql)?:\/\/\S+$/, { error: 'must be a postgres:// URL without a password, e.g. url: postgres://app@db.internal:5432/app (the password comes from PGPASSWORD or ~/.pgpass)' })
-          .refine((url) => !/^postgres(ql)?:\/\/[^@/]*:[^@/]*@/.test(url), { error: 'must not contain a password (policies are committed); set PGPASSWORD or use ~/.pgpass' })
+          // Neither in the user info nor as libpq's `password` query parameter.
+          .refine((url) => !/^postgres(ql)?:\/\/[^@/]*:[^@/]*@/.test(url) && !/[?&]password=/i.test(url), { error: 'must not contain a password (policies are committed); set PGPASSWORD or use ~/.pgpass' })
           .meta({ description: 'A postgres:// connection URL without a password (PGPASSWORD, ~/.pgpass).' }),
       }),
     ],
