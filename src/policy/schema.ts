@@ -249,6 +249,7 @@ type SecretShape = {
   interval?: unknown;
   generator?: unknown;
   validate?: unknown;
+  reencrypt?: unknown;
   environments?: Array<{ store?: { type?: string; mode?: string }; deploy?: unknown[]; verify?: unknown[] }>;
 };
 
@@ -269,6 +270,9 @@ function keyOrValueRules(ctx: z.core.ParsePayload<SecretShape>): void {
   if (kms.length > 0 && kms.every(Boolean)) {
     if (value.generator !== undefined) fail(['generator'], 'does not apply to aws-kms keys (KMS makes the key material); remove it');
     if (value.validate !== undefined) fail(['validate'], 'does not apply to aws-kms keys (their key material never leaves KMS); remove it');
+    if (value.reencrypt !== undefined) {
+      fail(['reencrypt'], 'does not apply to aws-kms keys (rows are encrypted with data keys, which a KMS key wraps); put it on a data key: generator: { type: data-key, master: { type: aws-kms, keyId: <alias> } } (docs/reencrypt.md#key-hierarchy)');
+    }
   } else if (value.generator === undefined) {
     fail(['generator'], 'missing; add it, e.g. generator: { type: random, bytes: 32 }');
   } else {

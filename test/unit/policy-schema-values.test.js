@@ -113,8 +113,11 @@ test('reencrypt: a column of the wrong type, a command generator with bytes: 32,
     '5:16 secrets[0].generator: must make a 32-byte AES-256 key for reencrypt: generator: { type: random, bytes: 32 } or { type: data-key, master: … }',
     '5:45 secrets[0].generator: unknown key "bytes"; allowed keys: type, run, timeout, env',
   ]);
-  // A secret without a generator (an aws-kms key) is answered, not a crash of the loader (the key rule reads generator.type).
-  assert.deepEqual(await problems(oneSecret('{ type: aws-kms, alias: alias/app }', REENCRYPT(), null)), []);
+  // A secret without a generator (an aws-kms key) is answered, not a crash of the loader (the key rule
+  // reads generator.type): rows are never encrypted under a KMS key itself, only under data keys it wraps.
+  assert.deepEqual(await problems(oneSecret('{ type: aws-kms, alias: alias/app }', REENCRYPT(), null)), [
+    '8:16 secrets[0].reencrypt: does not apply to aws-kms keys (rows are encrypted with data keys, which a KMS key wraps); put it on a data key: generator: { type: data-key, master: { type: aws-kms, keyId: <alias> } } (docs/reencrypt.md#key-hierarchy)',
+  ]);
   const url = 'postgresql://app@db.internal:5432/app';
   const { policies, errors } = await load(oneSecret('{ type: local, path: s }', `    reencrypt: { database: { type: postgres, url: "${url}" }, tables: [{ table: users, key: id, columns: [email] }] }\n`));
   assert.deepEqual(errors, []);
