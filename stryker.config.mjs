@@ -2,9 +2,6 @@
 //   npm run mutate -- evidence        (or stores/local, policy, engine, engine/doctor; no argument = all five)
 // scripts/mutate.js sets KEYSHIFT_MUTATE to the folder; this file picks the source files to mutate
 // and the fast tests that cover them. Results and the review of survivors: test/MUTATION.md.
-import { chmodSync, mkdirSync, watch } from 'node:fs';
-import { join } from 'node:path';
-
 const FOLDERS = {
   evidence: [
     'test/unit/evidence-export.test.js',
@@ -71,26 +68,6 @@ if (!folder || !FOLDERS[folder]) {
 }
 const slug = folder.replace('/', '-');
 
-// Run as root, some tests load policies as user 65534 to meet real permission errors
-// (test/helpers/policy-as-user.js); that user must be able to enter the sandbox, which Stryker
-// creates with mkdtemp (mode 0700). Each new sandbox is opened to others for traversal and reading.
-const TEMP_DIR = '.stryker-tmp';
-if (process.getuid?.() === 0) {
-  mkdirSync(TEMP_DIR, { recursive: true });
-  chmodSync(TEMP_DIR, 0o755);
-  watch(TEMP_DIR, (_, name) => {
-    if (name?.startsWith('sandbox-')) {
-      try {
-        chmodSync(join(TEMP_DIR, name), 0o755);
-      } catch {
-        // removed again already
-      }
-    }
-  })
-    .on('error', () => undefined) // the folder is removed at the end (cleanTempDir)
-    .unref();
-}
-
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
 export default {
   mutate: folder === 'engine' ? ['src/engine/**/*.ts', '!src/engine/doctor/**/*.ts'] : [`src/${folder}/**/*.ts`],
@@ -111,6 +88,6 @@ export default {
   htmlReporter: { fileName: `reports/mutation/${slug}.html` },
   jsonReporter: { fileName: `reports/mutation/${slug}.json` },
   clearTextReporter: { allowColor: false, logTests: false, reportMutants: false, maxTestsToLog: 0 },
-  tempDirName: TEMP_DIR,
+  tempDirName: '.stryker-tmp',
   cleanTempDir: true,
 };
