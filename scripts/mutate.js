@@ -29,7 +29,19 @@ for (const folder of chosen) {
     stdio: 'inherit',
     env: { ...process.env, KEYSHIFT_MUTATE: folder },
   });
-  const status = await new Promise((resolve) => child.on('exit', (code) => resolve(code)));
+  // In a session of its own it no longer gets the terminal's Ctrl-C: pass it on, to its whole group.
+  const forward = (signal) => () => {
+    try {
+      process.kill(-child.pid, signal);
+    } catch {
+      // ended already
+    }
+  };
+  // SIGTERM whatever came: Stryker stops on it at once, not on SIGINT.
+  const handlers = ['SIGINT', 'SIGTERM', 'SIGHUP'].map((signal) => [signal, forward('SIGTERM')]);
+  for (const [signal, handler] of handlers) process.on(signal, handler);
+  const status = await new Promise((resolve) => child.on('exit', (code, signal) => resolve(signal ? 1 : code)));
+  for (const [signal, handler] of handlers) process.off(signal, handler);
   if (status !== 0) process.exit(status ?? 1);
 }
 sandboxes?.close();
@@ -44,8 +56,11 @@ function openSandboxesToOthers() {
   const parent = join(root, '.stryker-tmp'); // stryker.config.mjs's tempDirName
   mkdirSync(parent, { recursive: true });
   chmodSync(parent, 0o755);
-  return watch(parent, (_, name) => {
-    if (!name?.startsWith('sandbox-')) return;
+  const opened = new Set();
+  // Only on `rename` (created), once each: the chmod itself is a `change` event of the same name.
+  return watch(parent, (event, name) => {
+    if (event !== 'rename' || !name?.startsWith('sandbox-') || opened.has(name)) return;
+    opened.add(name);
     try {
       chmodSync(join(parent, name), 0o755);
     } catch {
