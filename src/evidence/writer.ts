@@ -101,42 +101,32 @@ export class EvidenceLog {
    */
   async prepare(): Promise<void> {
     await this.#idle();
-    await this.#exclusive(() => this.#prepareOnDisk()).catch((error: unknown) => Promise.reject(asDiskError(error, this.file)));
+    await this.#exclusive(() => this.#underLock(openExistingForAppend, (handle, lock) => this.#currentHead(handle, lock))).catch(
+      (error: unknown) => Promise.reject(asDiskError(error, this.file)),
+    );
   }
 
-  async #prepareOnDisk(): Promise<void> {
-    if (!(await exists(this.file))) return;
+  /** The newest record of the log as it is on disk now (any process), or null when it is empty. */
+  async head(): Promise<EvidenceHead | null> {
+    await this.#idle();
+    return this.#exclusive(() => this.#underLock((file) => fs.open(file, 'r'), (handle) => this.#currentHead(handle)));
+  }
+
+  /** `work` on the log opened by `open`, under the evidence lock; null when there is no log (nothing is created). */
+  async #underLock<T>(open: (file: string) => Promise<fs.FileHandle | null>, work: (handle: fs.FileHandle, lock: HeldLock) => Promise<T>): Promise<T | null> {
+    if (!(await exists(this.file))) return null;
     const lock = await this.#lock();
     try {
-      const handle = await openExistingForAppend(this.file);
-      if (handle === null) return;
+      const handle = await open(this.file);
+      if (handle === null) return null;
       try {
-        await this.#currentHead(handle, lock);
+        return await work(handle, lock);
       } finally {
         await handle.close();
       }
     } finally {
       await lock.release();
     }
-  }
-
-  /** The newest record of the log as it is on disk now (any process), or null when it is empty. */
-  async head(): Promise<EvidenceHead | null> {
-    await this.#idle();
-    return this.#exclusive(async () => {
-      if (!(await exists(this.file))) return null;
-      const lock = await this.#lock();
-      try {
-        const handle = await fs.open(this.file, 'r');
-        try {
-          return await this.#currentHead(handle);
-        } finally {
-          await handle.close();
-        }
-      } finally {
-        await lock.release();
-      }
-    });
   }
 
   /** Waits for pending appends; later appends are refused. */
