@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { loadPolicies } from '../../dist/policy/load.js';
 import { openLocalStore } from '../../dist/stores/local/index.js';
+import { recordingLog } from './recording-log.js';
 
 export const HOUR = 3600_000;
 export const DAY = 24 * HOUR;
@@ -39,14 +40,7 @@ export async function project(t, secrets, { env = {} } = {}) {
   writeFileSync(join(cwd, 'policies/p.yaml'), `secrets:\n${secrets.join('\n')}\n`);
   const loaded = await loadPolicies('policies', { cwd });
   if (loaded.errors.length > 0) throw new Error(JSON.stringify(loaded.errors));
-  const logs = [];
-  const logger = {
-    child: (bindings) => (logs.push(['child', bindings]), logger),
-    debug: (obj, msg) => logs.push(['debug', msg, obj]),
-    info: (obj, msg) => logs.push(['info', msg, obj]),
-    warn: (obj, msg) => logs.push(['warn', msg, obj]),
-    error: (obj, msg) => logs.push(['error', msg, obj]),
-  };
+  const { log: logger, logs } = recordingLog();
   let clock = START;
   const masterKey = randomBytes(32).toString('base64');
   const ctx = {

@@ -11,6 +11,16 @@ after(() => tempDirs.forEach((dir) => rmSync(dir, { recursive: true, force: true
 
 export const FILE = 'policies/p.yaml';
 
+/** What a `reencrypt:` block that names only its database and tables gets (docs/reencrypt.md). */
+export const REENCRYPT_DEFAULTS = {
+  batchSize: 1000,
+  canary: 0.01,
+  stages: [0.25, 0.5, 0.75, 1],
+  observeMs: 7_200_000,
+  decryptErrorRate: 0.001,
+  aad: null,
+};
+
 export async function load(text) {
   const cwd = mkdtempSync(join(tmpdir(), 'keyshift-policy-'));
   tempDirs.push(cwd);

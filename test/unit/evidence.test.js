@@ -5,6 +5,7 @@ import { mkdtempSync, readFileSync, appendFileSync, statSync, existsSync, writeF
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EvidenceLog, verifyEvidence, findLoggedEvents, isRecordLogged, canonicalJson, ZERO_HASH } from '../../dist/evidence/index.js';
+import { recordingLog } from '../helpers/recording-log.js';
 
 const distUrl = new URL('../../dist/evidence/index.js', import.meta.url).href;
 
@@ -136,15 +137,6 @@ test('a child process appending at the same time keeps the chain valid, and veri
   assert.equal(runIds.filter((id) => id === 'child').length, 300);
 });
 
-/** Collects what a writer logs, as the run's pino logger would receive it. */
-function recordingLogger() {
-  const warnings = [];
-  const log = { warn: (fields, message) => warnings.push({ ...fields, message }) };
-  for (const level of ['trace', 'debug', 'info', 'error']) log[level] = () => undefined;
-  log.child = () => log;
-  return { log, warnings };
-}
-
 test('the incomplete start of the next record a killed append left is cut by the next append, which says so; complete records stay', async () => {
   const full = await (async () => {
     // The exact line the killed writer was writing: seq 11 of the same chain.
@@ -164,7 +156,7 @@ test('the incomplete start of the next record a killed append left is cut by the
     appendFileSync(file, torn);
     const before = await verifyEvidence(dir);
     assert.deepEqual([before.ok, before.line, before.killedAppend], [false, 11, true], torn);
-    const { log: logger, warnings } = recordingLogger();
+    const { log: logger, logs } = recordingLog();
     const log = new EvidenceLog(dir, { logger });
     const [record] = await log.append([draft(11, { runId: 'run-rerun' })]);
     await log.close();
@@ -173,10 +165,11 @@ test('the incomplete start of the next record a killed append left is cut by the
     assert.equal(after.slice(0, complete.length), complete, 'the ten complete records are untouched');
     assert.equal(after.slice(complete.length), `${JSON.stringify(record)}\n`, 'the incomplete line is gone, the new record follows seq 10');
     assert.deepEqual({ ...(await verifyEvidence(dir)), head: null }, { ok: true, records: 11, head: null, anchorsChecked: 0 });
-    assert.deepEqual(warnings, [{
-      evidence: file, line: 11, bytes: Buffer.byteLength(torn),
-      message: 'cut the incomplete last line of the evidence log that a killed run left (its records are appended again from the stores)',
-    }]);
+    assert.deepEqual(logs, [[
+      'warn',
+      'cut the incomplete last line of the evidence log that a killed run left (its records are appended again from the stores)',
+      { evidence: file, line: 11, bytes: Buffer.byteLength(torn) },
+    ]]);
   }
   // A log holding nothing but the start of its first record (killed during its first append).
   const dir = freshDir();

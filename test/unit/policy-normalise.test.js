@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { load } from '../helpers/policy-fixture.js';
+import { load, REENCRYPT_DEFAULTS } from '../helpers/policy-fixture.js';
 import { programOf } from '../../dist/policy/normalise.js';
 
 const LOCK = { type: 'dynamodb', table: 'locks', region: null, endpoint: null, profile: null, ttlMs: 120_000 };
@@ -109,12 +109,7 @@ test('aws-kms keys: defaults, every field, managed rotation in whole days; value
   assert.deepEqual(db.reencrypt, {
     database: { type: 'sqlite', path: join(cwd, 'db/app.sqlite') },
     tables: [{ table: 'users', key: 'id', columns: ['email', 'phone'] }],
-    batchSize: 1000,
-    canary: 0.01,
-    stages: [0.25, 0.5, 0.75, 1],
-    observeMs: 7_200_000,
-    decryptErrorRate: 0.001,
-    aad: null,
+    ...REENCRYPT_DEFAULTS,
   });
 });
 

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
 import { policyJsonSchema } from '../../dist/policy/json-schema.js';
-import { load, policy, oneSecret, problems, checkProblems } from '../helpers/policy-fixture.js';
+import { load, policy, oneSecret, problems, checkProblems, REENCRYPT_DEFAULTS } from '../helpers/policy-fixture.js';
 
 const secret = oneSecret;
 const check = (cases) => checkProblems(cases);
@@ -272,12 +272,7 @@ test('reencrypt: what a policy leaves out is filled with the documented defaults
   assert.deepEqual(policies[0].reencrypt, {
     database: { type: 'sqlite', path: `${cwd}/data/app.db` },
     tables: [{ table: 'app.users', key: 'id', columns: ['email', 'ssn'] }],
-    batchSize: 1000,
-    canary: 0.01,
-    stages: [0.25, 0.5, 0.75, 1],
-    observeMs: 7_200_000,
-    decryptErrorRate: 0.001,
-    aad: null,
+    ...REENCRYPT_DEFAULTS,
   });
 });
 
