@@ -112,11 +112,12 @@ export async function rotateRun(ctx: EngineContext, policies: SecretPolicy[], op
       }
     }
 
-    // A store put back from an old copy (or another store's file) is not built on: nothing of this
-    // run touches it, not even the anchor; each of its targets fails with the reason.
     // Before any store write: a log that cannot take this run's records (cut short of a store's
     // anchor) stops the run here; a killed append's incomplete last line is cut.
     if (locks.size > 0) await evidence.prepare();
+
+    // A store put back from an old copy (or another store's file) is not built on: nothing of this
+    // run touches it, not even the anchor; each of its targets fails with the reason.
     const { refused, draftsAt, checkpoint } = await refuseRolledBack(ctx.evidenceDir, targets, locks, storeFailed);
     for (const id of [...refused.keys(), ...storeErrors.keys()]) await dropLock(id);
 

@@ -64,20 +64,18 @@ export async function* readLines(file: string, end: number, start = 0): AsyncGen
   if (length > 0) yield { number: number + 1, bytes: Buffer.concat(parts), terminated: false, tooLong: false };
 }
 
+const APPEND_FLAGS = constants.O_RDWR | constants.O_APPEND | constants.O_NOFOLLOW;
+
 /**
  * Opens the log for appending, creating it (mode 0600) if missing. Never through a symbolic link:
  * a planted one (even a dangling one) would make keyshift append to, or create, a file elsewhere.
  */
 export async function openForAppend(file: string): Promise<{ handle: fs.FileHandle; created: boolean }> {
-  const flags = constants.O_RDWR | constants.O_APPEND | constants.O_NOFOLLOW;
   for (;;) {
+    const handle = await openExistingForAppend(file);
+    if (handle) return { handle, created: false };
     try {
-      return { handle: await fs.open(file, flags), created: false };
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw await refusal(file, error);
-    }
-    try {
-      return { handle: await fs.open(file, flags | constants.O_CREAT | constants.O_EXCL, 0o600), created: true };
+      return { handle: await fs.open(file, APPEND_FLAGS | constants.O_CREAT | constants.O_EXCL, 0o600), created: true };
     } catch (error) {
       // EEXIST: another process created it between our two opens (open theirs), or a dangling link.
       const refused = await refusal(file, error);
@@ -86,10 +84,10 @@ export async function openForAppend(file: string): Promise<{ handle: fs.FileHand
   }
 }
 
-/** The log opened for appending as openForAppend does, or null when there is none (nothing is created). */
+/** The log opened for appending (never through a symbolic link), or null when there is none: nothing is created. */
 export async function openExistingForAppend(file: string): Promise<fs.FileHandle | null> {
   try {
-    return await fs.open(file, constants.O_RDWR | constants.O_APPEND | constants.O_NOFOLLOW);
+    return await fs.open(file, APPEND_FLAGS);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw await refusal(file, error);
