@@ -29,19 +29,19 @@ for (const folder of chosen) {
     stdio: 'inherit',
     env: { ...process.env, KEYSHIFT_MUTATE: folder },
   });
-  // In a session of its own it no longer gets the terminal's Ctrl-C: pass it on, to its whole group.
-  const forward = (signal) => () => {
+  // In a session of its own it no longer gets the terminal's Ctrl-C: pass it on, to its whole group,
+  // as SIGTERM whatever came (Stryker stops on it at once, not on SIGINT).
+  const stop = () => {
     try {
-      process.kill(-child.pid, signal);
+      process.kill(-child.pid, 'SIGTERM');
     } catch {
       // ended already
     }
   };
-  // SIGTERM whatever came: Stryker stops on it at once, not on SIGINT.
-  const handlers = ['SIGINT', 'SIGTERM', 'SIGHUP'].map((signal) => [signal, forward('SIGTERM')]);
-  for (const [signal, handler] of handlers) process.on(signal, handler);
+  const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+  for (const signal of signals) process.on(signal, stop);
   const status = await new Promise((resolve) => child.on('exit', (code, signal) => resolve(signal ? 1 : code)));
-  for (const [signal, handler] of handlers) process.off(signal, handler);
+  for (const signal of signals) process.off(signal, stop);
   if (status !== 0) process.exit(status ?? 1);
 }
 sandboxes?.close();
