@@ -49,6 +49,14 @@ async function killedInDeployHook(dir, args) {
   const { child, done } = runCliAsync(args, { cwd: dir });
   for (let i = 0; i < 400 && !existsSync(join(dir, 'hook.started')); i++) await sleep(25);
   assert.ok(existsSync(join(dir, 'hook.started')), 'the deploy hook started');
+  // The run appends its `issued` line in the background while the hook runs (evidence is
+  // pipelined): on a busy disk the hook can start first. Kill only once it is in the log.
+  const log = join(dir, 'evidence', 'evidence.jsonl');
+  const lastEvent = () => {
+    const text = readFileSync(log, 'utf8');
+    return text.endsWith('\n') ? JSON.parse(text.trim().split('\n').pop()).event : null; // null: mid-append
+  };
+  for (let i = 0; i < 400 && lastEvent() !== 'issued'; i++) await sleep(25);
   child.kill('SIGKILL');
   await done;
   rmSync(join(dir, 'hold')); // the orphaned hook ends
