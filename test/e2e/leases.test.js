@@ -141,12 +141,16 @@ const otherHost = (text) => {
 // Only the first machine's directory has `hold`: its hook stops there until it is killed.
 const holdingHook = '        deploy: [{ run: "if [ -f hold ]; then echo started > hook.started; sleep 60; fi" }]\n';
 
+// The killed holder's lease must still live when the next run starts (it is then blocked): 6 s, not
+// 2, since on a busy machine (CI runs two suites side by side) starting a run took over 2 s.
+const KILLED_LEASE_TTL_S = 6;
+
 describe('kill -9 of a lease holder', () => {
   let c3Store;
   const cases = [
     {
       name: 'Secrets Manager (the lease in the secret)',
-      extraEnv: { KEYSHIFT_LEASE_TTL_MS: '2000' },
+      extraEnv: { KEYSHIFT_LEASE_TTL_MS: String(KILLED_LEASE_TTL_S * 1000) },
       setup: () => {
         sm.seed('killed/db', { value: 'first-value' });
         return secretPolicy('db', `{ type: aws-secrets-manager, secretId: killed/db, endpoint: "${sm.endpoint}" }`, holdingHook);
@@ -161,7 +165,7 @@ describe('kill -9 of a lease holder', () => {
     },
     {
       name: 'KMS (the lease alias)',
-      extraEnv: { KEYSHIFT_LEASE_TTL_MS: '2000' },
+      extraEnv: { KEYSHIFT_LEASE_TTL_MS: String(KILLED_LEASE_TTL_S * 1000) },
       setup: () => {
         kms.seedKey({ alias: 'alias/killed-key' });
         return `${keyPolicy('key', `{ type: aws-kms, alias: alias/killed-key, endpoint: "${kms.endpoint}" }`)}${holdingHook}`;
@@ -180,7 +184,7 @@ describe('kill -9 of a lease holder', () => {
       extraEnv: {},
       setup: () => {
         c3Store = join(tempProject('keyshift-lease-store-'), 'shared.store');
-        return secretPolicy('db', `{ type: local, path: ${c3Store}, lock: { type: dynamodb, table: keyshift-leases, region: us-east-1, ttl: 2s } }`, holdingHook);
+        return secretPolicy('db', `{ type: local, path: ${c3Store}, lock: { type: dynamodb, table: keyshift-leases, region: us-east-1, ttl: ${KILLED_LEASE_TTL_S}s } }`, holdingHook);
       },
       provision: true, // a local store's entry is made by the first rotate
       elsewhere: async () => {
@@ -206,7 +210,7 @@ describe('kill -9 of a lease holder', () => {
       assert.equal(row.outcome, 'blocked');
       assert.equal(row.error.code, 'ERR_LEASED');
       assert.match(row.error.message, new RegExp(`pid ${pid}\\b`), 'names the holder');
-      await new Promise((resolve) => setTimeout(resolve, Math.max(0, 2500 - (Date.now() - killedAt))));
+      await new Promise((resolve) => setTimeout(resolve, Math.max(0, KILLED_LEASE_TTL_S * 1000 + 500 - (Date.now() - killedAt))));
       const taken = await cli(['rotate', name, '--json'], { cwd: b, env: env(b, c.extraEnv) });
       assert.equal(taken.code, 0, taken.stdout + taken.stderr);
       assert.deepEqual(json(taken).results.map((r) => `${r.action}:${r.outcome}`), ['resume:resumed']);
