@@ -1,11 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, appendFileSync, statSync, existsSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readFileSync, appendFileSync, statSync, existsSync, writeFileSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EvidenceLog, verifyEvidence, findLoggedEvents, isRecordLogged, canonicalJson, ZERO_HASH } from '../../dist/evidence/index.js';
 import { recordingLog } from '../helpers/recording-log.js';
+import { readHistory } from '../../dist/report/history.js';
 
 const distUrl = new URL('../../dist/evidence/index.js', import.meta.url).href;
 
@@ -525,4 +526,100 @@ test('draftFields: the draft as JSON would read it back, in the documented order
   const withChecks = draftFields({ ...base, checks });
   checks[0].ok = false;
   assert.equal(withChecks.checks[0].ok, true);
+});
+
+test('a writer given anchors starts a new chain where there is no log or an empty one (the anchors name the old chain)', async () => {
+  const anchors = { 'sha256:old-chain': { seq: 3, hash: 'sha256:old-head', at: '2026-11-23T10:00:00.000Z' } };
+  const dir = freshDir();
+  const log = new EvidenceLog(dir);
+  log.expectAnchors('store s.store', anchors);
+  const [first] = await log.append([draft(1)]);
+  await log.close();
+  assert.deepEqual([first.seq, first.prevHash], [1, ZERO_HASH]);
+  const empty = freshDir();
+  mkdirSync(empty, { mode: 0o700 });
+  writeFileSync(join(empty, 'evidence.jsonl'), '', { mode: 0o600 });
+  const onEmpty = new EvidenceLog(empty);
+  onEmpty.expectAnchors('store s.store', anchors);
+  await onEmpty.prepare();
+  const [one] = await onEmpty.append([draft(1)]);
+  await onEmpty.close();
+  assert.deepEqual([one.seq, one.prevHash], [1, ZERO_HASH]);
+  assert.equal(lines(empty).length, 1);
+});
+
+test('head() names the last record of a log cut short of an anchor; only prepare() and appends refuse it', async () => {
+  const dir = freshDir();
+  const log = new EvidenceLog(dir);
+  const records = await log.append(Array.from({ length: 5 }, (_, i) => draft(i)));
+  await log.close();
+  const file = join(dir, 'evidence.jsonl');
+  const whole = readFileSync(file, 'utf8');
+  writeFileSync(file, whole.slice(0, whole.lastIndexOf('{"seq":5,')));
+  const chainId = records[0].hash;
+  const reader = new EvidenceLog(dir);
+  reader.expectAnchors('store s.store', { [chainId]: { seq: 5, hash: records[4].hash, at: '2026-11-23T10:00:00.000Z' } });
+  assert.deepEqual(await reader.head(), { chainId, seq: 4, hash: records[3].hash });
+  await assert.rejects(reader.prepare(), { code: 'ERR_EVIDENCE_CORRUPT', message: /it ends at seq 4 but store s\.store recorded seq 5/ });
+  await reader.close();
+});
+
+test('a killed append\'s line of exactly 1 MiB (the longest a record can be) is cut; one byte longer is never cut, even when it begins the next record', async () => {
+  const MAX_LINE_BYTES = 1024 * 1024;
+  const start = '{"seq":2,"at":"';
+  for (const [length, cut] of [[MAX_LINE_BYTES, true], [MAX_LINE_BYTES + 1, false]]) {
+    const dir = freshDir();
+    const seeded = new EvidenceLog(dir);
+    await seeded.append([draft(1)]);
+    await seeded.close();
+    const file = join(dir, 'evidence.jsonl');
+    const complete = readFileSync(file, 'utf8');
+    appendFileSync(file, start + 'x'.repeat(length - start.length));
+    const before = readFileSync(file, 'utf8');
+    const log = new EvidenceLog(dir);
+    if (cut) {
+      const [record] = await log.append([draft(2)]);
+      assert.equal(record.seq, 2);
+      assert.equal(readFileSync(file, 'utf8'), `${complete}${JSON.stringify(record)}\n`);
+    } else {
+      await assert.rejects(log.append([draft(2)]), {
+        code: 'ERR_EVIDENCE_CORRUPT',
+        message: `evidence log ${file} is damaged at line 2: the last line is incomplete (a write was interrupted or the file was cut); nothing was appended`,
+      });
+      assert.equal(readFileSync(file, 'utf8'), before, 'nothing cut, nothing appended');
+    }
+    await log.close();
+  }
+});
+
+test('prepare() refuses a log that is a symbolic link, as an append does, and opens nothing through it', async () => {
+  const elsewhere = freshDir();
+  const target = new EvidenceLog(elsewhere);
+  await target.append([draft(1)]);
+  await target.close();
+  const targetFile = join(elsewhere, 'evidence.jsonl');
+  const before = readFileSync(targetFile, 'utf8');
+  const dir = freshDir();
+  mkdirSync(dir, { mode: 0o700 });
+  const file = join(dir, 'evidence.jsonl');
+  symlinkSync(targetFile, file);
+  const refusal = { code: 'ERR_EVIDENCE_SYMLINK', message: `evidence log ${file} is a symbolic link; keyshift never writes evidence through one` };
+  const log = new EvidenceLog(dir);
+  await assert.rejects(log.prepare(), refusal);
+  await assert.rejects(log.append([draft(2)]), refusal);
+  await log.close();
+  assert.equal(readFileSync(targetFile, 'utf8'), before);
+});
+
+test('the history (keyshift report) names the first broken record, as verify does, not a later one', async () => {
+  const dir = freshDir();
+  const log = new EvidenceLog(dir);
+  await log.append(Array.from({ length: 4 }, (_, i) => draft(i)));
+  await log.close();
+  const file = join(dir, 'evidence.jsonl');
+  const [one, two, ...rest] = lines(dir);
+  writeFileSync(file, [one, two.replace('"reason":"scheduled"', '"reason":"edited"'), ...rest].map((line) => `${line}\n`).join(''));
+  const verified = await verifyEvidence(dir);
+  assert.deepEqual([verified.ok, verified.line, verified.seq], [false, 2, 2]);
+  assert.deepEqual((await readHistory(dir)).verified, verified);
 });
