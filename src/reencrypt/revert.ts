@@ -4,7 +4,7 @@ import type { SecretPolicy } from '../policy/types.js';
 import { StoreRegistry } from '../stores/registry.js';
 import { checkpointId, checkpointOf, freshState, saveState } from './checkpoint.js';
 import type { ReencryptDatabase } from './databases/contract.js';
-import { anchorStageRecords } from './evidence-anchor.js';
+import { anchorStageRecords, refuseCutEvidence } from './evidence-anchor.js';
 import { loadKeys } from './keys.js';
 import { openDatabase } from './databases/index.js';
 import { walk } from './stage-walk.js';
@@ -36,6 +36,7 @@ export async function revertBeforeRollback(ctx: EngineContext, policies: SecretP
         throw error;
       });
       try {
+        await refuseCutEvidence(evidence, store);
         await db.ensureCheckpointTable();
         // Every row of every bucket: the whole range, walked from the start and checkpointed.
         const state = { ...freshState(keys.current, keys.previous, ctx.now()), phase: 'rolling-back' as const };

@@ -10,6 +10,7 @@ import type { EvidenceDraft, SecretStore, VersionInfo, VersionOp } from '../stor
 import { StoreRegistry } from '../stores/registry.js';
 import { dataKeyContext, dataKeysWrappedBy, masterOf, openMasterFor, type DataKeyTarget, type HierarchyContext } from './hierarchy.js';
 import { endRewrapRun, type LoggedDrafts } from './rewrap-evidence.js';
+import { refuseCutEvidence } from './evidence-anchor.js';
 
 /**
  * `keyshift reencrypt <master>` (and `keyshift reencrypt <data key> --rewrap`): every stored version
@@ -87,6 +88,7 @@ async function rewrapOne(
   // Drafts a killed run announced: those not logged are appended first, so the chain shows every
   // re-wrap; all stay in the entry until this run is signed and anchored (the killed one was not).
   const meta = await store.readMeta();
+  if (!run.dryRun) await refuseCutEvidence(run.evidence, store, meta);
   const drafts = run.dryRun ? [] : unconfirmedDrafts(state, meta);
   if (drafts.length > 0) {
     await recoverEvidence(new Map([[asTarget, state]]), meta, ctx.evidenceDir, async (missing) => {

@@ -7,7 +7,7 @@ import type { EvidenceDraft, SecretStore } from '../stores/contract.js';
 import { StoreRegistry } from '../stores/registry.js';
 import { checkpointId, checkpointOf, freshState, freshStats, loadState, saveState, type ReencryptState } from './checkpoint.js';
 import type { ReencryptDatabase, RunLock } from './databases/contract.js';
-import { anchorStageRecords } from './evidence-anchor.js';
+import { anchorStageRecords, refuseCutEvidence } from './evidence-anchor.js';
 import { loadKeys } from './keys.js';
 import { openDatabase } from './databases/index.js';
 import { inlineSealer, threadSealer, type Sealer } from './sealer.js';
@@ -75,6 +75,8 @@ export async function reencryptRun(ctx: EngineContext, policies: SecretPolicy[],
     const id = checkpointId(policy.name, environment.name);
     // One run at a time, across machines: a second one waits --lock-timeout, then exits 3 naming the holder.
     lock = await db.lockRun(id, { waitMs: ctx.lockWaitMs, owner: `keyshift reencrypt ${policy.name} (${operatorName(ctx.env)})` });
+    // Under the run's lock (so a run it waits for is not mistaken for damage), before any write.
+    await refuseCutEvidence(evidence, store);
     await db.ensureCheckpointTable();
     sealer = options.threads ? await threadSealer(keys.ring, spec, options.threads) : inlineSealer(keys.ring, spec);
     const saved = await loadState(db, id);

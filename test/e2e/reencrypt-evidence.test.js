@@ -5,10 +5,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
-import { cpSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildRoot, json, readEvidence } from '../helpers/cli.js';
-import { DRIVERS, driverSkips, reencrypt, setupProject } from '../helpers/reencrypt.js';
+import { DRIVERS, SECRET, allFields, driverSkips, reencrypt, setupProject, versionOf } from '../helpers/reencrypt.js';
 
 const { recordHash } = await import(join(buildRoot, 'dist', 'evidence', 'index.js'));
 const driver = DRIVERS.find((d) => !driverSkips[d]) ?? DRIVERS[0];
@@ -87,4 +87,37 @@ test(`${driver}: with KEYSHIFT_SIGNING_KEY a reencrypt run ends with a signed re
   const unsigned = p.cli(['evidence', 'verify', '--public-key', 'signing.pub']);
   assert.equal(unsigned.code, 1);
   assert.match(unsigned.stdout + unsigned.stderr, /ERR_SIGNATURE_MISSING|after the last signature/);
+});
+
+test(`${driver}: a reencrypt run on a log cut short of the store's anchor is refused before it changes anything`, { skip: driverSkips[driver] }, async (t) => {
+  const p = await setupProject(t, driver, 300, { observe: '0s' });
+  if (!p) return;
+  assert.equal(reencrypt(p).code, 0);
+  const file = join(p.dir, 'evidence', 'evidence.jsonl');
+  const lines = readFileSync(file, 'utf8').trimEnd().split('\n');
+  const anchored = JSON.parse(lines.at(-1)).seq;
+  const cut = `${lines.slice(0, -2).join('\n')}\n`;
+  writeFileSync(file, cut);
+  const storeDir = join(p.dir, '.keyshift');
+  const stores = () => Object.fromEntries(readdirSync(storeDir).map((name) => [name, readFileSync(join(storeDir, name), 'utf8')]));
+  const before = stores();
+
+  // Without the check, the run would append its sweep record after the cut and anchor that in the
+  // store, and `evidence verify` would pass again over the records removed.
+  const refused = reencrypt(p);
+  assert.equal(refused.code, 1, refused.stderr);
+  assert.match(refused.stderr, new RegExp(`^keyshift: evidence log .*evidence\\.jsonl is damaged at line ${anchored - 1}: it ends at seq ${anchored - 2} but store .* recorded seq ${anchored} \\(records were cut off\\); nothing was appended\\n`));
+  assert.doesNotMatch(refused.stderr, /\n\s+at /, 'no stack trace');
+  assert.equal(readFileSync(file, 'utf8'), cut, 'nothing appended to the log');
+  assert.deepEqual(stores(), before, 'no store write: the anchor still names the cut records');
+  assert.equal(p.cli(['evidence', 'verify']).code, 1, 'the cut is still reported');
+
+  // rollback first moves the rows back under the old version (and records that): refused the same
+  // way before a row moves.
+  const rollback = p.cli(['rollback', SECRET, '--reason', 'after-cut']);
+  assert.equal(rollback.code, 1, rollback.stderr);
+  assert.match(rollback.stderr, /^keyshift: evidence log .*evidence\.jsonl is damaged at line \d+: it ends at seq \d+ but store .* recorded seq \d+ \(records were cut off\); nothing was appended\n/);
+  assert.equal(readFileSync(file, 'utf8'), cut);
+  assert.deepEqual(stores(), before);
+  for (const f of await allFields(p)) assert.equal(versionOf(f.value), p.fresh.versionId, `${f.table}.${f.column}#${f.key} stays under the new version`);
 });
