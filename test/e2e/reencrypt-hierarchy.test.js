@@ -3,7 +3,7 @@
 // rotates, and the master's old version held until no data key needs it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, watch } from 'node:fs';
+import { readFileSync, watch, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { assertNoStackTrace, baseEnv, json, readEvidence, runCliAsync, tempProject, writeFiles } from '../helpers/cli.js';
@@ -235,4 +235,23 @@ test('rollback of a master puts its data keys back under the old version first; 
   assert.equal(sweep.code, 0, sweep.stderr);
   assert.deepEqual(rowsOf(dir, tableOf(DATA_KEY)), rows);
   assert.equal((await ks(dir, ['evidence', 'verify'])).code, 0);
+});
+
+test('a re-wrap on a log cut short of the store\'s anchor is refused before a data key changes', { skip: driverSkip }, async () => {
+  const dir = await provisioned(localHierarchyPolicy());
+  assert.equal((await ks(dir, ['rotate', DATA_KEY])).code, 0);
+  assert.equal((await ks(dir, ['rotate', MASTER, '--force', '--reason', 'test'])).code, 0);
+  const file = join(dir, 'evidence', 'evidence.jsonl');
+  const lines = readFileSync(file, 'utf8').trimEnd().split('\n');
+  const cut = `${lines.slice(0, -2).join('\n')}\n`;
+  writeFileSync(file, cut);
+  const dataKey = await getVersion(dir, DATA_KEY);
+
+  // Appending the re-wrap's records after the cut and anchoring them would hide it.
+  const refused = await ks(dir, ['reencrypt', MASTER, '--json']);
+  assert.equal(refused.code, 1, refused.stdout + refused.stderr);
+  assertNoStackTrace(assert, refused.stderr);
+  assert.match(`${refused.stdout}${refused.stderr}`, /evidence log .*evidence\.jsonl is damaged at line \d+: it ends at seq \d+ but store .*prod\.store recorded seq \d+ \(records were cut off\)/);
+  assert.equal(readFileSync(file, 'utf8'), cut, 'nothing appended');
+  assert.equal((await getVersion(dir, DATA_KEY)).value, dataKey.value, 'the data key is not re-wrapped');
 });
