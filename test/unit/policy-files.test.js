@@ -174,6 +174,23 @@ test('a listed policy file that cannot be read (mode 000) is "cannot read (EACCE
   });
 });
 
+test('a policy file that is a symbolic link into a directory the user may not enter is "cannot read (EACCES)" naming the link; the other files still load', () => {
+  const cwd = tempDir();
+  chmodSync(cwd, 0o755);
+  write(cwd, { 'p/a.yaml': secret('a'), 'locked/b.yaml': secret('b') });
+  symlinkSync(join(cwd, 'locked', 'b.yaml'), join(cwd, 'p', 'b.yaml'));
+  chmodSync(join(cwd, 'locked'), 0o000);
+  try {
+    assert.deepEqual(loadAsUser(cwd, 'p'), {
+      errors: ['p/b.yaml:1:1 cannot read (EACCES); check its permissions'],
+      names: ['a'],
+      files: ['p/a.yaml'],
+    });
+  } finally {
+    chmodSync(join(cwd, 'locked'), 0o755);
+  }
+});
+
 test('a directory that can be stat\'ed but not listed (mode 000) is "cannot list this directory (EACCES)" at 1:1', () => {
   const cwd = tempDir();
   chmodSync(cwd, 0o755);

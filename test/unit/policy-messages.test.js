@@ -90,6 +90,10 @@ const cases = [
       '5:28 secrets[0].reencrypt.database.path: missing; add it, e.g. path: data/app.db',
       '5:55 secrets[0].reencrypt.tables[0].key: missing; add it, e.g. key: id',
     ]],
+  ['a postgres database without its url: not offered the sqlite path\'s example',
+    secret({ extra: ['reencrypt: { database: { type: postgres }, tables: [{ table: users, key: id, columns: [email] }] }'] }), [
+      '5:28 secrets[0].reencrypt.database.url: missing; add it (see docs/policies.md)',
+    ]],
   ['missing secrets list', 'signing: { key: k.pem }\n', ['1:1 secrets: missing; a policy file holds a "secrets:" list, e.g. secrets: [{ name: api-key, interval: 90d, ... }]']],
   // The type of a store or generator (a discriminated union).
   ['store type missing', secret({ store: '{ path: a }' }), [`8:16 secrets[0].environments[0].store.type: missing; use one of: ${STORE_TYPES}`]],

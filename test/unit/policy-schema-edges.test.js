@@ -262,7 +262,7 @@ test('keyshift schema: a notify target and a deploy hook say what they require; 
     [target.properties.webhook, (u) => secret('{ type: local, path: s }', `    notify: [{ webhook: "${u}" }]\n`)],
     [url, (u) => secret(`{ type: local, path: s }\n        verify: [{ http: { url: "${u}" } }]`)],
   ]) {
-    for (const u of ['https://a.example.com/x', 'HTTP://a', 'ftp://a', 'a.example.com', 'https://', 'https:a.example.com', 'http:/a.example.com', 'https:\\\\a.example.com']) {
+    for (const u of ['https://a.example.com/x', 'HTTP://a', 'ftp://a', 'a.example.com', 'https://', 'https:a.example.com', 'https:a.example.com/?next=http://b.example.com', 'http:/a.example.com', 'https:\\\\a.example.com']) {
       const accepted = (await problems(make(u))).length === 0;
       // The pattern is a prefix check: it may let through what the loader refuses, never the reverse.
       if (accepted) assert.match(u, new RegExp(schema.pattern), u);
