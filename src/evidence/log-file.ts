@@ -175,3 +175,50 @@ export function beginsRecord(bytes: Buffer, seq: number): boolean {
   const start = Buffer.from(`{"seq":${seq},`);
   return bytes.length > 0 && (bytes.length <= start.length ? start.subarray(0, bytes.length).equals(bytes) : bytes.subarray(0, start.length).equals(start));
 }
+
+/**
+ * The line (without its newline) of the record with this seq among the first `size` bytes, or null
+ * when no line begins `{"seq":<seq>,`. Found by bisecting on the seq each line begins with (keyshift
+ * writes them in order), so checking an old store anchor reads a few blocks, not the whole log.
+ */
+export async function findRecordLine(handle: fs.FileHandle, size: number, seq: number): Promise<string | null> {
+  // The line sought starts in [lo, hi); lo is a line start whose seq is below it, or 0.
+  let lo = 0;
+  let hi = size;
+  for (;;) {
+    const mid = lo + Math.floor((hi - lo) / 2);
+    if (mid === lo) break;
+    const start = await lineStartFrom(handle, mid, hi);
+    if (start === null) {
+      hi = mid; // no line starts in [mid, hi)
+      continue;
+    }
+    const found = await seqOfLine(handle, start);
+    if (found === null) return null; // not a record: the log is damaged there
+    if (found === seq) return lineAt(handle, start, size);
+    if (found < seq) lo = start;
+    else hi = start;
+  }
+  return (await seqOfLine(handle, lo)) === seq ? lineAt(handle, lo, size) : null;
+}
+
+/** The first line start at or after `from` and before `end` (a line starts after a newline), or null. */
+async function lineStartFrom(handle: fs.FileHandle, from: number, end: number): Promise<number | null> {
+  for (let at = from - 1; at < end - 1; at += CHUNK) {
+    const chunk = await readAt(handle, at, Math.min(CHUNK, end - 1 - at));
+    const nl = chunk.indexOf(NL);
+    if (nl >= 0) return at + nl + 1;
+  }
+  return null;
+}
+
+async function seqOfLine(handle: fs.FileHandle, start: number): Promise<number | null> {
+  const match = /^\{"seq":([1-9]\d{0,15}),/.exec((await readAt(handle, start, 32)).toString('latin1'));
+  return match ? Number(match[1]) : null;
+}
+
+async function lineAt(handle: fs.FileHandle, start: number, size: number): Promise<string | null> {
+  const bytes = await readAt(handle, start, Math.min(MAX_LINE_BYTES + 1, size - start));
+  const nl = bytes.indexOf(NL);
+  return nl < 0 ? null : bytes.subarray(0, nl).toString('utf8');
+}

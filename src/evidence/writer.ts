@@ -7,7 +7,7 @@ import {
   ZERO_HASH, draftFields, parseSealedRecord, sealRecord, type EvidenceHead, type EvidenceRecord,
 } from './record.js';
 import {
-  beginsRecord, countLines, evidenceFile, openExistingForAppend, openForAppend, readFirstLine, readLastLine, takeBackTornAppend, unterminatedTail,
+  beginsRecord, countLines, evidenceFile, findRecordLine, openExistingForAppend, openForAppend, readFirstLine, readLastLine, takeBackTornAppend, unterminatedTail,
 } from './log-file.js';
 import { asDiskError } from '../disk-errors.js';
 import { fsyncDir } from '../util/file-io.js';
@@ -51,6 +51,8 @@ export class EvidenceLog {
   // Head and size as of our last read or write; the tail is re-read only when the size changed.
   #cache: Cached | null = null;
   readonly #anchors: ExpectedAnchor[] = [];
+  /** Anchors below the head found in the log (of the file with this inode): it only grows, so once is enough. */
+  #anchorsFound: { ino: number; anchors: Set<ExpectedAnchor> } = { ino: -1, anchors: new Set() };
   #dirReady = false;
   #closed = false;
 
@@ -249,7 +251,7 @@ export class EvidenceLog {
     let { size } = stat;
     const cache = this.#cache;
     if (cache && cache.ino === ino && cache.size === size) {
-      if (appending) this.#refuseCutOff(cache.head);
+      if (appending) await this.#refuseCutOff(handle, ino, size, cache.head);
       return cache.head;
     }
     if (cache && cache.ino === ino && size < cache.size) {
@@ -266,7 +268,7 @@ export class EvidenceLog {
       const chainId = cache && cache.ino === ino && cache.head ? cache.head.chainId : await this.#chainId(handle, last);
       head = { chainId, seq: last.seq, hash: last.hash };
     }
-    if (appending) this.#refuseCutOff(head);
+    if (appending) await this.#refuseCutOff(handle, ino, size, head);
     if (torn) {
       if (!appending || !(await this.#cutKilledAppend(handle, size, head?.seq ?? 0, appending))) throw await incomplete();
       // What is left ends with the last complete record, or is empty when the cut line was the first.
@@ -278,18 +280,26 @@ export class EvidenceLog {
 
   /**
    * A log that ends before a record a store anchored was cut (or put back from an older copy):
-   * appending would build a new end the next anchor vouches for, and hide the cut. Refused.
+   * appending would build a new end the next anchor vouches for, and hide the cut. Refused. So is a
+   * log whose record at an older anchor's seq is another one: it was cut below that anchor and
+   * written on since (by a run that did not expect that store's anchors, or by hand), and this run
+   * would move the anchor past the rewrite.
    */
-  #refuseCutOff(head: EvidenceHead | null): void {
+  async #refuseCutOff(handle: fs.FileHandle, ino: number, size: number, head: EvidenceHead | null): Promise<void> {
     if (head === null) return; // an empty or new log is a new chain: the anchors name the old one
+    if (this.#anchorsFound.ino !== ino) this.#anchorsFound = { ino, anchors: new Set() };
     for (const anchor of this.#anchors) {
-      if (anchor.chainId !== head.chainId || anchor.seq < head.seq) continue;
+      if (anchor.chainId !== head.chainId) continue;
       if (anchor.seq > head.seq) {
         throw corrupt(this.file, head.seq + 1, `it ends at seq ${head.seq} but ${anchor.source} recorded seq ${anchor.seq} (records were cut off)`);
       }
-      if (anchor.hash !== head.hash) {
-        throw corrupt(this.file, head.seq, `record seq ${head.seq} is not the one ${anchor.source} recorded (its hash differs): the log was rewritten`);
+      if (this.#anchorsFound.anchors.has(anchor)) continue;
+      const found = anchor.seq === head.seq ? head : await recordAt(handle, size, anchor.seq);
+      if (found?.hash !== anchor.hash) {
+        const why = found ? 'its hash differs' : 'no valid record has that seq';
+        throw corrupt(this.file, anchor.seq, `record seq ${anchor.seq} is not the one ${anchor.source} recorded (${why}): the log was rewritten`);
       }
+      this.#anchorsFound.anchors.add(anchor);
     }
   }
 
@@ -357,4 +367,11 @@ function linesBuffer(lines: string[]): Buffer {
   let at = 0;
   for (const line of lines) at += data.write(line, at, 'utf8');
   return data;
+}
+
+/** The valid record with this seq among the first `size` bytes of the log, or null. */
+async function recordAt(handle: fs.FileHandle, size: number, seq: number): Promise<{ seq: number; hash: string } | null> {
+  const line = await findRecordLine(handle, size, seq);
+  const record = line === null ? null : parseSealedRecord(line);
+  return record?.seq === seq ? record : null;
 }

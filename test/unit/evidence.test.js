@@ -217,7 +217,7 @@ test('a log that ends before a record a store anchored is refused before anythin
   assert.equal(readFileSync(file, 'utf8'), whole);
   // Anchors it reaches, or of another chain, let it append.
   const fine = new EvidenceLog(dir);
-  fine.expectAnchors('store s.store', { ...otherChain, [chainId]: { seq: 3, hash: 'sha256:not-checked-below-the-head', at: '2026-11-23T10:00:00.000Z' } });
+  fine.expectAnchors('store s.store', { ...otherChain, [chainId]: { seq: 3, hash: records[2].hash, at: '2026-11-23T10:00:00.000Z' } });
   fine.expectAnchors('store t.store', anchored);
   await fine.prepare();
   assert.equal((await fine.append([draft(9)]))[0].seq, 6);

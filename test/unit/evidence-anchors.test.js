@@ -1,0 +1,88 @@
+// A store anchor below the log's head: the writer finds the anchored record (bisecting the log on
+// the seq each line begins with) and refuses to append when it is gone or another record, so a log
+// cut below one store's anchor and written on since is never given a new anchor that hides the cut.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { EvidenceLog, verifyEvidence } from '../../dist/evidence/index.js';
+import { findRecordLine } from '../../dist/evidence/log-file.js';
+
+const draft = (i, over = {}) => ({
+  event: 'issued', rotationId: `r-${i}`, secret: `secret-${i % 7}`, environment: 'prod', store: 'local',
+  fromVersion: 'v-old', toVersion: `v-${i}`, fingerprint: null, at: '2026-11-23T10:00:00.000Z',
+  operator: 'alice@host', reason: 'scheduled', ticket: null, emergency: false, checks: [], runId: 'run-1', ...over,
+});
+const freshDir = () => join(mkdtempSync(join(tmpdir(), 'keyshift-anchors-')), 'evidence');
+const at = '2026-11-23T10:00:00.000Z';
+
+async function logOf(drafts) {
+  const dir = freshDir();
+  const log = new EvidenceLog(dir);
+  const records = await log.append(drafts);
+  await log.close();
+  return { dir, file: join(dir, 'evidence.jsonl'), records };
+}
+
+test('findRecordLine finds every record of a log, lines short and long, and nothing else', async () => {
+  // Lines from about 400 bytes to 300 KB (a check's output), so the bisection meets lines longer
+  // than its 64 KiB reads and many lines within one read.
+  const drafts = Array.from({ length: 300 }, (_, i) => draft(i, i % 37 === 5 ? { checks: [{ name: 'smoke', ok: true, output: 'x'.repeat(1000 * i) }] } : {}));
+  const { file } = await logOf(drafts);
+  const lines = readFileSync(file, 'utf8').split('\n').slice(0, -1);
+  const handle = await open(file, 'r');
+  try {
+    const { size } = await handle.stat();
+    for (let seq = 1; seq <= lines.length; seq++) assert.equal(await findRecordLine(handle, size, seq), lines[seq - 1], `seq ${seq}`);
+    for (const seq of [0, lines.length + 1, 10_000]) assert.equal(await findRecordLine(handle, size, seq), null, `seq ${seq}`);
+    // Only the first `size` bytes count: a record after them is not found.
+    const cut = Buffer.byteLength(lines.slice(0, 100).join('\n')) + 1;
+    assert.equal(await findRecordLine(handle, cut, 100), lines[99]);
+    assert.equal(await findRecordLine(handle, cut, 101), null);
+  } finally {
+    await handle.close();
+  }
+});
+
+test('a log cut below a store\'s anchor and written on since is refused before anything is appended; an intact one is appended to', async () => {
+  const { dir, file, records } = await logOf(Array.from({ length: 10 }, (_, i) => draft(i)));
+  const chainId = records[0].hash;
+  const whole = readFileSync(file, 'utf8');
+  const lines = whole.split('\n').slice(0, -1);
+  const anchorAt5 = { [chainId]: { seq: 5, hash: records[4].hash, at } };
+
+  // Intact below the head: appended to, and the anchored record found once, not on every append.
+  const intact = new EvidenceLog(dir);
+  intact.expectAnchors('store y.store', anchorAt5);
+  await intact.prepare();
+  assert.equal((await intact.append([draft(11)]))[0].seq, 11);
+  assert.equal((await intact.append([draft(12)]))[0].seq, 12);
+  await intact.close();
+
+  // Cut to seq 4, then written on by a run that did not expect y's anchors (seq 5 to 12 are others).
+  writeFileSync(file, `${lines.slice(0, 4).join('\n')}\n`);
+  const other = new EvidenceLog(dir);
+  await other.append(Array.from({ length: 8 }, (_, i) => draft(100 + i)));
+  await other.close();
+  const rewritten = readFileSync(file, 'utf8');
+  assert.equal((await verifyEvidence(dir)).ok, true, 'the chain alone cannot see it');
+  const message = `evidence log ${file} is damaged at line 5: record seq 5 is not the one store y.store recorded (its hash differs): the log was rewritten; nothing was appended`;
+  for (const step of ['prepare', 'append']) {
+    const refusing = new EvidenceLog(dir);
+    refusing.expectAnchors('store y.store', anchorAt5);
+    await assert.rejects(step === 'prepare' ? refusing.prepare() : refusing.append([draft(20)]), { code: 'ERR_EVIDENCE_CORRUPT', message });
+    await refusing.close();
+    assert.equal(readFileSync(file, 'utf8'), rewritten, `${step}: nothing appended`);
+  }
+
+  // The anchored seq missing altogether (its line taken out, the rest left as it was).
+  const gap = rewritten.split('\n');
+  gap.splice(4, 1);
+  writeFileSync(file, gap.join('\n'));
+  const missing = new EvidenceLog(dir);
+  missing.expectAnchors('store y.store', anchorAt5);
+  await assert.rejects(missing.prepare(), { message: /damaged at line 5: record seq 5 is not the one store y\.store recorded \(no valid record has that seq\): the log was rewritten/ });
+  await missing.close();
+});
