@@ -19,6 +19,16 @@ function draft(i, over = {}) {
   };
 }
 const freshDir = () => join(mkdtempSync(join(tmpdir(), 'keyshift-evidence-')), 'evidence');
+
+/** A new log of five records: its directory, file, text and records. */
+async function fiveRecordLog() {
+  const dir = freshDir();
+  const log = new EvidenceLog(dir);
+  const records = await log.append(Array.from({ length: 5 }, (_, i) => draft(i)));
+  await log.close();
+  const file = join(dir, 'evidence.jsonl');
+  return { dir, file, whole: readFileSync(file, 'utf8'), records };
+}
 const lines = (dir) => readFileSync(join(dir, 'evidence.jsonl'), 'utf8').split('\n').slice(0, -1);
 
 test('append writes a chained, verifiable log in the documented field order', async () => {
@@ -185,12 +195,7 @@ test('the incomplete start of the next record a killed append left is cut by the
 });
 
 test('a log that ends before a record a store anchored is refused before anything is cut or appended; prepare() says so before a run writes', async () => {
-  const dir = freshDir();
-  const log = new EvidenceLog(dir);
-  const records = await log.append(Array.from({ length: 5 }, (_, i) => draft(i)));
-  await log.close();
-  const file = join(dir, 'evidence.jsonl');
-  const whole = readFileSync(file, 'utf8');
+  const { dir, file, whole, records } = await fiveRecordLog();
   const chainId = records[0].hash;
   const anchored = { [chainId]: { seq: 5, hash: records[4].hash, at: '2026-11-23T10:00:00.000Z' } };
   const otherChain = { 'sha256:other': { seq: 99, hash: records[4].hash, at: '2026-11-23T10:00:00.000Z' } };
@@ -549,12 +554,7 @@ test('a writer given anchors starts a new chain where there is no log or an empt
 });
 
 test('head() names the last record of a log cut short of an anchor; only prepare() and appends refuse it', async () => {
-  const dir = freshDir();
-  const log = new EvidenceLog(dir);
-  const records = await log.append(Array.from({ length: 5 }, (_, i) => draft(i)));
-  await log.close();
-  const file = join(dir, 'evidence.jsonl');
-  const whole = readFileSync(file, 'utf8');
+  const { dir, file, whole, records } = await fiveRecordLog();
   writeFileSync(file, whole.slice(0, whole.lastIndexOf('{"seq":5,')));
   const chainId = records[0].hash;
   const reader = new EvidenceLog(dir);
