@@ -10,6 +10,7 @@ const FOLDERS = {
     'test/unit/evidence-sign-keys.test.js',
     'test/unit/evidence-sign.test.js',
     'test/unit/evidence.test.js',
+    'test/unit/evidence-anchors.test.js',
     'test/unit/evidence-tamper.test.js',
     'test/unit/evidence-problems.test.js',
     'test/unit/evidence-boundaries.test.js',
