@@ -96,3 +96,14 @@ export async function anchorEvidence(store: SecretStore, meta: StoreMeta, eviden
     ...(checkpoints ? { checkpoints } : {}),
   });
 }
+
+/**
+ * Before a run's first write: refuses (ERR_EVIDENCE_CORRUPT) a log that ends before the record
+ * `store` anchored or holds another record at its seq, and cuts the incomplete line a killed append
+ * left (EvidenceLog.prepare). Without it a run (rollback, reencrypt) would append after a cut, anchor
+ * its new end in the store, and `evidence verify` would pass again over the cut.
+ */
+export async function refuseCutEvidence(evidence: EvidenceLog, store: SecretStore, meta?: StoreMeta): Promise<void> {
+  evidence.expectAnchors(`store ${store.location}`, (meta ?? (await store.readMeta())).evidenceAnchors);
+  await evidence.prepare();
+}

@@ -7,10 +7,9 @@ import { StoreRegistry } from '../stores/registry.js';
 import { type EngineContext, type Target, openEvidenceLog } from './context.js';
 import { targetLabel } from './context.js';
 import { RunLeases } from './leases.js';
-import { recoverEvidence } from './evidence-recovery.js';
+import { anchorEvidence, recoverEvidence, refuseCutEvidence } from './evidence-recovery.js';
 import { unconfirmedDrafts } from './state.js';
 import { notifyTargets, signRun, startRun } from './run-info.js';
-import { anchorEvidence } from './evidence-recovery.js';
 import { evidenceFailed, evidenceFault, rethrowUsage, rotateExitCode, toErrorInfo, type RotateResult } from './rotate-result.js';
 import type { RotateReport } from './runner.js';
 import { selectPolicies, targetsOf } from './selection.js';
@@ -105,8 +104,7 @@ export async function rollbackRun(ctx: EngineContext, policies: SecretPolicy[], 
         let state = await target.store.read(target.key);
         const meta = await target.store.readMeta();
         // A log cut short of the store's anchor stops the rollback before its store write.
-        evidence.expectAnchors(`store ${target.store.location}`, meta.evidenceAnchors);
-        await evidence.prepare();
+        await refuseCutEvidence(evidence, target.store, meta);
         if (unconfirmedDrafts(state, meta).length > 0) {
           const append = (drafts: EvidenceDraft[]) => evidence.append(drafts).then(() => undefined, (error: unknown) => Promise.reject(evidenceFailed(error)));
           await recoverEvidence(new Map([[target, state]]), meta, ctx.evidenceDir, append, { recoveredBy: runId });

@@ -137,9 +137,10 @@ export async function readLastLine(handle: fs.FileHandle, size: number): Promise
   }
 }
 
-export async function readFirstLine(handle: fs.FileHandle): Promise<string> {
+/** The line that starts at byte `start` (the first line by default), without its newline; at most about 1 MiB is read. */
+export async function readLineAt(handle: fs.FileHandle, start = 0): Promise<string> {
   const parts: Buffer[] = [];
-  for (let at = 0; at < MAX_LINE_BYTES; at += CHUNK) {
+  for (let at = start; at < start + MAX_LINE_BYTES; at += CHUNK) {
     const chunk = await readAt(handle, at, CHUNK);
     const nl = chunk.indexOf(NL);
     parts.push(nl >= 0 ? chunk.subarray(0, nl) : chunk);
@@ -195,11 +196,11 @@ export async function findRecordLine(handle: fs.FileHandle, size: number, seq: n
     }
     const found = await seqOfLine(handle, start);
     if (found === null) return null; // not a record: the log is damaged there
-    if (found === seq) return lineAt(handle, start, size);
+    if (found === seq) return readLineAt(handle, start);
     if (found < seq) lo = start;
     else hi = start;
   }
-  return (await seqOfLine(handle, lo)) === seq ? lineAt(handle, lo, size) : null;
+  return (await seqOfLine(handle, lo)) === seq ? readLineAt(handle, lo) : null;
 }
 
 /** The first line start at or after `from` and before `end` (a line starts after a newline), or null. */
@@ -215,10 +216,4 @@ async function lineStartFrom(handle: fs.FileHandle, from: number, end: number): 
 async function seqOfLine(handle: fs.FileHandle, start: number): Promise<number | null> {
   const match = /^\{"seq":([1-9]\d{0,15}),/.exec((await readAt(handle, start, 32)).toString('latin1'));
   return match ? Number(match[1]) : null;
-}
-
-async function lineAt(handle: fs.FileHandle, start: number, size: number): Promise<string | null> {
-  const bytes = await readAt(handle, start, Math.min(MAX_LINE_BYTES + 1, size - start));
-  const nl = bytes.indexOf(NL);
-  return nl < 0 ? null : bytes.subarray(0, nl).toString('utf8');
 }

@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
-import { parseJsonObject, readFirstLine, readLastLine } from './log-file.js';
+import { parseJsonObject, readLineAt, readLastLine } from './log-file.js';
 import type { ExpectedState } from './expected-state.js';
 
 /**
@@ -60,7 +60,7 @@ export async function readCheckpoint(
     if (last.torn || last.line === null) return null;
     const record = parseJsonObject(last.line);
     if (record?.seq !== checkpoint.seq || record.hash !== checkpoint.hash) return null;
-    const first = parseJsonObject(await readFirstLine(handle));
+    const first = parseJsonObject(await readLineAt(handle));
     return first?.seq === 1 && first.hash === checkpoint.chainId ? { checkpoint, ref } : null;
   } finally {
     await handle.close();

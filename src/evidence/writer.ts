@@ -7,7 +7,7 @@ import {
   ZERO_HASH, draftFields, parseSealedRecord, sealRecord, type EvidenceHead, type EvidenceRecord,
 } from './record.js';
 import {
-  beginsRecord, countLines, evidenceFile, findRecordLine, openExistingForAppend, openForAppend, readFirstLine, readLastLine, takeBackTornAppend, unterminatedTail,
+  beginsRecord, countLines, evidenceFile, findRecordLine, openExistingForAppend, openForAppend, readLineAt, readLastLine, takeBackTornAppend, unterminatedTail,
 } from './log-file.js';
 import { asDiskError } from '../disk-errors.js';
 import { fsyncDir } from '../util/file-io.js';
@@ -326,7 +326,7 @@ export class EvidenceLog {
 
   async #chainId(handle: fs.FileHandle, last: { seq: number; hash: string }): Promise<string> {
     if (last.seq === 1) return last.hash;
-    const first = parseSealedRecord(await readFirstLine(handle));
+    const first = parseSealedRecord(await readLineAt(handle));
     if (!first || first.seq !== 1) throw corrupt(this.file, 1, 'the first record is not valid evidence with seq 1');
     return first.hash;
   }

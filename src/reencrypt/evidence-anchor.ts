@@ -4,7 +4,7 @@ import { anchorEvidence } from '../engine/evidence-recovery.js';
 import type { EvidenceLog } from '../evidence/index.js';
 import { signEvidence } from '../evidence/sign.js';
 import { errorMessage } from '../errors.js';
-import type { SecretStore, StoreMeta } from '../stores/contract.js';
+import type { SecretStore } from '../stores/contract.js';
 
 /**
  * Ends a run that appended `reencrypt-stage` records the way `rotate` ends its runs: a `signed`
@@ -16,17 +16,6 @@ export async function anchorStageRecords(ctx: EngineContext, evidence: EvidenceL
   if (run.sign) await signReencryptRun(ctx, evidence, run, 'the next run signs these records');
   // Not a confirmation of the store's drafts: this run wrote none.
   await anchorInStore(ctx, evidence, store, run.runId, 'the next run that anchors covers these records');
-}
-
-/**
- * Before a run's first write, as rotate does: refuses (ERR_EVIDENCE_CORRUPT) a log that ends before
- * the record `store` anchored or holds another record at its seq, and cuts the incomplete line a
- * killed append left (EvidenceLog.prepare). Without it a run would append after a cut, anchor its
- * new end in the store, and `evidence verify` would pass again over the cut.
- */
-export async function refuseCutEvidence(evidence: EvidenceLog, store: SecretStore, meta?: StoreMeta): Promise<void> {
-  evidence.expectAnchors(`store ${store.location}`, (meta ?? (await store.readMeta())).evidenceAnchors);
-  await evidence.prepare();
 }
 
 /** A `signed` record over the head, with a signing key; false only when signing failed (logged, `ifFailed` says what follows). */

@@ -1,5 +1,5 @@
 import { type EngineContext, type Target, openEvidenceLog } from '../engine/context.js';
-import { recoverEvidence } from '../engine/evidence-recovery.js';
+import { recoverEvidence, refuseCutEvidence } from '../engine/evidence-recovery.js';
 import { newRotationId, newRunId, operatorName } from '../engine/ids.js';
 import { unconfirmedDrafts } from '../engine/state.js';
 import { ExitCode, KeyshiftError, usageError } from '../errors.js';
@@ -10,7 +10,6 @@ import type { EvidenceDraft, SecretStore, VersionInfo, VersionOp } from '../stor
 import { StoreRegistry } from '../stores/registry.js';
 import { dataKeyContext, dataKeysWrappedBy, masterOf, openMasterFor, type DataKeyTarget, type HierarchyContext } from './hierarchy.js';
 import { endRewrapRun, type LoggedDrafts } from './rewrap-evidence.js';
-import { refuseCutEvidence } from './evidence-anchor.js';
 
 /**
  * `keyshift reencrypt <master>` (and `keyshift reencrypt <data key> --rewrap`): every stored version
