@@ -20,11 +20,10 @@ function draft(i, over = {}) {
 }
 const freshDir = () => join(mkdtempSync(join(tmpdir(), 'keyshift-evidence-')), 'evidence');
 
-/** A new log of five records: its directory, file, text and records. */
-async function fiveRecordLog() {
-  const dir = freshDir();
+/** A new log of `count` records (draft(0), draft(1), …): its directory, file, text and records. */
+async function recordLog(count, dir = freshDir()) {
   const log = new EvidenceLog(dir);
-  const records = await log.append(Array.from({ length: 5 }, (_, i) => draft(i)));
+  const records = await log.append(Array.from({ length: count }, (_, i) => draft(i)));
   await log.close();
   const file = join(dir, 'evidence.jsonl');
   return { dir, file, whole: readFileSync(file, 'utf8'), records };
@@ -195,7 +194,7 @@ test('the incomplete start of the next record a killed append left is cut by the
 });
 
 test('a log that ends before a record a store anchored is refused before anything is cut or appended; prepare() says so before a run writes', async () => {
-  const { dir, file, whole, records } = await fiveRecordLog();
+  const { dir, file, whole, records } = await recordLog(5);
   const chainId = records[0].hash;
   const anchored = { [chainId]: { seq: 5, hash: records[4].hash, at: '2026-11-23T10:00:00.000Z' } };
   const otherChain = { 'sha256:other': { seq: 99, hash: records[4].hash, at: '2026-11-23T10:00:00.000Z' } };
@@ -554,7 +553,7 @@ test('a writer given anchors starts a new chain where there is no log or an empt
 });
 
 test('head() names the last record of a log cut short of an anchor; only prepare() and appends refuse it', async () => {
-  const { dir, file, whole, records } = await fiveRecordLog();
+  const { dir, file, whole, records } = await recordLog(5);
   writeFileSync(file, whole.slice(0, whole.lastIndexOf('{"seq":5,')));
   const chainId = records[0].hash;
   const reader = new EvidenceLog(dir);
@@ -568,12 +567,7 @@ test('a killed append\'s line of exactly 1 MiB (the longest a record can be) is 
   const MAX_LINE_BYTES = 1024 * 1024;
   const start = '{"seq":2,"at":"';
   for (const [length, cut] of [[MAX_LINE_BYTES, true], [MAX_LINE_BYTES + 1, false]]) {
-    const dir = freshDir();
-    const seeded = new EvidenceLog(dir);
-    await seeded.append([draft(1)]);
-    await seeded.close();
-    const file = join(dir, 'evidence.jsonl');
-    const complete = readFileSync(file, 'utf8');
+    const { dir, file, whole: complete } = await recordLog(1);
     appendFileSync(file, start + 'x'.repeat(length - start.length));
     const before = readFileSync(file, 'utf8');
     const log = new EvidenceLog(dir);
@@ -593,12 +587,7 @@ test('a killed append\'s line of exactly 1 MiB (the longest a record can be) is 
 });
 
 test('prepare() refuses a log that is a symbolic link, as an append does, and opens nothing through it', async () => {
-  const elsewhere = freshDir();
-  const target = new EvidenceLog(elsewhere);
-  await target.append([draft(1)]);
-  await target.close();
-  const targetFile = join(elsewhere, 'evidence.jsonl');
-  const before = readFileSync(targetFile, 'utf8');
+  const { file: targetFile, whole: before } = await recordLog(1);
   const dir = freshDir();
   mkdirSync(dir, { mode: 0o700 });
   const file = join(dir, 'evidence.jsonl');
