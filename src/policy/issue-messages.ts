@@ -86,20 +86,10 @@ const EXAMPLES: Record<string, string> = {
   timeout: 'timeout: 30s',
 };
 
-/** `type:` by what it is the type of. */
-const TYPE_EXAMPLES: Record<string, string> = {
-  store: 'type: local',
-  generator: 'type: random',
-  database: 'type: sqlite',
-  lock: 'type: dynamodb',
-  master: 'type: aws-kms',
-};
-
 function exampleFor(path: DataPath): string | undefined {
   const last = path[path.length - 1];
   const parent = path[path.length - 2];
   if (last === 'name') return path[path.length - 3] === 'environments' ? 'name: dev' : 'name: webhook-signing-key';
-  if (last === 'type') return typeof parent === 'string' ? TYPE_EXAMPLES[parent] : undefined;
   // `key` and `path` mean other things outside a store.
   if (last === 'key' && parent === 'signing') return 'key: keys/evidence-signing.pem';
   if (last === 'key' && path.includes('tables')) return 'key: id';
