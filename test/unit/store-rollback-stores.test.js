@@ -199,6 +199,21 @@ describe('refuseRolledBack (rotate)', () => {
     assert.deepEqual([...draftsAt.get(db.storeId)], []);
   });
 
+  it('a store whose read fails under its lock (a disk error) fails alone, through storeFailed; the other store is still judged', async (t) => {
+    const p = await project(t);
+    const [api, db] = p.targets;
+    const locks = await lockAll(t, p.targets);
+    // The disk under db fails between the lock and the check: its reads throw EIO from here on.
+    const eio = Object.assign(new Error('EIO: i/o error, read'), { code: 'EIO', syscall: 'read' });
+    const failing = { location: db.store.location, identity: () => db.store.identity(), readMeta: () => db.store.readMeta(), read: async () => Promise.reject(eio) };
+    const targets = [api, { ...db, store: failing }];
+    const failed = [];
+    const { refused, draftsAt } = await refuseRolledBack(p.ctx.evidenceDir, targets, locks, (id, store, error) => failed.push([id, store, error]));
+    assert.deepEqual(failed, [[db.storeId, failing, eio]], 'one call, for db, with its store and the error');
+    assert.deepEqual([...refused.keys()], [], 'a store that could not be read is failed, not judged rolled back');
+    assert.deepEqual([...draftsAt.keys()], [api.storeId], 'api was read and judged; db left out');
+  });
+
   it('a secret not yet in its store (to be provisioned) is read as absent and does not fail the store', async (t) => {
     const policy = POLICY.replaceAll(/stores\/\w+\.store/g, 'stores/shared.store');
     const { ctx, targets } = await loadProject(t, policy, { KEYSHIFT_MASTER_KEY: randomBytes(32).toString('base64') });
