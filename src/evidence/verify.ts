@@ -105,14 +105,13 @@ export class ChainVerifier {
     if (cut) return this.broken(records + 1, null, `log ends at seq ${records} but ${cut.source} recorded seq ${cut.seq} (records were cut off)`);
     if (this.killedAppendAt !== null) {
       const problem = 'the line is incomplete (no newline at the end): a run was killed while appending it; the next run that writes evidence (rotate, or doctor --fix) cuts it and appends its records again from the stores';
-      this.failure = { ...this.broken(this.killedAppendAt, null, problem), killedAppend: true };
-      return this.failure;
+      return this.broken(this.killedAppendAt, null, problem, true);
     }
     return { ok: true, records, head, anchorsChecked: this.checked };
   }
 
-  private broken(line: number, seq: number | null, problem: string): Failure {
-    this.failure = { ok: false, line, seq, problem, records: this.head?.seq ?? 0 };
+  private broken(line: number, seq: number | null, problem: string, killedAppend = false): Failure {
+    this.failure = { ok: false, line, seq, problem, records: this.head?.seq ?? 0, ...(killedAppend ? { killedAppend: true as const } : {}) };
     return this.failure;
   }
 }
