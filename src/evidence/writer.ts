@@ -3,12 +3,9 @@ import { join } from 'node:path';
 import { KeyshiftError } from '../errors.js';
 import type { EvidenceDraft } from '../stores/contract.js';
 import { acquireFileLock } from '../util/file-lock.js';
-import {
-  ZERO_HASH, draftFields, parseSealedRecord, sealRecord, type EvidenceHead, type EvidenceRecord,
-} from './record.js';
-import {
-  beginsRecord, countLines, evidenceFile, findRecordLine, openExistingForAppend, openForAppend, readLineAt, readLastLine, takeBackTornAppend, unterminatedTail,
-} from './log-file.js';
+import { ZERO_HASH, draftFields, sealRecord, type EvidenceHead, type EvidenceRecord } from './record.js';
+import { evidenceFile, openExistingForAppend, openForAppend, takeBackTornAppend } from './log-file.js';
+import { EVIDENCE_HINT, LogTail, type SeenTail } from './log-tail.js';
 import { asDiskError } from '../disk-errors.js';
 import { fsyncDir } from '../util/file-io.js';
 import type { HeldLock } from '../util/file-lock.js';
@@ -29,10 +26,6 @@ interface Pending {
   resolve(records: EvidenceRecord[]): void;
   reject(error: unknown): void;
 }
-interface Cached { ino: number; size: number; head: EvidenceHead | null }
-interface ExpectedAnchor { source: string; chainId: string; seq: number; hash: string }
-
-const HINT = 'run `keyshift evidence verify` for details; keyshift never repairs evidence itself: restore the file from a backup, or move it aside (keep it for the audit) to start a new chain';
 
 /**
  * The append-only, hash-chained evidence log `<dir>/evidence.jsonl`, shared by every process that
@@ -44,15 +37,10 @@ export class EvidenceLog {
   readonly #dir: string;
   readonly #lockPath: string;
   readonly #lockWaitMs: number;
-  readonly #logger: Log | undefined;
   #queue: Pending[] = [];
   #draining: Promise<void> | null = null;
   #mutex: Promise<void> = Promise.resolve();
-  // Head and size as of our last read or write; the tail is re-read only when the size changed.
-  #cache: Cached | null = null;
-  readonly #anchors: ExpectedAnchor[] = [];
-  /** Anchors below the head found in the log (of the file with this inode): it only grows, so once is enough. */
-  #anchorsFound: { ino: number; anchors: Set<ExpectedAnchor> } = { ino: -1, anchors: new Set() };
+  readonly #tail: LogTail;
   #dirReady = false;
   #closed = false;
 
@@ -61,7 +49,7 @@ export class EvidenceLog {
     this.file = evidenceFile(dir);
     this.#lockPath = join(dir, 'evidence.lock');
     this.#lockWaitMs = options.lockWaitMs ?? 30_000;
-    this.#logger = options.logger;
+    this.#tail = new LogTail(this.file, options.logger);
   }
 
   /** Appends one record per draft, in order and contiguous; resolves once they are fsynced. */
@@ -93,17 +81,17 @@ export class EvidenceLog {
    * later append first checks the log reaches them, and refuses with ERR_EVIDENCE_CORRUPT if not.
    */
   expectAnchors(source: string, anchors: Record<string, { seq: number; hash: string }>): void {
-    for (const [chainId, { seq, hash }] of Object.entries(anchors)) this.#anchors.push({ source, chainId, seq, hash });
+    this.#tail.expect(source, anchors);
   }
 
   /**
    * Before a run changes anything: checks that the log can be appended to as it is (it reaches the
-   * expected anchors; see also #cutKilledAppend), so that a log that cannot take the run's records
+   * expected anchors; a killed append's line is cut: log-tail.ts), so that a log that cannot take the run's records
    * stops the run before its first store write. Creates nothing.
    */
   async prepare(): Promise<void> {
     await this.#idle();
-    await this.#exclusive(() => this.#underLock(openExistingForAppend, (handle, lock) => this.#currentHead(handle, lock))).catch(
+    await this.#exclusive(() => this.#underLock(openExistingForAppend, (handle, lock) => this.#tail.head(handle, lock))).catch(
       (error: unknown) => Promise.reject(asDiskError(error, this.file)),
     );
   }
@@ -111,7 +99,7 @@ export class EvidenceLog {
   /** The newest record of the log as it is on disk now (any process), or null when it is empty. */
   async head(): Promise<EvidenceHead | null> {
     await this.#idle();
-    return this.#exclusive(() => this.#underLock((file) => fs.open(file, 'r'), (handle) => this.#currentHead(handle)));
+    return this.#exclusive(() => this.#underLock((file) => fs.open(file, 'r'), (handle) => this.#tail.head(handle)));
   }
 
   /** `work` on the log opened by `open`, under the evidence lock; null when there is no log (nothing is created). */
@@ -168,8 +156,8 @@ export class EvidenceLog {
     try {
       const { handle, created } = await this.#open();
       try {
-        const head = await this.#currentHead(handle, lock);
-        const { ino, size: before } = this.#cache as Cached;
+        const head = await this.#tail.head(handle, lock);
+        const { ino, size: before } = this.#tail.seen as SeenTail;
         let seq = head?.seq ?? 0;
         let prevHash = head?.hash ?? ZERO_HASH;
         let chainId = head?.chainId ?? null;
@@ -186,7 +174,7 @@ export class EvidenceLog {
           }),
         );
         const data = linesBuffer(lines);
-        this.#cache = null; // until the write is known to be complete
+        this.#tail.seen = null; // until the write is known to be complete
         await lock.verify(); // a run whose lock was taken over (it was paused) must not append
         try {
           await handle.writeFile(data);
@@ -197,7 +185,7 @@ export class EvidenceLog {
           throw error;
         }
         if (created) await fsyncDir(this.#dir);
-        this.#cache = { ino, size: before + data.length, head: { chainId: chainId as string, seq, hash: prevHash } };
+        this.#tail.seen = { ino, size: before + data.length, head: { chainId: chainId as string, seq, hash: prevHash } };
         return out;
       } finally {
         await handle.close();
@@ -209,8 +197,9 @@ export class EvidenceLog {
 
   /** Opened per flush (a long-lived handle would keep writing to a file moved aside meanwhile). */
   async #open(): Promise<{ handle: fs.FileHandle; created: boolean }> {
-    if (this.#cache?.head && !(await exists(this.file))) {
-      throw new KeyshiftError('ERR_EVIDENCE_CORRUPT', `evidence log ${this.file} disappeared while keyshift was appending to it (it held ${this.#cache.head.seq} records)`, { hint: HINT });
+    const held = this.#tail.seen?.head;
+    if (held && !(await exists(this.file))) {
+      throw new KeyshiftError('ERR_EVIDENCE_CORRUPT', `evidence log ${this.file} disappeared while keyshift was appending to it (it held ${held.seq} records)`, { hint: EVIDENCE_HINT });
     }
     return openForAppend(this.file);
   }
@@ -240,97 +229,6 @@ export class EvidenceLog {
     }
   }
 
-  /**
-   * Head of the open file; caller holds the lock. Reads only the tail (and line 1 for a new file).
-   * With the lock of an append, first checks the log still reaches every anchor given to
-   * expectAnchors, then cuts the incomplete last line of an append that was killed.
-   */
-  async #currentHead(handle: fs.FileHandle, appending?: HeldLock): Promise<EvidenceHead | null> {
-    const stat = await handle.stat();
-    const { ino } = stat;
-    let { size } = stat;
-    const cache = this.#cache;
-    if (cache && cache.ino === ino && cache.size === size) {
-      if (appending) await this.#refuseCutOff(handle, ino, size, cache.head);
-      return cache.head;
-    }
-    if (cache && cache.ino === ino && size < cache.size) {
-      throw corrupt(this.file, await countLines(handle, size), `the file shrank from ${cache.size} to ${size} bytes while keyshift was appending: records were removed`);
-    }
-    const { line, torn } = size > 0 ? await readLastLine(handle, size) : { line: null, torn: false };
-    const last = line === null ? null : parseSealedRecord(line);
-    const incomplete = async () => corrupt(this.file, (await countLines(handle, size)) + 1, 'the last line is incomplete (a write was interrupted or the file was cut)');
-    if (line !== null && last === null) {
-      throw torn ? await incomplete() : corrupt(this.file, await countLines(handle, size), 'the last record is not valid evidence');
-    }
-    let head: EvidenceHead | null = null;
-    if (last) {
-      const chainId = cache && cache.ino === ino && cache.head ? cache.head.chainId : await this.#chainId(handle, last);
-      head = { chainId, seq: last.seq, hash: last.hash };
-    }
-    if (appending) await this.#refuseCutOff(handle, ino, size, head);
-    if (torn) {
-      if (!appending || !(await this.#cutKilledAppend(handle, size, head?.seq ?? 0, appending))) throw await incomplete();
-      // What is left ends with the last complete record, or is empty when the cut line was the first.
-      size = (await handle.stat()).size;
-    }
-    this.#cache = { ino, size, head };
-    return head;
-  }
-
-  /**
-   * A log that ends before a record a store anchored was cut (or put back from an older copy):
-   * appending would build a new end the next anchor vouches for, and hide the cut. Refused. So is a
-   * log whose record at an older anchor's seq is another one: it was cut below that anchor and
-   * written on since (by a run that did not expect that store's anchors, or by hand), and this run
-   * would move the anchor past the rewrite.
-   */
-  async #refuseCutOff(handle: fs.FileHandle, ino: number, size: number, head: EvidenceHead | null): Promise<void> {
-    if (head === null) return; // an empty or new log is a new chain: the anchors name the old one
-    if (this.#anchorsFound.ino !== ino) this.#anchorsFound = { ino, anchors: new Set() };
-    for (const anchor of this.#anchors) {
-      if (anchor.chainId !== head.chainId) continue;
-      if (anchor.seq > head.seq) {
-        throw corrupt(this.file, head.seq + 1, `it ends at seq ${head.seq} but ${anchor.source} recorded seq ${anchor.seq} (records were cut off)`);
-      }
-      if (this.#anchorsFound.anchors.has(anchor)) continue;
-      const found = anchor.seq === head.seq ? head : await recordAt(handle, size, anchor.seq);
-      if (found?.hash !== anchor.hash) {
-        const why = found ? 'its hash differs' : 'no valid record has that seq';
-        throw corrupt(this.file, anchor.seq, `record seq ${anchor.seq} is not the one ${anchor.source} recorded (${why}): the log was rewritten`);
-      }
-      this.#anchorsFound.anchors.add(anchor);
-    }
-  }
-
-  /**
-   * A run killed mid-append (kill -9, power loss) leaves its last line incomplete; the records it
-   * held are still unconfirmed drafts in their stores, which every run appends again. So that the
-   * log does not stay unwritable, the incomplete line is cut, but only when it can be nothing else:
-   * the line before it is a valid record no store anchored beyond, and it begins the next one
-   * (`{"seq":N+1,`). Complete records are never cut.
-   */
-  async #cutKilledAppend(handle: fs.FileHandle, size: number, lastSeq: number, lock: HeldLock): Promise<boolean> {
-    const fragment = await unterminatedTail(handle, size);
-    if (fragment === null || !beginsRecord(fragment, lastSeq + 1)) return false;
-    const line = (await countLines(handle, size)) + 1;
-    await lock.verify();
-    await handle.truncate(size - fragment.length);
-    await handle.datasync();
-    this.#logger?.warn(
-      { evidence: this.file, line, bytes: fragment.length },
-      'cut the incomplete last line of the evidence log that a killed run left (its records are appended again from the stores)',
-    );
-    return true;
-  }
-
-  async #chainId(handle: fs.FileHandle, last: { seq: number; hash: string }): Promise<string> {
-    if (last.seq === 1) return last.hash;
-    const first = parseSealedRecord(await readLineAt(handle));
-    if (!first || first.seq !== 1) throw corrupt(this.file, 1, 'the first record is not valid evidence with seq 1');
-    return first.hash;
-  }
-
   #lock() {
     return acquireFileLock(this.#lockPath, {
       waitMs: this.#lockWaitMs,
@@ -351,10 +249,6 @@ export class EvidenceLog {
   }
 }
 
-function corrupt(file: string, line: number, what: string): KeyshiftError {
-  return new KeyshiftError('ERR_EVIDENCE_CORRUPT', `evidence log ${file} is damaged at line ${line}: ${what}; nothing was appended`, { hint: HINT });
-}
-
 async function exists(path: string): Promise<boolean> {
   return fs.stat(path).then(() => true, () => false);
 }
@@ -367,11 +261,4 @@ function linesBuffer(lines: string[]): Buffer {
   let at = 0;
   for (const line of lines) at += data.write(line, at, 'utf8');
   return data;
-}
-
-/** The valid record with this seq among the first `size` bytes of the log, or null. */
-async function recordAt(handle: fs.FileHandle, size: number, seq: number): Promise<{ seq: number; hash: string } | null> {
-  const line = await findRecordLine(handle, size, seq);
-  const record = line === null ? null : parseSealedRecord(line);
-  return record?.seq === seq ? record : null;
 }
