@@ -5,7 +5,7 @@ import { crossCheckSecrets, type SecretEntry } from './cross-checks.js';
 import { parseFile } from './parse-yaml.js';
 import type { LoadedPolicies, PolicyProblem, SecretPolicy } from './types.js';
 import { validateFile } from './validate.js';
-import { displayPath, policyFiles } from './policy-files.js';
+import { cannotRead, displayPath, policyFiles } from './policy-files.js';
 
 /**
  * Loads a policy file, or every *.yaml / *.yml directly in a directory (sorted by name), and
@@ -53,7 +53,7 @@ async function loadFile(
     text = await readFile(path, 'utf8');
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code ?? 'error';
-    errors.push({ file, line: 1, col: 1, message: `cannot read (${code}); ${READ_FIXES[code] ?? 'check that it is a readable file'}` });
+    errors.push({ file, line: 1, col: 1, message: cannotRead(code) });
     return [];
   }
   return withPlainEnv(() => {
@@ -68,14 +68,6 @@ async function loadFile(
     return parsed ? validateFile(parsed.source, parsed.data, cwd, errors) : [];
   });
 }
-
-/** What to do about a policy file that cannot be read, by the error's code. */
-const READ_FIXES: Record<string, string> = {
-  EACCES: 'check its permissions',
-  EPERM: 'check its permissions',
-  EIO: 'the disk could not be read: check the device',
-  ENOENT: 'it was removed while keyshift read it: run again',
-};
 
 /**
  * The yaml parser reads process.env.LOG_TOKENS once per token, and process.env is a slow host

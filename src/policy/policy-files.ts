@@ -48,7 +48,20 @@ export function policyFiles(path: string, cwd: string, errors: PolicyProblem[]):
 function unreadableEntry(error: NodeJS.ErrnoException): string {
   if (error.code === 'ENOENT') return 'a symbolic link to a file that does not exist; restore its target or remove the link';
   if (error.code === 'ELOOP') return 'a symbolic link that loops back on itself; point it at a policy file or remove it';
-  return `cannot read (${error.code ?? error.message}); check its permissions`;
+  return cannotRead(error.code ?? error.message);
+}
+
+/** What to do about a policy file that cannot be read, by the error's code. */
+const READ_FIXES = new Map([
+  ['EACCES', 'check its permissions'],
+  ['EPERM', 'check its permissions'],
+  ['EIO', 'the disk could not be read: check the device'],
+  ['ENOENT', 'it was removed while keyshift read it: run again'],
+]);
+
+/** The one-line problem for a policy file the system refused to read (`code`: the error's code). */
+export function cannotRead(code: string): string {
+  return `cannot read (${code}); ${READ_FIXES.get(code) ?? 'check that it is a readable file'}`;
 }
 
 function attempt<T>(read: () => T): T | NodeJS.ErrnoException {

@@ -6,6 +6,7 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync }
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { loadPolicies } from '../../dist/policy/load.js';
+import { cannotRead } from '../../dist/policy/policy-files.js';
 import { loadAsUser } from '../helpers/policy-as-user.js';
 
 const tempDirs = [];
@@ -205,4 +206,15 @@ test('a directory that can be stat\'ed but not listed (mode 000) is "cannot list
   } finally {
     chmodSync(join(cwd, 'p'), 0o755);
   }
+});
+
+test('a read the system refused is worded by its code, the same for a policy file and for a directory entry: what to do about each', () => {
+  // The codes a unit test cannot provoke as root (EPERM from a security module, EIO from a failing
+  // disk, ENOENT from a file removed between listing and reading) get their own fix, not a guess.
+  assert.equal(cannotRead('EACCES'), 'cannot read (EACCES); check its permissions');
+  assert.equal(cannotRead('EPERM'), 'cannot read (EPERM); check its permissions');
+  assert.equal(cannotRead('EIO'), 'cannot read (EIO); the disk could not be read: check the device');
+  assert.equal(cannotRead('ENOENT'), 'cannot read (ENOENT); it was removed while keyshift read it: run again');
+  assert.equal(cannotRead('EMFILE'), 'cannot read (EMFILE); check that it is a readable file');
+  assert.equal(cannotRead('toString'), 'cannot read (toString); check that it is a readable file', 'an odd code is not looked up on Object.prototype');
 });
