@@ -1,7 +1,7 @@
 import { asDiskError } from '../disk-errors.js';
 import { errorMessage, ExitCode, KeyshiftError } from '../errors.js';
 import type { SecretPolicy } from '../policy/types.js';
-import type { EntryLease, EntryState, SecretStore, StoreLock, StoreMeta } from '../stores/contract.js';
+import type { EntryLease, SecretStore, StoreLock, StoreMeta } from '../stores/contract.js';
 import { StoreRegistry } from '../stores/registry.js';
 import { type EngineContext, type Target, openEvidenceLog, targetLabel } from './context.js';
 import { isExecutable, planTarget } from './planner.js';
@@ -9,7 +9,7 @@ import { anchorEvidence, recoverStoreEvidence } from './evidence-recovery.js';
 import { advanceTarget } from './advance-target.js';
 import { evidenceFailed, evidenceFault, outcomeOnly, rethrowUsage, rotateExitCode, toErrorInfo, type RotateResult } from './rotate-result.js';
 import { notifyTargets, signRun, startRun } from './run-info.js';
-import { previousEnvironment, selectPolicies, targetsOf, type Selection } from './selection.js';
+import { selectPolicies, targetsOf, type Selection } from './selection.js';
 import { limiter, mapWithConcurrency } from './concurrency.js';
 import { batchWidth } from './batching.js';
 import { unconfirmedDrafts } from './state.js';

@@ -1,6 +1,6 @@
 import { errorMessage, ExitCode, KeyshiftError } from '../errors.js';
 import type { SecretValue } from '../secret-value.js';
-import type { EntryMeta, EntryState, EvidenceDraft, EvidenceEvent, RetiredVersion, RotationRecord, VersionOp } from '../stores/contract.js';
+import type { EntryMeta, EntryState, EvidenceDraft, RetiredVersion, RotationRecord, VersionOp } from '../stores/contract.js';
 import type { Target } from './context.js';
 import type { HookSpec } from '../policy/types.js';
 import type { HookContext, HookResult } from '../hooks/run-hook.js';

@@ -1,5 +1,5 @@
 import type * as KMS from '@aws-sdk/client-kms';
-import { ExitCode, KeyshiftError } from '../../errors.js';
+import { KeyshiftError } from '../../errors.js';
 import type { KmsStoreSpec } from '../../policy/types.js';
 import { SecretValue } from '../../secret-value.js';
 import type { EntryLease, EntryMeta, EntryState, LeaseOptions, LockOptions, RetiredVersion, SecretStore, StoreCapabilities, StoreContext, StoreLock, StoreMeta, VersionInfo, VersionOp } from '../contract.js';

@@ -1,4 +1,4 @@
-import { promises as fs, constants, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { promises as fs, constants, mkdirSync } from 'node:fs';
 import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
