@@ -8,8 +8,11 @@ const fs = require('node:fs');
 const Module = require('node:module');
 const path = require('node:path');
 
-/** Turns the cache on under `dir` for the files of `bundleDir`; never throws. */
-function useCodeCache(dir, bundleDir) {
+/**
+ * Turns the cache on under `dir` for the files of `bundleDir`, code compiled under V8 `flags` (a
+ * string naming them); never throws.
+ */
+function useCodeCache(dir, bundleDir, flags = '') {
   try {
     fs.mkdirSync(path.dirname(dir), { recursive: true, mode: 0o700 });
     if (typeof Module.enableCompileCache === 'function') {
@@ -17,8 +20,10 @@ function useCodeCache(dir, bundleDir) {
       Module.enableCompileCache(dir);
       return;
     }
-    // One directory per Node and per installed copy of keyshift, which prunes only its own entries.
-    compileWithCache(path.join(dir, `${process.version}-${process.arch}`, fnv1a(bundleDir)), bundleDir + path.sep);
+    // One directory per Node, per installed copy of keyshift and per set of V8 flags (V8 refuses
+    // bytes made under other flags; Node's own cache above keys its directory the same way), which
+    // prunes only its own entries.
+    compileWithCache(path.join(dir, `${process.version}-${process.arch}`, fnv1a(`${bundleDir}\0${flags}`)), bundleDir + path.sep);
   } catch {
     // No cache: the command runs as it would without one.
   }

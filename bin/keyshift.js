@@ -14,14 +14,12 @@ if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
     if (error?.code !== 'EPIPE') process.stdout.write(line);
   }
 } else {
-  if (args.includes('rotate')) {
-    // A rotation allocates short-lived records by the thousand: a young generation that does not
-    // grow, and an old generation allowed 1.5x its live size before the next full collection
-    // (V8 allows up to 4x), keep a 10,000-secret run's peak memory near 140 MB instead of 230 MB
-    // (bench/README.md: a few % more CPU). Both are read at each collection, so set here they apply.
-    require('node:v8').setFlagsFromString('--semi-space-growth-factor=1');
-    require('node:v8').setFlagsFromString('--heap-growing-percent=50');
-  }
+  // A rotation allocates short-lived records by the thousand: a young generation that does not
+  // grow, and an old generation allowed 1.5x its live size before the next full collection
+  // (V8 allows up to 4x), keep a 10,000-secret run's peak memory near 140 MB instead of 230 MB
+  // (bench/README.md: a few % more CPU). Both are read at each collection, so set here they apply.
+  const gcFlags = args.includes('rotate') ? ['--semi-space-growth-factor=1', '--heap-growing-percent=50'] : [];
+  for (const flag of gcFlags) require('node:v8').setFlagsFromString(flag);
   const { join } = require('node:path');
   const bundle = join(__dirname, '..', 'dist', 'bundle');
   if (!require('node:fs').existsSync(join(bundle, 'main.js'))) {
@@ -29,7 +27,10 @@ if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
     process.exit(1);
   }
   const cache = cacheDir(process.env);
-  if (cache) require('./code-cache.js').useCodeCache(join(cache, 'v8'), bundle);
+  // V8 refuses code cached under other flags: each set of flags (rotate's, the user's NODE_OPTIONS)
+  // keeps its own entries, or `plan` and `rotate` would each recompile and rewrite the other's.
+  const flags = [...process.execArgv, process.env.NODE_OPTIONS ?? '', ...gcFlags].join(' ');
+  if (cache) require('./code-cache.js').useCodeCache(join(cache, 'v8'), bundle, flags);
   // As with a top-level await in an ES module: a run whose work never settles does not exit 0.
   let settled = false;
   process.on('exit', (code) => {

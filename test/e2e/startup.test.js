@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { baseEnv, buildRoot, runCli, tempProject } from '../helpers/cli.js';
@@ -114,6 +114,34 @@ test("V8's code cache: kept under the cache dir, and a rewritten bundle never ru
   const after = help();
   assert.equal(after.status, 0, after.stderr);
   assert.ok(after.stdout.includes(PLAN_HELP.toUpperCase()), `old code ran after the bundle changed:\n${after.stdout}`);
+});
+
+test("V8's code cache is kept per set of V8 flags: a `rotate` (which sets its own) between two `plan`s leaves plan's cached code as it was", () => {
+  // V8 refuses code cached under other flags. With one entry per file, `rotate` refused plan's code,
+  // compiled anew and wrote its own in its place, and the next `plan` did the same back.
+  const dir = tempProject();
+  cpSync(join(buildRoot, 'policies'), join(dir, 'policies'), { recursive: true });
+  const cache = join(dir, 'cache');
+  const run = (...args) => {
+    const result = spawnSync(process.execPath, [join(buildRoot, 'bin', 'keyshift.js'), ...args], { cwd: dir, env: baseEnv({ KEYSHIFT_CACHE_DIR: cache }), encoding: 'utf8' });
+    assert.equal(result.status, 0, result.stderr);
+  };
+  const entries = () => {
+    const v8 = join(cache, 'v8');
+    const files = readdirSync(v8, { recursive: true }).filter((name) => statSync(join(v8, name)).isFile());
+    return new Map(files.map((name) => [name, `${statSync(join(v8, name)).mtimeMs} ${statSync(join(v8, name)).size}`]));
+  };
+  run('plan');
+  run('plan');
+  const planned = entries();
+  assert.ok(planned.size > 0, 'plan cached nothing under v8/');
+  run('rotate', '--all', '--dry-run');
+  run('rotate', '--all', '--dry-run');
+  run('plan');
+  const after = entries();
+  const rewritten = [...planned].filter(([name, stamp]) => after.get(name) !== stamp).map(([name]) => name);
+  assert.deepEqual(rewritten, [], "plan's cached code was rewritten (refused and compiled again) after a rotate");
+  assert.ok(after.size > planned.size, 'rotate kept its own entries beside plan\'s');
 });
 
 test('a cache dir that cannot be written, or holds garbage, changes nothing but the speed', () => {
