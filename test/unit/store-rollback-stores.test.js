@@ -14,7 +14,7 @@ import { StoreRegistry } from '../../dist/stores/registry.js';
 import { targetsOf } from '../../dist/engine/selection.js';
 import { EvidenceLog } from '../../dist/evidence/index.js';
 import { readStoresForVerify, refuseRolledBack, rollbackError } from '../../dist/engine/store-rollback.js';
-import { anchorEvidence } from '../../dist/engine/evidence-recovery.js';
+import { anchorEvidence, refuseCutEvidence } from '../../dist/engine/evidence-recovery.js';
 import { SecretValue } from '../../dist/secret-value.js';
 
 const quiet = { child: () => quiet, trace() {}, debug() {}, info() {}, warn() {}, error() {} };
@@ -313,5 +313,30 @@ describe('refuseRolledBack (rotate)', () => {
     const refused = (await check()).refused;
     assert.deepEqual([...refused.keys()], [db.storeId], 'vouched for by both: used');
     assert.match(refused.get(db.storeId)[0].message, /the evidence made v9 CURRENT/);
+  });
+});
+
+describe('refuseCutEvidence (rollback, reencrypt: before their first write)', () => {
+  it("refuses a log cut below the store's anchor, naming the store, whether the caller read the store's meta or not; the log is left as it was", async (t) => {
+    const p = await project(t);
+    const [api, db] = p.targets;
+    const file = join(p.ctx.evidenceDir, 'evidence.jsonl');
+    // api anchored seq 1, db seq 2: the log cut to its first record is short of db's anchor only.
+    const [first] = readFileSync(file, 'utf8').split('\n');
+    writeFileSync(file, `${first}\n`);
+    const cut = readFileSync(file);
+    const refused = (error) => error.code === 'ERR_EVIDENCE_CORRUPT' && error.message.includes(`store ${db.store.location} recorded seq 2`) && /records were cut off/.test(error.message);
+    for (const meta of [undefined, await db.store.readMeta()]) {
+      const log = new EvidenceLog(p.ctx.evidenceDir);
+      await assert.rejects(refuseCutEvidence(log, db.store, meta), refused, meta ? 'with the meta given' : 'reading the meta itself');
+      await log.close();
+      assert.deepEqual(readFileSync(file), cut, 'the log is left as it was');
+    }
+    // api's anchor is still in the log: nothing to refuse, and a record appended after builds on it.
+    const log = new EvidenceLog(p.ctx.evidenceDir);
+    t.after(() => log.close());
+    await refuseCutEvidence(log, api.store);
+    const [written] = await log.append([record(api, 'provisioned', null, 'v1')]);
+    assert.equal(written.seq, 2);
   });
 });
