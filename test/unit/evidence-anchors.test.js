@@ -3,7 +3,7 @@
 // cut below one store's anchor and written on since is never given a new anchor that hides the cut.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -85,4 +85,38 @@ test('a log cut below a store\'s anchor and written on since is refused before a
   missing.expectAnchors('store y.store', anchorAt5);
   await assert.rejects(missing.prepare(), { message: /damaged at line 5: record seq 5 is not the one store y\.store recorded \(no valid record has that seq\): the log was rewritten/ });
   await missing.close();
+});
+
+test('a log swapped for a rewritten copy while a writer has it open is checked again: an anchor found in the old file counts for that file only', async () => {
+  const { dir, file, records } = await logOf(Array.from({ length: 10 }, (_, i) => draft(i)));
+  const anchorAt5 = { [records[0].hash]: { seq: 5, hash: records[4].hash, at } };
+  const writer = new EvidenceLog(dir);
+  writer.expectAnchors('store y.store', anchorAt5);
+  assert.equal((await writer.append([draft(11)]))[0].seq, 11, 'the anchored record was found');
+  // Another file put in its place (rename: a new inode), with the same first four records and
+  // others from seq 5 on: longer, so the writer reads its tail again.
+  const lines = readFileSync(file, 'utf8').split('\n').slice(0, -1);
+  const copyDir = join(dir, '..', 'copy');
+  mkdirSync(copyDir);
+  writeFileSync(join(copyDir, 'evidence.jsonl'), `${lines.slice(0, 4).join('\n')}\n`);
+  const other = new EvidenceLog(copyDir);
+  await other.append(Array.from({ length: 10 }, (_, i) => draft(200 + i)));
+  await other.close();
+  const swapped = readFileSync(join(copyDir, 'evidence.jsonl'), 'utf8');
+  renameSync(join(copyDir, 'evidence.jsonl'), file);
+  await assert.rejects(writer.append([draft(12)]), { code: 'ERR_EVIDENCE_CORRUPT', message: /record seq 5 is not the one store y\.store recorded \(its hash differs\)/ });
+  await writer.close();
+  assert.equal(readFileSync(file, 'utf8'), swapped, 'nothing appended to the swapped log');
+});
+
+test('head() reads the log as it is and refuses nothing: only an append (or prepare) checks the anchors', async () => {
+  const { dir, file, records } = await logOf(Array.from({ length: 6 }, (_, i) => draft(i)));
+  const lines = readFileSync(file, 'utf8').split('\n').slice(0, -1);
+  writeFileSync(file, `${lines.slice(0, 3).join('\n')}\n`); // cut below the anchor at seq 5
+  const log = new EvidenceLog(dir);
+  log.expectAnchors('store y.store', { [records[0].hash]: { seq: 5, hash: records[4].hash, at } });
+  // Twice: the second answer comes from what the first read remembered.
+  for (let i = 0; i < 2; i++) assert.deepEqual(await log.head(), { chainId: records[0].hash, seq: 3, hash: records[2].hash });
+  await assert.rejects(log.prepare(), { code: 'ERR_EVIDENCE_CORRUPT', message: /it ends at seq 3 but store y\.store recorded seq 5/ });
+  await log.close();
 });
