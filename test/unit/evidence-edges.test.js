@@ -118,14 +118,12 @@ test('an evidence directory that is a file (or under one) is refused with a one-
 });
 
 test('a closed evidence log refuses later appends (ERR_EVIDENCE_CLOSED, naming the file) and writes nothing more', async () => {
-  const dir = join(mkdtempSync(join(tmpdir(), 'keyshift-closed-')), 'evidence');
-  const log = new EvidenceLog(dir);
-  const draft = { event: 'issued', rotationId: 'r-1', secret: 's', environment: 'prod', store: 'local', fromVersion: 'v1', toVersion: 'v2', fingerprint: null, at: '2026-11-23T10:00:00.000Z', operator: 'me', reason: 'scheduled', ticket: null, emergency: false, checks: [], runId: 'run-1' };
-  await log.append([draft]);
+  const log = new EvidenceLog(newDir());
+  await log.append([draft(1)]);
   await log.close();
   const before = readFileSync(log.file, 'utf8');
   const closed = { code: 'ERR_EVIDENCE_CLOSED', message: `evidence log ${log.file} is closed` };
-  await assert.rejects(log.append([draft]), closed);
-  await assert.rejects(log.appendAtHead(() => draft), closed);
+  await assert.rejects(log.append([draft(2)]), closed);
+  await assert.rejects(log.appendAtHead(() => draft(3)), closed);
   assert.equal(readFileSync(log.file, 'utf8'), before);
 });

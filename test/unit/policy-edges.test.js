@@ -76,27 +76,26 @@ const masterSecret = ({ generator = '{ type: random, bytes: 32 }', envs = ['dev'
     environments:
 ${envs.map((env) => `      - { name: ${env}, store: { type: local, path: m-${env}.store } }`).join('\n')}
 ${extra}`;
-const masterProblems = (loaded) => loaded.errors.map((e) => `${e.line}:${e.col} ${e.message}`);
 const NOT_A_MASTER = '5:65 secrets[0].generator.master.secret: "m" cannot be a master: a local master is a secret with generator: { type: random, bytes: 32 }';
 
 test('a local master is a secret of 32 random bytes, with an environment for each of the data key\'s (or only one)', async () => {
-  assert.deepEqual(masterProblems(await load(masterPolicy(masterSecret()))), [], 'same environments');
-  assert.deepEqual(masterProblems(await load(masterPolicy(masterSecret({ envs: ['shared'] })))), [], 'one environment wraps every data key environment');
-  assert.deepEqual(masterProblems(await load(masterPolicy(masterSecret({ envs: ['dev'] }), ['dev']))), [], 'the same single name');
+  assert.deepEqual(problems(await load(masterPolicy(masterSecret()))), [], 'same environments');
+  assert.deepEqual(problems(await load(masterPolicy(masterSecret({ envs: ['shared'] })))), [], 'one environment wraps every data key environment');
+  assert.deepEqual(problems(await load(masterPolicy(masterSecret({ envs: ['dev'] }), ['dev']))), [], 'the same single name');
   // Two master environments, neither named prod: dev is wrapped, prod is not.
-  assert.deepEqual(masterProblems(await load(masterPolicy(masterSecret({ envs: ['dev', 'staging'] })))), [
+  assert.deepEqual(problems(await load(masterPolicy(masterSecret({ envs: ['dev', 'staging'] })))), [
     '5:65 secrets[0].generator.master.secret: "m" has no environment "prod" (nor a single one) to wrap the data key of that environment; add it to m',
   ]);
 });
 
 test('a local master that is not 32 random bytes, is the data key itself, or re-encrypts rows is refused at master.secret', async () => {
   for (const generator of ['{ type: random, bytes: 16 }', '{ type: random, length: 32 }', '{ type: command, run: [./k.sh] }']) {
-    assert.deepEqual(masterProblems(await load(masterPolicy(masterSecret({ generator })))), [NOT_A_MASTER], generator);
+    assert.deepEqual(problems(await load(masterPolicy(masterSecret({ generator })))), [NOT_A_MASTER], generator);
   }
   const itself = masterPolicy('').replace('secret: m }', 'secret: dk }');
-  assert.deepEqual(masterProblems(await load(itself)), [NOT_A_MASTER.replaceAll('"m"', '"dk"')], 'a data key is not its own master');
+  assert.deepEqual(problems(await load(itself)), [NOT_A_MASTER.replaceAll('"m"', '"dk"')], 'a data key is not its own master');
   const rows = '    reencrypt:\n      database: { type: sqlite, path: app.db }\n      tables: [{ table: t, key: id, columns: [c] }]\n';
-  assert.deepEqual(masterProblems(await load(masterPolicy(masterSecret({ extra: rows })))), [
+  assert.deepEqual(problems(await load(masterPolicy(masterSecret({ extra: rows })))), [
     '5:65 secrets[0].generator.master.secret: "m" has reencrypt:, but a master wraps data keys and encrypts no rows; seal the rows with a data key, or name another master',
   ]);
 });
@@ -115,8 +114,8 @@ test('cross-secret rules say nothing more about a name or duration the schema al
     generator: { type: random, bytes: 32 }
     environments: [{ name: a, store: { type: local, path: two.store } }]
 `);
-  assert.equal(masterProblems(badNames).filter((p) => p.includes('is not a valid secret name')).length, 2, masterProblems(badNames).join('\n'));
-  assert.deepEqual(masterProblems(badNames).filter((p) => p.includes('duplicate')), []);
+  assert.equal(problems(badNames).filter((p) => p.includes('is not a valid secret name')).length, 2, problems(badNames).join('\n'));
+  assert.deepEqual(problems(badNames).filter((p) => p.includes('duplicate')), []);
   // An interval that is not a duration is not compared with the fallback window.
   const badInterval = await load(`secrets:
   - name: k
@@ -125,6 +124,6 @@ test('cross-secret rules say nothing more about a name or duration the schema al
     generator: { type: random, bytes: 32 }
     environments: [{ name: a, store: { type: local, path: k.store } }]
 `);
-  assert.equal(badInterval.errors.length, 1, masterProblems(badInterval).join('\n'));
-  assert.deepEqual(masterProblems(badInterval).filter((p) => p.includes('longer than the interval')), []);
+  assert.equal(badInterval.errors.length, 1, problems(badInterval).join('\n'));
+  assert.deepEqual(problems(badInterval).filter((p) => p.includes('longer than the interval')), []);
 });

@@ -25,7 +25,7 @@ export async function openSqlite(spec: { type: 'sqlite'; path: string }): Promis
     // In WAL mode, NORMAL syncs at WAL checkpoints instead of every commit: still safe against a
     // crash of any process (a power loss may undo the last batches, which a rerun redoes). Each
     // checkpoint this connection runs syncs the database file: every WAL_CHECKPOINT_PAGES pages
-    // instead of SQLite's 1,000, about a tenth of the syncs of a large run (bench/README.md).
+    // instead of SQLite's 1,000: a sixteenth of the syncs, which counts on a busy disk (bench/README.md).
     if (String(db.pragma('journal_mode', { simple: true })).toLowerCase() === 'wal') {
       db.pragma('synchronous = NORMAL');
       db.pragma(`wal_autocheckpoint = ${WAL_CHECKPOINT_PAGES}`);
