@@ -195,12 +195,29 @@ export async function findRecordLine(handle: fs.FileHandle, size: number, seq: n
       continue;
     }
     const found = await seqOfLine(handle, start);
-    if (found === null) return null; // not a record: the log is damaged there
+    // Not a record: the log is damaged there, and the order the bisection relies on with it. The
+    // damage is verify's to report; the record sought may still be intact, so look at every line.
+    if (found === null) return scanForRecordLine(handle, size, seq);
     if (found === seq) return readLineAt(handle, start);
     if (found < seq) lo = start;
     else hi = start;
   }
   return (await seqOfLine(handle, lo)) === seq ? readLineAt(handle, lo) : null;
+}
+
+/** The same, every line start in turn (one small read each): the slow way, only for a log with a line that is not a record. */
+async function scanForRecordLine(handle: fs.FileHandle, size: number, seq: number): Promise<string | null> {
+  const begins = Buffer.from(`{"seq":${seq},`);
+  const isIt = async (start: number) => (await readAt(handle, start, begins.length)).equals(begins);
+  if (await isIt(0)) return readLineAt(handle, 0);
+  for (let at = 0; at < size; at += CHUNK) {
+    const chunk = await readAt(handle, at, Math.min(CHUNK, size - at));
+    for (let nl = chunk.indexOf(NL); nl >= 0; nl = chunk.indexOf(NL, nl + 1)) {
+      const start = at + nl + 1;
+      if (start < size && (await isIt(start))) return readLineAt(handle, start);
+    }
+  }
+  return null;
 }
 
 /** The first line start at or after `from` and before `end` (a line starts after a newline), or null. */

@@ -158,13 +158,8 @@ function seqProblem(seq: number, prev: EvidenceHead | null): string {
 }
 
 /**
- * The file size at a moment when no writer is mid-append: writers append whole lines under the
- * evidence lock, so a size read under it ends on a line boundary and a concurrent `rotate` is not
- * mistaken for a torn line. A read-only copy (an auditor's) cannot be locked and has no writer.
- */
-/**
- * The same without taking the lock (`doctor` changes nothing, not even a lock file): while a live
- * writer holds the lock, a last line without its newline is its append in progress, not damage.
+ * The file size without taking the lock (`doctor` changes nothing, not even a lock file): while a
+ * live writer holds the lock, a last line without its newline is its append in progress, not damage.
  */
 async function sizeWithoutLock(dir: string, file: string): Promise<number | null> {
   const size = await fs.stat(file).then((stat) => stat.size, () => null);
@@ -181,6 +176,11 @@ async function sizeWithoutLock(dir: string, file: string): Promise<number | null
   }
 }
 
+/**
+ * The file size at a moment when no writer is mid-append: writers append whole lines under the
+ * evidence lock, so a size read under it ends on a line boundary and a concurrent `rotate` is not
+ * mistaken for a torn line. A read-only copy (an auditor's) cannot be locked and has no writer.
+ */
 async function committedSize(dir: string, file: string): Promise<number | null> {
   const size = () => fs.stat(file).then((stat) => stat.size, () => null);
   if ((await size()) === null) return null;

@@ -120,3 +120,39 @@ test('head() reads the log as it is and refuses nothing: only an append (or prep
   await assert.rejects(log.prepare(), { code: 'ERR_EVIDENCE_CORRUPT', message: /it ends at seq 3 but store y\.store recorded seq 5/ });
   await log.close();
 });
+
+test('a damaged line where the bisection looks does not hide an intact anchored record: the anchors are still checked, line by line', async () => {
+  const { dir, file, records } = await logOf(Array.from({ length: 12 }, (_, i) => draft(i)));
+  const chainId = records[0].hash;
+  const text = readFileSync(file, 'utf8');
+  const lines = text.split('\n').slice(0, -1);
+  // The line the bisection reads first (the first to start at or past the middle byte), overwritten
+  // in place with bytes that are no record, though one seq pattern sits inside them: a misleading one.
+  const starts = lines.map((_, i) => Buffer.byteLength(lines.slice(0, i).join('\n')) + (i > 0 ? 1 : 0));
+  const damaged = starts.findIndex((start) => start >= Math.floor(Buffer.byteLength(text) / 2));
+  assert.ok(damaged >= 3 && damaged <= lines.length - 3, `the probed line ${damaged + 1} has records on both sides`);
+  const junk = 'x{"seq":1,'.padEnd(Buffer.byteLength(lines[damaged]), 'x');
+  lines[damaged] = junk;
+  const before = `${lines.join('\n')}\n`;
+  writeFileSync(file, before);
+  const verified = await verifyEvidence(dir);
+  assert.equal(verified.ok, false);
+  assert.equal(verified.line, damaged + 1, 'verify names the damage');
+
+  // Store anchors on the records just below and just above the damage: both found, so appended to.
+  const below = records[damaged - 1];
+  const above = records[damaged + 1];
+  const log = new EvidenceLog(dir);
+  log.expectAnchors('store y.store', { [chainId]: { seq: below.seq, hash: below.hash, at } });
+  log.expectAnchors('store z.store', { [chainId]: { seq: above.seq, hash: above.hash, at } });
+  assert.equal((await log.append([draft(20)]))[0].seq, 13);
+  await log.close();
+
+  // An anchor whose record was rewritten is still refused, damage or not; nothing is appended.
+  writeFileSync(file, before);
+  const refusing = new EvidenceLog(dir);
+  refusing.expectAnchors('store y.store', { [chainId]: { seq: below.seq, hash: records[0].hash, at } });
+  await assert.rejects(refusing.append([draft(21)]), { code: 'ERR_EVIDENCE_CORRUPT', message: new RegExp(`record seq ${below.seq} is not the one store y\\.store recorded \\(its hash differs\\)`) });
+  await refusing.close();
+  assert.equal(readFileSync(file, 'utf8'), before);
+});

@@ -417,6 +417,22 @@ test('a symbolic link at evidence.jsonl is refused in one line naming it: nothin
   assert.ok(!existsSync(join(dir, '..', 'not-there-yet.jsonl')), 'the dangling link target was not created');
 });
 
+test('an evidence.jsonl that is a directory, or a log path under a file, fails with the system\'s error naming it, never called a symbolic link', async () => {
+  const dir = freshDir();
+  mkdirSync(join(dir, 'evidence.jsonl'), { recursive: true });
+  const log = new EvidenceLog(dir);
+  await assert.rejects(log.append([draft(1)]), { code: 'EISDIR', message: new RegExp(`open '${join(dir, 'evidence.jsonl')}'`) });
+  await log.close();
+  const { openForAppend } = await import('../../dist/evidence/log-file.js');
+  const file = join(dir, '..', 'a-file');
+  writeFileSync(file, 'x');
+  await assert.rejects(openForAppend(join(file, 'evidence.jsonl')), { code: 'ENOTDIR' });
+  // The create itself failing (its directory gone, as when removed between the writer's mkdir and
+  // its open) is thrown at once: only a create lost to another process's (EEXIST) is retried.
+  await assert.rejects(openForAppend(join(dir, '..', 'gone', 'evidence.jsonl')), { code: 'ENOENT' });
+  assert.equal(existsSync(join(dir, '..', 'gone')), false);
+});
+
 test("after a failed append the writer takes back only its own torn bytes, never another writer's records", async () => {
   const { takeBackTornAppend } = await import('../../dist/evidence/log-file.js');
   const { open } = await import('node:fs/promises');
@@ -430,12 +446,15 @@ test("after a failed append the writer takes back only its own torn bytes, never
   const cases = [
     { tail: ours.subarray(0, 40), cut: true, what: 'our own torn line' },
     { tail: ours.subarray(0, ours.indexOf('\n') + 1), cut: true, what: 'our own first line, the rest never written' },
+    { tail: ours, cut: true, what: 'all of ours, the error coming after the bytes were written' },
+    { tail: '', cut: false, what: 'nothing written' },
     { tail: null, cut: false, what: "another writer's record" },
+    { tail: null, long: true, cut: false, what: "another writer's record, longer than all we wrote" },
     { tail: 'theirs+ours', cut: false, what: "another writer's record, then our torn line (O_APPEND put ours after)" },
   ];
   for (const kase of cases) {
     const other = new EvidenceLog(dir);
-    await other.append([draft(9, { runId: 'other-writer' })]); // a complete record after `before`
+    await other.append([draft(9, { runId: 'other-writer', ...(kase.long ? { reason: 'x'.repeat(2 * ours.length) } : {}) })]); // a complete record after `before`
     await other.close();
     const theirs = readFileSync(file).subarray(before);
     (await import('node:fs')).truncateSync(file, before);
