@@ -156,3 +156,19 @@ test('a damaged line where the bisection looks does not hide an intact anchored 
   await refusing.close();
   assert.equal(readFileSync(file, 'utf8'), before);
 });
+
+test('findRecordLine on a log of exactly 2 × 64 KiB − 2 bytes, whose first probe reads to the very end of the log and finds no line start there', async () => {
+  const CHUNK = 64 * 1024;
+  const sized = async (pad) => logOf([draft(1), draft(2, { checks: [{ name: 'smoke', ok: true, output: 'x'.repeat(pad) }] })]);
+  let { file } = await sized(CHUNK);
+  const pad = CHUNK + (2 * CHUNK - 2) - readFileSync(file).length;
+  ({ file } = await sized(pad));
+  assert.equal(readFileSync(file).length, 2 * CHUNK - 2);
+  const lines = readFileSync(file, 'utf8').split('\n').slice(0, -1);
+  const handle = await open(file, 'r');
+  try {
+    for (const seq of [1, 2]) assert.equal(await findRecordLine(handle, 2 * CHUNK - 2, seq), lines[seq - 1], `seq ${seq}`);
+  } finally {
+    await handle.close();
+  }
+});
