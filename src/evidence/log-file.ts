@@ -168,12 +168,15 @@ export async function unterminatedTail(handle: fs.FileHandle, size: number): Pro
   return tail.subarray(nl + 1);
 }
 
+/** The first bytes of the line of the record with this seq: a sealed record begins with its seq. */
+const recordStart = (seq: number): Buffer => Buffer.from(`{"seq":${seq},`);
+
 /**
  * Whether `bytes`, a line without its newline, is the start of the record with this seq as keyshift
  * writes it (`{"seq":N,…`): what a killed append leaves, since appends write whole lines in order.
  */
 export function beginsRecord(bytes: Buffer, seq: number): boolean {
-  const start = Buffer.from(`{"seq":${seq},`);
+  const start = recordStart(seq);
   return bytes.length > 0 && (bytes.length <= start.length ? start.subarray(0, bytes.length).equals(bytes) : bytes.subarray(0, start.length).equals(start));
 }
 
@@ -207,7 +210,7 @@ export async function findRecordLine(handle: fs.FileHandle, size: number, seq: n
 
 /** The same, every line start in turn (one small read each): the slow way, only for a log with a line that is not a record. */
 async function scanForRecordLine(handle: fs.FileHandle, size: number, seq: number): Promise<string | null> {
-  const begins = Buffer.from(`{"seq":${seq},`);
+  const begins = recordStart(seq);
   const isIt = async (start: number) => (await readAt(handle, start, begins.length)).equals(begins);
   if (await isIt(0)) return readLineAt(handle, 0);
   for (let at = 0; at < size; at += CHUNK) {
@@ -230,6 +233,7 @@ async function lineStartFrom(handle: fs.FileHandle, from: number, end: number): 
   return null;
 }
 
+/** The seq a line begins with as recordStart writes it, or null. */
 async function seqOfLine(handle: fs.FileHandle, start: number): Promise<number | null> {
   const match = /^\{"seq":([1-9]\d{0,15}),/.exec((await readAt(handle, start, 32)).toString('latin1'));
   return match ? Number(match[1]) : null;
