@@ -127,3 +127,39 @@ test('a closed evidence log refuses later appends (ERR_EVIDENCE_CLOSED, naming t
   await assert.rejects(log.appendAtHead(() => draft(3)), closed);
   assert.equal(readFileSync(log.file, 'utf8'), before);
 });
+
+test('no file descriptor is left open: appends (creating the log or not), head(), a refused append, verify with its lock and read-only beside a live writer', async () => {
+  const { readdirSync } = await import('node:fs');
+  const { acquireFileLock } = await import('../../dist/util/file-lock.js');
+  const open = () => readdirSync('/proc/self/fd').length;
+  const dir = newDir();
+  const log = new EvidenceLog(dir);
+  const steps = [
+    ['the first append, which creates the log', () => log.append([draft(1)])],
+    ['an append to the log', () => log.append([draft(2)])],
+    ['head()', () => log.head()],
+    ['verify', () => verifyEvidence(dir)],
+    ['a refused append (the log ends in a line that is no record)', async () => {
+      writeFileSync(join(dir, 'evidence.jsonl'), `${readFileSync(join(dir, 'evidence.jsonl'), 'utf8')}not a record`);
+      const other = new EvidenceLog(dir);
+      await assert.rejects(other.append([draft(3)]), { code: 'ERR_EVIDENCE_CORRUPT' });
+      await other.close();
+    }],
+    ['a read-only verify while a live process holds the evidence lock', async () => {
+      const lock = await acquireFileLock(join(dir, 'evidence.lock'), { waitMs: 0, owner: 'a writer', what: 'evidence' });
+      const before = open();
+      try {
+        assert.equal((await verifyEvidence(dir, [], { readOnly: true })).records, 2);
+      } finally {
+        assert.equal(open(), before, 'read-only verify');
+        await lock.release();
+      }
+    }],
+  ];
+  for (const [what, step] of steps) {
+    const before = open();
+    await step();
+    assert.equal(open(), before, what);
+  }
+  await log.close();
+});
