@@ -163,3 +163,14 @@ test('no file descriptor is left open: appends (creating the log or not), head()
   }
   await log.close();
 });
+
+test('an evidence directory that cannot be made for another reason than a file in its place is reported with its own error', async () => {
+  const dir = join(newDir(), 'x'.repeat(300)); // a name longer than any file system takes
+  const log = new EvidenceLog(dir);
+  await assert.rejects(log.append([draft(1)]), (error) => {
+    assert.equal(error.code, 'ENAMETOOLONG');
+    assert.doesNotMatch(error.message, /a file is in its place/);
+    return true;
+  });
+  await log.close();
+});
