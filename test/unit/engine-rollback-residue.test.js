@@ -1,0 +1,68 @@
+// What the mutation runs of rollback-run.ts left untested (test/mutation/review-engine-run.md): what
+// the rollback's store lock and lease tell another run, a lease that cannot be released, and the
+// evidence lock waited for as long as --lock-timeout. Real local stores, a real evidence log and the
+// loopback DynamoDB of test/fakes.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { project, secretYaml, all } from '../helpers/engine-project.js';
+import { rotateRun } from '../../dist/engine/runner.js';
+import { rollbackRun } from '../../dist/engine/rollback-run.js';
+
+const rotate = (p, extra = {}) => rotateRun(p.ctx, p.policies, { ...all, force: false, concurrency: 1, ...extra });
+const summary = (report) => report.results.map((r) => `${r.environment}:${r.outcome}`);
+const AWS_ENV = { AWS_ACCESS_KEY_ID: 'AKIDTEST', AWS_SECRET_ACCESS_KEY: 'test', AWS_EC2_METADATA_DISABLED: 'true', AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' };
+
+async function leasedProject(t) {
+  const { startDynamoDb } = await import('../fakes/dynamodb/index.js');
+  Object.assign(process.env, AWS_ENV);
+  const ddb = await startDynamoDb({ tables: ['leases'] });
+  t.after(() => ddb.close());
+  // The deploy hook, in the rollback phase, copies the store's lock file as another process would read it.
+  const hook = `deploy: [{ run: "if [ \\"$KEYSHIFT_PHASE\\" = rollback ]; then cat .keyshift/dev.store.lock > lock-seen.json; fi" }]`;
+  const store = `{ type: local, path: .keyshift/dev.store, lock: { type: dynamodb, table: leases, region: us-east-1, endpoint: "${ddb.endpoint}" } }`;
+  const p = await project(t, [secretYaml('api', { envs: [['dev', store, [hook]]] })]);
+  assert.equal((await rotate(p)).exitCode, 0);
+  assert.equal((await rotate(p, { force: true })).exitCode, 0);
+  return { p, ddb };
+}
+
+test('rollbackRun: its store lock and its lease name the rollback, the operator and the run to other runs', async (t) => {
+  const { p, ddb } = await leasedProject(t);
+  const before = ddb.calls.length;
+  const report = await rollbackRun(p.ctx, p.policies, { name: 'api', envs: [] });
+  assert.deepEqual(summary(report), ['dev:rolled-back']);
+  assert.equal(JSON.parse(readFileSync(join(p.cwd, 'lock-seen.json'), 'utf8')).owner, `keyshift rollback (tester, ${report.runId})`);
+  const written = ddb.calls.slice(before).filter((c) => JSON.stringify(c.input ?? {}).includes(`keyshift rollback by tester run ${report.runId} on `));
+  assert.ok(written.length > 0, 'a lease item names the rollback');
+});
+
+test('rollbackRun: a lease that cannot be released is logged with its target; the rollback stands (the lease expires on its own)', async (t) => {
+  const { p, ddb } = await leasedProject(t);
+  ddb.deny({ op: 'DeleteItem' });
+  const report = await rollbackRun(p.ctx, p.policies, { name: 'api', envs: [] });
+  assert.deepEqual(summary(report), ['dev:rolled-back']);
+  assert.equal(report.exitCode, 0);
+  const warned = p.logs.filter((l) => l[1] === 'could not release the lease; it expires on its own');
+  assert.equal(warned.length, 1);
+  assert.equal(warned[0][2].target, 'api/dev');
+  assert.match(warned[0][2].err, /DeleteItem/);
+});
+
+test('rollbackRun: the evidence log\'s lock is waited for as long as the run\'s --lock-timeout, not the log\'s own 30 s', async (t) => {
+  const { acquireFileLock } = await import('../../dist/util/file-lock.js');
+  const p = await project(t, [secretYaml('api', { envs: ['dev'] })]);
+  await rotate(p);
+  await rotate(p, { force: true });
+  const held = await acquireFileLock(join(p.ctx.evidenceDir, 'evidence.lock'), { waitMs: 100, owner: 'another writer', what: 'evidence log' });
+  t.after(() => held.release());
+  const started = Date.now();
+  const report = await rollbackRun(p.ctx, p.policies, { name: 'api', envs: [] });
+  assert.ok(Date.now() - started < 10_000, `${Date.now() - started} ms`);
+  // Blocked before its store write (the log is checked against the store's anchor first), exit 3.
+  assert.deepEqual(summary(report), ['dev:blocked']);
+  assert.equal(report.results[0].error.code, 'ERR_LOCKED');
+  assert.match(report.results[0].error.message, /^evidence log .* is locked by another writer /);
+  assert.equal(report.exitCode, 3);
+});
