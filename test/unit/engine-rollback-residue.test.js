@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { project, secretYaml, all } from '../helpers/engine-project.js';
+import { project, secretYaml, all, DAY } from '../helpers/engine-project.js';
 import { rotateRun } from '../../dist/engine/runner.js';
 import { rollbackRun } from '../../dist/engine/rollback-run.js';
 
@@ -65,4 +65,27 @@ test('rollbackRun: the evidence log\'s lock is waited for as long as the run\'s 
   assert.equal(report.results[0].error.code, 'ERR_LOCKED');
   assert.match(report.results[0].error.message, /^evidence log .* is locked by another writer /);
   assert.equal(report.exitCode, 3);
+});
+
+test('rollbackRun: nothing to roll back after an aws-kms decommission whose restore window has passed says until when the key could be restored', async (t) => {
+  const { startKms } = await import('../fakes/kms.js');
+  Object.assign(process.env, AWS_ENV);
+  const kms = await startKms({ quotas: false });
+  t.after(() => kms.close());
+  const store = `{ type: aws-kms, alias: alias/app-data, region: us-east-1, endpoint: "${kms.endpoint}", pendingWindowDays: 7, createIfMissing: true }`;
+  const p = await project(t, [['  - name: data-key', '    interval: 365d', '    fallbackWindow: 1d', '    environments:', '      - name: prod', `        store: ${store}`].join('\n')]);
+  p.ctx.env.KEYSHIFT_STATE_DIR = join(p.cwd, 'state');
+  assert.deepEqual(summary(await rotate(p)), ['prod:provisioned']);
+  const second = await rotate(p, { force: true });
+  assert.deepEqual(summary(second), ['prod:rotated']);
+  p.advance(2 * DAY);
+  assert.deepEqual(summary(await rotate(p)), ['prod:decommissioned']);
+  // The loopback KMS deletes on the wall clock, the engine's clock is the test's: 60 days on, the
+  // key's deletion date (7 days after the decommission) has passed for the engine.
+  p.advance(60 * DAY);
+  await assert.rejects(rollbackRun(p.ctx, p.policies, { name: 'data-key', envs: [] }), (error) => {
+    assert.equal(error.code, 'ERR_NOTHING_TO_ROLL_BACK');
+    assert.match(error.message, new RegExp(`^data-key/prod: nothing to roll back; no rotation is in flight or in its fallback window \\(the last version retired, ${second.results[0].fromVersion}, was removed at \\S+ by a decommission or a rollback\\); it could be restored until \\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z$`));
+    return true;
+  });
 });
