@@ -1,5 +1,7 @@
 import { findLoggedDrafts, loggedKey, type CheckpointRef, type EvidenceLog } from '../evidence/index.js';
 import type { EntryState, EvidenceDraft, SecretStore, StoreMeta } from '../stores/contract.js';
+import { errorMessage } from '../errors.js';
+import type { Log } from '../log.js';
 import type { Target } from './context.js';
 import { mapWithConcurrency } from './concurrency.js';
 import { unconfirmedDrafts } from './state.js';
@@ -95,6 +97,19 @@ export async function anchorEvidence(store: SecretStore, meta: StoreMeta, eviden
     confirmedRuns: confirm ? [...meta.confirmedRuns, runId].slice(-50) : meta.confirmedRuns,
     ...(checkpoints ? { checkpoints } : {}),
   });
+}
+
+/**
+ * anchorEvidence at the end of a run, for a store it wrote to (`meta` null: read now). A store that
+ * cannot give its metadata or take the anchor is logged, never thrown: the run's changes and their
+ * evidence stand, and the run's exit code is theirs.
+ */
+export async function anchorOrLog(log: Log, store: SecretStore, meta: StoreMeta | null, evidence: EvidenceLog, runId: string, confirm = true, checkpoint: CheckpointRef | null = null): Promise<void> {
+  try {
+    await anchorEvidence(store, meta ?? (await store.readMeta()), evidence, runId, confirm, checkpoint);
+  } catch (error) {
+    log.error({ store: store.location, err: errorMessage(error) }, 'could not record the evidence anchor in the store');
+  }
 }
 
 /**

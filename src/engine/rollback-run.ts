@@ -7,7 +7,7 @@ import { StoreRegistry } from '../stores/registry.js';
 import { type EngineContext, type Target, openEvidenceLog } from './context.js';
 import { targetLabel } from './context.js';
 import { RunLeases } from './leases.js';
-import { anchorEvidence, recoverEvidence, refuseCutEvidence } from './evidence-recovery.js';
+import { anchorOrLog, recoverEvidence, refuseCutEvidence } from './evidence-recovery.js';
 import { unconfirmedDrafts } from './state.js';
 import { notifyTargets, signRun, startRun } from './run-info.js';
 import { evidenceFailed, evidenceFault, rethrowUsage, rotateExitCode, toErrorInfo, type RotateResult } from './rotate-result.js';
@@ -80,9 +80,7 @@ export async function rollbackRun(ctx: EngineContext, policies: SecretPolicy[], 
     await signRun(ctx, evidence, run);
     for (const target of targets) {
       if (!touched.delete(target.storeId)) continue;
-      await anchorEvidence(target.store, await target.store.readMeta(), evidence, runId).catch((error: unknown) =>
-        ctx.logger.error({ store: target.store.location, err: errorMessage(error) }, 'could not record the evidence anchor in the store'),
-      );
+      await anchorOrLog(ctx.logger, target.store, null, evidence, runId);
     }
     return { runId, results: results.reverse(), evidenceFile: evidence.file, exitCode: rotateExitCode(results) };
 

@@ -5,7 +5,7 @@ import type { EntryLease, SecretStore, StoreLock, StoreMeta } from '../stores/co
 import { StoreRegistry } from '../stores/registry.js';
 import { type EngineContext, type Target, openEvidenceLog, targetLabel } from './context.js';
 import { isExecutable, planTarget } from './planner.js';
-import { anchorEvidence, recoverStoreEvidence } from './evidence-recovery.js';
+import { anchorOrLog, recoverStoreEvidence } from './evidence-recovery.js';
 import { advanceTarget } from './advance-target.js';
 import { evidenceFailed, evidenceFault, outcomeOnly, rethrowUsage, rotateExitCode, toErrorInfo, type RotateResult } from './rotate-result.js';
 import { notifyTargets, signRun, startRun } from './run-info.js';
@@ -255,9 +255,7 @@ export async function rotateRun(ctx: EngineContext, policies: SecretPolicy[], op
     for (const [id, lock] of locks) {
       const store = targets.find((t) => t.storeId === id)?.store as SecretStore;
       if (touchedStores.has(id)) {
-        await anchorEvidence(store, metas.get(id) as StoreMeta, evidence, runId, !failedStores.has(id), checkpoint).catch((error: unknown) =>
-          log.error({ store: store.location, err: errorMessage(error) }, 'could not record the evidence anchor in the store'),
-        );
+        await anchorOrLog(log, store, metas.get(id) as StoreMeta, evidence, runId, !failedStores.has(id), checkpoint);
       }
       await lock.release();
       locks.delete(id);

@@ -89,3 +89,29 @@ test('rollbackRun: nothing to roll back after an aws-kms decommission whose rest
     return true;
   });
 });
+
+test('anchorOrLog (the end of rotate and rollback): a store whose metadata cannot be read is logged with its path, never thrown; a readable one gets the anchor', async (t) => {
+  const { anchorOrLog } = await import('../../dist/engine/evidence-recovery.js');
+  const { EvidenceLog } = await import('../../dist/evidence/index.js');
+  const { writeFileSync } = await import('node:fs');
+  const p = await project(t, [secretYaml('api', { envs: ['dev', 'qa'] })]);
+  await rotate(p);
+  const evidence = new EvidenceLog(p.ctx.evidenceDir);
+  t.after(() => evidence.close());
+  const head = await evidence.head();
+  const good = p.store('dev');
+  const lock = await good.lock({ waitMs: 100, owner: 'the test' }); // as a run holds it
+  await anchorOrLog(p.ctx.logger, good, null, evidence, 'run-x');
+  await lock.release();
+  assert.deepEqual(p.logs.filter((l) => l[0] === 'error'), []);
+  const meta = await p.store('dev').readMeta();
+  assert.deepEqual(meta.evidenceAnchors[head.chainId].seq, head.seq);
+  assert.equal(meta.confirmedRuns.at(-1), 'run-x');
+  writeFileSync(p.storePath('qa'), 'not a store');
+  const damaged = p.store('qa');
+  await anchorOrLog(p.ctx.logger, damaged, null, evidence, 'run-x');
+  const logged = p.logs.filter((l) => l[1] === 'could not record the evidence anchor in the store');
+  assert.equal(logged.length, 1);
+  assert.equal(logged[0][2].store, p.storePath('qa'));
+  assert.match(logged[0][2].err, /\S/);
+});
