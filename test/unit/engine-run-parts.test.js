@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import { generateKeyPairSync } from 'node:crypto';
 import { readFileSync, symlinkSync, mkdirSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { project, secretYaml, all, START } from '../helpers/engine-project.js';
@@ -37,6 +38,14 @@ test('ids: the operator is KEYSHIFT_OPERATOR (trimmed), else the OS user at this
   const osUser = `${userInfo().username}@${hostName()}`;
   assert.equal(operatorName({ KEYSHIFT_OPERATOR: '   ', USER: 'someone-else' }), osUser);
   assert.equal(operatorName({}), osUser);
+});
+
+test('ids: without a passwd entry for the user (a container\'s uid) the operator is $USER, else $LOGNAME, else "unknown", at this host', { skip: process.getuid?.() !== 0 && 'needs root to run as a uid without a passwd entry' }, () => {
+  const script = `import(${JSON.stringify(new URL('../../dist/engine/ids.js', import.meta.url).href)}).then(({ operatorName }) => console.log(JSON.stringify([operatorName({ USER: 'u1', LOGNAME: 'l1' }), operatorName({ LOGNAME: 'l1' }), operatorName({})])))`;
+  const child = spawnSync(process.execPath, ['-e', script], { uid: 48_213, gid: 48_213, encoding: 'utf8', env: {} });
+  assert.equal(child.status, 0, child.stderr);
+  const host = hostName();
+  assert.deepEqual(JSON.parse(child.stdout), [`u1@${host}`, `l1@${host}`, `unknown@${host}`]);
 });
 
 test('context: a target is labelled secret/environment', () => {
