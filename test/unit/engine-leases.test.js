@@ -133,3 +133,14 @@ test('rotateRun: a lease that cannot be taken (no such table) fails the environm
   assert.equal(report.exitCode, 1);
   assert.ok(s.p.logs.some((l) => l[0] === 'warn' && l[1] === 'could not take the lease'));
 });
+
+test('RunLeases: a lease table is reached in its own Region: the same table name and endpoint in another Region is another client', async (t) => {
+  const ddb = await startDynamoDb(); // us-east-1: a request signed for another Region is refused
+  t.after(() => ddb.close());
+  const lock = (region) => `lock: { type: dynamodb, table: keyshift-leases, region: ${region}, endpoint: "${ddb.endpoint}" }`;
+  const p = await project(t, [secretYaml('api', { envs: [['dev', `{ type: local, path: .keyshift/dev.store, ${lock('us-east-1')} }`], ['qa', `{ type: local, path: .keyshift/qa.store, ${lock('eu-west-1')} }`]] })]);
+  const report = await rotate(p);
+  assert.deepEqual(report.results.map((r) => `${r.environment}:${r.outcome}`), ['dev:provisioned', 'qa:failed']);
+  assert.match(report.results[1].error.message, /eu-west-1/);
+  assert.deepEqual([...new Set(ddb.calls.map((c) => c.errorCode ?? 'ok'))].sort(), ['InvalidSignatureException', 'ok'].sort());
+});
