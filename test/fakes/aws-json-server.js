@@ -192,6 +192,8 @@ export async function startAwsJsonServer(options) {
     clearFaults: () => void faults.splice(0),
     /** How many requests a 'timeout' fault is holding open right now. */
     hangingRequests: () => held.size,
+    /** How many client connections are open now (a keep-alive socket stays open until its client is destroyed). */
+    openConnections: () => sockets.size,
     /** Runs before a call that passed faults, quotas and denials is applied; may return a promise. */
     onCall: (fn) => addHook(beforeHooks, fn),
     /** Runs after the call is applied, before the response is sent: receives {op, input, index, output, error}. */

@@ -144,3 +144,20 @@ test('RunLeases: a lease table is reached in its own Region: the same table name
   assert.match(report.results[1].error.message, /eu-west-1/);
   assert.deepEqual([...new Set(ddb.calls.map((c) => c.errorCode ?? 'ok'))].sort(), ['InvalidSignatureException', 'ok'].sort());
 });
+
+test('RunLeases: close() closes each lease table\'s client: no connection to DynamoDB stays open', async (t) => {
+  const ddb = await startDynamoDb();
+  t.after(() => ddb.close());
+  const lock = `lock: { type: dynamodb, table: keyshift-leases, region: us-east-1, endpoint: "${ddb.endpoint}" }`;
+  const p = await project(t, [secretYaml('api', { envs: [['dev', `{ type: local, path: .keyshift/dev.store, ${lock} }`]] })]);
+  const stores = new StoreRegistry(p.ctx);
+  t.after(() => stores.closeAll());
+  const [dev] = await targetsOf(p.policies, [], stores);
+  const leases = new RunLeases(p.ctx);
+  const lease = await leases.hold(dev, 'holder A');
+  await lease.release();
+  assert.ok(ddb.openConnections() > 0, 'the client keeps its connection alive between calls');
+  await leases.close();
+  for (let i = 0; i < 100 && ddb.openConnections() > 0; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+  assert.equal(ddb.openConnections(), 0);
+});
