@@ -114,4 +114,18 @@ describe('aws-secrets-manager: the store\'s own repair, and leases', () => {
     const current = fake.inspect(id).versions.find((v) => v.stages.includes('AWSCURRENT'));
     assert.ok(current.stages.includes('KEYSHIFT_LEASE'), 'the lease was released onto AWSCURRENT');
   });
+
+  it('doctor closes its stores: the Secrets Manager client it opened keeps no connection open after it returns', async (t) => {
+    const p = await project(t, 'doctor-unit/closed', { foreign: false });
+    const settled = async (most) => {
+      for (let i = 0; i < 100 && fake.openConnections() > most; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+      return fake.openConnections();
+    };
+    const before = await settled(Infinity);
+    for (const fix of [false, true]) {
+      const report = await p.doctor(fix);
+      assert.equal(report.exitCode, 0, JSON.stringify(report.findings));
+      assert.ok((await settled(before)) <= before, `doctor${fix ? ' --fix' : ''} left ${fake.openConnections() - before} connection(s) open`);
+    }
+  });
 });
