@@ -2,6 +2,7 @@ import { errorMessage } from '../errors.js';
 import type { LockSpec } from '../policy/lock-schema.js';
 import type { EntryLease, EntryState, StoreMeta } from '../stores/contract.js';
 import type { LockTable } from '../stores/dynamodb-lock/index.js';
+import type { Log } from '../log.js';
 import type { EngineContext, Target } from './context.js';
 import { targetLabel } from './context.js';
 import { isExecutable, planTarget } from './planner.js';
@@ -86,4 +87,9 @@ export function leaseName(target: Target): string {
 function hasWork(target: Target, state: EntryState | null, meta: StoreMeta | undefined, planOptions: { now: Date; force: boolean; horizonMs: number }): boolean {
   if (state && meta && unconfirmedDrafts(state, meta).length > 0) return true;
   return planTarget({ ...target, state }, planOptions).some((action) => isExecutable(action, planOptions.now));
+}
+
+/** Releases a lease this run held; a release that fails is logged, not thrown: the lease expires on its own. */
+export async function releaseLease(lease: EntryLease | null, target: Target, log: Log): Promise<void> {
+  await lease?.release().catch((error: unknown) => log.warn({ target: targetLabel(target), err: errorMessage(error) }, 'could not release the lease; it expires on its own'));
 }

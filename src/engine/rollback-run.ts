@@ -6,7 +6,7 @@ import type { EntryState, EvidenceDraft, StoreLock } from '../stores/contract.js
 import { StoreRegistry } from '../stores/registry.js';
 import { type EngineContext, type Target, openEvidenceLog } from './context.js';
 import { targetLabel } from './context.js';
-import { RunLeases } from './leases.js';
+import { releaseLease, RunLeases } from './leases.js';
 import { anchorOrLog, recoverEvidence, refuseCutEvidence } from './evidence-recovery.js';
 import { unconfirmedDrafts } from './state.js';
 import { notifyTargets, signRun, startRun } from './run-info.js';
@@ -117,7 +117,7 @@ export async function rollbackRun(ctx: EngineContext, policies: SecretPolicy[], 
         touched.add(target.storeId);
         return { fromVersion: step.fromVersion, toVersion: step.toVersion, rotationId: step.rotationId };
       } finally {
-        await lease?.release().catch((error: unknown) => ctx.logger.warn({ target: targetLabel(target), err: errorMessage(error) }, 'could not release the lease; it expires on its own'));
+        await releaseLease(lease, target, ctx.logger);
       }
     }
   } finally {

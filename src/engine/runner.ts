@@ -15,7 +15,7 @@ import { batchWidth } from './batching.js';
 import { unconfirmedDrafts } from './state.js';
 import { refuseRolledBack, rollbackError, type RollbackProblem } from './store-rollback.js';
 import { requireTickets } from './ticket-gate.js';
-import { RunLeases } from './leases.js';
+import { releaseLease, RunLeases } from './leases.js';
 import { leaseHolder } from '../stores/aws/lease.js';
 
 export interface RotateOptions extends Selection {
@@ -231,9 +231,7 @@ export async function rotateRun(ctx: EngineContext, policies: SecretPolicy[], op
             log.error({ target: targetLabel(target), store: target.store.location, err: errorMessage(error) }, 'could not read the entry');
             return [outcomeOnly(target, 'none', 'failed', { error: toErrorInfo(asDiskError(error, target.store.location)) })];
           })
-          .finally(() =>
-            lease?.release().catch((error: unknown) => log.warn({ target: targetLabel(target), err: errorMessage(error) }, 'could not release the lease; it expires on its own')),
-          );
+          .finally(() => releaseLease(lease, target, log));
         if (targetResults.some((r) => r.outcome !== 'skipped')) {
           wroteEvidence = true;
           touchedStores.add(target.storeId);

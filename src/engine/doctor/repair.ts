@@ -11,7 +11,7 @@ import { diagnoseStore, type LockState, type StoreGroup } from './store.js';
 import { announceDrafts, evidenceDraft } from '../evidence-drafts.js';
 import { recoverStoreEvidence } from '../evidence-recovery.js';
 import { notifyTargets, signRun, startRun } from '../run-info.js';
-import { RunLeases } from '../leases.js';
+import { releaseLease, RunLeases } from '../leases.js';
 import { advanceTarget } from '../advance-target.js';
 import { anchorEvidence } from '../evidence-recovery.js';
 import type { RunInfo } from '../steps.js';
@@ -170,7 +170,7 @@ async function repairStore(
     } catch (error) {
       d.message += `; the repair failed: ${errorMessage(error)}`;
     } finally {
-      await held?.release().catch((error: unknown) => log.warn({ target: d.secret, err: errorMessage(error) }, 'could not release the lease; it expires on its own'));
+      await releaseLease(held, target, log);
     }
   }
   return wrote;
