@@ -154,6 +154,20 @@ ${['api', 'db'].map((name) => `  - name: ${name}
     const ctx = { ...p.ctx, env: { ...p.ctx.env, KEYSHIFT_MASTER_KEY: 'not base64 of 32 bytes' } };
     await assert.rejects(readStoresForVerify(ctx, p.policies), (error) => error.exitCode === 2);
   });
+
+  it('closes the stores it opened: a Secrets Manager client keeps no connection open after it returns', async (t) => {
+    const { startSecretsManager } = await import('../fakes/secrets-manager.js');
+    Object.assign(process.env, { AWS_ACCESS_KEY_ID: 'AKIDTEST', AWS_SECRET_ACCESS_KEY: 'test', AWS_EC2_METADATA_DISABLED: 'true', AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' });
+    const sm = await startSecretsManager({ quotas: false });
+    t.after(() => sm.close());
+    sm.seed('app/db', { versions: [{ id: 'a0000000-0000-4000-8000-000000000000', value: 'old', stages: ['AWSCURRENT'] }] });
+    const policy = `secrets:\n  - name: db\n    interval: 30d\n    fallbackWindow: 1h\n    generator: { type: random, length: 24 }\n    environments:\n      - name: prod\n        store: { type: aws-secrets-manager, secretId: app/db, region: us-east-1, endpoint: "${sm.endpoint}" }\n`;
+    const p = await loadProject(t, policy, { KEYSHIFT_STATE_DIR: mkdtempSync(join(tmpdir(), 'keyshift-rollback-stores-state-')) });
+    const { reads, unread } = await readStoresForVerify(p.ctx, p.loaded.policies);
+    assert.deepEqual([reads.length, unread], [1, []]);
+    for (let i = 0; i < 100 && sm.openConnections() > 0; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+    assert.equal(sm.openConnections(), 0);
+  });
 });
 
 describe('refuseRolledBack (rotate)', () => {
