@@ -171,6 +171,27 @@ ${['api', 'db'].map((name) => `  - name: ${name}
 });
 
 describe('refuseRolledBack (rotate)', () => {
+  it('a store anchored without a checkpoint (by a run before checkpoints, or by reencrypt) beside one that vouches for it: not vouched, the log read whole, nothing refused', async (t) => {
+    const p = await project(t); // both stores anchored with no checkpoint recorded
+    const [api] = p.targets;
+    // A checkpoint is written after a thousand records: another secret's history.
+    const filler = new EvidenceLog(p.ctx.evidenceDir);
+    await filler.append(Array.from({ length: 1000 }, (_, i) => ({ ...record(api, 'issued', null, `f${i}`), secret: 'filler', rotationId: `r-filler-${i}` })));
+    await filler.close();
+    const locks = await lockAll(t, p.targets);
+    const first = await refuseRolledBack(p.ctx.evidenceDir, p.targets, locks, () => assert.fail('no store fails'));
+    assert.ok(first.checkpoint, 'the pass wrote a checkpoint');
+    assert.deepEqual([...first.refused.keys()], []);
+    // Only api records it (as rotate does for the stores it wrote); db's metadata has no checkpoints at all.
+    const log = new EvidenceLog(p.ctx.evidenceDir);
+    await anchorEvidence(api.store, await api.store.readMeta(), log, 'run-2', true, first.checkpoint);
+    await log.close();
+    assert.equal((await p.targets[1].store.readMeta()).checkpoints, undefined);
+    const second = await refuseRolledBack(p.ctx.evidenceDir, p.targets, locks, () => assert.fail('no store fails'));
+    assert.deepEqual([...second.refused.keys()], []);
+    assert.deepEqual(second.checkpoint, first.checkpoint);
+  });
+
   it('refuses only the store put back from an old copy, keyed by its store id; the other passes', async (t) => {
     const p = await project(t);
     const [, db] = p.targets;
