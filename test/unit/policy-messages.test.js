@@ -165,6 +165,11 @@ const cases = [
   ['after a structural error only the first error counts', 'secrets: [\n  a: b: c\nx: [\n', [
     '2:6 invalid YAML: Block collections are not allowed within flow collections',
   ]],
+  // The parser lists this document's errors out of order (the missing `---` after the directive
+  // last): the first by position is the cause, and the only one kept.
+  ['a directive without its --- line: the earliest error counts, though the parser reports it last', '%YAML 1.2\nm: `x\nq:: 1\n', [
+    '2:1 invalid YAML: Missing directives-end/doc-start indicator line',
+  ]],
   ['an alias to a missing anchor', 'secrets: *nope\n', ['1:1 invalid YAML: Unresolved alias (the anchor must be set before the alias): nope']],
   ['an alias bomb is refused, not expanded', [
     'a: &a [1, 2]',
