@@ -40,9 +40,6 @@ export async function rollbackRun(ctx: EngineContext, policies: SecretPolicy[], 
   const leases = new RunLeases(ctx);
   const holder = leaseHolder(run.operator, runId, 'rollback');
   const held = new Map<string, StoreLock>();
-  // A store that cannot be locked, read or written fails (or, locked or leased elsewhere, blocks)
-  // only its own environments (DESIGN v2 "Failure isolation").
-  const storeErrors = new Map<string, unknown>();
   const touched = new Set<string>();
   try {
     const selected = selectPolicies(policies, { names: [options.name], all: false, envs: options.envs });
@@ -86,15 +83,10 @@ export async function rollbackRun(ctx: EngineContext, policies: SecretPolicy[], 
 
     /** One environment under its store's lock and its cross-machine lease; null: nothing to roll back. */
     async function rollbackTarget(target: Target): Promise<Pick<RotateResult, 'fromVersion' | 'toVersion' | 'rotationId'> | null> {
-      const failed = storeErrors.get(target.storeId);
-      if (failed !== undefined) throw failed;
+      // A store that cannot be locked fails (or, locked elsewhere, blocks) this environment, and so
+      // holds the earlier ones: no other environment of this run tries it again.
       if (!held.has(target.storeId)) {
-        try {
-          held.set(target.storeId, await target.store.lock({ waitMs: ctx.lockWaitMs, owner: `keyshift rollback (${run.operator}, ${runId})` }));
-        } catch (error) {
-          storeErrors.set(target.storeId, error);
-          throw error;
-        }
+        held.set(target.storeId, await target.store.lock({ waitMs: ctx.lockWaitMs, owner: `keyshift rollback (${run.operator}, ${runId})` }));
       }
       const lease = await leases.hold(target, holder);
       try {
