@@ -1,7 +1,8 @@
-// What the mutation runs of rollback-run.ts left untested (test/mutation/review-engine-run.md): what
-// the rollback's store lock and lease tell another run, a lease that cannot be released, and the
-// evidence lock waited for as long as --lock-timeout. Real local stores, a real evidence log and the
-// loopback DynamoDB of test/fakes.
+// What the mutation runs of rollback-run.ts and runner.ts left untested (test/mutation/review-engine-run.md):
+// what the rollback's store lock and lease tell another run, a lease that cannot be released, the
+// evidence lock waited for as long as --lock-timeout, an aws-kms refusal's restore date, anchors that
+// cannot be written, and rotate's refusal of a cut log. Real local stores, a real evidence log and the
+// loopback DynamoDB, KMS and Secrets Manager of test/fakes.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -114,4 +115,23 @@ test('anchorOrLog (the end of rotate and rollback): a store whose metadata canno
   assert.equal(logged.length, 1);
   assert.equal(logged[0][2].store, p.storePath('qa'));
   assert.match(logged[0][2].err, /\S/);
+});
+
+test('rotateRun: a log cut short of what a store anchored is refused before any store write, naming that store; a run with nothing to write passes', async (t) => {
+  const { writeFileSync } = await import('node:fs');
+  const p = await project(t, [secretYaml('api', { envs: ['dev'] })]);
+  await rotate(p);
+  await rotate(p, { force: true });
+  const file = join(p.ctx.evidenceDir, 'evidence.jsonl');
+  const lines = readFileSync(file, 'utf8').split('\n').slice(0, -1);
+  writeFileSync(file, `${lines.slice(0, -1).join('\n')}\n`);
+  const before = await p.stages('dev', 'api');
+  // A run with nothing to write locks no store and leaves the log alone: it passes.
+  assert.deepEqual((await rotate(p)).results.map((r) => r.outcome), ['skipped']);
+  await assert.rejects(rotate(p, { force: true }), (error) => {
+    assert.equal(error.code, 'ERR_EVIDENCE_CORRUPT');
+    assert.match(error.message, new RegExp(`it ends at seq ${lines.length - 1} but store ${p.storePath('dev').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} recorded seq ${lines.length} \\(records were cut off\\); nothing was appended$`));
+    return true;
+  });
+  assert.deepEqual(await p.stages('dev', 'api'), before, 'no store write');
 });
