@@ -174,3 +174,26 @@ test('an evidence directory that cannot be made for another reason than a file i
   });
   await log.close();
 });
+
+test('record hashes are the same on a Node without crypto.hash (before 20.12: the Hash object path) as with it', async () => {
+  const crypto = (await import('node:crypto')).default;
+  const { syncBuiltinESMExports } = await import('node:module');
+  const { recordHash, sealRecord } = await import('../../dist/evidence/record.js');
+  const records = [1, 2, 3].map((seq) => ({ seq, ...draft(seq, { reason: `é ${'x'.repeat(seq * 100)}` }), prevHash: ZERO_HASH }));
+  const saved = crypto.hash;
+  assert.equal(typeof saved, 'function', 'this Node has crypto.hash');
+  crypto.hash = undefined;
+  syncBuiltinESMExports();
+  let hashes;
+  let line;
+  try {
+    const old = await import('../../dist/evidence/record.js?without-crypto-hash'); // evaluated again, without it
+    hashes = records.map((record) => old.recordHash(record));
+    line = old.sealRecord(4, draft(4), ZERO_HASH).line;
+  } finally {
+    crypto.hash = saved;
+    syncBuiltinESMExports();
+  }
+  assert.deepEqual(hashes, records.map((record) => recordHash(record)));
+  assert.equal(line, sealRecord(4, draft(4), ZERO_HASH).line);
+});
