@@ -312,6 +312,13 @@ test('S3 errors: each as one line with its AWS code, the right keyshift code and
   // S3 answers a HEAD error without a body: the SDK knows only its status, 403, an access denial too.
   assert.match(head.message, new RegExp(`^HeadObject ${keyPattern}: access denied by S3 \\(HTTP 403\\)$`));
   assert.deepEqual([head.code, head.hint, head.exitCode, head.retryable], ['ERR_SHIP_ACCESS_DENIED', IAM, 1, false]);
+  // A bodiless HEAD answer of another status is not an access denial: a failure the next run retries.
+  const fault = s3.injectFault({ op: 'HeadObject', kind: '500', times: 10 });
+  const head500 = await failure(ship(dir, `s3://audit/${prefix}`));
+  s3.clearFaults();
+  assert.ok(fault.fired > 0);
+  assert.match(head500.message, new RegExp(`^HeadObject ${keyPattern} failed \\(HTTP 500\\)$`));
+  assert.deepEqual([head500.code, head500.retryable], ['ERR_SHIP_FAILED', true]);
   undo = s3.deny({ op: 'PutObject' });
   const put = await failure(ship(dir, `s3://audit/${prefix}`));
   undo();
