@@ -172,3 +172,29 @@ test('findRecordLine on a log of exactly 2 × 64 KiB − 2 bytes, whose first pr
     await handle.close();
   }
 });
+
+test('the line-by-line look, past a damaged line, finds a record at the very start of the log and one right after a newline that begins a 64 KiB read', async () => {
+  const CHUNK = 64 * 1024;
+  const withOutput = (i, n) => draft(i, { checks: [{ name: 'smoke', ok: true, output: 'x'.repeat(n) }] });
+  // Line 1 exactly 64 KiB, so its newline is the first byte of the second 64 KiB read and line 2
+  // starts right after it; line 3 long, so the bisection's first look lands on line 4.
+  const probe = await logOf([withOutput(0, CHUNK)]);
+  const pad = CHUNK + CHUNK - (readFileSync(probe.file).length - 1);
+  const { dir, file, records } = await logOf([withOutput(0, pad), draft(1), withOutput(2, 70_000), draft(3), draft(4)]);
+  const text = readFileSync(file, 'utf8');
+  const lines = text.split('\n').slice(0, -1);
+  assert.equal(Buffer.byteLength(lines[0]), CHUNK);
+  const starts = lines.map((_, i) => Buffer.byteLength(lines.slice(0, i).join('\n')) + (i > 0 ? 1 : 0));
+  const probed = starts.findIndex((start) => start >= Math.floor(Buffer.byteLength(text) / 2));
+  assert.equal(probed, 3, 'the first look lands on line 4');
+  lines[3] = 'x'.repeat(Buffer.byteLength(lines[3]));
+  const before = `${lines.join('\n')}\n`;
+  writeFileSync(file, before);
+  for (const record of [records[0], records[1]]) {
+    const log = new EvidenceLog(dir);
+    log.expectAnchors('store y.store', { [records[0].hash]: { seq: record.seq, hash: record.hash, at } });
+    await log.prepare();
+    await log.close();
+  }
+  assert.equal(readFileSync(file, 'utf8'), before, 'found, and nothing cut or appended');
+});
