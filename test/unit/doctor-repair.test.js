@@ -144,6 +144,34 @@ describe('only a dead store lock', () => {
   });
 });
 
+describe('only the incomplete last line of a killed append', () => {
+  it('named with its line and fixable; --fix cuts it with one repaired record, and the log verifies', async (t) => {
+    const p = await doctorProject(t, [secret('api'), secret('db')]);
+    const file = join(p.dir, 'evidence', 'evidence.jsonl');
+    const whole = readFileSync(file, 'utf8');
+    const records = whole.split('\n').length - 1;
+    writeFileSync(file, `${whole}{"seq":${records + 1},"at":"2026-`); // what a killed append leaves
+    const report = await p.doctor();
+    assert.equal(report.exitCode, 1);
+    assert.deepEqual(report.findings, [{
+      secret: null, environment: null, store: null, check: 'evidence-gap', severity: 'error',
+      message: `evidence/evidence.jsonl:${records + 1}: the line is incomplete (no newline at the end): a run was killed while appending it; the next run that writes evidence (rotate, or doctor --fix) cuts it and appends its records again from the stores`,
+      hint: 'keyshift doctor --fix (or the next keyshift rotate) cuts it', fixable: true, fixed: false,
+    }]);
+    const store = readFileSync(join(p.dir, 'stores', 'dev.store'));
+    const fixed = await p.doctor({ fix: true });
+    assert.equal(fixed.exitCode, 0, JSON.stringify(fixed.findings));
+    assert.deepEqual(checks(fixed), ['evidence-gap - fixable fixed']);
+    const after = p.evidence();
+    assert.equal(after.length, records + 1, 'the fragment cut, one record appended');
+    assert.deepEqual([after.at(-1).event, after.at(-1).store, after.at(-1).checks[0].check], ['repaired', 'evidence', 'evidence-gap']);
+    assert.match(after.at(-1).checks[0].action, new RegExp(`^cut the incomplete last line ${records + 1} of evidence/evidence\\.jsonl that a killed run left$`));
+    assert.equal((await verifyEvidence(join(p.dir, 'evidence'))).ok, true);
+    assert.deepEqual(readFileSync(join(p.dir, 'stores', 'dev.store')), store, 'no store is touched');
+    assert.deepEqual((await p.doctor()).findings, []);
+  });
+});
+
 describe('only a dead evidence lock', () => {
   it('removed, with one repaired record of the evidence log; no store is locked or anchored', async (t) => {
     const p = await doctorProject(t, [secret('api')]);
