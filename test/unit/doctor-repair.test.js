@@ -162,6 +162,7 @@ describe('only the incomplete last line of a killed append', () => {
     const fixed = await p.doctor({ fix: true });
     assert.equal(fixed.exitCode, 0, JSON.stringify(fixed.findings));
     assert.deepEqual(checks(fixed), ['evidence-gap - fixable fixed']);
+    assert.equal(fixed.evidenceFile, file, 'the report names the log it wrote');
     const after = p.evidence();
     assert.equal(after.length, records + 1, 'the fragment cut, one record appended');
     assert.deepEqual([after.at(-1).event, after.at(-1).store, after.at(-1).checks[0].check], ['repaired', 'evidence', 'evidence-gap']);
