@@ -13,6 +13,9 @@ export const HOUR = 3600_000;
 export const DAY = 24 * HOUR;
 export const START = Date.parse('2026-11-23T10:00:00Z');
 
+/** The "could not release the lease" warnings a run of project `p` logged, as [target, error]. */
+export const leaseWarnings = (p) => p.logs.filter((l) => l[1] === 'could not release the lease; it expires on its own').map((l) => [l[2].target, l[2].err]);
+
 /** One secret's YAML: `envs` are [name, extra store keys, extra env lines]; `lines` go under the secret. */
 export function secretYaml(name, { envs = ['dev', 'prod'], lines = [], fallbackWindow = '48h', interval = '90d' } = {}) {
   return [
