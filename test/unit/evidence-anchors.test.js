@@ -26,6 +26,13 @@ async function logOf(drafts) {
   return { dir, file: join(dir, 'evidence.jsonl'), records };
 }
 
+/** The line the bisection reads first (0-based): the first to start at or past the log's middle byte. */
+function firstProbedLine(text) {
+  const lines = text.split('\n').slice(0, -1);
+  const starts = lines.map((_, i) => Buffer.byteLength(lines.slice(0, i).join('\n')) + (i > 0 ? 1 : 0));
+  return starts.findIndex((start) => start >= Math.floor(Buffer.byteLength(text) / 2));
+}
+
 test('findRecordLine finds every record of a log, lines short and long, and nothing else', async () => {
   // Lines from about 400 bytes to 300 KB (a check's output), so the bisection meets lines longer
   // than its 64 KiB reads and many lines within one read.
@@ -126,10 +133,9 @@ test('a damaged line where the bisection looks does not hide an intact anchored 
   const chainId = records[0].hash;
   const text = readFileSync(file, 'utf8');
   const lines = text.split('\n').slice(0, -1);
-  // The line the bisection reads first (the first to start at or past the middle byte), overwritten
-  // in place with bytes that are no record, though one seq pattern sits inside them: a misleading one.
-  const starts = lines.map((_, i) => Buffer.byteLength(lines.slice(0, i).join('\n')) + (i > 0 ? 1 : 0));
-  const damaged = starts.findIndex((start) => start >= Math.floor(Buffer.byteLength(text) / 2));
+  // The line the bisection reads first, overwritten in place with bytes that are no record, though
+  // one seq pattern sits inside them: a misleading one.
+  const damaged = firstProbedLine(text);
   assert.ok(damaged >= 3 && damaged <= lines.length - 3, `the probed line ${damaged + 1} has records on both sides`);
   const junk = 'x{"seq":1,'.padEnd(Buffer.byteLength(lines[damaged]), 'x');
   lines[damaged] = junk;
@@ -184,9 +190,7 @@ test('the line-by-line look, past a damaged line, finds a record at the very sta
   const text = readFileSync(file, 'utf8');
   const lines = text.split('\n').slice(0, -1);
   assert.equal(Buffer.byteLength(lines[0]), CHUNK);
-  const starts = lines.map((_, i) => Buffer.byteLength(lines.slice(0, i).join('\n')) + (i > 0 ? 1 : 0));
-  const probed = starts.findIndex((start) => start >= Math.floor(Buffer.byteLength(text) / 2));
-  assert.equal(probed, 3, 'the first look lands on line 4');
+  assert.equal(firstProbedLine(text), 3, 'the first look lands on line 4');
   lines[3] = 'x'.repeat(Buffer.byteLength(lines[3]));
   const before = `${lines.join('\n')}\n`;
   writeFileSync(file, before);
