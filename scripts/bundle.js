@@ -140,9 +140,11 @@ function toCommonJs(dir) {
       target: 'node20',
       minifyWhitespace: !process.env.KEYSHIFT_BUNDLE_READABLE,
       minifySyntax: !process.env.KEYSHIFT_BUNDLE_READABLE,
-      define: { 'import.meta.url': '__keyshiftUrl' },
+      // import.meta.url is made on first use: pathToFileURL at every chunk's load cost most of a
+      // millisecond of each start, for a URL most commands never ask for.
+      define: { 'import.meta.url': '__keyshiftMeta.url', 'import.meta.filename': '__filename' },
       // Strict, as the ES modules were.
-      banner: `"use strict";${body.includes('import.meta.url') ? 'const __keyshiftUrl=require("node:url").pathToFileURL(__filename).href;' : ''}`,
+      banner: `"use strict";${body.includes('import.meta.url') ? 'const __keyshiftMeta={get url(){return require("node:url").pathToFileURL(__filename).href}};' : ''}`,
       logLevel: 'error',
     });
     writeFileSync(join(dir, name), code);
@@ -153,36 +155,52 @@ function toCommonJs(dir) {
 /**
  * Every command loads main.js, the commands chunk and the chunks they require (about 18 files).
  * They are joined into core.js, a table of module functions with its own require: one file to
- * resolve, read and code-cache. Each joined file is left as a one-line stub that takes its module
- * from core.js, so a chunk loaded later (an AWS adapter) shares the same module instances.
+ * resolve, read and code-cache. The handlers of the commands that change stores or read evidence
+ * logs (rotate, rollback, doctor, evidence verify and merge) and what they alone use are joined the
+ * same way into changes.js, so `plan` and `status` neither read nor compile them. Each joined file
+ * is left as a one-line stub that takes its module from its pack, so a chunk loaded later (an AWS
+ * adapter) and the other pack share the same module instances.
  */
 function joinWarmPath(dir) {
   const code = (name) => readFileSync(join(dir, name), 'utf8');
   const staticRequires = (text) =>
     [...text.replace(/Promise\.resolve\(\)\.then\(\(\)=>require\("[^"]+"\)\)/g, '').matchAll(/\brequire\("\.\/([\w.-]+\.js)"\)/g)].map((m) => m[1]);
-  const warm = new Set();
-  const visit = (name) => {
-    if (warm.has(name)) return;
-    warm.add(name);
-    for (const dep of staticRequires(code(name))) visit(dep);
+  const chunk = (pattern) => {
+    const names = readdirSync(dir).filter((name) => pattern.test(name));
+    if (names.length !== 1) throw new Error(`dist/bundle: ${names.length} chunks named like ${pattern}, want 1 (scripts/bundle.js)`);
+    return names[0];
   };
-  visit('main.js');
-  const commands = readdirSync(dir).filter((name) => /^commands-\w+\.js$/.test(name));
-  if (commands.length !== 1) throw new Error(`dist/bundle: ${commands.length} commands chunks, want 1 (scripts/bundle.js)`);
-  visit(commands[0]);
-  const table = [...warm].map((name) => `${JSON.stringify(name)}:function(exports,require,module,__filename,__dirname){${code(name)}\n}`);
-  const core = [
-    '"use strict";',
-    'const {join}=require("node:path");',
-    `const chunks={${table.join(',\n')}};`,
-    'const loaded=new Map();',
-    'function load(name){let module=loaded.get(name);if(module)return module.exports;module={exports:{}};loaded.set(name,module);',
-    'try{chunks[name].call(module.exports,module.exports,chunkRequire,module,join(__dirname,name),__dirname)}catch(error){loaded.delete(name);throw error}',
-    'return module.exports}',
-    'function chunkRequire(id){const name=id.startsWith("./")?id.slice(2):"";return Object.hasOwn(chunks,name)?load(name):require(id)}',
-    'module.exports=load;',
-  ].join('\n');
-  if (/\bimport\s*\(/.test(core)) throw new Error('dist/bundle/core.js has a dynamic import: bin/code-cache.js would not cache it (scripts/bundle.js)');
-  writeFileSync(join(dir, 'core.js'), `${core}\n`);
-  for (const name of warm) writeFileSync(join(dir, name), `"use strict";module.exports=require("./core.js")(${JSON.stringify(name)});\n`);
+  const packed = new Set();
+  const earlier = [];
+  const pack = (file, roots) => {
+    const members = [];
+    const visit = (name) => {
+      if (packed.has(name)) return;
+      packed.add(name);
+      members.push(name);
+      for (const dep of staticRequires(code(name))) visit(dep);
+    };
+    for (const root of roots) visit(root);
+    const table = members.map((name) => `${JSON.stringify(name)}:function(exports,require,module,__filename,__dirname){${code(name)}\n}`);
+    const text = [
+      '"use strict";',
+      'const {join}=require("node:path");',
+      `const chunks={${table.join(',\n')}};`,
+      'const loaded=new Map();',
+      'function load(name){let module=loaded.get(name);if(module)return module.exports;module={exports:{}};loaded.set(name,module);',
+      'try{chunks[name].call(module.exports,module.exports,chunkRequire,module,join(__dirname,name),__dirname)}catch(error){loaded.delete(name);throw error}',
+      'return module.exports}',
+      // A chunk of an earlier pack is taken from that pack straight away, not through its stub.
+      `const packs=[${earlier.map((other) => `require("./${other}")`).join(',')}];`,
+      'function chunkRequire(id){const name=id.startsWith("./")?id.slice(2):"";if(Object.hasOwn(chunks,name))return load(name);const other=packs.find((p)=>p.has(name));return other?other(name):require(id)}',
+      'load.has=(name)=>Object.hasOwn(chunks,name);',
+      'module.exports=load;',
+    ].join('\n');
+    if (/\bimport\s*\(/.test(text)) throw new Error(`dist/bundle/${file} has a dynamic import: bin/code-cache.js would not cache it (scripts/bundle.js)`);
+    writeFileSync(join(dir, file), `${text}\n`);
+    for (const name of members) writeFileSync(join(dir, name), `"use strict";module.exports=require("./${file}")(${JSON.stringify(name)});\n`);
+    earlier.push(file);
+  };
+  pack('core.js', ['main.js', chunk(/^commands-\w+\.js$/)]);
+  pack('changes.js', [chunk(/^change-commands-\w+\.js$/), chunk(/^evidence-commands-\w+\.js$/)]);
 }

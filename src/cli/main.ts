@@ -5,13 +5,14 @@ import { packageVersion } from './version.js';
 import { abortRunningHooks } from '../hooks/interrupt.js';
 import { releaseHeldLocksSync } from '../util/file-lock.js';
 import { examplesHelp } from './help-examples.js';
-import { registerReportCommands } from './report.js';
+import { registerEvidenceCommands, registerReportCommands } from './report.js';
 import { registerReencryptCommand } from './reencrypt.js';
 import { envOption } from './env-option.js';
 
 /**
- * The command table. It only declares commands and options; the handlers (src/cli/commands.ts) are
- * imported when a command runs, so `keyshift --version` and `--help` load almost nothing.
+ * The command table. It only declares commands and options; the handlers (src/cli/commands.ts,
+ * change-commands.ts, evidence-commands.ts, …) are imported when a command runs, so `keyshift
+ * --version` and `--help` load almost nothing.
  */
 
 export interface Io {
@@ -32,6 +33,10 @@ export interface GlobalOptions {
   endpointUrl?: string;
 }
 
+/** The top-level commands, in the order `keyshift --help` lists them. */
+export const COMMANDS = ['init', 'validate', 'schema', 'plan', 'rotate', 'status', 'get', 'rollback', 'doctor', 'run', 'env', 'evidence', 'report', 'check', 'reencrypt'] as const;
+export type TopLevelCommand = (typeof COMMANDS)[number];
+
 export async function main(argv: string[], io: Io = { env: process.env, cwd: process.cwd(), out: processOutput }): Promise<number> {
   let exitCode: number = ExitCode.ok;
   let json = argv.includes('--json');
@@ -51,7 +56,14 @@ export async function main(argv: string[], io: Io = { env: process.env, cwd: pro
     .configureOutput({ writeOut: (s) => io.out.stdout(s), writeErr: (s) => io.out.stderr(s), outputError: () => undefined })
     .configureHelp({ showGlobalOptions: true })
     .exitOverride();
-  // `--env dev --env prod` or `--env dev,prod`: one value per use, so names may follow it.
+  // Only the command being run is declared: each declaration builds its options and help text
+  // (about half a millisecond of a warm `plan`). All of them for help, an unknown word or none.
+  const only = commandToRun(program, argv.slice(2));
+  const declares = (name: TopLevelCommand) => only === null || only === name;
+  const done = (code: number, asJson: boolean) => {
+    exitCode = code;
+    json = asJson;
+  };
 
   const run = (handler: (commands: typeof import('./commands.js'), globals: GlobalOptions, ...args: any[]) => Promise<number>) =>
     async (...args: any[]) => {
@@ -61,117 +73,125 @@ export async function main(argv: string[], io: Io = { env: process.env, cwd: pro
       exitCode = await handler(await import('./commands.js'), globals, ...args.slice(0, -1), io);
     };
 
-  program
-    .command('init [dir]')
-    .description('scaffold policies/ with a working example on the local store (refuses to overwrite)')
-    .addHelpText('after', examplesHelp('init'))
-    .action(run((c, g, dir: string | undefined, _o, io2: Io) => c.initCommand(g, dir, io2)));
-  program
-    .command('validate')
-    .description('check every policy; errors as file:line:col: message (exit 2); --values also checks the stored values')
-    .option('--values', "also check each CURRENT value against its secret's validate: rules (prints no value; exit 1 if one fails)", false)
-    .addOption(envOption())
-    .addHelpText('after', examplesHelp('validate'))
-    .action(run(async (c, g, o: { values: boolean; env?: string[] }, io2: Io) => {
-      if (o.values) return (await import('./validate-values.js')).validateValuesCommand(g, o, io2);
-      if (o.env) throw usageError('--env goes with --values (policies are checked as a whole)', 'e.g. keyshift validate --values --env prod');
-      return c.validateCommand(g, io2);
-    }));
-  program
-    .command('schema')
-    .description('print the JSON Schema of policy files (for editors)')
-    .addHelpText('after', examplesHelp('schema'))
-    .action(run((c, g, _o, io2: Io) => c.schemaCommand(g, io2)));
-  program
-    .command('plan [names...]')
-    .description('show what `rotate` would do; changes nothing')
-    .option('--all', 'every secret (the default for plan)', false)
-    .option('--force', 'plan as if --force were given to rotate', false)
-    .addOption(envOption())
-    .option('--horizon <duration>', 'also show work that falls due within this time', '0s')
-    .option('--shard <k/n>', 'only shard k of n (a stable split by a hash of the name; docs/scale-out.md)')
-    .addHelpText('after', examplesHelp('plan'))
-    .action(run((c, g, names: string[], o, io2: Io) => c.planCommand(g, names, o, io2)));
-  program
-    .command('rotate [names...]')
-    .usage('[options] <names...> | --all')
-    .description('advance each selected secret: resume, decommission, rotate where due (or forced); names or --all are required')
-    .option('--all', 'every secret in the policies', false)
-    .option('--force', 'rotate now even if not due; retire a previous version early', false)
-    .option('--dry-run', 'print the plan and change nothing', false)
-    .option('--reason <text>', 'why (recorded in evidence)')
-    .option('--ticket <id>', 'change ticket (recorded in evidence)')
-    .addOption(envOption())
-    .option('--concurrency <n>', 'secrets rotated at once (1-256)', '4')
-    .option('--shard <k/n>', 'with --all: only shard k of n, for n runners in parallel (docs/scale-out.md)')
-    .option('--quota-share <fraction>', 'part of each AWS quota this run takes (default with --shard: the shard\'s part of the AWS environments, else 1)')
-    .option('--fallback-window <duration>', 'fallback window for this run only (0 = retire the old version right after the switch)')
-    .addHelpText('after', examplesHelp('rotate'))
-    .action(run((c, g, names: string[], o, io2: Io) => c.rotateCommand(g, names, o, io2)));
-  program
-    .command('status [names...]')
-    .description('phase, versions, last rotated, next due and overdue per secret and environment')
-    .addOption(envOption())
-    .addHelpText('after', examplesHelp('status'))
-    .action(run((c, g, names: string[], o, io2: Io) => c.statusCommand(g, names, o, io2)));
-  program
-    .command('get <name>')
-    .description('print one value (the only command that prints a secret)')
-    .option('--env <env>', 'environment (default: the first in the policy)')
-    .addOption(new Option('--stage <stage>', 'which version').choices(['current', 'previous', 'pending']).default('current'))
-    .addHelpText('after', examplesHelp('get'))
-    .action(run((c, g, name: string, o, io2: Io) => c.getCommand(g, name, o, io2)));
-  program
-    .command('rollback <name>')
-    .description('before decommission: old version back to CURRENT, new one discarded')
-    .addOption(envOption())
-    .option('--reason <text>', 'why (recorded in evidence)')
-    .option('--ticket <id>', 'change ticket (recorded in evidence)')
-    .addHelpText('after', examplesHelp('rollback'))
-    .action(run((c, g, name: string, o, io2: Io) => c.rollbackCommand(g, name, o, io2)));
-  program
-    .command('doctor [names...]')
-    .description('find and explain stuck states (foreign AWSPENDING, stuck rotations, dead locks, evidence gaps, …); --fix repairs the safe ones')
-    .addOption(envOption())
-    .option('--fix', 'repair what is safe to repair, with evidence for each repair', false)
-    .addHelpText('after', examplesHelp('doctor'))
-    .action(run((c, g, names: string[], o, io2: Io) => c.doctorCommand(g, names, o, io2)));
-  program
-    .command('run [names...]')
-    .usage('[names...] [--env e] -- <cmd> [args...]')
-    .description('start a command with the secrets in its environment; its exit code is keyshift\'s')
-    .option('--env <env>', 'environment (default: each secret\'s first)')
-    .addHelpText('after', examplesHelp('run'))
-    .action(run(async (_c, g, names: string[], o, io2: Io) => (await import('./run.js')).runCommand(g, names, o, argv, io2)));
-  program
-    .command('env [names...]')
-    .description('print the secrets as run would export them (prints values, like get)')
-    .option('--env <env>', 'environment (default: each secret\'s first)')
-    .addOption(new Option('--format <format>', 'output format').choices(['dotenv', 'json', 'shell']).default('dotenv'))
-    .addHelpText('after', examplesHelp('env'))
-    .action(run(async (_c, g, names: string[], o, io2: Io) => (await import('./run.js')).envCommand(g, names, o, io2)));
-  const evidence = program.command('evidence').description('audit evidence');
-  evidence
-    .command('verify [logs...]')
-    .description('check the evidence chain (or several runners\' logs: dirs or evidence.jsonl files) against the stores\' anchors; exit 1 if one is broken')
-    .option('--export <file>', 'check a document written by `evidence export` instead, on its own')
-    .option('--public-key <pem>', 'also check every signature with this Ed25519 public key; exit 1 if one is bad or records are unsigned')
-    .addHelpText('after', examplesHelp('evidence verify'))
-    .action(run(async (c, g, logs: string[], o: { export?: string; publicKey?: string }, io2: Io) => (o.export ? (await import('./report-commands.js')).verifyExportCommand(g, o.export, io2) : c.verifyCommand(g, logs, io2, o.publicKey))));
-  evidence
-    .command('merge <logs...>')
-    .description('write several runners\' logs as one time-ordered JSONL; each record keeps its chain, seq and hash')
-    .requiredOption('--out <file>', 'the merged file to write')
-    .addHelpText('after', examplesHelp('evidence merge'))
-    .action(run((c, g, logs: string[], o: { out: string }, io2: Io) => c.mergeCommand(g, logs, o.out, io2)));
-  registerReportCommands(program, evidence, io, (code, asJson) => {
-    exitCode = code;
-    json = asJson;
-  });
-  registerReencryptCommand(program, io, (code, asJson) => {
-    exitCode = code;
-    json = asJson;
-  });
+  if (declares('init'))
+    program
+      .command('init [dir]')
+      .description('scaffold policies/ with a working example on the local store (refuses to overwrite)')
+      .addHelpText('after', examplesHelp('init'))
+      .action(run((c, g, dir: string | undefined, _o, io2: Io) => c.initCommand(g, dir, io2)));
+  if (declares('validate'))
+    program
+      .command('validate')
+      .description('check every policy; errors as file:line:col: message (exit 2); --values also checks the stored values')
+      .option('--values', "also check each CURRENT value against its secret's validate: rules (prints no value; exit 1 if one fails)", false)
+      .addOption(envOption())
+      .addHelpText('after', examplesHelp('validate'))
+      .action(run(async (c, g, o: { values: boolean; env?: string[] }, io2: Io) => {
+        if (o.values) return (await import('./validate-values.js')).validateValuesCommand(g, o, io2);
+        if (o.env) throw usageError('--env goes with --values (policies are checked as a whole)', 'e.g. keyshift validate --values --env prod');
+        return c.validateCommand(g, io2);
+      }));
+  if (declares('schema'))
+    program
+      .command('schema')
+      .description('print the JSON Schema of policy files (for editors)')
+      .addHelpText('after', examplesHelp('schema'))
+      .action(run((c, g, _o, io2: Io) => c.schemaCommand(g, io2)));
+  if (declares('plan'))
+    program
+      .command('plan [names...]')
+      .description('show what `rotate` would do; changes nothing')
+      .option('--all', 'every secret (the default for plan)', false)
+      .option('--force', 'plan as if --force were given to rotate', false)
+      .addOption(envOption())
+      .option('--horizon <duration>', 'also show work that falls due within this time', '0s')
+      .option('--shard <k/n>', 'only shard k of n (a stable split by a hash of the name; docs/scale-out.md)')
+      .addHelpText('after', examplesHelp('plan'))
+      .action(run((c, g, names: string[], o, io2: Io) => c.planCommand(g, names, o, io2)));
+  if (declares('rotate'))
+    program
+      .command('rotate [names...]')
+      .usage('[options] <names...> | --all')
+      .description('advance each selected secret: resume, decommission, rotate where due (or forced); names or --all are required')
+      .option('--all', 'every secret in the policies', false)
+      .option('--force', 'rotate now even if not due; retire a previous version early', false)
+      .option('--dry-run', 'print the plan and change nothing', false)
+      .option('--reason <text>', 'why (recorded in evidence)')
+      .option('--ticket <id>', 'change ticket (recorded in evidence)')
+      .addOption(envOption())
+      .option('--concurrency <n>', 'secrets rotated at once (1-256)', '4')
+      .option('--shard <k/n>', 'with --all: only shard k of n, for n runners in parallel (docs/scale-out.md)')
+      .option('--quota-share <fraction>', 'part of each AWS quota this run takes (default with --shard: the shard\'s part of the AWS environments, else 1)')
+      .option('--fallback-window <duration>', 'fallback window for this run only (0 = retire the old version right after the switch)')
+      .addHelpText('after', examplesHelp('rotate'))
+      .action(run(async (_c, g, names: string[], o, io2: Io) => (await import('./change-commands.js')).rotateCommand(g, names, o, io2)));
+  if (declares('status'))
+    program
+      .command('status [names...]')
+      .description('phase, versions, last rotated, next due and overdue per secret and environment')
+      .addOption(envOption())
+      .addHelpText('after', examplesHelp('status'))
+      .action(run((c, g, names: string[], o, io2: Io) => c.statusCommand(g, names, o, io2)));
+  if (declares('get'))
+    program
+      .command('get <name>')
+      .description('print one value (the only command that prints a secret)')
+      .option('--env <env>', 'environment (default: the first in the policy)')
+      .addOption(new Option('--stage <stage>', 'which version').choices(['current', 'previous', 'pending']).default('current'))
+      .addHelpText('after', examplesHelp('get'))
+      .action(run((c, g, name: string, o, io2: Io) => c.getCommand(g, name, o, io2)));
+  if (declares('rollback'))
+    program
+      .command('rollback <name>')
+      .description('before decommission: old version back to CURRENT, new one discarded')
+      .addOption(envOption())
+      .option('--reason <text>', 'why (recorded in evidence)')
+      .option('--ticket <id>', 'change ticket (recorded in evidence)')
+      .addHelpText('after', examplesHelp('rollback'))
+      .action(run(async (_c, g, name: string, o, io2: Io) => (await import('./change-commands.js')).rollbackCommand(g, name, o, io2)));
+  if (declares('doctor'))
+    program
+      .command('doctor [names...]')
+      .description('find and explain stuck states (foreign AWSPENDING, stuck rotations, dead locks, evidence gaps, …); --fix repairs the safe ones')
+      .addOption(envOption())
+      .option('--fix', 'repair what is safe to repair, with evidence for each repair', false)
+      .addHelpText('after', examplesHelp('doctor'))
+      .action(run(async (_c, g, names: string[], o, io2: Io) => (await import('./change-commands.js')).doctorCommand(g, names, o, io2)));
+  if (declares('run'))
+    program
+      .command('run [names...]')
+      .usage('[names...] [--env e] -- <cmd> [args...]')
+      .description('start a command with the secrets in its environment; its exit code is keyshift\'s')
+      .option('--env <env>', 'environment (default: each secret\'s first)')
+      .addHelpText('after', examplesHelp('run'))
+      .action(run(async (_c, g, names: string[], o, io2: Io) => (await import('./run.js')).runCommand(g, names, o, argv, io2)));
+  if (declares('env'))
+    program
+      .command('env [names...]')
+      .description('print the secrets as run would export them (prints values, like get)')
+      .option('--env <env>', 'environment (default: each secret\'s first)')
+      .addOption(new Option('--format <format>', 'output format').choices(['dotenv', 'json', 'shell']).default('dotenv'))
+      .addHelpText('after', examplesHelp('env'))
+      .action(run(async (_c, g, names: string[], o, io2: Io) => (await import('./run.js')).envCommand(g, names, o, io2)));
+  if (declares('evidence')) {
+    const evidence = program.command('evidence').description('audit evidence');
+    evidence
+      .command('verify [logs...]')
+      .description('check the evidence chain (or several runners\' logs: dirs or evidence.jsonl files) against the stores\' anchors; exit 1 if one is broken')
+      .option('--export <file>', 'check a document written by `evidence export` instead, on its own')
+      .option('--public-key <pem>', 'also check every signature with this Ed25519 public key; exit 1 if one is bad or records are unsigned')
+      .addHelpText('after', examplesHelp('evidence verify'))
+      .action(run(async (_c, g, logs: string[], o: { export?: string; publicKey?: string }, io2: Io) => (o.export ? (await import('./report-commands.js')).verifyExportCommand(g, o.export, io2) : (await import('./evidence-commands.js')).verifyCommand(g, logs, io2, o.publicKey))));
+    evidence
+      .command('merge <logs...>')
+      .description('write several runners\' logs as one time-ordered JSONL; each record keeps its chain, seq and hash')
+      .requiredOption('--out <file>', 'the merged file to write')
+      .addHelpText('after', examplesHelp('evidence merge'))
+      .action(run(async (_c, g, logs: string[], o: { out: string }, io2: Io) => (await import('./evidence-commands.js')).mergeCommand(g, logs, o.out, io2)));
+    registerEvidenceCommands(evidence, io, done);
+  }
+  registerReportCommands(program, io, done, declares);
+  if (declares('reencrypt')) registerReencryptCommand(program, io, done);
 
   const interrupted = (signal: NodeJS.Signals, code: number) => () => {
     // Hooks run in their own process group: stop them and remove their value files; release the
@@ -208,4 +228,23 @@ export async function main(argv: string[], io: Io = { env: process.env, cwd: pro
   } finally {
     for (const [signal, handler] of handlers) process.off(signal, handler);
   }
+}
+
+/**
+ * The command argv runs (its first word after the global options and their values), or null when
+ * every command must be declared: help asked for before a command, or a word that is none of them
+ * (commander then suggests the nearest).
+ */
+export function commandToRun(program: Command, args: string[]): TopLevelCommand | null {
+  const takesValue = new Set(program.options.filter((o) => o.required || o.optional).flatMap((o) => [o.long, o.short]));
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (arg === '--' || arg === '-h' || arg === '--help') return null;
+    if (arg.startsWith('-')) {
+      if (takesValue.has(arg)) i++;
+      continue;
+    }
+    return (COMMANDS as readonly string[]).includes(arg) ? (arg as TopLevelCommand) : null;
+  }
+  return null;
 }

@@ -8,29 +8,34 @@ import { examplesHelp } from './help-examples.js';
  * and `evidence anchors`. Handlers (report-commands.ts) load only when one of them runs.
  */
 type Handlers = typeof import('./report-commands.js');
+type Done = (code: number, json: boolean) => void;
 type Run = (handler: (h: Handlers, g: GlobalOptions, o: any, io: Io) => Promise<number>) => (...args: any[]) => Promise<void>;
 
-export function registerReportCommands(program: Command, evidence: Command, io: Io, done: (code: number, json: boolean) => void): void {
-  const run: Run = (handler) => async (...args: any[]) => {
-    const command = args[args.length - 1] as Command;
-    const globals = command.optsWithGlobals() as GlobalOptions;
-    done(await handler(await import('./report-commands.js'), globals, { ...command.opts(), names: args.length > 2 ? args[0] : [] }, io), globals.json);
-  };
-  program
-    .command('report [names...]')
-    .description('rotation report for audits: adherence to each interval, overdue, emergency and failed rotations, evidence coverage; reads only')
-    .option('--since <duration>', 'only rotations in this past period, e.g. 90d (default: all evidence)')
-    .addOption(new Option('--format <format>', 'md, json or html (--json = --format json)').choices(['md', 'json', 'html']))
-    .option('--out <file>', 'write the report to this file instead of stdout')
-    .addOption(envOption())
-    .addHelpText('after', examplesHelp('report'))
-    .action(run((h, g, o, io2) => h.reportCommand(g, o, io2)));
-  program
-    .command('check')
-    .description('exit 0 when nothing is overdue, stuck or failed, else 1 with one line per problem; for cron and monitors')
-    .option('--prometheus <file>', 'also write metrics for the node_exporter textfile collector (atomically)')
-    .addHelpText('after', examplesHelp('check'))
-    .action(run((h, g, o, io2) => h.checkCommand(g, o, io2)));
+/** `report` and `check`, each when `declares` it (src/cli/main.ts declares only the command run). */
+export function registerReportCommands(program: Command, io: Io, done: Done, declares: (name: 'report' | 'check') => boolean): void {
+  const run = runner(io, done);
+  if (declares('report'))
+    program
+      .command('report [names...]')
+      .description('rotation report for audits: adherence to each interval, overdue, emergency and failed rotations, evidence coverage; reads only')
+      .option('--since <duration>', 'only rotations in this past period, e.g. 90d (default: all evidence)')
+      .addOption(new Option('--format <format>', 'md, json or html (--json = --format json)').choices(['md', 'json', 'html']))
+      .option('--out <file>', 'write the report to this file instead of stdout')
+      .addOption(envOption())
+      .addHelpText('after', examplesHelp('report'))
+      .action(run((h, g, o, io2) => h.reportCommand(g, o, io2)));
+  if (declares('check'))
+    program
+      .command('check')
+      .description('exit 0 when nothing is overdue, stuck or failed, else 1 with one line per problem; for cron and monitors')
+      .option('--prometheus <file>', 'also write metrics for the node_exporter textfile collector (atomically)')
+      .addHelpText('after', examplesHelp('check'))
+      .action(run((h, g, o, io2) => h.checkCommand(g, o, io2)));
+}
+
+/** `evidence export`, `evidence ship` and `evidence anchors`. */
+export function registerEvidenceCommands(evidence: Command, io: Io, done: Done): void {
+  const run = runner(io, done);
   evidence
     .command('export')
     .description('one self-verifying JSON document of one rotation for a ticket: its records and the chain proof up to a store anchor')
@@ -48,4 +53,12 @@ export function registerReportCommands(program: Command, evidence: Command, io: 
     .description('the evidence anchors (chain id, last seq and hash, time) that each store keeps')
     .addHelpText('after', examplesHelp('evidence anchors'))
     .action(run((h, g, o, io2) => h.anchorsCommand(g, o, io2)));
+}
+
+function runner(io: Io, done: Done): Run {
+  return (handler) => async (...args: any[]) => {
+    const command = args[args.length - 1] as Command;
+    const globals = command.optsWithGlobals() as GlobalOptions;
+    done(await handler(await import('./report-commands.js'), globals, { ...command.opts(), names: args.length > 2 ? args[0] : [] }, io), globals.json);
+  };
 }

@@ -3,7 +3,6 @@ import type { SecretPolicy, EnvironmentPolicy } from '../policy/types.js';
 import type { SecretStore } from '../stores/contract.js';
 import type { AwsOverrides } from '../stores/aws/client-config.js';
 import type { EvidenceSigner } from '../evidence/sign.js';
-import { EvidenceLog } from '../evidence/writer.js';
 
 /** What the engine needs from the outside world, injected so tests can fix the clock and env. */
 export interface EngineContext {
@@ -32,9 +31,4 @@ export interface Target {
 
 export function targetLabel(target: Pick<Target, 'policy' | 'environment'>): string {
   return `${target.policy.name}/${target.environment.name}`;
-}
-
-/** The run's evidence log: its lock waits as long as the store locks, and it tells the run's log what it repaired. */
-export function openEvidenceLog(ctx: Pick<EngineContext, 'evidenceDir' | 'lockWaitMs' | 'logger'>): EvidenceLog {
-  return new EvidenceLog(ctx.evidenceDir, { lockWaitMs: ctx.lockWaitMs, logger: ctx.logger });
 }

@@ -1,4 +1,5 @@
-import { type EngineContext, openEvidenceLog } from '../engine/context.js';
+import type { EngineContext } from '../engine/context.js';
+import { openEvidenceLog } from '../engine/evidence-log.js';
 import { newRunId, operatorName } from '../engine/ids.js';
 import type { SecretPolicy } from '../policy/types.js';
 import { StoreRegistry } from '../stores/registry.js';

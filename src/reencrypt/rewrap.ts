@@ -1,4 +1,5 @@
-import { type EngineContext, type Target, openEvidenceLog } from '../engine/context.js';
+import type { EngineContext, Target } from '../engine/context.js';
+import { openEvidenceLog } from '../engine/evidence-log.js';
 import { recoverEvidence, refuseCutEvidence } from '../engine/evidence-recovery.js';
 import { newRotationId, newRunId, operatorName } from '../engine/ids.js';
 import { unconfirmedDrafts } from '../engine/state.js';

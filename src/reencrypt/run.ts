@@ -1,5 +1,6 @@
 import { ExitCode, usageError } from '../errors.js';
-import { type EngineContext, openEvidenceLog } from '../engine/context.js';
+import type { EngineContext } from '../engine/context.js';
+import { openEvidenceLog } from '../engine/evidence-log.js';
 import { newRunId, operatorName } from '../engine/ids.js';
 import { isRecordLogged } from '../evidence/index.js';
 import type { SecretPolicy } from '../policy/types.js';

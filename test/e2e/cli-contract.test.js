@@ -145,6 +145,30 @@ test('6: help shows examples and the global options; no command is a usage error
   assert.equal(json(noSubcommand).error.code, 'ERR_USAGE');
 });
 
+test('6: each command is found after the global options, and help still lists them all', async () => {
+  // main() declares only the command being run (start-up time); what users see must not change.
+  const { COMMANDS } = await import('../../dist/cli/main.js');
+  const listed = (help) => [...help.split('\nCommands:\n')[1].matchAll(/^ {2}([a-z]+)/gm)].map((m) => m[1]);
+  for (const args of [['--help'], ['--json', '--help'], ['--help', 'plan'], ['help']]) {
+    const result = runCli(args);
+    assert.equal(result.code, 0, args.join(' '));
+    assert.deepEqual(listed(result.stdout), [...COMMANDS, 'help'], `keyshift ${args.join(' ')} lists every command`);
+  }
+  for (const name of COMMANDS) assert.match(runCli([name, '--help']).stdout, new RegExp(`^Usage: keyshift ${name} `), name);
+  // A global option's value that is also a command's name is not taken for the command.
+  const dir = tempProject();
+  writeFiles(dir, { 'rotate/p.yaml': `secrets:\n${secret('a', env('dev'))}` });
+  for (const args of [['-p', 'rotate', 'plan'], ['--policies', 'rotate', '--json', 'plan'], ['--policies=rotate', 'plan'], ['--lock-timeout', '5s', '-p', 'rotate', 'plan']]) {
+    const result = runCli(args, { cwd: dir });
+    assert.equal(result.code, 0, `${args.join(' ')}: ${result.stderr}`);
+    assert.match(result.stdout, /\ba +dev +provision\b|"action": "provision"/, args.join(' '));
+    assert.ok(!existsSync(join(dir, '.keyshift', 'a.store')), `${args.join(' ')} planned, it did not rotate`);
+  }
+  const typo = runCli(['-p', 'rotate', 'plna'], { cwd: dir });
+  assert.equal(typo.code, 2);
+  assert.match(typo.stderr, /unknown command 'plna'\n\(Did you mean plan\?\)/);
+});
+
 test('7: init into a file is a usage error naming it', () => {
   const dir = tempProject();
   writeFiles(dir, { 'afile': 'x' });
