@@ -1,7 +1,9 @@
-import { inspect } from 'node:util';
 import { timingSafeEqual } from 'node:crypto';
 
 const REDACTED = '[redacted]';
+// util.inspect.custom is this registered symbol (Node's documentation says so); naming it here
+// spares every command loading node:util for it.
+const INSPECT_CUSTOM = Symbol.for('nodejs.util.inspect.custom');
 
 /**
  * The one type that holds a secret value. Every way a value could leak by accident — string
@@ -50,7 +52,7 @@ export class SecretValue {
     return REDACTED;
   }
 
-  [inspect.custom](): string {
+  [INSPECT_CUSTOM](): string {
     return REDACTED;
   }
 }

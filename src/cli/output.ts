@@ -10,14 +10,12 @@ export interface Output {
   isTTY: boolean;
 }
 
-const requireBuiltin = createRequire(import.meta.url);
-
 export const processOutput: Output = {
   stdout: directWriter(1, () => process.stdout),
   stderr: directWriter(2, () => process.stderr),
   // Asked only by commands that draw progress; tty loads Node's streams, which `plan` never needs.
   get isTTY() {
-    return (requireBuiltin('node:tty') as typeof import('node:tty')).isatty(1);
+    return (createRequire(import.meta.url)('node:tty') as typeof import('node:tty')).isatty(1);
   },
 };
 

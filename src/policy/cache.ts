@@ -73,7 +73,8 @@ function readSync(path: string | URL): Buffer | null {
 /** Changes with every build of keyshift, so a result cached by another build is never reused. */
 function buildId(): string {
   try {
-    const info = statSync(new URL(import.meta.url));
+    // import.meta.filename (Node >= 20.11, and the bundle) spares a URL: this runs at every start.
+    const info = statSync((import.meta.filename as string | undefined) ?? new URL(import.meta.url));
     return `${info.size}:${info.mtimeMs}`;
   } catch {
     return 'unknown';

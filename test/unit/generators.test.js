@@ -1,3 +1,4 @@
+import { inspect } from 'node:util';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { generateValue } from '../../dist/generators/index.js';
@@ -32,6 +33,7 @@ test('a command issuer: trimmed stdout, and failures issue nothing and echo noth
   assert.equal(ok.reveal(), 'issued-value');
   assert.equal(String(ok), '[redacted]');
   assert.equal(JSON.stringify({ ok }), '{"ok":"[redacted]"}');
+  assert.equal(inspect({ ok }), '{ ok: [redacted] }', 'console.log and util.inspect print it redacted');
   const failures = [
     [['node', '-e', 'process.stdout.write("LEAKME"); process.exit(3)'], /exited with status 3; nothing was issued/],
     [['node', '-e', 'process.stdout.write("   ")'], /empty value/],
