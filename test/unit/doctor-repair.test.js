@@ -108,6 +108,38 @@ describe('after a run killed mid-rotation', () => {
   });
 });
 
+describe('a store whose metadata cannot be read when the repairs are done', () => {
+  it('is logged with its path, as rotate and rollback do; the other store is anchored and the report comes back (exit 0)', async (t) => {
+    const p = await doctorProject(t, [secret('api', { store: 'stores/a.store', extra: HOOK }), secret('db', { store: 'stores/b.store', extra: HOOK })]);
+    await crashRotation(p, 'api');
+    await crashRotation(p, 'db');
+    const logged = [];
+    const logger = { child: () => logger, trace() {}, debug() {}, info() {}, warn() {}, error: (fields, message) => logged.push({ ...fields, message }) };
+    p.ctx.logger = logger;
+    // The run's signature is its last write before the anchors: from then on a.store's metadata is unreadable.
+    let signed = false;
+    p.ctx.signer = { keyId: 'sha256:test', sign: () => ((signed = true), assert.fail('no signature in this test')) };
+    const { LocalStore } = await import('../../dist/stores/local/local-store.js');
+    const readMeta = LocalStore.prototype.readMeta;
+    LocalStore.prototype.readMeta = function () {
+      return signed && this.location.endsWith('a.store') ? Promise.reject(Object.assign(new Error('EIO: i/o error, read'), { code: 'EIO' })) : readMeta.call(this);
+    };
+    t.after(() => (LocalStore.prototype.readMeta = readMeta));
+    p.later(1000);
+
+    const report = await p.doctor({ fix: true });
+    signed = false;
+    assert.equal(report.exitCode, 0, JSON.stringify(report.findings, null, 1));
+    assert.deepEqual(checks(report), ['evidence-gap api fixable fixed', 'evidence-gap db fixable fixed']);
+    const failed = logged.filter((l) => l.message === 'could not record the evidence anchor in the store');
+    assert.deepEqual(failed.map((l) => [l.store, l.err]), [[join(p.dir, 'stores', 'a.store'), 'EIO: i/o error, read']]);
+    const last = p.evidence().at(-1);
+    const anchorOf = async (name) => Object.values((await entryOf(p, name)).meta.evidenceAnchors)[0];
+    assert.equal((await anchorOf('db')).seq, last.seq, 'b.store vouches for the whole log');
+    assert.ok((await anchorOf('api')).seq < last.seq, 'a.store keeps the anchor it had');
+  });
+});
+
 describe('nothing to repair', () => {
   it('a healthy project: --fix writes nothing (no evidence, no lock file), exit 0', async (t) => {
     const p = await doctorProject(t, [secret('api')]);

@@ -10,11 +10,10 @@ import { openEvidenceLog } from '../evidence-log.js';
 import type { Diagnosis, Repair } from './checks.js';
 import { diagnoseStore, type LockState, type StoreGroup } from './store.js';
 import { announceDrafts, evidenceDraft } from '../evidence-drafts.js';
-import { recoverStoreEvidence } from '../evidence-recovery.js';
+import { anchorOrLog, recoverStoreEvidence } from '../evidence-recovery.js';
 import { notifyTargets, signRun, startRun } from '../run-info.js';
 import { releaseLease, RunLeases } from '../leases.js';
 import { advanceTarget } from '../advance-target.js';
-import { anchorEvidence } from '../evidence-recovery.js';
 import type { RunInfo } from '../steps.js';
 
 /**
@@ -94,7 +93,9 @@ export async function repairAll(ctx: EngineContext, input: RepairInput): Promise
     if (wroteEvidence) await signRun(ctx, evidence, run);
     for (const [id, lock] of held) {
       const group = input.groups.find((g) => g.storeId === id) as StoreGroup;
-      if (wroteEvidence) await anchorEvidence(group.store, await group.store.readMeta(), evidence, run.runId);
+      // As at the end of rotate and rollback: a store that cannot take its anchor is logged, and the
+      // repairs already made (and the other stores' anchors) stand.
+      if (wroteEvidence) await anchorOrLog(log, group.store, null, evidence, run.runId);
       await lock.release();
       held.delete(id);
     }
