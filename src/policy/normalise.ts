@@ -1,6 +1,8 @@
 import { resolve } from 'node:path';
 import { parseDuration } from './durations.js';
-import { CHARSETS, DEFAULT_NOTIFY_EVENTS, type SecretInput } from './schema.js';
+import type { SecretInput } from './schema.js';
+import { CHARSETS } from './schema-generators.js';
+import { DEFAULT_NOTIFY_EVENTS } from './schema-notify.js';
 import { splitChildEnv } from './schema-hooks.js';
 import { defaultVariableName } from './store-schemas.js';
 import { normaliseVaultKv2Store } from './store-schema-vault.js';

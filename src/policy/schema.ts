@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { parseDuration } from './durations.js';
-import { durationSchema, quote, strict, timeoutSchema, wholeNumber, isHttpUrl } from './schema-common.js';
-import { childEnvSchema, commandHookSchema, hookList, verifyHookSchema } from './schema-hooks.js';
+import { durationSchema, quote, strict } from './schema-common.js';
+import { commandHookSchema, hookList, verifyHookSchema } from './schema-hooks.js';
 import { dotenvStoreSchema, k8sSecretStoreSchema } from './store-schemas.js';
 import { vaultKv2StoreSchema } from './store-schema-vault.js';
 import { commandStoreSchema } from './store-schema-command.js';
@@ -10,30 +10,21 @@ import { kmsStoreSchema, secretsManagerStoreSchema } from './store-schema-aws.js
 import { lockSchema } from './lock-schema.js';
 import { valueRulesSchema, valueRulesFitGenerator } from './schema-validate.js';
 import { reencryptKeyRule, reencryptSchema } from './reencrypt-schema.js';
-import { dataKeyGeneratorSchema, dataKeyRules } from './schema-data-key.js';
+import { dataKeyRules } from './schema-data-key.js';
+import { CHARSETS, generatorSchema, type CharsetName } from './schema-generators.js';
+import { notifyTargetSchema } from './schema-notify.js';
 
 /**
  * The zod schema of one policy FILE, as the user writes it (before normalisation in load.ts).
  * Messages here are fragments without the field path: the loader prefixes `secrets[0].interval: `.
  * Every object is strict, so a typo (`fallbackWindw`) is an error rather than a silently ignored key.
  * To add a store type, add its object to `storeSchema`; to add an environment field (approvals…),
- * add it to `environmentSchema`; hooks and `env:` are in schema-hooks.ts. The JSON Schema for editors is generated from this.
+ * add it to `environmentSchema`; hooks and `env:` are in schema-hooks.ts, generators in
+ * schema-generators.ts, notify targets in schema-notify.ts. The JSON Schema for editors is generated from this.
  */
 
 export const NAME_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
 export const STORE_KEY_PATTERN = /^[A-Za-z0-9._/-]{1,200}$/;
-
-/** Named character sets of random password generators, expanded by the loader. */
-export const CHARSETS = {
-  alphanumeric: 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789',
-  'alphanumeric-symbols':
-    'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789!#$%&()*+,-.:;<=>?@[]^_{|}~',
-  hex: '0123456789abcdef',
-  digits: '0123456789',
-} as const;
-export type CharsetName = keyof typeof CHARSETS;
-
-const ENCODINGS = ['base64', 'base64url', 'hex'] as const;
 
 const nameSchema = (what: string) =>
   z
@@ -43,54 +34,6 @@ const nameSchema = (what: string) =>
         `${quote(issue.input)} is not a valid ${what} name; use 1-63 lowercase letters, digits and dashes, starting with a letter or digit`,
     })
     .meta({ description: `The ${what}'s name: lowercase letters, digits and dashes.` });
-
-// One object for all random generators (bytes XOR length) so errors name the actual conflict;
-// the JSON Schema gets the same rule as `oneOf` below.
-const randomGeneratorSchema = strict({
-  type: z.literal('random'),
-  bytes: wholeNumber(16, 1024, 'Random key material of this many bytes, encoded as `encoding`.').optional(),
-  encoding: z
-    .enum(ENCODINGS, { error: `must be one of ${ENCODINGS.join(', ')}` })
-    .optional()
-    .meta({ description: 'Encoding of the random bytes (default base64).', default: 'base64' }),
-  length: wholeNumber(8, 4096, 'A password of this many characters.').optional(),
-  charset: z
-    .enum(Object.keys(CHARSETS) as [CharsetName, ...CharsetName[]], {
-      error: `must be one of ${Object.keys(CHARSETS).join(', ')}`,
-    })
-    .optional()
-    .meta({ description: 'Named character set of the password (default alphanumeric).', default: 'alphanumeric' }),
-  chars: z
-    .string()
-    .min(2, { error: 'needs at least 2 distinct characters', abort: true })
-    .refine((text) => new Set(text).size >= 2, { error: 'needs at least 2 distinct characters' })
-    .optional()
-    .meta({ description: 'Custom characters to draw the password from (at least 2 distinct).' }),
-})
-  .check(exclusiveRandomOptions)
-  .meta({
-    oneOf: [
-      { required: ['bytes'], not: { anyOf: [{ required: ['length'] }, { required: ['charset'] }, { required: ['chars'] }] } },
-      {
-        required: ['length'],
-        not: { anyOf: [{ required: ['bytes'] }, { required: ['encoding'] }, { required: ['charset', 'chars'] }] },
-      },
-    ],
-  });
-
-const commandGeneratorSchema = strict({
-  type: z.literal('command'),
-  run: z
-    .array(z.string().min(1, { error: 'must not be an empty string' }), { error: 'must be a list (argv)' })
-    .min(1, { error: 'needs at least the program to run, e.g. run: [./issue-key.sh]' })
-    .meta({ description: 'Program and arguments (no shell); its stdout is the new value.' }),
-  timeout: timeoutSchema('30s', 'How long the command may run (default 30s, at most 24h).').optional(),
-  env: childEnvSchema.optional(),
-});
-
-export const generatorSchema = z
-  .discriminatedUnion('type', [randomGeneratorSchema, commandGeneratorSchema, dataKeyGeneratorSchema])
-  .meta({ description: 'How a new value is made: random bytes, a random password, an external command, or a data key wrapped by a master key.' });
 
 const localStoreSchema = strict({
   type: z.literal('local'),
@@ -137,42 +80,6 @@ export const environmentSchema = strict({
     .optional()
     .meta({ description: 'Rotating this environment needs --ticket (default false).', default: false }),
 });
-
-// Notifications (docs/policies.md#notifications): a webhook receives a JSON body for the listed events.
-export const NOTIFY_EVENTS = [
-  'failed',
-  'switched',
-  'decommissioned',
-  'rolled-back',
-  'provisioned',
-  'issued',
-  'deployed',
-  'verified',
-] as const;
-export const DEFAULT_NOTIFY_EVENTS = ['failed', 'switched', 'decommissioned', 'rolled-back'] as const;
-
-const WEBHOOK_EXAMPLE = 'e.g. webhook: https://hooks.example.com/keyshift';
-
-const notifyTargetSchema = strict({
-  webhook: z
-    .string()
-    .refine(isHttpUrl, { error: `must be an absolute http:// or https:// URL, ${WEBHOOK_EXAMPLE}` })
-    .optional()
-    .meta({ description: 'The URL that receives a JSON POST (with a Slack-compatible `text`).', pattern: '^[hH][tT][tT][pP][sS]?://' }),
-  on: z
-    .array(z.enum(NOTIFY_EVENTS, { error: `must be one of ${NOTIFY_EVENTS.join(', ')}` }), {
-      error: `must be a list of events, e.g. on: [failed, switched]`,
-    })
-    .min(1, { error: `is empty; list at least one event (${NOTIFY_EVENTS.join(', ')}) or leave on out for the default` })
-    .optional()
-    .meta({ description: `Events to send (default ${DEFAULT_NOTIFY_EVENTS.join(', ')}).`, default: [...DEFAULT_NOTIFY_EVENTS] }),
-})
-  .check((ctx) => {
-    if (ctx.value.webhook === undefined) {
-      ctx.issues.push({ code: 'custom', input: ctx.value, path: ['webhook'], message: `missing; a notify target needs a webhook, ${WEBHOOK_EXAMPLE}` });
-    }
-  })
-  .meta({ description: 'A webhook notified of rotation events; the secret value is never sent.', required: ['webhook'] });
 
 export const secretSchema = strict({
   name: nameSchema('secret'),
@@ -290,24 +197,4 @@ function keyOrValueRules(ctx: z.core.ParsePayload<SecretShape>): void {
       if (environment[hooks]?.length) fail(['environments', index, hooks], 'does not apply to mode: managed (the key id never changes, so there is no overlap to deploy in); use mode: alias');
     }
   });
-}
-
-type RandomInput = { bytes?: number; encoding?: string; length?: number; charset?: string; chars?: string };
-
-function exclusiveRandomOptions(ctx: z.core.ParsePayload<RandomInput>): void {
-  const value = ctx.value;
-  const fail = (path: string[], message: string) => ctx.issues.push({ code: 'custom', input: value, path, message });
-  const has = (key: keyof RandomInput) => value[key] !== undefined;
-  if (has('bytes') && has('length')) {
-    fail([], 'use either bytes (random key material) or length (a password), not both');
-  } else if (!has('bytes') && !has('length')) {
-    fail([], 'a random generator needs bytes (e.g. bytes: 32) or length (e.g. length: 32)');
-  } else if (has('bytes')) {
-    for (const key of ['charset', 'chars'] as const) {
-      if (has(key)) fail([key], `applies only to passwords (length); remove it or use length instead of bytes`);
-    }
-  } else {
-    if (has('encoding')) fail(['encoding'], 'applies only to bytes; remove it (passwords are plain characters)');
-    if (has('charset') && has('chars')) fail(['chars'], 'use either charset or chars, not both');
-  }
 }
