@@ -10,6 +10,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
+// The same test bin/code-cache.js makes at run time: a pack that passes here is one it caches.
+const { hasDynamicImport } = createRequire(import.meta.url)('../bin/code-cache.js');
 
 /**
  * Node built-ins that take milliseconds to load and that a warm `plan` or `--help` never calls
@@ -196,7 +198,7 @@ function joinWarmPath(dir) {
       'load.has=(name)=>Object.hasOwn(chunks,name);',
       'module.exports=load;',
     ].join('\n');
-    if (/\bimport\s*\(/.test(text)) throw new Error(`dist/bundle/${file} has a dynamic import: bin/code-cache.js would not cache it (scripts/bundle.js)`);
+    if (hasDynamicImport(text)) throw new Error(`dist/bundle/${file} has a dynamic import: bin/code-cache.js would not cache it (scripts/bundle.js)`);
     writeFileSync(join(dir, file), `${text}\n`);
     for (const name of members) writeFileSync(join(dir, name), `"use strict";module.exports=require("./${file}")(${JSON.stringify(name)});\n`);
     earlier.push(file);
