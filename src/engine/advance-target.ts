@@ -9,7 +9,8 @@ import { isExecutable, planTarget, type PlannedAction } from './planner.js';
 import { outcomeOnly, toErrorInfo, type RotateResult } from './rotate-result.js';
 import { previousEnvironment } from './selection.js';
 import { currentVersion } from './state.js';
-import { decommission, markFailed, provision, resumeRotation, rollback, startRotation, type RunInfo } from './steps.js';
+import { markFailed, provision, resumeRotation, rollback, startRotation, type RunInfo, type StepResult } from './steps.js';
+import { decommission, decommissionAndRotate, joinsRotation } from './decommission.js';
 
 /** One target as `rotate` advances it; `doctor --fix` resumes a stuck rotation through it too. */
 export async function advanceTarget(target: Target, run: RunInfo, force: boolean, stores: StoreRegistry, log: EngineContext['logger']): Promise<RotateResult[]> {
@@ -27,26 +28,37 @@ export async function advanceTarget(target: Target, run: RunInfo, force: boolean
       continue;
     }
     try {
-      const step =
-        action.action === 'provision'
-          ? await provision(target, run)
-          : action.action === 'resume'
-            ? await resumeRotation(target, state as EntryState, run)
-            : action.action === 'decommission'
-              ? await decommission(target, state as EntryState, run)
-              : await startRotation(target, state as EntryState, run);
-      state = step.state;
-      log.info({ secret: target.policy.name, environment: target.environment.name, action: step.action, rotationId: step.rotationId }, step.outcome);
-      results.push({
-        secret: target.policy.name,
-        environment: target.environment.name,
-        action: action.action,
-        outcome: step.outcome,
-        fromVersion: step.fromVersion,
-        toVersion: step.toVersion,
-        rotationId: step.rotationId,
-        reason: action.reason,
-      });
+      // A decommission followed by a rotation with nothing to run between them: one store write.
+      const following = actions[index + 1];
+      const steps =
+        action.action === 'decommission' && following?.action === 'rotate' && isExecutable(following, run.now()) && joinsRotation(target)
+          ? await decommissionAndRotate(target, state as EntryState, run)
+          : [
+              action.action === 'provision'
+                ? await provision(target, run)
+                : action.action === 'resume'
+                  ? await resumeRotation(target, state as EntryState, run)
+                  : action.action === 'decommission'
+                    ? await decommission(target, state as EntryState, run)
+                    : await startRotation(target, state as EntryState, run),
+            ];
+      for (const step of steps) {
+        const done = actions[index] as PlannedAction;
+        state = step.state;
+        log.info({ secret: target.policy.name, environment: target.environment.name, action: step.action, rotationId: step.rotationId }, step.outcome);
+        results.push({
+          secret: target.policy.name,
+          environment: target.environment.name,
+          action: done.action,
+          outcome: step.outcome,
+          fromVersion: step.fromVersion,
+          toVersion: step.toVersion,
+          rotationId: step.rotationId,
+          reason: done.reason,
+        });
+        if (step !== steps[steps.length - 1]) index += 1;
+      }
+      const step = steps[steps.length - 1] as StepResult;
       // A fallback window of 0 (an emergency) ends at the switch: retire the old version now.
       if ((step.outcome === 'rotated' || step.outcome === 'resumed') && index === actions.length - 1) {
         const at = run.now();

@@ -1,10 +1,10 @@
-import { errorMessage, ExitCode, KeyshiftError } from '../errors.js';
+import { errorMessage, KeyshiftError } from '../errors.js';
 import type { SecretValue } from '../secret-value.js';
 import type { EntryMeta, EntryState, EvidenceDraft, RetiredVersion, RotationRecord, VersionOp } from '../stores/contract.js';
 import type { Target } from './context.js';
 import type { HookSpec } from '../policy/types.js';
 import type { HookContext, HookResult } from '../hooks/run-hook.js';
-import { HookFailedError, runOverlapHooks, runRollbackHooks, toCheck, type HookCheck, type KeyIds } from './overlap-hooks.js';
+import { HookFailedError, runOverlapHooks, runRollbackHooks, type KeyIds } from './overlap-hooks.js';
 import { announceDrafts, evidenceDraft } from './evidence-drafts.js';
 import { newRotationId, versionIdFor } from './ids.js';
 import { currentVersion, previousVersion } from './state.js';
@@ -101,7 +101,7 @@ export async function startRotation(target: Target, state: EntryState, run: RunI
  * Whether the overlap has steps of its own (deploy/verify hooks, added with hooks). Without them a
  * store that applies several version ops atomically can issue and switch in one write.
  */
-function hasOverlapWork(target: Target): boolean {
+export function hasOverlapWork(target: Target): boolean {
   const hooks = target.environment.deploy.length + target.environment.verify.length;
   return hooks > 0 || !target.store.capabilities?.atomicApply;
 }
@@ -116,42 +116,6 @@ export async function resumeRotation(target: Target, state: EntryState, run: Run
   const issued = hasNew ? state : await issue(target, state, resuming);
   const done = await finishOverlap(target, issued, resuming);
   return { ...done, action: 'resume', outcome: 'resumed' };
-}
-
-export async function decommission(target: Target, state: EntryState, run: RunInfo): Promise<StepResult> {
-  const record = requireRotation(target, state);
-  const old = record.oldVersionId;
-  const value = old && state.versions.some((v) => v.id === old) ? await valueOf(target, old) : null;
-  const context = { secret: target.policy.name, environment: target.environment.name, rotationId: record.rotationId, newVersion: record.newVersionId, oldVersion: old, value, ...keyIds(state, record) };
-  // The gate first (e.g. "no ciphertext under the old key remains"): while a check fails, nothing
-  // is revoked or retired; the hold is recorded in the rotation (status, plan) and the evidence.
-  const checks: HookCheck[] = [];
-  // Built in for `reencrypt:`: no row may still be under the old version (loaded only for such secrets).
-  if (target.policy.reencrypt && old) {
-    const { rowsUnderVersion } = await import('../reencrypt/decommission-gate.js');
-    const left = await rowsUnderVersion(target.policy.reencrypt, old);
-    if (left.rows > 0) await holdDecommission(target, state, run, `reencrypt: ${left.rows} row(s) in ${left.database} still under ${old}; run keyshift reencrypt ${target.policy.name} --env ${target.environment.name}`, checks);
-  }
-  // Built in for a master key: no data key may still be wrapped only under the old version.
-  const oldInfo = state.versions.find((v) => v.id === old);
-  const wrapped = oldInfo ? await run.wrappedDataKeysHold?.(target, oldInfo) : null;
-  if (wrapped) await holdDecommission(target, state, run, wrapped, checks);
-  for (const hook of target.policy.decommissionCheck) {
-    const result = await run.runHook(hook, { ...context, phase: 'decommission-check' });
-    checks.push(toCheck(result, 'decommission-check'));
-    if (!result.ok) await holdDecommission(target, state, run, result.error ?? `${result.label} failed`, checks);
-  }
-  // Then revoke hooks (e.g. revoke a vendor key); while one fails the old version stays PREVIOUS.
-  for (const hook of target.policy.revoke) {
-    const result = await run.runHook(hook, { ...context, phase: 'revoke' });
-    checks.push(toCheck(result, 'revoke'));
-    if (!result.ok) throw new HookFailedError(result, checks);
-  }
-  const draft = evidenceDraft(target, run, 'decommissioned', { rotationId: record.rotationId, fromVersion: old, toVersion: record.newVersionId, value, checks });
-  const ops: VersionOp[] = old ? [{ type: 'retire', versionId: old }] : [];
-  const next = await target.store.apply(target.key, ops, meta(state, { rotation: null, pendingEvents: announceDrafts(state, run, [draft]) }));
-  await run.record([draft]);
-  return { action: 'decommission', outcome: 'decommissioned', fromVersion: old, toVersion: record.newVersionId, rotationId: record.rotationId, state: next };
 }
 
 /**
@@ -273,7 +237,7 @@ async function finishOverlap(target: Target, state: EntryState, run: RunInfo): P
 }
 
 /** A rotation record that starts now, on behalf of this run. */
-function newRecord(run: RunInfo, now: Date, ids: Pick<RotationRecord, 'rotationId' | 'phase' | 'newVersionId' | 'oldVersionId'>): RotationRecord {
+export function newRecord(run: RunInfo, now: Date, ids: Pick<RotationRecord, 'rotationId' | 'phase' | 'newVersionId' | 'oldVersionId'>): RotationRecord {
   return {
     ...ids,
     startedAt: now.toISOString(),
@@ -288,11 +252,11 @@ function newRecord(run: RunInfo, now: Date, ids: Pick<RotationRecord, 'rotationI
 }
 
 /** A new value, or none when the store makes its own key material (aws-kms). */
-function newValue(target: Target, run: RunInfo): Promise<SecretValue | null> {
+export function newValue(target: Target, run: RunInfo): Promise<SecretValue | null> {
   return target.store.capabilities?.valueless ? Promise.resolve(null) : run.generate(target);
 }
 
-function valueOf(target: Target, versionId: string): Promise<SecretValue | null> {
+export function valueOf(target: Target, versionId: string): Promise<SecretValue | null> {
   return target.store.capabilities?.valueless ? Promise.resolve(null) : target.store.readValue(target.key, versionId);
 }
 
@@ -302,30 +266,16 @@ export function keyIds(state: EntryState, record: RotationRecord): KeyIds {
   return { newKeyId: resource(record.newVersionId), oldKeyId: resource(record.oldVersionId) };
 }
 
-/** A decommissionCheck failed: record why in the rotation and the evidence, then stop (exit 3). */
-async function holdDecommission(target: Target, state: EntryState, run: RunInfo, why: string, checks: HookCheck[]): Promise<never> {
-  const record = requireRotation(target, state);
-  const message = `held by decommissionCheck: ${why}`;
-  const draft = evidenceDraft(target, run, 'failed', { rotationId: record.rotationId, fromVersion: record.oldVersionId, toVersion: record.newVersionId, value: null, checks });
-  draft.error = message;
-  await target.store.apply(target.key, [], meta(state, { rotation: { ...record, error: message }, pendingEvents: announceDrafts(state, run, [draft]) }));
-  await run.record([draft]);
-  throw new KeyshiftError('ERR_DECOMMISSION_HELD', `${target.policy.name}/${target.environment.name}: decommission ${message}`, {
-    exitCode: ExitCode.blocked,
-    hint: `${record.oldVersionId} stays until every decommissionCheck passes; fix what the check reports (e.g. re-encrypt data still under the old key), then rerun keyshift rotate`,
-  });
-}
-
-function switchedRecord(target: Target, record: RotationRecord, now: Date): RotationRecord {
+export function switchedRecord(target: Target, record: RotationRecord, now: Date): RotationRecord {
   const windowMs = record.fallbackWindowOverrideMs ?? target.policy.fallbackWindowMs;
   return { ...record, phase: 'fallback', switchedAt: now.toISOString(), decommissionAfter: new Date(now.getTime() + windowMs).toISOString(), error: null };
 }
 
-function requireRotation(target: Target, state: EntryState): RotationRecord {
+export function requireRotation(target: Target, state: EntryState): RotationRecord {
   if (!state.rotation) throw new KeyshiftError('ERR_INTERNAL', `${target.key}: no rotation in progress`);
   return state.rotation;
 }
 
-function meta(state: EntryState, change: Partial<EntryMeta>): EntryMeta {
+export function meta(state: EntryState, change: Partial<EntryMeta>): EntryMeta {
   return { rotation: state.rotation, lastRotatedAt: state.lastRotatedAt, pendingEvents: state.pendingEvents, ...change };
 }

@@ -105,6 +105,54 @@ test('advanceTarget: a due secret rotates; forced, one not due rotates too', asy
   assert.deepEqual(await s.stages(s.dev), [[forced.toVersion, ['CURRENT']]]);
 });
 
+test('advanceTarget: forced inside the fallback window, the decommission and the new rotation are one store write', async (t) => {
+  const s = await setup(t);
+  const [provisioned] = await s.advance(s.dev);
+  const [first] = await s.advance(s.dev, true);
+  const before = s.dev.store.stats;
+  s.recordSizes.length = 0;
+  const results = await s.advance(s.dev, true);
+  assert.deepEqual(summary(results), ['decommission:decommissioned', 'rotate:rotated']);
+  assert.equal(results[0].fromVersion, provisioned.toVersion);
+  assert.equal(results[0].toVersion, first.toVersion);
+  assert.match(results[0].reason, /^forced: retire /);
+  assert.equal(results[1].fromVersion, first.toVersion);
+  assert.match(results[1].reason, /^forced /);
+  assert.deepEqual(await s.stages(s.dev), [[first.toVersion, ['PREVIOUS']], [results[1].toVersion, ['CURRENT']]]);
+  assert.deepEqual(s.events.slice(-3).map((e) => [e.event, e.fromVersion, e.toVersion]), [
+    ['decommissioned', provisioned.toVersion, first.toVersion],
+    ['issued', first.toVersion, results[1].toVersion],
+    ['switched', first.toVersion, results[1].toVersion],
+  ]);
+  assert.deepEqual(s.recordSizes, [3], 'the three drafts of one write');
+  assert.equal(s.dev.store.stats.records, before.records + 1, 'one store record for both steps');
+  const state = await s.dev.store.read('k');
+  assert.deepEqual(state.retired.map((r) => r.id), [provisioned.toVersion]);
+  assert.deepEqual(state.pendingEvents.slice(-3).map((d) => d.event), ['decommissioned', 'issued', 'switched'], 'the store announces all three');
+  assert.equal(state.rotation.rotationId, results[1].rotationId);
+  assert.equal(state.rotation.phase, 'fallback');
+});
+
+test('advanceTarget: with deploy hooks, or a refused value, the decommission is its own write', async (t) => {
+  const hooked = await setup(t, { deploy: [hook('deploy')] });
+  await hooked.advance(hooked.dev);
+  await hooked.advance(hooked.dev, true);
+  const before = hooked.dev.store.stats.records;
+  assert.deepEqual(summary(await hooked.advance(hooked.dev, true)), ['decommission:decommissioned', 'rotate:rotated']);
+  assert.equal(hooked.dev.store.stats.records, before + 4, 'decommission, issue, the deploy hook done, switch');
+
+  const rules = { minLength: 32, minEntropyBits: null, pattern: null, forbidPrevious: false, forbidRepeats: null };
+  const s = await setup(t, { validate: rules, generate: async (target) => acceptNewValue(target, SecretValue.fromString('x'.repeat(40))) });
+  const [provisioned] = await s.advance(s.dev);
+  const [first] = await s.advance(s.dev, true);
+  s.run.generate = async (target) => acceptNewValue(target, SecretValue.fromString('short'));
+  const results = await s.advance(s.dev, true);
+  assert.deepEqual(summary(results), ['decommission:decommissioned', 'rotate:failed']);
+  assert.equal(results[1].error.code, 'ERR_VALUE_REJECTED');
+  assert.deepEqual(await s.stages(s.dev), [[first.toVersion, ['CURRENT']]], 'the old version retired, nothing new stored');
+  assert.deepEqual(s.events.slice(-2).map((e) => [e.event, e.fromVersion]), [['decommissioned', provisioned.toVersion], ['failed', first.toVersion]]);
+});
+
 test('advanceTarget: with a fallback window of 0 the old version is retired in the same run', async (t) => {
   const s = await setup(t, { fallbackWindowMs: 0 });
   const [provisioned] = await s.advance(s.dev);
