@@ -19,7 +19,7 @@ export async function advanceTarget(target: Target, run: RunInfo, force: boolean
   const now = run.now();
   const read = await previousEnvironment(target, stores);
   const previous = read ? { ...read, switchesNow: false } : undefined;
-  const actions = planTarget({ ...target, state, previous }, { now, force, horizonMs: 0 });
+  const actions = planTarget({ policy: target.policy, environment: target.environment, state, previous }, { now, force, horizonMs: 0 });
   if (log.enabled?.('debug') !== false) log.debug({ target: targetLabel(target), store: target.store.location, actions: actions.map((a) => `${a.action}: ${a.reason}`) }, 'planned');
   for (let index = 0; index < actions.length; index++) {
     const action = actions[index] as PlannedAction;
@@ -62,7 +62,7 @@ export async function advanceTarget(target: Target, run: RunInfo, force: boolean
       // A fallback window of 0 (an emergency) ends at the switch: retire the old version now.
       if ((step.outcome === 'rotated' || step.outcome === 'resumed') && index === actions.length - 1) {
         const at = run.now();
-        const follow = planTarget({ ...target, state }, { now: at, force: false, horizonMs: 0 }).find((a) => a.action === 'decommission' && isExecutable(a, at));
+        const follow = planTarget({ policy: target.policy, environment: target.environment, state }, { now: at, force: false, horizonMs: 0 }).find((a) => a.action === 'decommission' && isExecutable(a, at));
         if (follow) actions.push(follow);
       }
     } catch (error) {

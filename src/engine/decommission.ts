@@ -50,7 +50,7 @@ export async function decommissionAndRotate(target: Target, state: EntryState, r
   );
   await run.record(drafts);
   return [
-    { ...retired.result, state: next },
+    retired.result(next),
     { action: 'rotate', outcome: 'rotated', fromVersion: current.id, toVersion: record.newVersionId, rotationId, state: next },
   ];
 }
@@ -112,7 +112,7 @@ async function passDecommissionGate(target: Target, state: EntryState, run: RunI
 function decommissionedStep(target: Target, run: RunInfo, { record, old, value, checks }: DecommissionGate) {
   const draft = evidenceDraft(target, run, 'decommissioned', { rotationId: record.rotationId, fromVersion: old, toVersion: record.newVersionId, value, checks });
   const ops: VersionOp[] = old ? [{ type: 'retire', versionId: old }] : [];
-  const result = { action: 'decommission', outcome: 'decommissioned', fromVersion: old, toVersion: record.newVersionId, rotationId: record.rotationId } as const;
+  const result = (state: EntryState): StepResult => ({ action: 'decommission', outcome: 'decommissioned', fromVersion: old, toVersion: record.newVersionId, rotationId: record.rotationId, state });
   return { draft, ops, result };
 }
 
@@ -120,7 +120,7 @@ async function retireOld(target: Target, state: EntryState, run: RunInfo, gate: 
   const { draft, ops, result } = decommissionedStep(target, run, gate);
   const next = await target.store.apply(target.key, ops, meta(state, { rotation: null, pendingEvents: announceDrafts(state, run, [draft]) }));
   await run.record([draft]);
-  return { ...result, state: next };
+  return result(next);
 }
 
 /** A decommissionCheck failed: record why in the rotation and the evidence, then stop (exit 3). */

@@ -11,7 +11,9 @@ export function evidenceDraft(
   event: EvidenceEvent,
   detail: { rotationId: string | null; fromVersion: string | null; toVersion: string | null; value: SecretValue | null; checks?: HookCheck[] },
 ): EvidenceDraft {
-  return {
+  // Optional fields are set after the literal, in the same order as before (a spread inside it is
+  // slow on Node 20: bench/README.md).
+  const draft: EvidenceDraft = {
     event,
     rotationId: detail.rotationId,
     secret: target.policy.name,
@@ -27,10 +29,11 @@ export function evidenceDraft(
     emergency: run.emergency,
     checks: detail.checks ?? [],
     runId: run.runId,
-    ...(run.resumedBy ? { resumedBy: run.resumedBy } : {}),
-    ...(target.store.identity ? { storeId: target.store.identity() } : {}),
-    storeLocation: target.store.location,
   };
+  if (run.resumedBy) draft.resumedBy = run.resumedBy;
+  if (target.store.identity) draft.storeId = target.store.identity();
+  draft.storeLocation = target.store.location;
+  return draft;
 }
 
 /**

@@ -86,7 +86,7 @@ export function leaseName(target: Target): string {
 
 function hasWork(target: Target, state: EntryState | null, meta: StoreMeta | undefined, planOptions: { now: Date; force: boolean; horizonMs: number }): boolean {
   if (state && meta && unconfirmedDrafts(state, meta).length > 0) return true;
-  return planTarget({ ...target, state }, planOptions).some((action) => isExecutable(action, planOptions.now));
+  return planTarget({ policy: target.policy, environment: target.environment, state }, planOptions).some((action) => isExecutable(action, planOptions.now));
 }
 
 /** Releases a lease this run held; a release that fails is logged, not thrown: the lease expires on its own. */
