@@ -229,7 +229,7 @@ export async function refuseRolledBack(
     try {
       const meta = await store.readMeta();
       const storeReads = [];
-      for (const target of storeTargets) storeReads.push({ target, state: forRollbackCheck(await store.read(target.key), meta), meta });
+      for (const target of storeTargets) storeReads.push({ target, state: forRollbackCheck(await store.read(target.key, { lookOnly: true }), meta), meta });
       for (const read of storeReads) reads.push(read); // not push(...): a store of 200,000 secrets would overflow the stack
       draftsAt.set(id, new Set(storeReads.filter((r) => (r.state?.pendingEvents.length ?? 0) > 0).map((r) => r.target)));
     } catch (error) {

@@ -214,6 +214,11 @@ export interface ReadOptions {
    * approximate, not to be planned with.
    */
   draftsOnly?: boolean;
+  /**
+   * The caller only looks (a check over every entry, not a step): no write of this entry follows,
+   * so a store that keeps what a read decoded for the write after it (local) need not keep it.
+   */
+  lookOnly?: boolean;
 }
 
 export interface SecretStore {

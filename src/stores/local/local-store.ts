@@ -3,7 +3,7 @@ import { dirname } from 'node:path';
 import { KeyshiftError } from '../../errors.js';
 import { SecretValue } from '../../secret-value.js';
 import { acquireFileLock, type HeldLock } from '../../util/file-lock.js';
-import { emptyStoreMeta, type EntryMeta, type EntryState, type LockOptions, type SecretStore, type StoreFinding, type StoreLock, type StoreMeta, type VersionOp } from '../contract.js';
+import { emptyStoreMeta, type EntryMeta, type EntryState, type LockOptions, type ReadOptions, type SecretStore, type StoreFinding, type StoreLock, type StoreMeta, type VersionOp } from '../contract.js';
 import { AppendLog, type LogStats } from './append-log.js';
 import { clone, decodeEntry, decodeVersions, encodeEntry, toEntryState, type StoredEntry, type StoredVersion } from './entry-codec.js';
 import { corruptError } from './store-errors.js';
@@ -48,7 +48,7 @@ export class LocalStore implements SecretStore {
     this.#now = options.now ?? (() => new Date());
   }
 
-  async read(key: string): Promise<EntryState | null> {
+  async read(key: string, options?: ReadOptions): Promise<EntryState | null> {
     checkKey(key);
     await this.#log.refresh();
     const text = this.#log.entry(key);
@@ -58,7 +58,8 @@ export class LocalStore implements SecretStore {
     const written = this.#written.get(key);
     if (written?.text === text) return toEntryState(written.entry);
     const entry = this.#decode(key, text);
-    this.#remember(key, text, entry);
+    // A check over every entry (lookOnly) would only push out what the steps in flight build on.
+    if (!options?.lookOnly) this.#remember(key, text, entry);
     return toEntryState(entry);
   }
 
