@@ -10,7 +10,7 @@ import { outcomeOnly, toErrorInfo, type RotateResult } from './rotate-result.js'
 import { previousEnvironment } from './selection.js';
 import { currentVersion } from './state.js';
 import { markFailed, provision, resumeRotation, rollback, startRotation, type RunInfo, type StepResult } from './steps.js';
-import { decommission, decommissionAndRotate, joinsRotation } from './decommission.js';
+import { decommission, decommissionAndRotate, joinsRotation, rotateAndRetire } from './decommission.js';
 
 /** One target as `rotate` advances it; `doctor --fix` resumes a stuck rotation through it too. */
 export async function advanceTarget(target: Target, run: RunInfo, force: boolean, stores: StoreRegistry, log: EngineContext['logger']): Promise<RotateResult[]> {
@@ -28,35 +28,42 @@ export async function advanceTarget(target: Target, run: RunInfo, force: boolean
       continue;
     }
     try {
-      // A decommission followed by a rotation with nothing to run between them: one store write.
+      // Steps with nothing to run between them are one store write where the store allows it: a
+      // decommission and the rotation after it, a rotation and (fallback window 0) its decommission.
       const following = actions[index + 1];
-      const steps =
-        action.action === 'decommission' && following?.action === 'rotate' && isExecutable(following, run.now()) && joinsRotation(target)
+      const joins = joinsRotation(target);
+      const joined =
+        joins && action.action === 'decommission' && following?.action === 'rotate' && isExecutable(following, run.now())
           ? await decommissionAndRotate(target, state as EntryState, run)
-          : [
-              action.action === 'provision'
-                ? await provision(target, run)
-                : action.action === 'resume'
-                  ? await resumeRotation(target, state as EntryState, run)
-                  : action.action === 'decommission'
-                    ? await decommission(target, state as EntryState, run)
-                    : await startRotation(target, state as EntryState, run),
-            ];
-      for (const step of steps) {
+          : joins && action.action === 'rotate'
+            ? await rotateAndRetire(target, state as EntryState, run)
+            : null;
+      const steps = joined ?? [
+        action.action === 'provision'
+          ? await provision(target, run)
+          : action.action === 'resume'
+            ? await resumeRotation(target, state as EntryState, run)
+            : action.action === 'decommission'
+              ? await decommission(target, state as EntryState, run)
+              : await startRotation(target, state as EntryState, run),
+      ];
+      for (const [i, step] of steps.entries()) {
+        // A joined step the plan listed is the next action; one it did not (rotateAndRetire's
+        // decommission) carries its own reason.
+        if (i > 0 && step.reason === undefined) index += 1;
         const done = actions[index] as PlannedAction;
         state = step.state;
         log.info({ secret: target.policy.name, environment: target.environment.name, action: step.action, rotationId: step.rotationId }, step.outcome);
         results.push({
           secret: target.policy.name,
           environment: target.environment.name,
-          action: done.action,
+          action: step.reason === undefined ? done.action : step.action,
           outcome: step.outcome,
           fromVersion: step.fromVersion,
           toVersion: step.toVersion,
           rotationId: step.rotationId,
-          reason: done.reason,
+          reason: step.reason ?? done.reason,
         });
-        if (step !== steps[steps.length - 1]) index += 1;
       }
       const step = steps[steps.length - 1] as StepResult;
       // A fallback window of 0 (an emergency) ends at the switch: retire the old version now.

@@ -6,6 +6,7 @@ import { HookFailedError, toCheck, type HookCheck } from './overlap-hooks.js';
 import { announceDrafts, evidenceDraft } from './evidence-drafts.js';
 import { newRotationId, versionIdFor } from './ids.js';
 import { currentVersion } from './state.js';
+import { windowEndedReason } from './planner.js';
 import { hasOverlapWork, keyIds, meta, newRecord, newValue, requireRotation, switchedRecord, valueOf, type RunInfo, type StepResult } from './steps.js';
 
 /**
@@ -52,6 +53,48 @@ export async function decommissionAndRotate(target: Target, state: EntryState, r
   return [
     retired.result(next),
     { action: 'rotate', outcome: 'rotated', fromVersion: current.id, toVersion: record.newVersionId, rotationId, state: next },
+  ];
+}
+
+/**
+ * A rotation whose fallback window is 0 (`--fallback-window 0`, an emergency) and the decommission
+ * right after its switch, in one store write, where decommissionAndRotate would join steps and the
+ * old version may go at once: the policy has no decommission gate or hook (they would run before
+ * the switch), and no data key is wrapped only under the old version. Null otherwise, or when no
+ * value could be drawn: the steps then go one by one. Evidence: issued, switched, decommissioned.
+ */
+export async function rotateAndRetire(target: Target, state: EntryState, run: RunInfo): Promise<StepResult[] | null> {
+  const { policy } = target;
+  const current = currentVersion(state);
+  const windowMs = run.fallbackWindowMs ?? policy.fallbackWindowMs;
+  if (windowMs !== 0 || !current || state.rotation || policy.reencrypt || policy.decommissionCheck.length > 0 || policy.revoke.length > 0) return null;
+  if (await run.wrappedDataKeysHold?.(target, current)) return null;
+  let value: SecretValue | null;
+  try {
+    value = await newValue(target, run);
+  } catch {
+    return null;
+  }
+  const oldValue = await valueOf(target, current.id);
+  const now = run.now();
+  const rotationId = newRotationId(now);
+  const record = newRecord(run, now, { rotationId, phase: 'overlap', newVersionId: versionIdFor(rotationId), oldVersionId: current.id });
+  record.fallbackWindowOverrideMs = run.fallbackWindowMs ?? null;
+  const detail = { rotationId, fromVersion: current.id, toVersion: record.newVersionId, value };
+  const drafts = [
+    evidenceDraft(target, run, 'issued', detail),
+    evidenceDraft(target, run, 'switched', detail),
+    evidenceDraft(target, run, 'decommissioned', { rotationId, fromVersion: current.id, toVersion: record.newVersionId, value: oldValue, checks: [] }),
+  ];
+  const next = await target.store.apply(
+    target.key,
+    [{ type: 'create', versionId: record.newVersionId, value, stage: 'PENDING' }, { type: 'promote', versionId: record.newVersionId }, { type: 'retire', versionId: current.id }],
+    { rotation: null, lastRotatedAt: now.toISOString(), pendingEvents: announceDrafts(state, run, drafts) },
+  );
+  await run.record(drafts);
+  return [
+    { action: 'rotate', outcome: 'rotated', fromVersion: current.id, toVersion: record.newVersionId, rotationId, state: next },
+    { action: 'decommission', outcome: 'decommissioned', fromVersion: current.id, toVersion: record.newVersionId, rotationId, state: next, reason: windowEndedReason(now, record) },
   ];
 }
 

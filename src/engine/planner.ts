@@ -1,5 +1,5 @@
 import type { EnvironmentPolicy, SecretPolicy } from '../policy/types.js';
-import type { EntryState } from '../stores/contract.js';
+import type { EntryState, RotationRecord } from '../stores/contract.js';
 import { formatDuration } from '../policy/durations.js';
 import { currentVersion, decommissionAt, nextDueAt, observeEndsAt, phaseOf } from './state.js';
 
@@ -65,8 +65,7 @@ export function planTarget(input: PlanInput, options: PlanOptions): PlannedActio
   if (phaseOf(state) === 'fallback' && rotation) {
     const windowEnds = decommissionAt(policy, rotation) ?? now;
     if (windowEnds <= now) {
-      const held = rotation.error ? `; last attempt ${rotation.error}` : '';
-      actions.push(action('decommission', `fallback window ended ${windowEnds.toISOString()}: retire ${rotation.oldVersionId}${held}`));
+      actions.push(action('decommission', windowEndedReason(windowEnds, rotation)));
     } else if (options.force) {
       actions.push(action('decommission', `forced: retire ${rotation.oldVersionId} before its fallback window ends (${windowEnds.toISOString()})`));
     } else {
@@ -87,6 +86,12 @@ export function planTarget(input: PlanInput, options: PlanOptions): PlannedActio
   else if (dueAt.getTime() <= horizon) actions.push(action('rotate', `due ${dueAt.toISOString()} (interval ${policy.interval})`, dueAt));
   else actions.push(action('none', `not due until ${dueAt.toISOString()}`, dueAt));
   return actions;
+}
+
+/** Why a decommission is due: its rotation's fallback window is over. */
+export function windowEndedReason(windowEnds: Date, rotation: Pick<RotationRecord, 'oldVersionId' | 'error'>): string {
+  const held = rotation.error ? `; last attempt ${rotation.error}` : '';
+  return `fallback window ended ${windowEnds.toISOString()}: retire ${rotation.oldVersionId}${held}`;
 }
 
 /** True for actions `rotate` carries out in this run. */

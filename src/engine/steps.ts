@@ -51,6 +51,8 @@ export interface StepResult {
   state: EntryState;
   /** Rollback hooks that failed (the store was rolled back all the same). */
   rollbackHooksFailed?: string[];
+  /** Why, for a step joined to the one before it that the plan did not list (rotateAndRetire). */
+  reason?: string;
 }
 
 export async function provision(target: Target, run: RunInfo): Promise<StepResult> {

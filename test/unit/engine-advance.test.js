@@ -167,6 +167,45 @@ test('advanceTarget: with a fallback window of 0 the old version is retired in t
   assert.deepEqual(summary(await p.advance(p.dev)), ['provision:provisioned']);
 });
 
+test('advanceTarget: with a fallback window of 0, the rotation and its decommission are one store write unless a decommission hook must run between them', async (t) => {
+  const s = await setup(t, { fallbackWindowMs: 0 });
+  const [provisioned] = await s.advance(s.dev);
+  const before = s.dev.store.stats.records;
+  s.recordSizes.length = 0;
+  const results = await s.advance(s.dev, true);
+  assert.deepEqual(summary(results), ['rotate:rotated', 'decommission:decommissioned']);
+  assert.match(results[0].reason, /^forced /);
+  assert.match(results[1].reason, new RegExp(`^fallback window ended \\S+: retire ${provisioned.toVersion}$`));
+  assert.equal(s.dev.store.stats.records, before + 1, 'one store record');
+  assert.deepEqual(s.recordSizes, [3]);
+  assert.deepEqual(s.events.slice(-3).map((e) => [e.event, e.fromVersion, e.toVersion]), [
+    ['issued', provisioned.toVersion, results[0].toVersion],
+    ['switched', provisioned.toVersion, results[0].toVersion],
+    ['decommissioned', provisioned.toVersion, results[0].toVersion],
+  ]);
+  assert.equal(s.events.at(-1).fingerprint, s.events.at(-4).fingerprint, 'the decommissioned record names the retired value, as provisioned did');
+  const state = await s.dev.store.read('k');
+  assert.deepEqual(state.versions.map((v) => [v.id, v.stages]), [[results[0].toVersion, ['CURRENT']]]);
+  assert.deepEqual(state.retired.map((r) => r.id), [provisioned.toVersion]);
+  assert.equal(state.rotation, null);
+
+  // --fallback-window 0 of the run over a policy's window: the same one write.
+  const o = await setup(t);
+  await o.advance(o.dev);
+  o.run.fallbackWindowMs = 0;
+  const overBefore = o.dev.store.stats.records;
+  assert.deepEqual(summary(await o.advance(o.dev, true)), ['rotate:rotated', 'decommission:decommissioned']);
+  assert.equal(o.dev.store.stats.records, overBefore + 1);
+
+  // A revoke hook runs after the switch, before the retirement: two writes, the hook between them.
+  const r = await setup(t, { fallbackWindowMs: 0, revoke: [hook('revoke')] });
+  await r.advance(r.dev);
+  const hookedBefore = r.dev.store.stats.records;
+  assert.deepEqual(summary(await r.advance(r.dev, true)), ['rotate:rotated', 'decommission:decommissioned']);
+  assert.equal(r.dev.store.stats.records, hookedBefore + 2);
+  assert.deepEqual(r.hookCalls.map((c) => `${c.label}:${c.phase}`), ['revoke:revoke']);
+});
+
 test('advanceTarget: a resumed rotation with a window of 0 is retired in the same run too', async (t) => {
   const s = await setup(t, { fallbackWindowMs: 0, deploy: [hook('deploy')], fail: ['deploy:deploy'] });
   await s.advance(s.dev);
