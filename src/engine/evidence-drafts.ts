@@ -21,7 +21,7 @@ export function evidenceDraft(
     store: target.store.kind,
     fromVersion: detail.fromVersion,
     toVersion: detail.toVersion,
-    fingerprint: detail.value ? target.store.fingerprint(detail.value) : null,
+    fingerprint: detail.value ? fingerprintOf(target, detail.value) : null,
     at: run.now().toISOString(),
     operator: run.operator,
     reason: run.reason,
@@ -34,6 +34,21 @@ export function evidenceDraft(
   if (target.store.identity) draft.storeId = target.store.identity();
   draft.storeLocation = target.store.location;
   return draft;
+}
+
+/**
+ * A value's keyed fingerprint in the target's store, made once: a rotation's `issued` and
+ * `switched` records name the same new value (an HMAC each, 10,000 of them in a 10,000-secret run).
+ * Weak: a value held only here is gone with its rotation.
+ */
+const fingerprints = new WeakMap<SecretValue, { store: Target['store']; fingerprint: string }>();
+
+function fingerprintOf(target: Target, value: SecretValue): string {
+  const known = fingerprints.get(value);
+  if (known?.store === target.store) return known.fingerprint;
+  const fingerprint = target.store.fingerprint(value);
+  fingerprints.set(value, { store: target.store, fingerprint });
+  return fingerprint;
 }
 
 /**

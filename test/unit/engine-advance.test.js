@@ -125,6 +125,9 @@ test('advanceTarget: forced inside the fallback window, the decommission and the
     ['switched', first.toVersion, results[1].toVersion],
   ]);
   assert.deepEqual(s.recordSizes, [3], 'the three drafts of one write');
+  const fingerprint = s.dev.store.fingerprint(await s.dev.store.readValue('k', results[1].toVersion));
+  assert.deepEqual(s.events.slice(-2).map((e) => e.fingerprint), [fingerprint, fingerprint], 'issued and switched name the new value');
+  assert.equal(s.events.at(-3).fingerprint, s.events.find((e) => e.event === 'provisioned').fingerprint, 'decommissioned names the retired value');
   assert.equal(s.dev.store.stats.records, before.records + 1, 'one store record for both steps');
   const state = await s.dev.store.read('k');
   assert.deepEqual(state.retired.map((r) => r.id), [provisioned.toVersion]);
