@@ -209,6 +209,19 @@ describe('local store', () => {
     assert.ok(!existsSync(`${t.path}.key`));
   });
 
+  it('a read leaves out the drafts of runs the meta confirms (appended already), from the file and from what it keeps', async () => {
+    const lock = await t.store.lock(LOCK);
+    const draft = (runId, event) => ({ event, rotationId: 'r-1', secret: 'api', environment: 'dev', store: 'local', fromVersion: null, toVersion: 'v1', fingerprint: null, at: '2026-12-04T10:00:00.000Z', operator: 'op', reason: 'r', ticket: null, emergency: false, checks: [], runId });
+    await t.store.apply('api', [create('v1', 'one')], { rotation: null, lastRotatedAt: null, pendingEvents: [draft('run-done', 'provisioned'), draft('run-lost', 'issued')] });
+    assert.deepEqual((await t.store.read('api')).pendingEvents.map((d) => d.runId), ['run-done', 'run-lost'], 'nothing confirmed yet');
+    await t.store.writeMeta({ evidenceAnchors: {}, confirmedRuns: ['run-done'] });
+    assert.deepEqual((await t.store.read('api')).pendingEvents.map((d) => [d.runId, d.event]), [['run-lost', 'issued']]);
+    await lock.release();
+    const other = reopen();
+    assert.deepEqual((await other.read('api')).pendingEvents.map((d) => d.runId), ['run-lost'], 'decoded from the file');
+    await other.close();
+  });
+
   it('compacts a long log into a new generation and keeps every live entry, value and the meta', async () => {
     const lock = await t.store.lock(LOCK);
     const keys = Array.from({ length: 10 }, (_, i) => `secret-${i}`);

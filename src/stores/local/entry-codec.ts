@@ -129,16 +129,24 @@ export function loadRecord(text: string, isWanted: (key: string) => boolean): Lo
 
 /**
  * The engine's view of an entry, without values, sharing no array or record with it: the store keeps
- * decoded entries for the next apply (local-store.ts), and what it hands out may be changed.
+ * decoded entries for the next apply (local-store.ts), and what it hands out may be changed. Drafts
+ * of `confirmed` runs are left out: they are appended already (EntryMeta.pendingEvents is [] once
+ * appended), and a steady-state entry holds its last run's three, which every read would copy.
  */
-export function toEntryState(entry: StoredEntry): EntryState {
+export function toEntryState(entry: StoredEntry, confirmed: readonly string[] = []): EntryState {
   return {
     versions: entry.versions.map((v) => ({ id: v.id, stages: [...v.stages], createdAt: v.createdAt })),
     retired: entry.retired.map((r) => ({ ...r })),
     rotation: entry.rotation ? { ...entry.rotation } : null,
     lastRotatedAt: entry.lastRotatedAt,
-    pendingEvents: entry.pendingEvents.map(copyDraft),
+    pendingEvents: confirmed.length === 0 ? entry.pendingEvents.map(copyDraft) : unconfirmedCopies(entry.pendingEvents, confirmed),
   };
+}
+
+function unconfirmedCopies(drafts: EvidenceDraft[], confirmed: readonly string[]): EvidenceDraft[] {
+  const copies: EvidenceDraft[] = [];
+  for (const draft of drafts) if (!confirmed.includes(draft.runId)) copies.push(copyDraft(draft));
+  return copies;
 }
 
 /** A copy, then its checks replaced (a spread with a field after it is slow on Node 20). */

@@ -56,11 +56,12 @@ export class LocalStore implements SecretStore {
     // The apply that usually follows a read (rotate reads each entry, then decommissions) builds on
     // the same decoded entry instead of parsing the text again.
     const written = this.#written.get(key);
-    if (written?.text === text) return toEntryState(written.entry);
+    const confirmed = this.#log.meta()?.confirmedRuns ?? [];
+    if (written?.text === text) return toEntryState(written.entry, confirmed);
     const entry = this.#decode(key, text);
     // A check over every entry (lookOnly) would only push out what the steps in flight build on.
     if (!options?.lookOnly) this.#remember(key, text, entry);
-    return toEntryState(entry);
+    return toEntryState(entry, confirmed);
   }
 
   async readValue(key: string, versionId: string): Promise<SecretValue> {
