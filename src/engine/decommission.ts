@@ -4,10 +4,9 @@ import type { EntryState, RotationRecord, VersionOp } from '../stores/contract.j
 import type { Target } from './context.js';
 import { HookFailedError, toCheck, type HookCheck } from './overlap-hooks.js';
 import { announceDrafts, evidenceDraft } from './evidence-drafts.js';
-import { newRotationId, versionIdFor } from './ids.js';
 import { currentVersion } from './state.js';
 import { windowEndedReason } from './planner.js';
-import { hasOverlapWork, keyIds, meta, newRecord, newValue, requireRotation, switchedRecord, valueOf, type RunInfo, type StepResult } from './steps.js';
+import { hasOverlapWork, issueAndSwitch, keyIds, meta, newValue, requireRotation, startRecord, valueOf, type RunInfo, type StepResult } from './steps.js';
 
 /**
  * The last step of a rotation: once its gate passes (built-in checks, decommissionCheck and revoke
@@ -30,30 +29,16 @@ export async function decommission(target: Target, state: EntryState, run: RunIn
 export async function decommissionAndRotate(target: Target, state: EntryState, run: RunInfo): Promise<StepResult[]> {
   const gate = await passDecommissionGate(target, state, run);
   const current = currentVersion(state);
-  let value: SecretValue | null;
-  try {
-    if (!current) throw new KeyshiftError('ERR_INTERNAL', `${target.key} has no CURRENT version to rotate`);
-    value = await newValue(target, run);
-  } catch {
-    return [await retireOld(target, state, run, gate)];
-  }
+  // No CURRENT (startRotation then says so) or no value drawn: the decommission is written alone.
+  const value = current ? await newValue(target, run).catch(() => undefined) : undefined;
+  if (!current || value === undefined) return [await retireOld(target, state, run, gate)];
   const retired = decommissionedStep(target, run, gate);
   const now = run.now();
-  const rotationId = newRotationId(now);
-  const record = newRecord(run, now, { rotationId, phase: 'overlap', newVersionId: versionIdFor(rotationId), oldVersionId: current.id });
-  record.fallbackWindowOverrideMs = run.fallbackWindowMs ?? null;
-  const detail = { rotationId, fromVersion: current.id, toVersion: record.newVersionId, value };
-  const drafts = [retired.draft, evidenceDraft(target, run, 'issued', detail), evidenceDraft(target, run, 'switched', detail)];
-  const next = await target.store.apply(
-    target.key,
-    [...retired.ops, { type: 'create', versionId: record.newVersionId, value, stage: 'PENDING' }, { type: 'promote', versionId: record.newVersionId }],
-    { rotation: switchedRecord(target, record, now), lastRotatedAt: now.toISOString(), pendingEvents: announceDrafts(state, run, drafts) },
-  );
+  const rotation = issueAndSwitch(target, run, startRecord(run, now, current.id), now, value);
+  const drafts = [retired.draft, ...rotation.drafts];
+  const next = await target.store.apply(target.key, [...retired.ops, ...rotation.ops], { rotation: rotation.rotation, lastRotatedAt: now.toISOString(), pendingEvents: announceDrafts(state, run, drafts) });
   await run.record(drafts);
-  return [
-    retired.result(next),
-    { action: 'rotate', outcome: 'rotated', fromVersion: current.id, toVersion: record.newVersionId, rotationId, state: next },
-  ];
+  return [retired.result(next), rotation.result(next)];
 }
 
 /**
@@ -69,32 +54,19 @@ export async function rotateAndRetire(target: Target, state: EntryState, run: Ru
   const windowMs = run.fallbackWindowMs ?? policy.fallbackWindowMs;
   if (windowMs !== 0 || !current || state.rotation || policy.reencrypt || policy.decommissionCheck.length > 0 || policy.revoke.length > 0) return null;
   if (await run.wrappedDataKeysHold?.(target, current)) return null;
-  let value: SecretValue | null;
-  try {
-    value = await newValue(target, run);
-  } catch {
-    return null;
-  }
+  const value = await newValue(target, run).catch(() => undefined);
+  if (value === undefined) return null;
   const oldValue = await valueOf(target, current.id);
   const now = run.now();
-  const rotationId = newRotationId(now);
-  const record = newRecord(run, now, { rotationId, phase: 'overlap', newVersionId: versionIdFor(rotationId), oldVersionId: current.id });
-  record.fallbackWindowOverrideMs = run.fallbackWindowMs ?? null;
-  const detail = { rotationId, fromVersion: current.id, toVersion: record.newVersionId, value };
-  const drafts = [
-    evidenceDraft(target, run, 'issued', detail),
-    evidenceDraft(target, run, 'switched', detail),
-    evidenceDraft(target, run, 'decommissioned', { rotationId, fromVersion: current.id, toVersion: record.newVersionId, value: oldValue, checks: [] }),
-  ];
-  const next = await target.store.apply(
-    target.key,
-    [{ type: 'create', versionId: record.newVersionId, value, stage: 'PENDING' }, { type: 'promote', versionId: record.newVersionId }, { type: 'retire', versionId: current.id }],
-    { rotation: null, lastRotatedAt: now.toISOString(), pendingEvents: announceDrafts(state, run, drafts) },
-  );
+  const record = startRecord(run, now, current.id);
+  const rotation = issueAndSwitch(target, run, record, now, value);
+  const { rotationId, newVersionId } = record;
+  const drafts = [...rotation.drafts, evidenceDraft(target, run, 'decommissioned', { rotationId, fromVersion: current.id, toVersion: newVersionId, value: oldValue, checks: [] })];
+  const next = await target.store.apply(target.key, [...rotation.ops, { type: 'retire', versionId: current.id }], { rotation: null, lastRotatedAt: now.toISOString(), pendingEvents: announceDrafts(state, run, drafts) });
   await run.record(drafts);
   return [
-    { action: 'rotate', outcome: 'rotated', fromVersion: current.id, toVersion: record.newVersionId, rotationId, state: next },
-    { action: 'decommission', outcome: 'decommissioned', fromVersion: current.id, toVersion: record.newVersionId, rotationId, state: next, reason: windowEndedReason(now, record) },
+    rotation.result(next),
+    { action: 'decommission', outcome: 'decommissioned', fromVersion: current.id, toVersion: newVersionId, rotationId, state: next, reason: windowEndedReason(now, record) },
   ];
 }
 

@@ -75,9 +75,7 @@ export async function startRotation(target: Target, state: EntryState, run: RunI
   const now = run.now();
   const current = currentVersion(state);
   if (!current) throw new KeyshiftError('ERR_INTERNAL', `${target.key} has no CURRENT version to rotate`);
-  const rotationId = newRotationId(now);
-  const record = newRecord(run, now, { rotationId, phase: 'overlap', newVersionId: versionIdFor(rotationId), oldVersionId: current.id });
-  record.fallbackWindowOverrideMs = run.fallbackWindowMs ?? null;
+  const record = startRecord(run, now, current.id);
   if (hasOverlapWork(target)) {
     const issued = await issue(target, { ...state, rotation: record }, run);
     const done = await finishOverlap(target, issued, run);
@@ -85,18 +83,37 @@ export async function startRotation(target: Target, state: EntryState, run: RunI
   }
   // Nothing to run while both keys are valid: issue and switch in one atomic store write.
   const value = await newValue(target, run);
-  const detail = { rotationId, fromVersion: current.id, toVersion: record.newVersionId, value };
-  const drafts = [evidenceDraft(target, run, 'issued', detail), evidenceDraft(target, run, 'switched', detail)];
-  const next = await target.store.apply(
-    target.key,
-    [
-      { type: 'create', versionId: record.newVersionId, value, stage: 'PENDING' },
-      { type: 'promote', versionId: record.newVersionId },
-    ],
-    { rotation: switchedRecord(target, record, now), lastRotatedAt: now.toISOString(), pendingEvents: announceDrafts(state, run, drafts) },
-  );
-  await run.record(drafts);
-  return { action: 'rotate', outcome: 'rotated', fromVersion: current.id, toVersion: record.newVersionId, rotationId, state: next };
+  const write = issueAndSwitch(target, run, record, now, value);
+  const next = await target.store.apply(target.key, write.ops, { rotation: write.rotation, lastRotatedAt: now.toISOString(), pendingEvents: announceDrafts(state, run, write.drafts) });
+  await run.record(write.drafts);
+  return write.result(next);
+}
+
+/** The record of a rotation this run starts now, to replace `currentId`. */
+export function startRecord(run: RunInfo, now: Date, currentId: string): RotationRecord {
+  const rotationId = newRotationId(now);
+  const record = newRecord(run, now, { rotationId, phase: 'overlap', newVersionId: versionIdFor(rotationId), oldVersionId: currentId });
+  record.fallbackWindowOverrideMs = run.fallbackWindowMs ?? null;
+  return record;
+}
+
+/**
+ * What the one write that issues `value` and switches to it carries: its ops, its drafts (issued,
+ * switched), the rotation record after the switch, and the step's result. startRotation writes it
+ * alone; decommission.ts adds a retirement before or after it.
+ */
+export function issueAndSwitch(target: Target, run: RunInfo, record: RotationRecord, now: Date, value: SecretValue | null) {
+  const detail = { rotationId: record.rotationId, fromVersion: record.oldVersionId, toVersion: record.newVersionId, value };
+  const ops: VersionOp[] = [
+    { type: 'create', versionId: record.newVersionId, value, stage: 'PENDING' },
+    { type: 'promote', versionId: record.newVersionId },
+  ];
+  return {
+    ops,
+    drafts: [evidenceDraft(target, run, 'issued', detail), evidenceDraft(target, run, 'switched', detail)],
+    rotation: switchedRecord(target, record, now),
+    result: (state: EntryState): StepResult => ({ action: 'rotate', outcome: 'rotated', fromVersion: record.oldVersionId, toVersion: record.newVersionId, rotationId: record.rotationId, state }),
+  };
 }
 
 /**
@@ -239,7 +256,7 @@ async function finishOverlap(target: Target, state: EntryState, run: RunInfo): P
 }
 
 /** A rotation record that starts now, on behalf of this run. */
-export function newRecord(run: RunInfo, now: Date, ids: Pick<RotationRecord, 'rotationId' | 'phase' | 'newVersionId' | 'oldVersionId'>): RotationRecord {
+function newRecord(run: RunInfo, now: Date, ids: Pick<RotationRecord, 'rotationId' | 'phase' | 'newVersionId' | 'oldVersionId'>): RotationRecord {
   // Field by field: on Node 20 an object literal that adds fields after a spread costs ~1 µs per
   // field (a runtime call each), the largest single item of a rotation's CPU (bench/README.md).
   return {
@@ -273,7 +290,7 @@ export function keyIds(state: EntryState, record: RotationRecord): KeyIds {
   return { newKeyId: resource(record.newVersionId), oldKeyId: resource(record.oldVersionId) };
 }
 
-export function switchedRecord(target: Target, record: RotationRecord, now: Date): RotationRecord {
+function switchedRecord(target: Target, record: RotationRecord, now: Date): RotationRecord {
   const windowMs = record.fallbackWindowOverrideMs ?? target.policy.fallbackWindowMs;
   // A copy, then its fields set (not a spread with fields after it: see newRecord).
   const switched = { ...record };

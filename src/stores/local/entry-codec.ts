@@ -139,7 +139,7 @@ export function toEntryState(entry: StoredEntry, confirmed: readonly string[] = 
     retired: entry.retired.map((r) => ({ ...r })),
     rotation: entry.rotation ? { ...entry.rotation } : null,
     lastRotatedAt: entry.lastRotatedAt,
-    pendingEvents: confirmed.length === 0 ? entry.pendingEvents.map(copyDraft) : unconfirmedCopies(entry.pendingEvents, confirmed),
+    pendingEvents: unconfirmedCopies(entry.pendingEvents, confirmed),
   };
 }
 
