@@ -17,7 +17,7 @@ export async function advanceTarget(target: Target, run: RunInfo, force: boolean
   const results: RotateResult[] = [];
   let state = await target.store.read(target.key);
   const now = run.now();
-  const read = target.policy.environments[0] === target.environment ? undefined : await previousEnvironment(target, stores);
+  const read = await previousEnvironment(target, stores);
   const previous = read ? { ...read, switchesNow: false } : undefined;
   const actions = planTarget({ policy: target.policy, environment: target.environment, state, previous }, { now, force, horizonMs: 0 });
   if (log.enabled?.('debug') !== false) log.debug({ target: targetLabel(target), store: target.store.location, actions: actions.map((a) => `${a.action}: ${a.reason}`) }, 'planned');

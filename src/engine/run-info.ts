@@ -50,10 +50,8 @@ export function startRun(
         const { newWrappedDataKey } = await import('../reencrypt/hierarchy.js');
         return newWrappedDataKey(target, hierarchy());
       }
-      // No await where there is nothing to wait for (a promise and a turn of the queue per secret).
-      const shared = target.policy.sharedValue ? await sharedValue(target, stores) : null;
-      const value = shared ?? (await generateValue(generator, { cwd: ctx.cwd, env: ctx.env }));
-      return target.policy.validate ? acceptNewValue(target, value) : value;
+      const value = (await sharedValue(target, stores)) ?? (await generateValue(generator, { cwd: ctx.cwd, env: ctx.env }));
+      return acceptNewValue(target, value);
     },
     wrappedDataKeysHold: async (target, old) => {
       dataKeyPolicies ??= policies.filter((policy) => policy.generator?.type === 'data-key');
