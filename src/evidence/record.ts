@@ -85,11 +85,11 @@ export function recordShapeProblem(record: Record<string, unknown>): string | nu
   return null;
 }
 
-/** The record for `fields` at `seq`, and its line as written: the hash goes last. */
+/** The record for `fields` at `seq`, and its line as written (without the newline): the hash goes last. */
 export function sealRecord(seq: number, fields: Record<string, unknown>, prevHash: string): { record: EvidenceRecord; line: string } {
   const record: Record<string, unknown> = { seq, ...fields, prevHash };
   record.hash = recordHash(record); // hashed before it has a hash field, then the field goes last
-  return { record: record as unknown as EvidenceRecord, line: `${JSON.stringify(record)}\n` };
+  return { record: record as unknown as EvidenceRecord, line: JSON.stringify(record) };
 }
 
 /**

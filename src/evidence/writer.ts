@@ -161,19 +161,19 @@ export class EvidenceLog {
         let seq = head?.seq ?? 0;
         let prevHash = head?.hash ?? ZERO_HASH;
         let chainId = head?.chainId ?? null;
-        const lines: string[] = [];
+        const lines = new LineSink();
         const out = groups.map((group) =>
           group.flatMap((given) => {
             if (typeof given === 'function' && chainId === null) return [];
             const fields = typeof given === 'function' ? draftFields(given({ chainId: chainId as string, seq, hash: prevHash })) : given;
             const { record, line } = sealRecord(++seq, fields, prevHash);
-            lines.push(line);
+            lines.add(line);
             prevHash = record.hash;
             chainId ??= record.hash;
             return record;
           }),
         );
-        const data = linesBuffer(lines);
+        const data = lines.bytes();
         this.#tail.seen = null; // until the write is known to be complete
         await lock.verify(); // a run whose lock was taken over (it was paused) must not append
         try {
@@ -253,12 +253,27 @@ async function exists(path: string): Promise<boolean> {
   return fs.stat(path).then(() => true, () => false);
 }
 
-/** The lines as one UTF-8 buffer, each written straight into it (no joined copy on the heap). */
-function linesBuffer(lines: string[]): Buffer {
-  let size = 0;
-  for (const line of lines) size += Buffer.byteLength(line, 'utf8');
-  const data = Buffer.allocUnsafe(size);
-  let at = 0;
-  for (const line of lines) at += data.write(line, at, 'utf8');
-  return data;
+/**
+ * A batch's lines as UTF-8, each written into the buffer as it is sealed: the line strings die young
+ * instead of waiting, hundreds at a time, for the batch's write (the garbage collector would move
+ * them to the old generation first).
+ */
+class LineSink {
+  #data = Buffer.allocUnsafe(64 * 1024);
+  #size = 0;
+
+  add(line: string): void {
+    const most = 3 * line.length + 1; // UTF-8 takes at most 3 bytes per UTF-16 unit
+    if (this.#size + most > this.#data.length) {
+      const grown = Buffer.allocUnsafe(Math.max(2 * this.#data.length, this.#size + most));
+      this.#data.copy(grown, 0, 0, this.#size);
+      this.#data = grown;
+    }
+    this.#size += this.#data.write(line, this.#size, 'utf8');
+    this.#data[this.#size++] = 0x0a;
+  }
+
+  bytes(): Buffer {
+    return this.#data.subarray(0, this.#size);
+  }
 }
