@@ -1,5 +1,5 @@
 import { findLoggedDrafts, loggedKey, type CheckpointRef, type EvidenceLog } from '../evidence/index.js';
-import type { EntryState, EvidenceDraft, SecretStore, StoreMeta } from '../stores/contract.js';
+import { isUnconfirmed, type EntryState, type EvidenceDraft, type SecretStore, type StoreMeta } from '../stores/contract.js';
 import { errorMessage } from '../errors.js';
 import type { Log } from '../log.js';
 import type { Target } from './context.js';
@@ -72,7 +72,7 @@ export async function recoverEvidence(
     await underLease(target, async () => {
       const fresh = await target.store.read(target.key);
       if (!fresh) return;
-      const kept = fresh.pendingEvents.filter((draft) => !cleared.has(draftKey(draft)) && !meta.confirmedRuns.includes(draft.runId));
+      const kept = fresh.pendingEvents.filter((draft) => !cleared.has(draftKey(draft)) && isUnconfirmed(draft, meta.confirmedRuns));
       if (kept.length === fresh.pendingEvents.length) return;
       await target.store.apply(target.key, [], { rotation: fresh.rotation, lastRotatedAt: fresh.lastRotatedAt, pendingEvents: kept });
     }).catch(() => undefined);

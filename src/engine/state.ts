@@ -1,5 +1,5 @@
 import type { EntryState, EvidenceDraft, RotationRecord, StoreMeta, VersionInfo } from '../stores/contract.js';
-import { versionWithStage } from '../stores/contract.js';
+import { isUnconfirmed, versionWithStage } from '../stores/contract.js';
 import type { SecretPolicy } from '../policy/types.js';
 
 export type Phase = 'idle' | 'overlap' | 'fallback' | 'failed';
@@ -40,7 +40,7 @@ export function nextDueAt(policy: SecretPolicy, state: EntryState | null): Date 
  * between). Drafts of runs that finished cleanly are listed in the store's confirmedRuns.
  */
 export function unconfirmedDrafts(state: EntryState | null, meta: StoreMeta): EvidenceDraft[] {
-  return (state?.pendingEvents ?? []).filter((draft) => !meta.confirmedRuns.includes(draft.runId));
+  return (state?.pendingEvents ?? []).filter((draft) => isUnconfirmed(draft, meta.confirmedRuns));
 }
 
 /** The end of an environment's bake time (`observe`) after its last switch, while still ahead of `now`. */

@@ -284,6 +284,14 @@ export interface StoreFinding {
 
 export const emptyStoreMeta = (): StoreMeta => ({ evidenceAnchors: {}, confirmedRuns: [] });
 
+/**
+ * Whether a draft an entry holds may still be missing from the evidence log: its run is not among
+ * the store's confirmedRuns (runs that appended all their drafts and then said so).
+ */
+export function isUnconfirmed(draft: EvidenceDraft, confirmedRuns: readonly string[]): boolean {
+  return !confirmedRuns.includes(draft.runId);
+}
+
 export function versionWithStage(state: EntryState, stage: Stage): VersionInfo | undefined {
   return state.versions.find((v) => v.stages.includes(stage));
 }

@@ -1,4 +1,4 @@
-import type { EntryMeta, EntryState, EvidenceDraft, RetiredVersion, RotationRecord, Stage, StoreMeta } from '../contract.js';
+import { isUnconfirmed, type EntryMeta, type EntryState, type EvidenceDraft, type RetiredVersion, type RotationRecord, type Stage, type StoreMeta } from '../contract.js';
 import { ENTRY_PREFIX, entryKey, versionsJson } from './entry-text.js';
 import { packRecord, StringRefs, StringTable, unpackRecord, type Field } from './record-codec.js';
 
@@ -145,7 +145,7 @@ export function toEntryState(entry: StoredEntry, confirmed: readonly string[] = 
 
 function unconfirmedCopies(drafts: EvidenceDraft[], confirmed: readonly string[]): EvidenceDraft[] {
   const copies: EvidenceDraft[] = [];
-  for (const draft of drafts) if (!confirmed.includes(draft.runId)) copies.push(copyDraft(draft));
+  for (const draft of drafts) if (isUnconfirmed(draft, confirmed)) copies.push(copyDraft(draft));
   return copies;
 }
 
