@@ -9,7 +9,8 @@ import { isExecutable, planTarget, type PlannedAction } from './planner.js';
 import { outcomeOnly, toErrorInfo, type RotateResult } from './rotate-result.js';
 import { previousEnvironment } from './selection.js';
 import { currentVersion } from './state.js';
-import { markFailed, provision, resumeRotation, rollback, startRotation, type RunInfo, type StepResult } from './steps.js';
+import { markFailed, provision, resumeRotation, startRotation, type RunInfo, type StepResult } from './steps.js';
+import { rollback } from './rollback-steps.js';
 import { decommission, decommissionAndRotate, joinsRotation, rotateAndRetire } from './decommission.js';
 
 /** One target as `rotate` advances it; `doctor --fix` resumes a stuck rotation through it too. */

@@ -13,7 +13,7 @@ import { notifyTargets, signRun, startRun } from './run-info.js';
 import { evidenceFailed, evidenceFault, rethrowUsage, rotateExitCode, toErrorInfo, type RotateResult } from './rotate-result.js';
 import type { RotateReport } from './runner.js';
 import { selectPolicies, targetsOf } from './selection.js';
-import { rollback, rollbackRetired } from './steps.js';
+import { rollback, rollbackRetired } from './rollback-steps.js';
 
 export interface RollbackOptions {
   name: string;
