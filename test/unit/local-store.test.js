@@ -266,6 +266,16 @@ describe('local store', () => {
     await reader.close();
   });
 
+  it('reads a value from what another instance wrote since its own read, not from the entry it decoded then', async () => {
+    await write(t.store, 'a', [create('v1', 'one')]);
+    const reader = reopen();
+    assert.equal((await reader.readValue('a', 'v1')).reveal(), 'one');
+    assert.equal((await reader.read('a')).versions.length, 1); // the reader keeps this decoded entry
+    await write(t.store, 'a', [create('v2', 'two', 'PENDING')]);
+    assert.equal((await reader.readValue('a', 'v2')).reveal(), 'two');
+    await reader.close();
+  });
+
   it('appends about one record per apply, however many secrets the file holds', async () => {
     const lock = await t.store.lock(LOCK);
     const probe = async () => {

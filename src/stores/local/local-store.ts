@@ -68,7 +68,10 @@ export class LocalStore implements SecretStore {
     checkKey(key);
     await this.#log.refresh();
     const text = this.#log.entry(key);
-    const version = text === undefined ? undefined : this.#versions(key, text).find((v) => v.id === versionId);
+    // The entry a step just read is decoded already (a decommission reads the old value after it).
+    const written = this.#written.get(key);
+    const versions = text === undefined ? [] : written?.text === text ? written.entry.versions : this.#versions(key, text);
+    const version = versions.find((v) => v.id === versionId);
     if (!version) throw notFound(this.#where(key), versionId);
     return SecretValue.fromBytes(Buffer.from(version.value, 'base64'));
   }
