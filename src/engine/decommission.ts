@@ -95,7 +95,8 @@ async function passDecommissionGate(target: Target, state: EntryState, run: RunI
   const record = requireRotation(target, state);
   const old = record.oldVersionId;
   const value = old && state.versions.some((v) => v.id === old) ? await valueOf(target, old) : null;
-  const context = { secret: target.policy.name, environment: target.environment.name, rotationId: record.rotationId, newVersion: record.newVersionId, oldVersion: old, value, ...keyIds(state, record) };
+  // Made per hook: most policies have none, and a 10,000-secret run would build it for nothing.
+  const context = (phase: 'decommission-check' | 'revoke') => ({ secret: target.policy.name, environment: target.environment.name, rotationId: record.rotationId, newVersion: record.newVersionId, oldVersion: old, value, phase, ...keyIds(state, record) });
   // The gate first (e.g. "no ciphertext under the old key remains"): while a check fails, nothing
   // is revoked or retired; the hold is recorded in the rotation (status, plan) and the evidence.
   const checks: HookCheck[] = [];
@@ -110,13 +111,13 @@ async function passDecommissionGate(target: Target, state: EntryState, run: RunI
   const wrapped = oldInfo ? await run.wrappedDataKeysHold?.(target, oldInfo) : null;
   if (wrapped) await holdDecommission(target, state, run, wrapped, checks);
   for (const hook of target.policy.decommissionCheck) {
-    const result = await run.runHook(hook, { ...context, phase: 'decommission-check' });
+    const result = await run.runHook(hook, context('decommission-check'));
     checks.push(toCheck(result, 'decommission-check'));
     if (!result.ok) await holdDecommission(target, state, run, result.error ?? `${result.label} failed`, checks);
   }
   // Then revoke hooks (e.g. revoke a vendor key); while one fails the old version stays PREVIOUS.
   for (const hook of target.policy.revoke) {
-    const result = await run.runHook(hook, { ...context, phase: 'revoke' });
+    const result = await run.runHook(hook, context('revoke'));
     checks.push(toCheck(result, 'revoke'));
     if (!result.ok) throw new HookFailedError(result, checks);
   }

@@ -149,6 +149,20 @@ test('revoke hooks run at decommission; while one fails the old version stays PR
   assert.equal(readEvidence(dir).at(-1).checks[0].phase, 'revoke');
 });
 
+test('decommissionCheck and revoke hooks are told their phase and the rotation they end', async () => {
+  const dir = tempProject();
+  const seen = (what) => `{ run: "echo ${what} $KEYSHIFT_PHASE $KEYSHIFT_SECRET $KEYSHIFT_ROTATION_ID $KEYSHIFT_OLD_VERSION $KEYSHIFT_NEW_VERSION >> hooks.log" }`;
+  writeFiles(dir, { 'policies/p.yaml': policy(env('dev'), `    decommissionCheck: [${seen('check')}]\n    revoke: [${seen('revoke')}]\n`).replace('fallbackWindow: 1h', 'fallbackWindow: 1s') });
+  runCli(['rotate', '--all'], { cwd: dir });
+  const rotated = json(runCli(['rotate', '--all', '--force', '--reason', 'test', '--json'], { cwd: dir })).results[0];
+  await sleep(1100);
+  const later = runCli(['rotate', '--all', '--json'], { cwd: dir });
+  assert.equal(later.code, 0, later.stderr);
+  assert.equal(json(later).results[0].outcome, 'decommissioned');
+  const ids = `api-key ${rotated.rotationId} ${rotated.fromVersion} ${rotated.toVersion}`;
+  assert.deepEqual(log(dir), [`check decommission-check ${ids}`, `revoke revoke ${ids}`]);
+});
+
 test('Ctrl-C during a hook stops the hook and removes its value file; a rerun completes', { timeout: 60_000 }, async () => {
   const dir = tempProject();
   const slow = '{ run: "echo $$ > hook.pid; sleep 30" }';
