@@ -96,8 +96,13 @@ function fits(record: Record<string, unknown>, fields: readonly Field[]): boolea
   return true;
 }
 
+/** Counted once per field list: unpackRecord runs for every record of every entry decoded. */
+const REQUIRED = new WeakMap<readonly Field[], number>();
+
 function requiredCount(fields: readonly Field[]): number {
-  return fields.filter((field) => !field.optional).length;
+  let count = REQUIRED.get(fields);
+  if (count === undefined) REQUIRED.set(fields, (count = fields.filter((field) => !field.optional).length));
+  return count;
 }
 
 function admitsNull(kind: Kind): boolean {
