@@ -55,9 +55,9 @@ export class LocalStore implements SecretStore {
     if (text === undefined) return null;
     // The apply that usually follows a read (rotate reads each entry, then decommissions) builds on
     // the same decoded entry instead of parsing the text again.
-    const written = this.#written.get(key);
     const confirmed = this.#log.meta()?.confirmedRuns ?? [];
-    if (written?.text === text) return toEntryState(written.entry, confirmed);
+    const known = this.#known(key, text);
+    if (known) return toEntryState(known, confirmed);
     const entry = this.#decode(key, text);
     // A check over every entry (lookOnly) would only push out what the steps in flight build on.
     if (!options?.lookOnly) this.#remember(key, text, entry);
@@ -69,8 +69,7 @@ export class LocalStore implements SecretStore {
     await this.#log.refresh();
     const text = this.#log.entry(key);
     // The entry a step just read is decoded already (a decommission reads the old value after it).
-    const written = this.#written.get(key);
-    const versions = text === undefined ? [] : written?.text === text ? written.entry.versions : this.#versions(key, text);
+    const versions = text === undefined ? [] : (this.#known(key, text)?.versions ?? this.#versions(key, text));
     const version = versions.find((v) => v.id === versionId);
     if (!version) throw notFound(this.#where(key), versionId);
     return SecretValue.fromBytes(Buffer.from(version.value, 'base64'));
@@ -107,8 +106,7 @@ export class LocalStore implements SecretStore {
     checkKey(key);
     this.#requireLock('apply');
     const latest = this.#log.latestEntry(key);
-    const written = this.#written.get(key);
-    const prev = latest === undefined ? undefined : written?.text === latest ? written.entry : this.#decode(key, latest);
+    const prev = latest === undefined ? undefined : (this.#known(key, latest) ?? this.#decode(key, latest));
     const next = applyOps(prev, ops, meta, this.#now().toISOString(), this.#where(key));
     const text = encodeEntry(key, next);
     this.#remember(key, text, next);
@@ -186,6 +184,12 @@ export class LocalStore implements SecretStore {
     this.#written.delete(key);
     this.#written.set(key, { text, entry });
     if (this.#written.size > WRITTEN_KEPT) this.#written.delete(this.#written.keys().next().value as string);
+  }
+
+  /** The entry a recent read or apply decoded from `text`, while `text` is still this key's record. */
+  #known(key: string, text: string): StoredEntry | undefined {
+    const written = this.#written.get(key);
+    return written?.text === text ? written.entry : undefined;
   }
 
   /** An authenticated record that does not decode was written by a bug (or another format). */
