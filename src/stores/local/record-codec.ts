@@ -64,7 +64,7 @@ export function packRecord(record: Record<string, unknown>, fields: readonly Fie
 /** The record, or null when `packed` is not one packRecord wrote for these fields. */
 export function unpackRecord(packed: unknown, fields: readonly Field[], table: StringTable): Record<string, unknown> | null {
   if (isPlainObject(packed)) return packed;
-  if (!Array.isArray(packed) || packed.length > fields.length || packed.length < requiredCount(fields)) return null;
+  if (!Array.isArray(packed) || packed.length > fields.length || packed.length < shapeOf(fields).required) return null;
   const record: Record<string, unknown> = {};
   for (let i = 0; i < packed.length; i++) {
     const field = fields[i] as Field;
@@ -76,12 +76,20 @@ export function unpackRecord(packed: unknown, fields: readonly Field[], table: S
   return record;
 }
 
-/** Each field list's names, made once: fits() runs for every record of every entry written. */
-const NAMES = new WeakMap<readonly Field[], Set<string>>();
+/**
+ * What fits() and unpackRecord() need of a field list, made once per list: they run for every record
+ * of every entry written or decoded.
+ */
+const SHAPES = new WeakMap<readonly Field[], { names: Set<string>; required: number }>();
+
+function shapeOf(fields: readonly Field[]): { names: Set<string>; required: number } {
+  let shape = SHAPES.get(fields);
+  if (shape === undefined) SHAPES.set(fields, (shape = { names: new Set(fields.map((field) => field.name)), required: fields.filter((field) => !field.optional).length }));
+  return shape;
+}
 
 function fits(record: Record<string, unknown>, fields: readonly Field[]): boolean {
-  let names = NAMES.get(fields);
-  if (names === undefined) NAMES.set(fields, (names = new Set(fields.map((field) => field.name))));
+  const { names } = shapeOf(fields);
   for (const key in record) {
     if (Object.hasOwn(record, key) && record[key] !== undefined && !names.has(key)) return false;
   }
@@ -94,15 +102,6 @@ function fits(record: Record<string, unknown>, fields: readonly Field[]): boolea
     } else if (tail || !hasKind(value, field.kind)) return false;
   }
   return true;
-}
-
-/** Counted once per field list: unpackRecord runs for every record of every entry decoded. */
-const REQUIRED = new WeakMap<readonly Field[], number>();
-
-function requiredCount(fields: readonly Field[]): number {
-  let count = REQUIRED.get(fields);
-  if (count === undefined) REQUIRED.set(fields, (count = fields.filter((field) => !field.optional).length));
-  return count;
 }
 
 function admitsNull(kind: Kind): boolean {
