@@ -60,14 +60,14 @@ export async function rotateAndRetire(target: Target, state: EntryState, run: Ru
   const now = run.now();
   const record = startRecord(run, now, current.id);
   const rotation = issueAndSwitch(target, run, record, now, value);
-  const { rotationId, newVersionId } = record;
-  const drafts = [...rotation.drafts, evidenceDraft(target, run, 'decommissioned', { rotationId, fromVersion: current.id, toVersion: newVersionId, value: oldValue, checks: [] })];
-  const next = await target.store.apply(target.key, [...rotation.ops, { type: 'retire', versionId: current.id }], { rotation: null, lastRotatedAt: now.toISOString(), pendingEvents: announceDrafts(state, run, drafts) });
+  // No gate to pass: the policy has none (checked above).
+  const retired = decommissionedStep(target, run, { record, old: current.id, value: oldValue, checks: [] });
+  const drafts = [...rotation.drafts, retired.draft];
+  const next = await target.store.apply(target.key, [...rotation.ops, ...retired.ops], { rotation: null, lastRotatedAt: now.toISOString(), pendingEvents: announceDrafts(state, run, drafts) });
   await run.record(drafts);
-  return [
-    rotation.result(next),
-    { action: 'decommission', outcome: 'decommissioned', fromVersion: current.id, toVersion: newVersionId, rotationId, state: next, reason: windowEndedReason(now, record) },
-  ];
+  const decommissioned = retired.result(next);
+  decommissioned.reason = windowEndedReason(now, record);
+  return [rotation.result(next), decommissioned];
 }
 
 /**
