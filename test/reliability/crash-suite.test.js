@@ -129,7 +129,7 @@ async function killAfterWrite(dir, env, reason, storePath, nth, fullRunMs) {
   clearTimeout(late);
   tally.kills++;
   if (killed.signal === 'SIGKILL') tally.midRun++;
-  assert.ok(killed.signal === 'SIGKILL' || killed.code === 0, `${reason}: the run was not killed, yet exited ${killed.code}: ${killed.stderr.slice(0, 1500)}`);
+  assert.ok(killed.signal === 'SIGKILL' || killed.code === 0, `${reason}: the run was not killed, yet exited ${killed.code}: ${killed.stdout.slice(0, 1500)}${killed.stderr.slice(0, 1500)}`);
   assert.doesNotMatch(killed.stderr, STACK_TRACE, `${reason}: stack trace before the kill`);
   return killed.signal === 'SIGKILL';
 }
