@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AppendLog } from '../../dist/stores/local/append-log.js';
 import { MasterKeyProvider } from '../../dist/stores/local/master-key.js';
-import { refreshSnapshot, emptySnapshot } from '../../dist/stores/local/log-reader.js';
+import { closeReader, emptySnapshot, readEntryText, refreshSnapshot } from '../../dist/stores/local/log-reader.js';
 import { buildHeader, encodeRecord, recordBytes, writeRecord } from '../../dist/stores/local/file-format.js';
 
 const masterKey = randomBytes(32).toString('base64');
@@ -33,8 +33,11 @@ const ok = async () => undefined;
 
 /** What another reader finds in the file. */
 async function onDisk(path) {
-  const snap = await refreshSnapshot(path, emptySnapshot(), () => new MasterKeyProvider(path, env).forExistingStore());
-  return { entries: Object.fromEntries([...snap.entries].sort()), meta: snap.meta, records: snap.recordCount, generation: snap.header?.header.generation ?? 0, format: snap.header?.header.format };
+  const keys = new MasterKeyProvider(path, env).forExistingStore();
+  const snap = await refreshSnapshot(path, emptySnapshot(), () => keys);
+  const entries = Object.fromEntries([...snap.entries].map(([key, handle]) => [key, readEntryText(snap, handle, keys, path)]).sort());
+  closeReader(snap);
+  return { entries, meta: snap.meta, records: snap.recordCount, generation: snap.header?.header.generation ?? 0, format: snap.header?.header.format };
 }
 
 test('a new log has nothing, figures of zero, and the id its first write will give the store', async (t) => {
@@ -336,6 +339,44 @@ test('appends after a torn tail cut it off; a writer whose file was replaced rel
   await log.stopWriting();
 });
 
+test('after a compaction every entry is read back from the new file, whatever order the log met them in', async (t) => {
+  const { path } = tempPath(t);
+  const { log } = openLog(path, 2);
+  await log.startWriting(ok);
+  // The log meets d first, but d's newest record ends up last in the file: the compaction writes
+  // the records in file order, and each entry must then point into the new file where its went.
+  for (const key of ['d', 'a', 'b', 'c']) await log.commit(entry(key));
+  for (let i = 0; i < 6; i++) await log.commit(entry('d', `djAx${i}A==`));
+  await log.idle();
+  assert.equal(log.stats.generation, 2, 'compacted');
+  const want = [entry('a').text, entry('b').text, entry('c').text, entry('d', 'djAx5A==').text];
+  assert.deepEqual(['a', 'b', 'c', 'd'].map((key) => log.entry(key)), want);
+  await log.stopWriting();
+  log.reset();
+  assert.deepEqual(Object.values((await onDisk(path)).entries), want);
+});
+
+test('a record appended where a torn tail was is read back, not the torn bytes a read ahead saw there', async (t) => {
+  const { path } = tempPath(t);
+  const { log } = openLog(path);
+  await log.startWriting(ok);
+  await log.commit(entry('api'));
+  await log.stopWriting();
+  log.reset();
+  const torn = Buffer.alloc(300, 9);
+  torn.writeUInt32BE(400, 0);
+  torn.writeUInt32BE(~400 >>> 0, 4);
+  appendFileSync(path, torn);
+  const { log: writer } = openLog(path);
+  await writer.startWriting(ok);
+  assert.equal(writer.entry('api'), entry('api').text); // its read reaches over the torn tail
+  await writer.commit(entry('db'));
+  assert.equal(writer.entry('db'), entry('db').text);
+  assert.equal(writer.entry('api'), entry('api').text);
+  await writer.stopWriting();
+  writer.reset();
+});
+
 test('reset forgets what was read; the next refresh reads the file again', async (t) => {
   const { path } = tempPath(t);
   const { log } = openLog(path);
@@ -379,16 +420,22 @@ test('idle waits for commits still queued, not only for the write in progress', 
   await log.stopWriting();
 });
 
-test('stopWriting lets go of the store file: no descriptor stays open', async (t) => {
+test('stopWriting lets go of the file for writing; the one descriptor its entries are read through stays until reset', async (t) => {
   const { path } = tempPath(t);
   const open = () => readdirSync('/proc/self/fd').length;
   const before = open();
+  const logs = [];
   for (let i = 0; i < 5; i++) {
-    const { log } = openLog(path);
+    const { log } = openLog(path, 2); // compacts along the way: the new file's reader replaces the old
     await log.startWriting(ok);
-    await log.commit(entry(`k${i}`));
+    for (let n = 0; n < 4; n++) await log.commit(entry(`k${i}`, `djAx${n}A==`));
     await log.stopWriting();
+    logs.push(log);
+    assert.equal(open(), before + logs.length, `after log ${i}`);
+    assert.equal(log.entry(`k${i}`), entry(`k${i}`, 'djAx3A==').text);
   }
+  assert.ok(logs[4].stats.generation >= 3, `compacted along the way: generation ${logs[4].stats.generation}`);
+  for (const log of logs) log.reset();
   assert.equal(open(), before);
 });
 
@@ -423,6 +470,7 @@ async function intruderAppends(path) {
   const text = entry('intruder').text;
   const record = Buffer.alloc(recordBytes(text));
   writeRecord(keys, snap.header.digest, snap.recordCount, text, record, 0, snap.lastTag);
+  closeReader(snap);
   appendFileSync(path, record);
 }
 

@@ -8,7 +8,7 @@ import { appendFileSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmS
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { emptySnapshot, fileIdOf, refreshSnapshot } from '../../dist/stores/local/log-reader.js';
+import { closeReader, emptySnapshot, fileIdOf, readEntryText, refreshSnapshot } from '../../dist/stores/local/log-reader.js';
 import { buildHeader, chainStart, recordTag, writeRecord, recordBytes } from '../../dist/stores/local/file-format.js';
 import { deriveKeys } from '../../dist/stores/local/master-key.js';
 import { encodeMeta } from '../../dist/stores/local/entry-codec.js';
@@ -51,6 +51,13 @@ function storeFile(path, texts, { format = 3, name = 'dev.store', generation = 1
   return { header, start: header.bytes.length, offsets: body.offsets.map((o) => o + header.bytes.length), tag: body.tag, end: header.bytes.length + body.data.length };
 }
 
+/** Each key's newest text, as a store reads it back through the snapshot (sorted by key). */
+const entryTexts = (snap) => [...snap.entries].map(([key, handle]) => [key, readEntryText(snap, handle, keys, 'dev.store')]).sort();
+/** The same, each record read from the snapshot's file again (as for a text not kept). */
+const rereadTexts = (snap) => [...snap.entries].map(([key, handle]) => [key, readEntryText(snap, { ...handle, text: null }, keys, 'dev.store')]).sort();
+/** One key's newest text, read back through the snapshot. */
+const textOf = (snap, key, path = 'dev.store') => readEntryText(snap, snap.entries.get(key), keys, path);
+
 const damaged = (path, detail) => (error) => {
   assert.equal(error.code, 'ERR_STORE_CORRUPT');
   assert.equal(error.message, `store ${path} is damaged: ${detail}`);
@@ -60,7 +67,7 @@ const damaged = (path, detail) => (error) => {
 test('a store that does not exist is the empty snapshot, kept as it is while it stays missing', async (t) => {
   const path = join(tempDir(t), 'dev.store');
   const snap = emptySnapshot();
-  assert.deepEqual(snap, { fileId: null, header: null, validEnd: 0, recordCount: 0, lastTag: null, entries: new Map(), meta: null });
+  assert.deepEqual(snap, { fileId: null, header: null, validEnd: 0, recordCount: 0, lastTag: null, entries: new Map(), meta: null, reader: null });
   assert.equal(await refreshSnapshot(path, snap, K), snap);
   // A store that was there and is gone now (deleted, or moved away) is read as empty again.
   storeFile(path, [entry('api')]);
@@ -94,7 +101,8 @@ test('replays every record: the newest of each key and the newest meta win; the 
   assert.equal(snap.validEnd, st.size);
   assert.equal(snap.recordCount, 6);
   assert.ok(snap.lastTag.equals(file.tag), 'the tag the next record chains to');
-  assert.deepEqual([...snap.entries.entries()].sort(), [['api', entry('api', 'dHdv')], ['db', entry('db', 'ZGI=')], ['queue', entry('queue', 'cQ==')]]);
+  assert.deepEqual(entryTexts(snap), [['api', entry('api', 'dHdv')], ['db', entry('db', 'ZGI=')], ['queue', entry('queue', 'cQ==')]]);
+  assert.deepEqual(rereadTexts(snap), entryTexts(snap), 'each record read again from where the replay found it');
   assert.deepEqual(snap.meta, { evidenceAnchors: {}, confirmedRuns: ['run-2'] });
   // Nothing changed: the same snapshot comes back, without reading the file (keys are not asked for).
   assert.equal(await refreshSnapshot(path, snap, () => assert.fail('no read expected')), snap);
@@ -108,7 +116,8 @@ test('a store without meta has meta null; a format-2 store has no tag chain (las
   assert.equal(snap.meta, null, 'null, also with a replaced record of a key in the log');
   assert.equal(snap.lastTag, null);
   assert.equal(snap.recordCount, 3);
-  assert.deepEqual([...snap.entries.entries()].sort(), [['api', entry('api', 'dHdv')], ['db', entry('db')]]);
+  assert.deepEqual(entryTexts(snap), [['api', entry('api', 'dHdv')], ['db', entry('db')]]);
+  assert.deepEqual(rereadTexts(snap), entryTexts(snap), 'read again without a tag chain');
   // A format-3 store with only its header: its chain starts with 16 zero bytes.
   const empty = join(dir, 'empty.store');
   const file = storeFile(empty, [], { name: 'empty.store' });
@@ -130,7 +139,8 @@ test('reads only the bytes appended to the same file, keeping the entries and me
   assert.equal(second.validEnd, st.size);
   assert.equal(second.recordCount, 5);
   assert.ok(second.lastTag.equals(more.tag));
-  assert.deepEqual([...second.entries.entries()].sort(), [['api', entry('api', 'dHdv')], ['db', entry('db', 'ZGI=')], ['queue', entry('queue', 'cQ==')]]);
+  assert.deepEqual(entryTexts(second), [['api', entry('api', 'dHdv')], ['db', entry('db', 'ZGI=')], ['queue', entry('queue', 'cQ==')]]);
+  assert.deepEqual(rereadTexts(second), entryTexts(second), 'the appended records read again too');
   assert.deepEqual(second.meta, { evidenceAnchors: {}, confirmedRuns: ['run-1'] });
   // Then a new meta: it replaces the one read before.
   const last = records(file.header, [meta(['run-2'])], 5, more.tag);
@@ -171,7 +181,7 @@ test('a file rewritten in place (same inode) is replayed whole: a shorter one, o
   writeFileSync(path, Buffer.concat([file.header.bytes, other.data]));
   const replaced = await refreshSnapshot(path, cut, K);
   assert.equal(replaced.recordCount, 4);
-  assert.deepEqual([...replaced.entries.entries()].sort(), [['api', entry('api', 'eA==')], ['fourth', entry('fourth', 'dw==')], ['other', entry('other', 'eQ==')], ['third', entry('third', 'eg==')]]);
+  assert.deepEqual(entryTexts(replaced), [['api', entry('api', 'eA==')], ['fourth', entry('fourth', 'dw==')], ['other', entry('other', 'eQ==')], ['third', entry('third', 'eg==')]]);
 });
 
 test('a new file at the path (a compaction) is replayed whole, without the entries of the old one', async (t) => {
@@ -187,8 +197,11 @@ test('a new file at the path (a compaction) is replayed whole, without the entri
   assert.equal(after.header.header.generation, 2);
   assert.equal(after.recordCount, 1);
   assert.equal(after.validEnd, file.end);
-  assert.deepEqual([...after.entries.entries()], [['api', entry('api', 'bmV3')]]);
+  assert.deepEqual(entryTexts(after), [['api', entry('api', 'bmV3')]]);
   assert.equal(before.entries.size, 2, 'the old snapshot is not changed');
+  // …and still reads its records from the file it was read from, which the rename did not change.
+  assert.deepEqual(rereadTexts(before), [['api', entry('api')], ['gone', entry('gone')]]);
+  assert.deepEqual(rereadTexts(after), [['api', entry('api', 'bmV3')]]);
 });
 
 test('the same inode with another header (rewritten in place by a compaction of another copy) is replayed whole', async (t) => {
@@ -370,7 +383,7 @@ test('a store of format 1 is replayed with its own record layout', async (t) => 
   assert.equal(snap.lastTag, null);
   assert.equal(snap.recordCount, 3);
   assert.deepEqual(snap.meta, { evidenceAnchors: {}, confirmedRuns: ['r'] });
-  assert.match(snap.entries.get('api'), /"dHdv"/);
+  assert.match(textOf(snap, 'api'), /"dHdv"/);
   // A format-3 reader does not accept format-1 records.
   storeFile(path, [legacy('api', 'b25l')]);
   await assert.rejects(refreshSnapshot(path, emptySnapshot(), K), { code: 'ERR_STORE_CORRUPT' });
@@ -392,19 +405,23 @@ test('a log over several MiB, with records larger than a read, is replayed and t
   assert.equal(snap.entries.size, 42);
   for (let k = 0; k < 40; k++) {
     const newest = texts.filter((text) => text.startsWith(`["e","k${k}",`)).at(-1);
-    assert.equal(snap.entries.get(`k${k}`), newest, `k${k}`);
+    assert.equal(textOf(snap, `k${k}`), newest, `k${k}`);
   }
-  assert.equal(snap.entries.get('huge'), texts[150]);
-  assert.equal(snap.entries.get('last'), texts.at(-1));
+  assert.equal(textOf(snap, 'huge'), texts[150]);
+  assert.equal(textOf(snap, 'last'), texts.at(-1));
   // Appended: a batch over a MiB.
   const added = [entry('k1', big(MiB)), entry('new', 'bmV3')];
   const more = records(file.header, added, texts.length, file.tag);
   appendFileSync(path, more.data);
   const next = await refreshSnapshot(path, snap, K);
   assert.equal(next.recordCount, texts.length + 2);
-  assert.equal(next.entries.get('k1'), added[0]);
-  assert.equal(next.entries.get('new'), added[1]);
-  assert.equal(next.entries.get('k2'), snap.entries.get('k2'));
+  assert.equal(textOf(next, 'k1'), added[0]);
+  assert.equal(textOf(next, 'new'), added[1]);
+  assert.equal(next.entries.get('k2'), snap.entries.get('k2'), 'the same handle: not read again');
+  // Read again from the file: records larger than the read-ahead window, and small ones around them.
+  const reread = (key) => readEntryText(next, { ...next.entries.get(key), text: null }, keys, path);
+  for (const key of ['huge', 'last', 'k1', 'new', 'k0', 'k39']) assert.equal(reread(key), textOf(next, key), key);
+  assert.equal(next.reader, snap.reader, 'the same descriptor: the same file');
   // A record damaged deep in the file is still found.
   const bytes = Buffer.from(readFileSync(path));
   bytes[file.offsets[7] + 40] ^= 1;
@@ -427,8 +444,8 @@ test('an appended read does not read the records it already has again: damage am
   appendFileSync(path, records(file.header, [entry('queue', 'cQ==')], 2, file.tag).data);
   const grown = await refreshSnapshot(path, touched, K);
   assert.equal(grown.recordCount, 3);
-  assert.equal(grown.entries.get('api'), entry('api', 'b25l'));
-  assert.equal(grown.entries.get('queue'), entry('queue', 'cQ=='));
+  assert.equal(textOf(grown, 'api'), entry('api', 'b25l'), 'the text the first replay kept');
+  assert.equal(textOf(grown, 'queue'), entry('queue', 'cQ=='));
   await assert.rejects(refreshSnapshot(path, emptySnapshot(), K), damaged(path, `record 0 at byte ${file.offsets[0]} fails authentication`));
 });
 
@@ -443,10 +460,10 @@ test('another file at the path with the same header (a copy of the same generati
   writeFileSync(copy, Buffer.concat([header.bytes, records(header, [entry('api', 'Q0ND'), entry('db', 'RERE'), entry('new', 'RUVF')]).data]));
   renameSync(copy, path);
   const theirs = await refreshSnapshot(path, mine, K);
-  assert.deepEqual([...theirs.entries.entries()].sort(), [['api', entry('api', 'Q0ND')], ['db', entry('db', 'RERE')], ['new', entry('new', 'RUVF')]]);
+  assert.deepEqual(entryTexts(theirs), [['api', entry('api', 'Q0ND')], ['db', entry('db', 'RERE')], ['new', entry('new', 'RUVF')]]);
 });
 
-test('no file descriptor is left open by a read, a failed read or an unchanged check', async (t) => {
+test('a snapshot holds one descriptor, for reading its entries; a failed read or an unchanged check leaves none', async (t) => {
   const path = join(tempDir(t), 'dev.store');
   const file = storeFile(path, [entry('api')]);
   const open = () => readdirSync('/proc/self/fd').length;
@@ -454,8 +471,12 @@ test('no file descriptor is left open by a read, a failed read or an unchanged c
   let snap = emptySnapshot();
   for (let i = 0; i < 20; i++) {
     snap = await refreshSnapshot(path, snap, K);
+    assert.equal(await refreshSnapshot(path, snap, K), snap);
     appendFileSync(path, records(file.header, [entry('x')], 1 + i, snap.lastTag).data);
   }
+  assert.equal(open(), before + 1, 'the appended reads go on with the first read\'s descriptor');
+  closeReader(snap);
+  assert.equal(open(), before);
   const bytes = readFileSync(path);
   bytes[file.offsets[0] + 30] ^= 1;
   writeFileSync(path, bytes);
@@ -474,5 +495,5 @@ test('a file that grew is read again even when its modification time was put bac
   assert.equal(statSync(path).mtimeMs, first.fileId.mtimeMs);
   const next = await refreshSnapshot(path, first, K);
   assert.equal(next.recordCount, 2);
-  assert.equal(next.entries.get('db'), entry('db'));
+  assert.equal(textOf(next, 'db'), entry('db'));
 });

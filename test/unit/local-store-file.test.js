@@ -5,7 +5,7 @@
 // old file as it was. Real files, real encryption (the records writer is the one append-log uses).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, promises as fsPromises, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, mkdtempSync, promises as fsPromises, readdirSync, readFileSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -211,15 +211,23 @@ test('a compaction whose records cannot be written leaves the old store and no t
   assert.deepEqual(tempsIn(dir), []);
 });
 
-test('creating and compacting leave no file descriptor open', { skip: !existsSync('/proc/self/fd') && 'counts descriptors in /proc (Linux)' }, async (t) => {
+test('creating and compacting leave no file descriptor open but the new file\'s reader, which the caller keeps', { skip: !existsSync('/proc/self/fd') && 'counts descriptors in /proc (Linux)' }, async (t) => {
   const dir = tempDir(t);
   const path = join(dir, 'dev.store');
   const open = () => readdirSync('/proc/self/fd').length;
   const before = open();
   await createStoreFile(path, keys, 'b'.repeat(32));
   const header = newHeader();
-  await compactInto(path, header, ['one', 'two'], recordsWriter(header), async () => {}, () => {});
-  await assert.rejects(compactInto(path, header, ['three'], recordsWriter(header), async () => { throw new Error('refused'); }, () => {}));
+  let reader = null;
+  await compactInto(path, header, ['one', 'two'], recordsWriter(header), async () => {}, (fileId, fd) => { reader = fd; });
+  assert.equal(open(), before + 1);
+  // The reader is open on the renamed file: what is at the path now, from its first byte.
+  const first = Buffer.alloc(header.bytes.length);
+  readSync(reader, first, 0, first.length, 0);
+  assert.deepEqual(first, readFileSync(path).subarray(0, header.bytes.length));
+  assert.equal(fstatSync(reader).ino, statSync(path).ino);
+  closeSync(reader);
+  await assert.rejects(compactInto(path, header, ['three'], recordsWriter(header), async () => { throw new Error('refused'); }, () => assert.fail('not renamed')));
   assert.equal(open(), before);
 });
 

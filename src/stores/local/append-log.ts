@@ -1,10 +1,10 @@
-import { promises as fs } from 'node:fs';
+import { promises as fs, openSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import type { StoreMeta } from '../contract.js';
 import { encodeMeta, itemText, type LogItem } from './entry-codec.js';
 import { basename } from 'node:path';
-import { buildHeader, chainStart, FORMAT_VERSION, recordBytes, recordTag, writeRecord } from './file-format.js';
-import { emptySnapshot, fileIdOf, refreshSnapshot, type LogSnapshot } from './log-reader.js';
+import { buildHeader, chainStart, FORMAT_VERSION, FRAME_PREFIX_BYTES, recordBytes, recordTag, writeRecord } from './file-format.js';
+import { closeReader, emptySnapshot, fileIdOf, readEntryText, RecordFile, refreshSnapshot, textHandle, type EntryHandle, type LogSnapshot } from './log-reader.js';
 import type { MasterKeyProvider } from './master-key.js';
 import { compactInto, createStoreFile, removeStaleTemps } from './store-file.js';
 import { changedError, readError, writeError } from './store-errors.js';
@@ -31,14 +31,16 @@ export interface LogStats {
 
 interface Queued {
   item: LogItem;
+  /** An entry's handle: its text until the batch is durable, then where the record is. */
+  handle: EntryHandle | null;
   resolve(): void;
   reject(error: unknown): void;
 }
 
 export class AppendLog {
   #snap: LogSnapshot = emptySnapshot();
-  /** Committed-but-not-yet-durable entries (as text), so a later apply on the same key builds on them. */
-  readonly #pending = new Map<string, string>();
+  /** Committed-but-not-yet-durable entries, so a later apply on the same key builds on them. */
+  readonly #pending = new Map<string, EntryHandle>();
   #queue: Queued[] = [];
   #draining: Promise<void> | null = null;
   #tail: Promise<unknown> = Promise.resolve();
@@ -64,7 +66,7 @@ export class AppendLog {
     if (this.#writing) return Promise.resolve(); // nobody else writes while we hold the lock
     return this.#serial(async () => {
       try {
-        this.#snap = await refreshSnapshot(this.path, this.#snap, () => this.keys.forExistingStore());
+        this.#adopt(await refreshSnapshot(this.path, this.#snap, () => this.keys.forExistingStore()));
       } catch (error) {
         throw readError(this.path, error);
       }
@@ -98,12 +100,32 @@ export class AppendLog {
 
   /** Durable state of one entry, as its record text (entry-codec.ts). */
   entry(key: string): string | undefined {
-    return this.#snap.entries.get(key);
+    const handle = this.#snap.entries.get(key);
+    return handle && this.textOf(handle);
   }
 
   /** Including commits still waiting for their fsync: what the next apply must build on. */
   latestEntry(key: string): string | undefined {
+    const handle = this.latestHandle(key);
+    return handle && this.textOf(handle);
+  }
+
+  /**
+   * The handle of a key's durable record. It stays the same object while that record is the key's
+   * newest, so a caller that decoded it can tell it has not changed without reading it again.
+   */
+  entryHandle(key: string): EntryHandle | undefined {
+    return this.#snap.entries.get(key);
+  }
+
+  /** As entryHandle, including commits still waiting for their fsync (the same handle once durable). */
+  latestHandle(key: string): EntryHandle | undefined {
     return this.#pending.get(key) ?? this.#snap.entries.get(key);
+  }
+
+  /** A handle's text, read from the file again when it is not kept (log-reader.ts). */
+  textOf(handle: EntryHandle): string {
+    return readEntryText(this.#snap, handle, this.keys.forExistingStore(), this.path);
   }
 
   /** Keys of every entry as last read. */
@@ -127,9 +149,10 @@ export class AppendLog {
 
   /** Queues one record; resolves once it is on disk. */
   commit(item: LogItem): Promise<void> {
-    if (item.type === 'entry') this.#pending.set(item.key, item.text);
+    const handle = item.type === 'entry' ? textHandle(item.text) : null;
+    if (item.type === 'entry') this.#pending.set(item.key, handle!);
     return new Promise<void>((resolve, reject) => {
-      this.#queue.push({ item, resolve, reject });
+      this.#queue.push({ item, handle, resolve, reject });
       this.#draining ??= this.#drain();
     });
   }
@@ -142,7 +165,7 @@ export class AppendLog {
 
   /** Forget everything in memory (close). */
   reset(): void {
-    this.#snap = emptySnapshot();
+    this.#adopt(emptySnapshot());
     this.#pending.clear();
   }
 
@@ -151,7 +174,7 @@ export class AppendLog {
     while (this.#queue.length > 0) {
       const batch = this.#queue.splice(0);
       try {
-        await this.#serial(() => this.#writeBatch(batch.map((q) => q.item)));
+        await this.#serial(() => this.#writeBatch(batch));
       } catch (error) {
         // Later commits may build on the failed ones: fail them too and fall back to the file.
         const failed = [...batch, ...this.#queue.splice(0)];
@@ -166,23 +189,26 @@ export class AppendLog {
     this.#draining = null;
   }
 
-  async #writeBatch(items: LogItem[]): Promise<void> {
+  async #writeBatch(batch: Queued[]): Promise<void> {
     await this.#checkLock();
     const keys = this.keys.forWriting();
     if (!this.#snap.header) {
       const header = await createStoreFile(this.path, keys, this.#newStoreId());
-      this.#snap = { ...emptySnapshot(), header, validEnd: header.bytes.length, lastTag: chainStart(header.header), fileId: fileIdOf(await fs.stat(this.path)) };
+      const reader = new RecordFile(openSync(this.path, 'r')); // we hold the lock: the file we just made
+      this.#adopt({ ...emptySnapshot(), header, validEnd: header.bytes.length, lastTag: chainStart(header.header), fileId: fileIdOf(await fs.stat(this.path)), reader });
     }
     if (this.#handle && (await this.#handle.stat()).size !== this.#snap.validEnd) await this.#closeHandle(); // reopen and look
     const handle = this.#handle ?? (this.#handle = await this.#openForAppend());
     const snap = this.#snap;
     const header = snap.header!;
     let index = snap.recordCount;
-    const texts = items.map(itemText);
+    const texts = batch.map((q) => itemText(q.item));
     const data = Buffer.allocUnsafe(texts.reduce((bytes, text) => bytes + recordBytes(text), 0));
+    const starts: number[] = [];
     let at = 0;
     let tag = snap.lastTag;
     for (const text of texts) {
+      starts.push(at);
       at += writeRecord(keys, header.digest, index++, text, data, at, tag);
       tag = recordTag(data, at);
     }
@@ -194,11 +220,15 @@ export class AppendLog {
       await this.#reload().catch(() => undefined); // a complete one is kept: it may be durable already
       throw error;
     }
+    batch.forEach((q, i) => {
+      const start = starts[i] as number;
+      const end = starts[i + 1] ?? data.length;
+      this.#markDurable(q, snap.validEnd + start, end - start - FRAME_PREFIX_BYTES, snap.recordCount + i);
+    });
     snap.validEnd += data.length;
     snap.recordCount = index;
     snap.lastTag = tag;
     this.#batches += 1;
-    for (const item of items) this.#markDurable(item);
   }
 
   /**
@@ -232,7 +262,7 @@ export class AppendLog {
   /** Re-reads the file as it is now, even while we hold the lock (refresh() trusts it then). */
   async #reload(): Promise<void> {
     try {
-      this.#snap = await refreshSnapshot(this.path, this.#snap, () => this.keys.forExistingStore());
+      this.#adopt(await refreshSnapshot(this.path, this.#snap, () => this.keys.forExistingStore()));
     } catch (error) {
       throw readError(this.path, error);
     }
@@ -246,13 +276,26 @@ export class AppendLog {
     await handle?.close();
   }
 
-  #markDurable(item: LogItem): void {
+  /** The record is in the file at `at`: its handle now says where, and lets go of the text. */
+  #markDurable(queued: Queued, at: number, length: number, index: number): void {
+    const { item, handle } = queued;
     if (item.type === 'meta') {
       this.#snap.meta = item.meta;
       return;
     }
-    this.#snap.entries.set(item.key, item.text);
-    if (this.#pending.get(item.key) === item.text) this.#pending.delete(item.key);
+    if (!handle) return;
+    Object.assign(handle, { at, length, index });
+    // The snapshot's reader is open on the file just written (refresh, createStoreFile, compaction).
+    if (this.#snap.reader !== null) handle.text = null;
+    this.#snap.entries.set(item.key, handle);
+    if (this.#pending.get(item.key) === handle) this.#pending.delete(item.key);
+  }
+
+  /** Moves to `next`, closing the reader of the snapshot it replaces (unless `next` shares it). */
+  #adopt(next: LogSnapshot): void {
+    const previous = this.#snap;
+    this.#snap = next;
+    closeReader(previous, next);
   }
 
   #shouldCompact(): boolean {
@@ -271,16 +314,24 @@ export class AppendLog {
     const header = buildHeader({ storeId: old.storeId, generation: old.generation + 1, createdAt: old.createdAt, name: old.name ?? basename(this.path) }, keys);
     const snap = this.#snap;
     const count = snap.entries.size + (snap.meta ? 1 : 0);
-    // Encrypted one at a time as the file is written: 10,000s of records never all exist at once.
+    const readKeys = this.keys.forExistingStore();
+    const path = this.path;
+    // Read and encrypted one at a time as the file is written: 10,000s of records never all exist at
+    // once. In the order they are in the file, so reading them is sequential and the new file keeps
+    // the order a run reads them in. Nothing changes the entries meanwhile (writes wait for this;
+    // refresh trusts the lock).
+    const order = [...snap.entries.values()].sort((a, b) => a.at - b.at);
     function* plaintexts(): Generator<string> {
       if (snap.meta) yield encodeMeta(snap.meta);
-      yield* snap.entries.values();
+      for (const handle of order) yield readEntryText(snap, handle, readKeys, path);
     }
     let index = 0;
     let tag = chainStart(header.header);
+    const sizes: number[] = [];
     const write = (text: string, target: Buffer, at: number) => {
       const size = writeRecord(keys, header.digest, index++, text, target, at, tag);
       tag = recordTag(target, at + size);
+      sizes.push(size);
       return size;
     };
     // Just before the rename: the lock is still ours and the file is still the one we replayed.
@@ -291,12 +342,26 @@ export class AppendLog {
       if (st.ino !== snap.fileId?.ino || st.dev !== snap.fileId.dev || st.size < snap.validEnd) throw changedError(this.path);
       if (st.size > snap.validEnd) {
         const probe = await refreshSnapshot(this.path, { ...snap, entries: new Map() }, () => this.keys.forExistingStore());
+        closeReader(probe, snap);
         if (probe.validEnd !== snap.validEnd || probe.fileId?.ino !== st.ino) throw changedError(this.path);
       }
     };
-    await compactInto(this.path, header, plaintexts(), { size: recordBytes, write }, unchanged, (fileId) => {
-      // The rename happened: from here on appends must use the new header, whatever fails next.
-      Object.assign(snap, { header, fileId, validEnd: fileId.size, recordCount: count, lastTag: tag });
+    await compactInto(this.path, header, plaintexts(), { size: recordBytes, write }, unchanged, (fileId, reader) => {
+      // The rename happened: from here on appends must use the new header, whatever fails next,
+      // and entries are read again from the new file, where the records were written in this order
+      // (a text kept stays kept: it is the same text).
+      const previous = { ...snap };
+      let at = header.bytes.length;
+      let record = 0;
+      if (snap.meta) at += sizes[record++] as number;
+      for (const handle of order) {
+        const size = sizes[record] as number;
+        Object.assign(handle, { at, length: size - FRAME_PREFIX_BYTES, index: record });
+        at += size;
+        record += 1;
+      }
+      Object.assign(snap, { header, fileId, validEnd: fileId.size, recordCount: count, lastTag: tag, reader: new RecordFile(reader) });
+      closeReader(previous, snap);
     });
   }
 

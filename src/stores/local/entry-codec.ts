@@ -4,9 +4,9 @@ import { packRecord, StringRefs, StringTable, unpackRecord, type Field } from '.
 
 /**
  * What one log record holds (store format 2, docs/local-store.md): one entry's whole new state,
- * values included, or the store meta, as compact JSON arrays. The store keeps each entry in memory
- * as exactly this text — one string per secret, the smallest form it has — and decodes it when the
- * entry is read or changed. Plaintext only ever exists in memory and inside AES-GCM.
+ * values included, or the store meta, as compact JSON arrays. The store keeps where each entry's
+ * newest record is (log-reader.ts EntryHandle), reads this text back when the entry is read or
+ * changed, and decodes it then. Plaintext only ever exists in memory and inside AES-GCM.
  */
 
 export interface StoredVersion {
@@ -26,7 +26,7 @@ export interface StoredEntry extends EntryMeta {
 /** What a writer appends: an entry already encoded (see encodeEntry), or the store meta. */
 export type LogItem = { type: 'entry'; key: string; text: string } | { type: 'meta'; meta: StoreMeta };
 
-/** A record as the log reader keeps it: an entry stays text until it is read. */
+/** A record as the log reader loads it: an entry's text, not decoded until it is read. */
 export type LoadedRecord = { type: 'entry'; key: string; text: string } | { type: 'meta'; meta: StoreMeta };
 
 /** The array form of a RotationRecord (record-codec.ts); other shapes are kept as objects. */

@@ -25,7 +25,7 @@ const DIGEST_BYTES = 32;
 const MAX_HEADER_JSON = 64 * 1024;
 export const FRAME_PREFIX_BYTES = 8;
 const NONCE_BYTES = 12;
-const TAG_BYTES = 16;
+export const TAG_BYTES = 16;
 const MAX_FRAME = 64 * 1024 * 1024;
 
 export interface StoreHeader {

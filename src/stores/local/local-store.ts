@@ -5,6 +5,7 @@ import { SecretValue } from '../../secret-value.js';
 import { acquireFileLock, type HeldLock } from '../../util/file-lock.js';
 import { emptyStoreMeta, type EntryMeta, type EntryState, type LockOptions, type ReadOptions, type SecretStore, type StoreFinding, type StoreLock, type StoreMeta, type VersionOp } from '../contract.js';
 import { AppendLog, type LogStats } from './append-log.js';
+import type { EntryHandle } from './log-reader.js';
 import { clone, decodeEntry, decodeVersions, encodeEntry, toEntryState, type StoredEntry, type StoredVersion } from './entry-codec.js';
 import { corruptError } from './store-errors.js';
 import { applyOps, notFound } from './entry-ops.js';
@@ -39,7 +40,7 @@ export class LocalStore implements SecretStore {
    * reads only its versions and retired list, which it copies; callers get detached copies. Used
    * only while the key's latest text is still the one it was decoded from.
    */
-  readonly #written = new Map<string, { text: string; entry: StoredEntry }>();
+  readonly #written = new Map<string, { handle: EntryHandle; entry: StoredEntry }>();
 
   constructor(path: string, env: NodeJS.ProcessEnv, options: LocalStoreOptions = {}) {
     this.location = path;
@@ -51,25 +52,25 @@ export class LocalStore implements SecretStore {
   async read(key: string, options?: ReadOptions): Promise<EntryState | null> {
     checkKey(key);
     await this.#log.refresh();
-    const text = this.#log.entry(key);
-    if (text === undefined) return null;
+    const handle = this.#log.entryHandle(key);
+    if (handle === undefined) return null;
     // The apply that usually follows a read (rotate reads each entry, then decommissions) builds on
-    // the same decoded entry instead of parsing the text again.
+    // the same decoded entry instead of reading and parsing the record again.
     const confirmed = this.#log.meta()?.confirmedRuns ?? [];
-    const known = this.#known(key, text);
+    const known = this.#known(key, handle);
     if (known) return toEntryState(known, confirmed);
-    const entry = this.#decode(key, text);
+    const entry = this.#decode(key, this.#log.textOf(handle));
     // A check over every entry (lookOnly) would only push out what the steps in flight build on.
-    if (!options?.lookOnly) this.#remember(key, text, entry);
+    if (!options?.lookOnly) this.#remember(key, handle, entry);
     return toEntryState(entry, confirmed);
   }
 
   async readValue(key: string, versionId: string): Promise<SecretValue> {
     checkKey(key);
     await this.#log.refresh();
-    const text = this.#log.entry(key);
+    const handle = this.#log.entryHandle(key);
     // The entry a step just read is decoded already (a decommission reads the old value after it).
-    const versions = text === undefined ? [] : (this.#known(key, text)?.versions ?? this.#versions(key, text));
+    const versions = handle === undefined ? [] : (this.#known(key, handle)?.versions ?? this.#versions(key, this.#log.textOf(handle)));
     const version = versions.find((v) => v.id === versionId);
     if (!version) throw notFound(this.#where(key), versionId);
     return SecretValue.fromBytes(Buffer.from(version.value, 'base64'));
@@ -105,12 +106,12 @@ export class LocalStore implements SecretStore {
   async apply(key: string, ops: VersionOp[], meta: EntryMeta): Promise<EntryState> {
     checkKey(key);
     this.#requireLock('apply');
-    const latest = this.#log.latestEntry(key);
-    const prev = latest === undefined ? undefined : (this.#known(key, latest) ?? this.#decode(key, latest));
+    const latest = this.#log.latestHandle(key);
+    const prev = latest === undefined ? undefined : (this.#known(key, latest) ?? this.#decode(key, this.#log.textOf(latest)));
     const next = applyOps(prev, ops, meta, this.#now().toISOString(), this.#where(key));
-    const text = encodeEntry(key, next);
-    this.#remember(key, text, next);
-    await this.#log.commit({ type: 'entry', key, text });
+    const durable = this.#log.commit({ type: 'entry', key, text: encodeEntry(key, next) });
+    this.#remember(key, this.#log.latestHandle(key)!, next); // the commit's handle, the same once durable
+    await durable;
     // What was encoded, copied: no JSON parse of the text just written (two per secret in a rotation).
     return toEntryState(next);
   }
@@ -180,16 +181,16 @@ export class LocalStore implements SecretStore {
   }
 
   /** Bounded: a run advances at most a few hundred secrets of a store at once. */
-  #remember(key: string, text: string, entry: StoredEntry): void {
+  #remember(key: string, handle: EntryHandle, entry: StoredEntry): void {
     this.#written.delete(key);
-    this.#written.set(key, { text, entry });
+    this.#written.set(key, { handle, entry });
     if (this.#written.size > WRITTEN_KEPT) this.#written.delete(this.#written.keys().next().value as string);
   }
 
-  /** The entry a recent read or apply decoded from `text`, while `text` is still this key's record. */
-  #known(key: string, text: string): StoredEntry | undefined {
+  /** The entry a recent read or apply decoded from `handle`'s record, while that is still this key's newest. */
+  #known(key: string, handle: EntryHandle): StoredEntry | undefined {
     const written = this.#written.get(key);
-    return written?.text === text ? written.entry : undefined;
+    return written?.handle === handle ? written.entry : undefined;
   }
 
   /** An authenticated record that does not decode was written by a bug (or another format). */

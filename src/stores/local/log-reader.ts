@@ -1,4 +1,4 @@
-import { promises as fs, statSync, type Stats } from 'node:fs';
+import { closeSync, fstatSync, openSync, read, readSync, statSync, type Stats } from 'node:fs';
 import type { StoreMeta } from '../contract.js';
 import { loadRecord } from './entry-codec.js';
 import { loadLegacyRecord } from './legacy-codec.js';
@@ -12,12 +12,12 @@ import {
   looksUnwritten,
   parseHeader,
   recordTag,
+  TAG_BYTES,
   verifyHeader,
   type ParsedHeader,
 } from './file-format.js';
 import type { StoreKeys } from './master-key.js';
 import { corruptError } from './store-errors.js';
-import { readAt } from '../../util/file-io.js';
 
 /**
  * Loads a store file into memory by replaying its log (last record per key wins). Takes no lock and
@@ -32,6 +32,23 @@ export interface FileId {
   mtimeMs: number;
 }
 
+/**
+ * A key's newest record: where it is in the file, and its text (format 2, entry-codec.ts) while the
+ * text is kept. A replay keeps the text it decrypted (a run reads most entries, some twice, and
+ * decrypting a record again costs more than keeping it); a record this process writes keeps its
+ * text only until it is durable, and is read and authenticated again when wanted (readEntryText).
+ * So a run that rewrites every entry of a 10,000-secret store ends holding none of the ~1 KB texts
+ * instead of all of them, and the values it wrote are not held in memory for the rest of the run.
+ */
+export interface EntryHandle {
+  text: string | null;
+  /** Where its frame starts; its body (nonce, ciphertext, tag) is `length` bytes after the prefix. */
+  at: number;
+  length: number;
+  /** Its record number, which its AAD names. */
+  index: number;
+}
+
 export interface LogSnapshot {
   /** The file as last seen; null when it did not exist. */
   fileId: FileId | null;
@@ -41,14 +58,101 @@ export interface LogSnapshot {
   recordCount: number;
   /** The tag of the last complete record, which the next record's AAD chains to (null before format 3). */
   lastTag: Buffer | null;
-  /** Each key's newest record, as its format-2 text (entry-codec.ts). */
-  entries: Map<string, string>;
+  /** Each key's newest record. */
+  entries: Map<string, EntryHandle>;
   meta: StoreMeta | null;
+  /**
+   * A descriptor open on the file `entries` point into, or null when there is none: a compaction by
+   * another process renames a new file over the path, and the offsets must go on meaning the file
+   * they were read from. Whoever replaces a snapshot closes its reader (closeReader).
+   */
+  reader: RecordFile | null;
+}
+
+/**
+ * A store file held open for reading records again, through a read-ahead window: a run reads its
+ * secrets about in the order their records were written (a compaction keeps that order), so one
+ * read serves dozens of them. Records before a snapshot's end are never changed, so what the
+ * window holds before that end stays true for as long as the descriptor is open (bytes after it may
+ * be a torn tail that the next append writes over: the window does not keep them).
+ */
+export class RecordFile {
+  #start = 0;
+  #filled = 0;
+  #window: Buffer | null = null;
+
+  constructor(readonly fd: number) {}
+
+  /**
+   * `length` bytes at `position` (a view, valid until the next call), or null when the file ends
+   * first; `end` is where the complete records end now.
+   */
+  bytesAt(position: number, length: number, end: number): Buffer | null {
+    if (this.#window && position >= this.#start && position + length <= this.#start + this.#filled) {
+      return this.#window.subarray(position - this.#start, position - this.#start + length);
+    }
+    if (length > WINDOW_BYTES) {
+      const own = Buffer.allocUnsafe(length); // a rare huge secret does not stay allocated
+      return readFullySync(this.fd, own, length, position) === length ? own : null;
+    }
+    this.#window ??= Buffer.allocUnsafe(WINDOW_BYTES);
+    // Ahead of the window: read ahead. Behind it (read backwards, or at random): only this record.
+    const span = position >= this.#start ? WINDOW_BYTES : length;
+    this.#start = position;
+    this.#filled = Math.min(readFullySync(this.fd, this.#window, span, position), Math.max(0, end - position));
+    return this.#filled >= length ? this.#window.subarray(0, length) : null;
+  }
+
+  close(): void {
+    this.#window = null;
+    try {
+      closeSync(this.fd);
+    } catch {
+      // Closed already: nothing to release.
+    }
+  }
+}
+
+const WINDOW_BYTES = 64 * 1024;
+
+function readFullySync(fd: number, buffer: Buffer, length: number, position: number): number {
+  let filled = 0;
+  while (filled < length) {
+    const got = readSync(fd, buffer, filled, length - filled, position + filled);
+    if (got === 0) break;
+    filled += got;
+  }
+  return filled;
 }
 
 const CHUNK_BYTES = 1024 * 1024;
 
-export const emptySnapshot = (): LogSnapshot => ({ fileId: null, header: null, validEnd: 0, recordCount: 0, lastTag: null, entries: new Map(), meta: null });
+export const emptySnapshot = (): LogSnapshot => ({ fileId: null, header: null, validEnd: 0, recordCount: 0, lastTag: null, entries: new Map(), meta: null, reader: null });
+
+/** Closes a snapshot's reader, unless `next` goes on using it. */
+export function closeReader(snap: LogSnapshot, next?: LogSnapshot): void {
+  if (snap.reader !== null && snap.reader !== next?.reader) snap.reader.close();
+}
+
+/** A handle for a record that is only in memory (a commit not durable yet). */
+export const textHandle = (text: string): EntryHandle => ({ text, at: -1, length: 0, index: -1 });
+
+
+/** The entry's text: kept, or its record read from the snapshot's file and authenticated again. */
+export function readEntryText(snap: LogSnapshot, handle: EntryHandle, keys: StoreKeys, path: string): string {
+  if (handle.text !== null) return handle.text;
+  const header = snap.header;
+  if (!header || snap.reader === null) throw corruptError(path, `the record of an entry at byte ${handle.at} cannot be read again (no open file)`);
+  // Format 3 chains each record to the tag of the one before: the last 16 bytes before its frame.
+  const chain = chainStart(header.header);
+  const linked = chain !== null && handle.index > 0;
+  const before = linked ? TAG_BYTES : 0;
+  const size = before + FRAME_PREFIX_BYTES + handle.length;
+  const bytes = snap.reader.bytesAt(handle.at - before, size, snap.validEnd);
+  const text = bytes && decryptRecord(keys, header.digest, handle.index, bytes.subarray(before + FRAME_PREFIX_BYTES), linked ? bytes.subarray(0, TAG_BYTES) : chain);
+  if (text === null) throw corruptError(path, `record ${handle.index} at byte ${handle.at} fails authentication`);
+  return text;
+}
 
 export const fileIdOf = (st: Stats): FileId => ({ dev: st.dev, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs });
 
@@ -60,44 +164,66 @@ export async function refreshSnapshot(path: string, snap: LogSnapshot, keys: () 
   const seen = statOrNull(path);
   if (!seen) return snap.fileId === null ? snap : emptySnapshot();
   if (snap.fileId && sameFile(fileIdOf(seen), snap.fileId)) return snap;
-  let handle: fs.FileHandle;
+  let fd: number;
   try {
-    handle = await fs.open(path, 'r');
+    fd = openSync(path, 'r');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return emptySnapshot();
     throw error;
   }
+  let kept = false;
   try {
-    const st = await handle.stat();
-    const header = await readHeader(handle, st.size, path);
+    const st = fstatSync(fd);
+    const header = await readHeader(fd, st.size, path);
     const storeKeys = keys();
-    const sameLog = snap.header !== null && snap.fileId?.ino === st.ino && snap.fileId.dev === st.dev && header.bytes.equals(snap.header.bytes);
+    const sameLog = snap.header !== null && snap.reader !== null && snap.fileId?.ino === st.ino && snap.fileId.dev === st.dev && header.bytes.equals(snap.header.bytes);
     if (sameLog && st.size >= snap.validEnd) {
       // Only the appended bytes; if they do not fit (the file was rewritten in place, e.g. a backup
-      // copied over it), the full replay below decides.
-      const appended = await replayRecords(handle, st.size, snap.validEnd, snap.recordCount, snap.lastTag, header, storeKeys, path).catch(() => null);
+      // copied over it), the full replay below decides. The snapshot's reader is on this same file.
+      const appended = await replayRecords(fd, st.size, snap.validEnd, snap.recordCount, snap.lastTag, header, storeKeys, path).catch(() => null);
       if (appended) {
         for (const [key, entry] of appended.entries) snap.entries.set(key, entry);
         return { ...snap, fileId: fileIdOf(st), validEnd: appended.end, recordCount: appended.count, lastTag: appended.lastTag, meta: appended.meta ?? snap.meta };
       }
     }
     verifyHeader(header, storeKeys, path);
-    const replay = await replayRecords(handle, st.size, header.bytes.length, 0, chainStart(header.header), header, storeKeys, path);
-    return { fileId: fileIdOf(st), header, validEnd: replay.end, recordCount: replay.count, lastTag: replay.lastTag, entries: replay.entries, meta: replay.meta };
+    const replay = await replayRecords(fd, st.size, header.bytes.length, 0, chainStart(header.header), header, storeKeys, path);
+    kept = true;
+    return { fileId: fileIdOf(st), header, validEnd: replay.end, recordCount: replay.count, lastTag: replay.lastTag, entries: replay.entries, meta: replay.meta, reader: new RecordFile(fd) };
   } finally {
-    await handle.close();
+    if (!kept) closeSync(fd);
   }
 }
 
-async function readHeader(handle: fs.FileHandle, size: number, path: string): Promise<ParsedHeader> {
-  const prefix = await readAt(handle, 0, Math.min(size, HEADER_PREFIX_BYTES));
+async function readHeader(fd: number, size: number, path: string): Promise<ParsedHeader> {
+  const prefix = await readAt(fd, 0, Math.min(size, HEADER_PREFIX_BYTES));
   const length = headerBlockLength(prefix, path);
   if (size < length) throw corruptError(path, 'its header is cut short');
-  return parseHeader(await readAt(handle, 0, length), path);
+  return parseHeader(await readAt(fd, 0, length), path);
+}
+
+/** Up to `length` bytes at `position` (fewer at the end of the file). */
+async function readAt(fd: number, position: number, length: number): Promise<Buffer> {
+  const buffer = Buffer.alloc(length);
+  const filled = await readFully(fd, buffer, length, position);
+  return filled === length ? buffer : buffer.subarray(0, filled);
+}
+
+/** Reads into `buffer` from `position` until `length` bytes or the end of the file. */
+async function readFully(fd: number, buffer: Buffer, length: number, position: number): Promise<number> {
+  let filled = 0;
+  while (filled < length) {
+    const bytesRead = await new Promise<number>((resolve, reject) => {
+      read(fd, buffer, filled, length - filled, position + filled, (error, n) => (error ? reject(error) : resolve(n)));
+    });
+    if (bytesRead === 0) break;
+    filled += bytesRead;
+  }
+  return filled;
 }
 
 interface Replay {
-  entries: Map<string, string>;
+  entries: Map<string, EntryHandle>;
   meta: StoreMeta | null;
   end: number;
   count: number;
@@ -110,8 +236,8 @@ interface Replay {
  * then the records newest first, so only the newest record of each key (and the newest meta) is
  * decoded and kept: the records it replaces are decrypted, never parsed, and die young.
  */
-async function replayRecords(handle: fs.FileHandle, size: number, start: number, startIndex: number, startTag: Buffer | null, header: ParsedHeader, keys: StoreKeys, path: string): Promise<Replay> {
-  const window = new ReadWindow(handle, size);
+async function replayRecords(fd: number, size: number, start: number, startIndex: number, startTag: Buffer | null, header: ParsedHeader, keys: StoreKeys, path: string): Promise<Replay> {
+  const window = new ReadWindow(fd, size);
   const frames = await scanFrames(window, start, startIndex, path);
   const replay: Replay = { entries: new Map(), meta: null, end: frames.end, count: startIndex + frames.count, lastTag: startTag };
   const chained = startTag !== null;
@@ -142,7 +268,7 @@ async function replayRecords(handle: fs.FileHandle, size: number, start: number,
     const item = load(plaintext, isWanted);
     if (item === 'skip') continue;
     if (!item) throw corruptError(path, `record ${index} at byte ${offset} has an unknown layout`);
-    if (item.type === 'entry') replay.entries.set(item.key, item.text);
+    if (item.type === 'entry') replay.entries.set(item.key, { text: item.text, at: offset, length, index });
     else replay.meta ??= item.meta;
   }
   return replay;
@@ -188,7 +314,7 @@ class ReadWindow {
   #buffer: Buffer | null = null;
 
   constructor(
-    private readonly handle: fs.FileHandle,
+    private readonly fd: number,
     private readonly size: number,
   ) {}
 
@@ -226,12 +352,7 @@ class ReadWindow {
 
   async #read(position: number, length: number): Promise<Buffer> {
     if (!this.#buffer || this.#buffer.length < length) this.#buffer = Buffer.allocUnsafe(Math.max(length, CHUNK_BYTES));
-    let filled = 0;
-    while (filled < length) {
-      const { bytesRead } = await this.handle.read(this.#buffer, filled, length - filled, position + filled);
-      if (bytesRead === 0) break;
-      filled += bytesRead;
-    }
+    const filled = await readFully(this.fd, this.#buffer, length, position);
     return this.#buffer.subarray(0, filled);
   }
 }

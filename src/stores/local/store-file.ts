@@ -1,4 +1,4 @@
-import { promises as fs, constants } from 'node:fs';
+import { closeSync, promises as fs, constants, openSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
 import { KeyshiftError } from '../../errors.js';
@@ -43,11 +43,13 @@ export interface RecordWriter {
  * Writes `header` and the records into a temp file and renames it over the store. `beforeRename`
  * may refuse (throw) at the last moment, when the file it would replace is not the one it read.
  * `onRenamed` runs right after the rename, before the directory fsync, so the caller switches to
- * the new file even if that fsync fails.
+ * the new file even if that fsync fails. It is given a descriptor open for reading on the new file,
+ * opened before the rename (so nothing can fail between the rename and the switch), to keep.
  */
-export async function compactInto(path: string, header: ParsedHeader, plaintexts: Iterable<string>, records: RecordWriter, beforeRename: () => Promise<void>, onRenamed: (fileId: FileId) => void): Promise<void> {
+export async function compactInto(path: string, header: ParsedHeader, plaintexts: Iterable<string>, records: RecordWriter, beforeRename: () => Promise<void>, onRenamed: (fileId: FileId, reader: number) => void): Promise<void> {
   const temp = tempPath(path);
   let fileId: FileId | undefined;
+  let reader: number | null = null;
   try {
     await writeTemp(temp, async (handle) => {
       // Records are gathered in one buffer, reused for every write: no garbage megabytes to collect.
@@ -74,13 +76,15 @@ export async function compactInto(path: string, header: ParsedHeader, plaintexts
       await write(chunk.subarray(0, used));
       fileId = fileIdOf(await handle.stat());
     });
+    reader = openSync(temp, 'r');
     await beforeRename();
     await fs.rename(temp, path);
   } catch (error) {
+    if (reader !== null) closeSync(reader);
     await fs.rm(temp, { force: true });
     throw error;
   }
-  onRenamed(fileId!);
+  onRenamed(fileId!, reader);
   await fsyncDir(dirname(path));
 }
 
