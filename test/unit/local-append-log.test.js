@@ -31,6 +31,23 @@ const entry = (key, value = 'dmFsdWU=') => ({ type: 'entry', key, text: JSON.str
 const metaItem = (runs) => ({ type: 'meta', meta: { evidenceAnchors: {}, confirmedRuns: runs } });
 const ok = async () => undefined;
 
+/** A store with one entry, written and let go of by a log of its own. */
+async function storeWithApi(path) {
+  const { log } = openLog(path);
+  await log.startWriting(ok);
+  await log.commit(entry('api'));
+  await log.stopWriting();
+  log.reset();
+}
+
+/** Bytes of a torn append: a frame prefix claiming `claimed` bytes, then `length` - 8 bytes of 9s. */
+function tornTail(length, claimed) {
+  const torn = Buffer.alloc(length, 9);
+  torn.writeUInt32BE(claimed, 0);
+  torn.writeUInt32BE(~claimed >>> 0, 4);
+  return torn;
+}
+
 /** What another reader finds in the file. */
 async function onDisk(path) {
   const keys = new MasterKeyProvider(path, env).forExistingStore();
@@ -315,9 +332,7 @@ test('appends after a torn tail cut it off; a writer whose file was replaced rel
   await log.commit(entry('api'));
   await log.stopWriting();
   const size = statSync(path).size;
-  const torn = Buffer.alloc(30, 9);
-  torn.writeUInt32BE(200, 0);
-  torn.writeUInt32BE(~200 >>> 0, 4);
+  const torn = tornTail(30, 200);
   appendFileSync(path, torn);
   await log.startWriting(ok);
   await log.commit(entry('db'));
@@ -358,14 +373,8 @@ test('after a compaction every entry is read back from the new file, whatever or
 
 test('a record appended where a torn tail was is read back, not the torn bytes a read ahead saw there', async (t) => {
   const { path } = tempPath(t);
-  const { log } = openLog(path);
-  await log.startWriting(ok);
-  await log.commit(entry('api'));
-  await log.stopWriting();
-  log.reset();
-  const torn = Buffer.alloc(300, 9);
-  torn.writeUInt32BE(400, 0);
-  torn.writeUInt32BE(~400 >>> 0, 4);
+  await storeWithApi(path);
+  const torn = tornTail(300, 400);
   appendFileSync(path, torn);
   const { log: writer } = openLog(path);
   await writer.startWriting(ok);
@@ -499,9 +508,7 @@ test('a compaction is not renamed over a file replaced or cut meanwhile', async 
 
 test('a torn tail appended meanwhile does not stop a compaction (the new file leaves it out)', async (t) => {
   const { path } = await compactWhile(t, async (p) => {
-    const torn = Buffer.alloc(30, 9);
-    torn.writeUInt32BE(200, 0);
-    torn.writeUInt32BE(~200 >>> 0, 4);
+    const torn = tornTail(30, 200);
     appendFileSync(p, torn);
   });
   const disk = await onDisk(path);
