@@ -1,4 +1,4 @@
-import { promises as fs, openSync } from 'node:fs';
+import { promises as fs, fstatSync, openSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import type { StoreMeta } from '../contract.js';
 import { encodeMeta, itemText, type LogItem } from './entry-codec.js';
@@ -195,7 +195,7 @@ export class AppendLog {
     if (!this.#snap.header) {
       const header = await createStoreFile(this.path, keys, this.#newStoreId());
       const reader = new RecordFile(openSync(this.path, 'r')); // we hold the lock: the file we just made
-      this.#adopt({ ...emptySnapshot(), header, validEnd: header.bytes.length, lastTag: chainStart(header.header), fileId: fileIdOf(await fs.stat(this.path)), reader });
+      this.#adopt({ ...emptySnapshot(), header, validEnd: header.bytes.length, lastTag: chainStart(header.header), fileId: fileIdOf(fstatSync(reader.fd)), reader });
     }
     if (this.#handle && (await this.#handle.stat()).size !== this.#snap.validEnd) await this.#closeHandle(); // reopen and look
     const handle = this.#handle ?? (this.#handle = await this.#openForAppend());
@@ -350,7 +350,7 @@ export class AppendLog {
       // The rename happened: from here on appends must use the new header, whatever fails next,
       // and entries are read again from the new file, where the records were written in this order
       // (a text kept stays kept: it is the same text).
-      const previous = { ...snap };
+      const oldReader = snap.reader;
       let at = header.bytes.length;
       let record = 0;
       if (snap.meta) at += sizes[record++] as number;
@@ -361,7 +361,7 @@ export class AppendLog {
         record += 1;
       }
       Object.assign(snap, { header, fileId, validEnd: fileId.size, recordCount: count, lastTag: tag, reader: new RecordFile(reader) });
-      closeReader(previous, snap);
+      oldReader?.close();
     });
   }
 

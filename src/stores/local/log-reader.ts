@@ -17,6 +17,7 @@ import {
   type ParsedHeader,
 } from './file-format.js';
 import type { StoreKeys } from './master-key.js';
+import { KeyshiftError } from '../../errors.js';
 import { corruptError } from './store-errors.js';
 
 /**
@@ -137,12 +138,12 @@ export function closeReader(snap: LogSnapshot, next?: LogSnapshot): void {
 /** A handle for a record that is only in memory (a commit not durable yet). */
 export const textHandle = (text: string): EntryHandle => ({ text, at: -1, length: 0, index: -1 });
 
-
 /** The entry's text: kept, or its record read from the snapshot's file and authenticated again. */
 export function readEntryText(snap: LogSnapshot, handle: EntryHandle, keys: StoreKeys, path: string): string {
   if (handle.text !== null) return handle.text;
   const header = snap.header;
-  if (!header || snap.reader === null) throw corruptError(path, `the record of an entry at byte ${handle.at} cannot be read again (no open file)`);
+  // A handle lets go of its text only while its snapshot has a reader (append-log.ts markDurable).
+  if (!header || snap.reader === null) throw new KeyshiftError('ERR_INTERNAL', `store ${path}: a record at byte ${handle.at} has no text and no open file to read it from (this is a bug in keyshift)`);
   // Format 3 chains each record to the tag of the one before: the last 16 bytes before its frame.
   const chain = chainStart(header.header);
   const linked = chain !== null && handle.index > 0;
