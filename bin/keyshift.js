@@ -30,14 +30,16 @@ if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
   // V8 refuses code cached under other flags: each set of flags (rotate's, the user's NODE_OPTIONS)
   // keeps its own entries, or `plan` and `rotate` would each recompile and rewrite the other's.
   const flags = [...process.execArgv, process.env.NODE_OPTIONS ?? '', ...gcFlags].join(' ');
-  if (cache) require('./code-cache.js').useCodeCache(join(cache, 'v8'), bundle, flags);
+  const codeCache = cache ? require('./code-cache.js') : null;
+  codeCache?.useCodeCache(join(cache, 'v8'), bundle, flags);
   // As with a top-level await in an ES module: a run whose work never settles does not exit 0.
   let settled = false;
   process.on('exit', (code) => {
     if (!settled && code === 0) process.exitCode = 13;
   });
   // core.js itself, not main.js's one-line stub: one file fewer to resolve, read and compile.
-  require(join(bundle, 'core.js'))('main.js')
+  const core = join(bundle, 'core.js');
+  (codeCache ? codeCache.requireBundle(core) : require(core))('main.js')
     .main(process.argv)
     .then((code) => {
       process.exitCode = code;

@@ -1,6 +1,6 @@
-import { createRequire } from 'node:module';
 import type { Logger as PinoLogger } from 'pino';
 import type { Log, LogMethod } from '../log.js';
+import { loadBuiltin } from '../util/builtin.js';
 
 const LEVELS = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60, silent: Infinity } as const;
 type Level = keyof typeof LEVELS;
@@ -41,6 +41,7 @@ export function resolveLogLevel(option: string | undefined, quiet: boolean, env:
 }
 
 function loadPino(level: string): PinoLogger {
+  const { createRequire } = loadBuiltin<typeof import('node:module')>('node:module');
   const pino = createRequire(import.meta.url)('pino') as typeof import('pino');
   return pino.default(
     {

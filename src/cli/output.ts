@@ -1,7 +1,7 @@
 import { writeSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { diskError } from '../disk-errors.js';
 import { hintOf, INTERNAL_HINT, KeyshiftError } from '../errors.js';
+import { loadBuiltin } from '../util/builtin.js';
 
 /** Everything the CLI prints goes through here, so tests can capture it and nothing else writes. */
 export interface Output {
@@ -15,7 +15,7 @@ export const processOutput: Output = {
   stderr: directWriter(2, () => process.stderr),
   // Asked only by commands that draw progress; tty loads Node's streams, which `plan` never needs.
   get isTTY() {
-    return (createRequire(import.meta.url)('node:tty') as typeof import('node:tty')).isatty(1);
+    return loadBuiltin<typeof import('node:tty')>('node:tty').isatty(1);
   },
 };
 

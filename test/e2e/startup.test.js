@@ -62,7 +62,9 @@ test('a warm `plan` loads neither node:fs/promises nor the streams behind proces
   writeFileSync(join(dir, 'empty.cjs'), '');
   assert.equal(spawnSync(process.execPath, ['--require', probe, join(dir, 'empty.cjs')], { cwd: dir, env }).status, 0);
   const empty = JSON.parse(readFileSync(join(dir, 'modules.json'), 'utf8'));
-  const unwanted = loaded.filter((name) => !empty.includes(name) && /fs\/promises|readline|streams|^NativeModule (stream|tty|net)$/.test(name));
+  // node:module (and the ES module loader it brings) is half a millisecond: built-ins come from
+  // process.getBuiltinModule (src/util/builtin.ts, scripts/bundle.js's lazy built-ins).
+  const unwanted = loaded.filter((name) => !empty.includes(name) && /fs\/promises|readline|streams|esm\/loader|^NativeModule (stream|tty|net|module)$/.test(name));
   assert.deepEqual(unwanted, [], 'Node modules a warm plan should not need (bench/README.md, start-up)');
 });
 
@@ -158,4 +160,30 @@ test('a cache dir that cannot be written, or holds garbage, changes nothing but 
   for (const entry of entries) writeFileSync(join(entry.parentPath ?? entry.path, entry.name), 'garbage');
   const garbage = runCli(['--help'], { cwd: dir, env: baseEnv({ KEYSHIFT_CACHE_DIR: cache }) });
   assert.deepEqual([garbage.code, garbage.stdout, garbage.stderr], [0, expected.stdout, '']);
+});
+
+test('each bundle file is loaded once in a run that needs both packs, with the code cache on and off', () => {
+  // bin/keyshift.js loads core.js without require()'s resolution (bin/code-cache.js requireBundle);
+  // changes.js then takes core.js with require(): it must get that same module, not run it again.
+  const dir = tempProject();
+  cpSync(join(buildRoot, 'policies'), join(dir, 'policies'), { recursive: true });
+  const probe = join(dir, 'probe.cjs');
+  writeFileSync(probe, [
+    "const Module = require('node:module'); const load = Module.prototype.load; const counts = {};",
+    'Module.prototype.load = function (filename) { counts[filename] = (counts[filename] ?? 0) + 1; return load.call(this, filename); };',
+    "process.on('exit', () => require('node:fs').writeFileSync(process.env.PROBE_OUT, JSON.stringify(counts)));",
+  ].join('\n'));
+  for (const cacheEnv of [{ KEYSHIFT_CACHE_DIR: join(dir, 'cache') }, { KEYSHIFT_NO_CACHE: '1' }]) {
+    const out = join(dir, 'loads.json');
+    const env = baseEnv({ ...cacheEnv, PROBE_OUT: out });
+    for (let i = 0; i < 2; i++) {
+      const result = spawnSync(process.execPath, ['--require', probe, join(buildRoot, 'bin', 'keyshift.js'), 'rotate', '--all', '--dry-run'], { cwd: dir, env, encoding: 'utf8' });
+      assert.equal(result.status, 0, result.stderr);
+      const counts = JSON.parse(readFileSync(out, 'utf8'));
+      const bundle = Object.entries(counts).filter(([file]) => file.includes(join('dist', 'bundle')));
+      const names = bundle.map(([file]) => file.split(/[\\/]/).pop());
+      assert.ok(names.includes('core.js') && names.includes('changes.js'), `both packs loaded: ${names.join(', ')}`);
+      assert.deepEqual(bundle.filter(([, n]) => n !== 1), [], `bundle files loaded more than once (${JSON.stringify(cacheEnv)})`);
+    }
+  }
 });
