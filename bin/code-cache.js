@@ -1,9 +1,11 @@
 'use strict';
 // V8's code cache for the bundled CLI (dist/bundle, CommonJS), kept on disk so that a start after
-// the first skips most parsing and compiling (bench/README.md has the figures).
-// Node >= 22.1 does this itself (module.enableCompileCache); on Node 20 each bundle file is
+// the first skips most parsing and compiling (bench/README.md has the figures). Each bundle file is
 // compiled with vm.Script, given the bytes a previous run left, and a file compiled without valid
-// bytes has its code (with every function that ran) written when the process exits.
+// bytes has its code (with every function that ran) written when the process exits. Node >= 22.1
+// has a compile cache of its own (module.enableCompileCache), which keyshift turns on only for the
+// files it leaves to Node: for the bundle it is slower (a warm `plan` on Node 24 1.53x `node -e 0`
+// against 1.33x), since it keeps a file's code as first compiled, before any function ran.
 const fs = require('node:fs');
 const path = require('node:path');
 // The CommonJS loader's class, which require('node:module') returns too; that require alone costs
@@ -16,19 +18,29 @@ const Module = module.constructor;
  */
 function useCodeCache(dir, bundleDir, flags = '') {
   try {
-    const { enableCompileCache } = Number(process.versions.node.split('.')[0]) >= 22 ? require('node:module') : {};
-    if (typeof enableCompileCache === 'function') {
-      // Node keys each entry by its own version and the source's content.
-      fs.mkdirSync(path.dirname(dir), { recursive: true, mode: 0o700 });
-      enableCompileCache(dir);
-      return;
-    }
     // One directory per Node, per installed copy of keyshift and per set of V8 flags (V8 refuses
-    // bytes made under other flags; Node's own cache above keys its directory the same way), which
+    // bytes made under other flags; Node's own cache keys its directories the same way), which
     // prunes only its own entries.
-    compileWithCache(path.join(dir, `${process.version}-${process.arch}`, fnv1a(`${bundleDir}\0${flags}`)), bundleDir + path.sep);
+    compileWithCache(path.join(dir, `${process.version}-${process.arch}`, fnv1a(`${bundleDir}\0${flags}`)), bundleDir + path.sep, () => enableNodeCache(dir));
   } catch {
     // No cache: the command runs as it would without one.
+  }
+}
+
+/**
+ * Node's own compile cache (Node >= 22.1; it keys each entry by Node's version and the source), for
+ * the files keyshift leaves to Node. Turned on when the first of them loads, not at the start:
+ * node:module, with the ES module loader it brings, is half a millisecond of every start.
+ */
+function enableNodeCache(dir) {
+  try {
+    if (Number(process.versions.node.split('.')[0]) < 22) return;
+    const { enableCompileCache } = require('node:module');
+    if (typeof enableCompileCache !== 'function') return;
+    fs.mkdirSync(path.dirname(dir), { recursive: true, mode: 0o700 });
+    enableCompileCache(dir);
+  } catch {
+    // Those files are compiled as they would be without a cache.
   }
 }
 
@@ -57,9 +69,10 @@ function requireBundle(filename) {
  * (a build, an upgrade) changes its ctime, so stale code is never used; V8 refuses bytes made by
  * another V8 version or flags as well. A directory that cannot be written only costs the speed-up.
  */
-function compileWithCache(dir, bundleDir) {
+function compileWithCache(dir, bundleDir, onLeftToNode) {
   const vm = require('node:vm');
   const made = [];
+  let nodeCache = false;
   // Bundle files are read here, once, with the file's identity taken before and after: the bytes
   // cached under a name are those of the file that name describes (not of one an upgrade put there
   // meanwhile). Node's own loader would read each file a second time.
@@ -72,12 +85,17 @@ function compileWithCache(dir, bundleDir) {
     return module._compile(text, filename);
   };
   const compile = Module.prototype._compile;
+  const leaveToNode = (module, content, filename) => {
+    if (!nodeCache) onLeftToNode();
+    nodeCache = true;
+    return compile.call(module, content, filename);
+  };
   Module.prototype._compile = function (content, filename) {
     const read = named.get(filename);
     named.delete(filename);
-    if (!filename.startsWith(bundleDir)) return compile.call(this, content, filename);
+    if (!filename.startsWith(bundleDir)) return leaveToNode(this, content, filename);
     const { text, name } = read ?? readWithName(filename);
-    if (name === null || text !== content) return compile.call(this, content, filename);
+    if (name === null || text !== content) return leaveToNode(this, content, filename);
     const entry = path.join(dir, name);
     let cachedData;
     try {
@@ -86,10 +104,11 @@ function compileWithCache(dir, bundleDir) {
       // not cached yet
     }
     // A file with a real dynamic import (a plugin's URL, node:http in the AWS SDK) is left to Node:
-    // Node 20's vm.Script cannot hand import() to the main loader. A file with an entry passed this
-    // test when the entry was made (the name is the file's size, times and inode): scanning core.js
-    // again took 0.4 ms of every start.
-    if (cachedData === undefined && hasDynamicImport(content)) return compile.call(this, content, filename);
+    // vm.Script hands import() to the main loader only through vm.USE_MAIN_CONTEXT_DEFAULT_LOADER,
+    // which prints an ExperimentalWarning when used. A file with an entry passed this test when the
+    // entry was made (the name is the file's size, times and inode): scanning core.js again took
+    // 0.4 ms of every start.
+    if (cachedData === undefined && hasDynamicImport(content)) return leaveToNode(this, content, filename);
     const script = new vm.Script(Module.wrap(content), { filename, cachedData, importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER });
     if (cachedData === undefined || script.cachedDataRejected) made.push({ script, entry, filename });
     const run = script.runInThisContext({ displayErrors: true });

@@ -187,3 +187,27 @@ test('each bundle file is loaded once in a run that needs both packs, with the c
     }
   }
 });
+
+test("Node's own compile cache (Node >= 22.1) only for the files keyshift leaves to Node, turned on when the first loads", () => {
+  // keyshift's cache of the bundle is under v8/<version>-<arch>/; Node's own makes directories of
+  // its own beside it. A warm `plan` leaves nothing to Node (and so never loads node:module); a
+  // rotate that logs at debug loads pino from node_modules, which Node compiles.
+  const dir = tempProject();
+  cpSync(join(buildRoot, 'policies', 'secrets.yaml'), join(dir, 'secrets.yaml'));
+  const cache = join(dir, 'cache');
+  const run = (...args) => {
+    const result = spawnSync(process.execPath, [join(buildRoot, 'bin', 'keyshift.js'), '-p', 'secrets.yaml', ...args], { cwd: dir, env: baseEnv({ KEYSHIFT_CACHE_DIR: cache }), encoding: 'utf8' });
+    assert.equal(result.status, 0, result.stderr);
+    return result;
+  };
+  const ours = `${process.version}-${process.arch}`;
+  run('plan');
+  run('plan');
+  assert.deepEqual(readdirSync(join(cache, 'v8')), [ours], 'a plan left files to Node');
+  const logged = run('rotate', '--all', '--log-level', 'debug');
+  assert.match(logged.stderr, /"msg":"store locked"/, 'the run logged through pino');
+  const nodes = readdirSync(join(cache, 'v8')).filter((name) => name !== ours);
+  const major = Number(process.versions.node.split('.')[0]);
+  if (major >= 22) assert.ok(nodes.length > 0, "Node's own compile cache was not turned on for pino");
+  else assert.deepEqual(nodes, [], 'Node 20 has no compile cache of its own');
+});
