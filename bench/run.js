@@ -1,11 +1,13 @@
 #!/usr/bin/env node
-// keyshift benchmarks: start-up against `node -e 0`, and rotate --all --force throughput and memory
-// on one local store. Prints a Markdown table; `--write` also records it in bench/RESULTS.md.
-// Usage: node bench/run.js [--runs 5] [--sizes 1000,10000] [--write]
+// keyshift benchmarks: start-up against `node -e 0` (on this node and, when installed, Node 24:
+// bench/runtimes.js), and rotate --all --force throughput and memory on one local store. Prints a
+// Markdown table; `--write` also records it in bench/RESULTS.md.
+// Usage: node bench/run.js [--runs 5] [--sizes 1000,10000] [--node24 path|none] [--write]
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, cpSync } from 'node:fs';
 import { recordResults } from './results-file.js';
 import { writePolicies } from './local-policies.js';
+import { benchRuntimes } from './runtimes.js';
 import { tmpdir, cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -28,10 +30,10 @@ function argValue(name) {
   return i >= 0 ? args[i + 1] : undefined;
 }
 
-function timeRun(argv, cwd, extraEnv = {}) {
+function timeRun(argv, cwd, extraEnv = {}, node = process.execPath) {
   if (argv.env) [argv, extraEnv] = [argv.argv, { ...extraEnv, ...argv.env }];
   const start = process.hrtime.bigint();
-  const result = spawnSync(process.execPath, argv, { cwd, env: { ...env, ...extraEnv }, encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'], maxBuffer: 64 * 2 ** 20 });
+  const result = spawnSync(node, argv, { cwd, env: { ...env, ...extraEnv }, encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'], maxBuffer: 64 * 2 ** 20 });
   const ms = Number(process.hrtime.bigint() - start) / 1e6;
   if (result.status !== 0) {
     // A crashed run is a failed benchmark, never a figure: say so and record nothing.
@@ -43,7 +45,8 @@ function timeRun(argv, cwd, extraEnv = {}) {
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-function startup() {
+/** Each runtime's start-up cases, the runtimes' runs interleaved; each ratio is to that runtime's `node -e 0`. */
+function startup(runtimes) {
   const dir = mkdtempSync(join(tmpdir(), 'keyshift-bench-startup-'));
   cpSync(join(root, 'policies'), join(dir, 'policies'), { recursive: true });
   const cases = {
@@ -52,12 +55,19 @@ function startup() {
     'keyshift plan (examples)': [bin, 'plan'],
     'keyshift plan (examples, caches off)': { argv: [bin, 'plan'], env: { KEYSHIFT_NO_CACHE: '1' } },
   };
-  const samples = Object.fromEntries(Object.keys(cases).map((k) => [k, []]));
-  timeRun(cases['keyshift plan (examples)'], dir); // warm the file cache, the policy cache and V8's code cache
-  for (let i = 0; i < runs; i++) for (const [name, argv] of Object.entries(cases)) samples[name].push(timeRun(argv, dir));
+  const samples = runtimes.map(() => Object.fromEntries(Object.keys(cases).map((k) => [k, []])));
+  // Warm the file cache, the policy cache and V8's code cache (kept per runtime).
+  for (const { node } of runtimes) timeRun(cases['keyshift plan (examples)'], dir, {}, node);
+  for (let i = 0; i < runs; i++) {
+    runtimes.forEach(({ node }, r) => {
+      for (const [name, argv] of Object.entries(cases)) samples[r][name].push(timeRun(argv, dir, {}, node));
+    });
+  }
   rmSync(dir, { recursive: true, force: true });
-  const base = median(samples['node -e 0']);
-  return Object.entries(samples).map(([name, xs]) => ({ name, ms: median(xs), ratio: median(xs) / base }));
+  return runtimes.flatMap(({ name: runtime }, r) => {
+    const base = median(samples[r]['node -e 0']);
+    return Object.entries(samples[r]).map(([name, xs]) => ({ runtime, name, ms: median(xs), ratio: median(xs) / base }));
+  });
 }
 
 
@@ -97,15 +107,15 @@ function rotation(count) {
   return { fresh, steady };
 }
 
-const startupRows = startup();
+const startupRows = startup(benchRuntimes(root, argValue('--node24')));
 const rotationRows = sizes.map(rotation);
 const first = rotationRows[0].fresh;
 const lines = [
   `## ${new Date().toISOString().slice(0, 10)} — node ${process.version}, ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, medians of ${runs} runs`,
   '',
-  '| start-up | median ms | × node -e 0 |',
-  '|---|---:|---:|',
-  ...startupRows.map((r) => `| ${r.name} | ${r.ms.toFixed(1)} | ${r.ratio.toFixed(2)} |`),
+  '| start-up | runtime | median ms | × node -e 0 |',
+  '|---|---|---:|---:|',
+  ...startupRows.map((r) => `| ${r.name} | ${r.runtime} | ${r.ms.toFixed(1)} | ${r.ratio.toFixed(2)} |`),
   '',
   '| rotate --all --force, one local store | median s | secrets/s | × first size (provisioned) | peak RSS MB |',
   '|---|---:|---:|---:|---:|',
