@@ -1,12 +1,12 @@
 import { promises as fs, fstatSync, openSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import type { StoreMeta } from '../contract.js';
-import { encodeMeta, itemText, type LogItem } from './entry-codec.js';
-import { basename } from 'node:path';
-import { buildHeader, chainStart, FORMAT_VERSION, FRAME_PREFIX_BYTES, recordBytes, recordTag, writeRecord } from './file-format.js';
-import { closeReader, emptySnapshot, fileIdOf, readEntryText, RecordFile, refreshSnapshot, textHandle, type EntryHandle, type LogSnapshot } from './log-reader.js';
+import { itemText, type LogItem } from './entry-codec.js';
+import { chainStart, FORMAT_VERSION, FRAME_PREFIX_BYTES, recordBytes, recordTag, writeRecord } from './file-format.js';
+import { closeReader, emptySnapshot, fileIdOf, readEntryText, refreshSnapshot, textHandle, type EntryHandle, type LogSnapshot } from './log-reader.js';
+import { RecordFile } from './record-file.js';
 import type { MasterKeyProvider } from './master-key.js';
-import { compactInto, createStoreFile, removeStaleTemps } from './store-file.js';
+import { compactSnapshot, createStoreFile, removeStaleTemps } from './store-file.js';
 import { changedError, readError, writeError } from './store-errors.js';
 
 /**
@@ -98,18 +98,6 @@ export class AppendLog {
     await this.#serial(() => this.#closeHandle());
   }
 
-  /** Durable state of one entry, as its record text (entry-codec.ts). */
-  entry(key: string): string | undefined {
-    const handle = this.#snap.entries.get(key);
-    return handle && this.textOf(handle);
-  }
-
-  /** Including commits still waiting for their fsync: what the next apply must build on. */
-  latestEntry(key: string): string | undefined {
-    const handle = this.latestHandle(key);
-    return handle && this.textOf(handle);
-  }
-
   /**
    * The handle of a key's durable record. It stays the same object while that record is the key's
    * newest, so a caller that decoded it can tell it has not changed without reading it again.
@@ -118,7 +106,8 @@ export class AppendLog {
     return this.#snap.entries.get(key);
   }
 
-  /** As entryHandle, including commits still waiting for their fsync (the same handle once durable). */
+  /** As entryHandle, including commits still waiting for their fsync: what the next apply must build
+   * on (the same handle once durable). */
   latestHandle(key: string): EntryHandle | undefined {
     return this.#pending.get(key) ?? this.#snap.entries.get(key);
   }
@@ -304,65 +293,11 @@ export class AppendLog {
     return s.recordCount >= this.#compactAfterCount && s.recordCount - live > Math.max(this.options.compactMinDead, live);
   }
 
-  /** Rewrites the live state as a new generation (temp file, fsync, rename, fsync directory). */
+  /** Rewrites the live state as a new generation (store-file.ts compactSnapshot). */
   async #compact(): Promise<void> {
     await this.#closeHandle(); // the rename retires this inode
     await this.#checkLock();
-    const keys = this.keys.forWriting();
-    const old = this.#snap.header!.header;
-    // A format-2 store gets its name now: the file name it has (format 3 verified it is the same).
-    const header = buildHeader({ storeId: old.storeId, generation: old.generation + 1, createdAt: old.createdAt, name: old.name ?? basename(this.path) }, keys);
-    const snap = this.#snap;
-    const count = snap.entries.size + (snap.meta ? 1 : 0);
-    const readKeys = this.keys.forExistingStore();
-    const path = this.path;
-    // Read and encrypted one at a time as the file is written: 10,000s of records never all exist at
-    // once. In the order they are in the file, so reading them is sequential and the new file keeps
-    // the order a run reads them in. Nothing changes the entries meanwhile (writes wait for this;
-    // refresh trusts the lock).
-    const order = [...snap.entries.values()].sort((a, b) => a.at - b.at);
-    function* plaintexts(): Generator<string> {
-      if (snap.meta) yield encodeMeta(snap.meta);
-      for (const handle of order) yield readEntryText(snap, handle, readKeys, path);
-    }
-    let index = 0;
-    let tag = chainStart(header.header);
-    const sizes: number[] = [];
-    const write = (text: string, target: Buffer, at: number) => {
-      const size = writeRecord(keys, header.digest, index++, text, target, at, tag);
-      tag = recordTag(target, at + size);
-      sizes.push(size);
-      return size;
-    };
-    // Just before the rename: the lock is still ours and the file is still the one we replayed.
-    // (A torn tail after our end is fine: the new generation leaves it out.)
-    const unchanged = async () => {
-      await this.#checkLock();
-      const st = await fs.stat(this.path);
-      if (st.ino !== snap.fileId?.ino || st.dev !== snap.fileId.dev || st.size < snap.validEnd) throw changedError(this.path);
-      if (st.size > snap.validEnd) {
-        const probe = await refreshSnapshot(this.path, { ...snap, entries: new Map() }, () => this.keys.forExistingStore());
-        closeReader(probe, snap);
-        if (probe.validEnd !== snap.validEnd || probe.fileId?.ino !== st.ino) throw changedError(this.path);
-      }
-    };
-    await compactInto(this.path, header, plaintexts(), { size: recordBytes, write }, unchanged, (fileId, reader) => {
-      // The rename happened: from here on appends must use the new header, whatever fails next,
-      // and entries are read again from the new file, where the records were written in this order
-      // (a text kept stays kept: it is the same text).
-      const oldReader = snap.reader;
-      let at = header.bytes.length;
-      let record = 0;
-      if (snap.meta) at += sizes[record++] as number;
-      for (const handle of order) {
-        const size = sizes[record] as number;
-        Object.assign(handle, { at, length: size - FRAME_PREFIX_BYTES, index: record });
-        at += size;
-        record += 1;
-      }
-      Object.assign(snap, { header, fileId, validEnd: fileId.size, recordCount: count, lastTag: tag, reader: new RecordFile(reader) });
-      oldReader?.close();
-    });
+    await compactSnapshot(this.path, this.#snap, this.keys, () => this.#checkLock());
   }
 
   #newStoreId(): string {

@@ -2,9 +2,12 @@ import { closeSync, promises as fs, constants, openSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
 import { KeyshiftError } from '../../errors.js';
-import { buildHeader, type ParsedHeader } from './file-format.js';
-import { fileIdOf, type FileId } from './log-reader.js';
-import type { StoreKeys } from './master-key.js';
+import { encodeMeta } from './entry-codec.js';
+import { buildHeader, chainStart, FRAME_PREFIX_BYTES, recordBytes, recordTag, writeRecord, type ParsedHeader } from './file-format.js';
+import { closeReader, fileIdOf, readEntryText, refreshSnapshot, type FileId, type LogSnapshot } from './log-reader.js';
+import type { MasterKeyProvider, StoreKeys } from './master-key.js';
+import { RecordFile } from './record-file.js';
+import { changedError } from './store-errors.js';
 import { fsyncDir } from '../../util/file-io.js';
 
 /**
@@ -86,6 +89,67 @@ export async function compactInto(path: string, header: ParsedHeader, plaintexts
   }
   onRenamed(fileId!, reader);
   await fsyncDir(dirname(path));
+}
+
+/**
+ * Compacts the store at `path` as the lock holder replayed it (`snap`): its live records become the
+ * next generation (compactInto), and `snap` then points into the new file. `checkLock` throws
+ * unless the writer lock still names this run.
+ */
+export async function compactSnapshot(path: string, snap: LogSnapshot, keys: MasterKeyProvider, checkLock: () => Promise<void>): Promise<void> {
+  const writeKeys = keys.forWriting();
+  const old = snap.header!.header;
+  // A format-2 store gets its name now: the file name it has (format 3 verified it is the same).
+  const header = buildHeader({ storeId: old.storeId, generation: old.generation + 1, createdAt: old.createdAt, name: old.name ?? basename(path) }, writeKeys);
+  const count = snap.entries.size + (snap.meta ? 1 : 0);
+  const readKeys = keys.forExistingStore();
+  // Read and encrypted one at a time as the file is written: 10,000s of records never all exist at
+  // once. In the order they are in the file, so reading them is sequential and the new file keeps
+  // the order a run reads them in. Nothing changes the entries meanwhile (writes wait for this;
+  // refresh trusts the lock).
+  const order = [...snap.entries.values()].sort((a, b) => a.at - b.at);
+  function* plaintexts(): Generator<string> {
+    if (snap.meta) yield encodeMeta(snap.meta);
+    for (const handle of order) yield readEntryText(snap, handle, readKeys, path);
+  }
+  let index = 0;
+  let tag = chainStart(header.header);
+  const sizes: number[] = [];
+  const write = (text: string, target: Buffer, at: number) => {
+    const size = writeRecord(writeKeys, header.digest, index++, text, target, at, tag);
+    tag = recordTag(target, at + size);
+    sizes.push(size);
+    return size;
+  };
+  // Just before the rename: the lock is still ours and the file is still the one we replayed.
+  // (A torn tail after our end is fine: the new generation leaves it out.)
+  const unchanged = async () => {
+    await checkLock();
+    const st = await fs.stat(path);
+    if (st.ino !== snap.fileId?.ino || st.dev !== snap.fileId.dev || st.size < snap.validEnd) throw changedError(path);
+    if (st.size > snap.validEnd) {
+      const probe = await refreshSnapshot(path, { ...snap, entries: new Map() }, () => keys.forExistingStore());
+      closeReader(probe, snap);
+      if (probe.validEnd !== snap.validEnd || probe.fileId?.ino !== st.ino) throw changedError(path);
+    }
+  };
+  await compactInto(path, header, plaintexts(), { size: recordBytes, write }, unchanged, (fileId, reader) => {
+    // The rename happened: from here on appends must use the new header, whatever fails next,
+    // and entries are read again from the new file, where the records were written in this order
+    // (a text kept stays kept: it is the same text).
+    const oldReader = snap.reader;
+    let at = header.bytes.length;
+    let record = 0;
+    if (snap.meta) at += sizes[record++] as number;
+    for (const handle of order) {
+      const size = sizes[record] as number;
+      Object.assign(handle, { at, length: size - FRAME_PREFIX_BYTES, index: record });
+      at += size;
+      record += 1;
+    }
+    Object.assign(snap, { header, fileId, validEnd: fileId.size, recordCount: count, lastTag: tag, reader: new RecordFile(reader) });
+    oldReader?.close();
+  });
 }
 
 /** Removes temp files a crashed writer left (they hold only ciphertext, but they are clutter). */
