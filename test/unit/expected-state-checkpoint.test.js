@@ -241,5 +241,23 @@ describe('expected states from a checkpoint', () => {
     assert.deepEqual(again.checkpoint, edited.checkpoint);
     assert.equal(again.targets.get(targetKey('s-5', 'prod')).current, 'v20-s-5');
   });
-});
 
+  it('is written as one JSON text, larger than the writer\'s buffer and with a target larger than it, and its digest is of the bytes written', async (t) => {
+    // writeCheckpoint writes a target at a time through a 256 KiB buffer: the file must still be
+    // exactly JSON.stringify of the whole (what keyshift wrote before, and what a read decodes).
+    const long = `s-${'x'.repeat(300_000)}`;
+    const many = Array.from({ length: 3000 }, (_, i) => draft(`m-${i}`, 'provisioned', null, `v0-m-${i}`, 1));
+    const dir = await logWith(t, [...many, draft(long, 'provisioned', null, 'v0-long', 1), ...history(1)]);
+    const all = new Set([...many.map((d) => targetKey(d.secret, 'prod')), targetKey(long, 'prod')]);
+    const first = await expectedStates(dir, all, TRUSTING);
+    const text = readFileSync(join(dir, CHECKPOINT_FILE), 'utf8');
+    assert.ok(text.length > 256 * 1024 + 300_000, `the checkpoint (${text.length} bytes) is larger than the buffer`);
+    const parsed = JSON.parse(text);
+    assert.equal(text, JSON.stringify(parsed));
+    assert.equal(parsed.targets.length, many.length + 1 + SECRETS);
+    assert.deepEqual(first.checkpoint, { chainId: first.chainId, digest: `sha256:${createHash('sha256').update(text).digest('hex')}` });
+    // Read back from the checkpoint: what a full read gives.
+    assert.deepEqual(plain(await expectedStates(dir, all, TRUSTING)), plain(await expectedStates(dir, all)));
+    assert.equal((await expectedStates(dir, all, TRUSTING)).targets.get(targetKey(long, 'prod')).current, 'v0-long');
+  });
+});
