@@ -1,5 +1,6 @@
 import { promises as fs } from 'node:fs';
 import { evidenceFile, parseJsonObject, readLines } from './log-file.js';
+import { SeqList } from './seq-list.js';
 import { readCheckpoint, writeCheckpoint, type CheckpointRef } from './state-checkpoint.js';
 
 /**
@@ -21,12 +22,12 @@ export interface ExpectedState {
    * it (oldest first), so the state does not grow with the log. A copy put back that holds an older
    * retired version also holds an older CURRENT, or an anchor older than the log, and is found by
    * those checks. */
-  retired: Map<string, number>;
+  retired: SeqList;
   /** The store id (local: header storeId) of the newest record that names one. */
   storeId: string | null;
   storeIdSeq: number;
   /** seq of the newest record for this secret and environment, by the storeId it names ('' for none). */
-  lastSeqByStore: Map<string, number>;
+  lastSeqByStore: SeqList;
 }
 
 export interface ExpectedStates {
@@ -83,7 +84,7 @@ export async function expectedStates(dir: string, wanted: ReadonlySet<string>, o
     if (!all && !wanted.has(key)) continue;
     let state = states.get(key);
     if (!state) {
-      state = { current: null, currentSeq: 0, currentEvent: '', currentAt: '', retired: new Map(), storeId: null, storeIdSeq: 0, lastSeqByStore: new Map() };
+      state = { current: null, currentSeq: 0, currentEvent: '', currentAt: '', retired: new SeqList(), storeId: null, storeIdSeq: 0, lastSeqByStore: new SeqList() };
       states.set(key, state);
     }
     apply(state, record);
@@ -125,5 +126,5 @@ function apply(state: ExpectedState, record: Record<string, unknown>): void {
 function retire(state: ExpectedState, version: string, seq: number): void {
   state.retired.delete(version); // re-inserted as the newest
   state.retired.set(version, seq);
-  if (state.retired.size > RETIREMENTS_KEPT) state.retired.delete(state.retired.keys().next().value as string);
+  if (state.retired.size > RETIREMENTS_KEPT) state.retired.delete(state.retired.oldest() as string);
 }

@@ -3,6 +3,7 @@ import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { parseJsonObject, readLineAt, readLastLine } from './log-file.js';
 import type { ExpectedState } from './expected-state.js';
+import { SeqList } from './seq-list.js';
 
 /**
  * A checkpoint of the expected-state fold (expected-state.ts): what the evidence log says every
@@ -166,7 +167,7 @@ function decodeState(row: unknown): ExpectedState | null {
   const [current, currentSeq, currentEvent, currentAt, retired, storeId, storeIdSeq, lastSeqByStore] = row as unknown[];
   if (!isStringOrNull(current) || !isCount(currentSeq) || typeof currentEvent !== 'string' || typeof currentAt !== 'string') return null;
   if (!isStringOrNull(storeId) || !isCount(storeIdSeq) || !isSeqPairs(retired) || !isSeqPairs(lastSeqByStore)) return null;
-  return { current, currentSeq, currentEvent, currentAt, retired: new Map(retired), storeId, storeIdSeq, lastSeqByStore: new Map(lastSeqByStore) };
+  return { current, currentSeq, currentEvent, currentAt, retired: new SeqList(retired), storeId, storeIdSeq, lastSeqByStore: new SeqList(lastSeqByStore) };
 }
 
 function isSeqPairs(value: unknown): value is Array<[string, number]> {
