@@ -29,15 +29,16 @@ export class SeqList implements Iterable<[string, number]> {
   /** Updates a name in place, or adds it last. */
   set(name: string, seq: number): this {
     const at = this.#indexOf(name);
+    // concat, not a spread: an array made by spreading keeps room to grow (17+ slots).
     if (at >= 0) this.#flat[at + 1] = seq;
-    else this.#flat = [...this.#flat, name, seq];
+    else this.#flat = this.#flat.concat(name, seq);
     return this;
   }
 
   delete(name: string): boolean {
     const at = this.#indexOf(name);
     if (at < 0) return false;
-    this.#flat = [...this.#flat.slice(0, at), ...this.#flat.slice(at + 2)];
+    this.#flat = this.#flat.slice(0, at).concat(this.#flat.slice(at + 2));
     return true;
   }
 

@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
-import { parseJsonObject, readLineAt, readLastLine } from './log-file.js';
+import { parseJsonObject, readLineAt, readLastLine, readLines } from './log-file.js';
 import type { ExpectedState } from './expected-state.js';
 import { SeqList } from './seq-list.js';
 
@@ -20,7 +20,8 @@ import { SeqList } from './seq-list.js';
  */
 
 export const CHECKPOINT_FILE = '.expected-states.json';
-const FORMAT = 1;
+/** 2: a header line, then a line per target (1, one JSON text, was read whole: a run's peak). */
+const FORMAT = 2;
 
 export interface Checkpoint {
   /** Hash of the log's seq-1 record. */
@@ -48,11 +49,9 @@ export async function readCheckpoint(
   size: number,
   vouched: (ref: CheckpointRef) => boolean,
 ): Promise<{ checkpoint: Checkpoint; ref: CheckpointRef } | null> {
-  const text = await fs.readFile(join(dir, CHECKPOINT_FILE), 'utf8').catch(() => null);
-  if (text === null) return null;
-  const checkpoint = decode(text);
-  if (!checkpoint || checkpoint.end > size) return null;
-  const ref = { chainId: checkpoint.chainId, digest: digestOf(text) };
+  const loaded = await loadCheckpoint(join(dir, CHECKPOINT_FILE));
+  if (!loaded || loaded.checkpoint.end > size) return null;
+  const { checkpoint, ref } = loaded;
   if (!vouched(ref)) return null;
   const handle = await fs.open(file, 'r').catch(() => null);
   if (!handle) return null;
@@ -67,6 +66,41 @@ export async function readCheckpoint(
     await handle.close();
   }
 }
+
+/**
+ * The file decoded a line at a time, with the digest of its bytes; null for a file that is missing,
+ * damaged, cut short or of another format, never a wrong state.
+ */
+async function loadCheckpoint(file: string): Promise<{ checkpoint: Checkpoint; ref: CheckpointRef } | null> {
+  const size = await fs.stat(file).then((st) => (st.isFile() ? st.size : null), () => null);
+  if (size === null) return null;
+  const digest = createHash('sha256');
+  let header: Omit<Checkpoint, 'targets'> & { count: number } | null = null;
+  const targets = new Map<string, ExpectedState>();
+  try {
+    for await (const line of readLines(file, size)) {
+      if (!line.terminated) return null;
+      digest.update(line.bytes).update(NEWLINE);
+      const text = line.bytes.toString('utf8');
+      if (header === null) {
+        header = decodeHeader(text);
+        if (header === null) return null;
+        continue;
+      }
+      const [key, row] = parseJsonArray(text) ?? [];
+      const state = typeof key === 'string' && !targets.has(key) ? decodeState(row) : null;
+      if (!state) return null;
+      targets.set(key as string, state);
+    }
+  } catch {
+    return null; // removed or replaced while read
+  }
+  if (header === null || targets.size !== header.count) return null;
+  const { count: _count, ...fields } = header;
+  return { checkpoint: { ...fields, targets }, ref: { chainId: header.chainId, digest: `sha256:${digest.digest('hex')}` } };
+}
+
+const NEWLINE = Buffer.from('\n');
 
 /**
  * Replaces the checkpoint (a temp file renamed over it), and removes temp files a killed run left
@@ -93,8 +127,6 @@ export async function writeCheckpoint(dir: string, checkpoint: Checkpoint): Prom
   return written;
 }
 
-const digestOf = (text: string): string => `sha256:${createHash('sha256').update(text, 'utf8').digest('hex')}`;
-
 const TEMP = /^\.expected-states\.json\.\d+\.[0-9a-f]{8}\.tmp$/;
 const STALE_TEMP_MS = 60_000;
 
@@ -102,9 +134,10 @@ const STALE_TEMP_MS = 60_000;
 type StateRow = [string | null, number, string, string, Array<[string, number]>, string | null, number, Array<[string, number]>];
 
 /**
- * Writes JSON.stringify({ format, chainId, seq, hash, end, targets: [[key, row], …] }) byte for byte,
- * a target at a time through one buffer, and returns its digest: the whole text at once (several MB
- * at 10,000 secrets, and the rows made to build it) was the largest object of a run's first second.
+ * Writes the header line ({ format, chainId, seq, hash, end, targets: count }) and a line per target
+ * ([key, row]) through one buffer, and returns the digest of the bytes written. Written and read a
+ * line at a time: at 10,000 secrets the file is several MB, and as one JSON text it and what it
+ * parsed to were, with the states made from them, the peak of a run's memory.
  */
 async function writeEncoded(file: string, checkpoint: Checkpoint): Promise<string> {
   const hash = createHash('sha256');
@@ -130,14 +163,11 @@ async function writeEncoded(file: string, checkpoint: Checkpoint): Promise<strin
       } else used += chunk.write(text, used);
     };
     const { chainId, seq, hash: last, end } = checkpoint;
-    await put(`{"format":${FORMAT},"chainId":${JSON.stringify(chainId)},"seq":${seq},"hash":${JSON.stringify(last)},"end":${end},"targets":[`);
-    let separator = '';
+    await put(`${JSON.stringify({ format: FORMAT, chainId, seq, hash: last, end, targets: checkpoint.targets.size })}\n`);
     for (const [key, s] of checkpoint.targets) {
       const row: StateRow = [s.current, s.currentSeq, s.currentEvent, s.currentAt, [...s.retired], s.storeId, s.storeIdSeq, [...s.lastSeqByStore]];
-      await put(`${separator}${JSON.stringify([key, row])}`);
-      separator = ',';
+      await put(`${JSON.stringify([key, row])}\n`);
     }
-    await put(']}');
     await flush();
   } finally {
     await handle.close();
@@ -147,19 +177,20 @@ async function writeEncoded(file: string, checkpoint: Checkpoint): Promise<strin
 
 const WRITE_CHUNK = 256 * 1024;
 
-/** A damaged or foreign file decodes to null, never to a wrong state. */
-function decode(text: string): Checkpoint | null {
+function decodeHeader(text: string): (Omit<Checkpoint, 'targets'> & { count: number }) | null {
   const raw = parseJsonObject(text);
   if (!raw || raw.format !== FORMAT || typeof raw.chainId !== 'string' || typeof raw.hash !== 'string') return null;
-  if (!isCount(raw.seq) || !isCount(raw.end) || raw.end === 0 || !Array.isArray(raw.targets)) return null;
-  const targets = new Map<string, ExpectedState>();
-  for (const item of raw.targets as unknown[]) {
-    const [key, row] = Array.isArray(item) ? (item as unknown[]) : [];
-    const state = typeof key === 'string' ? decodeState(row) : null;
-    if (!state) return null;
-    targets.set(key as string, state);
+  if (!isCount(raw.seq) || !isCount(raw.end) || raw.end === 0 || !isCount(raw.targets)) return null;
+  return { chainId: raw.chainId, seq: raw.seq, hash: raw.hash, end: raw.end, count: raw.targets };
+}
+
+function parseJsonArray(text: string): unknown[] | null {
+  try {
+    const value: unknown = JSON.parse(text);
+    return Array.isArray(value) ? value : null;
+  } catch {
+    return null;
   }
-  return { chainId: raw.chainId, seq: raw.seq, hash: raw.hash, end: raw.end, targets };
 }
 
 function decodeState(row: unknown): ExpectedState | null {

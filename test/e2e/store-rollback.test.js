@@ -8,6 +8,7 @@ import { copyFileSync, existsSync, readFileSync, statSync, writeFileSync } from 
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { baseEnv, runCli, tempProject, writeFiles, json, assertNoStackTrace } from '../helpers/cli.js';
+import { readCheckpointFile, writeCheckpointFile } from '../helpers/checkpoint-file.js';
 
 const POLICY = `secrets:
   - name: api-key
@@ -156,9 +157,9 @@ test('an edited checkpoint is not trusted: the stores record the digest of the o
   // from an old copy; edited the other way, it would hide a store that was.
   const previous = json(cli(['status', 's-0', '--json'])).secrets[0].previousVersion;
   assert.match(previous ?? '', /^v-/);
-  const checkpoint = JSON.parse(readFileSync(file, 'utf8'));
+  const checkpoint = readCheckpointFile(file);
   checkpoint.targets.find(([key]) => key === 's-0\u0000prod')[1][4].push([previous, 1]);
-  writeFileSync(file, JSON.stringify(checkpoint));
+  writeCheckpointFile(file, checkpoint);
   const rotate = cli([...force, '--json']);
   assert.equal(rotate.code, 0, `${rotate.stdout}${rotate.stderr}`);
   assert.ok(json(rotate).results.every((r) => r.outcome === 'decommissioned' || r.outcome === 'rotated'));

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { EvidenceLog } from '../../dist/evidence/index.js';
 import { expectedStates, targetKey, CHECKPOINT_EVERY, RETIREMENTS_KEPT } from '../../dist/evidence/expected-state.js';
 import { CHECKPOINT_FILE } from '../../dist/evidence/state-checkpoint.js';
+import { readCheckpointFile, writeCheckpointFile } from '../helpers/checkpoint-file.js';
 
 const SECRETS = 60;
 const draft = (secret, event, from, to, seq) => ({
@@ -45,10 +46,10 @@ async function logWith(t, drafts) {
   return dir;
 }
 
-/** Rewrites the checkpoint file through `edit` (its JSON in, JSON out). */
+/** Rewrites the checkpoint file through `edit` (helpers/checkpoint-file.js: the file as one object). */
 function editCheckpoint(dir, edit) {
   const file = join(dir, CHECKPOINT_FILE);
-  writeFileSync(file, JSON.stringify(edit(JSON.parse(readFileSync(file, 'utf8')))));
+  writeCheckpointFile(file, edit(readCheckpointFile(file)));
 }
 
 async function append(dir, drafts) {
@@ -87,10 +88,10 @@ describe('expected states from a checkpoint', () => {
     await expectedStates(dir, wanted, TRUSTING);
     // Proof that it is read (and not silently skipped): a state changed in the file comes back.
     const file = join(dir, CHECKPOINT_FILE);
-    const checkpoint = JSON.parse(readFileSync(file, 'utf8'));
+    const checkpoint = readCheckpointFile(file);
     const row = checkpoint.targets.find(([key]) => key === targetKey('s-5', 'prod'));
     row[1][0] = 'v-from-the-checkpoint';
-    writeFileSync(file, JSON.stringify(checkpoint));
+    writeCheckpointFile(file, checkpoint);
     assert.equal((await expectedStates(dir, wanted, TRUSTING)).targets.get(targetKey('s-5', 'prod')).current, 'v-from-the-checkpoint');
     // evidence verify and doctor never use it.
     assert.equal((await expectedStates(dir, wanted)).targets.get(targetKey('s-5', 'prod')).current, 'v19-s-5');
@@ -102,19 +103,19 @@ describe('expected states from a checkpoint', () => {
     ['the checkpoint is damaged', async (dir) => writeFileSync(join(dir, CHECKPOINT_FILE), '{"format":1,"chainId":"x"')],
     ['the checkpoint names a record the log does not hold there', async (dir) => {
       const file = join(dir, CHECKPOINT_FILE);
-      const checkpoint = JSON.parse(readFileSync(file, 'utf8'));
-      writeFileSync(file, JSON.stringify({ ...checkpoint, seq: checkpoint.seq - 1 }));
+      const checkpoint = readCheckpointFile(file);
+      writeCheckpointFile(file, { ...checkpoint, seq: checkpoint.seq - 1 });
     }],
     ['the checkpoint names another chain', async (dir) => {
       const file = join(dir, CHECKPOINT_FILE);
-      const checkpoint = JSON.parse(readFileSync(file, 'utf8'));
-      writeFileSync(file, JSON.stringify({ ...checkpoint, chainId: `sha256:${'0'.repeat(64)}` }));
+      const checkpoint = readCheckpointFile(file);
+      writeCheckpointFile(file, { ...checkpoint, chainId: `sha256:${'0'.repeat(64)}` });
     }],
     ['a state in the checkpoint is malformed', async (dir) => {
       const file = join(dir, CHECKPOINT_FILE);
-      const checkpoint = JSON.parse(readFileSync(file, 'utf8'));
+      const checkpoint = readCheckpointFile(file);
       checkpoint.targets[0][1][1] = 'not a seq';
-      writeFileSync(file, JSON.stringify(checkpoint));
+      writeCheckpointFile(file, checkpoint);
     }],
     ['the checkpoint ends inside a line of the log', (dir) => editCheckpoint(dir, (c) => ({ ...c, end: c.end - 1 }))],
     ['the checkpoint ends past the end of the log', (dir) => editCheckpoint(dir, (c) => ({ ...c, end: c.end + 10_000_000 }))],
@@ -130,9 +131,16 @@ describe('expected states from a checkpoint', () => {
     }],
     // Each field of the file, of the wrong kind (a damaged or hand-made checkpoint).
     ...[
-      ['format', 2], ['chainId', 5], ['hash', null], ['seq', -1], ['seq', 1.5], ['seq', '7'], ['end', 0], ['end', -3], ['end', 2 ** 60], ['targets', {}],
+      ['format', 1], ['format', 3], ['chainId', 5], ['hash', null], ['seq', -1], ['seq', 1.5], ['seq', '7'], ['end', 0], ['end', -3], ['end', 2 ** 60], ['targets', {}],
     ].map(([field, value]) => [`its ${field} is ${JSON.stringify(value)}`, (dir) => editCheckpoint(dir, (c) => ({ ...c, [field]: value }))]),
-    ['it is not a JSON object', (dir) => writeFileSync(join(dir, CHECKPOINT_FILE), '[1,2,3]')],
+    ['it is not a JSON object', (dir) => writeFileSync(join(dir, CHECKPOINT_FILE), '[1,2,3]\n')],
+    ['it is one JSON text, as format 1 was', (dir) => writeFileSync(join(dir, CHECKPOINT_FILE), `${JSON.stringify(readCheckpointFile(join(dir, CHECKPOINT_FILE)))}\n`)],
+    ['it ends a line early (fewer targets than its header counts)', (dir) => {
+      const file = join(dir, CHECKPOINT_FILE);
+      writeFileSync(file, `${readFileSync(file, 'utf8').split('\n').slice(0, -2).join('\n')}\n`);
+    }],
+    ['its last line is cut short', (dir) => writeFileSync(join(dir, CHECKPOINT_FILE), readFileSync(join(dir, CHECKPOINT_FILE), 'utf8').slice(0, -5))],
+    ['a target is there twice', (dir) => editCheckpoint(dir, (c) => ({ ...c, targets: [...c.targets.slice(0, -1), c.targets[0]] }))],
     ['a target is not a pair', (dir) => editCheckpoint(dir, (c) => ({ ...c, targets: [...c.targets, 'loose'] }))],
     ['a target key is not a string', (dir) => editCheckpoint(dir, (c) => ({ ...c, targets: [...c.targets, [5, c.targets[0][1]]] }))],
     // Each part of a state, of the wrong kind.
@@ -156,9 +164,9 @@ describe('expected states from a checkpoint', () => {
       await expectedStates(dir, wanted, TRUSTING);
       const file = join(dir, CHECKPOINT_FILE);
       // Mark the checkpoint: if it were trusted, this state would come back.
-      const checkpoint = JSON.parse(readFileSync(file, 'utf8'));
+      const checkpoint = readCheckpointFile(file);
       checkpoint.targets.find(([key]) => key === targetKey('s-5', 'prod'))[1][0] = 'v-from-the-checkpoint';
-      writeFileSync(file, JSON.stringify(checkpoint));
+      writeCheckpointFile(file, checkpoint);
       await spoil(dir);
       const got = await expectedStates(dir, wanted, TRUSTING);
       assert.deepEqual(plain(got), plain(await expectedStates(dir, wanted)));
@@ -223,10 +231,10 @@ describe('expected states from a checkpoint', () => {
     const digest = (text) => `sha256:${createHash('sha256').update(text).digest('hex')}`;
     assert.deepEqual(first.checkpoint, { chainId: first.chainId, digest: digest(readFileSync(file, 'utf8')) });
     // Marked, so that its use shows; the stores vouch for the digest of what they saw written.
-    const checkpoint = JSON.parse(readFileSync(file, 'utf8'));
+    const checkpoint = readCheckpointFile(file);
     checkpoint.targets.find(([key]) => key === targetKey('s-5', 'prod'))[1][0] = 'v-from-the-checkpoint';
-    const editedText = JSON.stringify(checkpoint);
-    writeFileSync(file, editedText);
+    writeCheckpointFile(file, checkpoint);
+    const editedText = readFileSync(file, 'utf8');
     const asked = [];
     const vouchedFor = (ref) => (asked.push(ref), ref.digest === first.checkpoint.digest);
     const edited = await expectedStates(dir, wanted, { checkpoint: { vouched: vouchedFor } });
@@ -242,9 +250,9 @@ describe('expected states from a checkpoint', () => {
     assert.equal(again.targets.get(targetKey('s-5', 'prod')).current, 'v20-s-5');
   });
 
-  it('is written as one JSON text, larger than the writer\'s buffer and with a target larger than it, and its digest is of the bytes written', async (t) => {
-    // writeCheckpoint writes a target at a time through a 256 KiB buffer: the file must still be
-    // exactly JSON.stringify of the whole (what keyshift wrote before, and what a read decodes).
+  it('is written a line per target, larger than the writer\'s buffer and with a target larger than it, and its digest is of the bytes written', async (t) => {
+    // writeCheckpoint writes a target at a time through a 256 KiB buffer, and a read decodes a line
+    // at a time: neither holds the whole file.
     const long = `s-${'x'.repeat(300_000)}`;
     const many = Array.from({ length: 3000 }, (_, i) => draft(`m-${i}`, 'provisioned', null, `v0-m-${i}`, 1));
     const dir = await logWith(t, [...many, draft(long, 'provisioned', null, 'v0-long', 1), ...history(1)]);
@@ -252,12 +260,14 @@ describe('expected states from a checkpoint', () => {
     const first = await expectedStates(dir, all, TRUSTING);
     const text = readFileSync(join(dir, CHECKPOINT_FILE), 'utf8');
     assert.ok(text.length > 256 * 1024 + 300_000, `the checkpoint (${text.length} bytes) is larger than the buffer`);
-    const parsed = JSON.parse(text);
-    assert.equal(text, JSON.stringify(parsed));
-    assert.equal(parsed.targets.length, many.length + 1 + SECRETS);
+    const lines = text.split('\n');
+    assert.equal(lines.pop(), '', 'every line ends with a newline');
+    assert.deepEqual(JSON.parse(lines[0]), { format: 2, chainId: first.chainId, seq: JSON.parse(lines[0]).seq, hash: JSON.parse(lines[0]).hash, end: JSON.parse(lines[0]).end, targets: many.length + 1 + SECRETS });
+    assert.equal(lines.length, 1 + many.length + 1 + SECRETS);
     assert.deepEqual(first.checkpoint, { chainId: first.chainId, digest: `sha256:${createHash('sha256').update(text).digest('hex')}` });
     // Read back from the checkpoint: what a full read gives.
     assert.deepEqual(plain(await expectedStates(dir, all, TRUSTING)), plain(await expectedStates(dir, all)));
-    assert.equal((await expectedStates(dir, all, TRUSTING)).targets.get(targetKey(long, 'prod')).current, 'v0-long');
+    editCheckpoint(dir, (c) => ({ ...c, targets: c.targets.map(([key, row]) => [key, key === targetKey(long, 'prod') ? ['v-from-the-checkpoint', ...row.slice(1)] : row]) }));
+    assert.equal((await expectedStates(dir, all, TRUSTING)).targets.get(targetKey(long, 'prod')).current, 'v-from-the-checkpoint', 'the long line was read');
   });
 });

@@ -16,6 +16,7 @@ import { EvidenceLog } from '../../dist/evidence/index.js';
 import { readStoresForVerify, refuseRolledBack, rollbackError } from '../../dist/engine/store-rollback.js';
 import { anchorEvidence, refuseCutEvidence } from '../../dist/engine/evidence-recovery.js';
 import { SecretValue } from '../../dist/secret-value.js';
+import { readCheckpointFile, writeCheckpointFile } from '../helpers/checkpoint-file.js';
 
 const quiet = { child: () => quiet, trace() {}, debug() {}, info() {}, warn() {}, error() {} };
 const POLICY = `secrets:
@@ -327,12 +328,12 @@ describe('refuseRolledBack (rotate)', () => {
     assert.deepEqual([...used.refused.keys()], []);
     assert.deepEqual(used.checkpoint, first.checkpoint);
     // A checkpoint that says db's CURRENT is v9 since the far future: used, it is a finding for db.
-    const checkpoint = JSON.parse(readFileSync(file, 'utf8'));
+    const checkpoint = readCheckpointFile(file);
     const row = checkpoint.targets.find(([key]) => key === 'db\u0000dev')[1];
     row[0] = 'v9';
     row[3] = '2999-01-01T00:00:00.000Z';
-    const edited = JSON.stringify(checkpoint);
-    writeFileSync(file, edited);
+    writeCheckpointFile(file, checkpoint);
+    const edited = readFileSync(file, 'utf8');
     assert.deepEqual([...(await check()).refused.keys()], [], 'no store vouches for the edited file: the whole log is read');
     const vouch = async (target) => {
       const lock = await target.store.lock({ waitMs: 1000, owner: 'test' });
