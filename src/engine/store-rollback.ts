@@ -1,7 +1,7 @@
 import { expectedStates, findLoggedDrafts, loggedKey, targetKey, type ExpectedState } from '../evidence/index.js';
 import { diskError } from '../disk-errors.js';
 import { errorMessage, ExitCode, hintOf, INTERNAL_HINT, KeyshiftError } from '../errors.js';
-import type { EntryState, SecretStore, StoreLock, StoreMeta } from '../stores/contract.js';
+import type { EntryState, EvidenceDraft, SecretStore, StoreLock, StoreMeta } from '../stores/contract.js';
 import type { CheckpointRef, EvidenceAnchorRef } from '../evidence/index.js';
 import type { SecretPolicy } from '../policy/types.js';
 import { StoreRegistry } from '../stores/registry.js';
@@ -35,9 +35,43 @@ export interface TargetRead {
   identity?: string;
 }
 
+/**
+ * What the check needs of a read: the CURRENT version's id and creation time, the ids of the versions
+ * that hold a stage, and the unconfirmed drafts. rotate keeps one per secret of the run while the
+ * log is read (10,000 at once): the versions as read were twice the size.
+ */
+interface StateView {
+  currentId: string | null;
+  currentCreatedAt: string | null;
+  staged: string[];
+  drafts: EvidenceDraft[];
+}
+
+interface JudgedRead {
+  target: Target;
+  view: StateView | null;
+  meta: StoreMeta;
+  identity?: string;
+}
+
+const NO_DRAFTS: EvidenceDraft[] = [];
+
+function viewOf(state: EntryState | null, meta: StoreMeta): StateView | null {
+  if (!state) return null;
+  const current = currentVersion(state);
+  const drafts = unconfirmedDrafts(state, meta);
+  return {
+    currentId: current?.id ?? null,
+    currentCreatedAt: current?.createdAt ?? null,
+    staged: state.versions.filter((v) => v.stages.length > 0).map((v) => v.id),
+    drafts: drafts.length > 0 ? drafts : NO_DRAFTS,
+  };
+}
+
 /** `evidence verify` and `doctor`: the whole log read. */
 export async function findRollbacks(evidenceDir: string, reads: TargetRead[]): Promise<RollbackProblem[]> {
-  return (await checkAgainstLog(evidenceDir, reads, false)).problems;
+  const judged = reads.map(({ target, state, meta, identity }): JudgedRead => ({ target, view: viewOf(state, meta), meta, ...(identity !== undefined ? { identity } : {}) }));
+  return (await checkAgainstLog(evidenceDir, judged, false)).problems;
 }
 
 /**
@@ -45,10 +79,10 @@ export async function findRollbacks(evidenceDir: string, reads: TargetRead[]): P
  * store vouches for (docs/evidence.md#the-rollback-checkpoint), and the checkpoint that holds after
  * it, for the stores to record with their anchor.
  */
-async function checkAgainstLog(evidenceDir: string, reads: TargetRead[], fromCheckpoint: boolean): Promise<{ problems: RollbackProblem[]; checkpoint: CheckpointRef | null }> {
+async function checkAgainstLog(evidenceDir: string, reads: JudgedRead[], fromCheckpoint: boolean): Promise<{ problems: RollbackProblem[]; checkpoint: CheckpointRef | null }> {
   // Only stores whose state is a file someone can copy (they have an identity: local). An absent
   // entry brings no old value back.
-  const judged = reads.filter((r) => r.state !== null && (r.identity ?? r.target.store.identity?.()) !== undefined);
+  const judged = reads.filter((r) => r.view !== null && (r.identity ?? r.target.store.identity?.()) !== undefined);
   const wanted = new Set(judged.map((r) => targetKey(r.target.policy.name, r.target.environment.name)));
   // Each store vouches only for itself: a checkpoint one store's key could bless must not hide another's rollback.
   const vouched = (ref: CheckpointRef) => judged.length > 0 && judged.every((r) => r.meta.checkpoints?.[ref.chainId] === ref.digest);
@@ -56,10 +90,10 @@ async function checkAgainstLog(evidenceDir: string, reads: TargetRead[], fromChe
   const expected = log.targets;
   const candidates = judged
     .map((read) => ({ read, expect: expected.get(targetKey(read.target.policy.name, read.target.environment.name)) }))
-    .filter((c): c is { read: TargetRead; expect: ExpectedState } => c.expect !== undefined);
+    .filter((c): c is { read: JudgedRead; expect: ExpectedState } => c.expect !== undefined);
   // A store ahead of the log (a run died between its store write and its evidence line) shows the
   // newer state in drafts the log lacks: not a rollback. Looked up only for mismatches (rare).
-  const drafts = candidates.flatMap((c) => unconfirmedDrafts(c.read.state, c.read.meta));
+  const drafts = candidates.flatMap((c) => c.read.view?.drafts ?? NO_DRAFTS);
   const logged = drafts.length > 0 ? await findLoggedDrafts(evidenceDir, drafts) : new Set<string>();
   const problems: RollbackProblem[] = [];
   for (const { read, expect } of candidates) {
@@ -78,8 +112,8 @@ async function checkAgainstLog(evidenceDir: string, reads: TargetRead[], fromChe
  * the file), and not while a draft is unconfirmed (a run in progress, or one that died before its
  * anchor was written, which the next run completes).
  */
-function staleAnchors(chainId: string, candidates: Array<{ read: TargetRead; expect: ExpectedState }>): RollbackProblem[] {
-  const byStore = new Map<string, Array<{ read: TargetRead; expect: ExpectedState }>>();
+function staleAnchors(chainId: string, candidates: Array<{ read: JudgedRead; expect: ExpectedState }>): RollbackProblem[] {
+  const byStore = new Map<string, Array<{ read: JudgedRead; expect: ExpectedState }>>();
   for (const c of candidates) {
     const group = byStore.get(c.read.target.storeId);
     if (group) group.push(c); // not a copy per candidate: 10,000 secrets of one store would copy 50 million
@@ -89,7 +123,7 @@ function staleAnchors(chainId: string, candidates: Array<{ read: TargetRead; exp
   for (const group of byStore.values()) {
     const first = group[0]!.read;
     const id = first.identity ?? first.target.store.identity?.();
-    if (!id || group.some((c) => unconfirmedDrafts(c.read.state, c.read.meta).length > 0)) continue;
+    if (!id || group.some((c) => (c.read.view?.drafts.length ?? 0) > 0)) continue;
     const anchored = first.meta.evidenceAnchors[chainId]?.seq ?? 0;
     const newest = group
       .map((c) => ({ c, seq: Math.max(c.expect.lastSeqByStore.get(id) ?? 0, c.expect.lastSeqByStore.get('') ?? 0) }))
@@ -116,7 +150,7 @@ export function rollbackError(problem: RollbackProblem): KeyshiftError {
   return new KeyshiftError(problem.code, problem.message, { hint: problem.hint });
 }
 
-function judge({ target, state, meta, identity }: TargetRead, expect: ExpectedState, logged: Set<string>): RollbackProblem | null {
+function judge({ target, view, identity }: JudgedRead, expect: ExpectedState, logged: Set<string>): RollbackProblem | null {
   const where = `store ${target.store.location}`;
   const name = `${target.policy.name}/${target.environment.name}`;
   const hint = hintFor(target);
@@ -130,14 +164,13 @@ function judge({ target, state, meta, identity }: TargetRead, expect: ExpectedSt
       hint: `put this store's own file back at ${target.store.location} (from your backup); a store copied from elsewhere serves another environment's values`,
     };
   }
-  const currentInfo = currentVersion(state);
-  const current = currentInfo?.id ?? null;
-  const ahead = (version: string) =>
-    unconfirmedDrafts(state, meta).some((d) => d.toVersion === version && !logged.has(loggedKey(d)));
+  const current = view?.currentId ?? null;
+  const ahead = (version: string) => (view?.drafts ?? NO_DRAFTS).some((d) => d.toVersion === version && !logged.has(loggedKey(d)));
   // A CURRENT created after the record that made the expected version CURRENT was made by a later
   // run whose evidence went to another log (another runner: --shard, a second machine); an old
   // copy put back can only hold an older one.
-  const newer = currentInfo !== undefined && expect.currentAt !== '' && currentInfo.createdAt > expect.currentAt;
+  const createdAt = view?.currentCreatedAt ?? null;
+  const newer = createdAt !== null && expect.currentAt !== '' && createdAt > expect.currentAt;
   if (expect.current && current !== expect.current && !(current && ahead(current)) && !newer) {
     return {
       target,
@@ -147,13 +180,13 @@ function judge({ target, state, meta, identity }: TargetRead, expect: ExpectedSt
       hint,
     };
   }
-  const back = state?.versions.find((v) => v.stages.length > 0 && expect.retired.has(v.id));
+  const back = view?.staged.find((id) => expect.retired.has(id));
   if (back) {
     return {
       target,
       check: 'store-rolled-back',
       code: 'ERR_STORE_ROLLED_BACK',
-      message: `${where} holds ${back.id} of ${name} again, which the evidence retired (seq ${expect.retired.get(back.id)}): the store file is an older copy (restored from a backup?)`,
+      message: `${where} holds ${back} of ${name} again, which the evidence retired (seq ${expect.retired.get(back)}): the store file is an older copy (restored from a backup?)`,
       hint,
     };
   }
@@ -219,7 +252,7 @@ export async function refuseRolledBack(
   locks: Map<string, StoreLock>,
   storeFailed: (id: string, store: SecretStore, error: unknown) => void,
 ): Promise<{ refused: Map<string, RollbackProblem[]>; draftsAt: Map<string, Set<Target>>; checkpoint: CheckpointRef | null }> {
-  const reads = [];
+  const reads: JudgedRead[] = [];
   // Per store read here, its targets whose entry holds unconfirmed drafts (evidence recovery's work).
   const draftsAt = new Map<string, Set<Target>>();
   for (const id of locks.keys()) {
@@ -228,10 +261,10 @@ export async function refuseRolledBack(
     if (!store.identity) continue; // only stores kept in a file someone can copy (store-rollback.ts)
     try {
       const meta = await store.readMeta();
-      const storeReads = [];
-      for (const target of storeTargets) storeReads.push({ target, state: forRollbackCheck(await store.read(target.key, { lookOnly: true }), meta), meta });
+      const storeReads: JudgedRead[] = [];
+      for (const target of storeTargets) storeReads.push({ target, view: viewOf(await store.read(target.key, { lookOnly: true }), meta), meta });
       for (const read of storeReads) reads.push(read); // not push(...): a store of 200,000 secrets would overflow the stack
-      draftsAt.set(id, new Set(storeReads.filter((r) => (r.state?.pendingEvents.length ?? 0) > 0).map((r) => r.target)));
+      draftsAt.set(id, new Set(storeReads.filter((r) => (r.view?.drafts.length ?? 0) > 0).map((r) => r.target)));
     } catch (error) {
       storeFailed(id, store, error);
     }
@@ -241,14 +274,4 @@ export async function refuseRolledBack(
   const { problems, checkpoint } = reads.length > 0 ? await checkAgainstLog(evidenceDir, reads, true) : { problems: [], checkpoint: null };
   for (const problem of problems) refused.set(problem.target.storeId, [...(refused.get(problem.target.storeId) ?? []), problem]);
   return { refused, draftsAt, checkpoint };
-}
-
-/**
- * What findRollbacks reads of a state (its versions and unconfirmed drafts), kept for every target
- * of the run at once: the rest (retired list, rotation, confirmed drafts) would be most of a
- * 10,000-secret run's live heap at that moment, and V8 sizes the heap for the rest of the run on it.
- */
-function forRollbackCheck(state: EntryState | null, meta: StoreMeta): EntryState | null {
-  if (!state) return null;
-  return { versions: state.versions, retired: [], rotation: null, lastRotatedAt: null, pendingEvents: unconfirmedDrafts(state, meta) };
 }
