@@ -54,6 +54,9 @@ interface JudgedRead {
   identity?: string;
 }
 
+/** A read the check compares with the log: an entry there, in a store with an identity. */
+type Judged = JudgedRead & { view: StateView };
+
 const NO_DRAFTS: EvidenceDraft[] = [];
 
 function viewOf(state: EntryState | null, meta: StoreMeta): StateView | null {
@@ -82,7 +85,7 @@ export async function findRollbacks(evidenceDir: string, reads: TargetRead[]): P
 async function checkAgainstLog(evidenceDir: string, reads: JudgedRead[], fromCheckpoint: boolean): Promise<{ problems: RollbackProblem[]; checkpoint: CheckpointRef | null }> {
   // Only stores whose state is a file someone can copy (they have an identity: local). An absent
   // entry brings no old value back.
-  const judged = reads.filter((r) => r.view !== null && (r.identity ?? r.target.store.identity?.()) !== undefined);
+  const judged = reads.filter((r): r is Judged => r.view !== null && (r.identity ?? r.target.store.identity?.()) !== undefined);
   const wanted = new Set(judged.map((r) => targetKey(r.target.policy.name, r.target.environment.name)));
   // Each store vouches only for itself: a checkpoint one store's key could bless must not hide another's rollback.
   const vouched = (ref: CheckpointRef) => judged.length > 0 && judged.every((r) => r.meta.checkpoints?.[ref.chainId] === ref.digest);
@@ -90,10 +93,10 @@ async function checkAgainstLog(evidenceDir: string, reads: JudgedRead[], fromChe
   const expected = log.targets;
   const candidates = judged
     .map((read) => ({ read, expect: expected.get(targetKey(read.target.policy.name, read.target.environment.name)) }))
-    .filter((c): c is { read: JudgedRead; expect: ExpectedState } => c.expect !== undefined);
+    .filter((c): c is { read: Judged; expect: ExpectedState } => c.expect !== undefined);
   // A store ahead of the log (a run died between its store write and its evidence line) shows the
   // newer state in drafts the log lacks: not a rollback. Looked up only for mismatches (rare).
-  const drafts = candidates.flatMap((c) => c.read.view?.drafts ?? NO_DRAFTS);
+  const drafts = candidates.flatMap((c) => c.read.view.drafts);
   const logged = drafts.length > 0 ? await findLoggedDrafts(evidenceDir, drafts) : new Set<string>();
   const problems: RollbackProblem[] = [];
   for (const { read, expect } of candidates) {
@@ -112,8 +115,8 @@ async function checkAgainstLog(evidenceDir: string, reads: JudgedRead[], fromChe
  * the file), and not while a draft is unconfirmed (a run in progress, or one that died before its
  * anchor was written, which the next run completes).
  */
-function staleAnchors(chainId: string, candidates: Array<{ read: JudgedRead; expect: ExpectedState }>): RollbackProblem[] {
-  const byStore = new Map<string, Array<{ read: JudgedRead; expect: ExpectedState }>>();
+function staleAnchors(chainId: string, candidates: Array<{ read: Judged; expect: ExpectedState }>): RollbackProblem[] {
+  const byStore = new Map<string, Array<{ read: Judged; expect: ExpectedState }>>();
   for (const c of candidates) {
     const group = byStore.get(c.read.target.storeId);
     if (group) group.push(c); // not a copy per candidate: 10,000 secrets of one store would copy 50 million
@@ -123,7 +126,7 @@ function staleAnchors(chainId: string, candidates: Array<{ read: JudgedRead; exp
   for (const group of byStore.values()) {
     const first = group[0]!.read;
     const id = first.identity ?? first.target.store.identity?.();
-    if (!id || group.some((c) => (c.read.view?.drafts.length ?? 0) > 0)) continue;
+    if (!id || group.some((c) => c.read.view.drafts.length > 0)) continue;
     const anchored = first.meta.evidenceAnchors[chainId]?.seq ?? 0;
     const newest = group
       .map((c) => ({ c, seq: Math.max(c.expect.lastSeqByStore.get(id) ?? 0, c.expect.lastSeqByStore.get('') ?? 0) }))
@@ -150,7 +153,7 @@ export function rollbackError(problem: RollbackProblem): KeyshiftError {
   return new KeyshiftError(problem.code, problem.message, { hint: problem.hint });
 }
 
-function judge({ target, view, identity }: JudgedRead, expect: ExpectedState, logged: Set<string>): RollbackProblem | null {
+function judge({ target, view, identity }: Judged, expect: ExpectedState, logged: Set<string>): RollbackProblem | null {
   const where = `store ${target.store.location}`;
   const name = `${target.policy.name}/${target.environment.name}`;
   const hint = hintFor(target);
@@ -164,12 +167,12 @@ function judge({ target, view, identity }: JudgedRead, expect: ExpectedState, lo
       hint: `put this store's own file back at ${target.store.location} (from your backup); a store copied from elsewhere serves another environment's values`,
     };
   }
-  const current = view?.currentId ?? null;
-  const ahead = (version: string) => (view?.drafts ?? NO_DRAFTS).some((d) => d.toVersion === version && !logged.has(loggedKey(d)));
+  const current = view.currentId;
+  const ahead = (version: string) => view.drafts.some((d) => d.toVersion === version && !logged.has(loggedKey(d)));
   // A CURRENT created after the record that made the expected version CURRENT was made by a later
   // run whose evidence went to another log (another runner: --shard, a second machine); an old
   // copy put back can only hold an older one.
-  const createdAt = view?.currentCreatedAt ?? null;
+  const createdAt = view.currentCreatedAt;
   const newer = createdAt !== null && expect.currentAt !== '' && createdAt > expect.currentAt;
   if (expect.current && current !== expect.current && !(current && ahead(current)) && !newer) {
     return {
@@ -180,7 +183,7 @@ function judge({ target, view, identity }: JudgedRead, expect: ExpectedState, lo
       hint,
     };
   }
-  const back = view?.staged.find((id) => expect.retired.has(id));
+  const back = view.staged.find((id) => expect.retired.has(id));
   if (back) {
     return {
       target,

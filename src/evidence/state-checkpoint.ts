@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { parseJsonObject, readLineAt, readLastLine, readLines } from './log-file.js';
 import type { ExpectedState } from './expected-state.js';
 import { SeqList } from './seq-list.js';
+import { writeAll } from '../util/file-io.js';
 
 /**
  * A checkpoint of the expected-state fold (expected-state.ts): what the evidence log says every
@@ -146,21 +147,20 @@ async function writeEncoded(file: string, checkpoint: Checkpoint): Promise<strin
     const chunk = Buffer.allocUnsafe(WRITE_CHUNK);
     let used = 0;
     let position = 0;
+    const emit = async (bytes: Buffer) => {
+      hash.update(bytes);
+      await writeAll(handle, bytes, position);
+      position += bytes.length;
+    };
     const flush = async () => {
-      hash.update(chunk.subarray(0, used));
-      for (let done = 0; done < used; ) done += (await handle.write(chunk, done, used - done, position + done)).bytesWritten;
-      position += used;
+      await emit(chunk.subarray(0, used));
       used = 0;
     };
     const put = async (text: string) => {
       const bytes = Buffer.byteLength(text);
       if (used + bytes > WRITE_CHUNK) await flush();
-      if (bytes > WRITE_CHUNK) {
-        const own = Buffer.from(text);
-        hash.update(own);
-        for (let done = 0; done < own.length; ) done += (await handle.write(own, done, own.length - done, position + done)).bytesWritten;
-        position += own.length;
-      } else used += chunk.write(text, used);
+      if (bytes > WRITE_CHUNK) await emit(Buffer.from(text));
+      else used += chunk.write(text, used);
     };
     const { chainId, seq, hash: last, end } = checkpoint;
     await put(`${JSON.stringify({ format: FORMAT, chainId, seq, hash: last, end, targets: checkpoint.targets.size })}\n`);

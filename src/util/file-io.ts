@@ -12,6 +12,11 @@ export async function readAt(handle: fs.FileHandle, position: number, length: nu
   return filled === length ? buffer : buffer.subarray(0, filled);
 }
 
+/** All of `data` at `position`: one write may take less. */
+export async function writeAll(handle: fs.FileHandle, data: Buffer, position: number): Promise<void> {
+  for (let done = 0; done < data.length; ) done += (await handle.write(data, done, data.length - done, position + done)).bytesWritten;
+}
+
 /** Make a create or rename in `dir` durable. */
 export async function fsyncDir(dir: string): Promise<void> {
   let handle: fs.FileHandle | undefined;

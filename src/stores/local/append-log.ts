@@ -8,6 +8,7 @@ import { RecordFile } from './record-file.js';
 import type { MasterKeyProvider } from './master-key.js';
 import { compactSnapshot, createStoreFile, removeStaleTemps } from './store-file.js';
 import { changedError, readError, writeError } from './store-errors.js';
+import { writeAll } from '../../util/file-io.js';
 
 /**
  * The writer side of the store: an in-memory replay of the file plus an append queue. Concurrent
@@ -317,12 +318,4 @@ export class AppendLog {
 
 function liveCount(s: LogSnapshot): number {
   return s.entries.size + (s.meta ? 1 : 0);
-}
-
-async function writeAll(handle: fs.FileHandle, data: Buffer, position: number): Promise<void> {
-  let done = 0;
-  while (done < data.length) {
-    const { bytesWritten } = await handle.write(data, done, data.length - done, position + done);
-    done += bytesWritten;
-  }
 }

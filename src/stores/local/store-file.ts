@@ -8,7 +8,7 @@ import { closeReader, fileIdOf, readEntryText, refreshSnapshot, type FileId, typ
 import type { MasterKeyProvider, StoreKeys } from './master-key.js';
 import { RecordFile } from './record-file.js';
 import { changedError } from './store-errors.js';
-import { fsyncDir } from '../../util/file-io.js';
+import { fsyncDir, writeAll } from '../../util/file-io.js';
 
 /**
  * Whole-file writes: creating a store and compacting it. Both write a temp file (mode 0600) in the
@@ -60,7 +60,7 @@ export async function compactInto(path: string, header: ParsedHeader, plaintexts
       let position = 0;
       let used = 0;
       const write = async (data: Buffer) => {
-        for (let done = 0; done < data.length; ) done += (await handle.write(data, done, data.length - done, position + done)).bytesWritten;
+        await writeAll(handle, data, position);
         position += data.length;
       };
       used += header.bytes.copy(chunk);
