@@ -45,26 +45,6 @@ function enableNodeCache(dir) {
 }
 
 /**
- * require() of a bundle file by its absolute, real path (bundleDir comes from bin/keyshift.js's own
- * __dirname, which Node has made real), without the resolution require() does first: a stat and a
- * walk of the path for symbolic links, a quarter of a millisecond of every start. The module goes
- * into require.cache as require() would put it, so a chunk's `require("./core.js")` gets this one.
- */
-function requireBundle(filename) {
-  const known = require.cache[filename];
-  if (known) return known.exports;
-  const loaded = new Module(filename, module);
-  require.cache[filename] = loaded;
-  try {
-    loaded.load(filename);
-  } catch (error) {
-    delete require.cache[filename];
-    throw error;
-  }
-  return loaded.exports;
-}
-
-/**
  * An entry is named by the file and its size, mtime, ctime and inode: any rewrite of a bundle file
  * (a build, an upgrade) changes its ctime, so stale code is never used; V8 refuses bytes made by
  * another V8 version or flags as well. A directory that cannot be written only costs the speed-up.
@@ -171,4 +151,4 @@ function fnv1a(text) {
   return hash.toString(16).padStart(8, '0');
 }
 
-module.exports = { useCodeCache, requireBundle, hasDynamicImport };
+module.exports = { useCodeCache, hasDynamicImport };

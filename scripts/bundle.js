@@ -115,6 +115,8 @@ await build({
   // Database drivers stay packages of their own: better-sqlite3 loads a native addon beside its
   // code, and both are imported only when `reencrypt` runs (an optional dependency may be absent).
   external: ['better-sqlite3', 'pg'],
+  // src/cli/version.ts: the version as built, so that no start reads package.json for it.
+  define: { KEYSHIFT_BUNDLED_VERSION: JSON.stringify(JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).version) },
   // commander is CommonJS and calls require() for Node built-ins (pino is loaded with createRequire).
   banner: { js: "import { createRequire as __keyshiftRequire } from 'node:module'; const require = __keyshiftRequire(import.meta.url);" },
 });
