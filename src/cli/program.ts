@@ -1,61 +1,31 @@
 import { Command, CommanderError, Option } from 'commander';
 import { ExitCode, usageError } from '../errors.js';
-import { printError, printJson, processOutput, type Output } from './output.js';
+import { printError, printJson } from './output.js';
 import { packageVersion } from './version.js';
-import { abortRunningHooks } from '../hooks/interrupt.js';
-import { releaseHeldLocksSync } from '../util/file-lock.js';
 import { examplesHelp } from './help-examples.js';
 import { registerEvidenceCommands, registerReportCommands } from './report.js';
 import { registerReencryptCommand } from './reencrypt.js';
-import { envOption } from './env-option.js';
+import { commanderOption, envOption } from './options.js';
+import { COMMANDS, DIRECT_COMMANDS, GLOBAL_OPTIONS, type DirectCommand, type TopLevelCommand } from './command-table.js';
+import { failed, withInterrupts } from './guard.js';
+import type { GlobalOptions, Io } from './main.js';
 
 /**
- * The command table. It only declares commands and options; the handlers (src/cli/commands.ts,
- * change-commands.ts, evidence-commands.ts, …) are imported when a command runs, so `keyshift
- * --version` and `--help` load almost nothing.
+ * The commander program: every command and option, with help, suggestions and usage errors. It
+ * only declares them; the handlers (src/cli/commands.ts, change-commands.ts, evidence-commands.ts,
+ * …) are imported when a command runs. main.ts runs the command lines direct.ts takes without it.
  */
-
-export interface Io {
-  env: NodeJS.ProcessEnv;
-  cwd: string;
-  out: Output;
-}
-
-export interface GlobalOptions {
-  policies: string;
-  evidenceDir: string;
-  json: boolean;
-  logLevel?: string;
-  quiet: boolean;
-  lockTimeout: string;
-  region?: string;
-  profile?: string;
-  endpointUrl?: string;
-}
-
-/** The top-level commands, in the order `keyshift --help` lists them. */
-export const COMMANDS = ['init', 'validate', 'schema', 'plan', 'rotate', 'status', 'get', 'rollback', 'doctor', 'run', 'env', 'evidence', 'report', 'check', 'reencrypt'] as const;
-export type TopLevelCommand = (typeof COMMANDS)[number];
-
-export async function main(argv: string[], io: Io = { env: process.env, cwd: process.cwd(), out: processOutput }): Promise<number> {
+export async function runProgram(argv: string[], io: Io): Promise<number> {
   let exitCode: number = ExitCode.ok;
   let json = argv.includes('--json');
   const program = new Command('keyshift')
     .description('Rotate secrets and encryption keys from YAML policies, with overlap, fallback and audit evidence.')
     .version(packageVersion(), '-V, --version')
-    .option('-p, --policies <file|dir>', 'policy file or directory', 'policies')
-    .option('--evidence-dir <dir>', 'where evidence is appended', 'evidence')
-    .option('--json', 'print one JSON document on stdout', false)
-    .addOption(new Option('--log-level <level>', 'log level on stderr (default warn; env KEYSHIFT_LOG_LEVEL)'))
-    .option('-q, --quiet', 'only errors on stderr', false)
-    .option('--lock-timeout <duration>', 'how long to wait for another run holding a store', '30s')
-    .option('--region <region>', 'AWS Region for AWS stores whose policy sets none (like the AWS CLI)')
-    .option('--profile <name>', 'AWS profile for AWS stores whose policy sets none')
-    .option('--endpoint-url <url>', 'endpoint for AWS stores whose policy sets none (e.g. a local emulator)')
     // Parse errors are printed by printError below, like every other error (and as JSON with --json).
     .configureOutput({ writeOut: (s) => io.out.stdout(s), writeErr: (s) => io.out.stderr(s), outputError: () => undefined })
     .configureHelp({ showGlobalOptions: true })
     .exitOverride();
+  for (const spec of GLOBAL_OPTIONS) program.addOption(commanderOption(spec));
   // Only the command being run is declared: each declaration builds its options and help text
   // (about half a millisecond of a warm `plan`). All of them for help, an unknown word or none.
   const only = commandToRun(program, argv.slice(2));
@@ -72,6 +42,14 @@ export async function main(argv: string[], io: Io = { env: process.env, cwd: pro
       json = globals.json;
       exitCode = await handler(await import('./commands.js'), globals, ...args.slice(0, -1), io);
     };
+  // A command of command-table.ts, declared from its entry there.
+  const declareDirect = (name: DirectCommand) => {
+    if (!declares(name)) return;
+    const spec = DIRECT_COMMANDS[name];
+    const command = program.command(spec.args ? `${name} ${spec.args}` : name).description(spec.description);
+    for (const option of spec.options) command.addOption(commanderOption(option));
+    command.addHelpText('after', examplesHelp(name)).action(run((c, g, ...rest) => spec.run(c, g, rest.slice(0, -2), rest.at(-2), rest.at(-1))));
+  };
 
   if (declares('init'))
     program
@@ -79,35 +57,14 @@ export async function main(argv: string[], io: Io = { env: process.env, cwd: pro
       .description('scaffold policies/ with a working example on the local store (refuses to overwrite)')
       .addHelpText('after', examplesHelp('init'))
       .action(run((c, g, dir: string | undefined, _o, io2: Io) => c.initCommand(g, dir, io2)));
-  if (declares('validate'))
-    program
-      .command('validate')
-      .description('check every policy; errors as file:line:col: message (exit 2); --values also checks the stored values')
-      .option('--values', "also check each CURRENT value against its secret's validate: rules (prints no value; exit 1 if one fails)", false)
-      .addOption(envOption())
-      .addHelpText('after', examplesHelp('validate'))
-      .action(run(async (c, g, o: { values: boolean; env?: string[] }, io2: Io) => {
-        if (o.values) return (await import('./validate-values.js')).validateValuesCommand(g, o, io2);
-        if (o.env) throw usageError('--env goes with --values (policies are checked as a whole)', 'e.g. keyshift validate --values --env prod');
-        return c.validateCommand(g, io2);
-      }));
+  declareDirect('validate');
   if (declares('schema'))
     program
       .command('schema')
       .description('print the JSON Schema of policy files (for editors)')
       .addHelpText('after', examplesHelp('schema'))
       .action(run((c, g, _o, io2: Io) => c.schemaCommand(g, io2)));
-  if (declares('plan'))
-    program
-      .command('plan [names...]')
-      .description('show what `rotate` would do; changes nothing')
-      .option('--all', 'every secret (the default for plan)', false)
-      .option('--force', 'plan as if --force were given to rotate', false)
-      .addOption(envOption())
-      .option('--horizon <duration>', 'also show work that falls due within this time', '0s')
-      .option('--shard <k/n>', 'only shard k of n (a stable split by a hash of the name; docs/scale-out.md)')
-      .addHelpText('after', examplesHelp('plan'))
-      .action(run((c, g, names: string[], o, io2: Io) => c.planCommand(g, names, o, io2)));
+  declareDirect('plan');
   if (declares('rotate'))
     program
       .command('rotate [names...]')
@@ -125,21 +82,8 @@ export async function main(argv: string[], io: Io = { env: process.env, cwd: pro
       .option('--fallback-window <duration>', 'fallback window for this run only (0 = retire the old version right after the switch)')
       .addHelpText('after', examplesHelp('rotate'))
       .action(run(async (_c, g, names: string[], o, io2: Io) => (await import('./change-commands.js')).rotateCommand(g, names, o, io2)));
-  if (declares('status'))
-    program
-      .command('status [names...]')
-      .description('phase, versions, last rotated, next due and overdue per secret and environment')
-      .addOption(envOption())
-      .addHelpText('after', examplesHelp('status'))
-      .action(run((c, g, names: string[], o, io2: Io) => c.statusCommand(g, names, o, io2)));
-  if (declares('get'))
-    program
-      .command('get <name>')
-      .description('print one value (the only command that prints a secret)')
-      .option('--env <env>', 'environment (default: the first in the policy)')
-      .addOption(new Option('--stage <stage>', 'which version').choices(['current', 'previous', 'pending']).default('current'))
-      .addHelpText('after', examplesHelp('get'))
-      .action(run((c, g, name: string, o, io2: Io) => c.getCommand(g, name, o, io2)));
+  declareDirect('status');
+  declareDirect('get');
   if (declares('rollback'))
     program
       .command('rollback <name>')
@@ -193,25 +137,12 @@ export async function main(argv: string[], io: Io = { env: process.env, cwd: pro
   registerReportCommands(program, io, done, declares);
   if (declares('reencrypt')) registerReencryptCommand(program, io, done);
 
-  const interrupted = (signal: NodeJS.Signals, code: number) => () => {
-    // Hooks run in their own process group: stop them and remove their value files; release the
-    // locks this run holds (synchronously: no engine step may run after its lock is gone), then exit.
-    abortRunningHooks();
-    releaseHeldLocksSync();
-    io.out.stderr(`\nkeyshift: interrupted (${signal}); a rerun resumes where this run stopped\n`);
-    process.exit(code);
-  };
-  // 128 + the signal's number, as a shell reports it. SIGHUP: the terminal or SSH session closed;
-  // SIGQUIT (Ctrl-\) would otherwise dump core, with the values in memory (docs/local-store.md).
-  const handlers = new Map<NodeJS.Signals, () => void>(
-    ([['SIGHUP', 129], ['SIGINT', 130], ['SIGQUIT', 131], ['SIGTERM', 143]] as const).map(([signal, code]) => [signal, interrupted(signal, code)]),
-  );
-  for (const [signal, handler] of handlers) process.once(signal, handler);
-  try {
-    await program.parseAsync(argv);
-    return exitCode;
-  } catch (error) {
-    if (error instanceof CommanderError) {
+  return withInterrupts(io, async () => {
+    try {
+      await program.parseAsync(argv);
+      return exitCode;
+    } catch (error) {
+      if (!(error instanceof CommanderError)) return failed(io, error, json);
       if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version') return ExitCode.ok;
       // No command given: commander printed the help on stderr. A usage error, like any other.
       const command = argv.slice(2).find((arg) => program.commands.some((c) => c.name() === arg));
@@ -223,11 +154,7 @@ export async function main(argv: string[], io: Io = { env: process.env, cwd: pro
       printError(io.out, usageError(error.message.replace(/^error: /, ''), `run keyshift ${command ? `${command} ` : ''}--help for usage and examples`), json);
       return ExitCode.usage;
     }
-    printError(io.out, error, json);
-    return (error as { exitCode?: number }).exitCode ?? ExitCode.failed;
-  } finally {
-    for (const [signal, handler] of handlers) process.off(signal, handler);
-  }
+  });
 }
 
 /**

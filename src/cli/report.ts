@@ -1,6 +1,6 @@
 import { Option, type Command } from 'commander';
 import type { GlobalOptions, Io } from './main.js';
-import { envOption } from './env-option.js';
+import { envOption } from './options.js';
 import { examplesHelp } from './help-examples.js';
 
 /**

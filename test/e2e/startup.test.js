@@ -163,7 +163,7 @@ test('a cache dir that cannot be written, or holds garbage, changes nothing but 
 });
 
 test('each bundle file is loaded once in a run that needs both packs, with the code cache on and off', () => {
-  // bin/keyshift.js loads core.js without require()'s resolution (bin/code-cache.js requireBundle);
+  // bin/keyshift.js loads core.js without require()'s resolution (bin/keyshift.js loadFile);
   // changes.js then takes core.js with require(): it must get that same module, not run it again.
   const dir = tempProject();
   cpSync(join(buildRoot, 'policies'), join(dir, 'policies'), { recursive: true });
@@ -186,6 +186,35 @@ test('each bundle file is loaded once in a run that needs both packs, with the c
       assert.deepEqual(bundle.filter(([, n]) => n !== 1), [], `bundle files loaded more than once (${JSON.stringify(cacheEnv)})`);
     }
   }
+});
+
+test('plan, status, get and validate with plain options load core.js alone from the bundle: commander is not in it', () => {
+  // src/cli/direct.ts parses those command lines; commander (program.ts, its own chunk) loads for
+  // help, usage errors and every other command (bench/README.md, start-up, tenth round).
+  const dir = tempProject();
+  cpSync(join(buildRoot, 'policies'), join(dir, 'policies'), { recursive: true });
+  const probe = join(dir, 'probe.cjs');
+  writeFileSync(probe, [
+    "const Module = require('node:module'); const load = Module.prototype.load; const files = [];",
+    'Module.prototype.load = function (filename) { files.push(filename); return load.call(this, filename); };',
+    "process.on('exit', () => require('node:fs').writeFileSync(process.env.PROBE_OUT, JSON.stringify(files)));",
+  ].join('\n'));
+  const out = join(dir, 'loads.json');
+  const env = baseEnv({ KEYSHIFT_CACHE_DIR: join(dir, 'cache'), PROBE_OUT: out });
+  const bundleFiles = (args, status = 0) => {
+    const result = spawnSync(process.execPath, ['--require', probe, join(buildRoot, 'bin', 'keyshift.js'), ...args], { cwd: dir, env, encoding: 'utf8' });
+    assert.equal(result.status, status, result.stderr);
+    return JSON.parse(readFileSync(out, 'utf8')).filter((file) => file.includes(join('dist', 'bundle'))).map((file) => file.split(/[\\/]/).pop());
+  };
+  assert.equal(bundleFiles(['rotate', '--all', '-q']).includes('core.js'), true);
+  for (const args of [['plan'], ['status', '--json'], ['plan', '--env', 'prod', 'jwt-signing-secret'], ['validate'], ['get', 'jwt-signing-secret', '--env', 'dev']]) {
+    assert.deepEqual(bundleFiles(args), ['core.js'], args.join(' '));
+  }
+  // What it does not take goes to commander, which answers as before.
+  const program = (names) => names.filter((name) => name.startsWith('program-'));
+  assert.equal(program(bundleFiles(['plan', '--bogus'], 2)).length, 1);
+  assert.equal(program(bundleFiles(['plan', '--help'])).length, 1);
+  assert.ok(!readFileSync(join(buildRoot, 'dist', 'bundle', 'core.js'), 'utf8').includes('CommanderError'), 'core.js holds commander');
 });
 
 test("Node's own compile cache (Node >= 22.1) only for the files keyshift leaves to Node, turned on when the first loads", () => {
