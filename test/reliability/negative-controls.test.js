@@ -26,7 +26,7 @@ const CONTROLS = [
   {
     suite: 'concurrency',
     breaks: 'lock wait 0: the default --lock-timeout is 0s, so a second run gives up at once',
-    patches: [{ under: 'dist/bundle', find: 'how long to wait for another run holding a store","30s"', replace: 'how long to wait for another run holding a store","0s"' }],
+    patches: [{ under: 'dist/bundle', find: 'how long to wait for another run holding a store",default:"30s"', replace: 'how long to wait for another run holding a store",default:"0s"' }],
     files: ['test/reliability/concurrency.test.js'],
     namePattern: '^local \\(a\\)',
     env: { CONCURRENCY_ROUNDS: '1' },
