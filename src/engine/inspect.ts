@@ -7,6 +7,7 @@ import type { EngineContext, Target } from './context.js';
 import { rethrowUsage, toErrorInfo } from './rotate-result.js';
 import { previousEnvironment, selectPolicies, targetsOf, type Selection } from './selection.js';
 import { currentVersion, decommissionAt, lastRotatedAt, nextDueAt, observeEndsAt, pendingVersion, phaseOf, previousVersion, type Phase } from './state.js';
+import { isoTimeOrNull } from '../util/iso-time.js';
 
 export interface StatusRow {
   secret: string;
@@ -58,11 +59,11 @@ export async function statusRun(ctx: EngineContext, policies: SecretPolicy[], se
         currentVersion: currentVersion(state)?.id ?? null,
         previousVersion: previousVersion(state)?.id ?? null,
         pendingVersion: pendingVersion(state)?.id ?? null,
-        lastRotatedAt: lastRotatedAt(state)?.toISOString() ?? null,
-        nextDueAt: due?.toISOString() ?? null,
+        lastRotatedAt: isoTimeOrNull(lastRotatedAt(state)),
+        nextDueAt: isoTimeOrNull(due),
         overdue: due === null || due <= now,
         rotationId: rotation?.rotationId ?? null,
-        decommissionAfter: rotation ? (decommissionAt(target.policy, rotation)?.toISOString() ?? null) : null,
+        decommissionAfter: rotation ? isoTimeOrNull(decommissionAt(target.policy, rotation)) : null,
         waitingUntil: await waitingUntil(target, stores, now).catch(() => null),
         error: rotation?.error ? rotationError(target, rotation.phase, rotation.error) : null,
       });
@@ -107,7 +108,7 @@ export async function getRun(ctx: EngineContext, policies: SecretPolicy[], name:
 /** When a new rotation may start here: the previous environment's switch + its observe time. */
 async function waitingUntil(target: Target, stores: StoreRegistry, now: Date): Promise<string | null> {
   const previous = await previousEnvironment(target, stores);
-  return previous ? (observeEndsAt(previous.environment, previous.state, now)?.toISOString() ?? null) : null;
+  return previous ? isoTimeOrNull(observeEndsAt(previous.environment, previous.state, now)) : null;
 }
 
 function unknownRow(target: Target, error: unknown): StatusRow {

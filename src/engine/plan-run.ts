@@ -6,6 +6,7 @@ import type { Target } from './context.js';
 import { rethrowUsage, toErrorInfo } from './rotate-result.js';
 import { requireTickets } from './ticket-gate.js';
 import { previousEnvironment, selectPolicies, targetsOf, type Selection } from './selection.js';
+import { isoTime } from '../util/iso-time.js';
 
 /** A planned action, or `error` for a target whose store could not be read (with the reason). */
 export type PlanRow = Omit<PlannedAction, 'action'> & { action: PlannedAction['action'] | 'error'; error?: { code: string; message: string; hint?: string } };
@@ -39,7 +40,7 @@ export async function planRun(ctx: EngineContext, policies: SecretPolicy[], opti
         // One store that cannot be read is one `error` row; every other target is still planned.
         rethrowUsage(error);
         const info = toErrorInfo(error);
-        planned.push({ secret: target.policy.name, environment: target.environment.name, action: 'error', reason: info.message, at: now.toISOString(), error: info });
+        planned.push({ secret: target.policy.name, environment: target.environment.name, action: 'error', reason: info.message, at: isoTime(now), error: info });
         previous.delete(target.policy.name);
         continue;
       }

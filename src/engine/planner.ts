@@ -2,6 +2,7 @@ import type { EnvironmentPolicy, SecretPolicy } from '../policy/types.js';
 import type { EntryState, RotationRecord } from '../stores/contract.js';
 import { formatDuration } from '../policy/durations.js';
 import { currentVersion, decommissionAt, nextDueAt, observeEndsAt, phaseOf } from './state.js';
+import { isoTime } from '../util/iso-time.js';
 
 /**
  * The pure planner: policies + store states + clock in, actions out. `plan`, `rotate --dry-run` and
@@ -49,7 +50,7 @@ export function planTarget(input: PlanInput, options: PlanOptions): PlannedActio
     environment: environment.name,
     action: kind,
     reason,
-    at: at.toISOString(),
+    at: isoTime(at),
   });
   const horizon = now.getTime() + options.horizonMs;
   const rotation = state?.rotation ?? null;
@@ -67,10 +68,10 @@ export function planTarget(input: PlanInput, options: PlanOptions): PlannedActio
     if (windowEnds <= now) {
       actions.push(action('decommission', windowEndedReason(windowEnds, rotation)));
     } else if (options.force) {
-      actions.push(action('decommission', `forced: retire ${rotation.oldVersionId} before its fallback window ends (${windowEnds.toISOString()})`));
+      actions.push(action('decommission', `forced: retire ${rotation.oldVersionId} before its fallback window ends (${isoTime(windowEnds)})`));
     } else {
       const kind = windowEnds.getTime() <= horizon ? 'decommission' : 'wait';
-      return [action(kind, `fallback window: ${rotation.oldVersionId} stays valid until ${windowEnds.toISOString()}`, windowEnds)];
+      return [action(kind, `fallback window: ${rotation.oldVersionId} stays valid until ${isoTime(windowEnds)}`, windowEnds)];
     }
   }
 
@@ -80,18 +81,18 @@ export function planTarget(input: PlanInput, options: PlanOptions): PlannedActio
     actions.push(action('wait', gate.reason, gate.until));
     return actions;
   }
-  if (options.force) actions.push(action('rotate', dueAt <= now ? `forced (due since ${dueAt.toISOString()})` : `forced (next due ${dueAt.toISOString()})`));
-  else if (dueAt <= now) actions.push(action('rotate', `due since ${dueAt.toISOString()} (interval ${policy.interval})`));
+  if (options.force) actions.push(action('rotate', dueAt <= now ? `forced (due since ${isoTime(dueAt)})` : `forced (next due ${isoTime(dueAt)})`));
+  else if (dueAt <= now) actions.push(action('rotate', `due since ${isoTime(dueAt)} (interval ${policy.interval})`));
   else if (actions.length > 0) return actions;
-  else if (dueAt.getTime() <= horizon) actions.push(action('rotate', `due ${dueAt.toISOString()} (interval ${policy.interval})`, dueAt));
-  else actions.push(action('none', `not due until ${dueAt.toISOString()}`, dueAt));
+  else if (dueAt.getTime() <= horizon) actions.push(action('rotate', `due ${isoTime(dueAt)} (interval ${policy.interval})`, dueAt));
+  else actions.push(action('none', `not due until ${isoTime(dueAt)}`, dueAt));
   return actions;
 }
 
 /** Why a decommission is due: its rotation's fallback window is over. */
 export function windowEndedReason(windowEnds: Date, rotation: Pick<RotationRecord, 'oldVersionId' | 'error'>): string {
   const held = rotation.error ? `; last attempt ${rotation.error}` : '';
-  return `fallback window ended ${windowEnds.toISOString()}: retire ${rotation.oldVersionId}${held}`;
+  return `fallback window ended ${isoTime(windowEnds)}: retire ${rotation.oldVersionId}${held}`;
 }
 
 /** True for actions `rotate` carries out in this run. */
@@ -114,7 +115,7 @@ function promotionGate(previous: PreviousEnvironment | undefined, now: Date, for
     return { until: new Date(now.getTime() + previous.environment.observeMs), reason: `after ${name} switches, its observe time (${formatDuration(previous.environment.observeMs)}) must pass` };
   }
   const until = observeEndsAt(previous.environment, previous.state, now);
-  return until ? { until, reason: `observing ${name} until ${until.toISOString()}` } : null;
+  return until ? { until, reason: `observing ${name} until ${isoTime(until)}` } : null;
 }
 
 

@@ -217,6 +217,29 @@ test('plan, status, get and validate with plain options load core.js alone from 
   assert.ok(!readFileSync(join(buildRoot, 'dist', 'bundle', 'core.js'), 'utf8').includes('CommanderError'), 'core.js holds commander');
 });
 
+test('plan and status never call Date#toISOString: its first call sets up the time zone (src/util/iso-time.ts)', () => {
+  const dir = tempProject();
+  cpSync(join(buildRoot, 'policies', 'secrets.yaml'), join(dir, 'secrets.yaml'));
+  const probe = join(dir, 'probe.cjs');
+  writeFileSync(probe, [
+    "const formats = ['toISOString', 'toJSON', 'toString', 'toUTCString']; const calls = [];",
+    'for (const name of formats) { const real = Date.prototype[name]; Date.prototype[name] = function (...args) { calls.push(name); return real.apply(this, args); }; }',
+    "process.on('exit', () => require('node:fs').writeFileSync(process.env.PROBE_OUT, JSON.stringify(calls)));",
+  ].join('\n'));
+  const out = join(dir, 'calls.json');
+  const env = baseEnv({ KEYSHIFT_CACHE_DIR: join(dir, 'cache'), PROBE_OUT: out });
+  const calls = (args) => {
+    const result = spawnSync(process.execPath, ['--require', probe, join(buildRoot, 'bin', 'keyshift.js'), '-p', 'secrets.yaml', ...args], { cwd: dir, env, encoding: 'utf8' });
+    assert.equal(result.status, 0, result.stderr);
+    return JSON.parse(readFileSync(out, 'utf8'));
+  };
+  calls(['plan']);
+  // Unprovisioned: every row is due now; then provisioned, with dates to show.
+  assert.deepEqual([calls(['plan']), calls(['plan', '--json']), calls(['status'])], [[], [], []]);
+  calls(['rotate', '--all', '-q']);
+  assert.deepEqual([calls(['plan']), calls(['status']), calls(['status', '--json']), calls(['plan', '--horizon', '400d'])], [[], [], [], []]);
+});
+
 test("Node's own compile cache (Node >= 22.1) only for the files keyshift leaves to Node, turned on when the first loads", () => {
   // keyshift's cache of the bundle is under v8/<version>-<arch>/; Node's own makes directories of
   // its own beside it. A warm `plan` leaves nothing to Node (and so never loads node:module); a
