@@ -80,6 +80,18 @@ test('a changed policy file, another keyshift version or another target is a mis
   assert.equal(cacheFiles(cache).length, 4, 'the same inputs again: a hit, nothing written');
 });
 
+test('a policy edited to text of the same length is a miss that replaces its entry, not one more entry', async () => {
+  // The name hashes the inputs' frame (paths and lengths), so the edit lands on the same file.
+  const { cwd, cache } = setup('alpha');
+  await run(cwd, { KEYSHIFT_CACHE_DIR: cache });
+  const [before] = cacheFiles(cache);
+  writeFileSync(join(cwd, 'p.yaml'), secret('omega'));
+  assert.equal((await run(cwd, { KEYSHIFT_CACHE_DIR: cache })).policies[0].name, 'omega');
+  assert.deepEqual(cacheFiles(cache), [before]);
+  assert.ok(readFileSync(join(cache, before)).includes(Buffer.from(secret('omega'))), 'the entry now holds the edited file');
+  assert.equal((await run(cwd, { KEYSHIFT_CACHE_DIR: cache })).policies[0].name, 'omega');
+});
+
 test('a damaged or foreign cache file is a miss, and the fresh result replaces it', async () => {
   const { cwd, cache } = setup();
   const fresh = await run(cwd, { KEYSHIFT_CACHE_DIR: cache });
