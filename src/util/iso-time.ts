@@ -7,8 +7,9 @@
 export function isoTime(date: Date): string {
   const year = date.getUTCFullYear();
   if (!(year >= 0 && year <= 9999)) return date.toISOString();
-  const ms = date.getUTCMilliseconds();
-  return `${pad(year, 4)}-${pad(date.getUTCMonth() + 1, 2)}-${pad(date.getUTCDate(), 2)}T${pad(date.getUTCHours(), 2)}:${pad(date.getUTCMinutes(), 2)}:${pad(date.getUTCSeconds(), 2)}.${pad(ms, 3)}Z`;
+  // Joined, not concatenated: one flat string, where a template literal would leave a tree of 20
+  // pieces (~600 bytes) in every reason a rotation keeps for its results.
+  return [pad(year, 4), '-', pad(date.getUTCMonth() + 1, 2), '-', pad(date.getUTCDate(), 2), 'T', pad(date.getUTCHours(), 2), ':', pad(date.getUTCMinutes(), 2), ':', pad(date.getUTCSeconds(), 2), '.', pad(date.getUTCMilliseconds(), 3), 'Z'].join('');
 }
 
 function pad(value: number, width: number): string {
