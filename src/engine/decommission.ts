@@ -7,6 +7,7 @@ import { announceDrafts, evidenceDraft } from './evidence-drafts.js';
 import { currentVersion } from './state.js';
 import { windowEndedReason } from './planner.js';
 import { hasOverlapWork, issueAndSwitch, keyIds, meta, newValue, requireRotation, startRecord, valueOf, type RunInfo, type StepResult } from './steps.js';
+import { isoTime } from '../util/iso-time.js';
 
 /**
  * The last step of a rotation: once its gate passes (built-in checks, decommissionCheck and revoke
@@ -36,7 +37,7 @@ export async function decommissionAndRotate(target: Target, state: EntryState, r
   const now = run.now();
   const rotation = issueAndSwitch(target, run, startRecord(run, now, current.id), now, value);
   const drafts = [retired.draft, ...rotation.drafts];
-  const next = await target.store.apply(target.key, [...retired.ops, ...rotation.ops], { rotation: rotation.rotation, lastRotatedAt: now.toISOString(), pendingEvents: announceDrafts(state, run, drafts) });
+  const next = await target.store.apply(target.key, [...retired.ops, ...rotation.ops], { rotation: rotation.rotation, lastRotatedAt: isoTime(now), pendingEvents: announceDrafts(state, run, drafts) });
   await run.record(drafts);
   return [retired.result(next), rotation.result(next)];
 }
@@ -63,7 +64,7 @@ export async function rotateAndRetire(target: Target, state: EntryState, run: Ru
   // No gate to pass: the policy has none (checked above).
   const retired = decommissionedStep(target, run, { record, old: current.id, value: oldValue, checks: [] });
   const drafts = [...rotation.drafts, retired.draft];
-  const next = await target.store.apply(target.key, [...rotation.ops, ...retired.ops], { rotation: null, lastRotatedAt: now.toISOString(), pendingEvents: announceDrafts(state, run, drafts) });
+  const next = await target.store.apply(target.key, [...rotation.ops, ...retired.ops], { rotation: null, lastRotatedAt: isoTime(now), pendingEvents: announceDrafts(state, run, drafts) });
   await run.record(drafts);
   const decommissioned = retired.result(next);
   decommissioned.reason = windowEndedReason(now, record);

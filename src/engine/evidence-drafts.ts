@@ -3,6 +3,7 @@ import type { EntryState, EvidenceDraft, EvidenceEvent } from '../stores/contrac
 import type { Target } from './context.js';
 import type { HookCheck } from './overlap-hooks.js';
 import type { RunInfo } from './steps.js';
+import { isoTime } from '../util/iso-time.js';
 
 /** The evidence event a step announces: written to the store with the step, appended after it. */
 export function evidenceDraft(
@@ -22,7 +23,7 @@ export function evidenceDraft(
     fromVersion: detail.fromVersion,
     toVersion: detail.toVersion,
     fingerprint: detail.value ? fingerprintOf(target, detail.value) : null,
-    at: run.now().toISOString(),
+    at: isoTime(run.now()),
     operator: run.operator,
     reason: run.reason,
     ticket: run.ticket,

@@ -1,6 +1,7 @@
 import { randomBytesFromPool } from '../util/random-pool.js';
 import { userInfo } from 'node:os';
 import { hostName } from '../util/process-identity.js';
+import { isoTime } from '../util/iso-time.js';
 
 /**
  * Rotation ids carry their start time and 64 random bits. The new version's id is derived from the
@@ -8,8 +9,10 @@ import { hostName } from '../util/process-identity.js';
  * repeat (on AWS it is the ClientRequestToken: 32–64 characters of letters, digits and hyphens).
  */
 export function newRotationId(now: Date): string {
-  const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\.\d+/, '').toLowerCase();
-  return `r-${stamp}-${randomBytesFromPool(8).toString('hex')}`;
+  // `20261204t215301z`: the ISO time without separators or milliseconds, lower case.
+  const iso = isoTime(now);
+  const stamp = iso.slice(0, 4) + iso.slice(5, 7) + iso.slice(8, 10) + 't' + iso.slice(11, 13) + iso.slice(14, 16) + iso.slice(17, 19) + 'z';
+  return ['r-', stamp, '-', randomBytesFromPool(8).toString('hex')].join('');
 }
 
 export function versionIdFor(rotationId: string): string {

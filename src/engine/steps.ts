@@ -8,6 +8,7 @@ import { runOverlapHooks, type KeyIds } from './overlap-hooks.js';
 import { announceDrafts, evidenceDraft } from './evidence-drafts.js';
 import { newRotationId, versionIdFor } from './ids.js';
 import { currentVersion } from './state.js';
+import { isoTime } from '../util/iso-time.js';
 
 /**
  * The state machine of one secret in one environment. Every step reads what the store holds first
@@ -63,7 +64,7 @@ export async function provision(target: Target, run: RunInfo): Promise<StepResul
   const draft = evidenceDraft(target, run, 'provisioned', { rotationId, fromVersion: null, toVersion: versionId, value });
   const state = await target.store.apply(target.key, [{ type: 'create', versionId, value, stage: 'CURRENT' }], {
     rotation: null,
-    lastRotatedAt: now.toISOString(),
+    lastRotatedAt: isoTime(now),
     pendingEvents: [draft], // a new entry has no earlier drafts
   });
   await run.record([draft]);
@@ -84,7 +85,7 @@ export async function startRotation(target: Target, state: EntryState, run: RunI
   // Nothing to run while both keys are valid: issue and switch in one atomic store write.
   const value = await newValue(target, run);
   const write = issueAndSwitch(target, run, record, now, value);
-  const next = await target.store.apply(target.key, write.ops, { rotation: write.rotation, lastRotatedAt: now.toISOString(), pendingEvents: announceDrafts(state, run, write.drafts) });
+  const next = await target.store.apply(target.key, write.ops, { rotation: write.rotation, lastRotatedAt: isoTime(now), pendingEvents: announceDrafts(state, run, write.drafts) });
   await run.record(write.drafts);
   return write.result(next);
 }
@@ -186,7 +187,7 @@ async function finishOverlap(target: Target, state: EntryState, run: RunInfo): P
   const draft = evidenceDraft(target, run, 'switched', { ...base, value });
   const next = await target.store.apply(target.key, [{ type: 'promote', versionId: record.newVersionId }], {
     rotation: switchedRecord(target, requireRotation(target, deployed), now),
-    lastRotatedAt: now.toISOString(),
+    lastRotatedAt: isoTime(now),
     pendingEvents: announceDrafts(deployed, run, [draft]),
   });
   await run.record([draft]);
@@ -202,7 +203,7 @@ export function newRecord(run: RunInfo, now: Date, ids: Pick<RotationRecord, 'ro
     phase: ids.phase,
     newVersionId: ids.newVersionId,
     oldVersionId: ids.oldVersionId,
-    startedAt: now.toISOString(),
+    startedAt: isoTime(now),
     switchedAt: null,
     decommissionAfter: null,
     reason: run.reason,
@@ -233,8 +234,8 @@ function switchedRecord(target: Target, record: RotationRecord, now: Date): Rota
   // A copy, then its fields set (not a spread with fields after it: see newRecord).
   const switched = { ...record };
   switched.phase = 'fallback';
-  switched.switchedAt = now.toISOString();
-  switched.decommissionAfter = new Date(now.getTime() + windowMs).toISOString();
+  switched.switchedAt = isoTime(now);
+  switched.decommissionAfter = isoTime(new Date(now.getTime() + windowMs));
   switched.error = null;
   return switched;
 }

@@ -7,14 +7,30 @@
 export function isoTime(date: Date): string {
   const year = date.getUTCFullYear();
   if (!(year >= 0 && year <= 9999)) return date.toISOString();
-  // Joined, not concatenated: one flat string, where a template literal would leave a tree of 20
-  // pieces (~600 bytes) in every reason a rotation keeps for its results.
-  return [pad(year, 4), '-', pad(date.getUTCMonth() + 1, 2), '-', pad(date.getUTCDate(), 2), 'T', pad(date.getUTCHours(), 2), ':', pad(date.getUTCMinutes(), 2), ':', pad(date.getUTCSeconds(), 2), '.', pad(date.getUTCMilliseconds(), 3), 'Z'].join('');
+  const month = date.getUTCMonth() + 1;
+  const day = date.getUTCDate();
+  const hours = date.getUTCHours();
+  const minutes = date.getUTCMinutes();
+  const seconds = date.getUTCSeconds();
+  const ms = date.getUTCMilliseconds();
+  // One flat string from its character codes: pieces joined by `+` or a template literal would
+  // stay a tree of ~20 strings in every rotation result that keeps the text (5 MB at 10,000).
+  return String.fromCharCode(
+    ZERO + Math.floor(year / 1000), ZERO + (Math.floor(year / 100) % 10), ZERO + (Math.floor(year / 10) % 10), ZERO + (year % 10), DASH,
+    ZERO + Math.floor(month / 10), ZERO + (month % 10), DASH,
+    ZERO + Math.floor(day / 10), ZERO + (day % 10), T,
+    ZERO + Math.floor(hours / 10), ZERO + (hours % 10), COLON,
+    ZERO + Math.floor(minutes / 10), ZERO + (minutes % 10), COLON,
+    ZERO + Math.floor(seconds / 10), ZERO + (seconds % 10), DOT,
+    ZERO + Math.floor(ms / 100), ZERO + (Math.floor(ms / 10) % 10), ZERO + (ms % 10), Z,
+  );
 }
 
-function pad(value: number, width: number): string {
-  const text = String(value);
-  return text.length >= width ? text : '0000'.slice(0, width - text.length) + text;
-}
+const ZERO = 48;
+const DASH = 45;
+const COLON = 58;
+const DOT = 46;
+const T = 84;
+const Z = 90;
 
 export const isoTimeOrNull = (date: Date | null): string | null => (date ? isoTime(date) : null);

@@ -10,6 +10,7 @@ import { clone, decodeEntry, decodeVersions, encodeEntry, toEntryState, type Sto
 import { corruptError } from './store-errors.js';
 import { applyOps, notFound } from './entry-ops.js';
 import { fingerprintValue, MasterKeyProvider, type StoreKeys } from './master-key.js';
+import { isoTime } from '../../util/iso-time.js';
 
 /**
  * The embedded `local` store: one encrypted append-only file (docs/local-store.md). Readers take no
@@ -108,7 +109,7 @@ export class LocalStore implements SecretStore {
     this.#requireLock('apply');
     const latest = this.#log.latestHandle(key);
     const prev = latest === undefined ? undefined : (this.#known(key, latest) ?? this.#decode(key, this.#log.textOf(latest)));
-    const next = applyOps(prev, ops, meta, this.#now().toISOString(), this.#where(key));
+    const next = applyOps(prev, ops, meta, isoTime(this.#now()), this.#where(key));
     const durable = this.#log.commit({ type: 'entry', key, text: encodeEntry(key, next) });
     this.#remember(key, this.#log.latestHandle(key)!, next); // the commit's handle, the same once durable
     await durable;
