@@ -1,4 +1,3 @@
-import { DIRECT_COMMANDS } from './command-table.js';
 import { parseDirect } from './direct.js';
 import { failed, withInterrupts } from './guard.js';
 import { processOutput, type Output } from './output.js';
@@ -36,7 +35,7 @@ export async function main(argv: string[], io: Io = { env: process.env, cwd: pro
   const { command, globals, options, args } = direct;
   return withInterrupts(io, async () => {
     try {
-      return await DIRECT_COMMANDS[command.name].run(await import('./commands.js'), globals, args, options, io);
+      return await command.run(await import('./commands.js'), globals, args, options, io);
     } catch (error) {
       return failed(io, error, globals.json);
     }
