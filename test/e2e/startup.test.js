@@ -32,8 +32,7 @@ test('--version is answered by bin/keyshift.js alone: no bundled CLI, no Node mo
   assert.match(unbuilt.stderr, /^keyshift: the CLI is not built\n {2}hint: run `npm install`/);
   // The entry is CommonJS (bin/package.json): --version loads no Node module that an empty
   // CommonJS script does not (no ES module loader, no stream for process.stdout).
-  const probe = join(dir, 'probe.cjs');
-  writeFileSync(probe, "process.on('exit', () => require('node:fs').writeFileSync(process.env.PROBE_OUT, JSON.stringify(process.moduleLoadList)));");
+  const probe = writeProbe(dir, [], 'process.moduleLoadList');
   writeFileSync(join(dir, 'empty.cjs'), '');
   const modules = (script, args) => {
     const out = join(dir, 'modules.json');
@@ -48,8 +47,7 @@ test('--version is answered by bin/keyshift.js alone: no bundled CLI, no Node mo
 test('a warm `plan` loads neither node:fs/promises nor the streams behind process.stdout, and prints its table', () => {
   const dir = tempProject();
   cpSync(join(buildRoot, 'policies'), join(dir, 'policies'), { recursive: true });
-  const probe = join(dir, 'probe.cjs');
-  writeFileSync(probe, "process.on('exit', () => require('node:fs').writeFileSync(process.env.PROBE_OUT, JSON.stringify(process.moduleLoadList)));");
+  const probe = writeProbe(dir, [], 'process.moduleLoadList');
   const env = baseEnv({ KEYSHIFT_CACHE_DIR: join(dir, 'cache'), PROBE_OUT: join(dir, 'modules.json'), KEYSHIFT_NOW: '2026-06-01T00:00:00Z' });
   const plan = () => spawnSync(process.execPath, ['--require', probe, join(buildRoot, 'bin', 'keyshift.js'), 'plan'], { cwd: dir, env, encoding: 'utf8' });
   const cold = plan(); // parses the policies and fills the policy cache and V8's code cache
@@ -167,19 +165,15 @@ test('each bundle file is loaded once in a run that needs both packs, with the c
   // changes.js then takes core.js with require(): it must get that same module, not run it again.
   const dir = tempProject();
   cpSync(join(buildRoot, 'policies'), join(dir, 'policies'), { recursive: true });
-  const probe = join(dir, 'probe.cjs');
-  writeFileSync(probe, [
-    "const Module = require('node:module'); const load = Module.prototype.load; const counts = {};",
-    'Module.prototype.load = function (filename) { counts[filename] = (counts[filename] ?? 0) + 1; return load.call(this, filename); };',
-    "process.on('exit', () => require('node:fs').writeFileSync(process.env.PROBE_OUT, JSON.stringify(counts)));",
-  ].join('\n'));
+  const probe = writeLoadProbe(dir);
   for (const cacheEnv of [{ KEYSHIFT_CACHE_DIR: join(dir, 'cache') }, { KEYSHIFT_NO_CACHE: '1' }]) {
     const out = join(dir, 'loads.json');
     const env = baseEnv({ ...cacheEnv, PROBE_OUT: out });
     for (let i = 0; i < 2; i++) {
       const result = spawnSync(process.execPath, ['--require', probe, join(buildRoot, 'bin', 'keyshift.js'), 'rotate', '--all', '--dry-run'], { cwd: dir, env, encoding: 'utf8' });
       assert.equal(result.status, 0, result.stderr);
-      const counts = JSON.parse(readFileSync(out, 'utf8'));
+      const counts = {};
+      for (const file of JSON.parse(readFileSync(out, 'utf8'))) counts[file] = (counts[file] ?? 0) + 1;
       const bundle = Object.entries(counts).filter(([file]) => file.includes(join('dist', 'bundle')));
       const names = bundle.map(([file]) => file.split(/[\\/]/).pop());
       assert.ok(names.includes('core.js') && names.includes('changes.js'), `both packs loaded: ${names.join(', ')}`);
@@ -193,12 +187,7 @@ test('plan, status, get and validate with plain options load core.js alone from 
   // help, usage errors and every other command (bench/README.md, start-up, tenth round).
   const dir = tempProject();
   cpSync(join(buildRoot, 'policies'), join(dir, 'policies'), { recursive: true });
-  const probe = join(dir, 'probe.cjs');
-  writeFileSync(probe, [
-    "const Module = require('node:module'); const load = Module.prototype.load; const files = [];",
-    'Module.prototype.load = function (filename) { files.push(filename); return load.call(this, filename); };',
-    "process.on('exit', () => require('node:fs').writeFileSync(process.env.PROBE_OUT, JSON.stringify(files)));",
-  ].join('\n'));
+  const probe = writeLoadProbe(dir);
   const out = join(dir, 'loads.json');
   const env = baseEnv({ KEYSHIFT_CACHE_DIR: join(dir, 'cache'), PROBE_OUT: out });
   const bundleFiles = (args, status = 0) => {
@@ -220,12 +209,10 @@ test('plan, status, get and validate with plain options load core.js alone from 
 test('plan and status never call Date#toISOString: its first call sets up the time zone (src/util/iso-time.ts)', () => {
   const dir = tempProject();
   cpSync(join(buildRoot, 'policies', 'secrets.yaml'), join(dir, 'secrets.yaml'));
-  const probe = join(dir, 'probe.cjs');
-  writeFileSync(probe, [
+  const probe = writeProbe(dir, [
     "const formats = ['toISOString', 'toJSON', 'toString', 'toUTCString']; const calls = [];",
     'for (const name of formats) { const real = Date.prototype[name]; Date.prototype[name] = function (...args) { calls.push(name); return real.apply(this, args); }; }',
-    "process.on('exit', () => require('node:fs').writeFileSync(process.env.PROBE_OUT, JSON.stringify(calls)));",
-  ].join('\n'));
+  ], 'calls');
   const out = join(dir, 'calls.json');
   const env = baseEnv({ KEYSHIFT_CACHE_DIR: join(dir, 'cache'), PROBE_OUT: out });
   const calls = (args) => {
@@ -263,3 +250,14 @@ test("Node's own compile cache (Node >= 22.1) only for the files keyshift leaves
   if (major >= 22) assert.ok(nodes.length > 0, "Node's own compile cache was not turned on for pino");
   else assert.deepEqual(nodes, [], 'Node 20 has no compile cache of its own');
 });
+
+/** A `--require` script: `setup`'s lines, then at exit the JSON of `recorded` written to $PROBE_OUT. */
+function writeProbe(dir, setup, recorded) {
+  const probe = join(dir, 'probe.cjs');
+  writeFileSync(probe, [...setup, `process.on('exit', () => require('node:fs').writeFileSync(process.env.PROBE_OUT, JSON.stringify(${recorded})));`].join('\n'));
+  return probe;
+}
+
+/** A probe of every file Node's CommonJS loader loads, in order. */
+const writeLoadProbe = (dir) =>
+  writeProbe(dir, ["const Module = require('node:module'); const load = Module.prototype.load; const files = [];", 'Module.prototype.load = function (filename) { files.push(filename); return load.call(this, filename); };'], 'files');
