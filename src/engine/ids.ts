@@ -12,7 +12,7 @@ export function newRotationId(now: Date): string {
   // `20261204t215301z`: the ISO time without separators or milliseconds, lower case.
   const iso = isoTime(now);
   const stamp = iso.slice(0, 4) + iso.slice(5, 7) + iso.slice(8, 10) + 't' + iso.slice(11, 13) + iso.slice(14, 16) + iso.slice(17, 19) + 'z';
-  return ['r-', stamp, '-', randomBytesFromPool(8).toString('hex')].join('');
+  return `r-${stamp}-${randomBytesFromPool(8).toString('hex')}`;
 }
 
 export function versionIdFor(rotationId: string): string {

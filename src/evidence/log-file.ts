@@ -28,9 +28,19 @@ const CHUNK = 64 * 1024;
 
 /** A line's JSON when it is an object (a record), else null: damage is skipped, never thrown. */
 export function parseJsonObject(text: string): Record<string, unknown> | null {
+  const value = parseJson(text);
+  return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : null;
+}
+
+/** A line's JSON when it is an array, else null (as parseJsonObject). */
+export function parseJsonArray(text: string): unknown[] | null {
+  const value = parseJson(text);
+  return Array.isArray(value) ? value : null;
+}
+
+function parseJson(text: string): unknown {
   try {
-    const value = JSON.parse(text) as unknown;
-    return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : null;
+    return JSON.parse(text);
   } catch {
     return null;
   }

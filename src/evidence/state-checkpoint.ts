@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
-import { parseJsonObject, readLineAt, readLastLine, readLines } from './log-file.js';
+import { parseJsonArray, parseJsonObject, readLineAt, readLastLine, readLines } from './log-file.js';
 import type { ExpectedState } from './expected-state.js';
 import { SeqList } from './seq-list.js';
 import { writeAll } from '../util/file-io.js';
@@ -182,15 +182,6 @@ function decodeHeader(text: string): (Omit<Checkpoint, 'targets'> & { count: num
   if (!raw || raw.format !== FORMAT || typeof raw.chainId !== 'string' || typeof raw.hash !== 'string') return null;
   if (!isCount(raw.seq) || !isCount(raw.end) || raw.end === 0 || !isCount(raw.targets)) return null;
   return { chainId: raw.chainId, seq: raw.seq, hash: raw.hash, end: raw.end, count: raw.targets };
-}
-
-function parseJsonArray(text: string): unknown[] | null {
-  try {
-    const value: unknown = JSON.parse(text);
-    return Array.isArray(value) ? value : null;
-  } catch {
-    return null;
-  }
 }
 
 function decodeState(row: unknown): ExpectedState | null {

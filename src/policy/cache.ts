@@ -25,17 +25,16 @@ const KEEP = 64;
  */
 export async function loadPoliciesCached(target: string, options: { cwd: string; env: NodeJS.ProcessEnv; version: string; log: Log }): Promise<LoadedPolicies> {
   const dir = cacheDir(options.env);
-  const found = dir ? await cacheInputs(target, options) : null;
-  const inputs = found?.bytes ?? null;
-  const file = dir && found ? join(dir, `policies-${fnv1a(found.frame)}-${found.bytes.length}.json`) : null;
+  const inputs = dir ? await cacheInputs(target, options) : null;
+  const file = dir && inputs ? join(dir, `policies-${fnv1a(inputs.frame)}-${inputs.bytes.length}.json`) : null;
   if (file && inputs) {
-    const hit = readCached(file, inputs);
+    const hit = readCached(file, inputs.bytes);
     if (hit) return hit;
   }
   const { loadPolicies } = await import('./load.js');
   const loaded = await loadPolicies(target, options);
   if (file && dir && inputs && loaded.errors.length === 0) {
-    await writeCached(dir, file, loaded, inputs).catch((error: unknown) => options.log.debug({ err: String(error) }, 'could not write the policy cache'));
+    await writeCached(dir, file, loaded, inputs.bytes).catch((error: unknown) => options.log.debug({ err: String(error) }, 'could not write the policy cache'));
   }
   return loaded;
 }
