@@ -37,3 +37,16 @@ test('made from pairs, a name given twice keeps its first place and its last seq
   assert.deepEqual([...list], [...new Map([['a', 1], ['b', 2], ['a', 3]])]);
   assert.equal(new SeqList().oldest(), undefined);
 });
+
+test('made from any pairs (a checkpoint row, names repeated or not), it holds what a Map made from them holds', () => {
+  let seed = 11;
+  const random = (n) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % n);
+  for (let round = 0; round < 2000; round++) {
+    const pairs = Array.from({ length: random(10) }, () => [`v${random(round % 2 === 0 ? 40 : 5)}`, random(1000)]);
+    const list = new SeqList(pairs);
+    const map = new Map(pairs);
+    assert.deepEqual([...list], [...map]);
+    assert.equal(list.size, map.size);
+    assert.equal(list.oldest(), map.keys().next().value);
+  }
+});
