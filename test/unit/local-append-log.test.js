@@ -217,6 +217,33 @@ test('compacts once dead records exceed max(compactMinDead, live), not at the bo
   assert.deepEqual(disk.meta, { evidenceAnchors: {}, confirmedRuns: ['r'] });
 });
 
+test('a writer lets go of the file compacted when it leaves more dead records than half its live ones', async (t) => {
+  // A forced run of every secret leaves one dead record per secret: the next reader (plan, status,
+  // the next run) would decrypt them all again before anything compacted them.
+  const leave = async (path, rewrites) => {
+    const { log } = openLog(path, 2);
+    await log.startWriting(ok);
+    for (const k of ['a', 'b', 'c', 'd']) await log.commit(entry(k));
+    for (let i = 0; i < rewrites; i++) await log.commit(entry('a', `w${i}==`));
+    await log.idle();
+    const during = log.stats.generation;
+    await log.stopWriting();
+    log.reset();
+    return { during, disk: await onDisk(path) };
+  };
+  // 4 live, 3 dead: under the bar while writing (more than 4 dead), over half the live ones at the end.
+  const over = tempPath(t);
+  const compacted = await leave(over.path, 3);
+  assert.equal(compacted.during, 1, 'not compacted while writing');
+  assert.deepEqual({ records: compacted.disk.records, generation: compacted.disk.generation }, { records: 4, generation: 2 });
+  assert.equal(compacted.disk.entries.a, entry('a', 'w2==').text);
+  assert.deepEqual(readdirSync(over.dir), ['dev.store']);
+  // 4 live, 2 dead: not more than half of them (nor than compactMinDead): left as it is.
+  const under = tempPath(t);
+  const kept = await leave(under.path, 2);
+  assert.deepEqual({ records: kept.disk.records, generation: kept.disk.generation }, { records: 6, generation: 1 });
+});
+
 test('a compaction keeps the meta and every entry, and appends go on in the new file', async (t) => {
   const { path } = tempPath(t);
   const { log } = openLog(path, 2);
