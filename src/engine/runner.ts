@@ -18,6 +18,7 @@ import { refuseRolledBack, rollbackError, type RollbackProblem } from './store-r
 import { requireTickets } from './ticket-gate.js';
 import { releaseLease, RunLeases } from './leases.js';
 import { leaseHolder } from '../stores/aws/lease.js';
+import { collectGarbage } from '../util/collect-garbage.js';
 
 export interface RotateOptions extends Selection {
   force: boolean;
@@ -120,6 +121,9 @@ export async function rotateRun(ctx: EngineContext, policies: SecretPolicy[], op
     // A store put back from an old copy (or another store's file) is not built on: nothing of this
     // run touches it, not even the anchor; each of its targets fails with the reason.
     const { refused, draftsAt, checkpoint } = await refuseRolledBack(ctx.evidenceDir, targets, locks, storeFailed);
+    // What the start built (the policies parsed, the store replayed, the check's expected states)
+    // is garbage now, all of it: collected here, not after the rotation has grown the heap past it.
+    collectGarbage();
     for (const id of [...refused.keys(), ...storeErrors.keys()]) await dropLock(id);
 
     // Under the lock, first append the evidence a crashed run announced but never wrote.

@@ -144,6 +144,40 @@ test("V8's code cache is kept per set of V8 flags: a `rotate` (which sets its ow
   assert.ok(after.size > planned.size, 'rotate kept its own entries beside plan\'s');
 });
 
+test('rotate collects what its start built in one forced full collection, and keeps its cached code; plan forces none', () => {
+  // bin/keyshift.js starts `rotate` with --expose-gc; the run collects once its rollback check is
+  // done (src/util/collect-garbage.ts). The flag is set before the bundle loads, so the code V8
+  // cached under rotate's flags stays valid from one rotate to the next.
+  const dir = tempProject();
+  cpSync(join(buildRoot, 'policies'), join(dir, 'policies'), { recursive: true });
+  const probe = writeProbe(dir, [
+    "const { PerformanceObserver, constants } = require('node:perf_hooks'); const forced = [];",
+    'const keep = (entries) => { for (const e of entries) if (e.detail.flags & constants.NODE_PERFORMANCE_GC_FLAGS_FORCED) forced.push(e.detail.kind); };',
+    "const observer = new PerformanceObserver((list) => keep(list.getEntries())); observer.observe({ entryTypes: ['gc'] });",
+    "process.on('exit', () => keep(observer.takeRecords()));",
+  ], 'forced');
+  const cache = join(dir, 'cache');
+  const forcedIn = (args) => {
+    const out = join(dir, 'forced.json');
+    const result = spawnSync(process.execPath, ['--require', probe, join(buildRoot, 'bin', 'keyshift.js'), ...args], { cwd: dir, env: baseEnv({ KEYSHIFT_CACHE_DIR: cache, PROBE_OUT: out }), encoding: 'utf8' });
+    assert.equal(result.status, 0, result.stderr);
+    return JSON.parse(readFileSync(out, 'utf8'));
+  };
+  const entries = () => {
+    const v8 = join(cache, 'v8');
+    return new Map(readdirSync(v8, { recursive: true }).filter((name) => statSync(join(v8, name)).isFile()).map((name) => [name, statSync(join(v8, name)).mtimeMs]));
+  };
+  const MAJOR = 4; // perf_hooks constants.NODE_PERFORMANCE_GC_MAJOR
+  assert.deepEqual(forcedIn(['rotate', '--all', '-q']), [MAJOR], 'the provisioning run');
+  assert.deepEqual(forcedIn(['rotate', '--all', '--force', '--reason', 'test', '-q']), [MAJOR], 'a forced run');
+  const cached = entries();
+  assert.deepEqual(forcedIn(['rotate', '--all', '--force', '--reason', 'test', '-q']), [MAJOR]);
+  const rewritten = [...cached].filter(([name, mtime]) => entries().get(name) !== mtime).map(([name]) => name);
+  assert.deepEqual(rewritten, [], 'a rotate refused the code the rotate before it cached');
+  assert.deepEqual(forcedIn(['plan']), []);
+  assert.deepEqual(forcedIn(['status']), []);
+});
+
 test('a cache dir that cannot be written, or holds garbage, changes nothing but the speed', () => {
   const dir = tempProject();
   writeFileSync(join(dir, 'not-a-dir'), '');
