@@ -65,19 +65,25 @@ async function checkEvidence(dir, env, reason, from, verifyChain) {
 }
 
 /**
- * Kill the run at a random instant within the time a whole run takes. The killed run either died
- * by the SIGKILL or had already finished with exit 0; anything else (a failure, a stack trace)
- * is a finding. Returns true when the kill landed mid-run.
+ * Kill the run at a random instant within the time a whole run takes (`timing.fullRunMs`). The
+ * killed run either died by the SIGKILL or had already finished with exit 0; anything else (a
+ * failure, a stack trace) is a finding. A run that finished before its kill was quicker than the
+ * estimate (a slow calibration on a loaded machine): its own time becomes the estimate, so the
+ * next kills land inside a run again. Returns true when the kill landed mid-run.
  */
-async function killAtRandom(dir, env, reason, fullRunMs, observe) {
+async function killAtRandom(dir, env, reason, timing, observe) {
+  const started = Date.now();
   const { child, done } = runCliAsync(['rotate', '--all', '--force', '--reason', reason, '-q', '--json'], { cwd: dir, env });
-  const deadline = Date.now() + Math.floor(fullRunMs * Math.random());
-  while (Date.now() < deadline) {
+  let finishedMs = null;
+  done.then(() => (finishedMs = Date.now() - started));
+  const deadline = started + Math.floor(timing.fullRunMs * Math.random());
+  while (Date.now() < deadline && finishedMs === null) {
     await observe?.();
     await sleep(5);
   }
   child.kill('SIGKILL');
   const killed = await done;
+  if (killed.signal !== 'SIGKILL' && killed.code === 0) timing.fullRunMs = Math.min(timing.fullRunMs, finishedMs);
   tally.kills++;
   if (killed.signal === 'SIGKILL') tally.midRun++;
   await observe?.();
@@ -117,7 +123,7 @@ function assertFewLeaseBlocks(before, rounds) {
  * landed and what it announces (evidence, the next step) has not happened yet. Random instants
  * rarely hit that window, and it is where a missing write-ahead loses a record.
  */
-async function killAfterWrite(dir, env, reason, storePath, nth, fullRunMs) {
+async function killAfterWrite(dir, env, reason, storePath, nth, { fullRunMs }) {
   const { child, done } = runCliAsync(['rotate', '--all', '--force', '--reason', reason, '-q'], { cwd: dir, env });
   let writes = 0;
   const watcher = watch(dirname(storePath), (type, name) => {
@@ -153,11 +159,12 @@ function countWrites(storePath) {
   return { stop: () => (watcher.close(), writes) };
 }
 
+/** How long a whole forced run takes: `{ fullRunMs }`, which killAtRandom lowers when a run proves quicker. */
 async function calibrate(dir, env) {
   const started = Date.now();
   const result = await cli(['rotate', '--all', '--force', '--reason', 'calibrate', '-q'], { cwd: dir, env });
   assert.equal(result.code, 0, result.stderr);
-  return Date.now() - started;
+  return { fullRunMs: Date.now() - started };
 }
 
 /**
@@ -186,10 +193,10 @@ async function crashRounds(t, { dir, env, rounds, violations = [], verifyEvery, 
 }
 
 /** Every other round is killed right after one of the run's writes of `storePath`, chosen at random; the others at a random instant. */
-function killAtWriteOrRandom(dir, env, storePath, writesPerRun, fullRunMs, observe) {
+function killAtWriteOrRandom(dir, env, storePath, writesPerRun, timing, observe) {
   return (round, reason) => round % 2 === 1
-    ? killAfterWrite(dir, env, reason, storePath, 1 + Math.floor(Math.random() * writesPerRun), fullRunMs)
-    : killAtRandom(dir, env, reason, fullRunMs, observe);
+    ? killAfterWrite(dir, env, reason, storePath, 1 + Math.floor(Math.random() * writesPerRun), timing)
+    : killAtRandom(dir, env, reason, timing, observe);
 }
 
 /** A store entry's versions ({ id, stages, value }) in the shape inspectStore gives. */
@@ -245,7 +252,7 @@ describe('crash suite: local store', () => {
       const storePath = join(dir, '.keyshift', 'dev.store');
       assert.equal((await cli(['rotate', '--all', '-q'], { cwd: dir, env })).code, 0);
       const watcher = countWrites(storePath);
-      const fullRunMs = await calibrate(dir, env);
+      const timing = await calibrate(dir, env);
       const writesPerRun = watcher.stop();
       assert.ok(writesPerRun > 0, 'the calibration run wrote the store');
       // A consumer's read of the bytes on disk while the run writes: one CURRENT with its value.
@@ -261,7 +268,7 @@ describe('crash suite: local store', () => {
       await crashRounds(t, {
         dir, env, rounds, violations, verifyEvery: 5,
         snapshot: () => inspectStore(storePath, keys),
-        kill: killAtWriteOrRandom(dir, env, storePath, writesPerRun, fullRunMs, async () => {
+        kill: killAtWriteOrRandom(dir, env, storePath, writesPerRun, timing, async () => {
           if (observations++ % 4 === 0) await oneCurrent();
         }),
         check: async (before, rotated) => checkStaged(before, await inspectStore(storePath, keys), rotated),
@@ -298,12 +305,12 @@ describe('crash suite: aws-secrets-manager', () => {
         }
       });
       try {
-        const fullRunMs = await calibrate(dir, env);
+        const timing = await calibrate(dir, env);
         assertNoViolations(violations, 'calibration run');
         await crashRounds(t, {
           dir, env, rounds, violations, verifyEvery: 5, leases: true,
           snapshot: () => new Map(ids.map((id) => [id, labels(id).find((v) => v.stages.includes('AWSCURRENT'))])),
-          kill: (round, reason) => killAtRandom(dir, env, reason, fullRunMs),
+          kill: (round, reason) => killAtRandom(dir, env, reason, timing),
           check: (before, rotated) => {
             const issuedEver = issuedCounts(dir);
             ids.forEach((id, i) => {
@@ -353,12 +360,12 @@ describe('crash suite: aws-kms', () => {
         }
       });
       try {
-        const fullRunMs = await calibrate(dir, env);
+        const timing = await calibrate(dir, env);
         assertNoViolations(violations, 'calibration run');
         await crashRounds(t, {
           dir, env, rounds, violations, verifyEvery: 5, leases: true,
           snapshot: () => new Map(aliases.map((alias) => [alias, fake.inspect(alias).keyId])),
-          kill: (round, reason) => killAtRandom(dir, env, reason, fullRunMs),
+          kill: (round, reason) => killAtRandom(dir, env, reason, timing),
           check: (before, rotated) => {
             const issuedEver = issuedCounts(dir);
             aliases.forEach((alias, i) => {
@@ -391,7 +398,7 @@ describe('crash suite: plugin store (examples/json-file-store)', () => {
     const storePath = join(dir, '.keyshift', 'dev.json');
     assert.equal((await cli(['rotate', '--all', '-q'], { cwd: dir, env })).code, 0);
     const watcher = countWrites(storePath);
-    const fullRunMs = await calibrate(dir, env);
+    const timing = await calibrate(dir, env);
     const writesPerRun = watcher.stop();
     assert.ok(writesPerRun > 0, 'the calibration run wrote the store');
     // The plugin's file read directly (not through the plugin): one CURRENT with a value, always.
@@ -404,7 +411,7 @@ describe('crash suite: plugin store (examples/json-file-store)', () => {
     await crashRounds(t, {
       dir, env, rounds, violations, verifyEvery: 4,
       snapshot: staged,
-      kill: killAtWriteOrRandom(dir, env, storePath, writesPerRun, fullRunMs, async () => observations++ % 4 === 0 && noteCurrentViolations(violations, staged())),
+      kill: killAtWriteOrRandom(dir, env, storePath, writesPerRun, timing, async () => observations++ % 4 === 0 && noteCurrentViolations(violations, staged())),
       check: (before, rotated) => checkStaged(before, staged(), rotated),
     });
   });
@@ -447,12 +454,12 @@ describe('crash suite: vault-kv2', () => {
       }
     });
     try {
-      const fullRunMs = await calibrate(dir, env);
+      const timing = await calibrate(dir, env);
       assertNoViolations(violations, 'calibration run');
       await crashRounds(t, {
         dir, env, rounds, violations, verifyEvery: 4,
         snapshot: () => new Map(paths.map((p) => [p, latest(p).value])),
-        kill: (round, reason) => killAtRandom(dir, env, reason, fullRunMs),
+        kill: (round, reason) => killAtRandom(dir, env, reason, timing),
         check: (before, rotated) => paths.forEach((p, i) => {
           const now = latest(p);
           assert.ok(!('value_PENDING' in now), `${p}: no PENDING left`);
@@ -486,11 +493,11 @@ describe('crash suite: command store (examples/command-store)', () => {
     const staged = () => new Map(Array.from({ length: count }, (_, i) => [`s${i}`, stagedView(read(i))]));
     const violations = [];
     assert.equal((await cli(['rotate', '--all', '-q'], { cwd: dir, env })).code, 0);
-    const fullRunMs = await calibrate(dir, env);
+    const timing = await calibrate(dir, env);
     await crashRounds(t, {
       dir, env, rounds, violations, verifyEvery: 4,
       snapshot: staged,
-      kill: (round, reason) => killAtRandom(dir, env, reason, fullRunMs, async () => noteCurrentViolations(violations, staged())),
+      kill: (round, reason) => killAtRandom(dir, env, reason, timing, async () => noteCurrentViolations(violations, staged())),
       check: (before, rotated) => checkStaged(before, staged(), rotated),
     });
   });
