@@ -81,14 +81,7 @@ export async function advanceTarget(target: Target, run: RunInfo, force: boolean
         break;
       }
       log.error({ target: targetLabel(target), action: action.action, err: errorMessage(error) }, 'step failed');
-      // A rotation that had started is named in the result (a rerun resumes it under that id); one
-      // that failed before it started (a rejected value) names the CURRENT it would have replaced,
-      // as its `failed` evidence record does.
-      const after = await target.store.read(target.key).catch(() => state);
-      const started = after?.rotation ?? null;
-      const versions = started
-        ? { rotationId: started.rotationId, fromVersion: started.oldVersionId, toVersion: started.newVersionId }
-        : { fromVersion: currentVersion(after)?.id ?? null };
+      const versions = await failedVersions(target, state);
       const rolledBack = error instanceof HookFailedError && action.action !== 'decommission' ? await rollBackAfterHookFailure(target, run, error) : null;
       if (!rolledBack) await markFailed(target, run, error);
       results.push(outcomeOnly(target, action.action, 'failed', { ...versions, error: toErrorInfo(asDiskError(error, target.store.location)), ...(rolledBack ? { reason: rolledBack } : {}) }));
@@ -96,6 +89,19 @@ export async function advanceTarget(target: Target, run: RunInfo, force: boolean
     }
   }
   return results;
+}
+
+/**
+ * What a failed step's result names, from what the store holds now: a rotation that had started
+ * (a rerun resumes it under that id), or, when it failed before it started (a rejected value), the
+ * CURRENT it would have replaced, as its `failed` evidence record does.
+ */
+export async function failedVersions(target: Target, known: EntryState | null): Promise<Partial<RotateResult>> {
+  const after = await target.store.read(target.key).catch(() => known);
+  const started = after?.rotation ?? null;
+  return started
+    ? { rotationId: started.rotationId, fromVersion: started.oldVersionId, toVersion: started.newVersionId }
+    : { fromVersion: currentVersion(after)?.id ?? null };
 }
 
 /** A deploy or verify hook failed: put the environment back on the old version. Returns what happened. */

@@ -63,18 +63,19 @@ export function startRun(
     },
     runHook: (hook, context) => runHook(hook, { ...context, cwd: ctx.cwd, env: ctx.env, log: ctx.logger }),
     warn: (message) => ctx.logger.warn({}, message),
-    record: async (drafts) => {
+    record: async (drafts, after) => {
       if (appends.length >= 256) await Promise.all(appends.splice(0, 128));
-      appends.push(
+      const append = () =>
         evidence.append(drafts).then(
           () => undefined,
           (error: unknown) => void (failure ??= error),
-        ),
-      );
+        );
+      // A write that failed fails its secret (queued-writes.ts): its drafts are not evidence.
+      appends.push(after ? after.then(append, () => undefined) : append());
       // Webhooks are best effort: notify() never throws, and settle() waits for them too.
       for (const draft of drafts) {
         const targets = notifyFor?.(draft.secret) ?? [];
-        if (targets.length > 0) appends.push(notify(targets, draft, ctx.logger));
+        if (targets.length > 0) appends.push(after ? after.then(() => notify(targets, draft, ctx.logger), () => undefined) : notify(targets, draft, ctx.logger));
       }
     },
   };

@@ -12,7 +12,8 @@ import { evidenceFailed, evidenceFault, outcomeOnly, rethrowUsage, rotateExitCod
 import { notifyTargets, signRun, startRun } from './run-info.js';
 import { selectPolicies, targetsOf, type Selection } from './selection.js';
 import { limiter, mapWithConcurrency } from './concurrency.js';
-import { batchWidth } from './batching.js';
+import { batchWidth, queuesWrites } from './batching.js';
+import { QueuedRun } from './queued-writes.js';
 import { unconfirmedDrafts } from './state.js';
 import { refuseRolledBack, rollbackError, type RollbackProblem } from './store-rollback.js';
 import { requireTickets } from './ticket-gate.js';
@@ -175,14 +176,20 @@ export async function rotateRun(ctx: EngineContext, policies: SecretPolicy[], op
     // --concurrency bounds secrets whose steps wait on something (hooks, commands, the network);
     // the others are CPU and a share of their store's batched write: they go many at once, so
     // that one write (and one fsync) carries many of them (batching.ts, docs/workflow.md).
+    // Of those, secrets on a store that queues its writes go one at a time, each without waiting for
+    // its own write (queued-writes.ts): the store writes them in batches meanwhile.
     const concurrency = Math.max(1, options.concurrency);
     const heavy = limiter(concurrency);
     const lanes = new Map<number, ReturnType<typeof limiter>>();
-    const widths = bySecret.map(batchWidth);
+    const hierarchy = policies.some((policy) => policy.generator?.type === 'data-key');
+    const queued = bySecret.map((secretTargets) => queuesWrites(secretTargets, hierarchy));
+    const widths = bySecret.map((secretTargets, i) => (queued[i] ? 1 : batchWidth(secretTargets)));
     for (const w of widths) if (w !== null && !lanes.has(w)) lanes.set(w, limiter(w));
     const width = Math.max(concurrency, ...widths.map((w) => w ?? 0));
-    const perSecret = await mapWithConcurrency(bySecret, width, (secretTargets, i) => (lanes.get(widths[i] ?? -1) ?? heavy)(() => advanceSecret(secretTargets)));
-    async function advanceSecret(secretTargets: Target[]): Promise<RotateResult[]> {
+    const queuedRun = new QueuedRun(log);
+    const perSecret = await mapWithConcurrency(bySecret, width, (secretTargets, i) => (lanes.get(widths[i] ?? -1) ?? heavy)(() => advanceSecret(secretTargets, queued[i] === true)));
+    for (const id of await queuedRun.settle()) failedStores.add(id);
+    async function advanceSecret(secretTargets: Target[], queueing: boolean): Promise<RotateResult[]> {
       const results: RotateResult[] = [];
       // Promotion order is a safety rule: after a blocked or failed environment, the later ones wait.
       let heldBy: string | null = null;
@@ -228,7 +235,9 @@ export async function rotateRun(ctx: EngineContext, policies: SecretPolicy[], op
           heldBy = `${target.environment.name} of this secret is ${outcome} in this run`;
           continue;
         }
-        const targetResults = await advanceTarget(target, targetRun, options.force, stores, log)
+        if (queueing) await target.store.queueRoom?.();
+        const queue = queueing ? queuedRun.begin(target, targetRun, results) : null;
+        const targetResults = await advanceTarget(queue?.target ?? target, queue?.run ?? targetRun, options.force, stores, log)
           .catch((error: unknown) => {
             // A read before any step (this entry, the previous environment) failed: this target only.
             if (evidenceFault(error)) throw error;
@@ -237,6 +246,7 @@ export async function rotateRun(ctx: EngineContext, policies: SecretPolicy[], op
             return [outcomeOnly(target, 'none', 'failed', { error: toErrorInfo(asDiskError(error, target.store.location)) })];
           })
           .finally(() => releaseLease(lease, target, log));
+        if (queue) queuedRun.end(queue, targetResults);
         if (targetResults.some((r) => r.outcome !== 'skipped')) {
           wroteEvidence = true;
           touchedStores.add(target.storeId);

@@ -39,8 +39,10 @@ export interface RunInfo {
   /** Runs one hook (src/hooks) with keyshift's working directory, environment and logger. */
   runHook: (hook: HookSpec, context: Omit<HookContext, 'cwd' | 'env' | 'log'>) => Promise<HookResult>;
   /** Appends evidence. The store already holds the drafts, so it may resolve before the lines are
-   * durable; the run waits for every append before it confirms its drafts. */
-  record: (drafts: EvidenceDraft[]) => Promise<void>;
+   * durable; the run waits for every append before it confirms its drafts. With `after` (the
+   * store's queued writes of these drafts), the append waits for it, and is dropped if it rejects:
+   * the log never holds a record the store may not. */
+  record: (drafts: EvidenceDraft[], after?: Promise<unknown>) => Promise<void>;
 }
 
 export interface StepResult {

@@ -247,6 +247,15 @@ export interface SecretStore {
   lease?(key: string, options: LeaseOptions): Promise<EntryLease>;
   /** Apply version ops and replace the entry's metadata, atomically where the store allows. Caller holds the lock. */
   apply(key: string, ops: VersionOp[], meta: EntryMeta): Promise<EntryState>;
+  /**
+   * As apply, but returns once the write is queued in this process: `durable` resolves when it is on
+   * disk and rejects if it was not written; reads see it meanwhile (local). The engine then advances
+   * secrets with nothing outside to wait on one after another, and appends their evidence once
+   * `durable` resolves (src/engine/queued-writes.ts).
+   */
+  queueApply?(key: string, ops: VersionOp[], meta: EntryMeta): { state: EntryState; durable: Promise<void> };
+  /** With queueApply: called before each such secret; waits while many writes are queued. */
+  queueRoom?(): Promise<void>;
 
   readMeta(): Promise<StoreMeta>;
   /** Caller holds the lock. */

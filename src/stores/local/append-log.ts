@@ -44,6 +44,10 @@ export class AppendLog {
   readonly #pending = new Map<string, EntryHandle>();
   #queue: Queued[] = [];
   #draining: Promise<void> | null = null;
+  /** Resolves when the batch being written ends (written or failed); null between batches. */
+  #batchEnd: Promise<void> | null = null;
+  /** room() calls since the event loop last turned. */
+  #sinceTurn = 0;
   #tail: Promise<unknown> = Promise.resolve();
   #compactAfterCount = 0;
   #batches = 0;
@@ -154,6 +158,20 @@ export class AppendLog {
     });
   }
 
+  /**
+   * For a writer that queues commits without waiting for each (LocalStore.queueApply): call before
+   * each. Every TURN_EVERY calls it lets the event loop turn, so the batch being written goes on
+   * meanwhile (the writer's own steps never wait on I/O); while `most` records wait for a write, it
+   * waits for the batch in flight, which bounds what the queue holds.
+   */
+  async room(most: number): Promise<void> {
+    if (++this.#sinceTurn >= TURN_EVERY) {
+      this.#sinceTurn = 0;
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+    while (this.#queue.length >= most && this.#draining) await (this.#batchEnd ?? new Promise<void>((resolve) => setImmediate(resolve)));
+  }
+
   /** Resolves when no write or compaction is in flight (before a lock is released). */
   async idle(): Promise<void> {
     while (this.#draining) await this.#draining;
@@ -170,6 +188,8 @@ export class AppendLog {
     await null; // let commits made in the same tick join the first batch
     while (this.#queue.length > 0) {
       const batch = this.#queue.splice(0);
+      let ended!: () => void;
+      this.#batchEnd = new Promise<void>((resolve) => (ended = resolve));
       try {
         await this.#serial(() => this.#writeBatch(batch));
       } catch (error) {
@@ -179,6 +199,9 @@ export class AppendLog {
         const wrapped = writeError(this.path, error);
         for (const q of failed) q.reject(wrapped);
         continue;
+      } finally {
+        this.#batchEnd = null;
+        ended();
       }
       for (const q of batch) q.resolve();
       if (this.#shouldCompact()) await this.#serial(() => this.#compact()).catch(() => this.#backOffCompaction());
@@ -323,6 +346,10 @@ export class AppendLog {
     return run;
   }
 }
+
+/** A queueing writer lets the event loop turn this often: a batch's write takes a few turns (the
+ * lock check, a stat, the write, the fsync), so batches carry about four times this many records. */
+const TURN_EVERY = 32;
 
 function liveCount(s: LogSnapshot): number {
   return s.entries.size + (s.meta ? 1 : 0);

@@ -53,7 +53,8 @@ export class LocalStore implements SecretStore {
   async read(key: string, options?: ReadOptions): Promise<EntryState | null> {
     checkKey(key);
     await this.#log.refresh();
-    const handle = this.#log.entryHandle(key);
+    // A writer reads its own queued writes (queueApply): what the key's next step builds on.
+    const handle = this.#log.latestHandle(key);
     if (handle === undefined) return null;
     // The apply that usually follows a read (rotate reads each entry, then decommissions) builds on
     // the same decoded entry instead of reading and parsing the record again.
@@ -69,7 +70,7 @@ export class LocalStore implements SecretStore {
   async readValue(key: string, versionId: string): Promise<SecretValue> {
     checkKey(key);
     await this.#log.refresh();
-    const handle = this.#log.entryHandle(key);
+    const handle = this.#log.latestHandle(key);
     // The entry a step just read is decoded already (a decommission reads the old value after it).
     const versions = handle === undefined ? [] : (this.#known(key, handle)?.versions ?? this.#versions(key, this.#log.textOf(handle)));
     const version = versions.find((v) => v.id === versionId);
@@ -105,16 +106,29 @@ export class LocalStore implements SecretStore {
   }
 
   async apply(key: string, ops: VersionOp[], meta: EntryMeta): Promise<EntryState> {
-    checkKey(key);
-    this.#requireLock('apply');
-    const latest = this.#log.latestHandle(key);
-    const prev = latest === undefined ? undefined : (this.#known(key, latest) ?? this.#decode(key, this.#log.textOf(latest)));
-    const next = applyOps(prev, ops, meta, isoTime(this.#now()), this.#where(key));
-    const durable = this.#log.commit({ type: 'entry', key, text: encodeEntry(key, next) });
+    const { next, durable } = this.#commit(key, ops, meta);
     this.#remember(key, this.#log.latestHandle(key)!, next); // the commit's handle, the same once durable
     await durable;
     // What was encoded, copied: no JSON parse of the text just written (two per secret in a rotation).
     return toEntryState(next);
+  }
+
+  /**
+   * As apply, without waiting for the record to be durable: it joins the next batch, `durable`
+   * resolves once it is on disk and rejects if its batch was not written. Reads see it meanwhile.
+   * For a caller that advances secrets one after another (src/engine/queued-writes.ts): each
+   * secret's objects then die young instead of waiting with a hundred others for a batch's fsync.
+   */
+  queueApply(key: string, ops: VersionOp[], meta: EntryMeta): { state: EntryState; durable: Promise<void> } {
+    const { next, durable } = this.#commit(key, ops, meta);
+    // The run does not read this entry again: its decoded copy is let go, not kept to grow old.
+    this.#written.delete(key);
+    return { state: toEntryState(next), durable };
+  }
+
+  /** Call before each secret whose writes go through queueApply (AppendLog.room). */
+  queueRoom(): Promise<void> {
+    return this.#log.room(QUEUED_MOST);
   }
 
   async readMeta(): Promise<StoreMeta> {
@@ -175,6 +189,16 @@ export class LocalStore implements SecretStore {
     return this.#keys.forFingerprint();
   }
 
+  /** The entry after `ops`, queued as one record. */
+  #commit(key: string, ops: VersionOp[], meta: EntryMeta): { next: StoredEntry; durable: Promise<void> } {
+    checkKey(key);
+    this.#requireLock('apply');
+    const latest = this.#log.latestHandle(key);
+    const prev = latest === undefined ? undefined : (this.#known(key, latest) ?? this.#decode(key, this.#log.textOf(latest)));
+    const next = applyOps(prev, ops, meta, isoTime(this.#now()), this.#where(key));
+    return { next, durable: this.#log.commit({ type: 'entry', key, text: encodeEntry(key, next) }) };
+  }
+
   #requireLock(what: string): void {
     if (!this.#held) {
       throw new KeyshiftError('ERR_INTERNAL', `${what} on store ${this.location} without holding its lock (this is a bug in keyshift)`);
@@ -213,6 +237,8 @@ export class LocalStore implements SecretStore {
 }
 
 const WRITTEN_KEPT = 512;
+/** Records a queueing writer may have waiting for a write, besides the batch being written. */
+const QUEUED_MOST = 256;
 
 function checkKey(key: unknown): void {
   if (typeof key !== 'string' || key.length === 0) throw new KeyshiftError('ERR_INTERNAL', 'a store key must be a non-empty string (this is a bug in keyshift)');
