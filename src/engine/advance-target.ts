@@ -80,11 +80,8 @@ export async function advanceTarget(target: Target, run: RunInfo, force: boolean
         results.push(outcomeOnly(target, action.action, 'blocked', { error: toErrorInfo(error) }));
         break;
       }
-      log.error({ target: targetLabel(target), action: action.action, err: errorMessage(error) }, 'step failed');
-      const versions = await failedVersions(target, state);
-      const rolledBack = error instanceof HookFailedError && action.action !== 'decommission' ? await rollBackAfterHookFailure(target, run, error) : null;
-      if (!rolledBack) await markFailed(target, run, error);
-      results.push(outcomeOnly(target, action.action, 'failed', { ...versions, error: toErrorInfo(asDiskError(error, target.store.location)), ...(rolledBack ? { reason: rolledBack } : {}) }));
+      const rollBack = error instanceof HookFailedError && action.action !== 'decommission' ? () => rollBackAfterHookFailure(target, run, error) : undefined;
+      results.push(await failedStep(target, run, action.action, error, state, log, rollBack));
       break;
     }
   }
@@ -92,16 +89,30 @@ export async function advanceTarget(target: Target, run: RunInfo, force: boolean
 }
 
 /**
- * What a failed step's result names, from what the store holds now: a rotation that had started
- * (a rerun resumes it under that id), or, when it failed before it started (a rejected value), the
- * CURRENT it would have replaced, as its `failed` evidence record does.
+ * The result of a step that failed (its write refused or never made durable, a hook failed), after
+ * `rollBack` where a hook failure puts the old version back, else a `failed` record saying why. It
+ * names what the store holds now: a rotation that had started (a rerun resumes it under that id),
+ * or, when it failed before it started (a rejected value), the CURRENT it would have replaced, as
+ * its `failed` evidence record does.
  */
-export async function failedVersions(target: Target, known: EntryState | null): Promise<Partial<RotateResult>> {
+export async function failedStep(
+  target: Target,
+  run: RunInfo,
+  action: RotateResult['action'],
+  error: unknown,
+  known: EntryState | null,
+  log: EngineContext['logger'],
+  rollBack?: () => Promise<string | null>,
+): Promise<RotateResult> {
+  log.error({ target: targetLabel(target), action, err: errorMessage(error) }, 'step failed');
   const after = await target.store.read(target.key).catch(() => known);
   const started = after?.rotation ?? null;
-  return started
+  const versions = started
     ? { rotationId: started.rotationId, fromVersion: started.oldVersionId, toVersion: started.newVersionId }
     : { fromVersion: currentVersion(after)?.id ?? null };
+  const rolledBack = (await rollBack?.()) ?? null;
+  if (!rolledBack) await markFailed(target, run, error);
+  return outcomeOnly(target, action, 'failed', { ...versions, error: toErrorInfo(asDiskError(error, target.store.location)), ...(rolledBack ? { reason: rolledBack } : {}) });
 }
 
 /** A deploy or verify hook failed: put the environment back on the old version. Returns what happened. */

@@ -1,10 +1,8 @@
-import { errorMessage } from '../errors.js';
-import { asDiskError } from '../disk-errors.js';
 import type { EntryMeta, SecretStore, VersionOp } from '../stores/contract.js';
-import { type EngineContext, type Target, targetLabel } from './context.js';
-import { failedVersions } from './advance-target.js';
-import { outcomeOnly, toErrorInfo, type RotateResult } from './rotate-result.js';
-import { markFailed, type RunInfo } from './steps.js';
+import type { EngineContext, Target } from './context.js';
+import { failedStep } from './advance-target.js';
+import type { RotateResult } from './rotate-result.js';
+import type { RunInfo } from './steps.js';
 
 /**
  * Secrets advanced without waiting for their store writes (batching.ts queuesWrites): their steps
@@ -96,18 +94,13 @@ export class QueuedTarget {
 }
 
 /**
- * A target's results once a write of it was not made durable: from its first change on, it failed.
- * The result names what the store holds (advance-target.ts failedVersions), and a `failed` record
- * says why.
+ * A target's results once a write of it was not made durable: from its first change on, it failed
+ * (advance-target.ts failedStep).
  */
 async function failedQueuedTarget(queued: QueuedTarget, results: RotateResult[], log: EngineContext['logger']): Promise<RotateResult[]> {
   const { target, run } = queued.plain;
   const first = Math.max(0, results.findIndex((r) => r.outcome !== 'skipped'));
-  const action = results[first]?.action ?? 'rotate';
-  log.error({ target: targetLabel(target), action, err: errorMessage(queued.error) }, 'step failed');
-  const versions = await failedVersions(target, null);
-  await markFailed(target, run, queued.error);
-  return [...results.slice(0, first), outcomeOnly(target, action, 'failed', { ...versions, error: toErrorInfo(asDiskError(queued.error, target.store.location)) })];
+  return [...results.slice(0, first), await failedStep(target, run, results[first]?.action ?? 'rotate', queued.error, null, log)];
 }
 
 function written(writes: Promise<void>[]): Promise<unknown> | undefined {

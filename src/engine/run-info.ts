@@ -65,17 +65,14 @@ export function startRun(
     warn: (message) => ctx.logger.warn({}, message),
     record: async (drafts, after) => {
       if (appends.length >= 256) await Promise.all(appends.splice(0, 128));
-      const append = () =>
-        evidence.append(drafts).then(
-          () => undefined,
-          (error: unknown) => void (failure ??= error),
-        );
-      // A write that failed fails its secret (queued-writes.ts): its drafts are not evidence.
-      appends.push(after ? after.then(append, () => undefined) : append());
+      // Once the queued writes of these drafts are durable; a write that failed fails its secret
+      // (queued-writes.ts): its drafts are neither evidence nor news.
+      const once = (work: () => Promise<void>): Promise<void> => (after ? after.then(work, () => undefined) : work());
+      appends.push(once(() => evidence.append(drafts).then(() => undefined, (error: unknown) => void (failure ??= error))));
       // Webhooks are best effort: notify() never throws, and settle() waits for them too.
       for (const draft of drafts) {
         const targets = notifyFor?.(draft.secret) ?? [];
-        if (targets.length > 0) appends.push(after ? after.then(() => notify(targets, draft, ctx.logger), () => undefined) : notify(targets, draft, ctx.logger));
+        if (targets.length > 0) appends.push(once(() => notify(targets, draft, ctx.logger)));
       }
     },
   };
