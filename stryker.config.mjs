@@ -30,6 +30,7 @@ const FOLDERS = {
     'test/unit/local-file-format.test.js',
     'test/unit/local-log-reader.test.js',
     'test/unit/local-append-log.test.js',
+    'test/unit/local-queued-writes.test.js',
     'test/unit/local-store-calls.test.js',
     'test/unit/local-legacy-codec.test.js',
     'test/unit/local-store-errors.test.js',
@@ -60,7 +61,7 @@ const FOLDERS = {
   // src/engine/doctor is its own part (own incremental file) so it can be measured beside the rest.
   'engine/doctor': ['test/unit/doctor-checks.test.js', 'test/unit/doctor-store.test.js', 'test/unit/doctor-repair.test.js', 'test/unit/doctor-plugin.test.js', 'test/unit/doctor-fix-edges.test.js', 'test/unit/doctor-aws.test.js'],
   // engine-run-residue first: a few targeted cases for the survivors of runner.ts and run-info.ts (a mutant it kills stops there).
-  engine: ['test/unit/engine-run-residue.test.js', 'test/unit/engine-rollback-residue.test.js', 'test/unit/engine-selection.test.js', 'test/unit/engine-gates.test.js', 'test/unit/engine-results.test.js', 'test/unit/engine-advance.test.js', 'test/unit/planner.test.js', 'test/unit/engine-state.test.js', 'test/unit/shard-parse.test.js', 'test/unit/shard-share.test.js', 'test/unit/steps.test.js', 'test/unit/store-rollback.test.js', 'test/unit/store-rollback-stores.test.js', 'test/unit/engine-rotate-run.test.js', 'test/unit/engine-rollback-run.test.js', 'test/unit/engine-inspect.test.js', 'test/unit/engine-leases.test.js', 'test/unit/engine-run-parts.test.js', 'test/unit/engine-run-gaps.test.js'],
+  engine: ['test/unit/engine-run-residue.test.js', 'test/unit/engine-queued-writes.test.js', 'test/unit/engine-rollback-residue.test.js', 'test/unit/engine-selection.test.js', 'test/unit/engine-gates.test.js', 'test/unit/engine-results.test.js', 'test/unit/engine-advance.test.js', 'test/unit/planner.test.js', 'test/unit/engine-state.test.js', 'test/unit/shard-parse.test.js', 'test/unit/shard-share.test.js', 'test/unit/steps.test.js', 'test/unit/store-rollback.test.js', 'test/unit/store-rollback-stores.test.js', 'test/unit/engine-rotate-run.test.js', 'test/unit/engine-rollback-run.test.js', 'test/unit/engine-inspect.test.js', 'test/unit/engine-leases.test.js', 'test/unit/engine-run-parts.test.js', 'test/unit/engine-run-gaps.test.js'],
 };
 
 const folder = process.env.KEYSHIFT_MUTATE;

@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { selectPolicies, targetsOf, previousEnvironment } from '../../dist/engine/selection.js';
-import { batchWidth } from '../../dist/engine/batching.js';
+import { batchWidth, queuesWrites } from '../../dist/engine/batching.js';
 import { shardOf } from '../../dist/engine/shard.js';
 import { StoreRegistry } from '../../dist/stores/registry.js';
 import { SecretValue } from '../../dist/secret-value.js';
@@ -184,4 +184,24 @@ test('batchWidth: a secret that touches anything outside this machine is never b
   assert.equal(batchWidth([withPolicy({ generator: { type: 'command', command: ['gen'] } })]), null, 'a generator command');
   assert.equal(batchWidth([withPolicy({ generator: undefined })]), 128, 'no generator: the default one');
   assert.equal(batchWidth([withPolicy({ generator: { type: 'random' } })]), 128);
+});
+
+test('queuesWrites: only a secret of one environment, on a store that queues writes, waiting on nothing outside, in a run without data keys, without reencrypt:', async (t) => {
+  const dir = tempDir(t);
+  const stores = registry(t);
+  const list = [
+    secret('a', [env('dev', local(join(dir, 'dev.store'), 'a'))]),
+    secret('b', [env('dev', local(join(dir, 'dev.store'), 'b')), env('prod', local(join(dir, 'prod.store'), 'b'))]),
+    secret('c', [env('dev', { type: 'dotenv', path: join(dir, '.env'), key: 'C' })]),
+  ];
+  const [a, bDev, bProd, c] = await targetsOf(list, [], stores);
+  assert.equal(queuesWrites([a], false), true);
+  assert.equal(queuesWrites([a], true), false, 'a run with data-key secrets: a master key\'s gate reads its data keys');
+  assert.equal(queuesWrites([bDev, bProd], false), false, 'two environments: the later one builds on the earlier one\'s writes');
+  assert.equal(queuesWrites([bDev], false), true, 'one environment selected of two (--env)');
+  assert.equal(queuesWrites([], false), false);
+  assert.equal(queuesWrites([c], false), false, 'a file store queues no writes');
+  assert.equal(queuesWrites([{ ...a, policy: { ...a.policy, reencrypt: { database: 'x' } } }], false), false, 'reencrypt: counts rows under the old version');
+  assert.equal(queuesWrites([{ ...a, environment: { ...a.environment, deploy: [{ kind: 'command', label: 'h', command: ['true'] }] } }], false), false, 'a deploy hook');
+  assert.equal(queuesWrites([{ ...a, policy: { ...a.policy, notify: [{ url: 'https://example.test' }] } }], false), false, 'a webhook');
 });

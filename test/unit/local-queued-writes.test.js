@@ -95,3 +95,56 @@ test('a queued write whose batch is not written rejects `durable`, and the write
   await lock.release().catch(() => undefined);
   await store.close().catch(() => undefined);
 });
+
+/** How many of `calls` calls to `room` let the event loop turn (an immediate set before each ran). */
+async function turnsOver(calls, room) {
+  let turns = 0;
+  for (let i = 0; i < calls; i++) {
+    let turned = false;
+    const before = setImmediate(() => (turned = true));
+    await room();
+    if (turned) turns += 1;
+    else clearImmediate(before);
+  }
+  return turns;
+}
+
+test('queueRoom lets the event loop turn once every 32 calls: the batch being written goes on, and a secret is not a turn', async (t) => {
+  const { store } = tempStore(t);
+  const lock = await store.lock(LOCK);
+  // Nothing is queued, so only the turns are seen: not at every call (a turn per secret) and not
+  // never (the writer's own steps never wait on I/O: the batch being written would wait for them).
+  assert.equal(await turnsOver(320, () => store.queueRoom()), 10);
+  assert.equal(await turnsOver(31, () => store.queueRoom()), 0, 'the 31 calls after a turn do not turn');
+  assert.equal(await turnsOver(1, () => store.queueRoom()), 1, 'the 32nd does');
+  await lock.release();
+  await store.close();
+});
+
+test('room(most) lets exactly `most` records wait while a batch is being written, then waits for it', async (t) => {
+  const { path } = tempStore(t);
+  const log = new AppendLog(path, new MasterKeyProvider(path, {}), { compactMinDead: 1000 });
+  let release;
+  const stuck = new Promise((resolve) => (release = resolve));
+  await log.startWriting(() => stuck); // every batch's lock check waits until released
+  const entry = (key) => ({ type: 'entry', key, text: JSON.stringify(['e', key, [['v1', ['CURRENT'], '2026-01-01T00:00:00.000Z', 'dmFsdWU=']], [], null, null, []]) });
+  const writes = [log.commit(entry('first'))];
+  await new Promise((resolve) => setImmediate(resolve)); // the first batch (one record) is taken, and waits
+  let queued = 0;
+  let waiting = null;
+  for (let i = 0; i < 10 && waiting === null; i++) {
+    const room = log.room(4);
+    const free = await Promise.race([room.then(() => true), new Promise((resolve) => setImmediate(() => resolve(false)))]);
+    if (free) {
+      writes.push(log.commit(entry(`key-${i}`)));
+      queued += 1;
+    } else waiting = room;
+  }
+  assert.equal(queued, 4, 'four records wait for the next batch; the fifth call waits');
+  assert.ok(waiting, 'room() waits for the batch in flight');
+  release();
+  await waiting;
+  await Promise.all(writes);
+  await log.stopWriting();
+  assert.equal(readStoreFile(path).entries.size, 5);
+});
