@@ -24,6 +24,9 @@ async function currents(p) {
   return found;
 }
 
+/** An onProgress that takes both stores' lock files away once `after` secrets are done: the writer has lost its locks. */
+const loseLocksAfter = (p, after) => (done) => done === after && ['even', 'odd'].forEach((s) => rmSync(`${p.storePath(s)}.lock`));
+
 /** Every secret rotated holds its new version and logged `changes`; every failed one holds the old and logged only its failure. */
 function checkAgainstStores(report, events, before, after, changes, failedAction) {
   let failed = 0;
@@ -57,10 +60,9 @@ for (const lostAfter of [300, COUNT]) {
     assert.equal((await rotateRun(p.ctx, p.policies, opts())).exitCode, 0);
     assert.equal((await rotateRun(p.ctx, p.policies, opts({ force: true, reason: 'test' }))).exitCode, 0);
     const before = await currents(p);
-    // Each forced secret now decommissions its old version and rotates, in one write. The writer
-    // loses its locks (the lock files are gone): the stores refuse every later batch.
-    const loseLocks = (done) => done === lostAfter && ['even', 'odd'].forEach((s) => rmSync(`${p.storePath(s)}.lock`));
-    const report = await rotateRun(p.ctx, p.policies, opts({ force: true, reason: 'test', onProgress: loseLocks }));
+    // Each forced secret now decommissions its old version and rotates, in one write. Once the
+    // writer has lost its locks, the stores refuse every later batch.
+    const report = await rotateRun(p.ctx, p.policies, opts({ force: true, reason: 'test', onProgress: loseLocksAfter(p, lostAfter) }));
     assert.equal(report.exitCode, 1);
     const events = p.evidence().filter((r) => r.runId === report.runId);
     const failed = checkAgainstStores(report, events, before, await currents(p), ['decommissioned', 'issued', 'switched'], 'decommission');
@@ -76,8 +78,7 @@ test('a run whose last secret has nothing to do still waits for the last write o
   assert.equal((await rotateRun(p.ctx, p.policies, opts())).exitCode, 0);
   p.advance(91 * DAY);
   const before = await currents(p);
-  const loseLocks = (done) => done === COUNT && ['even', 'odd'].forEach((s) => rmSync(`${p.storePath(s)}.lock`));
-  const report = await rotateRun(p.ctx, p.policies, opts({ onProgress: loseLocks }));
+  const report = await rotateRun(p.ctx, p.policies, opts({ onProgress: loseLocksAfter(p, COUNT) }));
   assert.equal(report.exitCode, 1);
   const events = p.evidence().filter((r) => r.runId === report.runId);
   const failed = checkAgainstStores(report, events, before, await currents(p), ['issued', 'switched'], 'rotate');

@@ -23,6 +23,8 @@ function tempStore(t) {
   return { path, store: openLocalStore({ path }, {}) };
 }
 
+/** A log item as LocalStore encodes one: an entry with one CURRENT version. */
+const entry = (key) => ({ type: 'entry', key, text: JSON.stringify(['e', key, [['v1', ['CURRENT'], '2026-01-01T00:00:00.000Z', 'dmFsdWU=']], [], null, null, []]) });
 const onDisk = (path, key) => readStoreFile(path).entries.get(key)?.versions.map((v) => `${v.id}:${v.stages.join('+')}`) ?? [];
 
 test('a queued write returns before its record is on disk; the writer reads it at once; `durable` resolves once the file holds it', async (t) => {
@@ -71,8 +73,7 @@ test('room() waits while 256 records wait for a write: a slow disk does not make
   for (let i = 0; i < count; i++) {
     await log.room(256);
     mostWaiting = Math.max(mostWaiting, i - durable);
-    const text = JSON.stringify(['e', `key-${i}`, [['v1', ['CURRENT'], '2026-01-01T00:00:00.000Z', 'dmFsdWU=']], [], null, null, []]);
-    writes.push(log.commit({ type: 'entry', key: `key-${i}`, text }).then(() => durable++));
+    writes.push(log.commit(entry(`key-${i}`)).then(() => durable++));
   }
   await Promise.all(writes);
   await log.stopWriting();
@@ -127,7 +128,6 @@ test('room(most) lets exactly `most` records wait while a batch is being written
   let release;
   const stuck = new Promise((resolve) => (release = resolve));
   await log.startWriting(() => stuck); // every batch's lock check waits until released
-  const entry = (key) => ({ type: 'entry', key, text: JSON.stringify(['e', key, [['v1', ['CURRENT'], '2026-01-01T00:00:00.000Z', 'dmFsdWU=']], [], null, null, []]) });
   const writes = [log.commit(entry('first'))];
   await new Promise((resolve) => setImmediate(resolve)); // the first batch (one record) is taken, and waits
   let queued = 0;
