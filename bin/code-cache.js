@@ -1,6 +1,6 @@
 'use strict';
 // V8's code cache for the bundled CLI (dist/bundle, CommonJS), kept on disk so that a start after
-// the first skips most parsing and compiling (bench/README.md has the figures). Each bundle file is
+// the first skips most parsing and compiling (bench/issue-17.md has the figures). Each bundle file is
 // compiled with vm.Script, given the bytes a previous run left, and a file compiled without valid
 // bytes has its code (with every function that ran) written when the process exits. Node >= 22.1
 // has a compile cache of its own (module.enableCompileCache), which keyshift turns on only for the

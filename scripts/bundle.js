@@ -126,7 +126,7 @@ joinWarmPath(join(root, 'dist', 'bundle'));
 /**
  * The chunks are then turned into CommonJS, each file on its own: Node 20 can feed V8's code cache
  * only to a script it compiles with vm.Script (bin/code-cache.js), never to an ES module, and a
- * CommonJS file skips the ES module loader's per-file resolution (bench/README.md has the figures).
+ * CommonJS file skips the ES module loader's per-file resolution (bench/issue-17.md has the figures).
  * Imports between chunks become require() (esbuild's chunks import each other without cycles);
  * `import("./chunk.js")` becomes a require() in a promise, other dynamic imports (a plugin's URL,
  * node:http) stay real ones. The chunks' source maps point at the ES module text, so they are dropped.

@@ -5,7 +5,7 @@ import type { GlobalOptions, Io } from './main.js';
  * The global options and the commands a user runs most often to look (plan, status, get,
  * validate), as data: program.ts declares them to commander, and direct.ts parses an ordinary
  * command line for them without loading commander, which is a fifth of a warm `plan`'s start
- * (bench/README.md, start-up). Commander-free on purpose: this module is on every start's path.
+ * (bench/issue-17.md, start-up). Commander-free on purpose: this module is on every start's path.
  */
 
 /** The top-level commands, in the order `keyshift --help` lists them. */

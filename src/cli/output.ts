@@ -65,7 +65,7 @@ export function shortTime(iso: string | null): string | null {
 
 /**
  * Writes straight to the file descriptor, as `--version` does: `process.stdout` and `stderr` load
- * Node's stream modules, a few milliseconds of every start (bench/README.md). A descriptor that
+ * Node's stream modules, a few milliseconds of every start (bench/issue-17.md). A descriptor that
  * would block (a non-blocking pipe whose reader is slow) hands this and all later output, in order,
  * to the stream, which queues it. `keyshift status | head -1`: once the reader has gone (EPIPE),
  * later output is dropped quietly, as Unix tools do, and the command still finishes and returns

@@ -13,7 +13,7 @@ export function evidenceDraft(
   detail: { rotationId: string | null; fromVersion: string | null; toVersion: string | null; value: SecretValue | null; checks?: HookCheck[] },
 ): EvidenceDraft {
   // Optional fields are set after the literal, in the same order as before (a spread inside it is
-  // slow on Node 20: bench/README.md).
+  // slow on Node 20: bench/issue-17.md).
   const draft: EvidenceDraft = {
     event,
     rotationId: detail.rotationId,

@@ -9,7 +9,7 @@ import type { RunInfo } from './steps.js';
  * see a store whose `apply` queues the write (SecretStore.queueApply) and a run whose evidence
  * waits for those writes to be durable. So the engine advances such secrets one after another while
  * the store writes earlier ones in batches, and each secret's objects die young instead of waiting
- * with a hundred others for a batch's fsync (bench/README.md, twelfth round). The order of
+ * with a hundred others for a batch's fsync (bench/issue-17.md, twelfth round). The order of
  * docs/workflow.md holds: a step's record is in the store's file before its evidence line is. A
  * write that is not made durable (a full disk) fails its target, as a step whose write fails does.
  */

@@ -199,7 +199,7 @@ async function finishOverlap(target: Target, state: EntryState, run: RunInfo): P
 /** A rotation record that starts now, on behalf of this run. */
 export function newRecord(run: RunInfo, now: Date, ids: Pick<RotationRecord, 'rotationId' | 'phase' | 'newVersionId' | 'oldVersionId'>): RotationRecord {
   // Field by field: on Node 20 an object literal that adds fields after a spread costs ~1 µs per
-  // field (a runtime call each), the largest single item of a rotation's CPU (bench/README.md).
+  // field (a runtime call each), the largest single item of a rotation's CPU (bench/issue-17.md).
   return {
     rotationId: ids.rotationId,
     phase: ids.phase,

@@ -7,7 +7,7 @@ const POLICY_FILE = /^[^.].*\.ya?ml$/;
 /**
  * The files to load; a missing path or a directory without policy files is a problem. Synchronous:
  * a stat and a listing of one directory, on the path of every command (a warm `plan` then never
- * loads node:fs/promises, bench/README.md).
+ * loads node:fs/promises, bench/issue-17.md).
  */
 export function policyFiles(path: string, cwd: string, errors: PolicyProblem[]): string[] {
   const shown = displayPath(path, cwd);

@@ -1,7 +1,7 @@
 /**
  * `date.toISOString()`, built from the UTC fields. A process's first `toISOString` sets up V8's
  * date cache with the local time zone (read through ICU): a quarter of a millisecond, more with
- * TZ set, on the path of every `plan` and `status` (bench/README.md, start-up); the UTC getters
+ * TZ set, on the path of every `plan` and `status` (bench/issue-17.md, start-up); the UTC getters
  * do not need it. Years outside 0-9999 (and invalid dates, which throw) go to toISOString.
  */
 export function isoTime(date: Date): string {

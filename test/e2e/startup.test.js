@@ -218,7 +218,7 @@ test('each bundle file is loaded once in a run that needs both packs, with the c
 
 test('plan, status, get and validate with plain options load core.js alone from the bundle: commander is not in it', () => {
   // src/cli/direct.ts parses those command lines; commander (program.ts, its own chunk) loads for
-  // help, usage errors and every other command (bench/README.md, start-up, tenth round).
+  // help, usage errors and every other command (bench/issue-17.md, start-up, tenth round).
   const dir = tempProject();
   cpSync(join(buildRoot, 'policies'), join(dir, 'policies'), { recursive: true });
   const probe = writeLoadProbe(dir);

@@ -104,7 +104,7 @@ export class AppendLog {
     await this.idle();
     // A writer that leaves more than half as many dead records as live ones rewrites the file now:
     // every later replay would decrypt them (a forced run of every secret left one per secret, which
-    // the next run read back before it compacted early on: bench/README.md, eleventh round).
+    // the next run read back before it compacted early on: bench/issue-17.md, eleventh round).
     if (this.#writing && this.#shouldCompact(0.5)) await this.#serial(() => this.#compact()).catch(() => this.#backOffCompaction());
     this.#writing = false;
     await this.#serial(() => this.#closeHandle());
